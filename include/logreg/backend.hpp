@@ -1,0 +1,53 @@
+// The interface every training backend implements (CPU reference, CUDA), and the totals they report.
+// The host loop (training.hpp) owns shuffling, epochs and reporting; a backend owns the model state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "logreg/dataset.hpp"
+#include "logreg/model.hpp"
+
+namespace logreg {
+
+// Sums over the rows seen: loss summed over rows (not averaged), correct predictions, rows.
+struct Totals {
+  double loss_sum = 0.0;
+  std::int64_t correct = 0;
+  std::int64_t count = 0;
+
+  double mean_loss() const { return count > 0 ? loss_sum / static_cast<double>(count) : 0.0; }
+  double accuracy_percent() const {
+    return count > 0 ? 100.0 * static_cast<double>(correct) / static_cast<double>(count) : 0.0;
+  }
+};
+
+class TrainerBackend {
+ public:
+  virtual ~TrainerBackend() = default;
+  TrainerBackend() = default;
+  TrainerBackend(const TrainerBackend&) = delete;
+  TrainerBackend& operator=(const TrainerBackend&) = delete;
+
+  // "cpu-reference", "cuda (NVIDIA H100 ...)" and so on.
+  virtual std::string name() const = 0;
+
+  // One epoch of mini-batch SGD over the training rows in `order`: consecutive batches of
+  // `batch_size` (the last one partial), each step w <- w - lr * grad(mean loss of the batch).
+  // Returns the training loss summed over rows and the correct predictions made before each update.
+  virtual Totals train_epoch(const std::vector<std::uint32_t>& order, int batch_size, float lr) = 0;
+
+  // Loss and accuracy of the current model on a labelled image set (no update).
+  virtual Totals evaluate(const ImageSet& images, const LabelSet& labels) = 0;
+
+  // The current parameters (copied back from the device for the CUDA backend).
+  virtual Model model() const = 0;
+
+  // Bracket each epoch (training and its evaluation); epoch is 1-based. The CUDA backend opens the
+  // NVTX range "epoch" here and starts/stops the profiler on --profile-epoch.
+  virtual void begin_epoch(int /*epoch*/) {}
+  virtual void end_epoch(int /*epoch*/) {}
+};
+
+}  // namespace logreg

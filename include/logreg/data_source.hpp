@@ -1,0 +1,35 @@
+// Finding and loading a train/test data set: --data DIR, DIR/MNIST/raw (torchvision's layout),
+// ./data, then Debian's Fashion-MNIST. Checks that images and labels agree.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "logreg/dataset.hpp"
+#include "logreg/idx.hpp"
+
+namespace logreg {
+
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+struct DataFiles {
+  std::string name;  // e.g. "MNIST" / "Fashion-MNIST" / the directory
+  std::string dir;
+  std::string train_images, train_labels, test_images, test_labels;  // full paths
+};
+
+// Files of the four standard names (train-images-idx3-ubyte, train-labels-idx1-ubyte,
+// t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or .gz) in `dir` or `dir`/MNIST/raw.
+// Returns nullopt when not all four are there.
+std::optional<DataFiles> find_data_files(const std::string& dir);
+
+// --data DIR given: its files or a DataError naming DIR and the missing names.
+// Not given: ./data, then kFashionMnistDir; `note` receives one line saying what was chosen and how to
+// get MNIST (tools/fetch_mnist.sh DIR). Throws DataError when nothing is found.
+DataFiles locate_data(const std::optional<std::string>& dir, std::string* note);
+
+// Loads and cross-checks the four files (image/label counts agree, image shapes agree, test labels
+// < number of classes seen in training).
+Dataset load_dataset(const DataFiles& files, const IdxLimits& limits = {});
+
+}  // namespace logreg

@@ -1,0 +1,27 @@
+// The model: Linear(D -> C) with bias, its PyTorch-style initialisation, and prediction helpers.
+// Parameters are float32 in every backend; the CPU reference accumulates in double.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "logreg/row_math.hpp"
+
+namespace logreg {
+
+struct Model {
+  int input_dim = 0;    // D (rows * cols)
+  int num_classes = 0;  // C
+  LossHead head = LossHead::kSoftmax;
+  std::vector<float> weights;  // (C, D) row-major, as nn.Linear.weight
+  std::vector<float> bias;     // (C)
+};
+
+// nn.Linear's default: weights then bias uniform in [-1/sqrt(D), 1/sqrt(D)), drawn from Rng(seed).
+Model init_model(int input_dim, int num_classes, LossHead head, std::uint64_t seed);
+
+const char* loss_head_name(LossHead head);            // "softmax", "sigmoid-softmax", "ovr"
+bool parse_loss_head(const std::string& s, LossHead* out);
+
+}  // namespace logreg

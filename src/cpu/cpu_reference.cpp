@@ -1,0 +1,139 @@
+// The CPU reference backend: one SGD step at a time with plain loops, float32 parameters and every
+// sum (logits, gradients, losses) in double. The per-row maths comes from row_math.hpp.
+#include "logreg/cpu_reference.hpp"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "logreg/errors.hpp"
+#include "logreg/row_math.hpp"
+
+namespace logreg {
+namespace {
+
+// logits (C) = W x + b in double. x: (D).
+void reference_logits(const Model& m, const float* x, double* z) {
+  const int D = m.input_dim;
+  for (int c = 0; c < m.num_classes; ++c) {
+    const float* w = m.weights.data() + static_cast<std::size_t>(c) * D;
+    double acc = m.bias[c];
+    for (int d = 0; d < D; ++d) acc += static_cast<double>(w[d]) * static_cast<double>(x[d]);
+    z[c] = acc;
+  }
+}
+
+void check_shapes(const Model& m, const ImageSet& images, const LabelSet& labels) {
+  if (images.dim() != static_cast<std::size_t>(m.input_dim)) {
+    throw DataError(images.path, "images have " + std::to_string(images.dim()) + " pixels, the model expects " +
+                                     std::to_string(m.input_dim));
+  }
+  if (labels.count() != images.count) {
+    throw DataError(labels.path, std::to_string(labels.count()) + " labels for " + std::to_string(images.count) +
+                                     " images");
+  }
+}
+
+class CpuReferenceBackend final : public TrainerBackend {
+ public:
+  CpuReferenceBackend(const ImageSet& images, const LabelSet& labels, const Model& initial)
+      : images_(images), labels_(labels), model_(initial) {
+    check_shapes(model_, images_, labels_);
+  }
+
+  std::string name() const override { return "cpu-reference (double accumulation)"; }
+
+  Totals train_epoch(const std::vector<std::uint32_t>& order, int batch_size, float lr) override {
+    const std::size_t D = images_.dim();
+    Totals totals;
+    std::vector<float> x(static_cast<std::size_t>(batch_size) * D);
+    std::vector<std::uint8_t> y(static_cast<std::size_t>(batch_size));
+    for (std::size_t start = 0; start < order.size(); start += static_cast<std::size_t>(batch_size)) {
+      const int n = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(batch_size), order.size() - start));
+      for (int i = 0; i < n; ++i) {
+        const std::uint32_t row = order[start + static_cast<std::size_t>(i)];
+        const std::uint8_t* px = images_.image(row);
+        for (std::size_t d = 0; d < D; ++d) x[static_cast<std::size_t>(i) * D + d] = pixel_to_unit<float>(px[d]);
+        y[static_cast<std::size_t>(i)] = labels_.labels[row];
+      }
+      const Totals step = reference_sgd_step(model_, x.data(), y.data(), n, lr);
+      totals.loss_sum += step.loss_sum;
+      totals.correct += step.correct;
+      totals.count += step.count;
+    }
+    return totals;
+  }
+
+  Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
+    check_shapes(model_, images, labels);
+    const std::size_t D = images.dim();
+    std::vector<float> x(D);
+    std::vector<double> z(static_cast<std::size_t>(model_.num_classes));
+    Totals totals;
+    for (std::size_t i = 0; i < images.count; ++i) {
+      const std::uint8_t* px = images.image(i);
+      for (std::size_t d = 0; d < D; ++d) x[d] = pixel_to_unit<float>(px[d]);
+      reference_logits(model_, x.data(), z.data());
+      const int label = labels.labels[i];
+      totals.loss_sum += row_loss_grad<double>(model_.head, z.data(), model_.num_classes, label, 1.0, nullptr);
+      totals.correct += row_argmax(z.data(), model_.num_classes) == label ? 1 : 0;
+      totals.count += 1;
+    }
+    return totals;
+  }
+
+  Model model() const override { return model_; }
+
+ private:
+  const ImageSet& images_;
+  const LabelSet& labels_;
+  Model model_;
+};
+
+}  // namespace
+
+Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labels, int batch, float lr,
+                          double* logits_out, double* dz_out, double* dw_out, double* db_out) {
+  const int C = model.num_classes;
+  const std::size_t D = static_cast<std::size_t>(model.input_dim);
+  const double scale = 1.0 / static_cast<double>(batch);
+  std::vector<double> z(static_cast<std::size_t>(C));
+  std::vector<double> dz(static_cast<std::size_t>(C));
+  std::vector<double> dw(static_cast<std::size_t>(C) * D, 0.0);
+  std::vector<double> db(static_cast<std::size_t>(C), 0.0);
+  Totals totals;
+  for (int i = 0; i < batch; ++i) {
+    const float* xi = x + static_cast<std::size_t>(i) * D;
+    reference_logits(model, xi, z.data());
+    const int label = labels[i];
+    totals.loss_sum += row_loss_grad<double>(model.head, z.data(), C, label, scale, dz.data());
+    totals.correct += row_argmax(z.data(), C) == label ? 1 : 0;
+    totals.count += 1;
+    for (int c = 0; c < C; ++c) {
+      db[static_cast<std::size_t>(c)] += dz[static_cast<std::size_t>(c)];
+      double* dwc = dw.data() + static_cast<std::size_t>(c) * D;
+      const double g = dz[static_cast<std::size_t>(c)];
+      for (std::size_t d = 0; d < D; ++d) dwc[d] += g * static_cast<double>(xi[d]);
+    }
+    if (logits_out != nullptr) std::copy(z.begin(), z.end(), logits_out + static_cast<std::size_t>(i) * C);
+    if (dz_out != nullptr) std::copy(dz.begin(), dz.end(), dz_out + static_cast<std::size_t>(i) * C);
+  }
+  const double step = static_cast<double>(lr);
+  for (std::size_t j = 0; j < dw.size(); ++j) {
+    model.weights[j] = static_cast<float>(static_cast<double>(model.weights[j]) - step * dw[j]);
+  }
+  for (std::size_t c = 0; c < db.size(); ++c) {
+    model.bias[c] = static_cast<float>(static_cast<double>(model.bias[c]) - step * db[c]);
+  }
+  if (dw_out != nullptr) std::copy(dw.begin(), dw.end(), dw_out);
+  if (db_out != nullptr) std::copy(db.begin(), db.end(), db_out);
+  return totals;
+}
+
+std::unique_ptr<TrainerBackend> make_cpu_reference_backend(const ImageSet& train_images,
+                                                           const LabelSet& train_labels,
+                                                           const Model& initial) {
+  return std::make_unique<CpuReferenceBackend>(train_images, train_labels, initial);
+}
+
+}  // namespace logreg

@@ -1,0 +1,139 @@
+// The logreg_cuda executable as a user meets it: exit codes and messages for bad input, and short
+// real runs of train / info / show on small generated IDX files.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "logreg/cuda_backend.hpp"
+#include "logreg/idx.hpp"
+#include "test_support.hpp"
+
+namespace logreg {
+namespace {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult RunCli(const std::string& args) {
+  const std::string cmd = std::string(LOGREG_CUDA_EXE) + " " + args + " 2>&1";
+  CommandResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buf{};
+  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) r.output += buf.data();
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+// Four small IDX files (gz train images, raw others) in a temp dir.
+class CliData : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ImageSet train, test;
+    LabelSet train_labels, test_labels;
+    test::SeparableSet(200, 10, 28, 3, &train, &train_labels);
+    test::SeparableSet(50, 10, 28, 4, &test, &test_labels);
+    write_idx_images(dir_.file("train-images-idx3-ubyte.gz"), train, true);
+    write_idx_labels(dir_.file("train-labels-idx1-ubyte"), train_labels);
+    write_idx_images(dir_.file("t10k-images-idx3-ubyte"), test);
+    write_idx_labels(dir_.file("t10k-labels-idx1-ubyte"), test_labels);
+  }
+  test::TempDir dir_;
+};
+
+TEST(Cli, MissingDataDirectoryIsBadInput) {
+  const auto r = RunCli("train --device cpu --data /nonexistent/logreg_dir");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("/nonexistent/logreg_dir"), std::string::npos) << r.output;
+}
+
+TEST(Cli, ZeroBatchSizeIsUsageError) {
+  const auto r = RunCli("train --batch-size 0");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--batch-size"), std::string::npos) << r.output;
+}
+
+TEST(Cli, NegativeLearningRateIsUsageError) {
+  const auto r = RunCli("train --device cpu --lr -1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--lr"), std::string::npos) << r.output;
+}
+
+TEST(Cli, NonNumericEpochsIsUsageError) {
+  const auto r = RunCli("train --epochs abc");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--epochs"), std::string::npos) << r.output;
+}
+
+TEST(Cli, UnknownLossIsUsageError) {
+  const auto r = RunCli("train --loss hinge");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--loss"), std::string::npos) << r.output;
+}
+
+TEST(Cli, NoSubcommandIsUsageError) {
+  EXPECT_EQ(RunCli("").exit_code, 2);
+}
+
+TEST_F(CliData, CorruptFileIsBadInputNamingTheFile) {
+  std::ofstream(dir_.file("t10k-labels-idx1-ubyte"), std::ios::binary | std::ios::trunc) << "garbage!";
+  const auto r = RunCli("train --device cpu --epochs 1 --data " + dir_.path());
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.output.find("t10k-labels-idx1-ubyte"), std::string::npos) << r.output;
+}
+
+TEST_F(CliData, TrainPrintsOneLinePerEpoch) {
+  const auto r = RunCli("train --device cpu --epochs 2 --lr 0.5 --data " + dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("Epoch: 1. Loss: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Epoch: 2. Loss: "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Epoch: 3."), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Accuracy: 100.00."), std::string::npos) << r.output;
+}
+
+TEST_F(CliData, CudaDeviceWithoutGpuIsDeviceError) {
+  if (probe_cuda().usable) GTEST_SKIP() << "a CUDA device is usable here; this test is for machines without one";
+  const auto r = RunCli("train --device cuda --epochs 1 --data " + dir_.path());
+  EXPECT_EQ(r.exit_code, 5) << r.output;
+  EXPECT_NE(r.output.find("no usable CUDA device"), std::string::npos) << r.output;
+}
+
+TEST_F(CliData, AutoDeviceFallsBackToCpuAndSaysSo) {
+  if (probe_cuda().usable) GTEST_SKIP() << "a CUDA device is usable here; this test is for machines without one";
+  const auto r = RunCli("train --epochs 1 --data " + dir_.path());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("training on the CPU"), std::string::npos) << r.output;
+}
+
+TEST_F(CliData, InfoPrintsCountsAndShapes) {
+  const auto r = RunCli("info --data " + dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("200"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("uint8 [1, 28, 28]"), std::string::npos) << r.output;
+}
+
+TEST_F(CliData, ShowRejectsIndexOutOfRange) {
+  const auto r = RunCli("show --index 500 --data " + dir_.path());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--index"), std::string::npos) << r.output;
+}
+
+TEST_F(CliData, ShowWritesPng) {
+  const std::string png = dir_.file("sample.png");
+  const auto r = RunCli("show --index 1 --out " + png + " --data " + dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream f(png, std::ios::binary);
+  char magic[8] = {};
+  f.read(magic, 8);
+  EXPECT_EQ(std::string(magic + 1, 3), "PNG");
+}
+
+}  // namespace
+}  // namespace logreg

@@ -1,0 +1,125 @@
+// Shared test helpers: the one tolerance comparison (|ref - x| <= atol + rtol*|ref|, non-finite fails,
+// worst element reported), temporary directories, and small generated IDX data sets.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "logreg/dataset.hpp"
+#include "logreg/rng.hpp"
+
+namespace logreg::test {
+
+// Passes when every |ref[i] - x[i]| <= atol + rtol * |ref[i]| and every x[i] is finite.
+template <class R, class X>
+::testing::AssertionResult AllClose(const R* ref, const X* x, std::size_t n, double atol, double rtol) {
+  std::size_t worst = 0;
+  double worst_excess = -1.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double r = static_cast<double>(ref[i]);
+    const double v = static_cast<double>(x[i]);
+    if (!std::isfinite(v) || !std::isfinite(r)) {
+      return ::testing::AssertionFailure() << "non-finite value at index " << i << ": ref=" << r << " x=" << v;
+    }
+    const double excess = std::fabs(r - v) - (atol + rtol * std::fabs(r));
+    if (excess > worst_excess) {
+      worst_excess = excess;
+      worst = i;
+    }
+  }
+  if (n > 0 && worst_excess > 0.0) {
+    std::ostringstream os;
+    os.precision(9);
+    os << "worst element " << worst << " of " << n << ": ref=" << static_cast<double>(ref[worst])
+       << " x=" << static_cast<double>(x[worst]) << " (tolerance " << atol << " + " << rtol << "*|ref|)";
+    return ::testing::AssertionFailure() << os.str();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+template <class R, class X>
+::testing::AssertionResult AllClose(const std::vector<R>& ref, const std::vector<X>& x, double atol, double rtol) {
+  if (ref.size() != x.size()) {
+    return ::testing::AssertionFailure() << "size " << x.size() << " != reference size " << ref.size();
+  }
+  return AllClose(ref.data(), x.data(), ref.size(), atol, rtol);
+}
+
+// ||ref - x||_2 / ||ref||_2
+template <class R, class X>
+double RelativeL2(const std::vector<R>& ref, const std::vector<X>& x) {
+  double num = 0.0, den = 0.0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double d = static_cast<double>(ref[i]) - static_cast<double>(x[i]);
+    num += d * d;
+    den += static_cast<double>(ref[i]) * static_cast<double>(ref[i]);
+  }
+  return den > 0.0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// A fresh directory under the system temp dir, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "logreg_test_XXXXXX").string();
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = buf.data();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Random images (count, rows, cols) and labels < classes from a seed.
+inline ImageSet RandomImages(std::uint32_t count, std::uint32_t rows, std::uint32_t cols, std::uint64_t seed) {
+  ImageSet s;
+  s.count = count;
+  s.rows = rows;
+  s.cols = cols;
+  s.pixels.resize(static_cast<std::size_t>(count) * rows * cols);
+  Rng rng(seed, 99);
+  for (auto& p : s.pixels) p = static_cast<std::uint8_t>(rng.below(256));
+  return s;
+}
+
+inline LabelSet RandomLabels(std::uint32_t count, int classes, std::uint64_t seed) {
+  LabelSet s;
+  s.labels.resize(count);
+  Rng rng(seed, 98);
+  for (auto& l : s.labels) l = static_cast<std::uint8_t>(rng.below(static_cast<std::uint64_t>(classes)));
+  return s;
+}
+
+// A linearly separable set: class c lights up pixel block c (plus noise), so 100% is reachable.
+inline void SeparableSet(std::uint32_t count, int classes, std::uint32_t side, std::uint64_t seed,
+                         ImageSet* images, LabelSet* labels) {
+  *images = RandomImages(count, side, side, seed);
+  *labels = RandomLabels(count, classes, seed);
+  const std::size_t dim = static_cast<std::size_t>(side) * side;
+  const std::size_t block = dim / static_cast<std::size_t>(classes);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    std::uint8_t* img = images->pixels.data() + i * dim;
+    for (std::size_t d = 0; d < dim; ++d) img[d] = static_cast<std::uint8_t>(img[d] / 8);  // noise 0..31
+    const std::size_t c = labels->labels[i];
+    for (std::size_t d = c * block; d < (c + 1) * block; ++d) img[d] = 255;
+  }
+}
+
+}  // namespace logreg::test
