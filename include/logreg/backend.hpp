@@ -16,6 +16,7 @@ struct Totals {
   double loss_sum = 0.0;
   std::int64_t correct = 0;
   std::int64_t count = 0;
+  double last_batch_loss = 0.0;  // mean loss of the epoch's last batch (training only)
 
   double mean_loss() const { return count > 0 ? loss_sum / static_cast<double>(count) : 0.0; }
   double accuracy_percent() const {

@@ -60,6 +60,7 @@ class CpuReferenceBackend final : public TrainerBackend {
       totals.loss_sum += step.loss_sum;
       totals.correct += step.correct;
       totals.count += step.count;
+      totals.last_batch_loss = step.mean_loss();
     }
     return totals;
   }

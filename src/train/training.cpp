@@ -44,6 +44,7 @@ void run_training(TrainerBackend& backend, const Dataset& data, std::uint32_t tr
         report.train.loss_sum += t.loss_sum;
         report.train.correct += t.correct;
         report.train.count += t.count;
+        report.train.last_batch_loss = t.last_batch_loss;
         hooks.on_progress(epoch, static_cast<std::int64_t>(end), static_cast<std::int64_t>(order.size()));
       }
     }

@@ -1,0 +1,41 @@
+// Per-epoch metrics files for `train --metrics FILE`: CSV (FILE ends in .csv) or JSON Lines (.jsonl),
+// a header naming the run's settings, one record per epoch flushed as the run goes.
+#pragma once
+
+#include <cstdio>
+#include <string>
+
+#include "logreg/training.hpp"
+
+namespace logreg {
+
+enum class MetricsFormat { kCsv, kJsonl };
+
+class MetricsLog {
+ public:
+  // Chooses the format from the extension (UsageError otherwise), opens (truncates) the file and writes
+  // the header; settings_json is the run's settings as a JSON object. ResourceError when it can't write.
+  MetricsLog(const std::string& path, const std::string& settings_json);
+  ~MetricsLog();
+  MetricsLog(const MetricsLog&) = delete;
+  MetricsLog& operator=(const MetricsLog&) = delete;
+
+  // Appends one record and flushes it to the file.
+  void append(const EpochReport& report, double lr);
+
+  MetricsFormat format() const { return format_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void write(const std::string& text);
+
+  std::string path_;
+  MetricsFormat format_;
+  std::FILE* file_ = nullptr;
+};
+
+// The CSV columns, in order.
+inline constexpr const char* kMetricsColumns =
+    "epoch,train_loss,last_batch_loss,test_loss,test_accuracy,epoch_seconds,samples_per_second,lr";
+
+}  // namespace logreg
