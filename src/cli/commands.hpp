@@ -14,6 +14,8 @@ namespace logreg::cli {
 void setup_info_command(CLI::App& app);
 void setup_show_command(CLI::App& app);
 void setup_train_command(CLI::App& app);
+void setup_eval_command(CLI::App& app);
+void setup_predict_command(CLI::App& app);
 
 // Adds --data DIR to a subcommand.
 void add_data_option(CLI::App* sub, std::optional<std::string>* dir);

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   logreg::cli::setup_info_command(app);
   logreg::cli::setup_show_command(app);
   logreg::cli::setup_train_command(app);
+  logreg::cli::setup_eval_command(app);
+  logreg::cli::setup_predict_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

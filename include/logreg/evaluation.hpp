@@ -1,0 +1,50 @@
+// Inference with a trained model on the CPU (float32 parameters, double accumulation): logits, class
+// probabilities, and the evaluation report of `eval` (loss, accuracy, confusion matrix, per-class
+// precision/recall) with its text table and JSON. Training and model files are elsewhere.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "logreg/backend.hpp"
+#include "logreg/dataset.hpp"
+#include "logreg/model.hpp"
+
+namespace logreg {
+
+// (N, C) row-major logits W x + b of every image, x = pixel_to_unit<float>(pixel); each dot product
+// is summed in double and rounded to float once. DataError when the image size is not the model's D.
+std::vector<float> compute_logits(const Model& model, const ImageSet& images);
+
+// The class probabilities of one row of logits (C) under `head` (row_probabilities.hpp): softmax,
+// softmax(sigmoid(z)), or independent per-class sigmoids for ovr (these do not sum to 1).
+std::vector<double> class_probabilities(LossHead head, const float* logits, int C);
+
+struct EvaluationReport {
+  Totals totals;                      // loss_sum: row_loss_grad<double> of every row (scale 1); correct; count
+  std::vector<std::int64_t> confusion;  // (C, C) row-major: row = true class, column = predicted class
+  std::vector<double> precision;      // (C) confusion[c][c] / column c's sum; 0 when class c was never predicted
+  std::vector<double> recall;         // (C) confusion[c][c] / row c's sum; 0 when class c never occurs
+  int num_classes = 0;
+
+  std::int64_t at(int true_class, int predicted) const {
+    return confusion[static_cast<std::size_t>(true_class) * static_cast<std::size_t>(num_classes) +
+                     static_cast<std::size_t>(predicted)];
+  }
+};
+
+// Evaluates `model` on every labelled image; the prediction is row_argmax of the float logits (the
+// same prediction `predict` prints). DataError when the image size is not the model's D, the label
+// count differs from the image count, or a label is >= the model's C.
+EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels);
+
+// An aligned table: a header row of predicted classes, one row per true class ("true 0", ...) with its
+// counts, precision and recall, and a totals line.
+std::string format_confusion_matrix(const EvaluationReport& report);
+
+// {"loss": mean loss per row, "loss_sum", "accuracy": fraction in [0, 1], "accuracy_percent", "correct",
+//  "count", "num_classes", "confusion": [[...], ...] (row = true class), "precision": [...], "recall": [...]}
+std::string evaluation_json(const EvaluationReport& report);
+
+}  // namespace logreg

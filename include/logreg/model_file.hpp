@@ -1,0 +1,70 @@
+// Saved models: the little-endian binary model file (".lrm") with its byte layout, the atomic writer
+// and the validating reader. Inference on a loaded model is in evaluation.hpp; nothing here trains.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "logreg/model.hpp"
+
+namespace logreg {
+
+// Model file, version 1. Every integer and float is little-endian; floats are IEEE-754 binary32.
+// C = num_classes, D = rows * cols, S = settings_json_bytes, K = optimizer_state_floats.
+//
+//   offset        size    field
+//   0             8       magic, the ASCII bytes "LOGREGMD"
+//   8             4       u32 version = 1
+//   12            4       u32 header_bytes = 48: bytes from offset 0 up to settings_json_bytes
+//                         (the fixed-size fields below); a reader of version 1 requires 48
+//   16            4       u32 rows     image height the model was trained on
+//   20            4       u32 cols     image width; D = rows * cols
+//   24            4       u32 num_classes, C in [1, 256]
+//   28            4       u32 loss head, the LossHead value: 0 softmax, 1 sigmoid-softmax, 2 ovr
+//   32            4       f32 pixel scale: input = pixel * scale; 1/255 (ToTensor's "pixel / 255")
+//   36            4       u32 epochs_done
+//   40            8       u64 seed of the run
+//   48            4       u32 settings_json_bytes S
+//   52            S       the run's full settings as UTF-8 JSON (the reproducibility record)
+//   52+S          4*C*D   f32 weights (C, D) row-major, as nn.Linear.weight
+//   52+S+4CD      4*C     f32 bias (C)
+//   52+S+4CD+4C   4       u32 optimizer_state_floats K: 0, or C*D + C
+//   56+S+4CD+4C   4*K     f32 optimizer state: momentum velocity of the weights (C, D), then of the bias (C)
+//   56+S+4CD+4C+4K  4     u32 CRC-32 (zlib's crc32, the gzip/PNG polynomial) of every byte before it
+//
+// Total length: 60 + S + 4*(C*D + C + K); nothing may follow the CRC.
+inline constexpr char kModelFileMagic[8] = {'L', 'O', 'G', 'R', 'E', 'G', 'M', 'D'};
+inline constexpr std::uint32_t kModelFileVersion = 1;
+inline constexpr std::uint32_t kModelFileHeaderBytes = 48;
+inline constexpr std::uint32_t kModelFileMaxClasses = 256;
+inline constexpr float kModelFilePixelScale = 1.0f / 255.0f;
+
+struct ModelFile {
+  Model model;                         // head, C, D = rows * cols, weights (C, D), bias (C)
+  std::uint32_t rows = 0;              // input image shape
+  std::uint32_t cols = 0;
+  std::uint32_t epochs_done = 0;
+  std::uint64_t seed = 0;
+  std::string settings_json;           // free-form, written and read back byte for byte
+  std::vector<float> optimizer_state;  // empty, or (C*D + C): weight velocity then bias velocity
+};
+
+// Writes `file` to `path` atomically: a temporary file path + ".tmp.XXXXXX" in the same directory,
+// written, fsync'ed, closed and renamed over `path`. On any failure (missing or read-only directory,
+// disk full) the temporary file is removed, whatever was at `path` is left untouched, and a
+// ResourceError names `path` and the reason. Nothing is written when `file` is inconsistent
+// (std::invalid_argument: sizes, rows * cols != D, C out of [1, 256]) or holds a non-finite weight,
+// bias or optimizer value (DivergedError): the reader would reject such a file.
+void save_model_file(const std::string& path, const ModelFile& file);
+
+// Reads and validates a model file: magic, version, header size, every size against the file length
+// (nothing is allocated from an unchecked size), the CRC, loss head, C, pixel scale, finite weights and
+// bias, no trailing bytes. DataError naming `path` and the field with its byte offset.
+ModelFile load_model_file(const std::string& path);
+
+// The atomic writer save_model_file uses, for other outputs that must never be left half-written
+// (predict --out): `bytes` go to path + ".tmp.XXXXXX", fsync, rename. ResourceError naming `path`.
+void write_whole_file_atomically(const std::string& path, const std::string& bytes);
+
+}  // namespace logreg

@@ -1,0 +1,57 @@
+// Launchers of the training-step kernels (each enqueues on the given stream and checks the launch),
+// and the device-resident running totals they add into. The kernel bodies are in step_bodies.hpp;
+// CPU tests include that one, never this header (it needs the CUDA runtime).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "logreg/row_math.hpp"
+
+namespace logreg::kernels {
+
+// Loss summed over rows and correct predictions, kept on the device across the batches of an epoch
+// (or of an evaluation) and copied back once; plus the loss sum of the latest batch alone.
+struct DeviceTotals {
+  double loss_sum;
+  unsigned long long correct;
+  double last_batch_loss_sum;
+};
+
+// x[k] = pixels[k] / 255 for k < n.
+void convert_pixels(const std::uint8_t* pixels,  // (n) uint8, e.g. (B, D) row-major
+                    float* x,                    // (n) float in [0, 1]
+                    std::size_t n,
+                    cudaStream_t stream);
+
+// The fused loss step of one batch, in one block of kLossThreads threads (bit-reproducible sums):
+//   z += bias (in place); per row loss and, when dz != nullptr, dz = dloss/dz * scale and
+//   db = sum over rows of dz; totals += (loss sum, correct count) of the batch, and
+//   totals->last_batch_loss_sum = the batch's loss sum.
+// Evaluation passes dz = db = nullptr. classes <= kMaxClasses.
+void loss_grad(LossHead head,
+               int batch,
+               int classes,
+               float scale,                 // 1/B
+               float* z,                    // (B, C) in: X·Wᵀ, out: X·Wᵀ + b, row-major
+               const float* bias,           // (C)
+               const std::uint8_t* labels,  // (B) in [0, C)
+               float* dz,                   // (B, C) row-major, or nullptr
+               float* db,                   // (C), or nullptr
+               DeviceTotals* totals,        // (1) on the device
+               cudaStream_t stream);
+
+// params[j] -= lr * grads[j] for j < n: the C*D weights and the C biases that follow them, one launch.
+void sgd_update(float* params,       // (C*D + C) weights (C, D) row-major, then bias (C)
+                const float* grads,  // (C*D + C) dW then db, same layout
+                float lr,
+                std::size_t n,
+                cudaStream_t stream);
+
+// cudaSuccess when this binary has a kernel image the current device can run
+// (cudaErrorNoKernelImageForDevice / cudaErrorInvalidDeviceFunction otherwise).
+cudaError_t kernel_image_status();
+
+}  // namespace logreg::kernels

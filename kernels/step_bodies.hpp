@@ -1,0 +1,94 @@
+// The bodies of the CUDA training-step kernels as __host__ __device__ per-element / per-row functions.
+// The kernels in kernels/*.cu only compute an index, check bounds and reduce; the CPU tests call these
+// very functions in a loop over every index. No CUDA headers, no launches, no loops over rows here.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "logreg/row_math.hpp"
+
+namespace logreg::kernels {
+
+// Labels are uint8, so at most 256 classes; the loss kernel's one thread per class in the bias
+// reduction relies on C <= kLossThreads.
+constexpr int kMaxClasses = 256;
+
+// Threads of the single-block loss kernel (loss_grad_kernel); also the number of bias-gradient partials.
+constexpr int kLossThreads = 256;
+static_assert(kMaxClasses <= kLossThreads, "the bias reduction gives every class at least one thread");
+
+struct RowOutcome {
+  float loss;   // loss of the row (not scaled)
+  int correct;  // 1 when argmax(z) == label
+};
+
+// ToTensor() of one element: out[k] = in[k] / 255.
+LOGREG_HD inline void convert_pixel_element(std::size_t k,
+                                            const std::uint8_t* in,  // (n) pixels
+                                            float* out) {            // (n) in [0, 1]
+  out[k] = pixel_to_unit<float>(in[k]);
+}
+
+// Row i of the fused bias + loss + dloss/dz step:
+//   z_out[i, :] = logits[i, :] + bias;  dz[i, :] = scale * dloss/dz (skipped when dz == nullptr).
+// z_out may alias logits (each element is read before it is written). The loss is then taken over the
+// z_out row itself rather than a local copy: a local float[kMaxClasses] costs every thread a 1 KiB
+// stack frame in local memory, and ptxas spilled registers around it.
+LOGREG_HD inline RowOutcome loss_grad_row(int i,
+                                          LossHead head,
+                                          const float* logits,         // (B, C) X·Wᵀ without bias, row-major
+                                          const float* bias,           // (C)
+                                          const std::uint8_t* labels,  // (B) in [0, C)
+                                          int C,
+                                          float scale,                 // 1/B for the batch mean
+                                          float* z_out,                // (B, C) logits with bias, row-major
+                                          float* dz) {                 // (B, C) row-major, or nullptr
+  const std::size_t row = static_cast<std::size_t>(i) * static_cast<std::size_t>(C);
+  for (int c = 0; c < C; ++c) z_out[row + c] = logits[row + c] + bias[c];
+  const float* z = z_out + row;
+  const int label = labels[i];
+  RowOutcome out;
+  out.loss = row_loss_grad<float>(head, z, C, label, scale, dz == nullptr ? nullptr : dz + row);
+  out.correct = row_argmax(z, C) == label ? 1 : 0;
+  return out;
+}
+
+// Bias gradient db[c] = sum_i dz[i, c] in a fixed order, in two stages so `threads` threads share it:
+// thread t < groups * C sums class t % C over rows t / C, t / C + groups, ...; then class c adds the
+// partials of groups 0, 1, ..., groups - 1 in that order.
+LOGREG_HD inline int bias_grad_groups(int threads, int C) { return threads / C; }  // >= 1 for C <= threads
+
+LOGREG_HD inline double bias_grad_partial(int t,
+                                          const float* dz,  // (B, C) row-major
+                                          int B,
+                                          int C,
+                                          int groups) {
+  const int c = t % C;
+  double s = 0.0;
+  for (int i = t / C; i < B; i += groups) s += static_cast<double>(dz[static_cast<std::size_t>(i) * C + c]);
+  return s;
+}
+
+LOGREG_HD inline float bias_grad_combine(int c,
+                                         const double* partials,  // (groups, C) row-major
+                                         int C,
+                                         int groups) {
+  double s = 0.0;
+  for (int g = 0; g < groups; ++g) s += partials[g * C + c];
+  return static_cast<float>(s);
+}
+
+// SGD of one parameter, w[j] <- w[j] - lr * dw[j], rounded once (fma) so host and device agree to the bit.
+LOGREG_HD inline void sgd_update_element(std::size_t j,
+                                         float* w,         // (n) parameters: C*D weights, then C biases
+                                         const float* dw,  // (n) gradients, same layout
+                                         float lr,
+                                         std::size_t n) {
+  using std::fma;
+  if (j >= n) return;
+  w[j] = fma(-lr, dw[j], w[j]);
+}
+
+}  // namespace logreg::kernels

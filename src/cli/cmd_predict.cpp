@@ -1,0 +1,170 @@
+// `logreg_cuda predict`: class probabilities of a saved model for one image (--index N) or every image
+// (--all) of an IDX image file, as CSV or JSON Lines, all classes or the top K, to stdout or atomically
+// to --out. Runs on the CPU (evaluation.hpp).
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "logreg/errors.hpp"
+#include "logreg/evaluation.hpp"
+#include "logreg/idx.hpp"
+#include "logreg/model_file.hpp"
+#include "logreg/row_math.hpp"
+
+namespace logreg::cli {
+namespace {
+
+struct PredictOptions {
+  std::string model;
+  std::string images;
+  std::optional<std::int64_t> index;
+  bool all = false;
+  std::optional<int> top_k;
+  std::string format = "csv";
+  std::string out;
+};
+
+std::string shape_text(std::uint32_t rows, std::uint32_t cols) {
+  return std::to_string(rows) + "x" + std::to_string(cols);
+}
+
+std::string probability_text(double p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", p);
+  return buf;
+}
+
+// The image `index` of `images` as a one-image set.
+ImageSet single_image(const ImageSet& images, std::size_t index) {
+  ImageSet one;
+  one.path = images.path;
+  one.count = 1;
+  one.rows = images.rows;
+  one.cols = images.cols;
+  one.pixels.assign(images.image(index), images.image(index) + images.dim());
+  return one;
+}
+
+// One output line (without the newline) for image `index` with logits z (C).
+std::string prediction_line(const PredictOptions& o, LossHead head, std::size_t index, const float* z, int C) {
+  const int predicted = row_argmax(z, C);
+  const std::vector<double> p = class_probabilities(head, z, C);
+  // Classes by descending logit, ties to the lower class: the probability order of every head.
+  std::vector<int> ranked(static_cast<std::size_t>(C));
+  std::iota(ranked.begin(), ranked.end(), 0);
+  std::stable_sort(ranked.begin(), ranked.end(), [z](int a, int b) { return z[a] > z[b]; });
+  const std::size_t k = o.top_k ? static_cast<std::size_t>(*o.top_k) : static_cast<std::size_t>(C);
+
+  if (o.format == "jsonl") {
+    nlohmann::ordered_json j;
+    j["index"] = index;
+    j["predicted"] = predicted;
+    if (o.top_k) {
+      nlohmann::ordered_json top = nlohmann::ordered_json::array();
+      for (std::size_t r = 0; r < k; ++r) {
+        const int c = ranked[r];
+        top.push_back({{"class", c}, {"p", p[static_cast<std::size_t>(c)]}});
+      }
+      j["top_k"] = std::move(top);
+    } else {
+      j["probabilities"] = p;
+    }
+    return j.dump();
+  }
+  std::string line = std::to_string(index) + "," + std::to_string(predicted);
+  if (o.top_k) {
+    for (std::size_t r = 0; r < k; ++r) {
+      const int c = ranked[r];
+      line += "," + std::to_string(c) + "," + probability_text(p[static_cast<std::size_t>(c)]);
+    }
+  } else {
+    for (double pc : p) line += "," + probability_text(pc);
+  }
+  return line;
+}
+
+std::string csv_header(const PredictOptions& o, int C) {
+  std::string h = "index,predicted";
+  if (o.top_k) {
+    for (int r = 1; r <= *o.top_k; ++r) h += ",top" + std::to_string(r) + "_class,top" + std::to_string(r) + "_prob";
+  } else {
+    for (int c = 0; c < C; ++c) h += ",p" + std::to_string(c);
+  }
+  return h;
+}
+
+void run_predict(const PredictOptions& o) {
+  if (!o.index && !o.all) throw UsageError("predict: give --index N (one image) or --all (every image)");
+  const ModelFile mf = load_model_file(o.model);
+  const int C = mf.model.num_classes;
+  if (o.top_k && (*o.top_k < 1 || *o.top_k > C)) {
+    throw UsageError("--top-k " + std::to_string(*o.top_k) + " is out of range: the model has " + std::to_string(C) +
+                     " classes (valid: 1 to " + std::to_string(C) + ")");
+  }
+  const ImageSet images = load_idx_images(o.images);
+  if (images.rows != mf.rows || images.cols != mf.cols) {
+    throw DataError(images.path, "images are " + shape_text(images.rows, images.cols) + " but the model " + o.model +
+                                     " was trained on " + shape_text(mf.rows, mf.cols) + " images");
+  }
+  std::size_t first = 0;
+  if (o.index) {
+    if (*o.index < 0 || static_cast<std::uint64_t>(*o.index) >= images.count) {
+      throw UsageError("--index " + std::to_string(*o.index) + " is out of range: " + o.images + " has " +
+                       std::to_string(images.count) + " images (valid: 0 to " +
+                       std::to_string(static_cast<std::int64_t>(images.count) - 1) + ")");
+    }
+    first = static_cast<std::size_t>(*o.index);
+  }
+  const std::vector<float> logits =
+      o.all ? compute_logits(mf.model, images) : compute_logits(mf.model, single_image(images, first));
+  const std::size_t rows = o.all ? images.count : 1;
+
+  std::string text;
+  if (o.format == "csv") text += csv_header(o, C) + "\n";
+  for (std::size_t r = 0; r < rows; ++r) {
+    text += prediction_line(o, mf.model.head, first + r, logits.data() + r * static_cast<std::size_t>(C), C) + "\n";
+  }
+  if (o.out.empty()) {
+    std::fputs(text.c_str(), stdout);
+  } else {
+    write_whole_file_atomically(o.out, text);
+  }
+}
+
+}  // namespace
+
+void setup_predict_command(CLI::App& app) {
+  auto opts = std::make_shared<PredictOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "predict",
+      "Class probabilities of a saved model for one image or every image of an IDX file, as CSV or JSON Lines. "
+      "Runs on the CPU");
+  sub->add_option("--model", opts->model, "Saved model file (format: include/logreg/model_file.hpp)")->required();
+  sub->add_option("--images", opts->images, "IDX image file (raw or .gz) of the model's image shape")->required();
+  CLI::Option* index = sub->add_option("--index", opts->index, "Predict image N only (0-based); one of --index and --all is required");
+  CLI::Option* all = sub->add_flag("--all", opts->all, "Predict every image of the file, in file order");
+  index->excludes(all);
+  all->excludes(index);
+  sub->add_option("--top-k", opts->top_k,
+                  "Print only the K most probable classes, most probable first (1 to C); default: every class");
+  sub->add_option("--format", opts->format,
+                  "csv: header index,predicted,p0..p{C-1} (with --top-k: top1_class,top1_prob,...); jsonl: one "
+                  "object per image {index, predicted, probabilities | top_k: [{class, p}]}")
+      ->check(CLI::IsMember({"csv", "jsonl"}))
+      ->capture_default_str();
+  sub->add_option("--out", opts->out, "Write to this file (atomically: complete or not at all) instead of stdout");
+  sub->footer(
+      "Probabilities: softmax(z) for softmax, softmax(sigmoid(z)) for sigmoid-softmax, an independent sigmoid(z_c) "
+      "per class for ovr (these do not sum to 1). 'predicted' is the largest logit, the class eval counts.");
+  sub->callback([opts]() { run_predict(*opts); });
+}
+
+}  // namespace logreg::cli

@@ -1,0 +1,62 @@
+// `logreg_cuda show`: draws one sample of the train or test split in the terminal with its label, and
+// with --out writes it as a PNG. Drawing and PNG encoding are in src/data/image_render.cpp.
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "commands.hpp"
+#include "logreg/errors.hpp"
+#include "logreg/image_render.hpp"
+
+namespace logreg::cli {
+namespace {
+
+struct ShowOptions {
+  std::optional<std::string> data;
+  std::string split = "train";
+  std::int64_t index = 0;
+  std::string out;
+  int scale = 8;
+};
+
+void run_show(const ShowOptions& o) {
+  const Dataset ds = load_cli_dataset(o.data);
+  const bool train = o.split == "train";
+  const ImageSet& images = train ? ds.train_images : ds.test_images;
+  const LabelSet& labels = train ? ds.train_labels : ds.test_labels;
+  if (o.index < 0 || static_cast<std::uint64_t>(o.index) >= images.count) {
+    throw UsageError("--index " + std::to_string(o.index) + " is out of range: the " + o.split + " split has " +
+                     std::to_string(images.count) + " samples (valid: 0 to " +
+                     std::to_string(static_cast<std::int64_t>(images.count) - 1) + ")");
+  }
+  const std::size_t index = static_cast<std::size_t>(o.index);
+  if (!o.out.empty()) write_png_gray(o.out, images, index, o.scale);  // fails before anything is printed
+  std::printf("%s %s sample %zu of %u: label %u (of %d classes)\n", ds.name.c_str(), o.split.c_str(), index,
+              images.count, labels.labels[index], ds.num_classes);
+  std::fputs(render_terminal(images, index).c_str(), stdout);
+  if (!o.out.empty()) {
+    std::printf("wrote %s (%ux%u pixels, scale %d)\n", o.out.c_str(), images.cols * static_cast<unsigned>(o.scale),
+                images.rows * static_cast<unsigned>(o.scale), o.scale);
+  }
+}
+
+}  // namespace
+
+void setup_show_command(CLI::App& app) {
+  auto opts = std::make_shared<ShowOptions>();
+  CLI::App* sub = app.add_subcommand("show", "Draw one sample in the terminal (and optionally save it as a PNG)");
+  add_data_option(sub, &opts->data);
+  sub->add_option("--split", opts->split, "Which split to take the sample from")
+      ->check(CLI::IsMember({"train", "test"}))
+      ->capture_default_str();
+  sub->add_option("--index", opts->index, "Sample index within the split")->capture_default_str();
+  sub->add_option("--out", opts->out, "Also write the sample as an 8-bit greyscale PNG to this file");
+  sub->add_option("--scale", opts->scale, "PNG pixels per image pixel (nearest neighbour)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  sub->callback([opts]() { run_show(*opts); });
+}
+
+}  // namespace logreg::cli

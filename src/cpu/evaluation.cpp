@@ -1,0 +1,161 @@
+// Inference on the CPU for `eval` and `predict` (include/logreg/evaluation.hpp): logits with double
+// accumulation, per-row probabilities and losses from row_probabilities.hpp / row_math.hpp, the
+// confusion matrix with precision/recall, and its table and JSON renderings.
+#include "logreg/evaluation.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "logreg/errors.hpp"
+#include "logreg/row_math.hpp"
+#include "logreg/row_probabilities.hpp"
+
+namespace logreg {
+namespace {
+
+void check_image_size(const Model& model, const ImageSet& images) {
+  if (images.dim() != static_cast<std::size_t>(model.input_dim)) {
+    throw DataError(images.path, "images are " + std::to_string(images.rows) + "x" + std::to_string(images.cols) +
+                                     " = " + std::to_string(images.dim()) + " pixels, the model expects " +
+                                     std::to_string(model.input_dim));
+  }
+  if (images.pixels.size() != static_cast<std::size_t>(images.count) * images.dim()) {
+    throw DataError(images.path, "holds " + std::to_string(images.pixels.size()) + " pixel bytes for " +
+                                     std::to_string(images.count) + " images of " + std::to_string(images.dim()));
+  }
+}
+
+std::size_t digits(std::int64_t v) { return std::to_string(v).size(); }
+
+// `s` right-aligned in a field of `width` plus one separating space / left-aligned in `width`.
+std::string pad_left(const std::string& s, std::size_t width) {
+  return std::string(1 + (s.size() < width ? width - s.size() : 0), ' ') + s;
+}
+std::string pad_right(const std::string& s, std::size_t width) {
+  return s + std::string(s.size() < width ? width - s.size() : 0, ' ');
+}
+
+}  // namespace
+
+std::vector<float> compute_logits(const Model& model, const ImageSet& images) {
+  check_image_size(model, images);
+  const std::size_t D = images.dim();
+  const std::size_t C = static_cast<std::size_t>(model.num_classes);
+  std::vector<float> logits(static_cast<std::size_t>(images.count) * C);
+  std::vector<float> x(D);
+  for (std::size_t i = 0; i < images.count; ++i) {
+    const std::uint8_t* px = images.image(i);
+    for (std::size_t d = 0; d < D; ++d) x[d] = pixel_to_unit<float>(px[d]);
+    for (std::size_t c = 0; c < C; ++c) {
+      const float* w = model.weights.data() + c * D;
+      double acc = static_cast<double>(model.bias[c]);
+      for (std::size_t d = 0; d < D; ++d) acc += static_cast<double>(w[d]) * static_cast<double>(x[d]);
+      logits[i * C + c] = static_cast<float>(acc);
+    }
+  }
+  return logits;
+}
+
+std::vector<double> class_probabilities(LossHead head, const float* logits, int C) {
+  std::vector<double> z(logits, logits + C);
+  std::vector<double> p(static_cast<std::size_t>(C));
+  row_probabilities<double>(head, z.data(), C, p.data());
+  return p;
+}
+
+EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels) {
+  check_image_size(model, images);
+  if (labels.count() != images.count) {
+    throw DataError(labels.path, std::to_string(labels.count()) + " labels for " + std::to_string(images.count) +
+                                     " images in " + images.path);
+  }
+  const int C = model.num_classes;
+  for (std::size_t i = 0; i < labels.count(); ++i) {
+    if (labels.labels[i] >= C) {
+      throw DataError(labels.path, "label " + std::to_string(labels.labels[i]) + " at index " + std::to_string(i) +
+                                       " is not a class of the model (it has " + std::to_string(C) + " classes)");
+    }
+  }
+  const std::vector<float> logits = compute_logits(model, images);
+  const std::size_t Cs = static_cast<std::size_t>(C);
+  EvaluationReport r;
+  r.num_classes = C;
+  r.confusion.assign(Cs * Cs, 0);
+  std::vector<double> z(Cs);
+  for (std::size_t i = 0; i < images.count; ++i) {
+    const float* zi = logits.data() + i * Cs;
+    std::copy(zi, zi + Cs, z.begin());
+    const int label = labels.labels[i];
+    const int predicted = row_argmax(zi, C);
+    r.totals.loss_sum += row_loss_grad<double>(model.head, z.data(), C, label, 1.0, nullptr);
+    r.totals.correct += predicted == label ? 1 : 0;
+    r.totals.count += 1;
+    r.confusion[static_cast<std::size_t>(label) * Cs + static_cast<std::size_t>(predicted)] += 1;
+  }
+  r.precision.assign(Cs, 0.0);
+  r.recall.assign(Cs, 0.0);
+  for (int c = 0; c < C; ++c) {
+    std::int64_t predicted_as_c = 0, true_c = 0;
+    for (int k = 0; k < C; ++k) {
+      predicted_as_c += r.at(k, c);
+      true_c += r.at(c, k);
+    }
+    const double hits = static_cast<double>(r.at(c, c));
+    if (predicted_as_c > 0) r.precision[static_cast<std::size_t>(c)] = hits / static_cast<double>(predicted_as_c);
+    if (true_c > 0) r.recall[static_cast<std::size_t>(c)] = hits / static_cast<double>(true_c);
+  }
+  return r;
+}
+
+std::string format_confusion_matrix(const EvaluationReport& r) {
+  const int C = r.num_classes;
+  std::int64_t largest = 0;
+  for (std::int64_t v : r.confusion) largest = std::max(largest, v);
+  const std::size_t cell = std::max(digits(largest), digits(C - 1)) + 1;
+  const std::string corner = "true \\ predicted";
+  const std::size_t label_width = std::max(corner.size(), 5 + digits(C - 1));
+
+  std::string out = pad_right(corner, label_width);
+  for (int c = 0; c < C; ++c) out += pad_left(std::to_string(c), cell);
+  out += "   precision  recall\n";
+  char buf[64];
+  for (int t = 0; t < C; ++t) {
+    out += pad_right("true " + std::to_string(t), label_width);
+    for (int p = 0; p < C; ++p) out += pad_left(std::to_string(r.at(t, p)), cell);
+    std::snprintf(buf, sizeof buf, "   %9.4f  %6.4f\n", r.precision[static_cast<std::size_t>(t)],
+                  r.recall[static_cast<std::size_t>(t)]);
+    out += buf;
+  }
+  std::snprintf(buf, sizeof buf, "%lld of %lld rows on the diagonal (%.2f%%)\n",
+                static_cast<long long>(r.totals.correct), static_cast<long long>(r.totals.count),
+                r.totals.accuracy_percent());
+  out += buf;
+  return out;
+}
+
+std::string evaluation_json(const EvaluationReport& r) {
+  nlohmann::ordered_json j;
+  j["loss"] = r.totals.mean_loss();
+  j["loss_sum"] = r.totals.loss_sum;
+  j["accuracy"] = r.totals.count > 0 ? static_cast<double>(r.totals.correct) / static_cast<double>(r.totals.count) : 0.0;
+  j["accuracy_percent"] = r.totals.accuracy_percent();
+  j["correct"] = r.totals.correct;
+  j["count"] = r.totals.count;
+  j["num_classes"] = r.num_classes;
+  nlohmann::ordered_json confusion = nlohmann::ordered_json::array();
+  for (int t = 0; t < r.num_classes; ++t) {
+    nlohmann::ordered_json row = nlohmann::ordered_json::array();
+    for (int p = 0; p < r.num_classes; ++p) row.push_back(r.at(t, p));
+    confusion.push_back(std::move(row));
+  }
+  j["confusion"] = std::move(confusion);
+  j["precision"] = r.precision;
+  j["recall"] = r.recall;
+  return j.dump();
+}
+
+}  // namespace logreg

@@ -1,0 +1,174 @@
+// Data-set discovery and loading (include/logreg/data_source.hpp): the four standard IDX names, raw or
+// .gz, in DIR or DIR/MNIST/raw; the --data / ./data / Debian Fashion-MNIST fallback; and the cross-checks
+// between images and labels. Parsing of single files is in idx.cpp.
+#include "logreg/data_source.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <filesystem>
+#include <system_error>
+
+namespace logreg {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::array<const char*, 4> kStandardNames = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                                        "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+
+bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+bool is_dir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+
+// The path of `name` in `dir`, raw preferred over .gz; "" when neither exists.
+std::string find_one(const fs::path& dir, const std::string& name) {
+  if (is_file(dir / name)) return (dir / name).string();
+  if (is_file(dir / (name + ".gz"))) return (dir / (name + ".gz")).string();
+  return "";
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// "Fashion-MNIST", "MNIST" or the directory itself, judged from the directory's last two path
+// components (so /home/x/fashion-mnist and root/FashionMNIST/raw are recognised, while a checkout under
+// /home/fashion-team/ is not taken for Fashion-MNIST).
+std::string data_set_name(const std::string& dir) {
+  std::error_code ec;
+  fs::path resolved = fs::weakly_canonical(fs::path(dir), ec);
+  if (ec) resolved = fs::path(dir);
+  if (!resolved.has_filename()) resolved = resolved.parent_path();  // trailing '/'
+  const std::string base = lower(resolved.filename().string());
+  const std::string tail = lower(resolved.parent_path().filename().string()) + "/" + base;
+  if (tail.find("fashion") != std::string::npos) return "Fashion-MNIST";
+  if (tail.find("mnist/raw") != std::string::npos || base.find("mnist") != std::string::npos) return "MNIST";
+  return dir;
+}
+
+// The standard names missing from `dir` (each shown as NAME[.gz]).
+std::vector<std::string> missing_names(const fs::path& dir) {
+  std::vector<std::string> missing;
+  for (const char* name : kStandardNames) {
+    if (find_one(dir, name).empty()) missing.push_back(std::string(name) + "[.gz]");
+  }
+  return missing;
+}
+
+std::string join(const std::vector<std::string>& items, const char* sep) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
+  return out;
+}
+
+void check_counts(const ImageSet& images, const LabelSet& labels) {
+  if (images.count != labels.count()) {
+    throw DataError(labels.path, "has " + std::to_string(labels.count()) + " labels but " + images.path +
+                                     " has " + std::to_string(images.count) + " images; the counts must match");
+  }
+}
+
+}  // namespace
+
+std::optional<DataFiles> find_data_files(const std::string& dir) {
+  for (const fs::path& place : {fs::path(dir), fs::path(dir) / "MNIST" / "raw"}) {
+    if (!is_dir(place)) continue;
+    DataFiles files;
+    files.train_images = find_one(place, kStandardNames[0]);
+    files.train_labels = find_one(place, kStandardNames[1]);
+    files.test_images = find_one(place, kStandardNames[2]);
+    files.test_labels = find_one(place, kStandardNames[3]);
+    if (files.train_images.empty() || files.train_labels.empty() || files.test_images.empty() ||
+        files.test_labels.empty()) {
+      continue;
+    }
+    files.dir = place.string();
+    files.name = data_set_name(files.dir);
+    return files;
+  }
+  return std::nullopt;
+}
+
+DataFiles locate_data(const std::optional<std::string>& dir, std::string* note) {
+  if (note != nullptr) note->clear();
+  if (dir) {
+    std::error_code ec;
+    if (!fs::exists(*dir, ec)) throw DataError("", "--data " + *dir + ": no such directory");
+    if (!is_dir(*dir)) throw DataError("", "--data " + *dir + ": not a directory");
+    if (auto files = find_data_files(*dir)) return *files;
+    // Report what is missing from whichever of the two places holds more of the files.
+    const fs::path top(*dir), raw = fs::path(*dir) / "MNIST" / "raw";
+    std::vector<std::string> missing = missing_names(top);
+    if (is_dir(raw)) {
+      std::vector<std::string> missing_raw = missing_names(raw);
+      if (missing_raw.size() < missing.size()) missing = missing_raw;
+    }
+    throw DataError("", "--data " + *dir + ": missing " + join(missing, ", ") + " (looked in " + top.string() +
+                            " and " + raw.string() + "). For MNIST run: tools/fetch_mnist.sh " + *dir);
+  }
+
+  const bool have_data_dir = is_dir("data");
+  if (have_data_dir) {
+    if (auto files = find_data_files("data")) {
+      if (note != nullptr) {
+        *note = "logreg_cuda: using " + files->name + " from " + files->dir + " (no --data given)";
+      }
+      return *files;
+    }
+  }
+  if (auto files = find_data_files(kFashionMnistDir)) {
+    if (note != nullptr) {
+      *note = "logreg_cuda: using " + files->name + " from " + files->dir + " (no --data given and " +
+              (have_data_dir ? "./data has no IDX files" : "there is no ./data") +
+              "). For MNIST run: tools/fetch_mnist.sh data";
+    }
+    return *files;
+  }
+  throw DataError("", std::string("no data set found: no --data given, ./data has no IDX files and ") +
+                          kFashionMnistDir +
+                          " does not exist. Install Fashion-MNIST (apt install dataset-fashion-mnist), or "
+                          "download MNIST with tools/fetch_mnist.sh DIR and pass --data DIR");
+}
+
+Dataset load_dataset(const DataFiles& files, const IdxLimits& limits) {
+  Dataset ds;
+  ds.name = files.name;
+  ds.dir = files.dir;
+  ds.train_images = load_idx_images(files.train_images, limits);
+  ds.train_labels = load_idx_labels(files.train_labels, limits);
+  ds.test_images = load_idx_images(files.test_images, limits);
+  ds.test_labels = load_idx_labels(files.test_labels, limits);
+
+  check_counts(ds.train_images, ds.train_labels);
+  check_counts(ds.test_images, ds.test_labels);
+  if (ds.train_images.rows != ds.test_images.rows || ds.train_images.cols != ds.test_images.cols) {
+    throw DataError(files.test_images, "images are " + std::to_string(ds.test_images.rows) + "x" +
+                                           std::to_string(ds.test_images.cols) + " but " + files.train_images +
+                                           " has " + std::to_string(ds.train_images.rows) + "x" +
+                                           std::to_string(ds.train_images.cols) + " images; the shapes must match");
+  }
+  if (ds.train_labels.count() == 0) throw DataError(files.train_labels, "no training samples (0 labels)");
+
+  const std::uint8_t max_train = *std::max_element(ds.train_labels.labels.begin(), ds.train_labels.labels.end());
+  ds.num_classes = static_cast<int>(max_train) + 1;
+  for (std::size_t i = 0; i < ds.test_labels.count(); ++i) {
+    const int label = ds.test_labels.labels[i];
+    if (label >= ds.num_classes) {
+      throw DataError(files.test_labels, "label at index " + std::to_string(i) + " is " + std::to_string(label) +
+                                             ", but the training labels only go up to " +
+                                             std::to_string(ds.num_classes - 1) + " (" +
+                                             std::to_string(ds.num_classes) + " classes)");
+    }
+  }
+  return ds;
+}
+
+}  // namespace logreg

@@ -1,0 +1,366 @@
+// IDX reader and writer (include/logreg/idx.hpp): whole-file reads with streaming gunzip bounded by
+// IdxLimits, header and length validation with messages naming file, field, offset, expected and found,
+// and atomic writers (temporary file in the target directory, then rename). No data-set discovery here.
+#include "logreg/idx.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+
+namespace logreg {
+namespace {
+
+constexpr std::uint8_t kIdxUnsignedByte = 0x08;
+constexpr std::size_t kIoChunk = 1 << 16;
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using FileHandle = std::unique_ptr<std::FILE, FileCloser>;
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+std::string hex_byte(std::uint8_t b) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "0x%02X", static_cast<unsigned>(b));
+  return buf;
+}
+
+const char* idx_type_name(std::uint8_t type) {
+  switch (type) {
+    case 0x08: return "unsigned byte";
+    case 0x09: return "signed byte";
+    case 0x0B: return "int16";
+    case 0x0C: return "int32";
+    case 0x0D: return "float32";
+    case 0x0E: return "float64";
+    default: return "not an IDX type";
+  }
+}
+
+// ---- reading files ---------------------------------------------------------------------------
+
+FileHandle open_for_reading(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw DataError(path, "cannot open: " + errno_text(errno));
+  FileHandle file(f);
+  struct stat st {};
+  if (fstat(fileno(f), &st) != 0) throw DataError(path, "cannot stat: " + errno_text(errno));
+  if (S_ISDIR(st.st_mode)) throw DataError(path, "is a directory, expected an IDX file");
+  return file;
+}
+
+// Reads up to `n` bytes; throws on a read error (a short count means end of file).
+std::size_t read_some(std::FILE* f, const std::string& path, std::uint8_t* dst, std::size_t n) {
+  const std::size_t got = std::fread(dst, 1, n, f);
+  if (got < n && std::ferror(f)) throw DataError(path, "read error: " + errno_text(errno));
+  return got;
+}
+
+std::string limit_exceeded(std::uint64_t max_bytes) {
+  return "decompressed size exceeds the limit of " + std::to_string(max_bytes) + " bytes";
+}
+
+// Inflates the gzip stream (one or more members) that follows the `prefix` bytes already read.
+std::vector<std::uint8_t> gunzip_file(std::FILE* f, const std::string& path, const std::uint8_t* prefix,
+                                      std::size_t prefix_len, std::uint64_t max_bytes) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw ResourceError(path + ": inflateInit2 failed");
+  struct InflateEnd {
+    z_stream* zs;
+    ~InflateEnd() { inflateEnd(zs); }
+  } inflate_end{&zs};
+
+  std::vector<std::uint8_t> in(kIoChunk), out(kIoChunk), result;
+  std::memcpy(in.data(), prefix, prefix_len);
+  zs.next_in = in.data();
+  zs.avail_in = static_cast<uInt>(prefix_len);
+  std::uint64_t compressed_read = prefix_len;  // bytes of the file handed to zlib so far
+  bool member_complete = false;                // the last inflate() ended a gzip member
+  bool eof = false;
+  for (;;) {
+    if (zs.avail_in == 0 && !eof) {
+      const std::size_t got = read_some(f, path, in.data(), in.size());
+      eof = got == 0;
+      zs.next_in = in.data();
+      zs.avail_in = static_cast<uInt>(got);
+      compressed_read += got;
+    }
+    if (member_complete && zs.avail_in == 0) break;  // end of file right after a member: done
+    const std::uint64_t offset = compressed_read - zs.avail_in;
+    if (member_complete) {  // more input after a complete member: must be another gzip member
+      if (zs.next_in[0] != 0x1f) {
+        throw IdxError(path, "gzip stream at byte " + std::to_string(offset) +
+                                 ": expected end of file or another gzip member (1f 8b), found trailing byte " +
+                                 hex_byte(zs.next_in[0]));
+      }
+      inflateReset(&zs);
+      member_complete = false;
+    }
+    // At end of file inflate() still runs, to flush output it holds; Z_BUF_ERROR then means "needs more input".
+    zs.next_out = out.data();
+    zs.avail_out = static_cast<uInt>(out.size());
+    const int rc = inflate(&zs, Z_NO_FLUSH);
+    if (rc == Z_BUF_ERROR && eof) {
+      throw IdxError(path, "truncated gzip stream: the file ends after " + std::to_string(compressed_read) +
+                               " compressed bytes, before the end of the compressed data (" +
+                               std::to_string(result.size()) + " bytes decompressed so far)");
+    }
+    if (rc == Z_DATA_ERROR || rc == Z_NEED_DICT) {
+      throw IdxError(path, "corrupt gzip stream near compressed byte " + std::to_string(offset) + ": " +
+                               (zs.msg != nullptr ? zs.msg : "invalid data"));
+    }
+    if (rc == Z_MEM_ERROR) throw std::bad_alloc();
+    if (rc != Z_OK && rc != Z_STREAM_END) {
+      throw IdxError(path, "gzip stream near compressed byte " + std::to_string(offset) + ": inflate returned " +
+                               std::to_string(rc));
+    }
+    const std::size_t produced = out.size() - zs.avail_out;
+    if (result.size() + produced > max_bytes) throw IdxError(path, limit_exceeded(max_bytes));
+    result.insert(result.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(produced));
+    if (rc == Z_STREAM_END) member_complete = true;
+  }
+  return result;
+}
+
+// ---- parsing ---------------------------------------------------------------------------------
+
+std::uint32_t be32(const std::vector<std::uint8_t>& b, std::size_t at) {
+  return (static_cast<std::uint32_t>(b[at]) << 24) | (static_cast<std::uint32_t>(b[at + 1]) << 16) |
+         (static_cast<std::uint32_t>(b[at + 2]) << 8) | static_cast<std::uint32_t>(b[at + 3]);
+}
+
+// Checks magic, type and ndims (bytes 0-3) and that the whole header is present.
+void check_header(const std::vector<std::uint8_t>& b, const std::string& name, std::uint8_t want_ndims,
+                  const char* kind) {
+  const std::size_t header_len = 4 + 4 * static_cast<std::size_t>(want_ndims);
+  if (b.empty()) {
+    throw IdxError(name, std::string("empty file (0 bytes): expected an IDX ") + kind + " file with a " +
+                             std::to_string(header_len) + "-byte header");
+  }
+  if (b.size() < 4) {
+    throw IdxError(name, "truncated header: expected at least 4 bytes of IDX magic, found a " +
+                             std::to_string(b.size()) + "-byte file");
+  }
+  if (b[0] != 0 || b[1] != 0) {
+    throw IdxError(name, "magic at byte 0: expected 00 00, found " + hex_byte(b[0]) + " " + hex_byte(b[1]) +
+                             " (not an IDX file)");
+  }
+  if (b[2] != kIdxUnsignedByte) {
+    throw IdxError(name, "data type at byte 2: expected 0x08 (unsigned byte), found " + hex_byte(b[2]) + " (" +
+                             idx_type_name(b[2]) + ")");
+  }
+  if (b[3] != want_ndims) {
+    std::string hint;
+    if (want_ndims == 3 && b[3] == 1) hint = " (this looks like a label file)";
+    if (want_ndims == 1 && b[3] == 3) hint = " (this looks like an image file)";
+    throw IdxError(name, "number of dimensions at byte 3: expected " + std::to_string(want_ndims) + " for an " +
+                             kind + " file, found " + std::to_string(b[3]) + hint);
+  }
+  if (b.size() < header_len) {
+    throw IdxError(name, "truncated header: expected " + std::to_string(header_len) + " header bytes, file has " +
+                             std::to_string(b.size()));
+  }
+}
+
+// Checks that the data after the header is exactly `data_bytes` long.
+void check_length(const std::vector<std::uint8_t>& b, const std::string& name, std::size_t header_len,
+                  std::uint64_t data_bytes, const std::string& what_promised) {
+  const std::uint64_t have = b.size() - header_len;
+  if (have < data_bytes) {
+    throw IdxError(name, "truncated: header promises " + std::to_string(data_bytes) + " data bytes (" +
+                             what_promised + "), file has " + std::to_string(have) + " after the " +
+                             std::to_string(header_len) + "-byte header");
+  }
+  if (have > data_bytes) {
+    throw IdxError(name, "trailing bytes: header promises " + std::to_string(data_bytes) + " data bytes (" +
+                             what_promised + "), file has " + std::to_string(have) + " (" +
+                             std::to_string(have - data_bytes) + " extra bytes from byte " +
+                             std::to_string(header_len + data_bytes) + ")");
+  }
+}
+
+void check_within_limit(const std::string& name, std::uint64_t data_bytes, const std::string& what_promised,
+                        const IdxLimits& limits) {
+  if (data_bytes > limits.max_bytes) {
+    throw IdxError(name, "header promises " + std::to_string(data_bytes) + " data bytes (" + what_promised +
+                             "), more than the limit of " + std::to_string(limits.max_bytes) + " bytes");
+  }
+}
+
+ImageSet parse_images(const std::vector<std::uint8_t>& b, const std::string& name, const IdxLimits& limits) {
+  check_header(b, name, 3, "image");
+  const std::uint32_t count = be32(b, 4), rows = be32(b, 8), cols = be32(b, 12);
+  if (rows == 0) throw IdxError(name, "rows at byte 8: expected > 0, found 0");
+  if (cols == 0) throw IdxError(name, "columns at byte 12: expected > 0, found 0");
+  const std::string what_promised =
+      std::to_string(count) + " images of " + std::to_string(rows) + "x" + std::to_string(cols);
+  std::uint64_t per_image = 0, data_bytes = 0;
+  if (__builtin_mul_overflow(static_cast<std::uint64_t>(rows), static_cast<std::uint64_t>(cols), &per_image) ||
+      __builtin_mul_overflow(per_image, static_cast<std::uint64_t>(count), &data_bytes)) {
+    throw IdxError(name, "dimensions at bytes 4-15: count x rows x cols = " + what_promised +
+                             " overflows a 64-bit byte count");
+  }
+  check_within_limit(name, data_bytes, what_promised, limits);
+  check_length(b, name, 16, data_bytes, what_promised);
+  ImageSet s;
+  s.path = name;
+  s.count = count;
+  s.rows = rows;
+  s.cols = cols;
+  s.pixels.assign(b.begin() + 16, b.end());
+  return s;
+}
+
+LabelSet parse_labels(const std::vector<std::uint8_t>& b, const std::string& name, const IdxLimits& limits) {
+  check_header(b, name, 1, "label");
+  const std::uint32_t count = be32(b, 4);
+  const std::string what_promised = std::to_string(count) + " labels";
+  check_within_limit(name, count, what_promised, limits);
+  check_length(b, name, 8, count, what_promised);
+  LabelSet s;
+  s.path = name;
+  s.labels.assign(b.begin() + 8, b.end());
+  return s;
+}
+
+// ---- writing ---------------------------------------------------------------------------------
+
+void put_be32(std::vector<std::uint8_t>* out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<std::uint8_t>(v >> shift));
+}
+
+[[noreturn]] void fail_write(const std::string& tmp, const std::string& path, const std::string& why) {
+  std::remove(tmp.c_str());
+  throw ResourceError("cannot write " + path + ": " + why);
+}
+
+// Writes `bytes` (gzip-compressed when `gzip`) to a temporary file next to `path`, then renames it.
+void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes, bool gzip) {
+  const std::filesystem::path target(path);
+  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  std::string tmpl = (dir / ("." + target.filename().string() + ".tmpXXXXXX")).string();
+  const int fd = mkstemp(tmpl.data());
+  if (fd < 0) {
+    throw ResourceError("cannot write " + path + ": cannot create a temporary file in " + dir.string() + ": " +
+                        errno_text(errno));
+  }
+  const std::string tmp = tmpl;
+  auto fail = [&](const std::string& why) { fail_write(tmp, path, why); };
+  fchmod(fd, 0644);
+  if (gzip) {
+    gzFile gz = gzdopen(fd, "wb");
+    if (gz == nullptr) {
+      close(fd);
+      fail_write(tmp, path, "gzdopen failed");
+    }
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const unsigned n = static_cast<unsigned>(std::min<std::size_t>(bytes.size() - done, 1u << 30));
+      if (gzwrite(gz, bytes.data() + done, n) != static_cast<int>(n)) {
+        int zerr = 0;
+        const std::string msg = gzerror(gz, &zerr);
+        gzclose(gz);
+        fail("gzwrite: " + msg);
+      }
+      done += n;
+    }
+    const int rc = gzclose(gz);  // flushes and closes fd
+    if (rc != Z_OK) fail("gzclose returned " + std::to_string(rc) + (rc == Z_ERRNO ? ": " + errno_text(errno) : ""));
+  } else {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const int err = errno;
+        close(fd);
+        fail(errno_text(err));
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    if (close(fd) != 0) fail("close: " + errno_text(errno));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename from " + tmp + ": " + errno_text(errno));
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, const IdxLimits& limits) {
+  FileHandle file = open_for_reading(path);
+  std::uint8_t magic[2] = {0, 0};
+  const std::size_t magic_len = read_some(file.get(), path, magic, 2);
+  if (magic_len == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+    return gunzip_file(file.get(), path, magic, magic_len, limits.max_bytes);
+  }
+  struct stat st {};
+  if (fstat(fileno(file.get()), &st) != 0) throw DataError(path, "cannot stat: " + errno_text(errno));
+  if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > limits.max_bytes) {
+    throw IdxError(path, "file size " + std::to_string(st.st_size) + " bytes exceeds the limit of " +
+                             std::to_string(limits.max_bytes) + " bytes");
+  }
+  std::vector<std::uint8_t> bytes(magic, magic + magic_len);
+  if (S_ISREG(st.st_mode)) bytes.reserve(static_cast<std::size_t>(st.st_size));
+  std::vector<std::uint8_t> chunk(kIoChunk);
+  for (;;) {
+    const std::size_t got = read_some(file.get(), path, chunk.data(), chunk.size());
+    if (got == 0) break;
+    if (bytes.size() + got > limits.max_bytes) {
+      throw IdxError(path, "file size exceeds the limit of " + std::to_string(limits.max_bytes) + " bytes");
+    }
+    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(got));
+  }
+  return bytes;
+}
+
+ImageSet load_idx_images(const std::string& path, const IdxLimits& limits) {
+  return parse_images(read_maybe_gzip(path, limits), path, limits);
+}
+
+LabelSet load_idx_labels(const std::string& path, const IdxLimits& limits) {
+  return parse_labels(read_maybe_gzip(path, limits), path, limits);
+}
+
+ImageSet parse_idx_images(const std::vector<std::uint8_t>& bytes, const std::string& name) {
+  return parse_images(bytes, name, IdxLimits{});
+}
+
+LabelSet parse_idx_labels(const std::vector<std::uint8_t>& bytes, const std::string& name) {
+  return parse_labels(bytes, name, IdxLimits{});
+}
+
+void write_idx_images(const std::string& path, const ImageSet& images, bool gzip) {
+  if (images.pixels.size() != static_cast<std::size_t>(images.count) * images.dim()) {
+    throw std::invalid_argument("write_idx_images(" + path + "): " + std::to_string(images.pixels.size()) +
+                                " pixels for " + std::to_string(images.count) + " images of " +
+                                std::to_string(images.rows) + "x" + std::to_string(images.cols));
+  }
+  std::vector<std::uint8_t> bytes = {0, 0, kIdxUnsignedByte, 3};
+  put_be32(&bytes, images.count);
+  put_be32(&bytes, images.rows);
+  put_be32(&bytes, images.cols);
+  bytes.insert(bytes.end(), images.pixels.begin(), images.pixels.end());
+  write_file_atomically(path, bytes, gzip);
+}
+
+void write_idx_labels(const std::string& path, const LabelSet& labels, bool gzip) {
+  if (labels.count() > 0xFFFFFFFFu) {
+    throw std::invalid_argument("write_idx_labels(" + path + "): more than 2^32-1 labels");
+  }
+  std::vector<std::uint8_t> bytes = {0, 0, kIdxUnsignedByte, 1};
+  put_be32(&bytes, static_cast<std::uint32_t>(labels.count()));
+  bytes.insert(bytes.end(), labels.labels.begin(), labels.labels.end());
+  write_file_atomically(path, bytes, gzip);
+}
+
+}  // namespace logreg

@@ -1,0 +1,391 @@
+// The model file (include/logreg/model_file.hpp): explicit little-endian encoding, the atomic writer
+// (mkstemp next to the target, fsync, rename) and a reader that bounds every size by the file length
+// before using it. The byte layout is documented once, in the header.
+#include "logreg/model_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <utility>
+
+#include "logreg/errors.hpp"
+
+namespace logreg {
+namespace {
+
+// Offsets of the fixed fields (see the table in model_file.hpp).
+constexpr std::size_t kOffsetVersion = 8;
+constexpr std::size_t kOffsetHeaderBytes = 12;
+constexpr std::size_t kOffsetRows = 16;
+constexpr std::size_t kOffsetCols = 20;
+constexpr std::size_t kOffsetClasses = 24;
+constexpr std::size_t kOffsetHead = 28;
+constexpr std::size_t kOffsetScale = 32;
+constexpr std::size_t kOffsetEpochs = 36;
+constexpr std::size_t kOffsetSeed = 40;
+constexpr std::size_t kOffsetSettingsBytes = 48;
+constexpr std::size_t kOffsetSettings = 52;
+constexpr std::uint64_t kMinFileBytes = kOffsetSettings + 4 + 4;  // empty settings, C*D = 0, K = 0
+
+std::string hex32(std::uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08X", v);
+  return buf;
+}
+
+std::uint32_t crc32_of(const std::uint8_t* data, std::size_t n) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (n > 0) {
+    const uInt chunk = static_cast<uInt>(n < (1u << 30) ? n : (1u << 30));
+    crc = crc32(crc, data, chunk);
+    data += chunk;
+    n -= chunk;
+  }
+  return static_cast<std::uint32_t>(crc);
+}
+
+// ---- encoding -----------------------------------------------------------------------------------
+
+class LittleEndianWriter {
+ public:
+  void u32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) bytes_.push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
+  }
+  void u64(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) bytes_.push_back(static_cast<char>((v >> (8 * i)) & 0xFFu));
+  }
+  void f32(float v) {
+    std::uint32_t bits = 0;
+    std::memcpy(&bits, &v, 4);
+    u32(bits);
+  }
+  void f32s(const std::vector<float>& v) {
+    for (float x : v) f32(x);
+  }
+  void raw(const char* p, std::size_t n) { bytes_.append(p, n); }
+  std::string& bytes() { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
+void check_finite_for_save(const std::string& path, const char* what, const std::vector<float>& v) {
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i])) {
+      throw DivergedError("refusing to save " + path + ": " + what + "[" + std::to_string(i) +
+                          "] is not finite (" + std::to_string(v[i]) + ")");
+    }
+  }
+}
+
+void check_consistent_for_save(const std::string& path, const ModelFile& f) {
+  const Model& m = f.model;
+  auto bad = [&](const std::string& why) { throw std::invalid_argument("save_model_file(" + path + "): " + why); };
+  if (m.num_classes < 1 || static_cast<std::uint32_t>(m.num_classes) > kModelFileMaxClasses) {
+    bad("num_classes " + std::to_string(m.num_classes) + " is outside [1, 256]");
+  }
+  if (f.rows == 0 || f.cols == 0 || static_cast<std::uint64_t>(f.rows) * f.cols != static_cast<std::uint64_t>(m.input_dim)) {
+    bad("rows " + std::to_string(f.rows) + " x cols " + std::to_string(f.cols) + " does not equal input_dim " +
+        std::to_string(m.input_dim));
+  }
+  const std::size_t cd = static_cast<std::size_t>(m.num_classes) * static_cast<std::size_t>(m.input_dim);
+  if (m.weights.size() != cd) bad(std::to_string(m.weights.size()) + " weights, expected C*D = " + std::to_string(cd));
+  if (m.bias.size() != static_cast<std::size_t>(m.num_classes)) {
+    bad(std::to_string(m.bias.size()) + " biases, expected C = " + std::to_string(m.num_classes));
+  }
+  if (!f.optimizer_state.empty() && f.optimizer_state.size() != cd + m.bias.size()) {
+    bad(std::to_string(f.optimizer_state.size()) + " optimizer state floats, expected 0 or C*D + C = " +
+        std::to_string(cd + m.bias.size()));
+  }
+  if (f.settings_json.size() > std::numeric_limits<std::uint32_t>::max() ||
+      f.optimizer_state.size() > std::numeric_limits<std::uint32_t>::max()) {
+    bad("settings or optimizer state too large for a u32 length");
+  }
+  const int head = static_cast<int>(m.head);
+  if (head < 0 || head > static_cast<int>(LossHead::kOvr)) bad("unknown loss head " + std::to_string(head));
+  check_finite_for_save(path, "weights", m.weights);
+  check_finite_for_save(path, "bias", m.bias);
+  check_finite_for_save(path, "optimizer_state", f.optimizer_state);
+}
+
+std::string encode_model_file(const ModelFile& f) {
+  LittleEndianWriter w;
+  w.raw(kModelFileMagic, sizeof kModelFileMagic);
+  w.u32(kModelFileVersion);
+  w.u32(kModelFileHeaderBytes);
+  w.u32(f.rows);
+  w.u32(f.cols);
+  w.u32(static_cast<std::uint32_t>(f.model.num_classes));
+  w.u32(static_cast<std::uint32_t>(f.model.head));
+  w.f32(kModelFilePixelScale);
+  w.u32(f.epochs_done);
+  w.u64(f.seed);
+  w.u32(static_cast<std::uint32_t>(f.settings_json.size()));
+  w.raw(f.settings_json.data(), f.settings_json.size());
+  w.f32s(f.model.weights);
+  w.f32s(f.model.bias);
+  w.u32(static_cast<std::uint32_t>(f.optimizer_state.size()));
+  w.f32s(f.optimizer_state);
+  std::string& bytes = w.bytes();
+  w.u32(crc32_of(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+  return std::move(bytes);
+}
+
+// ---- decoding -----------------------------------------------------------------------------------
+
+// Reads fields of the in-memory file at checked offsets; errors name the file, field and offset.
+class ModelFileReader {
+ public:
+  ModelFileReader(const std::string& path, const std::vector<std::uint8_t>& bytes) : path_(path), bytes_(bytes) {}
+
+  [[noreturn]] void fail(const std::string& field, std::uint64_t offset, const std::string& why) const {
+    throw DataError(path_, field + " at byte " + std::to_string(offset) + ": " + why);
+  }
+
+  void require(const std::string& field, std::uint64_t offset, std::uint64_t n) const {
+    if (offset > bytes_.size() || n > bytes_.size() - offset) {
+      fail(field, offset, "the file is truncated: it has " + std::to_string(bytes_.size()) + " bytes, the field needs " +
+                              std::to_string(offset + n));
+    }
+  }
+
+  std::uint32_t u32(const std::string& field, std::uint64_t offset) const {
+    require(field, offset, 4);
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(bytes_[offset + static_cast<std::size_t>(i)]) << (8 * i);
+    return v;
+  }
+  std::uint64_t u64(const std::string& field, std::uint64_t offset) const {
+    require(field, offset, 8);
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(bytes_[offset + static_cast<std::size_t>(i)]) << (8 * i);
+    return v;
+  }
+  float f32(const std::string& field, std::uint64_t offset) const {
+    const std::uint32_t bits = u32(field, offset);
+    float v = 0.0f;
+    std::memcpy(&v, &bits, 4);
+    return v;
+  }
+  // `count` floats at `offset`, each finite; the caller has bounded count by the file length.
+  std::vector<float> finite_f32s(const std::string& field, std::uint64_t offset, std::uint64_t count) const {
+    require(field, offset, count * 4);
+    std::vector<float> v(static_cast<std::size_t>(count));
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::uint64_t at = offset + 4 * static_cast<std::uint64_t>(i);
+      v[i] = f32(field, at);
+      if (!std::isfinite(v[i])) fail(field + "[" + std::to_string(i) + "]", at, "not finite (" + std::to_string(v[i]) + ")");
+    }
+    return v;
+  }
+
+  std::uint64_t size() const { return bytes_.size(); }
+  const std::uint8_t* data() const { return bytes_.data(); }
+
+ private:
+  const std::string& path_;
+  const std::vector<std::uint8_t>& bytes_;
+};
+
+std::vector<std::uint8_t> read_whole_file(const std::string& path) {
+  struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) throw DataError(path, std::string("cannot open the model file: ") + std::strerror(errno));
+  struct stat st {};
+  if (fstat(fileno(file.get()), &st) != 0) throw DataError(path, std::string("cannot stat: ") + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw DataError(path, "is a directory, expected a model file");
+  if (!S_ISREG(st.st_mode)) throw DataError(path, "is not a regular file, expected a model file");
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
+  const std::size_t got = bytes.empty() ? 0 : std::fread(bytes.data(), 1, bytes.size(), file.get());
+  if (got != bytes.size()) {
+    throw DataError(path, std::string("read error after ") + std::to_string(got) + " of " +
+                              std::to_string(bytes.size()) + " bytes: " +
+                              (std::ferror(file.get()) ? std::strerror(errno) : "file shrank while reading"));
+  }
+  return bytes;
+}
+
+std::string printable_magic(const std::uint8_t* p, std::size_t n) {
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (p[i] >= 0x20 && p[i] < 0x7F && p[i] != '\\' && p[i] != '"') {
+      s += static_cast<char>(p[i]);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", static_cast<unsigned>(p[i]));
+      s += buf;
+    }
+  }
+  return "\"" + s + "\"";
+}
+
+[[noreturn]] void fail_write(const std::string& tmp, const std::string& path, const std::string& why) {
+  if (!tmp.empty()) ::unlink(tmp.c_str());
+  throw ResourceError("cannot write " + path + ": " + why);
+}
+
+}  // namespace
+
+void write_whole_file_atomically(const std::string& path, const std::string& bytes) {
+  std::string tmp = path + ".tmp.XXXXXX";
+  const int fd = mkstemp(tmp.data());
+  if (fd < 0) {
+    const std::filesystem::path target(path);
+    const std::string dir = target.has_parent_path() ? target.parent_path().string() : std::string(".");
+    fail_write("", path, "cannot create a temporary file in " + dir + ": " + std::strerror(errno));
+  }
+  ::fchmod(fd, 0644);
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      fail_write(tmp, path, std::string("write: ") + std::strerror(err));
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail_write(tmp, path, std::string("fsync: ") + std::strerror(err));
+  }
+  if (::close(fd) != 0) fail_write(tmp, path, std::string("close: ") + std::strerror(errno));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    fail_write(tmp, path, "rename from " + tmp + ": " + std::strerror(errno));
+  }
+  // Make the rename itself durable; a failure here leaves a complete file, so it is not an error.
+  const std::filesystem::path target(path);
+  const std::string dir = target.has_parent_path() ? target.parent_path().string() : std::string(".");
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+}
+
+void save_model_file(const std::string& path, const ModelFile& file) {
+  check_consistent_for_save(path, file);
+  write_whole_file_atomically(path, encode_model_file(file));
+}
+
+ModelFile load_model_file(const std::string& path) {
+  const std::vector<std::uint8_t> bytes = read_whole_file(path);
+  const ModelFileReader r(path, bytes);
+
+  // 1. What kind of file this is: magic, version, header size.
+  if (bytes.size() < sizeof kModelFileMagic ||
+      std::memcmp(bytes.data(), kModelFileMagic, sizeof kModelFileMagic) != 0) {
+    r.fail("magic", 0,
+           "expected \"LOGREGMD\", found " + printable_magic(bytes.data(), std::min<std::size_t>(bytes.size(), 8)) +
+               ": not a logreg_cuda model file");
+  }
+  if (bytes.size() < kMinFileBytes) {
+    r.fail("header", 0, "the file is truncated: " + std::to_string(bytes.size()) + " bytes, a model file has at least " +
+                            std::to_string(kMinFileBytes));
+  }
+  const std::uint32_t version = r.u32("version", kOffsetVersion);
+  if (version != kModelFileVersion) {
+    r.fail("version", kOffsetVersion,
+           "unsupported model file version " + std::to_string(version) + "; this build reads version " +
+               std::to_string(kModelFileVersion) + " only");
+  }
+  const std::uint32_t header_bytes = r.u32("header_bytes", kOffsetHeaderBytes);
+  if (header_bytes != kModelFileHeaderBytes) {
+    r.fail("header_bytes", kOffsetHeaderBytes,
+           "expected " + std::to_string(kModelFileHeaderBytes) + " for version 1, found " + std::to_string(header_bytes));
+  }
+
+  // 2. Sizes, each bounded by the file length before it is used, and the exact expected length.
+  const std::uint64_t file_bytes = r.size();
+  const std::uint32_t rows = r.u32("rows", kOffsetRows);
+  const std::uint32_t cols = r.u32("cols", kOffsetCols);
+  const std::uint32_t classes = r.u32("num_classes", kOffsetClasses);
+  const std::uint64_t dim = static_cast<std::uint64_t>(rows) * cols;  // < 2^64
+  if (rows == 0 || cols == 0 || dim > static_cast<std::uint64_t>(INT_MAX)) {
+    r.fail("rows", kOffsetRows,
+           "input shape " + std::to_string(rows) + "x" + std::to_string(cols) + " is empty or too large");
+  }
+  if (classes < 1 || classes > kModelFileMaxClasses) {
+    r.fail("num_classes", kOffsetClasses, std::to_string(classes) + " is outside [1, 256]");
+  }
+  if (dim > file_bytes / (4ull * classes)) {
+    r.fail("weights", kOffsetSettings,
+           "the header's shape " + std::to_string(rows) + "x" + std::to_string(cols) + " with " +
+               std::to_string(classes) + " classes needs " + std::to_string(4 * dim) + " bytes per class, more than the " +
+               std::to_string(file_bytes) + "-byte file holds: truncated or corrupted");
+  }
+  const std::uint64_t weight_count = dim * classes;  // <= file_bytes / 4
+  const std::uint64_t settings_bytes = r.u32("settings_json_bytes", kOffsetSettingsBytes);
+  const std::uint64_t weights_offset = kOffsetSettings + settings_bytes;
+  const std::uint64_t bias_offset = weights_offset + 4 * weight_count;
+  const std::uint64_t state_count_offset = bias_offset + 4ull * classes;
+  const std::uint64_t state_count = r.u32("optimizer_state_floats", state_count_offset);  // checks bounds
+  const std::uint64_t state_offset = state_count_offset + 4;
+  const std::uint64_t crc_offset = state_offset + 4 * state_count;
+  const std::uint64_t expected_bytes = crc_offset + 4;
+  if (expected_bytes != file_bytes) {
+    r.fail(expected_bytes > file_bytes ? "file length" : "trailing bytes", std::min(expected_bytes, file_bytes),
+           "the header describes " + std::to_string(expected_bytes) + " bytes (settings " +
+               std::to_string(settings_bytes) + " bytes, " + std::to_string(weight_count) + " weights, " +
+               std::to_string(classes) + " biases, " + std::to_string(state_count) +
+               " optimizer floats) but the file has " + std::to_string(file_bytes) +
+               (expected_bytes > file_bytes ? ": the file is truncated" : ": unexpected data after the checksum"));
+  }
+
+  // 3. The checksum, before any value is trusted.
+  const std::uint32_t stored_crc = r.u32("crc32", crc_offset);
+  const std::uint32_t actual_crc = crc32_of(r.data(), static_cast<std::size_t>(crc_offset));
+  if (stored_crc != actual_crc) {
+    r.fail("crc32", crc_offset,
+           "checksum mismatch: the file is corrupted (stored " + hex32(stored_crc) + ", computed " + hex32(actual_crc) + ")");
+  }
+
+  // 4. Values.
+  const std::uint32_t head = r.u32("loss head", kOffsetHead);
+  if (head > static_cast<std::uint32_t>(LossHead::kOvr)) {
+    r.fail("loss head", kOffsetHead, std::to_string(head) + " is not 0 (softmax), 1 (sigmoid-softmax) or 2 (ovr)");
+  }
+  const float scale = r.f32("pixel scale", kOffsetScale);
+  if (!std::isfinite(scale) || !(scale > 0.0f)) {
+    r.fail("pixel scale", kOffsetScale, std::to_string(scale) + " is not a finite positive number");
+  }
+  if (scale != kModelFilePixelScale) {
+    r.fail("pixel scale", kOffsetScale, std::to_string(scale) + " is not supported: this build scales pixels by 1/255");
+  }
+  if (state_count != 0 && state_count != weight_count + classes) {
+    r.fail("optimizer_state_floats", state_count_offset,
+           std::to_string(state_count) + ", expected 0 or C*D + C = " + std::to_string(weight_count + classes));
+  }
+
+  ModelFile f;
+  f.rows = rows;
+  f.cols = cols;
+  f.epochs_done = r.u32("epochs_done", kOffsetEpochs);
+  f.seed = r.u64("seed", kOffsetSeed);
+  f.settings_json.assign(reinterpret_cast<const char*>(r.data()) + kOffsetSettings, static_cast<std::size_t>(settings_bytes));
+  f.model.input_dim = static_cast<int>(dim);
+  f.model.num_classes = static_cast<int>(classes);
+  f.model.head = static_cast<LossHead>(head);
+  f.model.weights = r.finite_f32s("weights", weights_offset, weight_count);
+  f.model.bias = r.finite_f32s("bias", bias_offset, classes);
+  f.optimizer_state = r.finite_f32s("optimizer_state", state_offset, state_count);
+  return f;
+}
+
+}  // namespace logreg

@@ -1,0 +1,178 @@
+// CPU inference (evaluation.hpp, row_probabilities.hpp): logits against a plain double computation,
+// the probabilities of each head, the confusion matrix against Totals and the reference backend, and
+// precision/recall on a hand-made example.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "logreg/cpu_reference.hpp"
+#include "logreg/errors.hpp"
+#include "logreg/evaluation.hpp"
+#include "logreg/row_probabilities.hpp"
+#include "test_support.hpp"
+
+namespace logreg {
+namespace {
+
+TEST(Evaluation, LogitsMatchADoubleComputation) {
+  const Model m = init_model(12, 4, LossHead::kSoftmax, 3);
+  const ImageSet images = test::RandomImages(9, 3, 4, 8);
+  const std::vector<float> logits = compute_logits(m, images);
+  ASSERT_EQ(logits.size(), 9u * 4u);
+  std::vector<double> ref(logits.size());
+  for (std::size_t i = 0; i < 9; ++i) {
+    for (std::size_t c = 0; c < 4; ++c) {
+      double acc = m.bias[c];
+      for (std::size_t d = 0; d < 12; ++d) {
+        acc += static_cast<double>(m.weights[c * 12 + d]) * (images.image(i)[d] / 255.0);
+      }
+      ref[i * 4 + c] = acc;
+    }
+  }
+  EXPECT_TRUE(test::AllClose(ref, logits, 1e-6, 1e-6));
+}
+
+TEST(Evaluation, SoftmaxProbabilitiesSumToOne) {
+  const float z[] = {1.5f, -2.0f, 0.25f, 80.0f, -80.0f};
+  const std::vector<double> p = class_probabilities(LossHead::kSoftmax, z, 5);
+  EXPECT_NEAR(std::accumulate(p.begin(), p.end(), 0.0), 1.0, 1e-12);
+  double denom = 0.0;
+  for (float v : z) denom += std::exp(static_cast<double>(v) - 80.0);
+  for (int c = 0; c < 5; ++c) EXPECT_NEAR(p[c], std::exp(z[c] - 80.0) / denom, 1e-15);
+  for (double v : p) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(Evaluation, SigmoidSoftmaxIsSoftmaxOfSigmoids) {
+  const float z[] = {3.0f, -1.0f, 0.0f};
+  const std::vector<double> p = class_probabilities(LossHead::kSigmoidSoftmax, z, 3);
+  double s[3], denom = 0.0;
+  for (int c = 0; c < 3; ++c) {
+    s[c] = std::exp(1.0 / (1.0 + std::exp(-static_cast<double>(z[c]))));
+    denom += s[c];
+  }
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(p[c], s[c] / denom, 1e-15);
+  EXPECT_NEAR(p[0] + p[1] + p[2], 1.0, 1e-12);
+}
+
+TEST(Evaluation, OvrProbabilitiesAreIndependentSigmoids) {
+  const float z[] = {4.0f, 3.0f, -2.0f, -700.0f};
+  const std::vector<double> p = class_probabilities(LossHead::kOvr, z, 4);
+  for (int c = 0; c < 4; ++c) EXPECT_NEAR(p[c], 1.0 / (1.0 + std::exp(-static_cast<double>(z[c]))), 1e-15);
+  EXPECT_GT(p[0] + p[1] + p[2] + p[3], 1.5);  // not a distribution over classes
+  // Changing one logit leaves the other classes' probabilities alone.
+  const float z2[] = {4.0f, 9.0f, -2.0f, -700.0f};
+  const std::vector<double> p2 = class_probabilities(LossHead::kOvr, z2, 4);
+  EXPECT_EQ(p2[0], p[0]);
+  EXPECT_EQ(p2[2], p[2]);
+}
+
+TEST(Evaluation, RowProbabilitiesWorkInFloat) {
+  const float z[] = {1.0f, 2.0f, 3.0f};
+  float p[3];
+  row_probabilities<float>(LossHead::kSoftmax, z, 3, p);
+  EXPECT_NEAR(p[0] + p[1] + p[2], 1.0f, 1e-6f);
+  EXPECT_GT(p[2], p[1]);
+}
+
+// Model with identity weights over 3 pixels: the predicted class is the brightest pixel.
+TEST(Evaluation, PrecisionAndRecallOnAHandMadeExample) {
+  Model m;
+  m.input_dim = 3;
+  m.num_classes = 3;
+  m.weights = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+  m.bias = {0, 0, 0};
+  // (true, predicted): (0,0) x3, (0,1), (1,0) x2, (1,1), (2,1), (2,0). Class 2 is never predicted.
+  const int pairs[][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 1}, {1, 0}, {1, 0}, {1, 1}, {2, 1}, {2, 0}};
+  ImageSet images;
+  images.count = 9;
+  images.rows = 1;
+  images.cols = 3;
+  LabelSet labels;
+  for (const auto& pair : pairs) {
+    for (int d = 0; d < 3; ++d) images.pixels.push_back(d == pair[1] ? 200 : 10);
+    labels.labels.push_back(static_cast<std::uint8_t>(pair[0]));
+  }
+  const EvaluationReport r = evaluate_model(m, images, labels);
+  const std::vector<std::int64_t> expected = {3, 1, 0, 2, 1, 0, 1, 1, 0};
+  EXPECT_EQ(r.confusion, expected);
+  EXPECT_EQ(r.totals.correct, 4);
+  EXPECT_EQ(r.totals.count, 9);
+  EXPECT_DOUBLE_EQ(r.precision[0], 3.0 / 6.0);
+  EXPECT_DOUBLE_EQ(r.precision[1], 1.0 / 3.0);
+  EXPECT_EQ(r.precision[2], 0.0);  // never predicted: undefined, reported as 0
+  EXPECT_DOUBLE_EQ(r.recall[0], 3.0 / 4.0);
+  EXPECT_DOUBLE_EQ(r.recall[1], 1.0 / 3.0);
+  EXPECT_EQ(r.recall[2], 0.0);
+
+  const std::string table = format_confusion_matrix(r);
+  EXPECT_NE(table.find("true 0"), std::string::npos) << table;
+  EXPECT_NE(table.find("true 2"), std::string::npos) << table;
+  EXPECT_NE(table.find("precision"), std::string::npos) << table;
+  EXPECT_NE(table.find("0.5000"), std::string::npos) << table;
+  EXPECT_NE(table.find("4 of 9 rows"), std::string::npos) << table;
+
+  const nlohmann::json j = nlohmann::json::parse(evaluation_json(r));
+  EXPECT_EQ(j["count"], 9);
+  EXPECT_EQ(j["correct"], 4);
+  EXPECT_EQ(j["confusion"][1][0], 2);
+  EXPECT_DOUBLE_EQ(j["accuracy"].get<double>(), 4.0 / 9.0);
+  EXPECT_DOUBLE_EQ(j["recall"][0].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(j["loss"].get<double>(), r.totals.mean_loss());
+}
+
+TEST(Evaluation, ConfusionMatrixAgreesWithTotalsAndTheReference) {
+  ImageSet images;
+  LabelSet labels;
+  test::SeparableSet(300, 10, 8, 21, &images, &labels);
+  for (LossHead head : {LossHead::kSoftmax, LossHead::kSigmoidSoftmax, LossHead::kOvr}) {
+    Model m = init_model(64, 10, head, 4);
+    // Half-trained: add a little of the right pixel block to each class so accuracy is neither 0 nor 100%.
+    for (int c = 0; c < 10; ++c) {
+      for (int d = c * 6; d < (c + 1) * 6; ++d) m.weights[static_cast<std::size_t>(c) * 64 + d] += 0.05f;
+    }
+    const EvaluationReport r = evaluate_model(m, images, labels);
+    std::int64_t sum = 0, diagonal = 0;
+    for (std::int64_t v : r.confusion) sum += v;
+    for (int c = 0; c < 10; ++c) diagonal += r.at(c, c);
+    EXPECT_EQ(sum, 300);
+    EXPECT_EQ(diagonal, r.totals.correct);
+    EXPECT_EQ(r.totals.count, 300);
+
+    auto backend = make_cpu_reference_backend(images, labels, m);
+    const Totals ref = backend->evaluate(images, labels);
+    EXPECT_EQ(r.totals.correct, ref.correct) << loss_head_name(head);
+    EXPECT_NEAR(r.totals.loss_sum, ref.loss_sum, 1e-5 * std::fabs(ref.loss_sum)) << loss_head_name(head);
+  }
+}
+
+TEST(Evaluation, ShapeAndLabelMismatchesAreDataErrors) {
+  const Model m = init_model(12, 3, LossHead::kSoftmax, 1);
+  ImageSet images = test::RandomImages(4, 4, 4, 2);
+  images.path = "imgs.idx";
+  LabelSet labels = test::RandomLabels(4, 3, 2);
+  labels.path = "labels.idx";
+  try {
+    evaluate_model(m, images, labels);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("4x4"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("12"), std::string::npos) << e.what();
+  }
+  images = test::RandomImages(4, 3, 4, 2);
+  labels.labels[2] = 3;
+  try {
+    evaluate_model(m, images, labels);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_EQ(e.file(), "labels.idx");
+    EXPECT_NE(std::string(e.what()).find("label 3 at index 2"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace logreg

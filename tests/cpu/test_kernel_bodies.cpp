@@ -1,0 +1,275 @@
+// The CUDA step checked without a GPU: the kernel bodies of kernels/step_bodies.hpp run in loops over
+// every index, with the GEMMs done by cblas_sgemm on the exact gemm_plan.hpp arguments, and the result is
+// compared with reference_sgd_step for every loss head. Also the host side of the pinned batch ring
+// (src/cuda/batch_ring.hpp): gather order and slot bookkeeping.
+#include <gtest/gtest.h>
+
+#include <cblas.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "batch_ring.hpp"
+#include "logreg/cpu_reference.hpp"
+#include "logreg/errors.hpp"
+#include "logreg/gemm_plan.hpp"
+#include "logreg/model.hpp"
+#include "logreg/rng.hpp"
+#include "logreg/row_math.hpp"
+#include "step_bodies.hpp"
+#include "test_support.hpp"
+
+namespace logreg {
+namespace {
+
+using kernels::RowOutcome;
+using test::AllClose;
+
+const LossHead kHeads[] = {LossHead::kSoftmax, LossHead::kSigmoidSoftmax, LossHead::kOvr};
+
+CBLAS_TRANSPOSE to_cblas(GemmOp op) { return op == GemmOp::kT ? CblasTrans : CblasNoTrans; }
+
+// The backend's cublasSgemm call (alpha 1, beta 0), on the CPU.
+void column_major_sgemm(const GemmArgs& g, const float* a, const float* b, float* c) {
+  cblas_sgemm(CblasColMajor, to_cblas(g.transa), to_cblas(g.transb), g.m, g.n, g.k, 1.0f, a, g.lda, b, g.ldb,
+              0.0f, c, g.ldc);
+}
+
+// ---- One training step, kernel by kernel -----------------------------------------------------------
+
+struct StepCase {
+  LossHead head;
+  int batch;
+};
+
+void PrintTo(const StepCase& c, std::ostream* os) { *os << loss_head_name(c.head) << ", B=" << c.batch; }
+
+class KernelBodies : public ::testing::TestWithParam<StepCase> {};
+
+TEST_P(KernelBodies, SimulatedStepMatchesReferenceSgdStep) {
+  const LossHead head = GetParam().head;
+  const int B = GetParam().batch;
+  const int D = 784;
+  const int C = 10;
+  const float lr = 0.5f;
+  const auto n_rows = static_cast<std::uint32_t>(B);
+  const ImageSet images = test::RandomImages(n_rows, 28, 28, 300 + n_rows);
+  const LabelSet labels = test::RandomLabels(n_rows, C, 400 + n_rows);
+  const Model initial = init_model(D, C, head, 11);
+  const std::size_t cd = static_cast<std::size_t>(C) * D;
+
+  // The device's parameter block: weights (C, D) row-major, then the bias.
+  std::vector<float> params(cd + C);
+  std::copy(initial.weights.begin(), initial.weights.end(), params.begin());
+  std::copy(initial.bias.begin(), initial.bias.end(), params.begin() + static_cast<std::ptrdiff_t>(cd));
+  std::vector<float> grads(params.size(), 0.0f);
+  const float* bias = params.data() + cd;
+
+  // 1. convert_pixels_kernel
+  std::vector<float> x(static_cast<std::size_t>(B) * D);
+  for (std::size_t k = 0; k < x.size(); ++k) kernels::convert_pixel_element(k, images.pixels.data(), x.data());
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    ASSERT_EQ(x[k], static_cast<float>(images.pixels[k]) / 255.0f) << "pixel " << k;
+  }
+
+  // 2. forward GEMM
+  std::vector<float> z(static_cast<std::size_t>(B) * C);
+  column_major_sgemm(forward_logits_gemm(B, D, C), params.data(), x.data(), z.data());
+
+  // 3. loss_grad_kernel, row part (in place, as the kernel does)
+  std::vector<float> dz(z.size());
+  double loss_sum = 0.0;
+  std::int64_t correct = 0;
+  for (int i = 0; i < B; ++i) {
+    const RowOutcome r = kernels::loss_grad_row(i, head, z.data(), bias, labels.labels.data(), C,
+                                                1.0f / static_cast<float>(B), z.data(), dz.data());
+    loss_sum += r.loss;
+    correct += r.correct;
+  }
+  // 3b. loss_grad_kernel, bias-gradient reduction
+  const int groups = kernels::bias_grad_groups(kernels::kLossThreads, C);
+  std::vector<double> partials(kernels::kLossThreads);
+  for (int t = 0; t < groups * C; ++t) partials[t] = kernels::bias_grad_partial(t, dz.data(), B, C, groups);
+  for (int c = 0; c < C; ++c) grads[cd + c] = kernels::bias_grad_combine(c, partials.data(), C, groups);
+
+  // 4. backward GEMM into the front of the gradient block
+  column_major_sgemm(backward_weights_gemm(B, D, C), x.data(), dz.data(), grads.data());
+  const std::vector<float> dw(grads.begin(), grads.begin() + static_cast<std::ptrdiff_t>(cd));
+  const std::vector<float> db(grads.begin() + static_cast<std::ptrdiff_t>(cd), grads.end());
+
+  // 5. sgd_update_kernel, including indices past the end (the grid is rounded up)
+  for (std::size_t j = 0; j < params.size() + 7; ++j) {
+    kernels::sgd_update_element(j, params.data(), grads.data(), lr, params.size());
+  }
+
+  // The reference on the same rows.
+  Model ref = initial;
+  std::vector<double> ref_z(z.size()), ref_dz(z.size()), ref_dw(cd), ref_db(static_cast<std::size_t>(C));
+  const Totals want = reference_sgd_step(ref, x.data(), labels.labels.data(), B, lr, ref_z.data(), ref_dz.data(),
+                                         ref_dw.data(), ref_db.data());
+
+  EXPECT_TRUE(AllClose(ref_z, z, 1e-5, 1e-4)) << "logits";
+  EXPECT_TRUE(AllClose(ref_dz, dz, 1e-5 / B, 1e-4)) << "dZ";
+  EXPECT_TRUE(AllClose(ref_dw, dw, 1e-5, 1e-4)) << "dW";
+  EXPECT_TRUE(AllClose(ref_db, db, 1e-5, 1e-4)) << "db";
+  const std::vector<float> w_after(params.begin(), params.begin() + static_cast<std::ptrdiff_t>(cd));
+  const std::vector<float> b_after(params.begin() + static_cast<std::ptrdiff_t>(cd), params.end());
+  EXPECT_TRUE(AllClose(ref.weights, w_after, 1e-5, 1e-4)) << "updated W";
+  EXPECT_TRUE(AllClose(ref.bias, b_after, 1e-5, 1e-4)) << "updated b";
+  EXPECT_NEAR(loss_sum, want.loss_sum, 1e-5 + 1e-5 * std::fabs(want.loss_sum));
+  EXPECT_EQ(correct, want.correct);
+}
+
+std::vector<StepCase> all_step_cases() {
+  std::vector<StepCase> cases;
+  for (LossHead head : kHeads) {
+    for (int batch : {1, 32, 33}) cases.push_back({head, batch});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(KernelBodies, KernelBodies, ::testing::ValuesIn(all_step_cases()),
+                         [](const ::testing::TestParamInfo<StepCase>& info) {
+                           std::string head = loss_head_name(info.param.head);
+                           for (char& ch : head) ch = ch == '-' ? '_' : ch;
+                           return head + "_B" + std::to_string(info.param.batch);
+                         });
+
+// Evaluation calls the row body with dz = nullptr: same logits, loss and prediction, no gradient.
+TEST(KernelBodiesRow, EvaluationRowWritesNoGradientAndMayNotAlias) {
+  const int B = 5;
+  const int C = 7;
+  Rng rng(12, 1);
+  std::vector<float> logits(static_cast<std::size_t>(B) * C), bias(static_cast<std::size_t>(C));
+  for (auto& v : logits) v = rng.uniform(-4.0f, 4.0f);
+  for (auto& v : bias) v = rng.uniform(-1.0f, 1.0f);
+  const std::vector<std::uint8_t> labels = {0, 6, 3, 3, 1};
+  for (LossHead head : kHeads) {
+    std::vector<float> in_place = logits, dz(logits.size(), 0.0f), separate(logits.size(), 0.0f);
+    for (int i = 0; i < B; ++i) {
+      const RowOutcome a = kernels::loss_grad_row(i, head, in_place.data(), bias.data(), labels.data(), C, 0.2f,
+                                                  in_place.data(), dz.data());
+      const RowOutcome b = kernels::loss_grad_row(i, head, logits.data(), bias.data(), labels.data(), C, 0.2f,
+                                                  separate.data(), nullptr);
+      EXPECT_EQ(a.loss, b.loss) << loss_head_name(head) << " row " << i;
+      EXPECT_EQ(a.correct, b.correct) << loss_head_name(head) << " row " << i;
+    }
+    EXPECT_EQ(in_place, separate) << loss_head_name(head);
+    for (std::size_t k = 0; k < logits.size(); ++k) {
+      EXPECT_EQ(separate[k], logits[k] + bias[k % C]);
+    }
+  }
+}
+
+// The two-stage bias reduction equals the plain column sum for every class count up to kMaxClasses.
+TEST(KernelBodiesRow, BiasGradientReductionSumsEveryRowOnce) {
+  for (int C : {1, 3, 10, 128, 200, kernels::kMaxClasses}) {
+    for (int B : {1, 33, 300}) {
+      Rng rng(static_cast<std::uint64_t>(C), static_cast<std::uint64_t>(B));
+      std::vector<float> dz(static_cast<std::size_t>(B) * C);
+      for (auto& v : dz) v = rng.uniform(-1.0f, 1.0f);
+      const int groups = kernels::bias_grad_groups(kernels::kLossThreads, C);
+      ASSERT_GE(groups, 1);
+      std::vector<double> partials(kernels::kLossThreads, 0.0);
+      for (int t = 0; t < groups * C; ++t) partials[t] = kernels::bias_grad_partial(t, dz.data(), B, C, groups);
+      std::vector<double> want(static_cast<std::size_t>(C), 0.0);
+      std::vector<float> got(static_cast<std::size_t>(C));
+      for (int i = 0; i < B; ++i) {
+        for (int c = 0; c < C; ++c) want[c] += dz[static_cast<std::size_t>(i) * C + c];
+      }
+      for (int c = 0; c < C; ++c) got[c] = kernels::bias_grad_combine(c, partials.data(), C, groups);
+      EXPECT_TRUE(AllClose(want, got, 1e-6, 1e-6)) << "C=" << C << " B=" << B;
+    }
+  }
+}
+
+TEST(KernelBodiesRow, SgdUpdateIsOneRoundedStepAndRespectsBound) {
+  std::vector<float> w = {1.0f, -2.0f, 0.5f, 7.0f};
+  const std::vector<float> dw = {0.1f, 0.2f, -0.3f, 100.0f};
+  for (std::size_t j = 0; j < w.size(); ++j) kernels::sgd_update_element(j, w.data(), dw.data(), 0.5f, 3);
+  EXPECT_FLOAT_EQ(w[0], 0.95f);
+  EXPECT_FLOAT_EQ(w[1], -2.1f);
+  EXPECT_FLOAT_EQ(w[2], 0.65f);
+  EXPECT_EQ(w[3], 7.0f) << "index n is past the end and must not be touched";
+}
+
+// ---- The pinned batch ring's host side --------------------------------------------------------------
+
+TEST(BatchRing, GatherFollowsOrderIncludingPartialLastBatch) {
+  const std::uint32_t n = 10;
+  const ImageSet images = test::RandomImages(n, 4, 3, 501);
+  const LabelSet labels = test::RandomLabels(n, 10, 502);
+  const std::vector<std::uint32_t> order = epoch_order(503, 1, n);
+  const int batch = 4;
+  const std::size_t dim = images.dim();
+  ASSERT_EQ(cuda::batch_count(order.size(), batch), 3);
+  std::vector<std::uint8_t> pixels(static_cast<std::size_t>(batch) * dim, 0xAB), y(static_cast<std::size_t>(batch), 0xAB);
+  for (std::int64_t b = 0; b < 3; ++b) {
+    const std::size_t start = static_cast<std::size_t>(b) * batch;
+    const int rows = static_cast<int>(std::min<std::size_t>(batch, n - start));
+    EXPECT_EQ(rows, b < 2 ? 4 : 2);
+    cuda::gather_batch(images, labels, order.data(), start, rows, pixels.data(), y.data());
+    for (int j = 0; j < rows; ++j) {
+      const std::uint32_t row = order[start + static_cast<std::size_t>(j)];
+      EXPECT_EQ(0, std::memcmp(pixels.data() + static_cast<std::size_t>(j) * dim, images.image(row), dim))
+          << "batch " << b << " row " << j;
+      EXPECT_EQ(y[static_cast<std::size_t>(j)], labels.labels[row]) << "batch " << b << " row " << j;
+    }
+  }
+}
+
+TEST(BatchRing, GatherRejectsRowOutsideTheSet) {
+  const ImageSet images = test::RandomImages(3, 2, 2, 511);
+  const LabelSet labels = test::RandomLabels(3, 2, 512);
+  const std::vector<std::uint32_t> order = {0, 3};
+  std::vector<std::uint8_t> pixels(8), y(2);
+  EXPECT_THROW(cuda::gather_batch(images, labels, order.data(), 0, 2, pixels.data(), y.data()), Error);
+}
+
+TEST(BatchRing, BatchCountRoundsUp) {
+  EXPECT_EQ(cuda::batch_count(0, 4), 0);
+  EXPECT_EQ(cuda::batch_count(8, 4), 2);
+  EXPECT_EQ(cuda::batch_count(9, 4), 3);
+  EXPECT_EQ(cuda::batch_count(1, 1000), 1);
+  EXPECT_EQ(cuda::batch_count(60000, 32), 1875);
+}
+
+TEST(BatchRing, ScheduleCyclesSlotsAndNamesTheBatchToWaitFor) {
+  const cuda::BatchRingSchedule ring(3);
+  EXPECT_EQ(ring.slots(), 3);
+  const int slots[] = {0, 1, 2, 0, 1, 2, 0};
+  const std::int64_t wait_for[] = {-1, -1, -1, 0, 1, 2, 3};
+  for (int k = 0; k < 7; ++k) {
+    EXPECT_EQ(ring.slot_of(k), slots[k]) << "batch " << k;
+    EXPECT_EQ(ring.must_complete_before_reuse(k), wait_for[k]) << "batch " << k;
+  }
+  EXPECT_THROW(cuda::BatchRingSchedule(1), UsageError);
+  EXPECT_THROW(cuda::BatchRingSchedule(0), UsageError);
+}
+
+// Played forward, the batch to wait for is always the previous user of the slot, and no slot is used by
+// two batches in flight at once (at most `slots` consecutive batches in flight).
+TEST(BatchRing, ScheduleWaitsForThePreviousUserOfTheSlot) {
+  for (int slots = 2; slots <= 5; ++slots) {
+    const cuda::BatchRingSchedule ring(slots);
+    std::vector<std::int64_t> last_user(static_cast<std::size_t>(slots), -1);
+    for (std::int64_t k = 0; k < 50; ++k) {
+      const int s = ring.slot_of(k);
+      ASSERT_GE(s, 0);
+      ASSERT_LT(s, slots);
+      EXPECT_EQ(ring.must_complete_before_reuse(k), last_user[static_cast<std::size_t>(s)])
+          << "slots " << slots << " batch " << k;
+      for (std::int64_t in_flight = std::max<std::int64_t>(0, k - slots + 1); in_flight < k; ++in_flight) {
+        EXPECT_NE(ring.slot_of(in_flight), s) << "slots " << slots << ": batches " << in_flight << " and " << k;
+      }
+      last_user[static_cast<std::size_t>(s)] = k;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace logreg

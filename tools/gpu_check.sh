@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The checks that need a GPU, in one go: the GPU test suite, compute-sanitizer memcheck and racecheck on
+# it, and two timed training runs of the CLI; prints a summary table and exits non-zero if any failed.
+# Works with a build folder made on another machine (it only configures when the test binary is missing).
+#
+# usage: tools/gpu_check.sh [BUILD_DIR]        (default: build)
+# env:   GPU_CHECK_SANITIZER_FILTER  gtest filter for the sanitizer runs (default: a short subset)
+set -u -o pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build_arg="${1:-build}"
+case "$build_arg" in
+  /*) build_dir="$build_arg" ;;
+  *) build_dir="$(pwd)/$build_arg" ;;
+esac
+cd "$repo_root" || exit 1
+
+tests_exe="$build_dir/tests/logreg_gpu_tests"
+cli_exe="$build_dir/logreg_cuda"
+sanitizer_filter="${GPU_CHECK_SANITIZER_FILTER:-CudaOneStep/*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaBackendTest.ChunkedEpochGivesIdenticalWeights}"
+log_dir="$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")"
+
+steps=()
+results=()
+seconds=()
+failed=0
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# record STEP RESULT START  (RESULT: PASS, FAIL or SKIP ...)
+record() {
+  steps+=("$1")
+  results+=("$2")
+  seconds+=("$(elapsed "$3" "$(now)")")
+  case "$2" in FAIL*) failed=1 ;; esac
+}
+
+# run_step NAME LOGFILE COMMAND... : runs, tees the output to LOGFILE, records PASS/FAIL.
+run_step() {
+  local name="$1" log="$2"
+  shift 2
+  echo
+  echo "==> $name: $*"
+  local t0
+  t0="$(now)"
+  "$@" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  if [ "$rc" -eq 0 ]; then
+    record "$name" "PASS" "$t0"
+  else
+    record "$name" "FAIL (exit $rc)" "$t0"
+  fi
+  return "$rc"
+}
+
+# 1. The device.
+echo "==> nvidia-smi"
+t0="$(now)"
+have_gpu=0
+if command -v nvidia-smi >/dev/null 2>&1 &&
+  nvidia-smi --query-gpu=index,name,compute_cap,driver_version,memory.total,memory.used,utilization.gpu \
+    --format=csv; then
+  have_gpu=1
+  record "nvidia-smi" "PASS" "$t0"
+else
+  echo "nvidia-smi missing or failed: no usable NVIDIA GPU here"
+  record "nvidia-smi" "FAIL (no GPU)" "$t0"
+fi
+
+# 2. Build only if there is no test binary (a carried build folder is used as is).
+if [ ! -x "$tests_exe" ]; then
+  arch_args=()
+  if [ "$have_gpu" -eq 1 ] && nvidia-smi --query-gpu=compute_cap --format=csv,noheader | grep -q '^9\.0'; then
+    arch_args=(-DCMAKE_CUDA_ARCHITECTURES=90)
+  fi
+  t0="$(now)"
+  echo
+  echo "==> configure + build in $build_dir ${arch_args[*]:-(default architectures)}"
+  if cmake -S "$repo_root" -B "$build_dir" -G Ninja "${arch_args[@]}" &&
+    cmake --build "$build_dir" -j "$(nproc)"; then
+    record "build" "PASS" "$t0"
+  else
+    record "build" "FAIL" "$t0"
+  fi
+fi
+
+if [ ! -x "$tests_exe" ]; then
+  echo "no test binary at $tests_exe"
+  record "gpu tests" "FAIL (no binary)" "$(now)"
+else
+  # 3. The GPU test suite; a skipped test means the device was not usable, which is a failure here.
+  if run_step "gpu tests" "$log_dir/gpu_tests.log" "$tests_exe"; then
+    skipped="$(sed -n 's/^\[  SKIPPED \] \([0-9][0-9]*\) tests\{0,1\},.*/\1/p' "$log_dir/gpu_tests.log" | head -n 1)"
+    if [ "${skipped:-0}" -gt 0 ]; then
+      results[${#results[@]} - 1]="FAIL ($skipped skipped)"
+      failed=1
+    fi
+  fi
+
+  # 4. compute-sanitizer on a short subset (the sanitizers slow every launch down a lot).
+  sanitizer="$(command -v compute-sanitizer || true)"
+  for candidate in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+    if [ -z "$sanitizer" ] && [ -x "$candidate" ]; then sanitizer="$candidate"; fi
+  done
+  for tool in memcheck racecheck; do
+    if [ -z "$sanitizer" ]; then
+      echo "compute-sanitizer not found on PATH or under /usr/local/cuda: skipping $tool"
+      record "sanitizer $tool" "SKIP (no compute-sanitizer)" "$(now)"
+      continue
+    fi
+    run_step "sanitizer $tool" "$log_dir/$tool.log" \
+      "$sanitizer" --tool "$tool" --error-exitcode 1 "$tests_exe" --gtest_filter="$sanitizer_filter" || true
+  done
+fi
+
+# 5. Timed training runs of the CLI, when it and a data set are there.
+data_note=""
+if [ -d data ] && find data -maxdepth 3 -name '*idx*-ubyte*' | grep -q .; then
+  data_note="./data"
+elif [ -d /usr/share/datasets/fashion-mnist ]; then
+  data_note="/usr/share/datasets/fashion-mnist"
+fi
+for bs in 32 4096; do
+  name="train bs=$bs (2 epochs)"
+  if [ ! -x "$cli_exe" ]; then
+    echo "no CLI at $cli_exe: skipping $name"
+    record "$name" "SKIP (no logreg_cuda)" "$(now)"
+  elif [ -z "$data_note" ]; then
+    echo "no data set (./data or /usr/share/datasets/fashion-mnist): skipping $name"
+    record "$name" "SKIP (no data)" "$(now)"
+  else
+    run_step "$name" "$log_dir/train_bs$bs.log" \
+      "$cli_exe" train --device cuda --epochs 2 --batch-size "$bs" || true
+  fi
+done
+
+# 6. Summary.
+echo
+echo "gpu_check summary (logs in $log_dir)"
+printf '%-28s %-30s %10s\n' "step" "result" "seconds"
+printf '%-28s %-30s %10s\n' "----------------------------" "------------------------------" "----------"
+for i in "${!steps[@]}"; do
+  printf '%-28s %-30s %10s\n' "${steps[$i]}" "${results[$i]}" "${seconds[$i]}"
+done
+if [ "$failed" -ne 0 ]; then
+  echo "gpu_check: FAILED"
+  exit 1
+fi
+echo "gpu_check: all run steps passed"
+exit 0
