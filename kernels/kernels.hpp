@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "logreg/row_math.hpp"
+#include "step_bodies.hpp"
 
 namespace logreg::kernels {
 
@@ -43,11 +44,12 @@ void loss_grad(LossHead head,
                DeviceTotals* totals,        // (1) on the device
                cudaStream_t stream);
 
-// params[j] -= lr * grads[j] for j < n: the C*D weights and the C biases that follow them, one launch.
+// The SGD step of every parameter (sgd_update_element): the C*D weights and the C biases that follow
+// them, one launch; velocity is nullptr without momentum.
 void sgd_update(float* params,       // (C*D + C) weights (C, D) row-major, then bias (C)
                 const float* grads,  // (C*D + C) dW then db, same layout
-                float lr,
-                std::size_t n,
+                float* velocity,     // (C*D + C) momentum buffers, or nullptr
+                const SgdStepParams& p,
                 cudaStream_t stream);
 
 // cudaSuccess when this binary has a kernel image the current device can run

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "logreg/row_math.hpp"
+#include "logreg/sgd_math.hpp"
 
 namespace logreg::kernels {
 
@@ -80,15 +81,26 @@ LOGREG_HD inline float bias_grad_combine(int c,
   return static_cast<float>(s);
 }
 
-// SGD of one parameter, w[j] <- w[j] - lr * dw[j], rounded once (fma) so host and device agree to the bit.
+// The scalars of one SGD update launch (PyTorch's SGD: momentum, Nesterov, L2 decay on the weights only).
+struct SgdStepParams {
+  float lr = 0.0f;
+  float momentum = 0.0f;
+  float weight_decay = 0.0f;
+  bool nesterov = false;
+  std::size_t n_weights = 0;  // C*D: parameters [0, n_weights) are weights, the rest biases
+  std::size_t n = 0;          // C*D + C
+};
+
+// SGD of parameter j through sgd_param_step (sgd_math.hpp), the formula the CPU reference uses too.
 LOGREG_HD inline void sgd_update_element(std::size_t j,
-                                         float* w,         // (n) parameters: C*D weights, then C biases
-                                         const float* dw,  // (n) gradients, same layout
-                                         float lr,
-                                         std::size_t n) {
-  using std::fma;
-  if (j >= n) return;
-  w[j] = fma(-lr, dw[j], w[j]);
+                                         float* w,          // (n) parameters: C*D weights, then C biases
+                                         const float* dw,   // (n) gradients, same layout
+                                         float* velocity,   // (n) momentum buffers, or nullptr without momentum
+                                         const SgdStepParams& p) {
+  if (j >= p.n) return;
+  const float decay = j < p.n_weights ? p.weight_decay : 0.0f;
+  w[j] = sgd_param_step<float>(w[j], dw[j], velocity == nullptr ? nullptr : velocity + j, p.lr, p.momentum, decay,
+                               p.nesterov);
 }
 
 }  // namespace logreg::kernels

@@ -45,6 +45,9 @@ class TrainerBackend {
   // The current parameters (copied back from the device for the CUDA backend).
   virtual Model model() const = 0;
 
+  // Momentum velocities, (C*D) for the weights then (C) for the bias; empty without momentum.
+  virtual std::vector<float> optimizer_state() const { return {}; }
+
   // Bracket each epoch (training and its evaluation); epoch is 1-based. The CUDA backend opens the
   // NVTX range "epoch" here and starts/stops the profiler on --profile-epoch.
   virtual void begin_epoch(int /*epoch*/) {}

@@ -5,20 +5,26 @@
 #include <memory>
 
 #include "logreg/backend.hpp"
+#include "logreg/sgd_math.hpp"
 
 namespace logreg {
 
-// `train_images`/`train_labels` must outlive the backend.
+// `train_images`/`train_labels` must outlive the backend. `velocity` (C*D + C, or empty for zeros)
+// continues a saved momentum state.
 std::unique_ptr<TrainerBackend> make_cpu_reference_backend(const ImageSet& train_images,
                                                            const LabelSet& train_labels,
-                                                           const Model& initial);
+                                                           const Model& initial,
+                                                           const OptimizerConfig& optimizer = {},
+                                                           const std::vector<float>& velocity = {});
 
 // One SGD step of the reference on explicit rows, exposed for tests:
 //   x: (B, D) row-major inputs in [0,1]; labels: (B); model updated in place.
 //   logits_out (B, C), dz_out (B, C), dw_out (C, D), db_out (C) receive the intermediates when non-null.
-// Returns the summed loss and correct count of the batch before the update.
+// The update is sgd_param_step (sgd_math.hpp) with `optimizer`; velocity (C*D + C) is needed when
+// optimizer.momentum != 0. Returns the summed loss and correct count of the batch before the update.
 Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labels, int batch, float lr,
                           double* logits_out = nullptr, double* dz_out = nullptr,
-                          double* dw_out = nullptr, double* db_out = nullptr);
+                          double* dw_out = nullptr, double* db_out = nullptr,
+                          const OptimizerConfig& optimizer = {}, float* velocity = nullptr);
 
 }  // namespace logreg

@@ -4,8 +4,10 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "logreg/backend.hpp"
+#include "logreg/sgd_math.hpp"
 
 namespace logreg {
 
@@ -23,6 +25,8 @@ struct CudaOptions {
   int device = 0;
   int ring_slots = 3;            // pinned batch buffers (>= 2)
   int profile_epoch = 0;         // 1-based epoch bracketed by cudaProfilerStart/Stop; 0 = none
+  OptimizerConfig optimizer;     // momentum / Nesterov / weight decay, fused into the update kernel
+  std::vector<float> velocity;   // (C*D + C) saved momentum state to continue from, or empty
 };
 
 // Throws ResourceError (CUDA/cuBLAS failures, out of memory). The image/label sets must outlive it.

@@ -3,6 +3,7 @@
 #include "logreg/cpu_reference.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,16 @@ void check_shapes(const Model& m, const ImageSet& images, const LabelSet& labels
 
 class CpuReferenceBackend final : public TrainerBackend {
  public:
-  CpuReferenceBackend(const ImageSet& images, const LabelSet& labels, const Model& initial)
-      : images_(images), labels_(labels), model_(initial) {
+  CpuReferenceBackend(const ImageSet& images, const LabelSet& labels, const Model& initial,
+                      const OptimizerConfig& optimizer, const std::vector<float>& velocity)
+      : images_(images), labels_(labels), model_(initial), optimizer_(optimizer), velocity_(velocity) {
     check_shapes(model_, images_, labels_);
+    const std::size_t state = model_.weights.size() + model_.bias.size();
+    if (optimizer_.momentum != 0.0f && velocity_.empty()) velocity_.assign(state, 0.0f);
+    if (!velocity_.empty() && velocity_.size() != state) {
+      throw DataError("", "optimizer state has " + std::to_string(velocity_.size()) + " values, the model needs " +
+                              std::to_string(state));
+    }
   }
 
   std::string name() const override { return "cpu-reference (double accumulation)"; }
@@ -56,7 +64,8 @@ class CpuReferenceBackend final : public TrainerBackend {
         for (std::size_t d = 0; d < D; ++d) x[static_cast<std::size_t>(i) * D + d] = pixel_to_unit<float>(px[d]);
         y[static_cast<std::size_t>(i)] = labels_.labels[row];
       }
-      const Totals step = reference_sgd_step(model_, x.data(), y.data(), n, lr);
+      const Totals step = reference_sgd_step(model_, x.data(), y.data(), n, lr, nullptr, nullptr, nullptr, nullptr,
+                                             optimizer_, velocity_.empty() ? nullptr : velocity_.data());
       totals.loss_sum += step.loss_sum;
       totals.correct += step.correct;
       totals.count += step.count;
@@ -84,17 +93,21 @@ class CpuReferenceBackend final : public TrainerBackend {
   }
 
   Model model() const override { return model_; }
+  std::vector<float> optimizer_state() const override { return optimizer_.momentum != 0.0f ? velocity_ : std::vector<float>{}; }
 
  private:
   const ImageSet& images_;
   const LabelSet& labels_;
   Model model_;
+  OptimizerConfig optimizer_;
+  std::vector<float> velocity_;  // (C*D + C) when momentum is on
 };
 
 }  // namespace
 
 Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labels, int batch, float lr,
-                          double* logits_out, double* dz_out, double* dw_out, double* db_out) {
+                          double* logits_out, double* dz_out, double* dw_out, double* db_out,
+                          const OptimizerConfig& optimizer, float* velocity) {
   const int C = model.num_classes;
   const std::size_t D = static_cast<std::size_t>(model.input_dim);
   const double scale = 1.0 / static_cast<double>(batch);
@@ -119,12 +132,20 @@ Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labe
     if (logits_out != nullptr) std::copy(z.begin(), z.end(), logits_out + static_cast<std::size_t>(i) * C);
     if (dz_out != nullptr) std::copy(dz.begin(), dz.end(), dz_out + static_cast<std::size_t>(i) * C);
   }
-  const double step = static_cast<double>(lr);
-  for (std::size_t j = 0; j < dw.size(); ++j) {
-    model.weights[j] = static_cast<float>(static_cast<double>(model.weights[j]) - step * dw[j]);
+  if (optimizer.momentum != 0.0f && velocity == nullptr) {
+    throw std::invalid_argument("reference_sgd_step: momentum needs a velocity buffer");
   }
-  for (std::size_t c = 0; c < db.size(); ++c) {
-    model.bias[c] = static_cast<float>(static_cast<double>(model.bias[c]) - step * db[c]);
+  const double step = static_cast<double>(lr);
+  const double mu = optimizer.momentum;
+  const double decay = optimizer.weight_decay;
+  for (std::size_t j = 0; j < dw.size(); ++j) {
+    model.weights[j] = sgd_param_step<double>(model.weights[j], dw[j], velocity == nullptr ? nullptr : velocity + j, step, mu,
+                                              decay, optimizer.nesterov);
+  }
+  float* bias_velocity = velocity == nullptr ? nullptr : velocity + dw.size();
+  for (std::size_t c = 0; c < db.size(); ++c) {  // no weight decay on the bias
+    model.bias[c] = sgd_param_step<double>(model.bias[c], db[c], bias_velocity == nullptr ? nullptr : bias_velocity + c,
+                                           step, mu, 0.0, optimizer.nesterov);
   }
   if (dw_out != nullptr) std::copy(dw.begin(), dw.end(), dw_out);
   if (db_out != nullptr) std::copy(db.begin(), db.end(), db_out);
@@ -133,8 +154,10 @@ Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labe
 
 std::unique_ptr<TrainerBackend> make_cpu_reference_backend(const ImageSet& train_images,
                                                            const LabelSet& train_labels,
-                                                           const Model& initial) {
-  return std::make_unique<CpuReferenceBackend>(train_images, train_labels, initial);
+                                                           const Model& initial,
+                                                           const OptimizerConfig& optimizer,
+                                                           const std::vector<float>& velocity) {
+  return std::make_unique<CpuReferenceBackend>(train_images, train_labels, initial, optimizer, velocity);
 }
 
 }  // namespace logreg

@@ -172,6 +172,19 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     CUDA_CHECK(cudaMemcpyAsync(bias(), initial.bias.data(), initial.bias.size() * sizeof(float),
                                cudaMemcpyHostToDevice, compute_.get()));
     CUDA_CHECK(cudaMemsetAsync(grads_.data(), 0, grads_.bytes(), compute_.get()));
+    // Momentum buffers (C*D + C): the saved state when resuming, else zeros.
+    if (options_.optimizer.momentum != 0.0f) {
+      velocity_ = DeviceBuffer<float>(param_count());
+      if (options_.velocity.empty()) {
+        CUDA_CHECK(cudaMemsetAsync(velocity_.data(), 0, velocity_.bytes(), compute_.get()));
+      } else if (options_.velocity.size() != param_count()) {
+        throw DataError("", "optimizer state has " + std::to_string(options_.velocity.size()) +
+                                " values, the model needs " + std::to_string(param_count()));
+      } else {
+        CUDA_CHECK(cudaMemcpyAsync(velocity_.data(), options_.velocity.data(), velocity_.bytes(),
+                                   cudaMemcpyHostToDevice, compute_.get()));
+      }
+    }
     compute_.synchronize();
   }
 
@@ -255,6 +268,14 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     copy_to_host(m.bias.data(), params_.data() + m.weights.size(), m.bias.size());
     compute_.synchronize();
     return m;
+  }
+
+  std::vector<float> optimizer_state() const override {
+    std::vector<float> v(velocity_.size());
+    if (v.empty()) return v;
+    copy_to_host(v.data(), velocity_.data(), v.size());
+    compute_.synchronize();
+    return v;
   }
 
   void begin_epoch(int epoch) override {
@@ -405,7 +426,14 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     }
     {
       NvtxRange range("sgd_update");
-      kernels::sgd_update(params_.data(), grads_.data(), lr, param_count(), stream);
+      kernels::SgdStepParams p;
+      p.lr = lr;
+      p.momentum = options_.optimizer.momentum;
+      p.weight_decay = options_.optimizer.weight_decay;
+      p.nesterov = options_.optimizer.nesterov;
+      p.n_weights = static_cast<std::size_t>(classes_) * dim_;
+      p.n = param_count();
+      kernels::sgd_update(params_.data(), grads_.data(), velocity_.size() > 0 ? velocity_.data() : nullptr, p, stream);
     }
     last_batch_rows_ = rows;
   }
@@ -463,6 +491,7 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
 
   DeviceBuffer<float> params_;                // (C*D + C) weights (C, D) row-major, then bias (C)
   DeviceBuffer<float> grads_;                 // (C*D + C) dW, then db
+  DeviceBuffer<float> velocity_;              // (C*D + C) momentum buffers; empty without momentum
   DeviceBuffer<kernels::DeviceTotals> totals_;  // [0] training epoch, [1] evaluation
   PinnedBuffer<kernels::DeviceTotals> host_totals_;
 

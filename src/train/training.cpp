@@ -1,62 +1,174 @@
-// The backend-agnostic host loop: one seeded shuffle per epoch, SGD through the backend, evaluation on
-// the test set, and the per-epoch report line.
+// The backend-agnostic host loop: one seeded shuffle per epoch over the training split, SGD through the
+// backend with the epoch's learning rate, evaluation, divergence and early-stopping checks, reports.
 #include "logreg/training.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 
+#include "logreg/errors.hpp"
 #include "logreg/rng.hpp"
 
 namespace logreg {
 
 std::string format_epoch_line(const EpochReport& r) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "Epoch: %d. Loss: %.4f. Accuracy: %.2f. Time: %.2f s. Throughput: %.0f samples/s",
-                r.epoch, r.train.mean_loss(), r.test.accuracy_percent(), r.seconds, r.samples_per_second);
+  char buf[320];
+  int n = std::snprintf(buf, sizeof buf, "Epoch: %d. Loss: %.4f. Accuracy: %.2f. Time: %.2f s. Throughput: %.0f samples/s",
+                        r.epoch, r.train.mean_loss(), r.test.accuracy_percent(), r.seconds, r.samples_per_second);
+  if (r.has_val && n > 0 && static_cast<std::size_t>(n) < sizeof buf) {
+    std::snprintf(buf + n, sizeof buf - static_cast<std::size_t>(n), ". Val loss: %.4f. Val accuracy: %.2f",
+                  r.val.mean_loss(), r.val.accuracy_percent());
+  }
   return buf;
 }
 
-void run_training(TrainerBackend& backend, const Dataset& data, std::uint32_t train_rows, const TrainConfig& cfg,
-                  const TrainHooks& hooks) {
+float lr_for_epoch(const TrainConfig& cfg, int epoch) {
+  const double t = static_cast<double>(epoch - 1);
+  switch (cfg.schedule) {
+    case LrSchedule::kConstant:
+      return cfg.lr;
+    case LrSchedule::kStep:
+      return static_cast<float>(cfg.lr * std::pow(static_cast<double>(cfg.lr_gamma), std::floor(t / cfg.lr_step)));
+    case LrSchedule::kCosine:
+      return static_cast<float>(cfg.lr * 0.5 * (1.0 + std::cos(M_PI * t / static_cast<double>(cfg.epochs))));
+  }
+  return cfg.lr;
+}
+
+const char* lr_schedule_name(LrSchedule s) {
+  switch (s) {
+    case LrSchedule::kConstant:
+      return "constant";
+    case LrSchedule::kStep:
+      return "step";
+    case LrSchedule::kCosine:
+      return "cosine";
+  }
+  return "?";
+}
+
+bool parse_lr_schedule(const std::string& s, LrSchedule* out) {
+  for (LrSchedule v : {LrSchedule::kConstant, LrSchedule::kStep, LrSchedule::kCosine}) {
+    if (s == lr_schedule_name(v)) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+TrainSplit make_train_split(const Dataset& data, std::uint32_t limit, double val_fraction, std::uint64_t seed) {
+  const std::uint32_t n = limit > 0 && limit < data.train_images.count ? limit : data.train_images.count;
+  std::vector<std::uint32_t> rows(n);
+  for (std::uint32_t i = 0; i < n; ++i) rows[i] = i;
+  TrainSplit split;
+  const auto n_val = static_cast<std::uint32_t>(std::llround(val_fraction * n));
+  if (n_val == 0) {
+    split.train_rows = std::move(rows);
+    return split;
+  }
+  if (n_val >= n) throw UsageError("--val-split leaves no training rows (" + std::to_string(n) + " rows in all)");
+  Rng rng(seed, 0xA11DA7Eull);  // a stream of its own: the split does not move when epochs change
+  for (std::uint32_t i = n; i > 1; --i) std::swap(rows[i - 1], rows[static_cast<std::uint32_t>(rng.below(i))]);
+  std::vector<std::uint32_t> val(rows.end() - n_val, rows.end());
+  rows.resize(n - n_val);
+  std::sort(rows.begin(), rows.end());
+  std::sort(val.begin(), val.end());
+  split.train_rows = std::move(rows);
+  const std::size_t dim = data.train_images.dim();
+  split.val_images.path = data.train_images.path + " (validation split)";
+  split.val_images.rows = data.train_images.rows;
+  split.val_images.cols = data.train_images.cols;
+  split.val_images.count = n_val;
+  split.val_images.pixels.resize(static_cast<std::size_t>(n_val) * dim);
+  split.val_labels.path = data.train_labels.path + " (validation split)";
+  split.val_labels.labels.resize(n_val);
+  for (std::uint32_t k = 0; k < n_val; ++k) {
+    std::copy_n(data.train_images.image(val[k]), dim, split.val_images.pixels.data() + static_cast<std::size_t>(k) * dim);
+    split.val_labels.labels[k] = data.train_labels.labels[val[k]];
+  }
+  return split;
+}
+
+namespace {
+
+bool model_is_finite(const Model& m) {
+  for (float w : m.weights) if (!std::isfinite(w)) return false;
+  for (float b : m.bias) if (!std::isfinite(b)) return false;
+  return true;
+}
+
+}  // namespace
+
+TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const TrainSplit& split, const TrainConfig& cfg,
+                          const TrainHooks& hooks) {
   using Clock = std::chrono::steady_clock;
+  const auto n = static_cast<std::uint32_t>(split.train_rows.size());
   const auto batch = static_cast<std::size_t>(cfg.batch_size);
   // With a progress bar, hand the epoch over in ~50 chunks of whole batches (identical result).
-  std::size_t chunk_rows = train_rows;
+  std::size_t chunk_rows = n;
   if (hooks.on_progress) {
-    const std::size_t batches = (train_rows + batch - 1) / batch;
+    const std::size_t batches = (n + batch - 1) / batch;
     chunk_rows = ((batches + 49) / 50) * batch;
   }
-  for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
+  TrainOutcome outcome;
+  double best_val = INFINITY;
+  int best_epoch = 0;
+  for (int epoch = cfg.first_epoch; epoch <= cfg.epochs; ++epoch) {
     backend.begin_epoch(epoch);
     const auto t0 = Clock::now();
-    std::vector<std::uint32_t> order = epoch_order(cfg.seed, epoch - 1, train_rows);
+    std::vector<std::uint32_t> order = epoch_order(cfg.seed, epoch - 1, n);
+    for (auto& o : order) o = split.train_rows[o];
     EpochReport report;
     report.epoch = epoch;
-    if (chunk_rows >= order.size()) {
-      report.train = backend.train_epoch(order, cfg.batch_size, cfg.lr);
-    } else {
-      for (std::size_t start = 0; start < order.size(); start += chunk_rows) {
-        const std::size_t end = std::min(order.size(), start + chunk_rows);
-        std::vector<std::uint32_t> part(order.begin() + static_cast<std::ptrdiff_t>(start),
-                                        order.begin() + static_cast<std::ptrdiff_t>(end));
-        const Totals t = backend.train_epoch(part, cfg.batch_size, cfg.lr);
-        report.train.loss_sum += t.loss_sum;
-        report.train.correct += t.correct;
-        report.train.count += t.count;
-        report.train.last_batch_loss = t.last_batch_loss;
-        hooks.on_progress(epoch, static_cast<std::int64_t>(end), static_cast<std::int64_t>(order.size()));
-      }
+    report.lr = lr_for_epoch(cfg, epoch);
+    for (std::size_t start = 0; start < order.size(); start += chunk_rows) {
+      const std::size_t end = std::min(order.size(), start + chunk_rows);
+      const Totals t = chunk_rows >= order.size()
+                           ? backend.train_epoch(order, cfg.batch_size, report.lr)
+                           : backend.train_epoch(std::vector<std::uint32_t>(order.begin() + static_cast<std::ptrdiff_t>(start),
+                                                                            order.begin() + static_cast<std::ptrdiff_t>(end)),
+                                                 cfg.batch_size, report.lr);
+      report.train.loss_sum += t.loss_sum;
+      report.train.correct += t.correct;
+      report.train.count += t.count;
+      report.train.last_batch_loss = t.last_batch_loss;
+      if (hooks.on_progress) hooks.on_progress(epoch, static_cast<std::int64_t>(end), static_cast<std::int64_t>(order.size()));
     }
     const auto t1 = Clock::now();
+    if (!std::isfinite(report.train.loss_sum) || !model_is_finite(backend.model())) {
+      backend.end_epoch(epoch);
+      throw DivergedError("training diverged in epoch " + std::to_string(epoch) + " (learning rate " +
+                          std::to_string(report.lr) + "): the loss or the weights are no longer finite; try a smaller --lr");
+    }
     report.test = backend.evaluate(data.test_images, data.test_labels);
+    if (split.has_val()) {
+      report.val = backend.evaluate(split.val_images, split.val_labels);
+      report.has_val = true;
+    }
     const auto t2 = Clock::now();
     backend.end_epoch(epoch);
     report.train_seconds = std::chrono::duration<double>(t1 - t0).count();
     report.seconds = std::chrono::duration<double>(t2 - t0).count();
-    report.samples_per_second = report.train_seconds > 0.0 ? static_cast<double>(train_rows) / report.train_seconds : 0.0;
+    report.samples_per_second = report.train_seconds > 0.0 ? static_cast<double>(n) / report.train_seconds : 0.0;
+    outcome.last_epoch = epoch;
     if (hooks.on_epoch) hooks.on_epoch(report);
+    if (report.has_val && cfg.early_stop > 0) {
+      if (report.val.mean_loss() < best_val) {
+        best_val = report.val.mean_loss();
+        best_epoch = epoch;
+      } else if (epoch - best_epoch >= cfg.early_stop) {
+        outcome.early_stopped = true;
+        break;
+      }
+    }
+    if (hooks.stop_requested && hooks.stop_requested()) {
+      outcome.stopped = true;
+      break;
+    }
   }
+  return outcome;
 }
 
 }  // namespace logreg

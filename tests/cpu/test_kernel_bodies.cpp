@@ -103,7 +103,11 @@ TEST_P(KernelBodies, SimulatedStepMatchesReferenceSgdStep) {
 
   // 5. sgd_update_kernel, including indices past the end (the grid is rounded up)
   for (std::size_t j = 0; j < params.size() + 7; ++j) {
-    kernels::sgd_update_element(j, params.data(), grads.data(), lr, params.size());
+    kernels::SgdStepParams p;
+    p.lr = lr;
+    p.n_weights = cd;
+    p.n = params.size();
+    kernels::sgd_update_element(j, params.data(), grads.data(), nullptr, p);
   }
 
   // The reference on the same rows.
@@ -190,11 +194,55 @@ TEST(KernelBodiesRow, BiasGradientReductionSumsEveryRowOnce) {
 TEST(KernelBodiesRow, SgdUpdateIsOneRoundedStepAndRespectsBound) {
   std::vector<float> w = {1.0f, -2.0f, 0.5f, 7.0f};
   const std::vector<float> dw = {0.1f, 0.2f, -0.3f, 100.0f};
-  for (std::size_t j = 0; j < w.size(); ++j) kernels::sgd_update_element(j, w.data(), dw.data(), 0.5f, 3);
+  kernels::SgdStepParams p;
+  p.lr = 0.5f;
+  p.n_weights = 2;
+  p.n = 3;
+  for (std::size_t j = 0; j < w.size(); ++j) kernels::sgd_update_element(j, w.data(), dw.data(), nullptr, p);
   EXPECT_FLOAT_EQ(w[0], 0.95f);
   EXPECT_FLOAT_EQ(w[1], -2.1f);
   EXPECT_FLOAT_EQ(w[2], 0.65f);
   EXPECT_EQ(w[3], 7.0f) << "index n is past the end and must not be touched";
+}
+
+// The update kernel's body with momentum, Nesterov and weight decay against the reference's update of
+// the same step (float arithmetic against double, same formula from sgd_math.hpp).
+TEST(KernelBodiesRow, SgdUpdateWithMomentumMatchesReference) {
+  const int D = 12, C = 4, B = 5;
+  Model m = init_model(D, C, LossHead::kSoftmax, 31);
+  std::vector<float> x(static_cast<std::size_t>(B) * D);
+  Rng rng(5, 3);
+  for (auto& v : x) v = static_cast<float>(rng.unit());
+  const std::uint8_t labels[B] = {0, 3, 1, 1, 2};
+  const std::size_t n = static_cast<std::size_t>(C) * D + C;
+  std::vector<float> v0(n);
+  for (auto& v : v0) v = static_cast<float>(rng.unit() - 0.5);
+  for (bool nesterov : {false, true}) {
+    OptimizerConfig opt;
+    opt.momentum = 0.9f;
+    opt.weight_decay = 0.05f;
+    opt.nesterov = nesterov;
+    Model ref = m;
+    std::vector<float> ref_v = v0;
+    std::vector<double> dw(static_cast<std::size_t>(C) * D), db(static_cast<std::size_t>(C));
+    reference_sgd_step(ref, x.data(), labels, B, 0.3f, nullptr, nullptr, dw.data(), db.data(), opt, ref_v.data());
+
+    std::vector<float> params(m.weights), grads(dw.begin(), dw.end()), vel = v0;
+    params.insert(params.end(), m.bias.begin(), m.bias.end());
+    grads.insert(grads.end(), db.begin(), db.end());
+    kernels::SgdStepParams p;
+    p.lr = 0.3f;
+    p.momentum = opt.momentum;
+    p.weight_decay = opt.weight_decay;
+    p.nesterov = nesterov;
+    p.n_weights = static_cast<std::size_t>(C) * D;
+    p.n = n;
+    for (std::size_t j = 0; j < n; ++j) kernels::sgd_update_element(j, params.data(), grads.data(), vel.data(), p);
+    std::vector<float> ref_params(ref.weights);
+    ref_params.insert(ref_params.end(), ref.bias.begin(), ref.bias.end());
+    EXPECT_TRUE(AllClose(ref_params, params, 1e-6, 1e-5)) << "nesterov " << nesterov;
+    EXPECT_TRUE(AllClose(ref_v, vel, 1e-6, 1e-5)) << "nesterov " << nesterov;
+  }
 }
 
 // ---- The pinned batch ring's host side --------------------------------------------------------------

@@ -2,10 +2,13 @@
 // for a seed, chunked epochs equal whole epochs, and 2 epochs on Fashion-MNIST reach PyTorch's accuracy.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "logreg/cpu_reference.hpp"
 #include "logreg/data_source.hpp"
+#include "logreg/errors.hpp"
 #include "logreg/training.hpp"
 #include "test_support.hpp"
 
@@ -26,14 +29,15 @@ struct RunResult {
   Model model;
 };
 
-RunResult Train(const Dataset& d, const TrainConfig& cfg, bool chunked = false) {
+RunResult Train(const Dataset& d, const TrainConfig& cfg, bool chunked = false, const OptimizerConfig& opt = {},
+               double val_split = 0.0) {
   const Model init = init_model(static_cast<int>(d.train_images.dim()), d.num_classes, cfg.head, cfg.seed);
-  auto backend = make_cpu_reference_backend(d.train_images, d.train_labels, init);
+  auto backend = make_cpu_reference_backend(d.train_images, d.train_labels, init, opt);
   RunResult r;
   TrainHooks hooks;
   hooks.on_epoch = [&r](const EpochReport& e) { r.epochs.push_back(e); };
   if (chunked) hooks.on_progress = [](int, std::int64_t, std::int64_t) {};
-  run_training(*backend, d, d.train_images.count, cfg, hooks);
+  run_training(*backend, d, make_train_split(d, 0, val_split, cfg.seed), cfg, hooks);
   r.model = backend->model();
   return r;
 }
@@ -118,6 +122,164 @@ TEST(Training, FashionMnistTwoEpochsReachEightyPercent) {
   // PyTorch with the same settings: 81.3% after one epoch, 82.7% after two.
   EXPECT_GE(r.epochs[1].test.accuracy_percent(), 80.0);
   EXPECT_LT(r.epochs[1].train.mean_loss(), 0.6);
+}
+
+TEST(Training, LearningRateSchedules) {
+  TrainConfig cfg;
+  cfg.lr = 0.1f;
+  cfg.epochs = 10;
+  EXPECT_FLOAT_EQ(lr_for_epoch(cfg, 7), 0.1f);
+  cfg.schedule = LrSchedule::kStep;
+  cfg.lr_step = 3;
+  cfg.lr_gamma = 0.5f;
+  EXPECT_FLOAT_EQ(lr_for_epoch(cfg, 1), 0.1f);
+  EXPECT_FLOAT_EQ(lr_for_epoch(cfg, 3), 0.1f);
+  EXPECT_FLOAT_EQ(lr_for_epoch(cfg, 4), 0.05f);
+  EXPECT_FLOAT_EQ(lr_for_epoch(cfg, 7), 0.025f);
+  cfg.schedule = LrSchedule::kCosine;
+  EXPECT_FLOAT_EQ(lr_for_epoch(cfg, 1), 0.1f);
+  EXPECT_FLOAT_EQ(lr_for_epoch(cfg, 6), 0.05f);  // half way: cos(pi/2) = 0
+  EXPECT_NEAR(lr_for_epoch(cfg, 10), 0.1 * 0.5 * (1 + std::cos(M_PI * 0.9)), 1e-8);
+}
+
+TEST(Training, ValidationSplitIsDisjointSeededAndReported) {
+  const Dataset d = SeparableDataset(400, 50, 10, 8);
+  const TrainSplit a = make_train_split(d, 0, 0.25, 3);
+  ASSERT_EQ(a.train_rows.size(), 300u);
+  ASSERT_EQ(a.val_images.count, 100u);
+  ASSERT_EQ(a.val_labels.count(), 100u);
+  const TrainSplit b = make_train_split(d, 0, 0.25, 3);
+  EXPECT_EQ(a.train_rows, b.train_rows);
+  EXPECT_NE(a.train_rows, make_train_split(d, 0, 0.25, 4).train_rows);
+  // Every held-out image is a training image that is not in train_rows.
+  std::vector<bool> in_train(400, false);
+  for (auto r : a.train_rows) in_train[r] = true;
+  int matched = 0;
+  for (std::uint32_t k = 0; k < 100; ++k) {
+    for (std::uint32_t r = 0; r < 400; ++r) {
+      if (!in_train[r] && std::equal(d.train_images.image(r), d.train_images.image(r) + 784, a.val_images.image(k))) {
+        ++matched;
+        break;
+      }
+    }
+  }
+  EXPECT_EQ(matched, 100);
+  EXPECT_THROW(make_train_split(d, 0, 0.9999, 3), UsageError);
+  EXPECT_EQ(make_train_split(d, 120, 0.0, 3).train_rows.size(), 120u);
+
+  TrainConfig cfg;
+  cfg.epochs = 2;
+  cfg.lr = 0.5f;
+  const RunResult r = Train(d, cfg, false, {}, 0.25);
+  ASSERT_EQ(r.epochs.size(), 2u);
+  EXPECT_TRUE(r.epochs[1].has_val);
+  EXPECT_EQ(r.epochs[1].val.count, 100);
+  EXPECT_EQ(r.epochs[1].train.count, 300);
+  EXPECT_NE(format_epoch_line(r.epochs[1]).find("Val accuracy: "), std::string::npos);
+}
+
+TEST(Training, EarlyStopEndsWhenValidationLossStopsImproving) {
+  // Random labels: nothing to learn, so the validation loss soon stops improving.
+  Dataset d;
+  d.train_images = test::RandomImages(300, 28, 28, 1);
+  d.train_labels = test::RandomLabels(300, 10, 1);
+  d.test_images = test::RandomImages(50, 28, 28, 2);
+  d.test_labels = test::RandomLabels(50, 10, 2);
+  d.num_classes = 10;
+  TrainConfig cfg;
+  cfg.epochs = 200;
+  cfg.lr = 0.5f;
+  cfg.early_stop = 2;
+  const Model init = init_model(784, 10, cfg.head, 0);
+  auto backend = make_cpu_reference_backend(d.train_images, d.train_labels, init);
+  const TrainOutcome out = run_training(*backend, d, make_train_split(d, 0, 0.3, 0), cfg, {});
+  EXPECT_TRUE(out.early_stopped);
+  EXPECT_LT(out.last_epoch, 200);
+}
+
+TEST(Training, DivergenceIsReportedWithTheEpoch) {
+  Dataset d;  // random labels keep the predictions wrong, so the updates keep coming
+  d.train_images = test::RandomImages(200, 28, 28, 3);
+  d.train_labels = test::RandomLabels(200, 10, 3);
+  d.test_images = test::RandomImages(20, 28, 28, 4);
+  d.test_labels = test::RandomLabels(20, 10, 4);
+  d.num_classes = 10;
+  TrainConfig cfg;
+  cfg.epochs = 3;
+  cfg.batch_size = 1;
+  cfg.lr = 3e38f;  // the first steps push weights to ~1e38, the next ones past float's range
+  cfg.head = LossHead::kSoftmax;
+  const Model init = init_model(784, 10, cfg.head, 0);
+  auto backend = make_cpu_reference_backend(d.train_images, d.train_labels, init);
+  try {
+    run_training(*backend, d, make_train_split(d, 0, 0.0, 0), cfg, {});
+    FAIL() << "expected DivergedError";
+  } catch (const DivergedError& e) {
+    EXPECT_NE(std::string(e.what()).find("epoch 1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--lr"), std::string::npos) << e.what();
+  }
+}
+
+// Momentum and weight decay on a 2x3 example computed by hand (PyTorch's SGD semantics).
+TEST(Optimizer, MomentumAndWeightDecayMatchHandComputedUpdates) {
+  Model m;
+  m.input_dim = 3;
+  m.num_classes = 2;
+  m.head = LossHead::kSoftmax;
+  m.weights = {0.5f, -0.25f, 1.0f, 0.0f, 0.75f, -0.5f};
+  m.bias = {0.0f, 0.0f};
+  const float x[3] = {1.0f, 0.0f, 0.5f};
+  const std::uint8_t y[1] = {1};
+  // Logits: z0 = 0.5 + 0.5 = 1.0, z1 = 0 - 0.25 = -0.25; p = softmax(z); dz = p - onehot(1).
+  const double p0 = std::exp(1.0) / (std::exp(1.0) + std::exp(-0.25));
+  const double dz[2] = {p0, (1.0 - p0) - 1.0};
+  const double grad_w[6] = {dz[0] * 1.0, 0.0, dz[0] * 0.5, dz[1] * 1.0, 0.0, dz[1] * 0.5};
+  OptimizerConfig opt;
+  opt.momentum = 0.9f;
+  opt.weight_decay = 0.1f;
+  std::vector<float> v(8, 0.0f);
+  const double lr = 0.5;
+  std::vector<double> w_expected(6), v_expected(6);
+  for (int j = 0; j < 6; ++j) {
+    const double g = grad_w[j] + 0.1 * m.weights[static_cast<std::size_t>(j)];
+    v_expected[static_cast<std::size_t>(j)] = g;  // v = 0.9 * 0 + g
+    w_expected[static_cast<std::size_t>(j)] = m.weights[static_cast<std::size_t>(j)] - lr * g;
+  }
+  Model step1 = m;
+  reference_sgd_step(step1, x, y, 1, 0.5f, nullptr, nullptr, nullptr, nullptr, opt, v.data());
+  EXPECT_TRUE(test::AllClose(w_expected.data(), step1.weights.data(), 6, 1e-7, 1e-6));
+  EXPECT_TRUE(test::AllClose(v_expected.data(), v.data(), 6, 1e-7, 1e-6));
+  EXPECT_NEAR(step1.bias[0], -lr * dz[0], 1e-7);  // no decay on the bias
+  EXPECT_NEAR(v[6], dz[0], 1e-7);
+
+  // Second step: v = 0.9 v + g; Nesterov uses g + 0.9 v.
+  Model step2 = step1;
+  std::vector<float> v2 = v;
+  std::vector<double> logits(2), dz2(2), dw2(6), db2(2);
+  Model probe = step1;
+  std::vector<float> vprobe = v;
+  reference_sgd_step(probe, x, y, 1, 0.5f, logits.data(), dz2.data(), dw2.data(), db2.data(), opt, vprobe.data());
+  OptimizerConfig nesterov = opt;
+  nesterov.nesterov = true;
+  reference_sgd_step(step2, x, y, 1, 0.5f, nullptr, nullptr, nullptr, nullptr, nesterov, v2.data());
+  for (int j = 0; j < 6; ++j) {
+    const std::size_t k = static_cast<std::size_t>(j);
+    const double g = dw2[k] + 0.1 * step1.weights[k];
+    const double vn = 0.9 * v[k] + g;
+    EXPECT_NEAR(v2[k], vn, 1e-6);
+    EXPECT_NEAR(step2.weights[k], step1.weights[k] - lr * (g + 0.9 * vn), 1e-6);
+  }
+}
+
+TEST(Optimizer, PlainSgdUpdateIsWeightMinusLrTimesGradient) {
+  Model m = init_model(6, 3, LossHead::kOvr, 2);
+  const Model before = m;
+  const float x[12] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 1.0f, 0.0f, 1.0f, 0.0f, 1.0f, 0.0f};
+  const std::uint8_t y[2] = {2, 0};
+  std::vector<double> dw(18), db(3);
+  reference_sgd_step(m, x, y, 2, 0.25f, nullptr, nullptr, dw.data(), db.data());
+  for (std::size_t j = 0; j < 18; ++j) EXPECT_EQ(m.weights[j], static_cast<float>(before.weights[j] - 0.25 * dw[j]));
+  for (std::size_t c = 0; c < 3; ++c) EXPECT_EQ(m.bias[c], static_cast<float>(before.bias[c] - 0.25 * db[c]));
 }
 
 }  // namespace

@@ -174,6 +174,38 @@ INSTANTIATE_TEST_SUITE_P(CudaEpochs, CudaEpochs, ::testing::ValuesIn(kHeads),
                            return s;
                          });
 
+// ---- Momentum, Nesterov and weight decay fused into the update kernel ------------------------------
+
+TEST_F(CudaBackendTest, MomentumNesterovAndWeightDecayMatchReference) {
+  ImageSet images;
+  LabelSet labels;
+  test::SeparableSet(1000, kClasses, kSide, 41, &images, &labels);
+  const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 42);
+  OptimizerConfig opt;
+  opt.momentum = 0.9f;
+  opt.nesterov = true;
+  opt.weight_decay = 0.01f;
+  std::vector<float> velocity(initial.weights.size() + initial.bias.size());
+  Rng rng(43, 1);
+  for (auto& v : velocity) v = static_cast<float>(0.01 * (rng.unit() - 0.5));  // a resumed state
+  auto cpu = make_cpu_reference_backend(images, labels, initial, opt, velocity);
+  CudaOptions options;
+  options.optimizer = opt;
+  options.velocity = velocity;
+  auto gpu = make_cuda_backend(images, labels, initial, options);
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    const std::vector<std::uint32_t> order = epoch_order(6, epoch, images.count);
+    cpu->train_epoch(order, 32, 0.01f);
+    gpu->train_epoch(order, 32, 0.01f);
+  }
+  EXPECT_LE(test::RelativeL2(cpu->model().weights, gpu->model().weights), 1e-3);
+  EXPECT_LE(test::RelativeL2(cpu->model().bias, gpu->model().bias), 1e-3);
+  const std::vector<float> want_v = cpu->optimizer_state();
+  const std::vector<float> got_v = gpu->optimizer_state();
+  ASSERT_EQ(got_v.size(), velocity.size());
+  EXPECT_LE(test::RelativeL2(want_v, got_v), 1e-3);
+}
+
 // ---- Evaluation ----------------------------------------------------------------------------------
 
 TEST_F(CudaBackendTest, EvaluateMatchesReferenceAcrossChunks) {
