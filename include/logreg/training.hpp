@@ -62,22 +62,26 @@ struct EpochReport {
 // (+ ". Val loss: 0.3301. Val accuracy: 90.87" with a validation split)
 std::string format_epoch_line(const EpochReport& r);
 
-// on_epoch runs after each epoch. With on_progress set, each epoch is handed to the backend in chunks of
-// whole batches (same result, a sync per chunk) so a progress bar can move; without it, in one call.
-// stop_requested is polled after every epoch (and chunk): true ends the run after that epoch.
+// on_epoch runs after each epoch. Each epoch is handed to the backend in `chunks_per_epoch` calls of whole
+// batches (identical result; a sync per call), at least 50 when on_progress is set so a progress bar
+// can move. stop_requested is polled after every chunk: true ends the run there, after a whole step.
 struct TrainHooks {
   std::function<void(const EpochReport&)> on_epoch;
   std::function<void(int epoch, std::int64_t done, std::int64_t total)> on_progress;
   std::function<bool()> stop_requested;
+  int chunks_per_epoch = 1;
 };
 
 struct TrainOutcome {
   int last_epoch = 0;          // the last epoch completed
   bool early_stopped = false;  // the validation loss stopped improving
   bool stopped = false;        // stop_requested said so
+  bool partial_epoch = false;  // stopped inside epoch last_epoch + 1 (its steps so far are in the model)
+  std::int64_t steps_in_partial_epoch = 0;
 };
 
-// Throws DivergedError when the training loss or the model turns non-finite, naming the epoch.
+// Throws DivergedError when the training loss or the model turns non-finite, naming the epoch and the
+// step by which it happened (to the resolution of the chunks).
 TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const TrainSplit& split,
                           const TrainConfig& cfg, const TrainHooks& hooks);
 

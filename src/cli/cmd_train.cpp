@@ -3,6 +3,7 @@
 // epoch, writes metrics / saved models, and prints the confusion matrix at the end.
 #include <unistd.h>
 
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +25,35 @@
 
 namespace logreg::cli {
 namespace {
+
+// SIGINT / SIGTERM: the first one asks the host loop to stop after the current step (the model is then
+// saved with --save and the metrics file is complete); the handler then restores the default action,
+// so a second Ctrl-C ends the process at once.
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  std::signal(sig, SIG_DFL);
+}
+
+class StopSignalScope {
+ public:
+  StopSignalScope() {
+    g_stop_signal = 0;
+    previous_int_ = std::signal(SIGINT, on_stop_signal);
+    previous_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignalScope() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
+  StopSignalScope(const StopSignalScope&) = delete;
+  StopSignalScope& operator=(const StopSignalScope&) = delete;
+
+ private:
+  void (*previous_int_)(int) = SIG_DFL;
+  void (*previous_term_)(int) = SIG_DFL;
+};
 
 struct TrainOptions {
   std::optional<std::string> data;
@@ -237,7 +267,29 @@ void run_train(const TrainOptions& o) {
     }
   };
   if (isatty(STDERR_FILENO) != 0) hooks.on_progress = draw_progress;
+  // CPU epochs take long enough to poll for a stop signal ~50 times each; a GPU epoch is short and
+  // runs uninterrupted (splitting it would add a host sync per chunk).
+  const bool on_gpu = backend->name().rfind("cuda", 0) == 0;
+  hooks.chunks_per_epoch = on_gpu ? 1 : 50;
+  hooks.stop_requested = [] { return g_stop_signal != 0; };
+  const StopSignalScope signals;
   const TrainOutcome outcome = run_training(*backend, data, split, cfg, hooks);
+  if (outcome.stopped) {
+    const int sig = static_cast<int>(g_stop_signal);
+    const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
+    std::string what = std::string("interrupted by ") + name + " after " + std::to_string(outcome.last_epoch) +
+                       " complete epochs";
+    if (outcome.partial_epoch) {
+      what += " and " + std::to_string(outcome.steps_in_partial_epoch) + " steps of epoch " +
+              std::to_string(outcome.last_epoch + 1);
+    }
+    if (!o.save.empty()) {
+      save_model_file(o.save, model_file_of(*backend, data, outcome.last_epoch, cfg.seed, settings));
+      what += "; model saved to " + o.save + " (its epoch count is the complete epochs)";
+    }
+    if (metrics) what += "; metrics in " + o.metrics + " are complete up to epoch " + std::to_string(outcome.last_epoch);
+    throw Error(sig == SIGTERM ? ExitCode::kTerminated : ExitCode::kInterrupted, what);
+  }
   if (outcome.early_stopped) {
     std::printf("Early stop after epoch %d: the validation loss has not improved for %d epochs\n", outcome.last_epoch,
                 cfg.early_stop);

@@ -106,12 +106,10 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
   using Clock = std::chrono::steady_clock;
   const auto n = static_cast<std::uint32_t>(split.train_rows.size());
   const auto batch = static_cast<std::size_t>(cfg.batch_size);
-  // With a progress bar, hand the epoch over in ~50 chunks of whole batches (identical result).
-  std::size_t chunk_rows = n;
-  if (hooks.on_progress) {
-    const std::size_t batches = (n + batch - 1) / batch;
-    chunk_rows = ((batches + 49) / 50) * batch;
-  }
+  // Hand each epoch over in chunks of whole batches (identical result): more of them for a progress bar.
+  const std::size_t batches = (n + batch - 1) / batch;
+  const std::size_t chunks = static_cast<std::size_t>(std::max(hooks.chunks_per_epoch, hooks.on_progress ? 50 : 1));
+  const std::size_t chunk_rows = std::max<std::size_t>(1, (batches + chunks - 1) / chunks) * batch;
   TrainOutcome outcome;
   double best_val = INFINITY;
   int best_epoch = 0;
@@ -134,14 +132,23 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
       report.train.correct += t.correct;
       report.train.count += t.count;
       report.train.last_batch_loss = t.last_batch_loss;
+      const auto steps_done = static_cast<std::int64_t>((end + batch - 1) / batch);
+      if (!std::isfinite(t.loss_sum) || (end == order.size() && !model_is_finite(backend.model()))) {
+        backend.end_epoch(epoch);
+        throw DivergedError("training diverged in epoch " + std::to_string(epoch) + " by step " +
+                            std::to_string(steps_done) + " of " + std::to_string(batches) + " (learning rate " +
+                            std::to_string(report.lr) + "): the loss or the weights are no longer finite; try a smaller --lr");
+      }
       if (hooks.on_progress) hooks.on_progress(epoch, static_cast<std::int64_t>(end), static_cast<std::int64_t>(order.size()));
+      if (end < order.size() && hooks.stop_requested && hooks.stop_requested()) {
+        backend.end_epoch(epoch);
+        outcome.stopped = true;
+        outcome.partial_epoch = true;
+        outcome.steps_in_partial_epoch = steps_done;
+        return outcome;
+      }
     }
     const auto t1 = Clock::now();
-    if (!std::isfinite(report.train.loss_sum) || !model_is_finite(backend.model())) {
-      backend.end_epoch(epoch);
-      throw DivergedError("training diverged in epoch " + std::to_string(epoch) + " (learning rate " +
-                          std::to_string(report.lr) + "): the loss or the weights are no longer finite; try a smaller --lr");
-    }
     report.test = backend.evaluate(data.test_images, data.test_labels);
     if (split.has_val()) {
       report.val = backend.evaluate(split.val_images, split.val_labels);

@@ -1,0 +1,92 @@
+// SIGINT / SIGTERM during `train`: the run stops after the current step, writes the model atomically
+// with --save, leaves a complete metrics file, and exits with 130 / 143.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "logreg/idx.hpp"
+#include "logreg/model_file.hpp"
+#include "test_support.hpp"
+
+extern char** environ;
+
+namespace logreg {
+namespace {
+
+int CountLines(const std::string& path) {
+  std::ifstream f(path);
+  int n = 0;
+  for (std::string line; std::getline(f, line);) ++n;
+  return n;
+}
+
+class TrainInterrupt : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    ImageSet train, test;
+    LabelSet train_labels, test_labels;
+    test::SeparableSet(3000, 10, 28, 31, &train, &train_labels);
+    test::SeparableSet(100, 10, 28, 32, &test, &test_labels);
+    write_idx_images(dir_.file("train-images-idx3-ubyte"), train);
+    write_idx_labels(dir_.file("train-labels-idx1-ubyte"), train_labels);
+    write_idx_images(dir_.file("t10k-images-idx3-ubyte"), test);
+    write_idx_labels(dir_.file("t10k-labels-idx1-ubyte"), test_labels);
+  }
+  test::TempDir dir_;
+};
+
+TEST_P(TrainInterrupt, StopsSavesAndExitsWithSignalCode) {
+  const int sig = GetParam();
+  const std::string model = dir_.file("model.bin");
+  const std::string metrics = dir_.file("metrics.csv");
+  const std::string data = dir_.path();
+  std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--epochs", "100000",
+                                   "--batch-size", "8", "--data", data, "--save", model, "--metrics", metrics};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, dir_.file("stderr.txt").c_str(), O_WRONLY | O_CREAT, 0644);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+
+  // Wait until two epochs are in the metrics file (settings + header + 2 rows), at most 60 s.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (CountLines(metrics) < 4 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GE(CountLines(metrics), 4) << "training did not reach 2 epochs in 60 s";
+  ASSERT_EQ(kill(pid, sig), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), sig == SIGINT ? 130 : 143);
+
+  const ModelFile mf = load_model_file(model);
+  const int rows = CountLines(metrics) - 2;
+  EXPECT_EQ(static_cast<int>(mf.epochs_done), rows) << "the model counts the epochs the metrics file holds";
+  std::ifstream err(dir_.file("stderr.txt"));
+  const std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find(sig == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM"), std::string::npos) << text;
+  EXPECT_NE(text.find("model saved to"), std::string::npos) << text;
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, TrainInterrupt, ::testing::Values(SIGINT, SIGTERM),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(info.param == SIGINT ? "SIGINT" : "SIGTERM");
+                         });
+
+}  // namespace
+}  // namespace logreg
