@@ -52,7 +52,7 @@ def read_metrics(path):
 def run_label(path, settings):
     loss = settings.get("loss")
     name = os.path.splitext(os.path.basename(path))[0]
-    return f"{name} ({loss})" if loss else name
+    return f"{name} ({loss})" if loss and loss != name else name
 
 
 def plot(runs, key, ylabel, title, out_path):
