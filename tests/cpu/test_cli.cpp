@@ -10,27 +10,13 @@
 
 #include "logreg/cuda_backend.hpp"
 #include "logreg/idx.hpp"
+#include "cli_runner.hpp"
 #include "test_support.hpp"
 
 namespace logreg {
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CommandResult RunCli(const std::string& args) {
-  const std::string cmd = std::string(LOGREG_CUDA_EXE) + " " + args + " 2>&1";
-  CommandResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buf{};
-  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) r.output += buf.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
+using test::RunCli;
 
 // Four small IDX files (gz train images, raw others) in a temp dir.
 class CliData : public ::testing::Test {

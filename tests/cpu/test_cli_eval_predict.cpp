@@ -15,31 +15,13 @@
 
 #include "logreg/idx.hpp"
 #include "logreg/model_file.hpp"
+#include "cli_runner.hpp"
 #include "test_support.hpp"
 
 namespace logreg {
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-CommandResult RunCli(const std::string& args, const test::TempDir& dir) {
-  const std::string err_file = dir.file("stderr.txt");
-  const std::string cmd = std::string(LOGREG_CUDA_EXE) + " " + args + " 2>" + err_file;
-  CommandResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buf{};
-  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) r.out += buf.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream err(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
-  return r;
-}
+using test::RunCli;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
@@ -91,7 +73,7 @@ class CliEvalPredict : public ::testing::Test {
 };
 
 TEST_F(CliEvalPredict, EvalPrintsLossAccuracyAndConfusionMatrix) {
-  const auto r = RunCli("eval " + ModelArgs() + " --data " + dir_.path(), dir_);
+  const auto r = RunCli("eval " + ModelArgs() + " --data " + dir_.path());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("Test loss: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Accuracy: "), std::string::npos) << r.out;
@@ -101,7 +83,7 @@ TEST_F(CliEvalPredict, EvalPrintsLossAccuracyAndConfusionMatrix) {
 }
 
 TEST_F(CliEvalPredict, PredictArgmaxAgreesWithEvalAccuracy) {
-  const auto eval = RunCli("eval --json " + ModelArgs() + " --data " + dir_.path(), dir_);
+  const auto eval = RunCli("eval --json " + ModelArgs() + " --data " + dir_.path());
   ASSERT_EQ(eval.exit_code, 0) << eval.out << eval.err;
   const nlohmann::json j = nlohmann::json::parse(eval.out);
   EXPECT_EQ(j["count"], 60);
@@ -111,7 +93,7 @@ TEST_F(CliEvalPredict, PredictArgmaxAgreesWithEvalAccuracy) {
   EXPECT_GT(correct, 0);
   EXPECT_LT(correct, 60);
 
-  const auto pred = RunCli("predict --all " + ModelArgs() + " --images " + Images(), dir_);
+  const auto pred = RunCli("predict --all " + ModelArgs() + " --images " + Images());
   ASSERT_EQ(pred.exit_code, 0) << pred.err;
   const std::vector<std::string> lines = Lines(pred.out);
   ASSERT_EQ(lines.size(), 61u);
@@ -130,7 +112,7 @@ TEST_F(CliEvalPredict, PredictArgmaxAgreesWithEvalAccuracy) {
 }
 
 TEST_F(CliEvalPredict, PredictJsonlTopKAndIndex) {
-  const auto r = RunCli("predict --index 5 --top-k 2 --format jsonl " + ModelArgs() + " --images " + Images(), dir_);
+  const auto r = RunCli("predict --index 5 --top-k 2 --format jsonl " + ModelArgs() + " --images " + Images());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::vector<std::string> lines = Lines(r.out);
   ASSERT_EQ(lines.size(), 1u) << r.out;
@@ -140,21 +122,21 @@ TEST_F(CliEvalPredict, PredictJsonlTopKAndIndex) {
   EXPECT_EQ(j["top_k"][0]["class"], j["predicted"]);
   EXPECT_GE(j["top_k"][0]["p"].get<double>(), j["top_k"][1]["p"].get<double>());
 
-  const auto all = RunCli("predict --all --format jsonl " + ModelArgs() + " --images " + Images(), dir_);
+  const auto all = RunCli("predict --all --format jsonl " + ModelArgs() + " --images " + Images());
   ASSERT_EQ(all.exit_code, 0) << all.err;
   const nlohmann::json row5 = nlohmann::json::parse(Lines(all.out)[5]);
   EXPECT_EQ(row5["index"], 5);
   EXPECT_EQ(row5["predicted"], j["predicted"]);
   EXPECT_EQ(row5["probabilities"].size(), 4u);
 
-  const auto csv = RunCli("predict --index 0 --top-k 3 " + ModelArgs() + " --images " + Images(), dir_);
+  const auto csv = RunCli("predict --index 0 --top-k 3 " + ModelArgs() + " --images " + Images());
   ASSERT_EQ(csv.exit_code, 0) << csv.err;
   EXPECT_EQ(Lines(csv.out)[0], "index,predicted,top1_class,top1_prob,top2_class,top2_prob,top3_class,top3_prob");
 }
 
 TEST_F(CliEvalPredict, PredictOutWritesTheFileAtomically) {
   const std::string out = dir_.file("pred.csv");
-  const auto r = RunCli("predict --all --out " + out + " " + ModelArgs() + " --images " + Images(), dir_);
+  const auto r = RunCli("predict --all --out " + out + " " + ModelArgs() + " --images " + Images());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
   std::ifstream f(out);
@@ -165,7 +147,7 @@ TEST_F(CliEvalPredict, PredictOutWritesTheFileAtomically) {
   }
 
   const std::string missing = dir_.file("no/such/dir/pred.csv");
-  const auto bad = RunCli("predict --all --out " + missing + " " + ModelArgs() + " --images " + Images(), dir_);
+  const auto bad = RunCli("predict --all --out " + missing + " " + ModelArgs() + " --images " + Images());
   EXPECT_EQ(bad.exit_code, 5) << bad.err;
   EXPECT_NE(bad.err.find(missing), std::string::npos) << bad.err;
   EXPECT_FALSE(std::filesystem::exists(dir_.file("no")));
@@ -179,13 +161,13 @@ TEST_F(CliEvalPredict, ShapeMismatchIsBadDataNamingBothShapes) {
   save_model_file(dir_.file("small.lrm"), small);
   const std::string model = " --model " + dir_.file("small.lrm");
 
-  const auto eval = RunCli("eval" + model + " --data " + dir_.path(), dir_);
+  const auto eval = RunCli("eval" + model + " --data " + dir_.path());
   EXPECT_EQ(eval.exit_code, 3) << eval.err;
   EXPECT_NE(eval.err.find("8x8"), std::string::npos) << eval.err;
   EXPECT_NE(eval.err.find("4x4"), std::string::npos) << eval.err;
   EXPECT_NE(eval.err.find("small.lrm"), std::string::npos) << eval.err;
 
-  const auto pred = RunCli("predict --index 0" + model + " --images " + Images(), dir_);
+  const auto pred = RunCli("predict --index 0" + model + " --images " + Images());
   EXPECT_EQ(pred.exit_code, 3) << pred.err;
   EXPECT_NE(pred.err.find("8x8"), std::string::npos) << pred.err;
   EXPECT_NE(pred.err.find("4x4"), std::string::npos) << pred.err;
@@ -200,42 +182,42 @@ TEST_F(CliEvalPredict, CorruptModelIsBadData) {
     f.seekp(100);
     f.put(static_cast<char>(old ^ 0x20));
   }
-  const auto r = RunCli("eval " + ModelArgs() + " --data " + dir_.path(), dir_);
+  const auto r = RunCli("eval " + ModelArgs() + " --data " + dir_.path());
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("checksum mismatch"), std::string::npos) << r.err;
 }
 
 TEST_F(CliEvalPredict, UsageErrors) {
   const std::string base = " " + ModelArgs() + " --images " + Images();
-  const auto both = RunCli("predict --index 1 --all" + base, dir_);
+  const auto both = RunCli("predict --index 1 --all" + base);
   EXPECT_EQ(both.exit_code, 2) << both.err;
   EXPECT_NE(both.err.find("--all"), std::string::npos) << both.err;
 
-  const auto neither = RunCli("predict" + base, dir_);
+  const auto neither = RunCli("predict" + base);
   EXPECT_EQ(neither.exit_code, 2) << neither.err;
   EXPECT_NE(neither.err.find("--index"), std::string::npos) << neither.err;
 
-  const auto range = RunCli("predict --index 60" + base, dir_);
+  const auto range = RunCli("predict --index 60" + base);
   EXPECT_EQ(range.exit_code, 2) << range.err;
   EXPECT_NE(range.err.find("--index 60"), std::string::npos) << range.err;
   EXPECT_NE(range.err.find("0 to 59"), std::string::npos) << range.err;
 
   for (const char* k : {"0", "5"}) {
-    const auto topk = RunCli(std::string("predict --all --top-k ") + k + base, dir_);
+    const auto topk = RunCli(std::string("predict --all --top-k ") + k + base);
     EXPECT_EQ(topk.exit_code, 2) << topk.err;
     EXPECT_NE(topk.err.find("--top-k"), std::string::npos) << topk.err;
   }
 
-  const auto format = RunCli("predict --all --format xml" + base, dir_);
+  const auto format = RunCli("predict --all --format xml" + base);
   EXPECT_EQ(format.exit_code, 2) << format.err;
 
-  const auto no_model = RunCli("eval --data " + dir_.path(), dir_);
+  const auto no_model = RunCli("eval --data " + dir_.path());
   EXPECT_EQ(no_model.exit_code, 2) << no_model.err;
   EXPECT_NE(no_model.err.find("--model"), std::string::npos) << no_model.err;
 }
 
 TEST_F(CliEvalPredict, MissingModelFileIsBadData) {
-  const auto r = RunCli("eval --model " + dir_.file("absent.lrm") + " --data " + dir_.path(), dir_);
+  const auto r = RunCli("eval --model " + dir_.file("absent.lrm") + " --data " + dir_.path());
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("absent.lrm"), std::string::npos) << r.err;
 }

@@ -13,27 +13,13 @@
 
 #include "logreg/idx.hpp"
 #include "logreg/model_file.hpp"
+#include "cli_runner.hpp"
 #include "test_support.hpp"
 
 namespace logreg {
 namespace {
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;
-};
-
-CommandResult RunTrainCli(const std::string& args) {
-  const std::string cmd = std::string(LOGREG_CUDA_EXE) + " " + args + " 2>&1";
-  CommandResult r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buf{};
-  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) r.output += buf.data();
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
-}
+using test::RunCli;
 
 std::vector<std::string> Lines(const std::string& path) {
   std::ifstream f(path);
@@ -62,7 +48,7 @@ class TrainOutputs : public ::testing::Test {
 
 TEST_F(TrainOutputs, CsvMetricsHoldEveryEpochAndTheSettings) {
   const std::string csv = dir_.file("m.csv");
-  const auto r = RunTrainCli(Train("--epochs 3 --metrics " + csv));
+  const auto r = RunCli(Train("--epochs 3 --metrics " + csv));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto lines = Lines(csv);
   ASSERT_EQ(lines.size(), 5u);  // settings comment, column header, 3 epochs
@@ -85,7 +71,7 @@ TEST_F(TrainOutputs, CsvMetricsHoldEveryEpochAndTheSettings) {
 
 TEST_F(TrainOutputs, JsonlMetricsParse) {
   const std::string jsonl = dir_.file("m.jsonl");
-  const auto r = RunTrainCli(Train("--epochs 2 --lr-schedule step --lr-step 1 --lr-gamma 0.5 --metrics " + jsonl));
+  const auto r = RunCli(Train("--epochs 2 --lr-schedule step --lr-step 1 --lr-gamma 0.5 --metrics " + jsonl));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto lines = Lines(jsonl);
   ASSERT_EQ(lines.size(), 3u);
@@ -97,13 +83,13 @@ TEST_F(TrainOutputs, JsonlMetricsParse) {
 }
 
 TEST_F(TrainOutputs, MetricsNeedCsvOrJsonlName) {
-  const auto r = RunTrainCli(Train("--epochs 1 --metrics " + dir_.file("m.txt")));
+  const auto r = RunCli(Train("--epochs 1 --metrics " + dir_.file("m.txt")));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--metrics"), std::string::npos) << r.output;
 }
 
 TEST_F(TrainOutputs, SaveIntoMissingDirectoryFailsBeforeTraining) {
-  const auto r = RunTrainCli(Train("--epochs 1 --save " + dir_.file("no/such/dir/model.bin")));
+  const auto r = RunCli(Train("--epochs 1 --save " + dir_.file("no/such/dir/model.bin")));
   EXPECT_EQ(r.exit_code, 5) << r.output;
   EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("Epoch: 1."), std::string::npos) << r.output;
@@ -114,10 +100,10 @@ TEST_F(TrainOutputs, SaveIntoMissingDirectoryFailsBeforeTraining) {
 TEST_F(TrainOutputs, ResumeEqualsStraightRun) {
   const std::string opt = "--momentum 0.9 --weight-decay 0.001 --lr-schedule step --lr-step 3 --lr-gamma 0.5 ";
   const std::string a = dir_.file("a.model"), b = dir_.file("b.model"), c = dir_.file("c.model");
-  ASSERT_EQ(RunTrainCli(Train(opt + "--epochs 4 --save " + a)).exit_code, 0);
-  const auto half = RunTrainCli(Train(opt + "--epochs 2 --save " + b));
+  ASSERT_EQ(RunCli(Train(opt + "--epochs 4 --save " + a)).exit_code, 0);
+  const auto half = RunCli(Train(opt + "--epochs 2 --save " + b));
   ASSERT_EQ(half.exit_code, 0) << half.output;
-  const auto resumed = RunTrainCli(Train(opt + "--epochs 4 --resume " + b + " --save " + c));
+  const auto resumed = RunCli(Train(opt + "--epochs 4 --resume " + b + " --save " + c));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("Epoch: 3."), std::string::npos) << resumed.output;
   EXPECT_EQ(resumed.output.find("Epoch: 1."), std::string::npos) << resumed.output;
@@ -133,14 +119,14 @@ TEST_F(TrainOutputs, ResumeEqualsStraightRun) {
 
 TEST_F(TrainOutputs, SaveEveryWritesIntermediateModels) {
   const std::string m = dir_.file("every.model");
-  const auto r = RunTrainCli(Train("--epochs 3 --save-every 2 --save " + m + " --metrics " + dir_.file("e.csv")));
+  const auto r = RunCli(Train("--epochs 3 --save-every 2 --save " + m + " --metrics " + dir_.file("e.csv")));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(load_model_file(m).epochs_done, 3u);
   EXPECT_NE(r.output.find("Saved model to"), std::string::npos);
 }
 
 TEST_F(TrainOutputs, PrintsSettingsAndConfusionMatrix) {
-  const auto r = RunTrainCli(Train("--epochs 1"));
+  const auto r = RunCli(Train("--epochs 1"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("seed 4"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("train-images-idx3-ubyte ("), std::string::npos) << r.output;
@@ -149,11 +135,11 @@ TEST_F(TrainOutputs, PrintsSettingsAndConfusionMatrix) {
 }
 
 TEST_F(TrainOutputs, BadOptimizerValuesAreUsageErrors) {
-  EXPECT_EQ(RunTrainCli(Train("--momentum 1.5")).exit_code, 2);
-  EXPECT_EQ(RunTrainCli(Train("--nesterov")).exit_code, 2);
-  EXPECT_EQ(RunTrainCli(Train("--early-stop 3")).exit_code, 2);
-  EXPECT_EQ(RunTrainCli(Train("--val-split 1.0")).exit_code, 2);
-  EXPECT_EQ(RunTrainCli(Train("--lr-schedule linear")).exit_code, 2);
+  EXPECT_EQ(RunCli(Train("--momentum 1.5")).exit_code, 2);
+  EXPECT_EQ(RunCli(Train("--nesterov")).exit_code, 2);
+  EXPECT_EQ(RunCli(Train("--early-stop 3")).exit_code, 2);
+  EXPECT_EQ(RunCli(Train("--val-split 1.0")).exit_code, 2);
+  EXPECT_EQ(RunCli(Train("--lr-schedule linear")).exit_code, 2);
 }
 
 }  // namespace

@@ -1,0 +1,42 @@
+// Runs the logreg_cuda executable (LOGREG_CUDA_EXE) as a user would, for the CLI tests: exit code,
+// stdout and stderr captured separately, and both together for message checks.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "test_support.hpp"
+
+namespace logreg::test {
+
+struct CliResult {
+  int exit_code = -1;  // 128 + signal when killed
+  std::string out;     // stdout
+  std::string err;     // stderr
+  std::string output;  // stdout followed by stderr
+};
+
+// `args` is appended to the executable's path and run by the shell.
+inline CliResult RunCli(const std::string& args) {
+  const TempDir tmp;
+  const std::string err_file = tmp.file("stderr.txt");
+  const std::string cmd = std::string(LOGREG_CUDA_EXE) + " " + args + " 2>" + err_file;
+  CliResult r;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buf{};
+  while (fgets(buf.data(), static_cast<int>(buf.size()), pipe) != nullptr) r.out += buf.data();
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream err(err_file);
+  r.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
+  r.output = r.out + r.err;
+  return r;
+}
+
+}  // namespace logreg::test
