@@ -1,5 +1,7 @@
 // convert_pixels_kernel: uint8 pixels -> float in [0, 1] on the device (ToTensor()), one thread per
-// element; the body is convert_pixel_element in step_bodies.hpp. Also kernel_image_status().
+// element; the body is convert_pixel_element in step_bodies.hpp. gather_convert_kernel: the same fused
+// with the gather of a shuffled batch from the device-resident training set (gather_convert_element).
+// Also kernel_image_status().
 #include <cstddef>
 #include <cstdint>
 
@@ -19,6 +21,30 @@ __global__ void convert_pixels_kernel(std::size_t n,
 
 void convert_pixels(const std::uint8_t* pixels, float* x, std::size_t n, cudaStream_t stream) {
   launch_kernel("convert_pixels_kernel", convert_pixels_kernel, elementwise_shape(n), stream, n, pixels, x);
+}
+
+// `start` comes from device memory (state->start) so that a captured graph replays this launch for
+// every batch; the one word is read by every thread and served from L1.
+__global__ void gather_convert_kernel(std::size_t n,                                   // B * D
+                                      const std::uint8_t* __restrict__ pixels,         // (N, D)
+                                      const std::uint8_t* __restrict__ labels,         // (N)
+                                      const std::uint32_t* __restrict__ order,         // (epoch rows)
+                                      const DeviceStepState* __restrict__ state,       // (1)
+                                      std::size_t rows,                                // B
+                                      std::size_t dim,                                 // D
+                                      float* __restrict__ x,                           // (B, D)
+                                      std::uint8_t* __restrict__ y) {                  // (B)
+  const std::size_t k = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= n) return;
+  gather_convert_element(k, pixels, labels, order, static_cast<std::size_t>(state->start), rows, dim, x, y);
+}
+
+void gather_convert(const std::uint8_t* pixels, const std::uint8_t* labels, const std::uint32_t* order,
+                    const DeviceStepState* state, std::size_t rows, std::size_t dim, float* x, std::uint8_t* y,
+                    cudaStream_t stream) {
+  const std::size_t n = rows * dim;
+  launch_kernel("gather_convert_kernel", gather_convert_kernel, elementwise_shape(n), stream, n, pixels, labels,
+                order, state, rows, dim, x, y);
 }
 
 cudaError_t kernel_image_status() {

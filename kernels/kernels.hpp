@@ -27,6 +27,19 @@ void convert_pixels(const std::uint8_t* pixels,  // (n) uint8, e.g. (B, D) row-m
                     std::size_t n,
                     cudaStream_t stream);
 
+// The device-resident path's batch: x (B, D) = pixels[order[start .. start + B)] / 255 and
+// y (B) = labels[order[start .. start + B)], with start = state->start read on the device
+// (gather_convert_element).
+void gather_convert(const std::uint8_t* pixels,   // (N, D) the training set, uint8 row-major
+                    const std::uint8_t* labels,   // (N)
+                    const std::uint32_t* order,   // (epoch rows) row indices, each < N
+                    const DeviceStepState* state, // (1) on the device: the batch's position in order
+                    std::size_t rows,             // B
+                    std::size_t dim,              // D
+                    float* x,                     // (B, D) row-major
+                    std::uint8_t* y,              // (B)
+                    cudaStream_t stream);
+
 // The fused loss step of one batch, in one block of kLossThreads threads (bit-reproducible sums):
 //   z += bias (in place); per row loss and, when dz != nullptr, dz = dloss/dz * scale and
 //   db = sum over rows of dz; totals += (loss sum, correct count) of the batch, and
@@ -51,6 +64,16 @@ void sgd_update(float* params,       // (C*D + C) weights (C, D) row-major, then
                 float* velocity,     // (C*D + C) momentum buffers, or nullptr
                 const SgdStepParams& p,
                 cudaStream_t stream);
+
+// sgd_update with the learning rate read from state->lr on the device (p.lr is ignored); thread 0 then
+// advances state->start by `rows`, moving the device-resident path's cursor to the next batch.
+void sgd_update_from_state(float* params,       // (C*D + C)
+                           const float* grads,  // (C*D + C)
+                           float* velocity,     // (C*D + C), or nullptr
+                           const SgdStepParams& p,
+                           DeviceStepState* state,  // (1) on the device
+                           unsigned long long rows,
+                           cudaStream_t stream);
 
 // cudaSuccess when this binary has a kernel image the current device can run
 // (cudaErrorNoKernelImageForDevice / cudaErrorInvalidDeviceFunction otherwise).

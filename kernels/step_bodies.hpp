@@ -32,6 +32,42 @@ LOGREG_HD inline void convert_pixel_element(std::size_t k,
   out[k] = pixel_to_unit<float>(in[k]);
 }
 
+// The device-resident data path's gather + ToTensor() of one batch element, for k < rows * D:
+//   x[k] = pixels[order[start + i] * D + d] / 255 with i = k / D, d = k % D  (row i of the batch is row
+//   order[start + i] of the training set), and for k < rows also the label y[k] = labels[order[start + k]].
+// The same values gather_batch (src/cuda/batch_ring.hpp) + convert_pixel_element give on the streamed
+// path. Indices k >= rows * D write nothing. Every order[start + i] must be < N (the host checks).
+LOGREG_HD inline void gather_convert_element(std::size_t k,
+                                             const std::uint8_t* pixels,  // (N, D) the training set, row-major
+                                             const std::uint8_t* labels,  // (N)
+                                             const std::uint32_t* order,  // (>= start + rows) rows of the set
+                                             std::size_t start,           // position of the batch in order
+                                             std::size_t rows,            // B
+                                             std::size_t dim,             // D
+                                             float* x,                    // (B, D) row-major, in [0, 1]
+                                             std::uint8_t* y) {           // (B)
+  if (k >= rows * dim) return;
+  const std::size_t i = k / dim;
+  const std::size_t d = k - i * dim;
+  x[k] = pixel_to_unit<float>(pixels[static_cast<std::size_t>(order[start + i]) * dim + d]);
+  if (k < rows) y[k] = labels[order[start + k]];
+}
+
+// Per-step scalars kept in device memory so that one captured CUDA graph serves every full batch of
+// every epoch: the host writes {0, lr} once per train_epoch; each step's gather reads `start` and its
+// update reads `lr` and then advances `start` by the batch's rows.
+struct DeviceStepState {
+  unsigned long long start;  // position in the epoch's order of the next batch's first row
+  float lr;                  // learning rate of the current epoch
+};
+
+// The update kernel's epilogue on the step state: thread j == 0 moves the cursor to the next batch.
+// Safe inside the update kernel because the only reader of `start` (the gather) ran earlier on the stream
+// and the update's other threads read only `lr`.
+LOGREG_HD inline void advance_step_state(std::size_t j, DeviceStepState* state, unsigned long long rows) {
+  if (j == 0) state->start += rows;
+}
+
 // Row i of the fused bias + loss + dloss/dz step:
 //   z_out[i, :] = logits[i, :] + bias;  dz[i, :] = scale * dloss/dz (skipped when dz == nullptr).
 // z_out may alias logits (each element is read before it is written). The loss is then taken over the

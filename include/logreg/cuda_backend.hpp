@@ -2,6 +2,7 @@
 // Everything CUDA-specific (RAII types, kernels, cuBLAS) stays behind this header in src/cuda/.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,9 +22,32 @@ struct CudaProbe {
 // Never throws: cudaGetDeviceCount and friends, errors reported in `reason`.
 CudaProbe probe_cuda();
 
+// Where the training set lives while training.
+//   kDevice: the uint8 pixels and labels are uploaded once; each epoch uploads only its order
+//            (row indices) and a kernel gathers + converts every batch on the device.
+//   kStream: the set stays on the host; batches are gathered into pinned buffers and streamed.
+//   kAuto:   kDevice when resident_bytes() fits in half of the free device memory, else kStream.
+enum class Residency { kAuto, kDevice, kStream };
+
+const char* residency_name(Residency r);  // "auto", "device", "stream"
+bool parse_residency(const std::string& s, Residency* out);
+
+// Device bytes the kDevice mode adds for a training set of `rows` images of `dim` pixels: the pixels,
+// the labels, the epoch order (uint32 per row) and the cuBLAS workspace.
+std::size_t resident_bytes(std::size_t rows, std::size_t dim, std::size_t cublas_workspace_bytes);
+
+// kAuto -> kDevice when resident <= free_bytes / 2, else kStream; kDevice and kStream are returned as
+// given (kDevice that does not fit then fails with "out of GPU memory" when the set is uploaded).
+Residency resolve_residency(Residency requested, std::size_t resident, std::size_t free_bytes);
+
 struct CudaOptions {
   int device = 0;
-  int ring_slots = 3;            // pinned batch buffers (>= 2)
+  int ring_slots = 3;            // pinned batch buffers (>= 2), used by Residency::kStream
+  Residency residency = Residency::kAuto;
+  // With device-resident data: capture one full-batch training step as a CUDA graph once and replay it
+  // for every full batch (the partial last batch runs uncaptured). Same kernels, same arguments, so
+  // the results are bit-identical to cuda_graphs = false. Not used with Residency::kStream.
+  bool cuda_graphs = true;
   int profile_epoch = 0;         // 1-based epoch bracketed by cudaProfilerStart/Stop; 0 = none
   OptimizerConfig optimizer;     // momentum / Nesterov / weight decay, fused into the update kernel
   std::vector<float> velocity;   // (C*D + C) saved momentum state to continue from, or empty

@@ -65,6 +65,8 @@ struct TrainOptions {
   std::uint64_t seed = 0;
   std::int64_t limit_train = 0;
   int profile_epoch = 0;
+  std::string residency = "auto";  // CUDA: auto, device or stream (CudaOptions::residency)
+  std::string cuda_graphs = "on";  // CUDA: on or off (CudaOptions::cuda_graphs; device residency only)
   double momentum = 0.0;
   bool nesterov = false;
   double weight_decay = 0.0;
@@ -93,6 +95,8 @@ std::unique_ptr<TrainerBackend> make_backend(const TrainOptions& o, const Datase
   }
   CudaOptions copt;
   copt.profile_epoch = o.profile_epoch;
+  if (!parse_residency(o.residency, &copt.residency)) throw UsageError("--residency: unknown mode '" + o.residency + "'");
+  copt.cuda_graphs = o.cuda_graphs == "on";
   copt.optimizer = opt;
   copt.velocity = velocity;
   auto backend = make_cuda_backend(data.train_images, data.train_labels, initial, copt);
@@ -352,6 +356,17 @@ void setup_train_command(CLI::App& app) {
   sub->add_option("--profile-epoch", opts->profile_epoch,
                   "CUDA: bracket this epoch with cudaProfilerStart/Stop (for nsys/ncu capture ranges)")
       ->check(CLI::Range(0, 1000000));
+  sub->add_option("--residency", opts->residency,
+                  "CUDA: where the training set lives: device (uploaded once, batches gathered on the GPU), stream "
+                  "(pinned host batches uploaded while the previous one computes) or auto (device when it fits in "
+                  "half the free GPU memory)")
+      ->check(CLI::IsMember({"auto", "device", "stream"}))
+      ->capture_default_str();
+  sub->add_option("--cuda-graphs", opts->cuda_graphs,
+                  "CUDA, device residency: replay one captured training step as a CUDA graph per full batch "
+                  "(bit-identical results to off)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
   sub->callback([opts, loss, seed]() {
     opts->loss_given = loss->count() > 0;
     opts->seed_given = seed->count() > 0;

@@ -11,6 +11,9 @@
 
 namespace logreg::cli {
 
+// The whole logreg_cuda app: description, --version, every subcommand below (cli_app.cpp).
+void build_cli(CLI::App& app);
+
 void setup_info_command(CLI::App& app);
 void setup_show_command(CLI::App& app);
 void setup_train_command(CLI::App& app);

@@ -1,5 +1,5 @@
-// Entry point of logreg_cuda: builds the CLI11 app from the subcommands, parses, and maps every
-// exception to a one-line message on stderr and the documented exit code.
+// Entry point of logreg_cuda: builds the CLI11 app (cli_app.cpp), parses, and maps every exception to a
+// one-line message on stderr and the documented exit code.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -8,37 +8,12 @@
 #include <new>
 
 #include "commands.hpp"
-#include "logreg/data_source.hpp"
 #include "logreg/errors.hpp"
-
-namespace logreg::cli {
-
-void add_data_option(CLI::App* sub, std::optional<std::string>* dir) {
-  sub->add_option("--data", *dir,
-                  "Directory with the four IDX files (raw or .gz), or DIR/MNIST/raw. Default: ./data, "
-                  "then Debian's Fashion-MNIST");
-}
-
-Dataset load_cli_dataset(const std::optional<std::string>& dir) {
-  std::string note;
-  const DataFiles files = locate_data(dir, &note);
-  if (!note.empty()) std::cerr << note << "\n";
-  return load_dataset(files);
-}
-
-}  // namespace logreg::cli
 
 int main(int argc, char** argv) {
   using logreg::ExitCode;
-  CLI::App app{"logreg_cuda: multinomial logistic regression on MNIST-format IDX data, on an NVIDIA GPU "
-               "(CUDA) or the CPU"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", "logreg_cuda 0.1.0");
-  logreg::cli::setup_info_command(app);
-  logreg::cli::setup_show_command(app);
-  logreg::cli::setup_train_command(app);
-  logreg::cli::setup_eval_command(app);
-  logreg::cli::setup_predict_command(app);
+  CLI::App app;
+  logreg::cli::build_cli(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

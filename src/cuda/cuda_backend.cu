@@ -1,6 +1,8 @@
 // The CUDA backend: CudaBackend (TrainerBackend + CudaStepProbe), probe_cuda() and make_cuda_backend().
-// Training rows stay uint8 on the host; each shuffled batch is gathered into a ring of pinned slots and
-// uploaded on a copy stream while the previous batch computes. The maths is in kernels/ and cuBLAS.
+// Two input paths (CudaOptions::residency): the uint8 training set uploaded once, each batch gathered and
+// converted on the device, one full-batch step captured as a CUDA graph and replayed; or the set kept on
+// the host, each batch gathered into a ring of pinned slots and uploaded on a copy stream while the
+// previous batch computes. The maths is in kernels/ and cuBLAS, the same for both.
 #include "logreg/cuda_backend.hpp"
 
 #include <cublas_v2.h>
@@ -9,11 +11,14 @@
 #include <nvtx3/nvToolsExt.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "batch_ring.hpp"
@@ -32,6 +37,17 @@ namespace {
 // Rows per evaluation chunk: bounds the float copy of the test images on the device.
 constexpr std::size_t kEvalChunkRows = 8192;
 
+// The cuBLAS workspace we own (cublasSetWorkspace): the size the cuBLAS documentation recommends, 32 MiB
+// on Hopper (cc 9.x) and later, 4 MiB before. Owning it keeps cuBLAS from allocating inside a graph
+// capture, and every GEMM of both input paths sees the same workspace, hence the same algorithms.
+std::size_t cublas_workspace_bytes(const cudaDeviceProp& prop) {
+  return (prop.major >= 9 ? std::size_t{32} : std::size_t{4}) << 20;
+}
+
+// The device-resident path's per-epoch upload, one H2D copy: the step state (16 bytes), then the order.
+static_assert(sizeof(kernels::DeviceStepState) == 4 * sizeof(std::uint32_t), "the order starts 16 bytes in");
+constexpr std::size_t kStateWords = sizeof(kernels::DeviceStepState) / sizeof(std::uint32_t);
+
 // An NVTX range for the enclosing scope (a no-op unless a profiler is attached).
 class NvtxRange {
  public:
@@ -49,6 +65,57 @@ void gemm(cublasHandle_t handle, const GemmArgs& g, const float* a, const float*
   const float beta = 0.0f;
   CUBLAS_CHECK(cublasSgemm(handle, to_cublas(g.transa), to_cublas(g.transb), g.m, g.n, g.k, &alpha, a, g.lda,
                            b, g.ldb, &beta, c, g.ldc));
+}
+
+// An instantiated CUDA graph (move-only; the destructor logs a failed release instead of throwing).
+class CudaGraphExec {
+ public:
+  CudaGraphExec() = default;
+  explicit CudaGraphExec(cudaGraphExec_t exec) : exec_(exec) {}
+  ~CudaGraphExec() { release(); }
+  CudaGraphExec(const CudaGraphExec&) = delete;
+  CudaGraphExec& operator=(const CudaGraphExec&) = delete;
+  CudaGraphExec(CudaGraphExec&& o) noexcept : exec_(std::exchange(o.exec_, nullptr)) {}
+  CudaGraphExec& operator=(CudaGraphExec&& o) noexcept {
+    if (this != &o) {
+      release();
+      exec_ = std::exchange(o.exec_, nullptr);
+    }
+    return *this;
+  }
+
+  bool valid() const { return exec_ != nullptr; }
+  void launch(cudaStream_t stream) const { CUDA_CHECK(cudaGraphLaunch(exec_, stream)); }
+
+ private:
+  void release() noexcept {
+    if (exec_ != nullptr) log_release_failure(cudaGraphExecDestroy(exec_), "cudaGraphExecDestroy");
+    exec_ = nullptr;
+  }
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+// Records what `enqueue` puts on `stream` (nothing runs) and instantiates it. Thread-local capture mode:
+// an unsafe call (a cudaMalloc, a synchronisation) made by this thread during the capture fails the
+// capture instead of silently leaving it; other threads are not affected. When `enqueue` throws, the
+// capture is ended and discarded so the stream is usable again.
+template <class Enqueue>
+CudaGraphExec capture_graph(cudaStream_t stream, Enqueue&& enqueue) {
+  CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  cudaGraph_t graph = nullptr;
+  try {
+    enqueue();
+  } catch (...) {
+    if (cudaStreamEndCapture(stream, &graph) == cudaSuccess && graph != nullptr) (void)cudaGraphDestroy(graph);
+    (void)cudaGetLastError();
+    throw;
+  }
+  CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+  log_release_failure(cudaGraphDestroy(graph), "cudaGraphDestroy");
+  if (instantiated != cudaSuccess) throw_cuda_error(instantiated, "cudaGraphInstantiate", __FILE__, __LINE__);
+  return CudaGraphExec(exec);
 }
 
 std::string describe_probe_failure(const char* what, cudaError_t err) {
@@ -164,7 +231,23 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
       throw UsageError("ring_slots must be at least 2 (got " + std::to_string(options_.ring_slots) + ")");
     }
     check_labels(train_labels_, classes_);
-    name_ = "cuda (" + std::string(prop_.name) + ", cc " + compute_capability(prop_) + ")";
+
+    // Our own cuBLAS workspace, set after cublasSetStream (which resets the handle to cuBLAS's pool).
+    std::size_t free_bytes = 0;
+    std::size_t total_bytes = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    cublas_workspace_ = DeviceBuffer<std::uint8_t>(cublas_workspace_bytes(prop_));
+    CUBLAS_CHECK(cublasSetWorkspace(cublas_.get(), cublas_workspace_.data(), cublas_workspace_.bytes()));
+    residency_ = resolve_residency(
+        options_.residency, resident_bytes(train_images_.count, static_cast<std::size_t>(dim_), cublas_workspace_.bytes()),
+        free_bytes);
+    graphs_ = residency_ == Residency::kDevice && options_.cuda_graphs;
+    name_ = "cuda (" + std::string(prop_.name) + ", cc " + compute_capability(prop_) + "; " +
+            (residency_ == Residency::kDevice
+                 ? std::string("data on device, CUDA graphs ") + (graphs_ ? "on" : "off")
+                 : std::string("data streamed from pinned host memory")) +
+            ")";
+    if (residency_ == Residency::kDevice) upload_training_set();
 
     // Parameters: weights (C, D) row-major, then the bias, one block so SGD is one launch.
     CUDA_CHECK(cudaMemcpyAsync(weights(), initial.weights.data(), initial.weights.size() * sizeof(float),
@@ -202,6 +285,7 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     Totals totals;
     totals.count = static_cast<std::int64_t>(order.size());
     if (order.empty()) return totals;
+    if (residency_ == Residency::kDevice) return train_epoch_resident(order, batch_size, lr, totals);
 
     const std::size_t rows_max = std::min(order.size(), static_cast<std::size_t>(batch_size));
     reserve_batch(rows_max);
@@ -321,10 +405,22 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
 
   void set_batch_capture(bool enabled) override { capture_ = enabled; }
 
+  // With device-resident data the capture holds the gathered floats x (what the GEMMs read); each is
+  // p / 255 for a uint8 p, so round(x * 255) gives the pixel back exactly.
   CapturedBatches captured_batches() const override {
     CapturedBatches c;
     c.pixels.resize(capture_rows_ * dim_);
     c.labels.resize(capture_rows_);
+    if (residency_ == Residency::kDevice) {
+      std::vector<float> x(c.pixels.size());
+      copy_to_host(x.data(), capture_x_.data(), x.size());
+      copy_to_host(c.labels.data(), capture_labels_.data(), c.labels.size());
+      compute_.synchronize();
+      for (std::size_t k = 0; k < x.size(); ++k) {
+        c.pixels[k] = static_cast<std::uint8_t>(std::lround(static_cast<double>(x[k]) * 255.0));
+      }
+      return c;
+    }
     copy_to_host(c.pixels.data(), capture_pixels_.data(), c.pixels.size());
     copy_to_host(c.labels.data(), capture_labels_.data(), c.labels.size());
     compute_.synchronize();
@@ -352,25 +448,216 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     return host_totals_.data()[0];
   }
 
-  // Ring slots and per-batch device buffers for batches of up to `rows` rows.
+  // Per-batch device buffers for batches of up to `rows` rows, and the pinned ring (streamed path) or the
+  // batch labels (device-resident path). A reallocation invalidates the captured step graph.
   void reserve_batch(std::size_t rows) {
-    if (ring_ != nullptr && ring_->capacity() >= rows) return;
+    if (batch_capacity_ >= rows) return;
     copy_.synchronize();
     compute_.synchronize();
+    drop_step_graph();
     ring_.reset();
-    ring_ = std::make_unique<PinnedBatchRing>(options_.ring_slots, rows, static_cast<std::size_t>(dim_));
+    if (residency_ == Residency::kStream) {
+      ring_ = std::make_unique<PinnedBatchRing>(options_.ring_slots, rows, static_cast<std::size_t>(dim_));
+    } else {
+      y_ = DeviceBuffer<std::uint8_t>(rows);
+    }
     x_ = DeviceBuffer<float>(rows * dim_);
     logits_ = DeviceBuffer<float>(rows * classes_);
     dz_ = DeviceBuffer<float>(rows * classes_);
+    batch_capacity_ = rows;
   }
 
   void start_capture(std::size_t rows) {
     capture_rows_ = 0;
     if (!capture_) return;
-    if (capture_pixels_.size() < rows * dim_) {
+    if (capture_labels_.size() < rows) {
       compute_.synchronize();
-      capture_pixels_ = DeviceBuffer<std::uint8_t>(rows * dim_);
+      if (residency_ == Residency::kDevice) {
+        capture_x_ = DeviceBuffer<float>(rows * dim_);
+      } else {
+        capture_pixels_ = DeviceBuffer<std::uint8_t>(rows * dim_);
+      }
       capture_labels_ = DeviceBuffer<std::uint8_t>(rows);
+    }
+  }
+
+  // ---- Device-resident data -------------------------------------------------------------------------
+
+  // The uint8 training set, uploaded once (the host vectors are read here and never again).
+  void upload_training_set() {
+    const std::size_t pixel_bytes = static_cast<std::size_t>(train_images_.count) * static_cast<std::size_t>(dim_);
+    train_pixels_ = DeviceBuffer<std::uint8_t>(pixel_bytes);
+    train_labels_device_ = DeviceBuffer<std::uint8_t>(train_labels_.count());
+    if (pixel_bytes > 0) {
+      CUDA_CHECK(cudaMemcpyAsync(train_pixels_.data(), train_images_.pixels.data(), pixel_bytes,
+                                 cudaMemcpyHostToDevice, compute_.get()));
+      CUDA_CHECK(cudaMemcpyAsync(train_labels_device_.data(), train_labels_.labels.data(), train_labels_.count(),
+                                 cudaMemcpyHostToDevice, compute_.get()));
+    }
+  }
+
+  // Room for the step state and an order of `rows` indices, on the device and in pinned staging memory.
+  void reserve_epoch_block(std::size_t rows) {
+    if (epoch_block_.size() >= kStateWords + rows) return;
+    compute_.synchronize();
+    drop_step_graph();
+    epoch_block_ = DeviceBuffer<std::uint32_t>(kStateWords + rows);
+    host_epoch_block_ = PinnedBuffer<std::uint32_t>(kStateWords + rows);
+  }
+  kernels::DeviceStepState* step_state() { return reinterpret_cast<kernels::DeviceStepState*>(epoch_block_.data()); }
+  const std::uint32_t* device_order() { return epoch_block_.data() + kStateWords; }
+
+  // The same check gather_batch makes on the streamed path, before anything is enqueued.
+  void check_order(const std::vector<std::uint32_t>& order) const {
+    for (const std::uint32_t row : order) {
+      if (row >= train_images_.count) {
+        throw Error(ExitCode::kFailure, "train_epoch: row index " + std::to_string(row) +
+                                            " outside the training set of " + std::to_string(train_images_.count) +
+                                            " images");
+      }
+    }
+  }
+
+  // 1. One H2D copy: {start 0, lr} and the epoch's order. 2. Every full batch: replay the captured step
+  // graph (or enqueue the step when graphs are off, or while the test capture is on). 3. The partial last
+  // batch, uncaptured. 4. One read-back.
+  Totals train_epoch_resident(const std::vector<std::uint32_t>& order, int batch_size, float lr, Totals totals) {
+    check_order(order);
+    const std::size_t batch = static_cast<std::size_t>(batch_size);
+    reserve_batch(std::min(order.size(), batch));
+    reserve_epoch_block(order.size());
+    start_capture(order.size());
+    const std::int64_t full_batches = static_cast<std::int64_t>(order.size() / batch);
+    const int rest = static_cast<int>(order.size() % batch);
+    const bool replay = graphs_ && !capture_ && full_batches > 0;
+    const bool must_capture = replay && !(step_graph_.valid() && step_graph_rows_ == batch_size);
+
+    compute_.synchronize();  // no copy from the pinned staging block is still in flight
+    kernels::DeviceStepState state{};
+    state.start = 0;
+    state.lr = lr;
+    std::memcpy(host_epoch_block_.data(), &state, sizeof state);
+    std::copy(order.begin(), order.end(), host_epoch_block_.data() + kStateWords);
+    CUDA_CHECK(cudaMemcpyAsync(epoch_block_.data(), host_epoch_block_.data(),
+                               (kStateWords + order.size()) * sizeof(std::uint32_t), cudaMemcpyHostToDevice,
+                               compute_.get()));
+    CUDA_CHECK(cudaMemsetAsync(train_totals(), 0, sizeof(kernels::DeviceTotals), compute_.get()));
+
+    std::int64_t b = 0;
+    if (must_capture) {
+      // The first full batch runs eagerly, so module loading and cuBLAS's kernel choice happen outside the
+      // capture; then the step is recorded (nothing runs) and replayed for the other full batches.
+      resident_step(batch_size);
+      ++b;
+      capture_step_graph(batch_size);
+    }
+    for (; b < full_batches; ++b) {
+      if (replay && step_graph_.valid()) {
+        step_graph_.launch(compute_.get());
+      } else {
+        resident_step(batch_size);
+      }
+    }
+    if (rest > 0) resident_step(rest);
+    last_batch_rows_ = rest > 0 ? rest : batch_size;
+
+    const kernels::DeviceTotals t = read_totals(train_totals());
+    totals.loss_sum = t.loss_sum;
+    totals.correct = static_cast<std::int64_t>(t.correct);
+    totals.last_batch_loss = t.last_batch_loss_sum / static_cast<double>(last_batch_rows_);
+    return totals;
+  }
+
+  // One SGD step on the next `rows` rows of the device order, enqueued on the compute stream (or recorded
+  // into the graph being captured): the batch's position and the learning rate are read on the device.
+  void resident_step(int rows) {
+    {
+      NvtxRange range("gather");
+      kernels::gather_convert(train_pixels_.data(), train_labels_device_.data(), device_order(), step_state(),
+                              static_cast<std::size_t>(rows), static_cast<std::size_t>(dim_), x_.data(), y_.data(),
+                              compute_.get());
+    }
+    if (capture_) capture_resident_batch(rows);
+    forward_backward(y_.data(), rows, nullptr);
+    {
+      NvtxRange range("sgd_update");
+      kernels::sgd_update_from_state(params_.data(), grads_.data(),
+                                     velocity_.size() > 0 ? velocity_.data() : nullptr, sgd_params(0.0f),
+                                     step_state(), static_cast<unsigned long long>(rows), compute_.get());
+    }
+  }
+
+  // Records one full-batch step into step_graph_. Should the capture fail (a library call that cannot be
+  // captured, say), training goes on without graphs, saying so once on stderr and in name().
+  void capture_step_graph(int rows) {
+    NvtxRange range("capture step graph");
+    drop_step_graph();
+    try {
+      step_graph_ = capture_graph(compute_.get(), [&] { resident_step(rows); });
+      step_graph_rows_ = rows;
+    } catch (const ResourceError& e) {
+      graphs_ = false;
+      std::fprintf(stderr, "logreg_cuda: warning: capturing the training step as a CUDA graph failed, "
+                           "continuing without graphs: %s\n", e.what());
+      const std::string on = "CUDA graphs on";
+      const std::size_t at = name_.find(on);
+      if (at != std::string::npos) name_.replace(at, on.size(), "CUDA graphs off (capture failed)");
+    }
+  }
+
+  void drop_step_graph() {
+    step_graph_ = CudaGraphExec();
+    step_graph_rows_ = 0;
+  }
+
+  // Test hook: the gathered floats and labels, appended to the capture buffers.
+  void capture_resident_batch(int rows) {
+    const std::size_t r = static_cast<std::size_t>(rows);
+    CUDA_CHECK(cudaMemcpyAsync(capture_x_.data() + capture_rows_ * dim_, x_.data(), r * dim_ * sizeof(float),
+                               cudaMemcpyDeviceToDevice, compute_.get()));
+    CUDA_CHECK(cudaMemcpyAsync(capture_labels_.data() + capture_rows_, y_.data(), r, cudaMemcpyDeviceToDevice,
+                               compute_.get()));
+    capture_rows_ += r;
+  }
+
+  // ---- Both paths -----------------------------------------------------------------------------------
+
+  kernels::SgdStepParams sgd_params(float lr) const {
+    kernels::SgdStepParams p;
+    p.lr = lr;
+    p.momentum = options_.optimizer.momentum;
+    p.weight_decay = options_.optimizer.weight_decay;
+    p.nesterov = options_.optimizer.nesterov;
+    p.n_weights = static_cast<std::size_t>(classes_) * dim_;
+    p.n = param_count();
+    return p;
+  }
+
+  // The step between the batch x_ (floats) + its labels and the update: forward GEMM, fused loss and
+  // gradients, backward GEMM; `labels_consumed` (may be null) is recorded after the last reader of labels.
+  void forward_backward(const std::uint8_t* labels, int rows, const CudaEvent* labels_consumed) {
+    cudaStream_t stream = compute_.get();
+    {
+      NvtxRange range("forward");
+      // cuBLAS is column-major and our buffers row-major, so cuBLAS sees every buffer transposed
+      // (gemm_plan.hpp). We want Z (B, C) = X (B, D) · Wᵀ; cuBLAS computes its column-major Zᵀ (C, B)
+      // = W · Xᵀ from A = the W buffer (seen as Wᵀ (D, C), ld D, op T -> (C, D)) and B = the X buffer
+      // (seen as Xᵀ (D, B), ld D, op N); m = C, n = B, k = D; the result buffer read row-major is Z.
+      gemm(cublas_.get(), forward_logits_gemm(rows, dim_, classes_), weights(), x_.data(), logits_.data());
+    }
+    {
+      NvtxRange range("loss_grad");
+      kernels::loss_grad(head_, rows, classes_, 1.0f / static_cast<float>(rows), logits_.data(), bias(), labels,
+                         dz_.data(), grads_.data() + static_cast<std::size_t>(classes_) * dim_, train_totals(),
+                         stream);
+      if (labels_consumed != nullptr) labels_consumed->record(stream);
+    }
+    {
+      NvtxRange range("backward");
+      // dW (C, D) = dZᵀ (C, B) · X (B, D) row-major is the column-major dWᵀ (D, C) = Xᵀ (D, B) · dZ (B, C):
+      // A = the X buffer (seen as Xᵀ (D, B), ld D, op N), B = the dZ buffer (seen as dZᵀ (C, B), ld C,
+      // op T -> (B, C)); m = D, n = C, k = B (backward_weights_gemm); dW lands at the start of grads_.
+      gemm(cublas_.get(), backward_weights_gemm(rows, dim_, classes_), x_.data(), dz_.data(), grads_.data());
     }
   }
 
@@ -402,38 +689,15 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     CUDA_CHECK(cudaStreamWaitEvent(stream, slot.uploaded.get(), 0));
     if (capture_) capture_batch(slot, rows);
     {
-      NvtxRange range("forward");
+      NvtxRange range("convert");
       kernels::convert_pixels(slot.pixels.data(), x_.data(), static_cast<std::size_t>(rows) * dim_, stream);
-      // cuBLAS is column-major and our buffers row-major, so cuBLAS sees every buffer transposed
-      // (gemm_plan.hpp). We want Z (B, C) = X (B, D) · Wᵀ; cuBLAS computes its column-major Zᵀ (C, B)
-      // = W · Xᵀ from A = the W buffer (seen as Wᵀ (D, C), ld D, op T -> (C, D)) and B = the X buffer
-      // (seen as Xᵀ (D, B), ld D, op N); m = C, n = B, k = D; the result buffer read row-major is Z.
-      gemm(cublas_.get(), forward_logits_gemm(rows, dim_, classes_), weights(), x_.data(), logits_.data());
     }
-    {
-      NvtxRange range("loss_grad");
-      kernels::loss_grad(head_, rows, classes_, 1.0f / static_cast<float>(rows), logits_.data(), bias(),
-                         slot.labels.data(), dz_.data(), grads_.data() + static_cast<std::size_t>(classes_) * dim_,
-                         train_totals(), stream);
-      slot.consumed.record(stream);  // last reader of the device slot (pixels in convert, labels here)
-    }
-    {
-      NvtxRange range("backward");
-      // dW (C, D) = dZᵀ (C, B) · X (B, D) row-major is the column-major dWᵀ (D, C) = Xᵀ (D, B) · dZ (B, C):
-      // A = the X buffer (seen as Xᵀ (D, B), ld D, op N), B = the dZ buffer (seen as dZᵀ (C, B), ld C,
-      // op T -> (B, C)); m = D, n = C, k = B (backward_weights_gemm); dW lands at the start of grads_.
-      gemm(cublas_.get(), backward_weights_gemm(rows, dim_, classes_), x_.data(), dz_.data(), grads_.data());
-    }
+    // The last reader of the device slot: pixels in convert, labels in the loss kernel.
+    forward_backward(slot.labels.data(), rows, &slot.consumed);
     {
       NvtxRange range("sgd_update");
-      kernels::SgdStepParams p;
-      p.lr = lr;
-      p.momentum = options_.optimizer.momentum;
-      p.weight_decay = options_.optimizer.weight_decay;
-      p.nesterov = options_.optimizer.nesterov;
-      p.n_weights = static_cast<std::size_t>(classes_) * dim_;
-      p.n = param_count();
-      kernels::sgd_update(params_.data(), grads_.data(), velocity_.size() > 0 ? velocity_.data() : nullptr, p, stream);
+      kernels::sgd_update(params_.data(), grads_.data(), velocity_.size() > 0 ? velocity_.data() : nullptr,
+                          sgd_params(lr), stream);
     }
     last_batch_rows_ = rows;
   }
@@ -495,11 +759,25 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
   DeviceBuffer<kernels::DeviceTotals> totals_;  // [0] training epoch, [1] evaluation
   PinnedBuffer<kernels::DeviceTotals> host_totals_;
 
-  std::unique_ptr<PinnedBatchRing> ring_;
+  DeviceBuffer<std::uint8_t> cublas_workspace_;  // set on cublas_ (cublasSetWorkspace)
+  Residency residency_ = Residency::kStream;      // resolved: kDevice or kStream
+  bool graphs_ = false;                           // replay a captured step (kDevice only)
+
+  std::size_t batch_capacity_ = 0;  // rows the per-batch buffers hold
+  std::unique_ptr<PinnedBatchRing> ring_;  // kStream only
   DeviceBuffer<float> x_;       // (capacity, D) the current batch as floats
   DeviceBuffer<float> logits_;  // (capacity, C)
   DeviceBuffer<float> dz_;      // (capacity, C)
   int last_batch_rows_ = 0;
+
+  // kDevice only.
+  DeviceBuffer<std::uint8_t> train_pixels_;         // (N, D) the training set
+  DeviceBuffer<std::uint8_t> train_labels_device_;  // (N)
+  DeviceBuffer<std::uint8_t> y_;                    // (capacity) the current batch's labels
+  DeviceBuffer<std::uint32_t> epoch_block_;         // DeviceStepState (4 words), then the order (rows)
+  PinnedBuffer<std::uint32_t> host_epoch_block_;    // its staging copy
+  CudaGraphExec step_graph_;                        // one step of step_graph_rows_ rows; invalid = none
+  int step_graph_rows_ = 0;
 
   const ImageSet* eval_images_ = nullptr;
   const std::uint8_t* eval_pixels_host_ = nullptr;
@@ -513,7 +791,8 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
 
   bool capture_ = false;
   std::size_t capture_rows_ = 0;
-  DeviceBuffer<std::uint8_t> capture_pixels_;  // (rows, D)
+  DeviceBuffer<std::uint8_t> capture_pixels_;  // (rows, D) kStream
+  DeviceBuffer<float> capture_x_;              // (rows, D) kDevice: the gathered floats
   DeviceBuffer<std::uint8_t> capture_labels_;  // (rows)
 
   bool epoch_range_open_ = false;
@@ -522,6 +801,38 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
 
 }  // namespace
 }  // namespace cuda
+
+const char* residency_name(Residency r) {
+  switch (r) {
+    case Residency::kAuto:
+      return "auto";
+    case Residency::kDevice:
+      return "device";
+    case Residency::kStream:
+      return "stream";
+  }
+  return "?";
+}
+
+bool parse_residency(const std::string& s, Residency* out) {
+  for (Residency r : {Residency::kAuto, Residency::kDevice, Residency::kStream}) {
+    if (s == residency_name(r)) {
+      *out = r;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::size_t resident_bytes(std::size_t rows, std::size_t dim, std::size_t cublas_workspace_bytes) {
+  // pixels + labels + the order (uint32 per row) and the step state + the workspace
+  return rows * dim + rows + (rows + cuda::kStateWords) * sizeof(std::uint32_t) + cublas_workspace_bytes;
+}
+
+Residency resolve_residency(Residency requested, std::size_t resident, std::size_t free_bytes) {
+  if (requested != Residency::kAuto) return requested;
+  return resident <= free_bytes / 2 ? Residency::kDevice : Residency::kStream;
+}
 
 CudaProbe probe_cuda() {
   CudaProbe probe;

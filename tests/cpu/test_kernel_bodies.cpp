@@ -1,11 +1,13 @@
 // The CUDA step checked without a GPU: the kernel bodies of kernels/step_bodies.hpp run in loops over
 // every index, with the GEMMs done by cblas_sgemm on the exact gemm_plan.hpp arguments, and the result is
 // compared with reference_sgd_step for every loss head. Also the host side of the pinned batch ring
-// (src/cuda/batch_ring.hpp): gather order and slot bookkeeping.
+// (src/cuda/batch_ring.hpp): gather order and slot bookkeeping; and the device-resident path's
+// gather + convert body, its batch cursor and the residency choice.
 #include <gtest/gtest.h>
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -15,6 +17,7 @@
 
 #include "batch_ring.hpp"
 #include "logreg/cpu_reference.hpp"
+#include "logreg/cuda_backend.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/gemm_plan.hpp"
 #include "logreg/model.hpp"
@@ -317,6 +320,123 @@ TEST(BatchRing, ScheduleWaitsForThePreviousUserOfTheSlot) {
       last_user[static_cast<std::size_t>(s)] = k;
     }
   }
+}
+
+// ---- The device-resident path: gather + convert on the device, the batch cursor, the residency ------
+
+// gather_convert_element over every index of every batch of an epoch (the last one partial), and past the
+// end, against the streamed path's gather_batch + convert_pixel_element: the same floats, bit for bit.
+TEST(GatherConvert, EveryIndexMatchesGatherBatchThenConvertIncludingPartialBatch) {
+  const std::uint32_t n = 10;
+  const ImageSet images = test::RandomImages(n, 4, 3, 601);
+  const LabelSet labels = test::RandomLabels(n, 10, 602);
+  const std::vector<std::uint32_t> order = epoch_order(603, 1, n);
+  const int batch = 4;
+  const std::size_t dim = images.dim();
+  const std::size_t slack = 9;  // indices past rows * D that the kernel's rounded-up grid also visits
+  for (std::int64_t b = 0; b < cuda::batch_count(order.size(), batch); ++b) {
+    const std::size_t start = static_cast<std::size_t>(b) * batch;
+    const int rows = static_cast<int>(std::min<std::size_t>(batch, n - start));
+    std::vector<std::uint8_t> want_pixels(static_cast<std::size_t>(rows) * dim), want_y(static_cast<std::size_t>(rows));
+    cuda::gather_batch(images, labels, order.data(), start, rows, want_pixels.data(), want_y.data());
+    std::vector<float> want_x(want_pixels.size());
+    for (std::size_t k = 0; k < want_x.size(); ++k) kernels::convert_pixel_element(k, want_pixels.data(), want_x.data());
+
+    const float poison = -7.0f;
+    std::vector<float> x(static_cast<std::size_t>(batch) * dim + slack, poison);
+    std::vector<std::uint8_t> y(static_cast<std::size_t>(batch) + slack, 0xAB);
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      kernels::gather_convert_element(k, images.pixels.data(), labels.labels.data(), order.data(), start,
+                                      static_cast<std::size_t>(rows), dim, x.data(), y.data());
+    }
+    for (std::size_t k = 0; k < want_x.size(); ++k) {
+      ASSERT_EQ(0, std::memcmp(&x[k], &want_x[k], sizeof(float))) << "batch " << b << " element " << k;
+    }
+    for (std::size_t k = want_x.size(); k < x.size(); ++k) {
+      ASSERT_EQ(x[k], poison) << "batch " << b << ": element " << k << " is past rows * D and was written";
+    }
+    for (int j = 0; j < rows; ++j) EXPECT_EQ(y[static_cast<std::size_t>(j)], want_y[static_cast<std::size_t>(j)]) << "batch " << b;
+    for (std::size_t j = static_cast<std::size_t>(rows); j < y.size(); ++j) {
+      EXPECT_EQ(y[j], 0xAB) << "batch " << b << ": label " << j << " is past the batch and was written";
+    }
+  }
+}
+
+// The step-state protocol of one epoch as the captured graph replays it: every step gathers at
+// state.start, the update kernel's epilogue advances it by the step's rows (run over every update index,
+// only j == 0 moves it); batches laid end to end give the epoch's order, the partial last one included.
+TEST(GatherConvert, StepStateCursorWalksTheEpochOrder) {
+  const std::uint32_t n = 1000;
+  const int D = 784;
+  const ImageSet images = test::RandomImages(n, 28, 28, 611);
+  const LabelSet labels = test::RandomLabels(n, 10, 612);
+  const std::vector<std::uint32_t> order = epoch_order(613, 2, n);
+  for (int batch : {1, 32, 33, 1000, 1024}) {
+    kernels::DeviceStepState state{};
+    state.start = 0;
+    state.lr = 0.25f;
+    std::vector<float> seen_x;
+    std::vector<std::uint8_t> seen_y;
+    const std::size_t update_threads = static_cast<std::size_t>(10) * D + 10;
+    for (std::int64_t b = 0; b < cuda::batch_count(order.size(), batch); ++b) {
+      const std::size_t start = static_cast<std::size_t>(state.start);
+      ASSERT_EQ(start, static_cast<std::size_t>(b) * batch) << "batch size " << batch;
+      const std::size_t rows = std::min<std::size_t>(static_cast<std::size_t>(batch), n - start);
+      std::vector<float> x(rows * D);
+      std::vector<std::uint8_t> y(rows);
+      for (std::size_t k = 0; k < x.size(); ++k) {
+        kernels::gather_convert_element(k, images.pixels.data(), labels.labels.data(), order.data(), start, rows,
+                                        static_cast<std::size_t>(D), x.data(), y.data());
+      }
+      seen_x.insert(seen_x.end(), x.begin(), x.end());
+      seen_y.insert(seen_y.end(), y.begin(), y.end());
+      for (std::size_t j = 0; j < update_threads; ++j) kernels::advance_step_state(j, &state, rows);
+      EXPECT_EQ(state.lr, 0.25f);
+    }
+    EXPECT_EQ(state.start, n) << "batch size " << batch;
+    ASSERT_EQ(seen_x.size(), static_cast<std::size_t>(n) * D);
+    for (std::uint32_t j = 0; j < n; ++j) {
+      const std::uint8_t* img = images.image(order[j]);
+      for (int d = 0; d < D; ++d) {
+        ASSERT_EQ(seen_x[static_cast<std::size_t>(j) * D + d], pixel_to_unit<float>(img[d]))
+            << "batch size " << batch << ": row " << j << " pixel " << d;
+      }
+      ASSERT_EQ(seen_y[j], labels.labels[order[j]]) << "batch size " << batch << ": row " << j;
+    }
+  }
+}
+
+// The test hook of the device-resident path hands back round(x * 255) for the gathered floats: exact for
+// every uint8 value.
+TEST(GatherConvert, PixelRoundTripThroughFloatIsExact) {
+  for (int p = 0; p < 256; ++p) {
+    const float x = pixel_to_unit<float>(static_cast<std::uint8_t>(p));
+    EXPECT_EQ(std::lround(static_cast<double>(x) * 255.0), p);
+  }
+}
+
+TEST(Residency, NamesParseBack) {
+  for (Residency r : {Residency::kAuto, Residency::kDevice, Residency::kStream}) {
+    Residency parsed = Residency::kAuto;
+    ASSERT_TRUE(parse_residency(residency_name(r), &parsed)) << residency_name(r);
+    EXPECT_EQ(parsed, r);
+  }
+  Residency untouched = Residency::kStream;
+  EXPECT_FALSE(parse_residency("gpu", &untouched));
+  EXPECT_EQ(untouched, Residency::kStream);
+}
+
+TEST(Residency, AutoPicksDeviceWhenTheSetFitsInHalfTheFreeMemory) {
+  // MNIST: 60000 x 784 pixels, labels, the order and 32 MiB of cuBLAS workspace, about 80 MB.
+  const std::size_t mnist = resident_bytes(60000, 784, std::size_t{32} << 20);
+  EXPECT_EQ(mnist, 60000u * 784u + 60000u + (60000u + 4u) * 4u + (std::size_t{32} << 20));
+  EXPECT_EQ(resolve_residency(Residency::kAuto, mnist, std::size_t{80} << 30), Residency::kDevice);
+  EXPECT_EQ(resolve_residency(Residency::kAuto, mnist, 2 * mnist), Residency::kDevice);
+  EXPECT_EQ(resolve_residency(Residency::kAuto, mnist, 2 * mnist - 2), Residency::kStream);
+  EXPECT_EQ(resolve_residency(Residency::kAuto, mnist, 0), Residency::kStream);
+  // An explicit choice is kept whatever the free memory.
+  EXPECT_EQ(resolve_residency(Residency::kDevice, mnist, 0), Residency::kDevice);
+  EXPECT_EQ(resolve_residency(Residency::kStream, mnist, std::size_t{80} << 30), Residency::kStream);
 }
 
 }  // namespace
