@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "logreg/dataset.hpp"
+#include "logreg/idx.hpp"
 #include "logreg/rng.hpp"
 
 namespace logreg::test {
@@ -87,6 +88,25 @@ class TempDir {
   std::string path_;
 };
 
+// Passes when f() throws an E whose what() contains every one of `words`.
+template <class E, class F>
+::testing::AssertionResult ThrowsWith(F&& f, const std::vector<std::string>& words) {
+  try {
+    f();
+  } catch (const E& e) {
+    const std::string what = e.what();
+    for (const std::string& w : words) {
+      if (what.find(w) == std::string::npos) {
+        return ::testing::AssertionFailure() << "message lacks \"" << w << "\": " << what;
+      }
+    }
+    return ::testing::AssertionSuccess() << what;
+  } catch (const std::exception& e) {
+    return ::testing::AssertionFailure() << "threw another exception type: " << e.what();
+  }
+  return ::testing::AssertionFailure() << "did not throw";
+}
+
 // Random images (count, rows, cols) and labels < classes from a seed.
 inline ImageSet RandomImages(std::uint32_t count, std::uint32_t rows, std::uint32_t cols, std::uint64_t seed) {
   ImageSet s;
@@ -120,6 +140,16 @@ inline void SeparableSet(std::uint32_t count, int classes, std::uint32_t side, s
     const std::size_t c = labels->labels[i];
     for (std::size_t d = c * block; d < (c + 1) * block; ++d) img[d] = 255;
   }
+}
+
+// Writes a data directory with the four standard IDX file names; the training images gzipped when asked.
+inline void WriteDataDir(const TempDir& dir, const ImageSet& train, const LabelSet& train_labels, const ImageSet& test,
+                         const LabelSet& test_labels, bool gzip_train_images = false) {
+  write_idx_images(dir.file(gzip_train_images ? "train-images-idx3-ubyte.gz" : "train-images-idx3-ubyte"), train,
+                   gzip_train_images);
+  write_idx_labels(dir.file("train-labels-idx1-ubyte"), train_labels);
+  write_idx_images(dir.file("t10k-images-idx3-ubyte"), test);
+  write_idx_labels(dir.file("t10k-labels-idx1-ubyte"), test_labels);
 }
 
 }  // namespace logreg::test

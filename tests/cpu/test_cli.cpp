@@ -26,10 +26,7 @@ class CliData : public ::testing::Test {
     LabelSet train_labels, test_labels;
     test::SeparableSet(200, 10, 28, 3, &train, &train_labels);
     test::SeparableSet(50, 10, 28, 4, &test, &test_labels);
-    write_idx_images(dir_.file("train-images-idx3-ubyte.gz"), train, true);
-    write_idx_labels(dir_.file("train-labels-idx1-ubyte"), train_labels);
-    write_idx_images(dir_.file("t10k-images-idx3-ubyte"), test);
-    write_idx_labels(dir_.file("t10k-labels-idx1-ubyte"), test_labels);
+    test::WriteDataDir(dir_, train, train_labels, test, test_labels, /*gzip_train_images=*/true);
   }
   test::TempDir dir_;
 };

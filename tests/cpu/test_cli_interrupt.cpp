@@ -36,10 +36,7 @@ class TrainInterrupt : public ::testing::TestWithParam<int> {
     LabelSet train_labels, test_labels;
     test::SeparableSet(3000, 10, 28, 31, &train, &train_labels);
     test::SeparableSet(100, 10, 28, 32, &test, &test_labels);
-    write_idx_images(dir_.file("train-images-idx3-ubyte"), train);
-    write_idx_labels(dir_.file("train-labels-idx1-ubyte"), train_labels);
-    write_idx_images(dir_.file("t10k-images-idx3-ubyte"), test);
-    write_idx_labels(dir_.file("t10k-labels-idx1-ubyte"), test_labels);
+    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
   }
   test::TempDir dir_;
 };

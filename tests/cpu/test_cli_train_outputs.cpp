@@ -35,10 +35,7 @@ class TrainOutputs : public ::testing::Test {
     LabelSet train_labels, test_labels;
     test::SeparableSet(300, 10, 28, 21, &train, &train_labels);
     test::SeparableSet(60, 10, 28, 22, &test, &test_labels);
-    write_idx_images(dir_.file("train-images-idx3-ubyte"), train);
-    write_idx_labels(dir_.file("train-labels-idx1-ubyte"), train_labels);
-    write_idx_images(dir_.file("t10k-images-idx3-ubyte"), test);
-    write_idx_labels(dir_.file("t10k-labels-idx1-ubyte"), test_labels);
+    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
   }
   std::string Train(const std::string& extra) const {
     return "train --device cpu --lr 0.05 --batch-size 16 --seed 4 --data " + dir_.path() + " " + extra;

@@ -28,23 +28,7 @@ void WriteSet(const std::string& dir, bool gzip, std::uint32_t train = 30, std::
   write_idx_labels(dir + "/t10k-labels-idx1-ubyte" + gz, test::RandomLabels(test, classes, 2), gzip);
 }
 
-template <class E, class F>
-::testing::AssertionResult ThrowsWith(F&& f, const std::vector<std::string>& words) {
-  try {
-    f();
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const std::string& w : words) {
-      if (what.find(w) == std::string::npos) {
-        return ::testing::AssertionFailure() << "message lacks \"" << w << "\": " << what;
-      }
-    }
-    return ::testing::AssertionSuccess() << what;
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "threw another exception type: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
+using test::ThrowsWith;
 
 // Runs the test body in another working directory and comes back.
 class ScopedWorkingDir {

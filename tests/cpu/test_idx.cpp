@@ -47,23 +47,7 @@ std::vector<std::uint8_t> ImageFileBytes(std::uint32_t count, std::uint32_t rows
 }
 
 // Passes when `f` throws exactly an E (or subclass) whose what() contains every word.
-template <class E, class F>
-::testing::AssertionResult ThrowsWith(F&& f, const std::vector<std::string>& words) {
-  try {
-    f();
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const std::string& w : words) {
-      if (what.find(w) == std::string::npos) {
-        return ::testing::AssertionFailure() << "message lacks \"" << w << "\": " << what;
-      }
-    }
-    return ::testing::AssertionSuccess() << what;
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "threw another exception type: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
+using test::ThrowsWith;
 
 TEST(IdxReader, RoundTripsRawImagesAndLabels) {
   TempDir dir;
