@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The checks that need a GPU, in one go: the GPU test suite, compute-sanitizer memcheck and racecheck on
-# it, and two timed training runs of the CLI; prints a summary table and exits non-zero if any failed.
-# Works with a build folder made on another machine (it only configures when the test binary is missing).
+# it, the fused-step kernel lab (tools/kernel_lab/fused_step.cu: validate, then time), and timed training
+# runs of the CLI at batch 32, 4096 and 8192 with device-resident data (CUDA graphs on and off) and with
+# streamed data; prints a timing table and a summary table and exits non-zero if any step failed.
+# Works with a build folder made on another machine (it only configures when the test binary is missing;
+# build the kernel lab there too: cmake --build BUILD_DIR --target kernel_lab_fused_step).
 #
 # usage: tools/gpu_check.sh [BUILD_DIR]        (default: build)
 # env:   GPU_CHECK_SANITIZER_FILTER  gtest filter for the sanitizer runs (default: a short subset)
+#        OUT                         when set, the logs go there (gpu_tests, memcheck, racecheck,
+#                                    kernel_lab, train, summary: at most 7 files), else to a temporary folder
 set -u -o pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,8 +22,15 @@ cd "$repo_root" || exit 1
 
 tests_exe="$build_dir/tests/logreg_gpu_tests"
 cli_exe="$build_dir/logreg_cuda"
-sanitizer_filter="${GPU_CHECK_SANITIZER_FILTER:-CudaOneStep/*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaBackendTest.ChunkedEpochGivesIdenticalWeights}"
-log_dir="$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")"
+lab_exe="$build_dir/kernel_lab_fused_step"
+sanitizer_filter="${GPU_CHECK_SANITIZER_FILTER:-CudaOneStep/*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaBackendTest.ChunkedEpochGivesIdenticalWeights:CudaPathsAgree/CudaPathsAgree.GraphsEagerAndStreamedGiveBitIdenticalTrajectories/softmax_B33_momentum:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights}"
+scratch_dir="$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")"
+if [ -n "${OUT:-}" ]; then
+  log_dir="$OUT"
+  mkdir -p "$log_dir"
+else
+  log_dir="$scratch_dir"
+fi
 
 steps=()
 results=()
@@ -114,35 +126,85 @@ else
   done
 fi
 
-# 5. Timed training runs of the CLI, when it and a data set are there.
+# 5. The kernel lab: every fused-step version validated against the CPU reference, then timed against
+#    the cuBLAS path (it exits non-zero, untimed, when a version fails validation).
+if [ ! -x "$lab_exe" ] && [ -f "$build_dir/build.ninja" -o -f "$build_dir/Makefile" ]; then
+  echo
+  echo "==> build kernel_lab_fused_step"
+  cmake --build "$build_dir" --target kernel_lab_fused_step -j "$(nproc)" || true
+fi
+if [ -x "$lab_exe" ]; then
+  run_step "kernel lab" "$log_dir/kernel_lab.log" "$lab_exe" || true
+else
+  echo "no kernel lab at $lab_exe (cmake --build $build_dir --target kernel_lab_fused_step)"
+  record "kernel lab" "FAIL (no binary)" "$(now)"
+fi
+
+# 6. Timed training runs of the CLI, when it and a data set are there: 2 epochs each, the second one
+#    (after graph capture and warm-up) reported as training seconds per epoch = rows / throughput.
 data_note=""
 if [ -d data ] && find data -maxdepth 3 -name '*idx*-ubyte*' | grep -q .; then
   data_note="./data"
 elif [ -d /usr/share/datasets/fashion-mnist ]; then
   data_note="/usr/share/datasets/fashion-mnist"
 fi
-for bs in 32 4096; do
-  name="train bs=$bs (2 epochs)"
-  if [ ! -x "$cli_exe" ]; then
-    echo "no CLI at $cli_exe: skipping $name"
-    record "$name" "SKIP (no logreg_cuda)" "$(now)"
-  elif [ -z "$data_note" ]; then
-    echo "no data set (./data or /usr/share/datasets/fashion-mnist): skipping $name"
-    record "$name" "SKIP (no data)" "$(now)"
-  else
-    run_step "$name" "$log_dir/train_bs$bs.log" \
-      "$cli_exe" train --device cuda --epochs 2 --batch-size "$bs" || true
-  fi
+timings=()
+: >"$log_dir/train.log"
+for bs in 32 4096 8192; do
+  for mode in "device on" "device off" "stream -"; do
+    read -r residency graphs <<<"$mode"
+    name="train bs=$bs $residency"
+    [ "$graphs" != "-" ] && name="$name graphs $graphs"
+    if [ ! -x "$cli_exe" ]; then
+      echo "no CLI at $cli_exe: skipping $name"
+      record "$name" "SKIP (no logreg_cuda)" "$(now)"
+      continue
+    elif [ -z "$data_note" ]; then
+      echo "no data set (./data or /usr/share/datasets/fashion-mnist): skipping $name"
+      record "$name" "SKIP (no data)" "$(now)"
+      continue
+    fi
+    run_log="$scratch_dir/train_${bs}_${residency}_${graphs}.log"
+    graph_args=(--cuda-graphs on)  # ignored with streamed data
+    [ "$graphs" != "-" ] && graph_args=(--cuda-graphs "$graphs")
+    run_step "$name" "$run_log" \
+      "$cli_exe" train --device cuda --epochs 2 --batch-size "$bs" --residency "$residency" "${graph_args[@]}" || true
+    { echo "==== $name"; cat "$run_log"; echo; } >>"$log_dir/train.log"
+    rows="$(sed -n 's/^Data: .*, \([0-9][0-9]*\) training rows,.*/\1/p' "$run_log" | head -n 1)"
+    rate="$(sed -n 's/^Epoch: 2\. .*Throughput: \([0-9.][0-9.]*\) samples\/s.*/\1/p' "$run_log" | tail -n 1)"
+    if [ -n "$rows" ] && [ -n "$rate" ]; then
+      secs="$(awk -v n="$rows" -v r="$rate" 'BEGIN { if (r > 0) printf "%.4f", n / r; else print "-" }')"
+    else
+      secs="-"
+      rate="-"
+    fi
+    timings+=("$(printf '%-7s %-10s %-7s %12s %14s' "$bs" "$residency" "${graphs/-/n\/a}" "$secs" "$rate")")
+  done
 done
 
-# 6. Summary.
-echo
-echo "gpu_check summary (logs in $log_dir)"
-printf '%-28s %-30s %10s\n' "step" "result" "seconds"
-printf '%-28s %-30s %10s\n' "----------------------------" "------------------------------" "----------"
-for i in "${!steps[@]}"; do
-  printf '%-28s %-30s %10s\n' "${steps[$i]}" "${results[$i]}" "${seconds[$i]}"
-done
+if [ "${#timings[@]}" -gt 0 ]; then
+  echo
+  echo "train --device cuda, epoch 2 of 2 (training only; data: $data_note)"
+  printf '%-7s %-10s %-7s %12s %14s\n' "batch" "residency" "graphs" "s/epoch" "samples/s"
+  printf '%-7s %-10s %-7s %12s %14s\n' "-------" "----------" "-------" "------------" "--------------"
+  for line in "${timings[@]}"; do echo "$line"; done
+fi
+
+# 7. Summary (also written to the log folder).
+{
+  echo
+  echo "gpu_check summary (logs in $log_dir)"
+  printf '%-34s %-30s %10s\n' "step" "result" "seconds"
+  printf '%-34s %-30s %10s\n' "----------------------------------" "------------------------------" "----------"
+  for i in "${!steps[@]}"; do
+    printf '%-34s %-30s %10s\n' "${steps[$i]}" "${results[$i]}" "${seconds[$i]}"
+  done
+  if [ "${#timings[@]}" -gt 0 ]; then
+    echo
+    printf '%-7s %-10s %-7s %12s %14s\n' "batch" "residency" "graphs" "s/epoch" "samples/s"
+    for line in "${timings[@]}"; do echo "$line"; done
+  fi
+} | tee "$log_dir/summary.txt"
 if [ "$failed" -ne 0 ]; then
   echo "gpu_check: FAILED"
   exit 1

@@ -152,19 +152,17 @@ struct RingSlot {
 // The pinned batch ring: slots used in the order of BatchRingSchedule.
 class PinnedBatchRing {
  public:
-  PinnedBatchRing(int slots, std::size_t capacity, std::size_t dim) : schedule_(slots), capacity_(capacity) {
+  PinnedBatchRing(int slots, std::size_t capacity, std::size_t dim) : schedule_(slots) {
     slots_.reserve(static_cast<std::size_t>(slots));
     for (int s = 0; s < slots; ++s) slots_.emplace_back(capacity, dim);
   }
 
-  std::size_t capacity() const { return capacity_; }
   const BatchRingSchedule& schedule() const { return schedule_; }
   RingSlot& slot(int s) { return slots_[static_cast<std::size_t>(s)]; }
   std::int64_t next_batch() { return issued_++; }
 
  private:
   BatchRingSchedule schedule_;
-  std::size_t capacity_;
   std::vector<RingSlot> slots_;
   std::int64_t issued_ = 0;  // batches uploaded through this ring so far
 };
@@ -751,7 +749,8 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
 
   CudaStream compute_;
   CudaStream copy_;
-  CublasHandle cublas_;  // bound to compute_
+  DeviceBuffer<std::uint8_t> cublas_workspace_;  // set on cublas_ (cublasSetWorkspace); outlives the handle
+  CublasHandle cublas_;                           // bound to compute_
 
   DeviceBuffer<float> params_;                // (C*D + C) weights (C, D) row-major, then bias (C)
   DeviceBuffer<float> grads_;                 // (C*D + C) dW, then db
@@ -759,7 +758,6 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
   DeviceBuffer<kernels::DeviceTotals> totals_;  // [0] training epoch, [1] evaluation
   PinnedBuffer<kernels::DeviceTotals> host_totals_;
 
-  DeviceBuffer<std::uint8_t> cublas_workspace_;  // set on cublas_ (cublasSetWorkspace)
   Residency residency_ = Residency::kStream;      // resolved: kDevice or kStream
   bool graphs_ = false;                           // replay a captured step (kDevice only)
 

@@ -236,6 +236,7 @@ TEST_P(CudaBatchRing, BatchesArriveOnDeviceInShuffledOrder) {
   const LabelSet labels = test::RandomLabels(n, kClasses, 42);
   CudaOptions options;
   options.ring_slots = GetParam();
+  options.residency = Residency::kStream;  // the pinned ring is the streaming path
   auto backend = make_cuda_backend(images, labels, init_model(kDim, kClasses, LossHead::kSoftmax, 43), options);
   cuda::CudaStepProbe& probe = step_probe(*backend);
   probe.set_batch_capture(true);
