@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "logreg/cpu_fast.hpp"
 #include "logreg/cpu_reference.hpp"
 #include "logreg/cuda_backend.hpp"
 #include "logreg/data_source.hpp"
@@ -86,12 +87,13 @@ struct TrainOptions {
 
 std::unique_ptr<TrainerBackend> make_backend(const TrainOptions& o, const Dataset& data, const Model& initial,
                                              const OptimizerConfig& opt, const std::vector<float>& velocity) {
-  if (o.device == "cpu") return make_cpu_reference_backend(data.train_images, data.train_labels, initial, opt, velocity);
+  if (o.device == "reference") return make_cpu_reference_backend(data.train_images, data.train_labels, initial, opt, velocity);
+  if (o.device == "cpu") return make_cpu_fast_backend(data.train_images, data.train_labels, initial, opt, velocity);
   const CudaProbe probe = probe_cuda();
   if (!probe.usable) {
     if (o.device == "cuda") throw ResourceError("--device cuda: no usable CUDA device: " + probe.reason);
     std::cerr << "logreg_cuda: no usable CUDA device (" << probe.reason << "); training on the CPU\n";
-    return make_cpu_reference_backend(data.train_images, data.train_labels, initial, opt, velocity);
+    return make_cpu_fast_backend(data.train_images, data.train_labels, initial, opt, velocity);
   }
   CudaOptions copt;
   copt.profile_epoch = o.profile_epoch;
@@ -314,8 +316,10 @@ void setup_train_command(CLI::App& app) {
   auto opts = std::make_shared<TrainOptions>();
   CLI::App* sub = app.add_subcommand("train", "Train the model with mini-batch SGD and report each epoch");
   add_data_option(sub, &opts->data);
-  sub->add_option("--device", opts->device, "auto (CUDA when a GPU is usable, else CPU), cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+  sub->add_option("--device", opts->device,
+                  "auto (CUDA when a GPU is usable, else CPU), cpu (float32, SIMD, all cores), cuda, or reference "
+                  "(the double-precision CPU reference, slow)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda", "reference"}))
       ->capture_default_str();
   sub->add_option("--epochs", opts->epochs, "Train until this epoch (with --resume: the total, counting the saved epochs)")
       ->check(CLI::Range(1, 1000000))

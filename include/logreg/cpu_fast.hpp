@@ -1,0 +1,34 @@
+// The fast CPU backend (`--device cpu`): float32, SIMD loops compiled for AVX-512, AVX2+FMA and SSE2 and
+// picked at run time, spread over a small persistent thread team. It shares the per-row loss and the
+// update formula with the CUDA kernels (kernels/step_bodies.hpp); the double reference stays the yardstick.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "logreg/backend.hpp"
+#include "logreg/sgd_math.hpp"
+
+namespace logreg {
+
+// Which instruction set the fast CPU backend's loops use; kAuto = the widest the CPU supports.
+enum class CpuSimd { kAuto, kSse2, kAvx2, kAvx512 };
+
+bool cpu_simd_supported(CpuSimd simd);  // kAuto and kSse2 always are
+const char* cpu_simd_name(CpuSimd simd);  // "auto", "sse2", "avx2", "avx512"
+
+// `train_images`/`train_labels` must outlive the backend. `velocity` (C*D + C, or empty for zeros)
+// continues a saved momentum state. threads = 0: the hardware's threads, at most 2 (a training step is
+// split into two column slices; evaluate() uses every thread it is given). Results do not depend on the
+// thread count: every output element is summed by one thread in a fixed order, so reruns are
+// bit-identical. They may differ in the last bits between SIMD levels (lane count and FMA change the
+// rounding). Throws UsageError for an unsupported `simd`.
+std::unique_ptr<TrainerBackend> make_cpu_fast_backend(const ImageSet& train_images,
+                                                      const LabelSet& train_labels,
+                                                      const Model& initial,
+                                                      const OptimizerConfig& optimizer = {},
+                                                      const std::vector<float>& velocity = {},
+                                                      int threads = 0,
+                                                      CpuSimd simd = CpuSimd::kAuto);
+
+}  // namespace logreg
