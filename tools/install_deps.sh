@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config libgtest-dev zlib1g-dev libpng-dev libcli11-dev
-          nlohmann-json3-dev libopenblas-dev dataset-fashion-mnist python3-matplotlib)
+          nlohmann-json3-dev libopenblas-dev dataset-fashion-mnist python3-matplotlib
+          clang libclang-rt-14-dev)  # clang + libFuzzer runtime: tools/fuzz.sh
 
 missing=()
 for p in "${packages[@]}"; do

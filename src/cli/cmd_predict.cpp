@@ -109,7 +109,7 @@ void run_predict(const PredictOptions& o) {
     throw UsageError("--top-k " + std::to_string(*o.top_k) + " is out of range: the model has " + std::to_string(C) +
                      " classes (valid: 1 to " + std::to_string(C) + ")");
   }
-  const ImageSet images = load_idx_images(o.images);
+  const ImageSet images = load_idx_images(o.images, cli_idx_limits());
   if (images.rows != mf.rows || images.cols != mf.cols) {
     throw DataError(images.path, "images are " + shape_text(images.rows, images.cols) + " but the model " + o.model +
                                      " was trained on " + shape_text(mf.rows, mf.cols) + " images");
@@ -149,6 +149,7 @@ void setup_predict_command(CLI::App& app) {
       "Runs on the CPU");
   sub->add_option("--model", opts->model, "Saved model file (format: include/logreg/model_file.hpp)")->required();
   sub->add_option("--images", opts->images, "IDX image file (raw or .gz) of the model's image shape")->required();
+  add_max_bytes_option(sub);
   CLI::Option* index = sub->add_option("--index", opts->index, "Predict image N only (0-based); one of --index and --all is required");
   CLI::Option* all = sub->add_flag("--all", opts->all, "Predict every image of the file, in file order");
   index->excludes(all);

@@ -230,7 +230,7 @@ void run_train(const TrainOptions& o) {
   std::string note;
   const DataFiles files = locate_data(o.data, &note);
   if (!note.empty()) std::cerr << note << "\n";
-  const Dataset data = load_dataset(files);
+  const Dataset data = load_dataset(files, cli_idx_limits());
   const int dim = static_cast<int>(data.train_images.dim());
 
   Model initial;

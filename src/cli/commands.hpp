@@ -8,6 +8,7 @@
 #include <string>
 
 #include "logreg/dataset.hpp"
+#include "logreg/idx.hpp"
 
 namespace logreg::cli {
 
@@ -20,10 +21,14 @@ void setup_train_command(CLI::App& app);
 void setup_eval_command(CLI::App& app);
 void setup_predict_command(CLI::App& app);
 
-// Adds --data DIR to a subcommand.
+// Adds --data DIR and --max-bytes N to a subcommand.
 void add_data_option(CLI::App* sub, std::optional<std::string>* dir);
 
-// Finds (saying on stderr which data set was chosen) and loads the data set.
+// Adds --max-bytes N alone (for commands that read one IDX file) and gives its parsed value.
+void add_max_bytes_option(CLI::App* sub);
+const IdxLimits& cli_idx_limits();
+
+// Finds (saying on stderr which data set was chosen) and loads the data set within cli_idx_limits().
 Dataset load_cli_dataset(const std::optional<std::string>& dir);
 
 }  // namespace logreg::cli

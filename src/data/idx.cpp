@@ -68,7 +68,7 @@ std::size_t read_some(std::FILE* f, const std::string& path, std::uint8_t* dst, 
 }
 
 std::string limit_exceeded(std::uint64_t max_bytes) {
-  return "decompressed size exceeds the limit of " + std::to_string(max_bytes) + " bytes";
+  return "decompressed size exceeds the limit of " + std::to_string(max_bytes) + " bytes (raise it with --max-bytes)";
 }
 
 // Inflates the gzip stream (one or more members) that follows the `prefix` bytes already read.
@@ -194,7 +194,8 @@ void check_within_limit(const std::string& name, std::uint64_t data_bytes, const
                         const IdxLimits& limits) {
   if (data_bytes > limits.max_bytes) {
     throw IdxError(name, "header promises " + std::to_string(data_bytes) + " data bytes (" + what_promised +
-                             "), more than the limit of " + std::to_string(limits.max_bytes) + " bytes");
+                             "), more than the limit of " + std::to_string(limits.max_bytes) +
+                             " bytes (raise it with --max-bytes)");
   }
 }
 
@@ -307,7 +308,7 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, const IdxLimi
   if (fstat(fileno(file.get()), &st) != 0) throw DataError(path, "cannot stat: " + errno_text(errno));
   if (S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) > limits.max_bytes) {
     throw IdxError(path, "file size " + std::to_string(st.st_size) + " bytes exceeds the limit of " +
-                             std::to_string(limits.max_bytes) + " bytes");
+                             std::to_string(limits.max_bytes) + " bytes (raise it with --max-bytes)");
   }
   std::vector<std::uint8_t> bytes(magic, magic + magic_len);
   if (S_ISREG(st.st_mode)) bytes.reserve(static_cast<std::size_t>(st.st_size));
@@ -316,7 +317,8 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, const IdxLimi
     const std::size_t got = read_some(file.get(), path, chunk.data(), chunk.size());
     if (got == 0) break;
     if (bytes.size() + got > limits.max_bytes) {
-      throw IdxError(path, "file size exceeds the limit of " + std::to_string(limits.max_bytes) + " bytes");
+      throw IdxError(path, "file size exceeds the limit of " + std::to_string(limits.max_bytes) +
+                               " bytes (raise it with --max-bytes)");
     }
     bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(got));
   }

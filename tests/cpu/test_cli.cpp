@@ -102,6 +102,27 @@ TEST_F(CliData, InfoPrintsCountsAndShapes) {
   EXPECT_NE(r.output.find("uint8 [1, 28, 28]"), std::string::npos) << r.output;
 }
 
+TEST_F(CliData, MaxBytesLimitIsBadInputNamingFileAndLimit) {
+  // The generated train images are 200 x 28 x 28 = 156800 bytes, over a 1 KiB limit.
+  const auto r = RunCli("info --max-bytes 1K --data " + dir_.path());
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.err.find("train-images-idx3-ubyte"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("limit of 1024 bytes"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--max-bytes"), std::string::npos) << r.err;
+}
+
+TEST_F(CliData, MaxBytesAboveTheFilesLoads) {
+  EXPECT_EQ(RunCli("info --max-bytes 1M --data " + dir_.path()).exit_code, 0);
+}
+
+TEST(Cli, MaxBytesZeroOrGarbageIsUsageError) {
+  for (const char* v : {"0", "lots", "-5"}) {
+    const auto r = RunCli(std::string("info --max-bytes ") + v + " --data /nonexistent");
+    EXPECT_EQ(r.exit_code, 2) << v << ": " << r.output;
+    EXPECT_NE(r.err.find("--max-bytes"), std::string::npos) << v << ": " << r.err;
+  }
+}
+
 TEST_F(CliData, ShowRejectsIndexOutOfRange) {
   const auto r = RunCli("show --index 500 --data " + dir_.path());
   EXPECT_EQ(r.exit_code, 2) << r.output;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz/, clang with -fsanitize=fuzzer,address,undefined) into
+# BUILD_DIR (default build-fuzz/), writes their seed corpora, and runs each for SECONDS (default 60):
+#   tools/fuzz.sh [SECONDS]
+# Prints each target's executions; exits non-zero on any crash, sanitizer report, leak, timeout or
+# out-of-memory, keeping the input that caused it in BUILD_DIR/crashes/ (replay: BUILD_DIR/TARGET FILE).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+build_dir=${BUILD_DIR:-build-fuzz}
+targets=(fuzz_idx fuzz_model_file fuzz_cli)
+
+if ! command -v clang++ >/dev/null 2>&1 || ! compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null; then
+  tools/install_deps.sh
+fi
+
+cmake -S tests/fuzz -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"
+
+# Seeds are regenerated each run; what the fuzzer adds goes to work/ and is kept between local runs.
+rm -rf "$build_dir/corpus"
+"$build_dir/make_fuzz_corpus" "$build_dir/corpus"
+mkdir -p "$build_dir/crashes" "$build_dir/logs"
+# The targets write their inputs to files: keep that in memory when possible, and remove it afterwards.
+scratch=$(mktemp -d "$( [[ -w /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}" )/logreg_fuzz.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+
+failed=0
+printf '%-16s %8s %12s %10s %8s  %s\n' target seconds executions exec/s cov result
+for t in "${targets[@]}"; do
+  mkdir -p "$build_dir/work/$t"
+  args=("$build_dir/work/$t" "$build_dir/corpus/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10
+        -print_final_stats=1 -artifact_prefix="$build_dir/crashes/$t-")
+  if [[ -f "$build_dir/corpus/$t.dict" ]]; then args+=(-dict="$build_dir/corpus/$t.dict"); fi
+  log="$build_dir/logs/$t.log"
+  start=$SECONDS
+  rc=0
+  TMPDIR="$scratch" UBSAN_OPTIONS=print_stacktrace=1 "$build_dir/$t" "${args[@]}" >"$log" 2>&1 || rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/.*exec\/s: \([0-9]*\).*/\1/p' "$log" | tail -1)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' "$log" | tail -1)
+  result=ok
+  if ((rc != 0)); then
+    result="FAILED (exit $rc; log $log)"
+    failed=1
+  fi
+  printf '%-16s %8d %12s %10s %8s  %s\n' "$t" $((SECONDS - start)) "${execs:-?}" "${rate:-?}" "${cov:-?}" "$result"
+done
+
+if ((failed)); then
+  echo "fuzz: findings; inputs in $build_dir/crashes/:" >&2
+  ls -l "$build_dir/crashes" >&2
+  for t in "${targets[@]}"; do
+    grep -m1 -A30 -E '^==[0-9]+==ERROR|runtime error|invariant broken|Test unit written' "$build_dir/logs/$t.log" >&2 || true
+  done
+  exit 1
+fi
