@@ -21,11 +21,12 @@ struct CliResult {
   std::string output;  // stdout followed by stderr
 };
 
-// `args` is appended to the executable's path and run by the shell.
-inline CliResult RunCli(const std::string& args) {
+// `args` is appended to the executable's path and run by the shell; `prefix` (e.g. a prlimit call)
+// goes before the executable's path.
+inline CliResult RunCli(const std::string& args, const std::string& prefix = "") {
   const TempDir tmp;
   const std::string err_file = tmp.file("stderr.txt");
-  const std::string cmd = std::string(LOGREG_CUDA_EXE) + " " + args + " 2>" + err_file;
+  const std::string cmd = prefix + std::string(LOGREG_CUDA_EXE) + " " + args + " 2>" + err_file;
   CliResult r;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (pipe == nullptr) return r;

@@ -20,7 +20,8 @@ class MetricsLog {
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
 
-  // Appends one record and flushes it to the file.
+  // Appends one record and flushes it to the file. On a failed write (ResourceError) the file is cut
+  // back to its last complete record and closed; later appends are not allowed.
   void append(const EpochReport& report, double lr);
 
   MetricsFormat format() const { return format_; }
@@ -32,6 +33,8 @@ class MetricsLog {
   std::string path_;
   MetricsFormat format_;
   std::FILE* file_ = nullptr;
+  long complete_bytes_ = 0;  // file length after the last complete record (the header counts as one)
+  int records_ = 0;
 };
 
 // The CSV columns, in order.

@@ -1,10 +1,13 @@
 // `logreg_cuda train`: parses the training options, picks the backend (auto: CUDA when a device is
 // usable, else the CPU, saying which), prints the run's settings, runs the host loop with one line per
 // epoch, writes metrics / saved models, and prints the confusion matrix at the end.
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -116,6 +119,19 @@ void draw_progress(int epoch, std::int64_t done, std::int64_t total) {
   std::fflush(stderr);
 }
 
+// Creating (and removing) a scratch file tells a read-only or full directory apart before hours of
+// training, where checking permission bits would not (root, read-only mounts).
+void check_can_create_file_in(const char* flag, const std::string& path, const std::string& dir) {
+  std::string probe = (std::filesystem::path(dir) / ".logreg_cuda_probe.XXXXXX").string();
+  const int fd = mkstemp(probe.data());
+  if (fd < 0) {
+    throw ResourceError(std::string(flag) + " " + path + ": cannot create files in " + dir + ": " +
+                        std::strerror(errno));
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
 void validate(const TrainOptions& o) {
   if (!(o.lr > 0.0) || !std::isfinite(o.lr)) throw UsageError("--lr: must be a positive finite number, got " + std::to_string(o.lr));
   if (!(o.momentum >= 0.0 && o.momentum < 1.0)) throw UsageError("--momentum: must be in [0, 1), got " + std::to_string(o.momentum));
@@ -136,6 +152,7 @@ void validate(const TrainOptions& o) {
       throw ResourceError(std::string(flag) + " " + path + ": the directory " + parent.string() + " does not exist");
     }
     if (std::filesystem::is_directory(path, ec)) throw ResourceError(std::string(flag) + " " + path + ": is a directory");
+    check_can_create_file_in(flag, path, parent.string());
   }
 }
 

@@ -1,10 +1,12 @@
 // MetricsLog: CSV or JSON Lines per-epoch records, each line flushed (and fsync'd) as it is written
-// so a crash keeps the epochs already done.
+// so a crash keeps the epochs already done. A failed write (disk full, file size limit) cuts the file
+// back to its last complete record, so the file never ends in half a line.
 #include "logreg/metrics_log.hpp"
 
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -32,12 +34,22 @@ MetricsLog::MetricsLog(const std::string& path, const std::string& settings_json
   if (file_ == nullptr) {
     throw ResourceError("--metrics " + path + ": cannot create the file: " + std::strerror(errno));
   }
-  if (format_ == MetricsFormat::kCsv) {
-    write("# logreg_cuda settings: " + settings_json + "\n" + kMetricsColumns + "\n");
-  } else {
-    nlohmann::json header;
-    header["settings"] = nlohmann::json::parse(settings_json);
-    write(header.dump() + "\n");
+  try {
+    if (format_ == MetricsFormat::kCsv) {
+      write("# logreg_cuda settings: " + settings_json + "\n" + kMetricsColumns + "\n");
+    } else {
+      nlohmann::json header;
+      header["settings"] = nlohmann::json::parse(settings_json);
+      write(header.dump() + "\n");
+    }
+  } catch (...) {
+    // write() has closed and removed the file when the write failed; anything else leaves no file either.
+    if (file_ != nullptr) {
+      std::fclose(file_);
+      file_ = nullptr;
+      std::remove(path.c_str());
+    }
+    throw;
   }
 }
 
@@ -46,10 +58,26 @@ MetricsLog::~MetricsLog() {
 }
 
 void MetricsLog::write(const std::string& text) {
-  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0 ||
-      fsync(fileno(file_)) != 0) {
-    throw ResourceError("--metrics " + path_ + ": write failed: " + std::strerror(errno));
+  if (file_ == nullptr) throw ResourceError("--metrics " + path_ + ": closed after an earlier failed write");
+  if (std::fwrite(text.data(), 1, text.size(), file_) == text.size() && std::fflush(file_) == 0 &&
+      fsync(fileno(file_)) == 0) {
+    complete_bytes_ += static_cast<long>(text.size());
+    ++records_;
+    return;
   }
+  const int err = errno;
+  // Drop what the failed write left in the stdio buffer and on disk after the last complete record.
+  std::clearerr(file_);
+  std::fclose(file_);
+  file_ = nullptr;
+  if (records_ == 0) {  // not even the header fits: leave no file rather than an empty or partial one
+    std::remove(path_.c_str());
+    throw ResourceError("--metrics " + path_ + ": write failed: " + std::strerror(err) + "; no metrics file is left");
+  }
+  const bool cut = ::truncate(path_.c_str(), complete_bytes_) == 0;
+  throw ResourceError("--metrics " + path_ + ": write failed: " + std::strerror(err) +
+                      (cut ? "; the file keeps its header and " + std::to_string(records_ - 1) + " complete epoch record(s)"
+                           : "; cutting it back to its last complete record also failed"));
 }
 
 void MetricsLog::append(const EpochReport& r, double lr) {

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
+#include <filesystem>
+#include <iterator>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -12,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "logreg/idx.hpp"
+#include "logreg/metrics_log.hpp"
 #include "logreg/model_file.hpp"
 #include "cli_runner.hpp"
 #include "test_support.hpp"
@@ -90,6 +94,78 @@ TEST_F(TrainOutputs, SaveIntoMissingDirectoryFailsBeforeTraining) {
   EXPECT_EQ(r.exit_code, 5) << r.output;
   EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
   EXPECT_EQ(r.output.find("Epoch: 1."), std::string::npos) << r.output;
+}
+
+// /proc takes no new files, even from root (for whom a chmod'ed directory would still be writable).
+TEST_F(TrainOutputs, SaveIntoUnwritableDirectoryFailsBeforeTraining) {
+  for (const char* flag : {"--save /proc/model.lrm", "--metrics /proc/metrics.csv"}) {
+    const auto r = RunCli(Train(std::string("--epochs 1 ") + flag));
+    EXPECT_EQ(r.exit_code, 5) << flag << ": " << r.output;
+    EXPECT_NE(r.err.find("cannot create files in /proc"), std::string::npos) << flag << ": " << r.err;
+    EXPECT_EQ(r.output.find("Epoch: 1."), std::string::npos) << flag << ": " << r.output;
+  }
+}
+
+// A full disk, simulated by a file size limit (writes then fail with EFBIG, as with ENOSPC; SIGXFSZ is
+// ignored so the process sees the error instead of being killed). The limit is per file, so the
+// captured stderr file must stay under it too.
+std::string FileSizeLimit(std::uintmax_t bytes) {
+  return "trap '' XFSZ; prlimit --fsize=" + std::to_string(bytes) + " ";
+}
+
+std::uintmax_t FileSize(const std::string& path) { return std::filesystem::file_size(path); }
+
+std::vector<std::string> FilesIn(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST_F(TrainOutputs, MetricsOnAFullDiskKeepOnlyCompleteRecords) {
+  const std::string csv = dir_.file("m.csv");
+  ASSERT_EQ(RunCli(Train("--epochs 1 --metrics " + csv)).exit_code, 0);
+  const std::uintmax_t one_epoch = FileSize(csv);  // header + one record
+  // Room for the header, the first record and part of the second.
+  const auto r = RunCli(Train("--epochs 3 --metrics " + csv), FileSizeLimit(one_epoch + 20));
+  EXPECT_EQ(r.exit_code, 5) << r.output;
+  EXPECT_NE(r.err.find("--metrics " + csv + ": write failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("keeps its header and 1 complete epoch record"), std::string::npos) << r.err;
+  const auto lines = Lines(csv);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1], kMetricsColumns);
+  EXPECT_EQ(lines[2].rfind("1,", 0), 0u) << lines[2];
+  EXPECT_EQ(std::count(lines[2].begin(), lines[2].end(), ','), 7) << lines[2];
+  std::ifstream f(csv, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes.back(), '\n');
+}
+
+TEST_F(TrainOutputs, MetricsHeaderThatDoesNotFitLeavesNoFile) {
+  const std::string jsonl = dir_.file("m.jsonl");
+  // 256 bytes: less than the settings header (about 1 KB), enough for the error message on stderr
+  // (which the test captures in a file, under the same limit).
+  const auto r = RunCli(Train("--epochs 1 --metrics " + jsonl), FileSizeLimit(256));
+  EXPECT_EQ(r.exit_code, 5) << r.output;
+  EXPECT_NE(r.err.find("no metrics file is left"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(jsonl));
+}
+
+TEST_F(TrainOutputs, SaveOnAFullDiskKeepsThePreviousModel) {
+  const std::string model = dir_.file("model.lrm");
+  ASSERT_EQ(RunCli(Train("--epochs 1 --save " + model)).exit_code, 0);
+  std::ifstream before_file(model, std::ios::binary);
+  const std::string before((std::istreambuf_iterator<char>(before_file)), std::istreambuf_iterator<char>());
+  const auto files_before = FilesIn(dir_.path());
+
+  const auto r = RunCli(Train("--epochs 2 --save " + model), FileSizeLimit(before.size() / 2));
+  EXPECT_EQ(r.exit_code, 5) << r.output;
+  EXPECT_NE(r.err.find("cannot write " + model), std::string::npos) << r.err;
+  EXPECT_NE(r.output.find("Epoch: 2."), std::string::npos) << r.output;  // it trained, then could not save
+  std::ifstream after_file(model, std::ios::binary);
+  const std::string after((std::istreambuf_iterator<char>(after_file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(FilesIn(dir_.path()), files_before);  // no temporary left behind
 }
 
 // --resume after 2 epochs equals 4 epochs straight through (identical weights on the CPU backend),
