@@ -483,6 +483,27 @@ bool validate(Lab& lab, int version, int batch, LossHead head, const OptimizerCo
 constexpr int kTimedSteps = 200;
 constexpr int kRepeats = 21;
 
+// Device-to-device copy bandwidth in bytes/s (read + write counted), the median of 5 copies of 1 GiB:
+// the denominator of the bandwidth floor below and of BENCHMARKS.md's bound.
+double measure_copy_bandwidth(cudaStream_t stream) {
+  const std::size_t bytes = std::size_t{1} << 30;
+  logreg::cuda::DeviceBuffer<std::uint8_t> src(bytes), dst(bytes);
+  CUDA_CHECK(cudaMemsetAsync(src.data(), 1, bytes, stream));
+  CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream));  // warm-up
+  logreg::cuda::CudaEvent start(true), stop(true);
+  std::vector<double> rates;
+  for (int r = 0; r < 5; ++r) {
+    start.record(stream);
+    CUDA_CHECK(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream));
+    stop.record(stream);
+    stop.synchronize();
+    float ms = 0.0f;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start.get(), stop.get()));
+    rates.push_back(2.0 * static_cast<double>(bytes) / (ms * 1e-3));
+  }
+  return median(rates);
+}
+
 // Median µs per step of `version` over back-to-back launches (the weights keep training, lr small).
 double time_fused(Lab& lab, int version, int batch) {
   const logreg::Model initial = logreg::init_model(kDim, kClasses, LossHead::kSoftmax, 21);
@@ -623,10 +644,13 @@ int run(int argc, char** argv) {
   }
 
   // Floor: each step must read the batch's pixels and read + write W and b once (no velocity).
+  const double copy_bw = measure_copy_bandwidth(lab.stream.get());
+  std::printf("\ndevice-to-device copy bandwidth: %.0f GB/s (1 GiB cudaMemcpyAsync, read + write bytes)\n",
+              copy_bw / 1e9);
   std::printf("\n%-6s %-34s %12s %14s %12s\n", "batch", "version", "us/step", "rows/s", "floor us");
   for (const Row& r : table) {
     const double bytes = static_cast<double>(r.batch) * kDim + 2.0 * (kClasses * kDim + kClasses) * sizeof(float);
-    const double floor_us = bytes / 3.0e12 * 1e6;  // at ~3 TB/s (H100 HBM3, measured device-to-device)
+    const double floor_us = bytes / copy_bw * 1e6;
     std::printf("%-6d %-34s %12.2f %14.0f %12.3f\n", r.batch, r.what.c_str(), r.us, r.batch / (r.us * 1e-6),
                 floor_us);
   }
