@@ -80,8 +80,13 @@ struct TrainOutcome {
   std::int64_t steps_in_partial_epoch = 0;
 };
 
-// Throws DivergedError when the training loss or the model turns non-finite, naming the epoch and the
-// step by which it happened (to the resolution of the chunks).
+// A chunk's mean training loss above this many times the loss of a uniform guess (ln C; C·ln 2 for
+// one-vs-rest) counts as divergence.
+inline constexpr double kDivergedLossFactor = 1000.0;
+
+// Throws DivergedError when the training loss or the model turns non-finite, or the loss explodes past
+// kDivergedLossFactor times a uniform guess's, naming the epoch and the step by which it happened (to the
+// resolution of the chunks).
 TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const TrainSplit& split,
                           const TrainConfig& cfg, const TrainHooks& hooks);
 

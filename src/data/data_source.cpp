@@ -8,6 +8,7 @@
 #include <cctype>
 #include <filesystem>
 #include <system_error>
+#include <vector>
 
 namespace logreg {
 namespace {
@@ -159,6 +160,21 @@ Dataset load_dataset(const DataFiles& files, const IdxLimits& limits) {
 
   const std::uint8_t max_train = *std::max_element(ds.train_labels.labels.begin(), ds.train_labels.labels.end());
   ds.num_classes = static_cast<int>(max_train) + 1;
+  // Classes are 0..max label, so one damaged label (say 200 among 0..9) would silently make 201
+  // classes: every class must have training samples.
+  std::vector<std::size_t> per_class(static_cast<std::size_t>(ds.num_classes), 0);
+  for (const std::uint8_t label : ds.train_labels.labels) ++per_class[label];
+  const auto empty = std::find(per_class.begin(), per_class.end(), std::size_t{0});
+  if (empty != per_class.end()) {
+    const auto missing = std::count(per_class.begin(), per_class.end(), std::size_t{0});
+    const auto at = std::find(ds.train_labels.labels.begin(), ds.train_labels.labels.end(), max_train);
+    throw DataError(files.train_labels,
+                    "label at index " + std::to_string(at - ds.train_labels.labels.begin()) + " is " +
+                        std::to_string(max_train) + ", so there would be " + std::to_string(ds.num_classes) +
+                        " classes, but " + std::to_string(missing) + " of them (the first: " +
+                        std::to_string(empty - per_class.begin()) +
+                        ") have no training samples; labels must be 0..C-1 with every class present");
+  }
   for (std::size_t i = 0; i < ds.test_labels.count(); ++i) {
     const int label = ds.test_labels.labels[i];
     if (label >= ds.num_classes) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 #include "logreg/errors.hpp"
 #include "logreg/rng.hpp"
@@ -99,6 +100,13 @@ bool model_is_finite(const Model& m) {
   return true;
 }
 
+// "0.001", "1e+06": a learning rate or loss, shortest form.
+std::string format_number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", v);
+  return text;
+}
+
 }  // namespace
 
 TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const TrainSplit& split, const TrainConfig& cfg,
@@ -110,6 +118,10 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
   const std::size_t batches = (n + batch - 1) / batch;
   const std::size_t chunks = static_cast<std::size_t>(std::max(hooks.chunks_per_epoch, hooks.on_progress ? 50 : 1));
   const std::size_t chunk_rows = std::max<std::size_t>(1, (batches + chunks - 1) / chunks) * batch;
+  // Softmax losses stay finite however large the weights grow (log-sum-exp), so an exploding loss is
+  // divergence too: far above the loss of predicting every class with equal probability.
+  const double classes = static_cast<double>(std::max(2, data.num_classes));
+  const double uniform_loss = cfg.head == LossHead::kOvr ? classes * std::log(2.0) : std::log(classes);
   TrainOutcome outcome;
   double best_val = INFINITY;
   int best_epoch = 0;
@@ -133,11 +145,19 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
       report.train.count += t.count;
       report.train.last_batch_loss = t.last_batch_loss;
       const auto steps_done = static_cast<std::int64_t>((end + batch - 1) / batch);
+      const std::string where = "training diverged in epoch " + std::to_string(epoch) + " by step " +
+                                std::to_string(steps_done) + " of " + std::to_string(batches) + " (learning rate " +
+                                format_number(report.lr) + "): ";
       if (!std::isfinite(t.loss_sum) || (end == order.size() && !model_is_finite(backend.model()))) {
         backend.end_epoch(epoch);
-        throw DivergedError("training diverged in epoch " + std::to_string(epoch) + " by step " +
-                            std::to_string(steps_done) + " of " + std::to_string(batches) + " (learning rate " +
-                            std::to_string(report.lr) + "): the loss or the weights are no longer finite; try a smaller --lr");
+        throw DivergedError(where + "the loss or the weights are no longer finite; try a smaller --lr");
+      }
+      const double chunk_loss = t.count > 0 ? t.loss_sum / static_cast<double>(t.count) : 0.0;
+      if (chunk_loss > kDivergedLossFactor * uniform_loss) {
+        backend.end_epoch(epoch);
+        throw DivergedError(where + "the mean training loss " + format_number(chunk_loss) + " is over " +
+                            format_number(kDivergedLossFactor) + " times that of a uniform guess (" +
+                            format_number(uniform_loss) + "); try a smaller --lr");
       }
       if (hooks.on_progress) hooks.on_progress(epoch, static_cast<std::int64_t>(end), static_cast<std::int64_t>(order.size()));
       if (end < order.size() && hooks.stop_requested && hooks.stop_requested()) {

@@ -168,6 +168,24 @@ TEST_F(TrainOutputs, SaveOnAFullDiskKeepsThePreviousModel) {
   EXPECT_EQ(FilesIn(dir_.path()), files_before);  // no temporary left behind
 }
 
+TEST_F(TrainOutputs, DivergenceExitsWith4AndKeepsTheSavedModel) {
+  const std::string model = dir_.file("model.lrm");
+  ASSERT_EQ(RunCli(Train("--epochs 1 --save " + model)).exit_code, 0);
+  std::ifstream before_file(model, std::ios::binary);
+  const std::string before((std::istreambuf_iterator<char>(before_file)), std::istreambuf_iterator<char>());
+
+  const std::string csv = dir_.file("m.csv");
+  const auto r = RunCli("train --device cpu --lr 1e6 --batch-size 16 --seed 4 --data " + dir_.path() +
+                        " --epochs 3 --save " + model + " --metrics " + csv);
+  EXPECT_EQ(r.exit_code, 4) << r.output;
+  EXPECT_NE(r.err.find("training diverged in epoch 1 by step"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("try a smaller --lr"), std::string::npos) << r.err;
+  std::ifstream after_file(model, std::ios::binary);
+  const std::string after((std::istreambuf_iterator<char>(after_file)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(after, before);
+  EXPECT_EQ(Lines(csv).size(), 2u);  // the header only: no epoch completed
+}
+
 // --resume after 2 epochs equals 4 epochs straight through (identical weights on the CPU backend),
 // with momentum so the saved velocity matters too.
 TEST_F(TrainOutputs, ResumeEqualsStraightRun) {

@@ -177,6 +177,18 @@ TEST(DataSource, RejectsTestLabelOutsideTrainingClasses) {
                                     {tmp.file("t10k-labels-idx1-ubyte"), "index 7", "is 4", "4 classes"}));
 }
 
+// One damaged training label (200 among 0..3) must not silently make a 201-class model.
+TEST(DataSource, RejectsTrainingLabelsWithEmptyClasses) {
+  TempDir tmp;
+  WriteSet(tmp.path(), false, 30, 10, 4);
+  LabelSet train_labels = test::RandomLabels(30, 4, 5);
+  train_labels.labels[12] = 200;
+  write_idx_labels(tmp.file("train-labels-idx1-ubyte"), train_labels);
+  EXPECT_TRUE(ThrowsWith<DataError>([&] { load_dataset(*find_data_files(tmp.path())); },
+                                    {tmp.file("train-labels-idx1-ubyte"), "index 12 is 200", "201 classes",
+                                     "196 of them (the first: 4) have no training samples"}));
+}
+
 TEST(DataSource, PropagatesIdxErrorsWithTheFileName) {
   TempDir tmp;
   WriteSet(tmp.path(), false);

@@ -220,6 +220,38 @@ TEST(Training, DivergenceIsReportedWithTheEpoch) {
   }
 }
 
+// Softmax cross-entropy stays finite however large the weights get, so a huge learning rate shows as an
+// exploding loss (millions, where a uniform guess costs ln 10 = 2.3) and is reported as divergence.
+TEST(Training, ExplodingLossIsDivergence) {
+  Dataset d;
+  d.train_images = test::RandomImages(200, 28, 28, 3);
+  d.train_labels = test::RandomLabels(200, 10, 3);
+  d.test_images = test::RandomImages(20, 28, 28, 4);
+  d.test_labels = test::RandomLabels(20, 10, 4);
+  d.num_classes = 10;
+  TrainConfig cfg;
+  cfg.epochs = 3;
+  cfg.batch_size = 10;
+  cfg.lr = 1e6f;
+  cfg.head = LossHead::kSoftmax;
+  const Model init = init_model(784, 10, cfg.head, 0);
+  auto backend = make_cpu_reference_backend(d.train_images, d.train_labels, init);
+  try {
+    run_training(*backend, d, make_train_split(d, 0, 0.0, 0), cfg, {});
+    FAIL() << "expected DivergedError";
+  } catch (const DivergedError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("epoch 1 by step 20 of 20"), std::string::npos) << what;
+    EXPECT_NE(what.find("learning rate 1e+06"), std::string::npos) << what;
+    EXPECT_NE(what.find("uniform guess (2.30259)"), std::string::npos) << what;
+    EXPECT_NE(what.find("smaller --lr"), std::string::npos) << what;
+  }
+  // The same run at a sane learning rate is not flagged.
+  cfg.lr = 0.01f;
+  auto sane = make_cpu_reference_backend(d.train_images, d.train_labels, init);
+  EXPECT_NO_THROW(run_training(*sane, d, make_train_split(d, 0, 0.0, 0), cfg, {}));
+}
+
 // Momentum and weight decay on a 2x3 example computed by hand (PyTorch's SGD semantics).
 TEST(Optimizer, MomentumAndWeightDecayMatchHandComputedUpdates) {
   Model m;
