@@ -331,8 +331,10 @@ def build_report(args):
         f"### Time to {target}% test accuracy",
         "",
         "One run each. Wall s = training and per-epoch evaluation time until the first evaluation at or above "
-        "the target (process start, data loading and model set-up excluded). SGD rows use the settings shown "
-        f"(the same for peers and us) and give up after {args.tta_max_epochs} epochs; scikit-learn is fitted "
+        "the target (process start, data loading and model set-up excluded). SGD rows use the settings shown: "
+        "first the same settings for every peer and us, then the best settings we found for logreg_cuda, "
+        "with PyTorch (preloaded) run on those very settings too; every SGD row gives up after "
+        f"{args.tta_max_epochs} epochs. scikit-learn is fitted "
         "in chunks of 10 L-BFGS iterations with warm start and evaluated after each chunk.",
         "",
         markdown_table(tta_header, tta_rows),
