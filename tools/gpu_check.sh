@@ -74,6 +74,9 @@ if command -v nvidia-smi >/dev/null 2>&1 &&
   nvidia-smi --query-gpu=index,name,compute_cap,driver_version,memory.total,memory.used,utilization.gpu \
     --format=csv; then
   have_gpu=1
+  # From here on a GPU test that skips (no usable device: driver too old for this CUDA 13 build, no
+  # kernel image for the GPU) fails instead of passing silently.
+  export LOGREG_REQUIRE_GPU=1
   record "nvidia-smi" "PASS" "$t0"
 else
   echo "nvidia-smi missing or failed: no usable NVIDIA GPU here"
@@ -96,6 +99,17 @@ if [ ! -x "$tests_exe" ]; then
     record "build" "FAIL" "$t0"
   fi
 fi
+
+# 2b. Shared libraries the carried binaries need here (cuBLAS 13 is linked dynamically: it is too large to
+#     carry, so it must come with the CUDA toolkit of this machine).
+for exe in "$tests_exe" "$cli_exe"; do
+  if [ -x "$exe" ] && ldd "$exe" | grep -q "not found"; then
+    echo "$exe: missing shared libraries:"
+    ldd "$exe" | grep "not found"
+    echo "(set LD_LIBRARY_PATH to the CUDA 13 toolkit's lib64, e.g. /usr/local/cuda/lib64)"
+    record "libraries of $(basename "$exe")" "FAIL (missing libraries)" "$(now)"
+  fi
+done
 
 if [ ! -x "$tests_exe" ]; then
   echo "no test binary at $tests_exe"

@@ -284,6 +284,7 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     totals.count = static_cast<std::int64_t>(order.size());
     if (order.empty()) return totals;
     if (residency_ == Residency::kDevice) return train_epoch_resident(order, batch_size, lr, totals);
+    check_order(order);  // before any step, as on the device path: a rejected epoch changes nothing
 
     const std::size_t rows_max = std::min(order.size(), static_cast<std::size_t>(batch_size));
     reserve_batch(rows_max);
@@ -868,7 +869,7 @@ CudaProbe probe_cuda() {
       return probe;
     }
     err = kernels::kernel_image_status();
-    if (had_previous) (void)cudaSetDevice(previous);
+    if (had_previous && cudaSetDevice(previous) != cudaSuccess) (void)cudaGetLastError();
     if (err != cudaSuccess) {
       probe.reason = "this build has no kernel image for " + probe.device_name + " (cc " +
                      cuda::compute_capability(prop) + "; rebuild with -DCMAKE_CUDA_ARCHITECTURES=" +

@@ -17,7 +17,9 @@ namespace logreg::cuda {
 // Destructors call this instead of throwing. cudaErrorCudartUnloading (release after the runtime shut
 // down at process exit) is not worth a message.
 inline void log_release_failure(cudaError_t err, const char* what) noexcept {
-  if (err == cudaSuccess || err == cudaErrorCudartUnloading) return;
+  if (err == cudaSuccess) return;
+  (void)cudaGetLastError();  // so the next launch check does not blame its kernel for this failure
+  if (err == cudaErrorCudartUnloading) return;
   std::fprintf(stderr, "logreg_cuda: warning: %s failed: %s: %s\n", what, cudaGetErrorName(err),
                cudaGetErrorString(err));
 }

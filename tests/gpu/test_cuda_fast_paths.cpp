@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <ostream>
@@ -71,7 +72,11 @@ class CudaFastPathTest : public ::testing::Test {
  protected:
   void SetUp() override {
     probe_ = probe_cuda();
-    if (!probe_.usable) GTEST_SKIP() << "no usable CUDA device: " << probe_.reason;
+    if (!probe_.usable) {
+      // tools/gpu_check.sh sets LOGREG_REQUIRE_GPU: there a skipped test would hide a broken set-up.
+      if (std::getenv("LOGREG_REQUIRE_GPU") != nullptr) FAIL() << "LOGREG_REQUIRE_GPU is set but " << probe_.reason;
+      GTEST_SKIP() << "no usable CUDA device: " << probe_.reason;
+    }
   }
   CudaProbe probe_;
 };
