@@ -24,21 +24,40 @@ inline void log_release_failure(cudaError_t err, const char* what) noexcept {
                cudaGetErrorString(err));
 }
 
-// `count` elements of T in device memory (uninitialised). Copying is deleted to prevent performance
-// accidents (a hidden device-to-device copy); move it instead.
-template <class T>
-class DeviceBuffer {
+// Where a CudaBuffer's memory comes from: the allocation and release calls and their names for messages.
+struct DeviceMemory {
+  static constexpr const char* kAllocate = "cudaMalloc";
+  static constexpr const char* kRelease = "cudaFree";
+  static cudaError_t allocate(void** p, std::size_t bytes) { return cudaMalloc(p, bytes); }
+  static cudaError_t release(void* p) { return cudaFree(p); }
+};
+
+struct PinnedHostMemory {
+  static constexpr const char* kAllocate = "cudaMallocHost";
+  static constexpr const char* kRelease = "cudaFreeHost";
+  static cudaError_t allocate(void** p, std::size_t bytes) { return cudaMallocHost(p, bytes); }
+  static cudaError_t release(void* p) { return cudaFreeHost(p); }
+};
+
+// `count` elements of T (uninitialised) in the memory `Memory` gives. Copying is deleted to prevent
+// performance accidents (a hidden copy); move it instead.
+template <class T, class Memory>
+class CudaBuffer {
  public:
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(std::size_t count) : count_(count) {
-    if (count_ > 0) CUDA_CHECK_ALLOC(cudaMalloc(reinterpret_cast<void**>(&ptr_), bytes()), bytes());
+  CudaBuffer() = default;
+  explicit CudaBuffer(std::size_t count) : count_(count) {
+    if (count_ == 0) return;
+    const cudaError_t err = Memory::allocate(reinterpret_cast<void**>(&ptr_), bytes());
+    if (err != cudaSuccess) {
+      ptr_ = nullptr;
+      throw_cuda_error(err, Memory::kAllocate, __FILE__, __LINE__, bytes());
+    }
   }
-  ~DeviceBuffer() { release(); }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer(DeviceBuffer&& o) noexcept
-      : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
-  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+  ~CudaBuffer() { release(); }
+  CudaBuffer(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(const CudaBuffer&) = delete;
+  CudaBuffer(CudaBuffer&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
+  CudaBuffer& operator=(CudaBuffer&& o) noexcept {
     if (this != &o) {
       release();
       ptr_ = std::exchange(o.ptr_, nullptr);
@@ -54,7 +73,7 @@ class DeviceBuffer {
 
  private:
   void release() noexcept {
-    if (ptr_ != nullptr) log_release_failure(cudaFree(ptr_), "cudaFree");
+    if (ptr_ != nullptr) log_release_failure(Memory::release(ptr_), Memory::kRelease);
     ptr_ = nullptr;
     count_ = 0;
   }
@@ -62,42 +81,13 @@ class DeviceBuffer {
   std::size_t count_ = 0;
 };
 
-// `count` elements of T in page-locked host memory, the source of asynchronous host-to-device copies.
+// Device memory, the home of weights, batches and the resident training set.
 template <class T>
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  explicit PinnedBuffer(std::size_t count) : count_(count) {
-    if (count_ > 0) CUDA_CHECK_ALLOC(cudaMallocHost(reinterpret_cast<void**>(&ptr_), bytes()), bytes());
-  }
-  ~PinnedBuffer() { release(); }
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-  PinnedBuffer(PinnedBuffer&& o) noexcept
-      : ptr_(std::exchange(o.ptr_, nullptr)), count_(std::exchange(o.count_, 0)) {}
-  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
-    if (this != &o) {
-      release();
-      ptr_ = std::exchange(o.ptr_, nullptr);
-      count_ = std::exchange(o.count_, 0);
-    }
-    return *this;
-  }
+using DeviceBuffer = CudaBuffer<T, DeviceMemory>;
 
-  T* data() { return ptr_; }
-  const T* data() const { return ptr_; }
-  std::size_t size() const { return count_; }
-  std::size_t bytes() const { return count_ * sizeof(T); }
-
- private:
-  void release() noexcept {
-    if (ptr_ != nullptr) log_release_failure(cudaFreeHost(ptr_), "cudaFreeHost");
-    ptr_ = nullptr;
-    count_ = 0;
-  }
-  T* ptr_ = nullptr;
-  std::size_t count_ = 0;
-};
+// Page-locked host memory, the source of asynchronous host-to-device copies.
+template <class T>
+using PinnedBuffer = CudaBuffer<T, PinnedHostMemory>;
 
 // A stream that does not synchronise with the legacy default stream.
 class CudaStream {

@@ -4,7 +4,11 @@
 // (the GPU tests provoke a real out-of-memory).
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include "cuda_check.hpp"
+#include "device_resources.hpp"
+#include "logreg/cuda_backend.hpp"
 #include "logreg/errors.hpp"
 #include "test_support.hpp"
 
@@ -41,6 +45,24 @@ TEST(CudaErrors, CublasFailuresAreResourceErrors) {
 TEST(CudaErrors, SuccessThrowsNothing) {
   EXPECT_NO_THROW(CUDA_CHECK(Fails(cudaSuccess)));
   EXPECT_NO_THROW(CUBLAS_CHECK(FailsBlas(CUBLAS_STATUS_SUCCESS)));
+}
+
+// Without a driver every allocation fails, which exercises the buffers' error path on the CPU machine.
+TEST(CudaErrors, BuffersNameTheFailedAllocationWithoutADriver) {
+  if (probe_cuda().usable) GTEST_SKIP() << "a CUDA device is usable here; this test is for machines without one";
+  EXPECT_TRUE(ThrowsWith<ResourceError>([] { cuda::DeviceBuffer<float> b(16); }, {"in cudaMalloc:"}));
+  EXPECT_TRUE(ThrowsWith<ResourceError>([] { cuda::PinnedBuffer<float> b(16); }, {"in cudaMallocHost:"}));
+}
+
+TEST(CudaErrors, EmptyBuffersAllocateNothingAndMove) {
+  cuda::DeviceBuffer<float> a(0);  // no CUDA call at all, so this works without a driver
+  EXPECT_EQ(a.data(), nullptr);
+  EXPECT_EQ(a.bytes(), 0u);
+  cuda::PinnedBuffer<double> b;
+  cuda::PinnedBuffer<double> c(std::move(b));
+  EXPECT_EQ(c.size(), 0u);
+  c = cuda::PinnedBuffer<double>(0);
+  EXPECT_EQ(c.data(), nullptr);
 }
 
 }  // namespace

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <stdexcept>
@@ -23,6 +22,7 @@
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
 #include "logreg/row_math.hpp"
+#include "gpu_test.hpp"
 #include "test_support.hpp"
 
 namespace logreg {
@@ -59,18 +59,7 @@ bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-class CudaBackendTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    probe_ = probe_cuda();
-    if (!probe_.usable) {
-      // tools/gpu_check.sh sets LOGREG_REQUIRE_GPU: there a skipped test would hide a broken set-up.
-      if (std::getenv("LOGREG_REQUIRE_GPU") != nullptr) FAIL() << "LOGREG_REQUIRE_GPU is set but " << probe_.reason;
-      GTEST_SKIP() << "no usable CUDA device: " << probe_.reason;
-    }
-  }
-  CudaProbe probe_;
-};
+using CudaBackendTest = test::GpuTest;
 
 // ---- One step against reference_sgd_step ---------------------------------------------------------
 

@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <ostream>
@@ -27,6 +26,7 @@
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
 #include "logreg/row_math.hpp"
+#include "gpu_test.hpp"
 #include "test_support.hpp"
 
 namespace logreg {
@@ -68,18 +68,7 @@ CudaOptions options_for(Residency residency, bool graphs, const OptimizerConfig&
   return o;
 }
 
-class CudaFastPathTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    probe_ = probe_cuda();
-    if (!probe_.usable) {
-      // tools/gpu_check.sh sets LOGREG_REQUIRE_GPU: there a skipped test would hide a broken set-up.
-      if (std::getenv("LOGREG_REQUIRE_GPU") != nullptr) FAIL() << "LOGREG_REQUIRE_GPU is set but " << probe_.reason;
-      GTEST_SKIP() << "no usable CUDA device: " << probe_.reason;
-    }
-  }
-  CudaProbe probe_;
-};
+using CudaFastPathTest = test::GpuTest;
 
 // ---- Device-resident + graphs vs device-resident eager vs streamed: bit for bit -----------------------
 
