@@ -54,4 +54,8 @@ class TrainerBackend {
   virtual void end_epoch(int /*epoch*/) {}
 };
 
+// For the CPU backends: throws DataError naming the file when the images do not have the model's D pixels
+// or the labels are not one per image.
+void check_set_fits_model(const Model& m, const ImageSet& images, const LabelSet& labels);
+
 }  // namespace logreg

@@ -621,17 +621,6 @@ SimdKernels kernels_for(CpuSimd simd) {
   }
 }
 
-void check_shapes(const Model& m, const ImageSet& images, const LabelSet& labels) {
-  if (images.dim() != static_cast<std::size_t>(m.input_dim)) {
-    throw DataError(images.path, "images have " + std::to_string(images.dim()) + " pixels, the model expects " +
-                                     std::to_string(m.input_dim));
-  }
-  if (labels.count() != images.count) {
-    throw DataError(labels.path, std::to_string(labels.count()) + " labels for " + std::to_string(images.count) +
-                                     " images");
-  }
-}
-
 // Whether a training step's two parts go to the team or both run on the calling thread. The results are
 // the same either way; only the time differs. On a quiet machine sharing wins; when another process keeps
 // the second core busy, a worker that claims a part and is then descheduled stalls the step, and the
@@ -704,7 +693,7 @@ class CpuFastBackend final : public TrainerBackend {
         kernels_(kernels_for(simd_)),
         team_(threads > 0 ? threads
                           : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, kMaxDefaultThreads)) {
-    check_shapes(initial, images_, labels_);
+    check_set_fits_model(initial, images_, labels_);
     if (C_ < 1 || C_ > kernels::kMaxClasses || D_ < 1 ||
         initial.weights.size() != static_cast<std::size_t>(C_) * static_cast<std::size_t>(D_) ||
         initial.bias.size() != static_cast<std::size_t>(C_)) {
@@ -850,7 +839,7 @@ class CpuFastBackend final : public TrainerBackend {
   Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
     Model shape;
     shape.input_dim = D_;
-    check_shapes(shape, images, labels);
+    check_set_fits_model(shape, images, labels);
     const int n = static_cast<int>(images.count);
     std::vector<const std::uint8_t*> rows(images.count);
     for (std::size_t i = 0; i < images.count; ++i) rows[i] = images.image(i);

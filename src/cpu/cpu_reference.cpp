@@ -24,23 +24,12 @@ void reference_logits(const Model& m, const float* x, double* z) {
   }
 }
 
-void check_shapes(const Model& m, const ImageSet& images, const LabelSet& labels) {
-  if (images.dim() != static_cast<std::size_t>(m.input_dim)) {
-    throw DataError(images.path, "images have " + std::to_string(images.dim()) + " pixels, the model expects " +
-                                     std::to_string(m.input_dim));
-  }
-  if (labels.count() != images.count) {
-    throw DataError(labels.path, std::to_string(labels.count()) + " labels for " + std::to_string(images.count) +
-                                     " images");
-  }
-}
-
 class CpuReferenceBackend final : public TrainerBackend {
  public:
   CpuReferenceBackend(const ImageSet& images, const LabelSet& labels, const Model& initial,
                       const OptimizerConfig& optimizer, const std::vector<float>& velocity)
       : images_(images), labels_(labels), model_(initial), optimizer_(optimizer), velocity_(velocity) {
-    check_shapes(model_, images_, labels_);
+    check_set_fits_model(model_, images_, labels_);
     const std::size_t state = model_.weights.size() + model_.bias.size();
     if (optimizer_.momentum != 0.0f && velocity_.empty()) velocity_.assign(state, 0.0f);
     if (!velocity_.empty() && velocity_.size() != state) {
@@ -75,7 +64,7 @@ class CpuReferenceBackend final : public TrainerBackend {
   }
 
   Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
-    check_shapes(model_, images, labels);
+    check_set_fits_model(model_, images, labels);
     const std::size_t D = images.dim();
     std::vector<float> x(D);
     std::vector<double> z(static_cast<std::size_t>(model_.num_classes));

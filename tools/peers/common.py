@@ -154,6 +154,22 @@ def setup_torch(args):
     return torch, torch.device(args.device)
 
 
+def torch_sync(torch, device):
+    """A function that waits for the device's queued work (nothing to wait for on the CPU)."""
+    if device.type == "cuda":
+        return torch.cuda.synchronize
+    return lambda: None
+
+
+def run_main(main):
+    """Runs a peer's main(): a data error is one line on stderr and exit code 3, as logreg_cuda does."""
+    try:
+        main()
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(3)
+
+
 def torch_description(torch, device):
     """Versions and the device's name, for the summary line."""
     info = {"torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version()}

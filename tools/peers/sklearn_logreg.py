@@ -91,8 +91,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except common.DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(3)
+    common.run_main(main)

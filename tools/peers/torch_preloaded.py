@@ -6,7 +6,6 @@ CrossEntropyLoss on the logits, torch.optim.SGD. Not a test; see tools/bench.sh.
 
     /usr/bin/python3 tools/peers/torch_preloaded.py --epochs 3 --batch-size 32 [--device cuda]
 """
-import sys
 
 import common
 
@@ -52,18 +51,10 @@ def main():
                 correct += (logits.argmax(1) == y_test[start:start + EVAL_CHUNK]).sum()
         return 100.0 * correct.item() / len(y_test)
 
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
     summary = {"peer": "torch_preloaded"}
     summary.update(common.torch_description(torch, device))
-    common.run_epochs(args, data, train_epoch, evaluate, sync, summary)
+    common.run_epochs(args, data, train_epoch, evaluate, common.torch_sync(torch, device), summary)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except common.DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(3)
+    common.run_main(main)

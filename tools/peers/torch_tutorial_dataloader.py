@@ -6,7 +6,6 @@ sigmoid), SGD lr 0.001, per-epoch evaluation through a test DataLoader. Not a te
 
     /usr/bin/python3 tools/peers/torch_tutorial_dataloader.py --epochs 1 [--limit N] [--device cuda]
 """
-import sys
 
 import common
 
@@ -72,18 +71,10 @@ def main():
                 correct += (predicted == labels).sum()
         return 100.0 * correct.item() / len(test_dataset)
 
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
     summary = {"peer": "torch_tutorial_dataloader"}
     summary.update(common.torch_description(torch, device))
-    common.run_epochs(args, data, train_epoch, evaluate, sync, summary)
+    common.run_epochs(args, data, train_epoch, evaluate, common.torch_sync(torch, device), summary)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except common.DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(3)
+    common.run_main(main)
