@@ -145,17 +145,18 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
       report.train.count += t.count;
       report.train.last_batch_loss = t.last_batch_loss;
       const auto steps_done = static_cast<std::int64_t>((end + batch - 1) / batch);
-      const std::string where = "training diverged in epoch " + std::to_string(epoch) + " by step " +
-                                std::to_string(steps_done) + " of " + std::to_string(batches) + " (learning rate " +
-                                format_number(report.lr) + "): ";
+      auto where = [&] {  // built only when needed: this runs once per chunk
+        return "training diverged in epoch " + std::to_string(epoch) + " by step " + std::to_string(steps_done) +
+               " of " + std::to_string(batches) + " (learning rate " + format_number(report.lr) + "): ";
+      };
       if (!std::isfinite(t.loss_sum) || (end == order.size() && !model_is_finite(backend.model()))) {
         backend.end_epoch(epoch);
-        throw DivergedError(where + "the loss or the weights are no longer finite; try a smaller --lr");
+        throw DivergedError(where() + "the loss or the weights are no longer finite; try a smaller --lr");
       }
       const double chunk_loss = t.count > 0 ? t.loss_sum / static_cast<double>(t.count) : 0.0;
       if (chunk_loss > kDivergedLossFactor * uniform_loss) {
         backend.end_epoch(epoch);
-        throw DivergedError(where + "the mean training loss " + format_number(chunk_loss) + " is over " +
+        throw DivergedError(where() + "the mean training loss " + format_number(chunk_loss) + " is over " +
                             format_number(kDivergedLossFactor) + " times that of a uniform guess (" +
                             format_number(uniform_loss) + "); try a smaller --lr");
       }
