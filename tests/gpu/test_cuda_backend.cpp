@@ -28,6 +28,10 @@
 namespace logreg {
 namespace {
 
+using test::bit_identical;
+using test::ExpectBatchesInShuffledOrder;
+using test::step_probe;
+
 using test::AllClose;
 
 constexpr int kSide = 28;
@@ -35,12 +39,6 @@ constexpr int kDim = kSide * kSide;
 constexpr int kClasses = 10;
 
 const LossHead kHeads[] = {LossHead::kSoftmax, LossHead::kSigmoidSoftmax, LossHead::kOvr};
-
-cuda::CudaStepProbe& step_probe(TrainerBackend& backend) {
-  auto* probe = dynamic_cast<cuda::CudaStepProbe*>(&backend);
-  if (probe == nullptr) throw std::runtime_error("the CUDA backend does not implement CudaStepProbe");
-  return *probe;
-}
 
 // Rows order[0..n) as the backend should see them: x (n, D) in [0, 1] and labels (n).
 void ordered_rows(const ImageSet& images, const LabelSet& labels, const std::vector<std::uint32_t>& order,
@@ -53,10 +51,6 @@ void ordered_rows(const ImageSet& images, const LabelSet& labels, const std::vec
     for (std::size_t d = 0; d < dim; ++d) (*x)[j * dim + d] = pixel_to_unit<float>(img[d]);
     (*y)[j] = labels.labels[order[j]];
   }
-}
-
-bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 using CudaBackendTest = test::GpuTest;
@@ -232,23 +226,8 @@ TEST_P(CudaBatchRing, BatchesArriveOnDeviceInShuffledOrder) {
   options.ring_slots = GetParam();
   options.residency = Residency::kStream;  // the pinned ring is the streaming path
   auto backend = make_cuda_backend(images, labels, init_model(kDim, kClasses, LossHead::kSoftmax, 43), options);
-  cuda::CudaStepProbe& probe = step_probe(*backend);
-  probe.set_batch_capture(true);
-
-  for (int epoch = 1; epoch <= 2; ++epoch) {  // the second epoch reuses slots filled by the first
-    const std::vector<std::uint32_t> order = epoch_order(44, epoch, n);
-    backend->train_epoch(order, batch, 0.01f);
-    const cuda::CapturedBatches captured = probe.captured_batches();
-    ASSERT_EQ(captured.pixels.size(), static_cast<std::size_t>(n) * kDim);
-    ASSERT_EQ(captured.labels.size(), n);
-    for (std::uint32_t j = 0; j < n; ++j) {
-      ASSERT_EQ(0, std::memcmp(captured.pixels.data() + static_cast<std::size_t>(j) * kDim,
-                               images.image(order[j]), kDim))
-          << "epoch " << epoch << ": device row " << j << " (batch " << j / batch << ") is not image "
-          << order[j];
-      ASSERT_EQ(captured.labels[j], labels.labels[order[j]]) << "epoch " << epoch << ": label of row " << j;
-    }
-  }
+  ExpectBatchesInShuffledOrder(*backend, images, labels, batch, 44,
+                               "ring of " + std::to_string(GetParam()) + " slots");
 }
 
 INSTANTIATE_TEST_SUITE_P(CudaBatchRing, CudaBatchRing, ::testing::Values(2, 3, 5));

@@ -32,16 +32,16 @@
 namespace logreg {
 namespace {
 
+using test::bit_identical;
+using test::ExpectBatchesInShuffledOrder;
+using test::step_probe;
+
 constexpr int kSide = 28;
 constexpr int kDim = kSide * kSide;
 constexpr int kClasses = 10;
 constexpr std::uint32_t kRows = 1007;  // a partial last batch for every batch size below but 1
 
 const LossHead kHeads[] = {LossHead::kSoftmax, LossHead::kSigmoidSoftmax, LossHead::kOvr};
-
-bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 // First differing element, for the failure message.
 std::string first_difference(const std::vector<float>& a, const std::vector<float>& b) {
@@ -52,12 +52,6 @@ std::string first_difference(const std::vector<float>& a, const std::vector<floa
     }
   }
   return "none";
-}
-
-cuda::CudaStepProbe& step_probe(TrainerBackend& backend) {
-  auto* probe = dynamic_cast<cuda::CudaStepProbe*>(&backend);
-  if (probe == nullptr) throw std::runtime_error("the CUDA backend does not implement CudaStepProbe");
-  return *probe;
 }
 
 CudaOptions options_for(Residency residency, bool graphs, const OptimizerConfig& opt = {}) {
@@ -288,20 +282,7 @@ TEST_P(CudaResidentBatches, BatchesArriveOnDeviceInShuffledOrder) {
   const LabelSet labels = test::RandomLabels(n, kClasses, 751);
   auto backend = make_cuda_backend(images, labels, init_model(kDim, kClasses, LossHead::kSoftmax, 752),
                                    options_for(GetParam(), true));
-  cuda::CudaStepProbe& probe = step_probe(*backend);
-  probe.set_batch_capture(true);
-  for (int epoch = 1; epoch <= 2; ++epoch) {
-    const std::vector<std::uint32_t> order = epoch_order(753, epoch, n);
-    backend->train_epoch(order, batch, 0.01f);
-    const cuda::CapturedBatches captured = probe.captured_batches();
-    ASSERT_EQ(captured.pixels.size(), static_cast<std::size_t>(n) * kDim);
-    ASSERT_EQ(captured.labels.size(), n);
-    for (std::uint32_t j = 0; j < n; ++j) {
-      ASSERT_EQ(0, std::memcmp(captured.pixels.data() + static_cast<std::size_t>(j) * kDim, images.image(order[j]), kDim))
-          << residency_name(GetParam()) << ", epoch " << epoch << ": device row " << j << " is not image " << order[j];
-      ASSERT_EQ(captured.labels[j], labels.labels[order[j]]) << "epoch " << epoch << ": label of row " << j;
-    }
-  }
+  ExpectBatchesInShuffledOrder(*backend, images, labels, batch, 753, residency_name(GetParam()));
 }
 
 INSTANTIATE_TEST_SUITE_P(CudaResidentBatches, CudaResidentBatches,
