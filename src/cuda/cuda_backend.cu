@@ -801,38 +801,6 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
 }  // namespace
 }  // namespace cuda
 
-const char* residency_name(Residency r) {
-  switch (r) {
-    case Residency::kAuto:
-      return "auto";
-    case Residency::kDevice:
-      return "device";
-    case Residency::kStream:
-      return "stream";
-  }
-  return "?";
-}
-
-bool parse_residency(const std::string& s, Residency* out) {
-  for (Residency r : {Residency::kAuto, Residency::kDevice, Residency::kStream}) {
-    if (s == residency_name(r)) {
-      *out = r;
-      return true;
-    }
-  }
-  return false;
-}
-
-std::size_t resident_bytes(std::size_t rows, std::size_t dim, std::size_t cublas_workspace_bytes) {
-  // pixels + labels + the order (uint32 per row) and the step state + the workspace
-  return rows * dim + rows + (rows + cuda::kStateWords) * sizeof(std::uint32_t) + cublas_workspace_bytes;
-}
-
-Residency resolve_residency(Residency requested, std::size_t resident, std::size_t free_bytes) {
-  if (requested != Residency::kAuto) return requested;
-  return resident <= free_bytes / 2 ? Residency::kDevice : Residency::kStream;
-}
-
 CudaProbe probe_cuda() {
   CudaProbe probe;
   try {
