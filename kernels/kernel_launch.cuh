@@ -1,5 +1,7 @@
 // The one place kernels are launched from: a launch shape (grid computed from the element count, or a
 // single block) and launch_kernel(), which enqueues on a stream and checks the launch. No kernels here.
+// With LOGREG_CUDA=emulated the same call goes to the CPU emulator (emulator/cuda_emulator.hpp) instead of
+// <<< >>>; it checks what the GPU would (block size, the kernel's launch bounds, shared memory).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -12,8 +14,10 @@
 namespace logreg::kernels {
 
 struct LaunchShape {
-  unsigned grid = 0;   // blocks; 0 = nothing to do
-  unsigned block = 0;  // threads per block
+  unsigned grid = 0;          // blocks; 0 = nothing to do
+  unsigned block = 0;         // threads per block
+  std::size_t shared_bytes = 0;  // dynamic shared memory per block (extern __shared__)
+  int max_threads = 0;        // the kernel's __launch_bounds__, when it has them (checked on the emulator)
 };
 
 // One thread per element, `threads` per block.
@@ -24,12 +28,31 @@ inline LaunchShape elementwise_shape(std::size_t n, unsigned threads = 256) {
 // One block whose threads loop over the rows (deterministic reductions).
 inline LaunchShape single_block_shape(unsigned threads) { return LaunchShape{1, threads}; }
 
+// The same shape for a kernel declared with __launch_bounds__(max_threads).
+inline LaunchShape bounded(LaunchShape shape, int max_threads) {
+  shape.max_threads = max_threads;
+  return shape;
+}
+
 template <class... Params, class... Args>
 void launch_kernel(const char* name, void (*kernel)(Params...), LaunchShape shape, cudaStream_t stream,
                    Args&&... args) {
   if (shape.grid == 0) return;
-  kernel<<<shape.grid, shape.block, 0, stream>>>(std::forward<Args>(args)...);
+#if defined(LOGREG_CUDA_EMULATED)
+  (void)::cuda_emu::launch(name, kernel, dim3(shape.grid), dim3(shape.block), shape.shared_bytes, stream,
+                           shape.max_threads, std::forward<Args>(args)...);
+#else
+  kernel<<<shape.grid, shape.block, shape.shared_bytes, stream>>>(std::forward<Args>(args)...);
+#endif
   CUDA_CHECK_LAUNCH(name);
 }
 
 }  // namespace logreg::kernels
+
+// A kernel's dynamic shared memory (the launch's shared_bytes): `extern __shared__ T name[]` on the GPU, the
+// emulator's per-launch buffer on the CPU.
+#if defined(LOGREG_CUDA_EMULATED)
+#define LOGREG_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::cuda_emu::dynamic_shared_memory())
+#else
+#define LOGREG_DYNAMIC_SHARED(T, name) extern __shared__ __align__(16) T name[]
+#endif

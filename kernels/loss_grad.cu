@@ -65,7 +65,7 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_kernel(
 void loss_grad(LossHead head, int batch, int classes, float scale, float* z, const float* bias,
                const std::uint8_t* labels, float* dz, float* db, DeviceTotals* totals, cudaStream_t stream) {
   if (batch <= 0) return;
-  launch_kernel("loss_grad_kernel", loss_grad_kernel, single_block_shape(kLossThreads), stream, head, batch,
+  launch_kernel("loss_grad_kernel", loss_grad_kernel, bounded(single_block_shape(kLossThreads), kLossThreads), stream, head, batch,
                 classes, scale, z, bias, labels, dz, db, totals);
 }
 

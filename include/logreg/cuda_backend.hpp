@@ -17,6 +17,7 @@ struct CudaProbe {
   int device_count = 0;
   std::string device_name;  // of device 0 when usable, e.g. "NVIDIA H100 80GB HBM3"
   std::string reason;       // why not usable, e.g. "no CUDA driver found (cudaErrorInsufficientDriver)"
+  bool emulated = false;    // the device is the CPU emulator (LOGREG_CUDA=emulated): `--device auto` skips it
 };
 
 // Never throws: cudaGetDeviceCount and friends, errors reported in `reason`.

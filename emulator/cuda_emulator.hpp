@@ -1,0 +1,223 @@
+// The CUDA emulator's force-included header (LOGREG_CUDA=emulated: g++ -include cuda_emulator.hpp): the
+// real CUDA 13 headers for the types, enums and runtime/cuBLAS declarations, then what nvcc would provide
+// for device code: the execution-space keywords, threadIdx/blockIdx/blockDim/gridDim/warpSize, the
+// intrinsics (barriers, warp shuffles and votes, atomics, fast maths) and cuda_emu::launch(), which
+// kernels/kernel_launch.cuh calls instead of <<< >>>. The runtime itself is in runtime.cpp, the block
+// scheduler (threads of a block as cooperative fibers) in block_scheduler.cpp, cuBLAS in cublas.cpp.
+#pragma once
+
+#include <cuda_profiler_api.h>
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#define LOGREG_CUDA_EMULATED 1
+
+// ---- Execution spaces and qualifiers ----------------------------------------------------------------
+// Block-shared variables are function statics: the blocks of a launch run one after another on one host
+// thread, every thread of the running block sees the same object.
+#undef __host__
+#undef __device__
+#undef __global__
+#undef __shared__
+#undef __constant__
+#undef __managed__
+#define __host__
+#define __device__
+#define __global__
+#define __shared__ static
+#define __constant__ static
+#define __managed__
+#define __launch_bounds__(...)
+#ifndef __noinline__
+#define __noinline__ __attribute__((noinline))
+#endif
+
+// ---- Built-in variables ---------------------------------------------------------------------------------
+// Set by the block scheduler before it switches to a thread's fiber.
+extern thread_local uint3 threadIdx;
+extern thread_local uint3 blockIdx;
+extern thread_local dim3 blockDim;
+extern thread_local dim3 gridDim;
+constexpr int warpSize = 32;
+
+namespace cuda_emu {
+
+// ---- What the intrinsics call (block_scheduler.cpp) ---------------------------------------------------
+enum class WarpOp { kSync, kShflIdx, kShflUp, kShflDown, kShflXor, kBallot, kAny, kAll };
+
+void block_barrier();  // __syncthreads
+// One warp-synchronous exchange: every lane of `mask` deposits `value` and `param` (source lane, delta or
+// lane mask) and waits until all of them have; returns what the op gives this lane.
+std::uint64_t warp_exchange(WarpOp op, unsigned mask, std::uint64_t value, int param, int width);
+unsigned active_mask();                // __activemask: the lanes of this warp that have not exited
+void* dynamic_shared_memory();         // base of the launch's dynamic shared memory (extern __shared__)
+
+// ---- Launches (runtime.cpp) -----------------------------------------------------------------------------
+struct KernelLaunch {
+  const char* name = "";
+  const void* function = nullptr;  // the kernel, for its attributes (cudaFuncSetAttribute)
+  dim3 grid;
+  dim3 block;
+  std::size_t shared_bytes = 0;
+  int max_threads = 0;             // the kernel's __launch_bounds__ as the launcher states it; 0 = none
+  std::vector<const void*> pointer_args;  // every pointer argument: must be device or pinned memory
+  std::function<void()> thread_body;      // runs the kernel for the current thread
+};
+
+// Checks the configuration (the error is returned, as cudaGetLastError would report it) and enqueues
+// the launch on `stream`: it runs when the stream is synchronised, like a GPU that is always behind.
+cudaError_t enqueue_launch(KernelLaunch launch, cudaStream_t stream);
+
+template <class T>
+void collect_pointer(std::vector<const void*>& out, const T& v) {
+  if constexpr (std::is_pointer_v<T>) out.push_back(static_cast<const void*>(v));
+}
+
+// kernel<<<grid, block, shared_bytes, stream>>>(args...), with the kernel's parameters copied once, as the
+// GPU does; every thread of every block runs kernel(params...).
+template <class... Params, class... Args>
+cudaError_t launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
+                   cudaStream_t stream, int max_threads, Args&&... args) {
+  static_assert(sizeof...(Params) == sizeof...(Args), "kernel launched with the wrong number of arguments");
+  auto params = std::make_shared<std::tuple<std::decay_t<Params>...>>(std::forward<Args>(args)...);
+  KernelLaunch l;
+  l.name = name;
+  l.function = reinterpret_cast<const void*>(kernel);
+  l.grid = grid;
+  l.block = block;
+  l.shared_bytes = shared_bytes;
+  l.max_threads = max_threads;
+  std::apply([&](const auto&... p) { (collect_pointer(l.pointer_args, p), ...); }, *params);
+  l.thread_body = [kernel, params] { std::apply(kernel, *params); };
+  return enqueue_launch(std::move(l), stream);
+}
+
+// For tests: the last fault the emulator reported (kernel name and what went wrong), "" if none.
+const char* last_fault();
+// Ends the current "device": frees nothing, but clears a sticky error (like cudaDeviceReset) so that a test
+// that provoked a fault leaves a usable device behind.
+void reset_device();
+
+template <class T>
+std::uint64_t to_bits(T v) {
+  static_assert(sizeof(T) <= sizeof(std::uint64_t), "warp exchange of a type wider than 8 bytes");
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  return bits;
+}
+template <class T>
+T from_bits(std::uint64_t bits) {
+  T v;
+  std::memcpy(&v, &bits, sizeof(T));
+  return v;
+}
+
+}  // namespace cuda_emu
+
+// ---- Intrinsics -------------------------------------------------------------------------------------------
+inline void __syncthreads() { cuda_emu::block_barrier(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)cuda_emu::warp_exchange(cuda_emu::WarpOp::kSync, mask, 0, 0, 32); }
+inline void __threadfence() {}
+inline void __threadfence_block() {}
+
+template <class T>
+T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
+  return cuda_emu::from_bits<T>(cuda_emu::warp_exchange(cuda_emu::WarpOp::kShflIdx, mask, cuda_emu::to_bits(var), src_lane, width));
+}
+template <class T>
+T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+  return cuda_emu::from_bits<T>(cuda_emu::warp_exchange(cuda_emu::WarpOp::kShflUp, mask, cuda_emu::to_bits(var),
+                                                        static_cast<int>(delta), width));
+}
+template <class T>
+T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+  return cuda_emu::from_bits<T>(cuda_emu::warp_exchange(cuda_emu::WarpOp::kShflDown, mask, cuda_emu::to_bits(var),
+                                                        static_cast<int>(delta), width));
+}
+template <class T>
+T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize) {
+  return cuda_emu::from_bits<T>(cuda_emu::warp_exchange(cuda_emu::WarpOp::kShflXor, mask, cuda_emu::to_bits(var), lane_mask, width));
+}
+inline unsigned __ballot_sync(unsigned mask, int predicate) {
+  return static_cast<unsigned>(cuda_emu::warp_exchange(cuda_emu::WarpOp::kBallot, mask, predicate != 0, 0, 32));
+}
+inline int __any_sync(unsigned mask, int predicate) {
+  return static_cast<int>(cuda_emu::warp_exchange(cuda_emu::WarpOp::kAny, mask, predicate != 0, 0, 32));
+}
+inline int __all_sync(unsigned mask, int predicate) {
+  return static_cast<int>(cuda_emu::warp_exchange(cuda_emu::WarpOp::kAll, mask, predicate != 0, 0, 32));
+}
+inline unsigned __activemask() { return cuda_emu::active_mask(); }
+
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
+inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz(static_cast<unsigned>(x)); }
+inline int __ffs(int x) { return __builtin_ffs(x); }
+
+// Atomics: the threads of a block are fibers on one host thread and never interrupted inside a call.
+template <class T>
+T atomicAdd(T* address, T val) {
+  const T old = *address;
+  *address = old + val;
+  return old;
+}
+template <class T>
+T atomicSub(T* address, T val) {
+  const T old = *address;
+  *address = old - val;
+  return old;
+}
+template <class T>
+T atomicMax(T* address, T val) {
+  const T old = *address;
+  *address = old < val ? val : old;
+  return old;
+}
+template <class T>
+T atomicMin(T* address, T val) {
+  const T old = *address;
+  *address = val < old ? val : old;
+  return old;
+}
+template <class T>
+T atomicExch(T* address, T val) {
+  const T old = *address;
+  *address = val;
+  return old;
+}
+template <class T>
+T atomicCAS(T* address, T compare, T val) {
+  const T old = *address;
+  if (old == compare) *address = val;
+  return old;
+}
+
+// Fast-maths intrinsics, emulated with the exact functions (the GPU's approximations differ in the last
+// bits; tests compare with tolerances).
+inline float __expf(float x) { return std::exp(x); }
+inline float __logf(float x) { return std::log(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+template <class T>
+T __ldg(const T* p) { return *p; }
+
+// The runtime's C++ overloads that cuda_runtime.h declares only for nvcc.
+template <class T>
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, T* entry) {
+  return ::cudaFuncGetAttributes(attributes, reinterpret_cast<const void*>(entry));
+}
+template <class T>
+cudaError_t cudaFuncSetAttribute(T* entry, cudaFuncAttribute attribute, int value) {
+  return ::cudaFuncSetAttribute(reinterpret_cast<const void*>(entry), attribute, value);
+}

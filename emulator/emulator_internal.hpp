@@ -1,0 +1,33 @@
+// What the emulator's parts share and nothing outside emulator/ may use: the memory registry, the stream
+// queue that cuBLAS enqueues on, fault reporting and the block scheduler's entry point.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "cuda_emulator.hpp"
+
+namespace cuda_emu::detail {
+
+enum class MemoryKind { kNone, kDevice, kPinned };
+
+// Where [p, p + bytes) lies: entirely inside one cudaMalloc allocation (kDevice), one cudaMallocHost
+// allocation (kPinned), or not (kNone). A null p with bytes == 0 is kDevice (an empty range anywhere).
+MemoryKind memory_kind(const void* p, std::size_t bytes);
+
+// Enqueues `op` on `stream` (or records it into the graph being captured on it). `what` names it in faults.
+cudaError_t enqueue(cudaStream_t stream, const char* what, std::function<void()> op);
+
+// Reports a fault found while an operation ran (a kernel touching host memory, a barrier deadlock, ...):
+// prints it to stderr with the kernel's or call's name and makes `err` the device's sticky error, so every
+// later runtime call returns it, as after a fault on a GPU.
+void report_fault(cudaError_t err, const std::string& what);
+
+// Runs every block of `launch`, one after another, the threads of each as fibers. Returns "" or what went
+// wrong inside (a barrier that not every thread reached, a warp op a lane never joined, ...).
+std::string run_blocks(const KernelLaunch& launch, void* dynamic_shared);
+
+}  // namespace cuda_emu::detail
