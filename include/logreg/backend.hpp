@@ -54,8 +54,9 @@ class TrainerBackend {
   virtual void end_epoch(int /*epoch*/) {}
 };
 
-// For the CPU backends: throws DataError naming the file when the images do not have the model's D pixels
-// or the labels are not one per image.
+// For the CPU backends: throws DataError naming the file when the images do not have the model's D pixels,
+// the labels are not one per image, or a label is not below the model's C classes (the message the CUDA
+// backend gives too: "label L at row I is not below the model's C classes").
 void check_set_fits_model(const Model& m, const ImageSet& images, const LabelSet& labels);
 
 }  // namespace logreg

@@ -14,8 +14,9 @@ enum class MetricsFormat { kCsv, kJsonl };
 class MetricsLog {
  public:
   // Chooses the format from the extension (UsageError otherwise), opens (truncates) the file and writes
-  // the header; settings_json is the run's settings as a JSON object. ResourceError when it can't write.
-  MetricsLog(const std::string& path, const std::string& settings_json);
+  // the header; settings_json is the run's settings as a JSON object. With `validation` (the run holds out
+  // a validation split) every record also has val_loss and val_accuracy. ResourceError when it can't write.
+  MetricsLog(const std::string& path, const std::string& settings_json, bool validation = false);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
@@ -32,13 +33,15 @@ class MetricsLog {
 
   std::string path_;
   MetricsFormat format_;
+  bool validation_ = false;
   std::FILE* file_ = nullptr;
   long complete_bytes_ = 0;  // file length after the last complete record (the header counts as one)
   int records_ = 0;
 };
 
-// The CSV columns, in order.
+// The CSV columns, in order; with a validation split kMetricsValColumns follow them.
 inline constexpr const char* kMetricsColumns =
     "epoch,train_loss,last_batch_loss,test_loss,test_accuracy,epoch_seconds,samples_per_second,lr";
+inline constexpr const char* kMetricsValColumns = ",val_loss,val_accuracy";
 
 }  // namespace logreg

@@ -63,8 +63,9 @@ struct EpochReport {
 std::string format_epoch_line(const EpochReport& r);
 
 // on_epoch runs after each epoch. Each epoch is handed to the backend in `chunks_per_epoch` calls of whole
-// batches (identical result; a sync per call), at least 50 when on_progress is set so a progress bar
-// can move. stop_requested is polled after every chunk: true ends the run there, after a whole step.
+// batches (identical result; a sync per call); on_progress, when set, is called after each of them and does
+// not change their number (a progress bar must not change the work). stop_requested is polled after every
+// chunk: true ends the run there, after a whole step.
 struct TrainHooks {
   std::function<void(const EpochReport&)> on_epoch;
   std::function<void(int epoch, std::int64_t done, std::int64_t total)> on_progress;
@@ -73,7 +74,7 @@ struct TrainHooks {
 };
 
 struct TrainOutcome {
-  int last_epoch = 0;          // the last epoch completed
+  int last_epoch = 0;          // the last epoch completed (cfg.first_epoch - 1 when none ran: resumed epochs count)
   bool early_stopped = false;  // the validation loss stopped improving
   bool stopped = false;        // stop_requested said so
   bool partial_epoch = false;  // stopped inside epoch last_epoch + 1 (its steps so far are in the model)

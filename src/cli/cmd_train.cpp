@@ -278,7 +278,7 @@ void run_train(const TrainOptions& o) {
   print_settings(nlohmann::ordered_json::parse(settings), data);
 
   std::unique_ptr<MetricsLog> metrics;
-  if (!o.metrics.empty()) metrics = std::make_unique<MetricsLog>(o.metrics, settings);
+  if (!o.metrics.empty()) metrics = std::make_unique<MetricsLog>(o.metrics, settings, split.has_val());
 
   TrainHooks hooks;
   hooks.on_epoch = [&](const EpochReport& r) {
@@ -317,7 +317,7 @@ void run_train(const TrainOptions& o) {
     std::printf("Early stop after epoch %d: the validation loss has not improved for %d epochs\n", outcome.last_epoch,
                 cfg.early_stop);
   }
-  const int epochs_done = outcome.last_epoch > 0 ? outcome.last_epoch : cfg.first_epoch - 1;
+  const int epochs_done = outcome.last_epoch;  // cfg.first_epoch - 1 when no epoch ran
   if (!o.save.empty()) {
     save_model_file(o.save, model_file_of(*backend, data, epochs_done, cfg.seed, settings));
     std::printf("Saved model to %s (%d epochs)\n", o.save.c_str(), epochs_done);

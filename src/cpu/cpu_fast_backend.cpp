@@ -220,6 +220,7 @@ class CpuFastBackend final : public TrainerBackend {
   Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
     Model shape;
     shape.input_dim = D_;
+    shape.num_classes = C_;
     check_set_fits_model(shape, images, labels);
     const int n = static_cast<int>(images.count);
     std::vector<const std::uint8_t*> rows(images.count);

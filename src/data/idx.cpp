@@ -67,13 +67,58 @@ std::size_t read_some(std::FILE* f, const std::string& path, std::uint8_t* dst, 
   return got;
 }
 
+// The decoded bytes of a file as they arrive, the first `head_len` of them (an IDX header) kept apart from
+// the rest, so that the data after the header ends up in a vector of its own without being copied again
+// (a whole-file buffer would be copied to drop the header: twice the file in memory while loading).
+class SplitBytes {
+ public:
+  explicit SplitBytes(std::size_t head_len) : head_len_(head_len) {}
+
+  void append(const std::uint8_t* p, std::size_t n) {
+    const std::size_t to_head = std::min(n, head_len_ - head_.size());
+    head_.insert(head_.end(), p, p + to_head);
+    data_.insert(data_.end(), p + to_head, p + n);
+  }
+  // Room for `bytes` in all, so that the data vector is allocated once when its size is known.
+  void reserve(std::uint64_t bytes) {
+    if (bytes > head_len_) data_.reserve(static_cast<std::size_t>(bytes - head_len_));
+  }
+  std::uint64_t size() const { return head_.size() + data_.size(); }
+  bool head_complete() const { return head_.size() == head_len_; }
+  std::vector<std::uint8_t>& head() { return head_; }
+  std::vector<std::uint8_t>& data() { return data_; }
+
+ private:
+  std::size_t head_len_;
+  std::vector<std::uint8_t> head_;
+  std::vector<std::uint8_t> data_;
+};
+
+std::uint32_t be32_at(const std::uint8_t* b) {
+  return (static_cast<std::uint32_t>(b[0]) << 24) | (static_cast<std::uint32_t>(b[1]) << 16) |
+         (static_cast<std::uint32_t>(b[2]) << 8) | static_cast<std::uint32_t>(b[3]);
+}
+
+// The file length an IDX header promises (header + count x dims), or 0 when it is not a well-formed
+// unsigned-byte header of `head_len` bytes or the product overflows. Only a hint for reserve().
+std::uint64_t promised_file_bytes(const std::vector<std::uint8_t>& head) {
+  if (head.size() < 8 || head[0] != 0 || head[1] != 0 || head[2] != 0x08 || head.size() != 4 + 4 * std::size_t{head[3]}) return 0;
+  std::uint64_t n = 1;
+  for (std::size_t d = 0; d < head[3]; ++d) {
+    if (__builtin_mul_overflow(n, static_cast<std::uint64_t>(be32_at(head.data() + 4 + 4 * d)), &n)) return 0;
+  }
+  return n + head.size();
+}
+
 std::string limit_exceeded(std::uint64_t max_bytes) {
   return "decompressed size exceeds the limit of " + std::to_string(max_bytes) + " bytes (raise it with --max-bytes)";
 }
 
-// Inflates the gzip stream (one or more members) that follows the `prefix` bytes already read.
-std::vector<std::uint8_t> gunzip_file(std::FILE* f, const std::string& path, const std::uint8_t* prefix,
-                                      std::size_t prefix_len, std::uint64_t max_bytes) {
+// Inflates the gzip stream (one or more members) that follows the `prefix` bytes already read into `result`.
+// Once the IDX header is in, the data vector is reserved for the size it promises, bounded by max_bytes and
+// by what the compressed file can hold (deflate expands at most 1032:1), so a lying header allocates little.
+void gunzip_file(std::FILE* f, const std::string& path, const std::uint8_t* prefix, std::size_t prefix_len,
+                 std::uint64_t max_bytes, SplitBytes& result) {
   z_stream zs{};
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw ResourceError(path + ": inflateInit2 failed");
   struct InflateEnd {
@@ -81,7 +126,11 @@ std::vector<std::uint8_t> gunzip_file(std::FILE* f, const std::string& path, con
     ~InflateEnd() { inflateEnd(zs); }
   } inflate_end{&zs};
 
-  std::vector<std::uint8_t> in(kIoChunk), out(kIoChunk), result;
+  std::vector<std::uint8_t> in(kIoChunk), out(kIoChunk);
+  bool reserved = false;
+  struct stat st {};
+  const std::uint64_t compressed_bytes =
+      fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
   std::memcpy(in.data(), prefix, prefix_len);
   zs.next_in = in.data();
   zs.avail_in = static_cast<uInt>(prefix_len);
@@ -127,30 +176,34 @@ std::vector<std::uint8_t> gunzip_file(std::FILE* f, const std::string& path, con
     }
     const std::size_t produced = out.size() - zs.avail_out;
     if (result.size() + produced > max_bytes) throw IdxError(path, limit_exceeded(max_bytes));
-    result.insert(result.end(), out.begin(), out.begin() + static_cast<std::ptrdiff_t>(produced));
+    result.append(out.data(), produced);
+    if (!reserved && result.head_complete()) {
+      reserved = true;
+      result.reserve(std::min({promised_file_bytes(result.head()), max_bytes, compressed_bytes * 1032}));
+    }
     if (rc == Z_STREAM_END) member_complete = true;
   }
-  return result;
 }
 
 // ---- parsing ---------------------------------------------------------------------------------
 
-std::uint32_t be32(const std::vector<std::uint8_t>& b, std::size_t at) {
-  return (static_cast<std::uint32_t>(b[at]) << 24) | (static_cast<std::uint32_t>(b[at + 1]) << 16) |
-         (static_cast<std::uint32_t>(b[at + 2]) << 8) | static_cast<std::uint32_t>(b[at + 3]);
-}
+constexpr std::size_t kImageHeaderBytes = 16;  // magic, count, rows, cols
+constexpr std::size_t kLabelHeaderBytes = 8;   // magic, count
 
-// Checks magic, type and ndims (bytes 0-3) and that the whole header is present.
-void check_header(const std::vector<std::uint8_t>& b, const std::string& name, std::uint8_t want_ndims,
-                  const char* kind) {
+std::uint32_t be32(const std::vector<std::uint8_t>& b, std::size_t at) { return be32_at(b.data() + at); }
+
+// Checks magic, type and ndims (bytes 0-3) and that the whole header is present. `head` holds the first
+// bytes of the file (all of them when it is shorter than the header), `file_bytes` its whole length.
+void check_header(const std::vector<std::uint8_t>& b, std::uint64_t file_bytes, const std::string& name,
+                  std::uint8_t want_ndims, const char* kind) {
   const std::size_t header_len = 4 + 4 * static_cast<std::size_t>(want_ndims);
-  if (b.empty()) {
+  if (file_bytes == 0) {
     throw IdxError(name, std::string("empty file (0 bytes): expected an IDX ") + kind + " file with a " +
                              std::to_string(header_len) + "-byte header");
   }
-  if (b.size() < 4) {
+  if (file_bytes < 4) {
     throw IdxError(name, "truncated header: expected at least 4 bytes of IDX magic, found a " +
-                             std::to_string(b.size()) + "-byte file");
+                             std::to_string(file_bytes) + "-byte file");
   }
   if (b[0] != 0 || b[1] != 0) {
     throw IdxError(name, "magic at byte 0: expected 00 00, found " + hex_byte(b[0]) + " " + hex_byte(b[1]) +
@@ -167,16 +220,16 @@ void check_header(const std::vector<std::uint8_t>& b, const std::string& name, s
     throw IdxError(name, "number of dimensions at byte 3: expected " + std::to_string(want_ndims) + " for an " +
                              kind + " file, found " + std::to_string(b[3]) + hint);
   }
-  if (b.size() < header_len) {
+  if (file_bytes < header_len) {
     throw IdxError(name, "truncated header: expected " + std::to_string(header_len) + " header bytes, file has " +
-                             std::to_string(b.size()));
+                             std::to_string(file_bytes));
   }
 }
 
 // Checks that the data after the header is exactly `data_bytes` long.
-void check_length(const std::vector<std::uint8_t>& b, const std::string& name, std::size_t header_len,
+void check_length(std::uint64_t file_bytes, const std::string& name, std::size_t header_len,
                   std::uint64_t data_bytes, const std::string& what_promised) {
-  const std::uint64_t have = b.size() - header_len;
+  const std::uint64_t have = file_bytes - header_len;
   if (have < data_bytes) {
     throw IdxError(name, "truncated: header promises " + std::to_string(data_bytes) + " data bytes (" +
                              what_promised + "), file has " + std::to_string(have) + " after the " +
@@ -199,8 +252,10 @@ void check_within_limit(const std::string& name, std::uint64_t data_bytes, const
   }
 }
 
-ImageSet parse_images(const std::vector<std::uint8_t>& b, const std::string& name, const IdxLimits& limits) {
-  check_header(b, name, 3, "image");
+// The data vector moves into the ImageSet: no copy of the pixels.
+ImageSet parse_images(SplitBytes& bytes, const std::string& name, const IdxLimits& limits) {
+  const std::vector<std::uint8_t>& b = bytes.head();
+  check_header(b, bytes.size(), name, 3, "image");
   const std::uint32_t count = be32(b, 4), rows = be32(b, 8), cols = be32(b, 12);
   if (rows == 0) throw IdxError(name, "rows at byte 8: expected > 0, found 0");
   if (cols == 0) throw IdxError(name, "columns at byte 12: expected > 0, found 0");
@@ -213,25 +268,26 @@ ImageSet parse_images(const std::vector<std::uint8_t>& b, const std::string& nam
                              " overflows a 64-bit byte count");
   }
   check_within_limit(name, data_bytes, what_promised, limits);
-  check_length(b, name, 16, data_bytes, what_promised);
+  check_length(bytes.size(), name, kImageHeaderBytes, data_bytes, what_promised);
   ImageSet s;
   s.path = name;
   s.count = count;
   s.rows = rows;
   s.cols = cols;
-  s.pixels.assign(b.begin() + 16, b.end());
+  s.pixels = std::move(bytes.data());
   return s;
 }
 
-LabelSet parse_labels(const std::vector<std::uint8_t>& b, const std::string& name, const IdxLimits& limits) {
-  check_header(b, name, 1, "label");
+LabelSet parse_labels(SplitBytes& bytes, const std::string& name, const IdxLimits& limits) {
+  const std::vector<std::uint8_t>& b = bytes.head();
+  check_header(b, bytes.size(), name, 1, "label");
   const std::uint32_t count = be32(b, 4);
   const std::string what_promised = std::to_string(count) + " labels";
   check_within_limit(name, count, what_promised, limits);
-  check_length(b, name, 8, count, what_promised);
+  check_length(bytes.size(), name, kLabelHeaderBytes, count, what_promised);
   LabelSet s;
   s.path = name;
-  s.labels.assign(b.begin() + 8, b.end());
+  s.labels = std::move(bytes.data());
   return s;
 }
 
@@ -297,12 +353,16 @@ void write_file_atomically(const std::string& path, const std::vector<std::uint8
 
 }  // namespace
 
-std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, const IdxLimits& limits) {
+namespace {
+
+// The decoded file (gunzipped when it starts with 1f 8b) into `out`, within limits.max_bytes.
+void read_split(const std::string& path, const IdxLimits& limits, SplitBytes& out) {
   FileHandle file = open_for_reading(path);
   std::uint8_t magic[2] = {0, 0};
   const std::size_t magic_len = read_some(file.get(), path, magic, 2);
   if (magic_len == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-    return gunzip_file(file.get(), path, magic, magic_len, limits.max_bytes);
+    gunzip_file(file.get(), path, magic, magic_len, limits.max_bytes, out);
+    return;
   }
   struct stat st {};
   if (fstat(fileno(file.get()), &st) != 0) throw DataError(path, "cannot stat: " + errno_text(errno));
@@ -310,35 +370,56 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, const IdxLimi
     throw IdxError(path, "file size " + std::to_string(st.st_size) + " bytes exceeds the limit of " +
                              std::to_string(limits.max_bytes) + " bytes (raise it with --max-bytes)");
   }
-  std::vector<std::uint8_t> bytes(magic, magic + magic_len);
-  if (S_ISREG(st.st_mode)) bytes.reserve(static_cast<std::size_t>(st.st_size));
+  if (S_ISREG(st.st_mode)) out.reserve(static_cast<std::uint64_t>(st.st_size));
+  out.append(magic, magic_len);
   std::vector<std::uint8_t> chunk(kIoChunk);
   for (;;) {
     const std::size_t got = read_some(file.get(), path, chunk.data(), chunk.size());
     if (got == 0) break;
-    if (bytes.size() + got > limits.max_bytes) {
+    if (out.size() + got > limits.max_bytes) {
       throw IdxError(path, "file size exceeds the limit of " + std::to_string(limits.max_bytes) +
                                " bytes (raise it with --max-bytes)");
     }
-    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(got));
+    out.append(chunk.data(), got);
   }
-  return bytes;
+}
+
+// In-memory bytes split after `head_len` (a copy: the caller keeps its vector).
+SplitBytes split_copy(const std::vector<std::uint8_t>& bytes, std::size_t head_len) {
+  SplitBytes s(head_len);
+  s.reserve(bytes.size());
+  s.append(bytes.data(), bytes.size());
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, const IdxLimits& limits) {
+  SplitBytes bytes(0);
+  read_split(path, limits, bytes);
+  return std::move(bytes.data());
 }
 
 ImageSet load_idx_images(const std::string& path, const IdxLimits& limits) {
-  return parse_images(read_maybe_gzip(path, limits), path, limits);
+  SplitBytes bytes(kImageHeaderBytes);
+  read_split(path, limits, bytes);
+  return parse_images(bytes, path, limits);
 }
 
 LabelSet load_idx_labels(const std::string& path, const IdxLimits& limits) {
-  return parse_labels(read_maybe_gzip(path, limits), path, limits);
+  SplitBytes bytes(kLabelHeaderBytes);
+  read_split(path, limits, bytes);
+  return parse_labels(bytes, path, limits);
 }
 
 ImageSet parse_idx_images(const std::vector<std::uint8_t>& bytes, const std::string& name) {
-  return parse_images(bytes, name, IdxLimits{});
+  SplitBytes split = split_copy(bytes, kImageHeaderBytes);
+  return parse_images(split, name, IdxLimits{});
 }
 
 LabelSet parse_idx_labels(const std::vector<std::uint8_t>& bytes, const std::string& name) {
-  return parse_labels(bytes, name, IdxLimits{});
+  SplitBytes split = split_copy(bytes, kLabelHeaderBytes);
+  return parse_labels(split, name, IdxLimits{});
 }
 
 void write_idx_images(const std::string& path, const ImageSet& images, bool gzip) {

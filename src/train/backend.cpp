@@ -1,4 +1,4 @@
-// check_set_fits_model: the shape check the CPU backends share (backend.hpp).
+// check_set_fits_model: the shape and label check the CPU backends share (backend.hpp).
 #include "logreg/backend.hpp"
 
 #include <string>
@@ -15,6 +15,12 @@ void check_set_fits_model(const Model& m, const ImageSet& images, const LabelSet
   if (labels.count() != images.count) {
     throw DataError(labels.path, std::to_string(labels.count()) + " labels for " + std::to_string(images.count) +
                                      " images");
+  }
+  for (std::size_t i = 0; i < labels.count(); ++i) {
+    if (labels.labels[i] >= m.num_classes) {
+      throw DataError(labels.path, "label " + std::to_string(labels.labels[i]) + " at row " + std::to_string(i) +
+                                       " is not below the model's " + std::to_string(m.num_classes) + " classes");
+    }
   }
 }
 

@@ -22,7 +22,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
-MetricsLog::MetricsLog(const std::string& path, const std::string& settings_json) : path_(path) {
+MetricsLog::MetricsLog(const std::string& path, const std::string& settings_json, bool validation)
+    : path_(path), validation_(validation) {
   if (ends_with(path, ".csv")) {
     format_ = MetricsFormat::kCsv;
   } else if (ends_with(path, ".jsonl")) {
@@ -36,7 +37,8 @@ MetricsLog::MetricsLog(const std::string& path, const std::string& settings_json
   }
   try {
     if (format_ == MetricsFormat::kCsv) {
-      write("# logreg_cuda settings: " + settings_json + "\n" + kMetricsColumns + "\n");
+      write("# logreg_cuda settings: " + settings_json + "\n" + kMetricsColumns +
+            (validation_ ? kMetricsValColumns : "") + "\n");
     } else {
       nlohmann::json header;
       header["settings"] = nlohmann::json::parse(settings_json);
@@ -83,10 +85,14 @@ void MetricsLog::write(const std::string& text) {
 void MetricsLog::append(const EpochReport& r, double lr) {
   if (format_ == MetricsFormat::kCsv) {
     char line[512];
-    std::snprintf(line, sizeof line, "%d,%.6f,%.6f,%.6f,%.4f,%.4f,%.1f,%.8g\n", r.epoch, r.train.mean_loss(),
-                  r.train.last_batch_loss, r.test.mean_loss(), r.test.accuracy_percent(), r.seconds,
-                  r.samples_per_second, lr);
-    write(line);
+    int n = std::snprintf(line, sizeof line, "%d,%.6f,%.6f,%.6f,%.4f,%.4f,%.1f,%.8g", r.epoch, r.train.mean_loss(),
+                          r.train.last_batch_loss, r.test.mean_loss(), r.test.accuracy_percent(), r.seconds,
+                          r.samples_per_second, lr);
+    if (validation_ && n > 0 && static_cast<std::size_t>(n) < sizeof line) {
+      n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), ",%.6f,%.4f", r.val.mean_loss(),
+                         r.val.accuracy_percent());
+    }
+    write(std::string(line) + "\n");
     return;
   }
   nlohmann::json rec;
@@ -98,6 +104,10 @@ void MetricsLog::append(const EpochReport& r, double lr) {
   rec["epoch_seconds"] = r.seconds;
   rec["samples_per_second"] = r.samples_per_second;
   rec["lr"] = lr;
+  if (validation_) {
+    rec["val_loss"] = r.val.mean_loss();
+    rec["val_accuracy"] = r.val.accuracy_percent();
+  }
   write(rec.dump() + "\n");
 }
 

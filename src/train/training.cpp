@@ -114,15 +114,17 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
   using Clock = std::chrono::steady_clock;
   const auto n = static_cast<std::uint32_t>(split.train_rows.size());
   const auto batch = static_cast<std::size_t>(cfg.batch_size);
-  // Hand each epoch over in chunks of whole batches (identical result): more of them for a progress bar.
+  // Hand each epoch over in chunks of whole batches (identical result). The progress hook is told after each
+  // chunk and never changes their number: the work is the same with and without a progress bar.
   const std::size_t batches = (n + batch - 1) / batch;
-  const std::size_t chunks = static_cast<std::size_t>(std::max(hooks.chunks_per_epoch, hooks.on_progress ? 50 : 1));
+  const std::size_t chunks = static_cast<std::size_t>(std::max(hooks.chunks_per_epoch, 1));
   const std::size_t chunk_rows = std::max<std::size_t>(1, (batches + chunks - 1) / chunks) * batch;
   // Softmax losses stay finite however large the weights grow (log-sum-exp), so an exploding loss is
   // divergence too: far above the loss of predicting every class with equal probability.
   const double classes = static_cast<double>(std::max(2, data.num_classes));
   const double uniform_loss = cfg.head == LossHead::kOvr ? classes * std::log(2.0) : std::log(classes);
   TrainOutcome outcome;
+  outcome.last_epoch = cfg.first_epoch - 1;  // a resumed run has these already, even if stopped at once
   double best_val = INFINITY;
   int best_epoch = 0;
   for (int epoch = cfg.first_epoch; epoch <= cfg.epochs; ++epoch) {

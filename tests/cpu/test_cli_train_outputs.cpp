@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <filesystem>
 #include <iterator>
@@ -81,6 +82,47 @@ TEST_F(TrainOutputs, JsonlMetricsParse) {
   EXPECT_EQ(e2["epoch"], 2);
   EXPECT_NEAR(e2["lr"].get<double>(), 0.025, 1e-9);
   EXPECT_GT(e2["test_accuracy"].get<double>(), 50.0);
+}
+
+// The value after `key` ("Val loss: ") in the stdout line of `epoch`.
+double StdoutValue(const std::string& out, int epoch, const std::string& key) {
+  const std::size_t line = out.find("Epoch: " + std::to_string(epoch) + ". ");
+  if (line == std::string::npos) return NAN;
+  const std::size_t at = out.find(key, line);
+  if (at == std::string::npos || at > out.find('\n', line)) return NAN;
+  return std::stod(out.substr(at + key.size()));
+}
+
+// Issue 10, bug 3: with a validation split, val_loss and val_accuracy are in every record, with the values
+// the epoch line prints.
+TEST_F(TrainOutputs, MetricsHoldTheValidationLossAndAccuracy) {
+  const std::string csv = dir_.file("m.csv");
+  const std::string jsonl = dir_.file("m.jsonl");
+  const auto r = RunCli(Train("--epochs 2 --val-split 0.2 --metrics " + csv));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto lines = Lines(csv);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[1], std::string(kMetricsColumns) + ",val_loss,val_accuracy");
+  for (int e = 1; e <= 2; ++e) {
+    std::stringstream row(lines[static_cast<std::size_t>(e) + 1]);
+    std::vector<std::string> fields;
+    for (std::string f; std::getline(row, f, ',');) fields.push_back(f);
+    ASSERT_EQ(fields.size(), 10u) << lines[static_cast<std::size_t>(e) + 1];
+    EXPECT_NEAR(std::stod(fields[8]), StdoutValue(r.out, e, "Val loss: "), 5e-5) << r.out;
+    EXPECT_NEAR(std::stod(fields[9]), StdoutValue(r.out, e, "Val accuracy: "), 5e-3) << r.out;
+  }
+  const auto rj = RunCli(Train("--epochs 2 --val-split 0.2 --metrics " + jsonl));
+  ASSERT_EQ(rj.exit_code, 0) << rj.output;
+  const auto jl = Lines(jsonl);
+  ASSERT_EQ(jl.size(), 3u);
+  for (int e = 1; e <= 2; ++e) {
+    const auto rec = nlohmann::json::parse(jl[static_cast<std::size_t>(e)]);
+    EXPECT_NEAR(rec["val_loss"].get<double>(), StdoutValue(rj.out, e, "Val loss: "), 5e-5);
+    EXPECT_NEAR(rec["val_accuracy"].get<double>(), StdoutValue(rj.out, e, "Val accuracy: "), 5e-3);
+  }
+  // Without a split, no validation columns.
+  ASSERT_EQ(RunCli(Train("--epochs 1 --metrics " + jsonl)).exit_code, 0);
+  EXPECT_FALSE(nlohmann::json::parse(Lines(jsonl)[1]).contains("val_loss"));
 }
 
 TEST_F(TrainOutputs, MetricsNeedCsvOrJsonlName) {

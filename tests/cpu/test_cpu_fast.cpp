@@ -245,8 +245,8 @@ TEST(CpuFast, ChunkedEpochsEqualWholeEpochs) {
   EXPECT_EQ(whole->optimizer_state(), chunked->optimizer_state());
 }
 
-// The same through the host loop, whose progress hook makes it hand over chunks.
-TEST(CpuFast, HostLoopWithProgressEqualsWithout) {
+// The same through the host loop, told to hand each epoch over in 50 chunks.
+TEST(CpuFast, HostLoopChunkedEqualsWhole) {
   const Dataset d = MakeData(800, 200, 10, 28, 6);
   TrainConfig cfg;
   cfg.epochs = 2;
@@ -257,7 +257,7 @@ TEST(CpuFast, HostLoopWithProgressEqualsWithout) {
     const Model init = init_model(784, 10, cfg.head, cfg.seed);
     auto b = make_cpu_fast_backend(d.train_images, d.train_labels, init);
     TrainHooks hooks;
-    if (chunked) hooks.on_progress = [](int, std::int64_t, std::int64_t) {};
+    if (chunked) hooks.chunks_per_epoch = 50;
     run_training(*b, d, make_train_split(d, 0, 0.0, cfg.seed), cfg, hooks);
     return b->model();
   };
@@ -315,6 +315,27 @@ TEST(CpuFast, NameSaysFloat32SimdAndThreads) {
   auto b = make_cpu_fast_backend(d.train_images, d.train_labels, init_model(16, 2, LossHead::kSoftmax, 0), {}, {}, 2);
   EXPECT_NE(b->name().find("float32"), std::string::npos) << b->name();
   EXPECT_NE(b->name().find("2 threads"), std::string::npos) << b->name();
+}
+
+// Issue 10, bug 6: a label not below the model's classes (a hand-built LabelSet; files are checked on
+// loading) is rejected by both CPU backends, for the training set and for evaluate(), with the message the
+// CUDA backend gives; before, it indexed past the logits.
+TEST(CpuBackends, RejectLabelsNotBelowTheClasses) {
+  const Dataset d = MakeData(50, 10, 3, 6, 1);
+  const Model m = init_model(36, 3, LossHead::kSoftmax, 0);
+  LabelSet bad = d.train_labels;
+  bad.path = "hand-built labels";
+  bad.labels[7] = 3;
+  const std::vector<std::string> words = {"hand-built labels", "label 3 at row 7", "not below the model's 3 classes"};
+  EXPECT_TRUE(test::ThrowsWith<DataError>([&] { make_cpu_fast_backend(d.train_images, bad, m); }, words));
+  EXPECT_TRUE(test::ThrowsWith<DataError>([&] { make_cpu_reference_backend(d.train_images, bad, m); }, words));
+  auto fast = make_cpu_fast_backend(d.train_images, d.train_labels, m);
+  auto ref = make_cpu_reference_backend(d.train_images, d.train_labels, m);
+  EXPECT_TRUE(test::ThrowsWith<DataError>([&] { fast->evaluate(d.train_images, bad); }, words));
+  EXPECT_TRUE(test::ThrowsWith<DataError>([&] { ref->evaluate(d.train_images, bad); }, words));
+  bad.labels[7] = 2;  // the largest valid label
+  EXPECT_NO_THROW(fast->evaluate(d.train_images, bad));
+  EXPECT_NO_THROW(ref->evaluate(d.train_images, bad));
 }
 
 TEST(CpuFast, RejectsBadInputs) {

@@ -36,7 +36,7 @@ RunResult Train(const Dataset& d, const TrainConfig& cfg, bool chunked = false, 
   RunResult r;
   TrainHooks hooks;
   hooks.on_epoch = [&r](const EpochReport& e) { r.epochs.push_back(e); };
-  if (chunked) hooks.on_progress = [](int, std::int64_t, std::int64_t) {};
+  if (chunked) hooks.chunks_per_epoch = 50;
   run_training(*backend, d, make_train_split(d, 0, val_split, cfg.seed), cfg, hooks);
   r.model = backend->model();
   return r;
@@ -93,6 +93,87 @@ TEST(Training, ChunkedEpochsEqualWholeEpochs) {
   EXPECT_EQ(whole.model.weights, chunks.model.weights);
   // The loss sums are added in a different grouping, so only rounding may differ.
   EXPECT_NEAR(whole.epochs[0].train.loss_sum, chunks.epochs[0].train.loss_sum, 1e-12 * whole.epochs[0].train.loss_sum);
+}
+
+// A backend that trains nothing and records how the host loop calls it.
+class RecordingBackend final : public TrainerBackend {
+ public:
+  explicit RecordingBackend(int classes) { model_ = init_model(4, classes, LossHead::kSoftmax, 0); }
+  std::string name() const override { return "recording"; }
+  Totals train_epoch(const std::vector<std::uint32_t>& order, int, float) override {
+    calls.push_back(order.size());
+    Totals t;
+    t.count = static_cast<std::int64_t>(order.size());
+    t.loss_sum = 0.5 * static_cast<double>(order.size());
+    return t;
+  }
+  Totals evaluate(const ImageSet&, const LabelSet&) override { return {}; }
+  Model model() const override { return model_; }
+  std::vector<std::size_t> calls;  // rows per train_epoch call, in order
+
+ private:
+  Model model_;
+};
+
+Dataset TinyDataset(std::uint32_t rows) {
+  Dataset d;
+  d.train_images = test::RandomImages(rows, 2, 2, 1);
+  d.train_labels = test::RandomLabels(rows, 3, 1);
+  d.test_images = test::RandomImages(5, 2, 2, 2);
+  d.test_labels = test::RandomLabels(5, 3, 2);
+  d.num_classes = 3;
+  return d;
+}
+
+// Issue 10, bug 4: a progress bar (stderr a terminal) forced an epoch into 50 chunks, each a host sync on
+// the GPU. The chunks are the backend's choice alone; the progress hook only hears about them.
+TEST(Training, ProgressHookDoesNotChangeTheChunks) {
+  const Dataset d = TinyDataset(1000);
+  TrainConfig cfg;
+  cfg.epochs = 2;
+  cfg.batch_size = 10;
+  for (int chunks : {1, 4}) {
+    SCOPED_TRACE(std::to_string(chunks) + " chunks per epoch");
+    std::vector<std::vector<std::size_t>> calls;
+    std::vector<std::int64_t> progress;
+    for (bool with_progress : {false, true}) {
+      RecordingBackend backend(3);
+      TrainHooks hooks;
+      hooks.chunks_per_epoch = chunks;
+      if (with_progress) hooks.on_progress = [&](int, std::int64_t done, std::int64_t) { progress.push_back(done); };
+      run_training(backend, d, make_train_split(d, 0, 0.0, 0), cfg, hooks);
+      calls.push_back(backend.calls);
+    }
+    EXPECT_EQ(calls[0], calls[1]);
+    ASSERT_EQ(calls[0].size(), static_cast<std::size_t>(2 * chunks));
+    EXPECT_EQ(calls[0][0], static_cast<std::size_t>(1000 / chunks));
+    // One report per chunk, ending at the whole epoch.
+    ASSERT_EQ(progress.size(), static_cast<std::size_t>(2 * chunks));
+    EXPECT_EQ(progress.back(), 1000);
+    EXPECT_EQ(progress[0], 1000 / chunks);
+  }
+}
+
+// Issue 10, bug 1: a resumed run (first_epoch 3) stopped before it completes an epoch has still done the
+// 2 epochs it resumed with; last_epoch used to start at 0, so the model was saved with 0 epochs done.
+TEST(Training, ResumedRunStoppedInItsFirstEpochKeepsItsEpochCount) {
+  const Dataset d = TinyDataset(1000);
+  TrainConfig cfg;
+  cfg.first_epoch = 3;
+  cfg.epochs = 10;
+  cfg.batch_size = 10;
+  RecordingBackend backend(3);
+  TrainHooks hooks;
+  hooks.chunks_per_epoch = 4;
+  hooks.stop_requested = [] { return true; };
+  const TrainOutcome out = run_training(backend, d, make_train_split(d, 0, 0.0, 0), cfg, hooks);
+  EXPECT_TRUE(out.stopped);
+  EXPECT_TRUE(out.partial_epoch);
+  EXPECT_EQ(out.last_epoch, 2);
+  EXPECT_EQ(out.steps_in_partial_epoch, 25);  // one chunk of 250 rows, batches of 10
+  // Nothing to run at all (resumed at its last epoch): still the resumed count.
+  cfg.first_epoch = 11;
+  EXPECT_EQ(run_training(backend, d, make_train_split(d, 0, 0.0, 0), cfg, {}).last_epoch, 10);
 }
 
 TEST(Training, EpochLineHasTheTutorialFormat) {
