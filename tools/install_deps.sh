@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages logreg_cuda needs to build and test, only those missing (quiet and
-# idempotent when all are there). The CUDA toolkit itself must already be at /usr/local/cuda.
+# idempotent when all are there), then the export tests' Python venv (.venv/, tools/python_env.sh:
+# onnxruntime and safetensors from PyPI). The CUDA toolkit itself must already be at /usr/local/cuda.
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config libgtest-dev zlib1g-dev libpng-dev libcli11-dev
           nlohmann-json3-dev libopenblas-dev dataset-fashion-mnist python3-matplotlib
-          clang libclang-rt-14-dev)  # clang + libFuzzer runtime: tools/fuzz.sh
+          clang libclang-rt-14-dev  # clang + libFuzzer runtime: tools/fuzz.sh
+          protobuf-compiler libprotobuf-dev libonnx-dev  # export: protoc, static libprotobuf.a, onnx.proto
+          python3-venv python3-onnx python3-sklearn python3-numpy python3-torch)  # export tests' clients
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,3 +31,5 @@ if ! command -v nvcc >/dev/null 2>&1 && [[ ! -x /usr/local/cuda/bin/nvcc ]]; the
        "install CUDA 12 or 13 from NVIDIA, then run this again" >&2
   exit 1
 fi
+
+"$(dirname "$0")/python_env.sh"

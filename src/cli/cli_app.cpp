@@ -1,4 +1,4 @@
-// The logreg_cuda command line as a CLI11 app: description, version flag and the five subcommands, plus
+// The logreg_cuda command line as a CLI11 app: description, version flag and the subcommands, plus
 // the helpers they share (--data, loading the data set). Parsing and exit codes are in main.cpp; the
 // CLI fuzz target (tests/fuzz/fuzz_cli.cpp) builds the very same app through build_cli().
 #include <cstdint>
@@ -55,6 +55,7 @@ void build_cli(CLI::App& app) {
   setup_train_command(app);
   setup_eval_command(app);
   setup_predict_command(app);
+  setup_export_command(app);
 }
 
 }  // namespace logreg::cli

@@ -11,6 +11,7 @@
 #include "commands.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
+#include "logreg/export_safetensors.hpp"
 #include "logreg/model_file.hpp"
 
 namespace logreg::cli {
@@ -27,7 +28,7 @@ std::string shape_text(std::uint32_t rows, std::uint32_t cols) {
 }
 
 void run_eval(const EvalOptions& o) {
-  const ModelFile mf = load_model_file(o.model);
+  const ModelFile mf = load_any_model_file(o.model);  // .lrm, or a safetensors nn.Linear
   const Dataset ds = load_cli_dataset(o.data);
   const ImageSet& images = ds.test_images;
   if (images.rows != mf.rows || images.cols != mf.cols) {
@@ -66,7 +67,8 @@ void setup_eval_command(CLI::App& app) {
       "eval",
       "Evaluate a saved model on the test split: loss, accuracy, per-class precision/recall, confusion matrix. "
       "Runs on the CPU (float32 weights, double sums; 10k 28x28 images take about 0.1 s)");
-  sub->add_option("--model", opts->model, "Saved model file (format: include/logreg/model_file.hpp)")
+  sub->add_option("--model", opts->model, "Saved model file (include/logreg/model_file.hpp), or a safetensors nn.Linear state_dict "
+                  "(weight [C, D], bias [C] float32, e.g. saved from PyTorch; export_safetensors.hpp)")
       ->required();
   add_data_option(sub, &opts->data);
   sub->add_flag("--json", opts->json,

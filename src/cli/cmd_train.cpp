@@ -23,6 +23,7 @@
 #include "logreg/data_source.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
+#include "logreg/export_safetensors.hpp"
 #include "logreg/metrics_log.hpp"
 #include "logreg/model_file.hpp"
 #include "logreg/training.hpp"
@@ -83,6 +84,7 @@ struct TrainOptions {
   std::string save;
   int save_every = 0;
   std::string resume;
+  std::string init;  // --init: starting weights from a safetensors nn.Linear (export_safetensors.hpp)
   // Which options the user gave (CLI11 results), for --resume's defaults.
   bool loss_given = false;
   bool seed_given = false;
@@ -192,6 +194,7 @@ nlohmann::ordered_json settings_record(const TrainOptions& o, const TrainConfig&
   s["val_rows"] = split.val_images.count;
   s["early_stop"] = cfg.early_stop;
   s["resume"] = o.resume;
+  s["init"] = o.init;
   s["data"] = data_record(files);
   return s;
 }
@@ -269,6 +272,9 @@ void run_train(const TrainOptions& o) {
     if (opt.momentum != 0.0f) velocity = std::move(mf.optimizer_state);
     initial = std::move(mf.model);
     std::printf("Resuming %s after epoch %u\n", o.resume.c_str(), mf.epochs_done);
+  } else if (!o.init.empty()) {
+    initial = load_safetensors_initial_model(o.init, dim, data.num_classes, cfg.head);
+    std::printf("Initial weights from %s\n", o.init.c_str());
   } else {
     initial = init_model(dim, data.num_classes, cfg.head, cfg.seed);
   }
@@ -374,6 +380,10 @@ void setup_train_command(CLI::App& app) {
   sub->add_option("--save", opts->save, "Save the model to FILE at the end (atomically)");
   sub->add_option("--save-every", opts->save_every, "Also save every N epochs (needs --save)")->check(CLI::Range(0, 1000000));
   sub->add_option("--resume", opts->resume, "Continue training from a saved model (its seed, loss and epoch count)");
+  sub->add_option("--init", opts->init,
+                  "Start from the weights of a safetensors nn.Linear state_dict (weight [C, D], bias [C] float32, e.g. "
+                  "saved from PyTorch) instead of a random initialisation")
+      ->excludes("--resume");
   sub->add_option("--profile-epoch", opts->profile_epoch,
                   "CUDA: bracket this epoch with cudaProfilerStart/Stop (for nsys/ncu capture ranges)")
       ->check(CLI::Range(0, 1000000));

@@ -20,6 +20,7 @@ void setup_show_command(CLI::App& app);
 void setup_train_command(CLI::App& app);
 void setup_eval_command(CLI::App& app);
 void setup_predict_command(CLI::App& app);
+void setup_export_command(CLI::App& app);  // cmd_export.cpp
 
 // Adds --data DIR and --max-bytes N to a subcommand.
 void add_data_option(CLI::App* sub, std::optional<std::string>* dir);

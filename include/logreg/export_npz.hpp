@@ -1,0 +1,33 @@
+// NumPy export: .npy arrays (format version 1.0) in an uncompressed ("stored") zip, the layout
+// numpy.savez writes, with the arrays scikit-learn's LogisticRegression needs to predict.
+// Nothing here reads .npz files.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "logreg/model_file.hpp"
+
+namespace logreg {
+
+// The arrays of an exported model of C classes over D inputs:
+//   coef_       float32 (C, D)  the weights, as LogisticRegression.coef_
+//   intercept_  float32 (C,)    the bias, as LogisticRegression.intercept_
+//   classes_    int64 (C,)      0 .. C-1, as LogisticRegression.classes_
+//   scale       float64 ()      1/255: the model's input is pixel * scale
+// so `clf.coef_, clf.intercept_, clf.classes_ = ...; clf.predict(pixels * scale)` predicts as we do.
+std::string npz_model_bytes(const ModelFile& mf);
+
+// One .npy file (version 1.0): magic "\x93NUMPY", 1, 0, u16 header length, the header dict
+// "{'descr': DESCR, 'fortran_order': False, 'shape': SHAPE, }" padded with spaces and ended by '\n' so
+// the data starts at a multiple of 64 bytes, then the data (C order).
+//   descr: "<f4", "<f8" or "<i8"; shape: {} for a scalar.
+std::string npy_bytes(const std::string& descr, const std::vector<std::uint64_t>& shape, const std::string& data);
+
+// A zip archive of `entries` (name, contents), each stored uncompressed with its CRC-32, a central
+// directory and the end record; no zip64 (std::length_error beyond 4 GiB).
+std::string stored_zip_bytes(const std::vector<std::pair<std::string, std::string>>& entries);
+
+}  // namespace logreg
