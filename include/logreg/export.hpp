@@ -23,9 +23,9 @@ inline constexpr ExportFormatName kExportFormats[] = {
     {ExportFormat::kOnnx, "onnx", ".onnx",
      "ONNX (opset 13): input pixels float32 [N, D] raw 0-255, outputs logits and probabilities"},
     {ExportFormat::kSafetensors, "safetensors", ".safetensors",
-     "safetensors: nn.Linear's state_dict, weight [C, D] and bias [C] float32; inputs scaled by the user"},
+     "PyTorch nn.Linear state_dict, weight [C, D] and bias [C] float32; the user scales pixels by 1/255"},
     {ExportFormat::kNpz, "npz", ".npz",
-     "NumPy .npz: coef_, intercept_, classes_ for scikit-learn's LogisticRegression, and scale (1/255)"},
+     "NumPy arrays coef_, intercept_, classes_ for scikit-learn's LogisticRegression, and scale (1/255)"},
 };
 
 const char* export_format_name(ExportFormat format);
