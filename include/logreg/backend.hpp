@@ -24,6 +24,13 @@ struct Totals {
   }
 };
 
+// What a backend is, for the code that drives it (the chunking policy, `--device auto`); never parse
+// name() for this.
+struct BackendTraits {
+  bool gpu = false;       // runs on a CUDA device: an epoch is handed over whole (each call ends in a host sync)
+  bool emulated = false;  // that device is the CPU emulator (LOGREG_CUDA=emulated), not a GPU
+};
+
 class TrainerBackend {
  public:
   virtual ~TrainerBackend() = default;
@@ -31,8 +38,11 @@ class TrainerBackend {
   TrainerBackend(const TrainerBackend&) = delete;
   TrainerBackend& operator=(const TrainerBackend&) = delete;
 
-  // "cpu-reference", "cuda (NVIDIA H100 ...)" and so on.
+  // "cpu-reference", "cuda (NVIDIA H100 ...)" and so on: for people (the settings record, messages).
   virtual std::string name() const = 0;
+
+  // What it is, for the code: the CPU backends keep the default (no GPU).
+  virtual BackendTraits traits() const { return {}; }
 
   // One epoch of mini-batch SGD over the training rows in `order`: consecutive batches of
   // `batch_size` (the last one partial), each step w <- w - lr * grad(mean loss of the batch).

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "logreg/backend.hpp"
+#include "logreg/name_table.hpp"
 #include "logreg/sgd_math.hpp"
 
 namespace logreg {
@@ -14,8 +15,15 @@ namespace logreg {
 // Which instruction set the fast CPU backend's loops use; kAuto = the widest the CPU supports.
 enum class CpuSimd { kAuto, kSse2, kAvx2, kAvx512 };
 
+inline constexpr NameTable<CpuSimd, 4> kCpuSimdNames = {{
+    {CpuSimd::kAuto, "auto", "the widest level this CPU supports"},
+    {CpuSimd::kSse2, "sse2", "4 floats per vector"},
+    {CpuSimd::kAvx2, "avx2", "8 floats per vector, with FMA"},
+    {CpuSimd::kAvx512, "avx512", "16 floats per vector, with FMA"},
+}};
+
 bool cpu_simd_supported(CpuSimd simd);  // kAuto and kSse2 always are
-const char* cpu_simd_name(CpuSimd simd);  // "auto", "sse2", "avx2", "avx512"
+inline const char* cpu_simd_name(CpuSimd simd) { return name_of(kCpuSimdNames, simd); }
 
 // `train_images`/`train_labels` must outlive the backend. `velocity` (C*D + C, or empty for zeros)
 // continues a saved momentum state. threads = 0: the hardware's threads, at most 2 (a training step is

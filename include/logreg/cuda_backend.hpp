@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "logreg/backend.hpp"
+#include "logreg/name_table.hpp"
 #include "logreg/sgd_math.hpp"
 
 namespace logreg {
@@ -30,8 +31,14 @@ CudaProbe probe_cuda();
 //   kAuto:   kDevice when resident_bytes() fits in half of the free device memory, else kStream.
 enum class Residency { kAuto, kDevice, kStream };
 
-const char* residency_name(Residency r);  // "auto", "device", "stream"
-bool parse_residency(const std::string& s, Residency* out);
+inline constexpr NameTable<Residency, 3> kResidencyNames = {{
+    {Residency::kAuto, "auto", "device when it fits in half the free GPU memory"},
+    {Residency::kDevice, "device", "uploaded once, batches gathered on the GPU"},
+    {Residency::kStream, "stream", "pinned host batches uploaded while the previous one computes"},
+}};
+
+inline const char* residency_name(Residency r) { return name_of(kResidencyNames, r); }
+inline bool parse_residency(const std::string& s, Residency* out) { return parse_name(kResidencyNames, s, out); }
 
 // Device bytes the kDevice mode adds for a training set of `rows` images of `dim` pixels: the pixels,
 // the labels, the epoch order (uint32 per row) and the cuBLAS workspace.

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "logreg/name_table.hpp"
 #include "logreg/row_math.hpp"
 
 namespace logreg {
@@ -21,7 +22,14 @@ struct Model {
 // nn.Linear's default: weights then bias uniform in [-1/sqrt(D), 1/sqrt(D)), drawn from Rng(seed).
 Model init_model(int input_dim, int num_classes, LossHead head, std::uint64_t seed);
 
-const char* loss_head_name(LossHead head);            // "softmax", "sigmoid-softmax", "ovr"
-bool parse_loss_head(const std::string& s, LossHead* out);
+// The loss heads' names (CLI, settings record) and, through their values, their codes in the model file.
+inline constexpr NameTable<LossHead, 3> kLossHeadNames = {{
+    {LossHead::kSoftmax, "softmax", "multinomial logistic regression"},
+    {LossHead::kSigmoidSoftmax, "sigmoid-softmax", "the PyTorch tutorial's bug, kept to reproduce it"},
+    {LossHead::kOvr, "ovr", "one-vs-rest logistic regression"},
+}};
+
+inline const char* loss_head_name(LossHead head) { return name_of(kLossHeadNames, head); }
+inline bool parse_loss_head(const std::string& s, LossHead* out) { return parse_name(kLossHeadNames, s, out); }
 
 }  // namespace logreg

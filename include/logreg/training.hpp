@@ -9,6 +9,7 @@
 
 #include "logreg/backend.hpp"
 #include "logreg/dataset.hpp"
+#include "logreg/name_table.hpp"
 
 namespace logreg {
 
@@ -31,8 +32,14 @@ struct TrainConfig {
 // cosine: lr * (1 + cos(pi * (epoch-1) / epochs)) / 2 (PyTorch's CosineAnnealingLR, T_max = epochs).
 float lr_for_epoch(const TrainConfig& cfg, int epoch);
 
-const char* lr_schedule_name(LrSchedule s);
-bool parse_lr_schedule(const std::string& s, LrSchedule* out);
+inline constexpr NameTable<LrSchedule, 3> kLrScheduleNames = {{
+    {LrSchedule::kConstant, "constant", "the base learning rate throughout"},
+    {LrSchedule::kStep, "step", "x lr-gamma every lr-step epochs"},
+    {LrSchedule::kCosine, "cosine", "PyTorch's CosineAnnealingLR over the epochs"},
+}};
+
+inline const char* lr_schedule_name(LrSchedule s) { return name_of(kLrScheduleNames, s); }
+inline bool parse_lr_schedule(const std::string& s, LrSchedule* out) { return parse_name(kLrScheduleNames, s, out); }
 
 // Which training rows are trained on and which are held out for validation.
 struct TrainSplit {

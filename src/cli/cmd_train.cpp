@@ -17,9 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "logreg/cpu_fast.hpp"
-#include "logreg/cpu_reference.hpp"
-#include "logreg/cuda_backend.hpp"
+#include "logreg/backend_factory.hpp"
 #include "logreg/data_source.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
@@ -62,20 +60,20 @@ class StopSignalScope {
 
 struct TrainOptions {
   std::optional<std::string> data;
-  std::string device = "auto";
+  Device device = Device::kAuto;
   int epochs = 50;
   int batch_size = 32;
   double lr = 0.001;
-  std::string loss = "softmax";
+  LossHead loss = LossHead::kSoftmax;
   std::uint64_t seed = 0;
   std::int64_t limit_train = 0;
   int profile_epoch = 0;
-  std::string residency = "auto";  // CUDA: auto, device or stream (CudaOptions::residency)
+  Residency residency = Residency::kAuto;  // CUDA only (CudaOptions::residency)
   std::string cuda_graphs = "on";  // CUDA: on or off (CudaOptions::cuda_graphs; device residency only)
   double momentum = 0.0;
   bool nesterov = false;
   double weight_decay = 0.0;
-  std::string lr_schedule = "constant";
+  LrSchedule lr_schedule = LrSchedule::kConstant;
   int lr_step = 10;
   double lr_gamma = 0.1;
   double val_split = 0.0;
@@ -89,27 +87,6 @@ struct TrainOptions {
   bool loss_given = false;
   bool seed_given = false;
 };
-
-std::unique_ptr<TrainerBackend> make_backend(const TrainOptions& o, const Dataset& data, const Model& initial,
-                                             const OptimizerConfig& opt, const std::vector<float>& velocity) {
-  if (o.device == "reference") return make_cpu_reference_backend(data.train_images, data.train_labels, initial, opt, velocity);
-  if (o.device == "cpu") return make_cpu_fast_backend(data.train_images, data.train_labels, initial, opt, velocity);
-  const CudaProbe probe = probe_cuda();
-  if (!probe.usable) {
-    if (o.device == "cuda") throw ResourceError("--device cuda: no usable CUDA device: " + probe.reason);
-    std::cerr << "logreg_cuda: no usable CUDA device (" << probe.reason << "); training on the CPU\n";
-    return make_cpu_fast_backend(data.train_images, data.train_labels, initial, opt, velocity);
-  }
-  CudaOptions copt;
-  copt.profile_epoch = o.profile_epoch;
-  if (!parse_residency(o.residency, &copt.residency)) throw UsageError("--residency: unknown mode '" + o.residency + "'");
-  copt.cuda_graphs = o.cuda_graphs == "on";
-  copt.optimizer = opt;
-  copt.velocity = velocity;
-  auto backend = make_cuda_backend(data.train_images, data.train_labels, initial, copt);
-  std::cerr << "logreg_cuda: training on " << backend->name() << "\n";
-  return backend;
-}
 
 void draw_progress(int epoch, std::int64_t done, std::int64_t total) {
   const int width = 40;
@@ -175,7 +152,7 @@ nlohmann::ordered_json settings_record(const TrainOptions& o, const TrainConfig&
   nlohmann::ordered_json s;
   s["program"] = "logreg_cuda 0.1.0";
   s["backend"] = backend;
-  s["device"] = o.device;
+  s["device"] = device_name(o.device);
   s["loss"] = loss_head_name(cfg.head);
   s["epochs"] = cfg.epochs;
   s["first_epoch"] = cfg.first_epoch;
@@ -233,8 +210,8 @@ ModelFile model_file_of(const TrainerBackend& backend, const Dataset& data, int 
 void run_train(const TrainOptions& o) {
   validate(o);
   TrainConfig cfg;
-  if (!parse_loss_head(o.loss, &cfg.head)) throw UsageError("--loss: unknown loss head '" + o.loss + "'");
-  if (!parse_lr_schedule(o.lr_schedule, &cfg.schedule)) throw UsageError("--lr-schedule: unknown schedule '" + o.lr_schedule + "'");
+  cfg.head = o.loss;
+  cfg.schedule = o.lr_schedule;
   cfg.epochs = o.epochs;
   cfg.batch_size = o.batch_size;
   cfg.lr = static_cast<float>(o.lr);
@@ -264,7 +241,7 @@ void run_train(const TrainOptions& o) {
                                     " and " + std::to_string(data.num_classes));
     }
     if (o.loss_given && mf.model.head != cfg.head) {
-      throw UsageError("--loss " + o.loss + " differs from the resumed model's loss head " + loss_head_name(mf.model.head));
+      throw UsageError(std::string("--loss ") + loss_head_name(o.loss) + " differs from the resumed model's loss head " + loss_head_name(mf.model.head));
     }
     cfg.head = mf.model.head;
     if (!o.seed_given) cfg.seed = mf.seed;
@@ -279,7 +256,16 @@ void run_train(const TrainOptions& o) {
     initial = init_model(dim, data.num_classes, cfg.head, cfg.seed);
   }
   const TrainSplit split = make_train_split(data, static_cast<std::uint32_t>(o.limit_train), o.val_split, cfg.seed);
-  auto backend = make_backend(o, data, initial, opt, velocity);
+  BackendRequest request;
+  request.device = o.device;
+  request.optimizer = opt;
+  request.velocity = std::move(velocity);
+  request.cuda.profile_epoch = o.profile_epoch;
+  request.cuda.residency = o.residency;
+  request.cuda.cuda_graphs = o.cuda_graphs == "on";
+  MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
+  if (!made.note.empty()) std::cerr << made.note << "\n";
+  const std::unique_ptr<TrainerBackend> backend = std::move(made.backend);
   const std::string settings = settings_record(o, cfg, opt, files, split, backend->name()).dump();
   print_settings(nlohmann::ordered_json::parse(settings), data);
 
@@ -296,10 +282,7 @@ void run_train(const TrainOptions& o) {
     }
   };
   if (isatty(STDERR_FILENO) != 0) hooks.on_progress = draw_progress;
-  // CPU epochs take long enough to poll for a stop signal ~50 times each; a GPU epoch is short and
-  // runs uninterrupted (splitting it would add a host sync per chunk).
-  const bool on_gpu = backend->name().rfind("cuda", 0) == 0;
-  hooks.chunks_per_epoch = on_gpu ? 1 : 50;
+  hooks.chunks_per_epoch = chunks_per_epoch(backend->traits());  // the factory's policy
   hooks.stop_requested = [] { return g_stop_signal != 0; };
   const StopSignalScope signals;
   const TrainOutcome outcome = run_training(*backend, data, split, cfg, hooks);
@@ -339,11 +322,7 @@ void setup_train_command(CLI::App& app) {
   auto opts = std::make_shared<TrainOptions>();
   CLI::App* sub = app.add_subcommand("train", "Train the model with mini-batch SGD and report each epoch");
   add_data_option(sub, &opts->data);
-  sub->add_option("--device", opts->device,
-                  "auto (CUDA when a GPU is usable, else CPU), cpu (float32, SIMD, all cores), cuda, or reference "
-                  "(the double-precision CPU reference, slow)")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda", "reference"}))
-      ->capture_default_str();
+  add_enum_option(sub, "--device", &opts->device, kDeviceNames, "Where to train");
   sub->add_option("--epochs", opts->epochs, "Train until this epoch (with --resume: the total, counting the saved epochs)")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
@@ -351,11 +330,7 @@ void setup_train_command(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 24))
       ->capture_default_str();
   sub->add_option("--lr", opts->lr, "Learning rate (> 0)")->capture_default_str();
-  CLI::Option* loss = sub->add_option("--loss", opts->loss,
-                                      "softmax (multinomial logistic regression), sigmoid-softmax (the PyTorch tutorial's "
-                                      "bug, kept to reproduce it) or ovr (one-vs-rest logistic regression)")
-                          ->check(CLI::IsMember({"softmax", "sigmoid-softmax", "ovr"}))
-                          ->capture_default_str();
+  CLI::Option* loss = add_enum_option(sub, "--loss", &opts->loss, kLossHeadNames, "Loss head");
   CLI::Option* seed = sub->add_option("--seed", opts->seed, "Seed of the weight initialisation, the shuffles and the validation split")
                           ->capture_default_str();
   sub->add_option("--limit-train", opts->limit_train, "Use only the first N training rows (0 = all)")
@@ -364,9 +339,7 @@ void setup_train_command(CLI::App& app) {
   sub->add_option("--momentum", opts->momentum, "SGD momentum in [0, 1) (PyTorch's SGD, dampening 0)")->capture_default_str();
   sub->add_flag("--nesterov", opts->nesterov, "Nesterov momentum (needs --momentum > 0)");
   sub->add_option("--weight-decay", opts->weight_decay, "L2 weight decay on the weights (not the bias)")->capture_default_str();
-  sub->add_option("--lr-schedule", opts->lr_schedule, "constant, step (x lr-gamma every lr-step epochs) or cosine")
-      ->check(CLI::IsMember({"constant", "step", "cosine"}))
-      ->capture_default_str();
+  add_enum_option(sub, "--lr-schedule", &opts->lr_schedule, kLrScheduleNames, "Learning-rate schedule");
   sub->add_option("--lr-step", opts->lr_step, "Epochs between steps of the step schedule")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
@@ -387,12 +360,7 @@ void setup_train_command(CLI::App& app) {
   sub->add_option("--profile-epoch", opts->profile_epoch,
                   "CUDA: bracket this epoch with cudaProfilerStart/Stop (for nsys/ncu capture ranges)")
       ->check(CLI::Range(0, 1000000));
-  sub->add_option("--residency", opts->residency,
-                  "CUDA: where the training set lives: device (uploaded once, batches gathered on the GPU), stream "
-                  "(pinned host batches uploaded while the previous one computes) or auto (device when it fits in "
-                  "half the free GPU memory)")
-      ->check(CLI::IsMember({"auto", "device", "stream"}))
-      ->capture_default_str();
+  add_enum_option(sub, "--residency", &opts->residency, kResidencyNames, "CUDA: where the training set lives");
   sub->add_option("--cuda-graphs", opts->cuda_graphs,
                   "CUDA, device residency: replay one captured training step as a CUDA graph per full batch "
                   "(bit-identical results to off)")

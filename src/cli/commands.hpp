@@ -6,9 +6,11 @@
 
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "logreg/dataset.hpp"
 #include "logreg/idx.hpp"
+#include "logreg/name_table.hpp"
 
 namespace logreg::cli {
 
@@ -21,6 +23,26 @@ void setup_train_command(CLI::App& app);
 void setup_eval_command(CLI::App& app);
 void setup_predict_command(CLI::App& app);
 void setup_export_command(CLI::App& app);  // cmd_export.cpp
+
+// An option that takes one of an enum's names (its name table): the transform turns the name into the
+// value (as CLI11's CheckedTransformer would, but accepting names only, not the enum's integers) and rejects
+// any other word naming the valid ones; --help shows each name with its meaning, and the default.
+template <class E, std::size_t N>
+CLI::Option* add_enum_option(CLI::App* sub, const std::string& flag, E* value, const NameTable<E, N>& table,
+                             const std::string& what) {
+  const CLI::Validator by_name(
+      [table](std::string& input) -> std::string {
+        E parsed;
+        if (!parse_name(table, input, &parsed)) return "'" + input + "' is not " + names_list(table);
+        input = std::to_string(static_cast<std::underlying_type_t<E>>(parsed));
+        return std::string();
+      },
+      "");
+  return sub->add_option(flag, *value, what + ": " + names_with_help(table))
+      ->transform(by_name)
+      ->type_name(names_joined(table))
+      ->default_str(name_of(table, *value));
+}
 
 // Adds --data DIR and --max-bytes N to a subcommand.
 void add_data_option(CLI::App* sub, std::optional<std::string>* dir);

@@ -80,17 +80,4 @@ SimdKernels simd_kernels_for(CpuSimd simd) {
 
 bool cpu_simd_supported(CpuSimd simd) { return cpu::simd_supported(simd); }
 
-const char* cpu_simd_name(CpuSimd simd) {
-  switch (simd) {
-    case CpuSimd::kSse2:
-      return "sse2";
-    case CpuSimd::kAvx2:
-      return "avx2";
-    case CpuSimd::kAvx512:
-      return "avx512";
-    default:
-      return "auto";
-  }
-}
-
 }  // namespace logreg

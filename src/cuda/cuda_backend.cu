@@ -278,6 +278,16 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
 
   std::string name() const override { return name_; }
 
+  // A GPU backend; built with LOGREG_CUDA=emulated, its device is the CPU emulator.
+  BackendTraits traits() const override {
+    BackendTraits t;
+    t.gpu = true;
+#ifdef LOGREG_CUDA_EMULATED
+    t.emulated = true;
+#endif
+    return t;
+  }
+
   Totals train_epoch(const std::vector<std::uint32_t>& order, int batch_size, float lr) override {
     if (batch_size <= 0) throw UsageError("batch size must be positive (got " + std::to_string(batch_size) + ")");
     Totals totals;

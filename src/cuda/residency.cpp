@@ -1,6 +1,7 @@
 // The residency policy of the CUDA backend (where the training set lives while training) as plain C++:
-// the name table, the device bytes the resident mode needs and the `auto` rule. No CUDA call here, so
-// every build (nvcc, emulated, off) and the fuzz build compile it as it is.
+// the device bytes the resident mode needs and the `auto` rule (the name table is kResidencyNames in
+// cuda_backend.hpp). No CUDA call here, so every build (nvcc, emulated, off) and the fuzz build compile it
+// as it is.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -9,28 +10,6 @@
 #include "step_bodies.hpp"
 
 namespace logreg {
-
-const char* residency_name(Residency r) {
-  switch (r) {
-    case Residency::kAuto:
-      return "auto";
-    case Residency::kDevice:
-      return "device";
-    case Residency::kStream:
-      return "stream";
-  }
-  return "?";
-}
-
-bool parse_residency(const std::string& s, Residency* out) {
-  for (Residency r : {Residency::kAuto, Residency::kDevice, Residency::kStream}) {
-    if (s == residency_name(r)) {
-      *out = r;
-      return true;
-    }
-  }
-  return false;
-}
 
 std::size_t resident_bytes(std::size_t rows, std::size_t dim, std::size_t cublas_workspace_bytes) {
   // pixels + labels + the order (uint32 per row) after the step state + the workspace

@@ -113,8 +113,10 @@ void check_consistent_for_save(const std::string& path, const ModelFile& f) {
       f.optimizer_state.size() > std::numeric_limits<std::uint32_t>::max()) {
     bad("settings or optimizer state too large for a u32 length");
   }
-  const int head = static_cast<int>(m.head);
-  if (head < 0 || head > static_cast<int>(LossHead::kOvr)) bad("unknown loss head " + std::to_string(head));
+  LossHead head;
+  if (!value_from_code(kLossHeadNames, static_cast<std::uint64_t>(static_cast<int>(m.head)), &head)) {
+    bad("unknown loss head " + std::to_string(static_cast<int>(m.head)));
+  }
   check_finite_for_save(path, "weights", m.weights);
   check_finite_for_save(path, "bias", m.bias);
   check_finite_for_save(path, "optimizer_state", f.optimizer_state);
@@ -357,9 +359,10 @@ ModelFile load_model_file(const std::string& path) {
   }
 
   // 4. Values.
-  const std::uint32_t head = r.u32("loss head", kOffsetHead);
-  if (head > static_cast<std::uint32_t>(LossHead::kOvr)) {
-    r.fail("loss head", kOffsetHead, std::to_string(head) + " is not 0 (softmax), 1 (sigmoid-softmax) or 2 (ovr)");
+  const std::uint32_t head_code = r.u32("loss head", kOffsetHead);
+  LossHead head = LossHead::kSoftmax;
+  if (!value_from_code(kLossHeadNames, head_code, &head)) {
+    r.fail("loss head", kOffsetHead, std::to_string(head_code) + " is not " + codes_with_names(kLossHeadNames));
   }
   const float scale = r.f32("pixel scale", kOffsetScale);
   if (!std::isfinite(scale) || !(scale > 0.0f)) {
@@ -381,7 +384,7 @@ ModelFile load_model_file(const std::string& path) {
   f.settings_json.assign(reinterpret_cast<const char*>(r.data()) + kOffsetSettings, static_cast<std::size_t>(settings_bytes));
   f.model.input_dim = static_cast<int>(dim);
   f.model.num_classes = static_cast<int>(classes);
-  f.model.head = static_cast<LossHead>(head);
+  f.model.head = head;
   f.model.weights = r.finite_f32s("weights", weights_offset, weight_count);
   f.model.bias = r.finite_f32s("bias", bias_offset, classes);
   f.optimizer_state = r.finite_f32s("optimizer_state", state_offset, state_count);

@@ -1,4 +1,4 @@
-// Model initialisation (nn.Linear's uniform ±1/sqrt(fan_in)) and loss-head names.
+// Model initialisation (nn.Linear's uniform ±1/sqrt(fan_in)). The loss heads' names are a table in model.hpp.
 #include "logreg/model.hpp"
 
 #include <cmath>
@@ -19,28 +19,6 @@ Model init_model(int input_dim, int num_classes, LossHead head, std::uint64_t se
   for (auto& w : m.weights) w = rng.uniform(-bound, bound);
   for (auto& b : m.bias) b = rng.uniform(-bound, bound);
   return m;
-}
-
-const char* loss_head_name(LossHead head) {
-  switch (head) {
-    case LossHead::kSoftmax:
-      return "softmax";
-    case LossHead::kSigmoidSoftmax:
-      return "sigmoid-softmax";
-    case LossHead::kOvr:
-      return "ovr";
-  }
-  return "?";
-}
-
-bool parse_loss_head(const std::string& s, LossHead* out) {
-  for (LossHead h : {LossHead::kSoftmax, LossHead::kSigmoidSoftmax, LossHead::kOvr}) {
-    if (s == loss_head_name(h)) {
-      *out = h;
-      return true;
-    }
-  }
-  return false;
 }
 
 }  // namespace logreg

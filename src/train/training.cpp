@@ -37,28 +37,6 @@ float lr_for_epoch(const TrainConfig& cfg, int epoch) {
   return cfg.lr;
 }
 
-const char* lr_schedule_name(LrSchedule s) {
-  switch (s) {
-    case LrSchedule::kConstant:
-      return "constant";
-    case LrSchedule::kStep:
-      return "step";
-    case LrSchedule::kCosine:
-      return "cosine";
-  }
-  return "?";
-}
-
-bool parse_lr_schedule(const std::string& s, LrSchedule* out) {
-  for (LrSchedule v : {LrSchedule::kConstant, LrSchedule::kStep, LrSchedule::kCosine}) {
-    if (s == lr_schedule_name(v)) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
-}
-
 TrainSplit make_train_split(const Dataset& data, std::uint32_t limit, double val_fraction, std::uint64_t seed) {
   const std::uint32_t n = limit > 0 && limit < data.train_images.count ? limit : data.train_images.count;
   std::vector<std::uint32_t> rows(n);

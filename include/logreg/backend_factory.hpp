@@ -1,0 +1,75 @@
+// The backend factory of the train layer: the device names (`--device`), the `auto` rule, creating the
+// backend a request names, and the chunking policy (how many calls an epoch is handed over in). The CLI
+// and tests go through here; nothing else decides what runs where.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "logreg/backend.hpp"
+#include "logreg/cuda_backend.hpp"
+#include "logreg/dataset.hpp"
+#include "logreg/model.hpp"
+#include "logreg/name_table.hpp"
+#include "logreg/sgd_math.hpp"
+
+namespace logreg {
+
+enum class Device { kAuto, kCpu, kCuda, kReference };
+
+inline constexpr NameTable<Device, 4> kDeviceNames = {{
+    {Device::kAuto, "auto", "CUDA when a real GPU is usable, else cpu"},
+    {Device::kCpu, "cpu", "float32, SIMD, all cores"},
+    {Device::kCuda, "cuda", "an NVIDIA GPU, or the emulated device of a LOGREG_CUDA=emulated build"},
+    {Device::kReference, "reference", "the double-precision CPU reference, slow"},
+}};
+
+inline const char* device_name(Device d) { return name_of(kDeviceNames, d); }
+inline bool parse_device(const std::string& s, Device* out) { return parse_name(kDeviceNames, s, out); }
+
+// The CUDA library's two entry points (logreg_cuda_backend). They are handed in rather than called from
+// here because that library depends on this one; the defaults are the real ones, tests stand in for a GPU.
+struct CudaEntryPoints {
+  CudaProbe (*probe)() = probe_cuda;
+  std::unique_ptr<TrainerBackend> (*make)(const ImageSet&, const LabelSet&, const Model&, const CudaOptions&) =
+      make_cuda_backend;
+};
+
+// What a requested device resolves to: kCpu, kCuda or kReference, and for `auto` a line for stderr saying
+// why it is not CUDA ("" when it is).
+struct DeviceChoice {
+  Device device = Device::kCpu;
+  std::string note;
+};
+
+// The `auto` rule: CUDA when the probe found a usable device that is a real GPU; the CPU backend when there
+// is none or the device is the emulator (it runs on the CPU too, far slower than the CPU backend).
+// `cuda` without a usable device throws ResourceError with the probe's reason; `cpu` and `reference` are
+// returned as given.
+DeviceChoice resolve_device(Device requested, const CudaProbe& probe);
+
+struct BackendRequest {
+  Device device = Device::kAuto;
+  OptimizerConfig optimizer;
+  std::vector<float> velocity;  // (C*D + C) saved momentum state, or empty
+  CudaOptions cuda;             // CUDA only: residency, graphs, profiling (optimizer and velocity come from above)
+};
+
+struct MadeBackend {
+  std::unique_ptr<TrainerBackend> backend;
+  std::string note;  // for stderr: why `auto` is not on CUDA, or which GPU it trains on; "" for cpu/reference
+};
+
+// Creates the backend `request` names (probing CUDA only for auto and cuda). The image/label sets must
+// outlive it. Throws what the backend's constructor throws (DataError, ResourceError, UsageError).
+MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_images, const LabelSet& train_labels,
+                         const Model& initial, const CudaEntryPoints& cuda = {});
+
+// The chunking policy: an epoch goes to a GPU backend in one call (each call ends in a host sync, and the
+// work must not depend on anything but the settings: a terminal or a benchmark get the same); a CPU backend
+// gets it in kCpuChunksPerEpoch calls, so that a stop signal is heard within 1/50 of an epoch.
+inline constexpr int kCpuChunksPerEpoch = 50;
+int chunks_per_epoch(const BackendTraits& traits);
+
+}  // namespace logreg

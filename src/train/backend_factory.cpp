@@ -1,0 +1,66 @@
+// The backend factory (backend_factory.hpp): the `auto` rule, creating the requested backend, and the
+// chunking policy. Not here: the backends themselves, the CLI's options.
+#include "logreg/backend_factory.hpp"
+
+#include <utility>
+
+#include "logreg/cpu_fast.hpp"
+#include "logreg/cpu_reference.hpp"
+#include "logreg/errors.hpp"
+
+namespace logreg {
+
+DeviceChoice resolve_device(Device requested, const CudaProbe& probe) {
+  DeviceChoice choice;
+  switch (requested) {
+    case Device::kCpu:
+    case Device::kReference:
+      choice.device = requested;
+      return choice;
+    case Device::kCuda:
+      if (!probe.usable) throw ResourceError("--device cuda: no usable CUDA device: " + probe.reason);
+      choice.device = Device::kCuda;
+      return choice;
+    case Device::kAuto:
+      break;
+  }
+  if (!probe.usable) {
+    choice.note = "logreg_cuda: no usable CUDA device (" + probe.reason + "); training on the CPU";
+  } else if (probe.emulated) {
+    choice.note = "logreg_cuda: the CUDA device is the CPU emulator of this LOGREG_CUDA=emulated build; training on "
+                  "the CPU backend (--device cuda trains on the emulator)";
+  } else {
+    choice.device = Device::kCuda;
+  }
+  return choice;
+}
+
+MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_images, const LabelSet& train_labels,
+                         const Model& initial, const CudaEntryPoints& cuda) {
+  const bool may_use_cuda = request.device == Device::kAuto || request.device == Device::kCuda;
+  const DeviceChoice choice = resolve_device(request.device, may_use_cuda ? cuda.probe() : CudaProbe{});
+  MadeBackend made;
+  made.note = choice.note;
+  switch (choice.device) {
+    case Device::kReference:
+      made.backend = make_cpu_reference_backend(train_images, train_labels, initial, request.optimizer, request.velocity);
+      break;
+    case Device::kCuda: {
+      CudaOptions options = request.cuda;
+      options.optimizer = request.optimizer;
+      options.velocity = request.velocity;
+      made.backend = cuda.make(train_images, train_labels, initial, options);
+      made.note = "logreg_cuda: training on " + made.backend->name();
+      break;
+    }
+    case Device::kCpu:
+    case Device::kAuto:
+      made.backend = make_cpu_fast_backend(train_images, train_labels, initial, request.optimizer, request.velocity);
+      break;
+  }
+  return made;
+}
+
+int chunks_per_epoch(const BackendTraits& traits) { return traits.gpu ? 1 : kCpuChunksPerEpoch; }
+
+}  // namespace logreg
