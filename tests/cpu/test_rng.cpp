@@ -1,14 +1,56 @@
-// Rng and epoch_order: fixed sequences for a seed, permutations, independence of epochs.
+// Rng and epoch_order: fixed sequences for a seed, permutations, independence of epochs, and known answers
+// pinned as constants (the first outputs of Rng(0), epoch_order for seed 0, the first weights of init_model),
+// so that "the same numbers on every platform and compiler" is asserted, not only a run compared with itself.
+// The constants were computed by an independent Python transcription of splitmix64, xoshiro256** (Blackman
+// and Vigna's reference), Lemire's bounded draw and the Fisher-Yates loop, and agree with this build.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <numeric>
+#include <vector>
 
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
 
 namespace logreg {
 namespace {
+
+std::uint32_t Bits(float f) {
+  std::uint32_t u = 0;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+TEST(KnownAnswers, FirstOutputsOfRngZero) {
+  Rng r(0);
+  EXPECT_EQ(r.next_u64(), 0x99ec5f36cb75f2b4ull);
+  EXPECT_EQ(r.next_u64(), 0xbf6e1f784956452aull);
+  EXPECT_EQ(r.next_u64(), 0x1a5f849d4933e6e0ull);
+  EXPECT_EQ(r.next_u64(), 0x6aa594f1262d2d2cull);
+  Rng s(0, 5);  // stream 5 of seed 0 (epoch 4's shuffle)
+  EXPECT_EQ(s.next_u64(), 0xa3a26de809439e73ull);
+  EXPECT_EQ(s.next_u64(), 0x24320aab38ee1135ull);
+}
+
+TEST(KnownAnswers, EpochOrderOfSeedZero) {
+  EXPECT_EQ(epoch_order(0, 0, 10), (std::vector<std::uint32_t>{9, 0, 8, 6, 5, 7, 1, 4, 3, 2}));
+  EXPECT_EQ(epoch_order(0, 1, 10), (std::vector<std::uint32_t>{5, 4, 3, 1, 0, 2, 8, 9, 7, 6}));
+}
+
+// nn.Linear(784, 10)'s initialisation from seed 0: bit patterns of the first weights and the first biases
+// (drawn after all 7840 weights).
+TEST(KnownAnswers, FirstWeightsOfInitModel) {
+  const Model m = init_model(784, 10, LossHead::kSoftmax, 0);
+  ASSERT_EQ(m.weights.size(), 7840u);
+  EXPECT_EQ(Bits(m.weights[0]), 0x3bed0367u);  // 0.0072330716
+  EXPECT_EQ(Bits(m.weights[1]), 0x3c90fbb6u);  // 0.017698150
+  EXPECT_EQ(Bits(m.weights[2]), 0xbce84a3fu);  // -0.028355716
+  EXPECT_EQ(Bits(m.weights[3]), 0xbbc33aafu);  // -0.0059579234
+  EXPECT_EQ(Bits(m.bias[0]), 0x3ad30c47u);     // 0.0016101681
+  EXPECT_EQ(Bits(m.bias[1]), 0x3caba1ceu);     // 0.020951178
+}
 
 TEST(Rng, SameSeedSameSequenceOtherSeedOther) {
   Rng a(42), b(42), c(43);
