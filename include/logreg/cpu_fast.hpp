@@ -23,6 +23,17 @@ inline constexpr NameTable<CpuSimd, 4> kCpuSimdNames = {{
 }};
 
 bool cpu_simd_supported(CpuSimd simd);  // kAuto and kSse2 always are
+
+// The optional levels a CPU has, so that the choice below can be tested for any CPU, not only this one.
+struct CpuSimdSupport {
+  bool avx2 = false;    // AVX2 and FMA
+  bool avx512 = false;  // AVX-512 F, VL, BW, DQ and FMA
+};
+CpuSimdSupport cpu_simd_support();  // this CPU's
+
+// kAuto -> the widest level `support` has (SSE2 at least); another level is returned when `support` has it,
+// else UsageError naming it. make_cpu_fast_backend uses choose_cpu_simd(simd, cpu_simd_support()).
+CpuSimd choose_cpu_simd(CpuSimd requested, const CpuSimdSupport& support);
 inline const char* cpu_simd_name(CpuSimd simd) { return name_of(kCpuSimdNames, simd); }
 
 // `train_images`/`train_labels` must outlive the backend. `velocity` (C*D + C, or empty for zeros)

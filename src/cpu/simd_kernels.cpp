@@ -51,17 +51,7 @@ bool simd_supported(CpuSimd simd) {
 
 }  // namespace
 
-CpuSimd resolve_simd(CpuSimd simd) {
-  if (simd != CpuSimd::kAuto) {
-    if (!simd_supported(simd)) {
-      throw UsageError(std::string("this CPU does not support the ") + cpu_simd_name(simd) + " instructions");
-    }
-    return simd;
-  }
-  if (simd_supported(CpuSimd::kAvx512)) return CpuSimd::kAvx512;
-  if (simd_supported(CpuSimd::kAvx2)) return CpuSimd::kAvx2;
-  return CpuSimd::kSse2;
-}
+CpuSimd resolve_simd(CpuSimd simd) { return choose_cpu_simd(simd, cpu_simd_support()); }
 
 SimdKernels simd_kernels_for(CpuSimd simd) {
   switch (simd) {
@@ -79,5 +69,20 @@ SimdKernels simd_kernels_for(CpuSimd simd) {
 }  // namespace cpu
 
 bool cpu_simd_supported(CpuSimd simd) { return cpu::simd_supported(simd); }
+
+CpuSimdSupport cpu_simd_support() {
+  CpuSimdSupport s;
+  s.avx2 = cpu::simd_supported(CpuSimd::kAvx2);
+  s.avx512 = cpu::simd_supported(CpuSimd::kAvx512);
+  return s;
+}
+
+CpuSimd choose_cpu_simd(CpuSimd requested, const CpuSimdSupport& support) {
+  const bool has = requested == CpuSimd::kAuto || requested == CpuSimd::kSse2 ||
+                   (requested == CpuSimd::kAvx2 && support.avx2) || (requested == CpuSimd::kAvx512 && support.avx512);
+  if (!has) throw UsageError(std::string("this CPU does not support the ") + cpu_simd_name(requested) + " instructions");
+  if (requested != CpuSimd::kAuto) return requested;
+  return support.avx512 ? CpuSimd::kAvx512 : support.avx2 ? CpuSimd::kAvx2 : CpuSimd::kSse2;
+}
 
 }  // namespace logreg

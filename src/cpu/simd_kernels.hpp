@@ -30,8 +30,7 @@ struct SimdKernels {
   void (*update)(std::size_t, std::size_t, float*, const float*, float*, const kernels::SgdStepParams&);
 };
 
-// kAuto -> the widest level this CPU supports; another level is returned as given when supported, else
-// UsageError naming it.
+// choose_cpu_simd (cpu_fast.hpp) for this CPU.
 CpuSimd resolve_simd(CpuSimd simd);
 
 // The loops compiled for `simd` (resolved: not kAuto).

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -121,6 +122,29 @@ TEST(Cli, MaxBytesZeroOrGarbageIsUsageError) {
     EXPECT_EQ(r.exit_code, 2) << v << ": " << r.output;
     EXPECT_NE(r.err.find("--max-bytes"), std::string::npos) << v << ": " << r.err;
   }
+}
+
+// Out of host memory is exit code 5 with a message saying so. A 1 GB sparse image file (its header promises
+// that much, its blocks are holes) meets an address-space limit of 512 MB: reading it cannot allocate.
+// The sanitizer build cannot run under an address-space limit (ASan reserves terabytes of shadow memory).
+TEST_F(CliData, OutOfHostMemoryIsExitCodeFive) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer cannot run under prlimit --as";
+#endif
+  const std::uint32_t count = 1275510;  // x 28 x 28 = 1,000,000,000 bytes of pixels
+  std::filesystem::remove(dir_.file("train-images-idx3-ubyte.gz"));
+  const std::string images = dir_.file("train-images-idx3-ubyte");
+  {
+    std::ofstream f(images, std::ios::binary);
+    const unsigned char header[16] = {0, 0, 8, 3, static_cast<unsigned char>(count >> 24),
+                                      static_cast<unsigned char>(count >> 16), static_cast<unsigned char>(count >> 8),
+                                      static_cast<unsigned char>(count), 0, 0, 0, 28, 0, 0, 0, 28};
+    f.write(reinterpret_cast<const char*>(header), sizeof header);
+  }
+  std::filesystem::resize_file(images, 16 + static_cast<std::uintmax_t>(count) * 784);
+  const auto r = RunCli("info --data " + dir_.path(), "prlimit --as=536870912 ");
+  EXPECT_EQ(r.exit_code, 5) << r.output;
+  EXPECT_NE(r.err.find("out of host memory"), std::string::npos) << r.err;
 }
 
 TEST_F(CliData, ShowRejectsIndexOutOfRange) {

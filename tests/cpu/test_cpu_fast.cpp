@@ -352,11 +352,33 @@ TEST(CpuFast, RejectsBadInputs) {
   EXPECT_TRUE(test::ThrowsWith<DataError>(
       [&] { make_cpu_fast_backend(d.train_images, d.train_labels, m, opt, std::vector<float>(5, 0.0f)); },
       {"optimizer state has 5 values"}));
-  for (CpuSimd simd : {CpuSimd::kAvx2, CpuSimd::kAvx512}) {
-    if (cpu_simd_supported(simd)) continue;
-    EXPECT_TRUE(test::ThrowsWith<UsageError>(
-        [&] { make_cpu_fast_backend(d.train_images, d.train_labels, m, {}, {}, 0, simd); }, {cpu_simd_name(simd)}));
+}
+
+// The choice of SIMD level for every combination of CPU features (not only this CPU's): auto takes the
+// widest, an explicit level is kept when present and refused, naming it, when not.
+TEST(CpuFast, SimdChoiceForEveryCpu) {
+  for (bool avx2 : {false, true}) {
+    for (bool avx512 : {false, true}) {
+      SCOPED_TRACE(std::string("avx2 ") + (avx2 ? "yes" : "no") + ", avx512 " + (avx512 ? "yes" : "no"));
+      CpuSimdSupport s;
+      s.avx2 = avx2;
+      s.avx512 = avx512;
+      EXPECT_EQ(choose_cpu_simd(CpuSimd::kAuto, s), avx512 ? CpuSimd::kAvx512 : avx2 ? CpuSimd::kAvx2 : CpuSimd::kSse2);
+      EXPECT_EQ(choose_cpu_simd(CpuSimd::kSse2, s), CpuSimd::kSse2);
+      for (const auto& [level, has] : {std::pair<CpuSimd, bool>{CpuSimd::kAvx2, avx2}, {CpuSimd::kAvx512, avx512}}) {
+        if (has) {
+          EXPECT_EQ(choose_cpu_simd(level, s), level);
+        } else {
+          EXPECT_TRUE(test::ThrowsWith<UsageError>([&] { choose_cpu_simd(level, s); },
+                                                   {"does not support the", cpu_simd_name(level)}));
+        }
+      }
+    }
   }
+  // This CPU's features agree with cpu_simd_supported, and the backend refuses what it lacks.
+  const CpuSimdSupport here = cpu_simd_support();
+  EXPECT_EQ(here.avx2, cpu_simd_supported(CpuSimd::kAvx2));
+  EXPECT_EQ(here.avx512, cpu_simd_supported(CpuSimd::kAvx512));
 }
 
 }  // namespace

@@ -245,6 +245,24 @@ TEST(IdxReader, RejectsGzipBomb) {
                                    {dir.file("bomb"), "decompressed size exceeds the limit of 1048576 bytes"}));
 }
 
+// --max-bytes is the largest decoded size accepted: a file of exactly that many bytes loads, one byte less
+// is refused, both while gunzipping and for a raw file.
+TEST(IdxReader, MaxBytesBoundaryIsInclusive) {
+  TempDir dir;
+  const ImageSet images = test::RandomImages(10, 28, 28, 9);  // 16 + 7840 = 7856 bytes decoded
+  write_idx_images(dir.file("img.gz"), images, /*gzip=*/true);
+  write_idx_images(dir.file("img"), images);
+  IdxLimits limits;
+  limits.max_bytes = 7856;
+  EXPECT_EQ(load_idx_images(dir.file("img.gz"), limits).pixels, images.pixels);
+  EXPECT_EQ(load_idx_images(dir.file("img"), limits).pixels, images.pixels);
+  limits.max_bytes = 7855;
+  EXPECT_TRUE(ThrowsWith<IdxError>([&] { load_idx_images(dir.file("img.gz"), limits); },
+                                   {dir.file("img.gz"), "decompressed size exceeds the limit of 7855 bytes"}));
+  EXPECT_TRUE(ThrowsWith<IdxError>([&] { load_idx_images(dir.file("img"), limits); },
+                                   {dir.file("img"), "file size 7856 bytes exceeds the limit of 7855"}));
+}
+
 TEST(IdxReader, RejectsCorruptGzip) {
   TempDir dir;
   write_idx_images(dir.file("img.gz"), test::RandomImages(20, 28, 28, 6), /*gzip=*/true);

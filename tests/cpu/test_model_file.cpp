@@ -219,6 +219,8 @@ TEST(ModelFile, BadFieldsAreRejectedByName) {
       {24, 257, "num_classes at byte 24"},
       {24, 4, "truncated"},                         // more classes than the file holds
       {16, 0xFFFFFFFFu, "rows at byte 16"},          // D beyond int
+      {16, 0, "input shape 0x5 is empty"},           // a zero dimension (C*D = 0 weights would fit any length)
+      {20, 0, "input shape 4x0 is empty"},
       {16, 1000000, "more than the"},               // a huge claimed shape is bounded by the file length
       {28, 3, "loss head at byte 28"},
       {32, 0x7FC00000u, "pixel scale at byte 32"},  // NaN

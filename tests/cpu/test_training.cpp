@@ -102,14 +102,27 @@ class RecordingBackend final : public TrainerBackend {
   std::string name() const override { return "recording"; }
   Totals train_epoch(const std::vector<std::uint32_t>& order, int, float) override {
     calls.push_back(order.size());
+    orders.push_back(order);
     Totals t;
     t.count = static_cast<std::int64_t>(order.size());
-    t.loss_sum = 0.5 * static_cast<double>(order.size());
+    t.loss_sum = row_loss * static_cast<double>(order.size());
     return t;
   }
-  Totals evaluate(const ImageSet&, const LabelSet&) override { return {}; }
+  // The validation split's mean loss is val_losses[k] at its k-th evaluation (then the last one again).
+  Totals evaluate(const ImageSet&, const LabelSet& labels) override {
+    Totals t;
+    t.count = 4;
+    if (labels.path.find("(validation split)") != std::string::npos && !val_losses.empty()) {
+      t.loss_sum = 4.0 * val_losses[std::min(val_evaluations++, val_losses.size() - 1)];
+    }
+    return t;
+  }
   Model model() const override { return model_; }
-  std::vector<std::size_t> calls;  // rows per train_epoch call, in order
+  std::vector<std::size_t> calls;                  // rows per train_epoch call, in order
+  std::vector<std::vector<std::uint32_t>> orders;  // the rows of each call
+  double row_loss = 0.5;                           // every training row's loss
+  std::vector<double> val_losses;
+  std::size_t val_evaluations = 0;
 
  private:
   Model model_;
@@ -119,6 +132,8 @@ Dataset TinyDataset(std::uint32_t rows) {
   Dataset d;
   d.train_images = test::RandomImages(rows, 2, 2, 1);
   d.train_labels = test::RandomLabels(rows, 3, 1);
+  d.train_images.path = "train-images";
+  d.train_labels.path = "train-labels";
   d.test_images = test::RandomImages(5, 2, 2, 2);
   d.test_labels = test::RandomLabels(5, 3, 2);
   d.num_classes = 3;
@@ -174,6 +189,65 @@ TEST(Training, ResumedRunStoppedInItsFirstEpochKeepsItsEpochCount) {
   // Nothing to run at all (resumed at its last epoch): still the resumed count.
   cfg.first_epoch = 11;
   EXPECT_EQ(run_training(backend, d, make_train_split(d, 0, 0.0, 0), cfg, {}).last_epoch, 10);
+}
+
+// Each epoch trains on its own seeded shuffle (epoch e: epoch_order(seed, e - 1, n)), so epochs differ and a
+// resumed run replays the very orders it would have seen.
+TEST(Training, EachEpochGetsItsOwnSeededShuffle) {
+  const Dataset d = TinyDataset(50);
+  TrainConfig cfg;
+  cfg.epochs = 3;
+  cfg.batch_size = 5;
+  cfg.seed = 21;
+  RecordingBackend backend(3);
+  run_training(backend, d, make_train_split(d, 0, 0.0, cfg.seed), cfg, {});
+  ASSERT_EQ(backend.orders.size(), 3u);
+  for (int e = 1; e <= 3; ++e) EXPECT_EQ(backend.orders[static_cast<std::size_t>(e - 1)], epoch_order(21, e - 1, 50)) << e;
+  EXPECT_NE(backend.orders[0], backend.orders[1]);
+  cfg.first_epoch = 3;  // resumed after 2 epochs: epoch 3's order again
+  RecordingBackend resumed(3);
+  run_training(resumed, d, make_train_split(d, 0, 0.0, cfg.seed), cfg, {});
+  ASSERT_EQ(resumed.orders.size(), 1u);
+  EXPECT_EQ(resumed.orders[0], backend.orders[2]);
+}
+
+// Patience N stops exactly N epochs after the best validation loss; an equal loss is no improvement.
+TEST(Training, EarlyStopPatienceIsExact) {
+  const Dataset d = TinyDataset(100);
+  TrainConfig cfg;
+  cfg.epochs = 20;
+  cfg.batch_size = 10;
+  cfg.early_stop = 2;
+  RecordingBackend backend(3);
+  backend.val_losses = {1.0, 0.5, 0.5, 0.6, 0.1};  // best at epoch 2; epoch 3 only equals it
+  const TrainOutcome out = run_training(backend, d, make_train_split(d, 0, 0.2, 0), cfg, {});
+  EXPECT_TRUE(out.early_stopped);
+  EXPECT_EQ(out.last_epoch, 4);
+  cfg.early_stop = 3;
+  RecordingBackend patient(3);
+  patient.val_losses = {1.0, 0.5, 0.5, 0.6, 0.7, 0.8};
+  EXPECT_EQ(run_training(patient, d, make_train_split(d, 0, 0.2, 0), cfg, {}).last_epoch, 5);
+}
+
+// A chunk's mean loss exactly at kDivergedLossFactor times a uniform guess's is still training; the next
+// double above it is divergence. 64 rows per chunk keep loss_sum / count exact.
+TEST(Training, DivergenceThresholdBoundary) {
+  const Dataset d = TinyDataset(64);  // 3 classes
+  for (LossHead head : {LossHead::kSoftmax, LossHead::kOvr}) {
+    SCOPED_TRACE(loss_head_name(head));
+    TrainConfig cfg;
+    cfg.epochs = 1;
+    cfg.batch_size = 64;
+    cfg.head = head;
+    const double uniform = head == LossHead::kOvr ? 3.0 * std::log(2.0) : std::log(3.0);
+    RecordingBackend at(3);
+    at.row_loss = kDivergedLossFactor * uniform;
+    EXPECT_NO_THROW(run_training(at, d, make_train_split(d, 0, 0.0, 0), cfg, {}));
+    RecordingBackend above(3);
+    above.row_loss = std::nextafter(kDivergedLossFactor * uniform, INFINITY);
+    EXPECT_TRUE(test::ThrowsWith<DivergedError>([&] { run_training(above, d, make_train_split(d, 0, 0.0, 0), cfg, {}); },
+                                                {"epoch 1 by step 1 of 1", "uniform guess"}));
+  }
 }
 
 TEST(Training, EpochLineHasTheTutorialFormat) {
