@@ -64,7 +64,7 @@ class FiberStack {
   std::size_t mapping_bytes_ = 0;
 };
 
-enum class FiberState { kRunnable, kAtBarrier, kInWarpOp, kDone };
+enum class FiberState { kRunnable, kAtBarrier, kInWarpOp, kAtActiveMask, kDone };
 
 struct Fiber {
   ucontext_t context{};
@@ -98,6 +98,8 @@ class BlockRun {
     warps_.resize(static_cast<std::size_t>((threads_ + 31) / 32));
     fiber_of_thread_.assign(static_cast<std::size_t>(threads_), -1);
     exited_.assign(static_cast<std::size_t>(threads_), false);
+    // At most one fiber per thread; never reallocated, since a saved ucontext_t must not move.
+    fibers_.reserve(static_cast<std::size_t>(threads_));
     block_index_ = block_index;
   }
 
@@ -118,6 +120,7 @@ class BlockRun {
         continue;
       }
       if (exited_count_ == threads_) break;
+      if (release_active_mask_waiters()) continue;
       fault_ = describe_deadlock();
     }
     tls_block = outer;
@@ -169,7 +172,11 @@ class BlockRun {
     return w.results[w.result_slot[lane]][lane];
   }
 
-  unsigned active_mask() const {
+  // __activemask is a scheduling point: the calling thread waits until every other thread of the block has
+  // run as far as it can (to a wait or its exit), so lanes that exit before converging are not counted.
+  unsigned active_mask() {
+    fibers_[static_cast<std::size_t>(current_)].state = FiberState::kAtActiveMask;
+    yield();
     const int tid = fibers_[static_cast<std::size_t>(current_)].thread;
     const int warp = tid / 32;
     unsigned mask = 0;
@@ -185,6 +192,16 @@ class BlockRun {
     char buf[16];
     std::snprintf(buf, sizeof buf, "%08x", v);
     return buf;
+  }
+
+  bool release_active_mask_waiters() {
+    bool released = false;
+    for (Fiber& f : fibers_) {
+      if (f.state != FiberState::kAtActiveMask) continue;
+      f.state = FiberState::kRunnable;
+      released = true;
+    }
+    return released;
   }
 
   unsigned existing_lanes(int warp) const {
@@ -335,11 +352,10 @@ class BlockRun {
 #if defined(LOGREG_EMU_ASAN)
     __sanitizer_finish_switch_fiber(nullptr, &self->scheduler_stack_bottom_, &self->scheduler_stack_size_);
 #endif
-    Fiber* fiber = &self->fibers_[static_cast<std::size_t>(self->current_)];
     const int index = self->current_;
+    Fiber* fiber = &self->fibers_[static_cast<std::size_t>(index)];
     while (self->next_thread_ < self->threads_ && self->fault_.empty()) {
       const int tid = self->next_thread_++;
-      fiber = &self->fibers_[static_cast<std::size_t>(index)];  // fibers_ may have grown (reallocated)
       fiber->thread = tid;
       self->fiber_of_thread_[static_cast<std::size_t>(tid)] = index;
       self->set_builtins(tid);

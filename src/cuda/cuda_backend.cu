@@ -854,6 +854,9 @@ CudaProbe probe_cuda() {
                      std::to_string(prop.major * 10 + prop.minor) + "): " + cuda::describe_cuda_error(err);
       return probe;
     }
+#if defined(LOGREG_CUDA_EMULATED)
+    probe.emulated = true;
+#endif
     probe.usable = true;
   } catch (const std::exception& e) {
     probe.usable = false;

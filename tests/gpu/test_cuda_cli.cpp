@@ -1,0 +1,63 @@
+// End to end on the CUDA backend through the command line, with the real shapes (Fashion-MNIST: 784
+// inputs, 10 classes, batch 32 with a partial last batch): `train --device cuda` reaches the accuracy of
+// `--device reference` within the tolerance of the epoch tests, and the resident and streamed input paths
+// print identical epochs. On the emulated device this is the whole program running its CUDA code on the CPU.
+#include <cmath>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "cli_runner.hpp"
+#include "gpu_test.hpp"
+
+namespace logreg::test {
+namespace {
+
+const char* kFashion = "/usr/share/datasets/fashion-mnist";
+
+// The "Accuracy: X" of every epoch line.
+std::vector<double> accuracies(const std::string& out) {
+  std::vector<double> acc;
+  const std::regex re("Epoch: [0-9]+\\. Loss: [0-9.]+\\. Accuracy: ([0-9.]+)\\.");
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), re); it != std::sregex_iterator(); ++it) {
+    acc.push_back(std::stod((*it)[1].str()));
+  }
+  return acc;
+}
+
+// The epoch lines without their timings.
+std::string epochs_without_times(const std::string& out) {
+  std::string kept;
+  const std::regex re("Epoch: [0-9]+\\. Loss: [0-9.]+\\. Accuracy: [0-9.]+\\.");
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), re); it != std::sregex_iterator(); ++it) {
+    kept += it->str() + "\n";
+  }
+  return kept;
+}
+
+class CudaCli : public GpuTest {};
+
+TEST_F(CudaCli, TrainOnFashionMnistMatchesTheReference) {
+  const std::string common = std::string(" --data ") + kFashion + " --epochs 2 --limit-train 2000 --seed 3";
+  const CliResult ref = RunCli("train --device reference" + common);
+  const CliResult gpu = RunCli("train --device cuda --residency device" + common);
+  const CliResult streamed = RunCli("train --device cuda --residency stream" + common);
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.output;
+  ASSERT_EQ(streamed.exit_code, 0) << streamed.output;
+  EXPECT_NE(gpu.output.find("data on device, CUDA graphs on"), std::string::npos) << gpu.output;
+  EXPECT_NE(streamed.output.find("data streamed from pinned host memory"), std::string::npos) << streamed.output;
+
+  const std::vector<double> want = accuracies(ref.out);
+  const std::vector<double> got = accuracies(gpu.out);
+  ASSERT_EQ(want.size(), 2u) << ref.out;
+  ASSERT_EQ(got.size(), 2u) << gpu.out;
+  for (std::size_t e = 0; e < want.size(); ++e) {
+    EXPECT_LE(std::fabs(got[e] - want[e]), 0.05) << "epoch " << e + 1 << ": cuda " << got[e] << " vs reference " << want[e];
+  }
+  EXPECT_GT(got.back(), 30.0);  // it learned something: a uniform guess is 10 %
+  EXPECT_EQ(epochs_without_times(gpu.out), epochs_without_times(streamed.out));
+}
+
+}  // namespace
+}  // namespace logreg::test
