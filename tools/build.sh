@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# Configures and builds logreg_cuda into BUILD_DIR (default build/). Extra arguments go to cmake's
-# configure step, e.g. tools/build.sh -DCMAKE_CUDA_ARCHITECTURES=90
+# Configures and builds logreg_cuda with a CMake preset (CMakePresets.json): PRESET=default (build/, CUDA by
+# nvcc when a toolkit is there), emulated (build-emulated/, the CUDA code on the CPU emulator), asan
+# (build-asan/, emulated under ASan + UBSan) or cpu-only (build-cpu/, no CUDA). BUILD_DIR overrides the
+# preset's directory, BUILD_TYPE its build type; extra arguments go to cmake's configure step, e.g.
+#   tools/build.sh -DCMAKE_CUDA_ARCHITECTURES=90
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build_dir=${BUILD_DIR:-build}
 export PATH="/usr/local/cuda/bin:$PATH"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" "$@" >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
+preset=${PRESET:-default}
+args=(--preset "$preset")
+if [[ -n ${BUILD_DIR:-} ]]; then args+=(-B "$BUILD_DIR"); fi
+if [[ -n ${BUILD_TYPE:-} ]]; then args+=(-DCMAKE_BUILD_TYPE="$BUILD_TYPE"); fi
+cmake "${args[@]}" "$@" >/dev/null
+if [[ -n ${BUILD_DIR:-} ]]; then
+  cmake --build "$BUILD_DIR" -j"$(nproc)"
+else
+  cmake --build --preset "$preset" -j"$(nproc)"
+fi

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every gpu-labelled test on the emulated device (LOGREG_CUDA=emulated, build-emulated/): the CUDA backend's
+# tests, the emulator's own tests and the kernel lab's validation, run on the CPU. None may skip: the test
+# preset sets LOGREG_REQUIRE_GPU=1, which turns a skip into a failure, and a "Skipped" line fails this too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/install_deps.sh
+PRESET=emulated tools/build.sh
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+ctest --preset emulated -j"$(nproc)" --timeout 900 --no-tests=error | tee "$log"
+if grep -q "(Skipped)\|\*\*\*Skipped" "$log"; then
+  echo "test_emulated: a gpu test was skipped on the emulated device" >&2
+  exit 1
+fi
