@@ -1,8 +1,9 @@
-// Test hooks of the CUDA backend: the intermediates of its last training step and a capture of every
-// batch as it arrived on the device. make_cuda_backend()'s object implements CudaStepProbe; tests reach
+// Test hooks of the CUDA backend: the intermediates of its last training step, a recording of every
+// batch as it arrived on the device, and how often the evaluator uploaded a set. make_cuda_backend()'s object implements CudaStepProbe; tests reach
 // it with dynamic_cast. Host-only (no CUDA types); not used by the trainer itself.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -17,9 +18,9 @@ struct StepIntermediates {
   std::vector<float> db;      // (C)
 };
 
-// Every batch of the most recent train_epoch call made while capturing, in order, as the compute
+// Every batch of the most recent train_epoch call made while recording, in order, as the compute
 // stream saw them (after waiting for their upload).
-struct CapturedBatches {
+struct RecordedBatches {
   std::vector<std::uint8_t> pixels;  // (rows, D) row-major, batches back to back
   std::vector<std::uint8_t> labels;  // (rows)
 };
@@ -32,9 +33,13 @@ class CudaStepProbe {
   virtual StepIntermediates last_step() const = 0;
 
   // While enabled, each train_epoch also copies every device batch (right after the compute stream
-  // waited for its upload) into a device capture buffer, replacing the previous capture.
-  virtual void set_batch_capture(bool enabled) = 0;
-  virtual CapturedBatches captured_batches() const = 0;
+  // waited for its upload) into a device recording buffer, replacing the previous recording; no CUDA
+  // graph is replayed then. ("Capture" means CUDA graph capture only.)
+  virtual void set_batch_recording(bool enabled) = 0;
+  virtual RecordedBatches recorded_batches() const = 0;
+
+  // How many image sets the evaluator has uploaded so far (each set is uploaded once and cached).
+  virtual std::size_t evaluation_uploads() const = 0;
 };
 
 }  // namespace logreg::cuda

@@ -1,6 +1,6 @@
-// Move-only RAII owners of CUDA resources: DeviceBuffer<T>, PinnedBuffer<T>, CudaStream, CudaEvent and
-// CublasHandle. Constructors throw ResourceError (via CUDA_CHECK); destructors never throw, they log a
-// failed release to stderr. No kernels, no copies between host and device here.
+// Move-only RAII owners of CUDA resources: DeviceBuffer<T>, PinnedBuffer<T>, and over one CudaHandle
+// template CudaStream, CudaEvent, CudaGraphExec and CublasHandle. Constructors throw ResourceError (via
+// CUDA_CHECK); destructors never throw, they log a failed release to stderr. No kernels, no copies between host and device here.
 #pragma once
 
 #include <cublas_v2.h>
@@ -89,66 +89,86 @@ using DeviceBuffer = CudaBuffer<T, DeviceMemory>;
 template <class T>
 using PinnedBuffer = CudaBuffer<T, PinnedHostMemory>;
 
-// A stream that does not synchronise with the legacy default stream.
-class CudaStream {
+// A move-only owner of one CUDA handle (stream, event, cuBLAS handle, graph exec); Traits names the handle
+// type and releases it without throwing. One implementation of the moves for every handle kind.
+template <class Traits>
+class CudaHandle {
  public:
-  CudaStream() { CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
-  ~CudaStream() { release(); }
-  CudaStream(const CudaStream&) = delete;
-  CudaStream& operator=(const CudaStream&) = delete;
-  CudaStream(CudaStream&& o) noexcept : stream_(std::exchange(o.stream_, nullptr)) {}
-  CudaStream& operator=(CudaStream&& o) noexcept {
+  using Handle = typename Traits::Handle;
+  CudaHandle() = default;
+  explicit CudaHandle(Handle h) : handle_(h) {}
+  ~CudaHandle() { reset(); }
+  CudaHandle(const CudaHandle&) = delete;
+  CudaHandle& operator=(const CudaHandle&) = delete;
+  CudaHandle(CudaHandle&& o) noexcept : handle_(std::exchange(o.handle_, nullptr)) {}
+  CudaHandle& operator=(CudaHandle&& o) noexcept {
     if (this != &o) {
-      release();
-      stream_ = std::exchange(o.stream_, nullptr);
+      reset();
+      handle_ = std::exchange(o.handle_, nullptr);
     }
     return *this;
   }
 
-  cudaStream_t get() const { return stream_; }
-  void synchronize() const { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
-
- private:
-  void release() noexcept {
-    if (stream_ != nullptr) log_release_failure(cudaStreamDestroy(stream_), "cudaStreamDestroy");
-    stream_ = nullptr;
+  Handle get() const { return handle_; }
+  bool valid() const { return handle_ != nullptr; }
+  void reset() noexcept {
+    if (handle_ != nullptr) Traits::release(handle_);
+    handle_ = nullptr;
   }
-  cudaStream_t stream_ = nullptr;
+
+ protected:
+  Handle handle_ = nullptr;
+};
+
+struct StreamTraits {
+  using Handle = cudaStream_t;
+  static void release(Handle h) noexcept { log_release_failure(cudaStreamDestroy(h), "cudaStreamDestroy"); }
+};
+struct EventTraits {
+  using Handle = cudaEvent_t;
+  static void release(Handle h) noexcept { log_release_failure(cudaEventDestroy(h), "cudaEventDestroy"); }
+};
+struct GraphExecTraits {
+  using Handle = cudaGraphExec_t;
+  static void release(Handle h) noexcept { log_release_failure(cudaGraphExecDestroy(h), "cudaGraphExecDestroy"); }
+};
+struct CublasTraits {
+  using Handle = cublasHandle_t;
+  static void release(Handle h) noexcept {
+    const cublasStatus_t s = cublasDestroy(h);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+      std::fprintf(stderr, "logreg_cuda: warning: cublasDestroy failed: %s\n", cublasGetStatusName(s));
+    }
+  }
+};
+
+// A stream that does not synchronise with the legacy default stream.
+class CudaStream : public CudaHandle<StreamTraits> {
+ public:
+  CudaStream() { CUDA_CHECK(cudaStreamCreateWithFlags(&handle_, cudaStreamNonBlocking)); }
+  void synchronize() const { CUDA_CHECK(cudaStreamSynchronize(handle_)); }
 };
 
 // An event for ordering (cudaEventDisableTiming) unless `timing` is asked for.
-class CudaEvent {
+class CudaEvent : public CudaHandle<EventTraits> {
  public:
   explicit CudaEvent(bool timing = false) {
-    CUDA_CHECK(cudaEventCreateWithFlags(&event_, timing ? cudaEventDefault : cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventCreateWithFlags(&handle_, timing ? cudaEventDefault : cudaEventDisableTiming));
   }
-  ~CudaEvent() { release(); }
-  CudaEvent(const CudaEvent&) = delete;
-  CudaEvent& operator=(const CudaEvent&) = delete;
-  CudaEvent(CudaEvent&& o) noexcept : event_(std::exchange(o.event_, nullptr)) {}
-  CudaEvent& operator=(CudaEvent&& o) noexcept {
-    if (this != &o) {
-      release();
-      event_ = std::exchange(o.event_, nullptr);
-    }
-    return *this;
-  }
+  void record(cudaStream_t stream) const { CUDA_CHECK(cudaEventRecord(handle_, stream)); }
+  void synchronize() const { CUDA_CHECK(cudaEventSynchronize(handle_)); }
+};
 
-  cudaEvent_t get() const { return event_; }
-  void record(cudaStream_t stream) const { CUDA_CHECK(cudaEventRecord(event_, stream)); }
-  void synchronize() const { CUDA_CHECK(cudaEventSynchronize(event_)); }
-
- private:
-  void release() noexcept {
-    if (event_ != nullptr) log_release_failure(cudaEventDestroy(event_), "cudaEventDestroy");
-    event_ = nullptr;
-  }
-  cudaEvent_t event_ = nullptr;
+// An instantiated CUDA graph; empty (invalid) until one is captured.
+class CudaGraphExec : public CudaHandle<GraphExecTraits> {
+ public:
+  using CudaHandle::CudaHandle;
+  void launch(cudaStream_t stream) const { CUDA_CHECK(cudaGraphLaunch(handle_, stream)); }
 };
 
 // A cuBLAS handle bound to one stream, FP32 maths without TF32 (CUBLAS_DEFAULT_MATH), scalars
 // (alpha, beta) passed from the host.
-class CublasHandle {
+class CublasHandle : public CudaHandle<CublasTraits> {
  public:
   explicit CublasHandle(cudaStream_t stream) {
     CUBLAS_CHECK(cublasCreate(&handle_));
@@ -157,34 +177,10 @@ class CublasHandle {
       CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
       CUBLAS_CHECK(cublasSetPointerMode(handle_, CUBLAS_POINTER_MODE_HOST));
     } catch (...) {
-      release();
+      reset();
       throw;
     }
   }
-  ~CublasHandle() { release(); }
-  CublasHandle(const CublasHandle&) = delete;
-  CublasHandle& operator=(const CublasHandle&) = delete;
-  CublasHandle(CublasHandle&& o) noexcept : handle_(std::exchange(o.handle_, nullptr)) {}
-  CublasHandle& operator=(CublasHandle&& o) noexcept {
-    if (this != &o) {
-      release();
-      handle_ = std::exchange(o.handle_, nullptr);
-    }
-    return *this;
-  }
-
-  cublasHandle_t get() const { return handle_; }
-
- private:
-  void release() noexcept {
-    if (handle_ == nullptr) return;
-    const cublasStatus_t s = cublasDestroy(handle_);
-    if (s != CUBLAS_STATUS_SUCCESS) {
-      std::fprintf(stderr, "logreg_cuda: warning: cublasDestroy failed: %s\n", cublasGetStatusName(s));
-    }
-    handle_ = nullptr;
-  }
-  cublasHandle_t handle_ = nullptr;
 };
 
 }  // namespace logreg::cuda

@@ -49,11 +49,11 @@ inline void ExpectBatchesInShuffledOrder(TrainerBackend& backend, const ImageSet
   const auto n = static_cast<std::uint32_t>(images.count);
   const std::size_t dim = images.dim();
   cuda::CudaStepProbe& probe = step_probe(backend);
-  probe.set_batch_capture(true);
+  probe.set_batch_recording(true);
   for (int epoch = 1; epoch <= 2; ++epoch) {
     const std::vector<std::uint32_t> order = epoch_order(order_seed, epoch, n);
     backend.train_epoch(order, batch, 0.01f);
-    const cuda::CapturedBatches captured = probe.captured_batches();
+    const cuda::RecordedBatches captured = probe.recorded_batches();
     ASSERT_EQ(captured.pixels.size(), static_cast<std::size_t>(n) * dim);
     ASSERT_EQ(captured.labels.size(), n);
     for (std::uint32_t j = 0; j < n; ++j) {

@@ -213,6 +213,35 @@ TEST_F(CudaBackendTest, EvaluateMatchesReferenceAcrossChunks) {
   EXPECT_EQ(again.correct, got.correct);
 }
 
+// Regression (issue 10, bug 2): with a validation split every epoch evaluates two sets; each must be
+// uploaded once and then served from the cache, not freed and re-uploaded every epoch.
+TEST_F(CudaBackendTest, TestAndValidationSetsAreUploadedOnceEach) {
+  const ImageSet train = test::RandomImages(64, kSide, kSide, 34);
+  const LabelSet train_labels = test::RandomLabels(64, kClasses, 35);
+  const ImageSet test_images = test::RandomImages(50, kSide, kSide, 36);
+  const LabelSet test_labels = test::RandomLabels(50, kClasses, 37);
+  const ImageSet val_images = test::RandomImages(30, kSide, kSide, 38);
+  const LabelSet val_labels = test::RandomLabels(30, kClasses, 39);
+  auto gpu = make_cuda_backend(train, train_labels, init_model(kDim, kClasses, LossHead::kSoftmax, 40));
+  auto* probe = dynamic_cast<cuda::CudaStepProbe*>(gpu.get());
+  ASSERT_NE(probe, nullptr);
+  Totals first_test;
+  Totals first_val;
+  for (int epoch = 1; epoch <= 3; ++epoch) {
+    const Totals t = gpu->evaluate(test_images, test_labels);
+    const Totals v = gpu->evaluate(val_images, val_labels);
+    if (epoch == 1) {
+      first_test = t;
+      first_val = v;
+    }
+    EXPECT_EQ(t.loss_sum, first_test.loss_sum);  // no training in between: the same answers
+    EXPECT_EQ(v.correct, first_val.correct);
+    EXPECT_EQ(t.count, 50);
+    EXPECT_EQ(v.count, 30);
+  }
+  EXPECT_EQ(probe->evaluation_uploads(), 2u);
+}
+
 // ---- The pinned batch ring -----------------------------------------------------------------------
 
 class CudaBatchRing : public CudaBackendTest, public ::testing::WithParamInterface<int> {};

@@ -1,0 +1,90 @@
+// DeviceStep: the CUDA backend's parameters and the maths of one SGD step on a batch already on the device
+// as floats: forward GEMM, fused loss/gradient kernel, backward GEMM, update. Owns the cuBLAS handle and
+// workspace, the per-batch buffers and the step state {start, lr} that both input paths share: the host
+// writes it once per epoch (begin_epoch), the update kernel reads lr from it and advances start. Where the
+// batches come from is the input paths' business (streamed_input.hpp, resident_input.hpp).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "cuda_step_probe.hpp"
+#include "device_resources.hpp"
+#include "kernels.hpp"
+#include "logreg/model.hpp"
+#include "logreg/sgd_math.hpp"
+
+namespace logreg::cuda {
+
+class DeviceStep {
+ public:
+  // Uploads `initial` (and `velocity`, when momentum is on and a saved state is given) on `stream`.
+  DeviceStep(const cudaDeviceProp& prop, const Model& initial, const OptimizerConfig& optimizer,
+             const std::vector<float>& velocity, cudaStream_t stream);
+
+  int dim() const { return dim_; }
+  int classes() const { return classes_; }
+  std::size_t param_count() const { return static_cast<std::size_t>(classes_) * dim_ + classes_; }
+  cudaStream_t stream() const { return stream_; }
+  cublasHandle_t cublas() const { return cublas_.get(); }
+  const float* weights() const { return params_.data(); }                                        // (C, D)
+  const float* bias() const { return params_.data() + static_cast<std::size_t>(classes_) * dim_; }  // (C)
+
+  // Per-batch buffers for batches of up to `rows` rows; true when they were reallocated (which invalidates
+  // a captured graph that used them). Synchronises the stream before reallocating.
+  bool reserve(std::size_t rows);
+  std::size_t capacity() const { return capacity_; }
+  float* x() { return x_.data(); }  // (capacity, D) the batch as floats, what the GEMMs read
+
+  kernels::DeviceStepState* state() { return state_.data(); }
+  // Enqueues {start = 0, lr} into the step state and zeroes the training totals.
+  void begin_epoch(float lr);
+  kernels::DeviceTotals* train_totals() { return totals_.data(); }
+  kernels::DeviceTotals* eval_totals() { return totals_.data() + 1; }
+  // Copies `totals` back (synchronises).
+  kernels::DeviceTotals read_totals(const kernels::DeviceTotals* totals);
+
+  // Forward GEMM, loss/gradient kernel, backward GEMM on the `rows` rows in x(); `labels_consumed` (may be
+  // null) is recorded after the last reader of `labels`.
+  void forward_backward(const std::uint8_t* labels, int rows, const CudaEvent* labels_consumed);
+  // The SGD update with lr from the step state; advances the state's start by `rows`.
+  void update(int rows);
+
+  Model model(LossHead head) const;               // synchronises
+  std::vector<float> optimizer_state() const;     // synchronises; empty without momentum
+  StepIntermediates last_step(int rows) const;    // synchronises
+
+ private:
+  kernels::SgdStepParams sgd_params() const;
+  template <class T>
+  void copy_to_host(T* dst, const T* src, std::size_t count) const;
+
+  int dim_;
+  int classes_;
+  LossHead head_;
+  OptimizerConfig optimizer_;
+  cudaStream_t stream_;
+  DeviceBuffer<std::uint8_t> cublas_workspace_;  // set on cublas_ (cublasSetWorkspace); outlives the handle
+  CublasHandle cublas_;                           // bound to stream_
+
+  DeviceBuffer<float> params_;    // (C*D + C) weights (C, D) row-major, then bias (C)
+  DeviceBuffer<float> grads_;     // (C*D + C) dW, then db
+  DeviceBuffer<float> velocity_;  // (C*D + C) momentum buffers; empty without momentum
+  DeviceBuffer<kernels::DeviceTotals> totals_;       // [0] training epoch, [1] evaluation
+  PinnedBuffer<kernels::DeviceTotals> host_totals_;  // read-back staging
+  DeviceBuffer<kernels::DeviceStepState> state_;     // (1)
+  PinnedBuffer<kernels::DeviceStepState> host_state_;
+
+  std::size_t capacity_ = 0;
+  DeviceBuffer<float> x_;       // (capacity, D)
+  DeviceBuffer<float> logits_;  // (capacity, C)
+  DeviceBuffer<float> dz_;      // (capacity, C)
+};
+
+// cuBLAS's recommended workspace: 32 MiB on Hopper (cc 9.x) and later, 4 MiB before.
+std::size_t cublas_workspace_bytes(const cudaDeviceProp& prop);
+
+}  // namespace logreg::cuda
