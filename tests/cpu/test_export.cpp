@@ -180,6 +180,23 @@ TEST(SafetensorsReader, TakesAPyTorchModuleStateDict) {
                                           {path, "Linear(784 -> 10)", "Linear(784 -> 4)"}));
 }
 
+TEST(SafetensorsReader, LoadAnyModelFileTellsTheFormatsApart) {
+  const test::TempDir dir;
+  const ModelFile mf = SmallModel(LossHead::kOvr);
+  save_model_file(dir.file("m.lrm"), mf);
+  WriteBytes(dir.file("m.st"), safetensors_model_bytes(mf));
+  EXPECT_FALSE(is_safetensors_path(dir.file("m.lrm")));
+  EXPECT_TRUE(is_safetensors_path(dir.file("m.st")));                // by its bytes
+  EXPECT_TRUE(is_safetensors_path(dir.file("missing.safetensors")));  // by its name
+  EXPECT_FALSE(is_safetensors_path(dir.file("missing.lrm")));
+  for (const char* name : {"m.lrm", "m.st"}) {
+    const ModelFile back = load_any_model_file(dir.file(name));
+    EXPECT_EQ(back.model.weights, mf.model.weights) << name;
+    EXPECT_EQ(back.model.head, LossHead::kOvr) << name;
+    EXPECT_EQ(back.epochs_done, 7u) << name;
+  }
+}
+
 TEST(SafetensorsReader, RejectsBadFilesNamingTheProblem) {
   const test::TempDir dir;
   const std::string path = dir.file("bad.safetensors");

@@ -157,7 +157,8 @@ class PyTorchLinear(unittest.TestCase):
         b = linear.bias.detach().numpy()
         ref = reference_logits(w, b, X_TEST)
         max_dz = float(np.abs(logits - ref).max())
-        report("pytorch: max |dlogit| vs float64 reference", f"{max_dz:.3g}")
+        # float32 GEMM error grows with |z| (here about 8 float32 ulps at |z| = 10): 1e-5 holds for this model.
+        report("pytorch: max |dlogit| vs float64 reference", f"{max_dz:.3g} (max |logit| {np.abs(ref).max():.3g})")
         self.assertLessEqual(max_dz, 1e-5)
 
         predicted, ours = predict_all(model)
