@@ -1,0 +1,196 @@
+// The emulated device itself and the runtime's bookkeeping calls: error names and strings, the last error
+// (sticky after a fault), device count, selection and properties (compute capability 9.0), whole-device
+// synchronisation and reset, versions, kernel attributes and the profiler calls (no-ops).
+#include <cuda_profiler_api.h>
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "runtime_state.hpp"
+
+using namespace cuda_emu::detail;
+
+namespace {
+
+struct ErrorText {
+  cudaError_t code;
+  const char* name;
+  const char* text;
+};
+
+const ErrorText kErrors[] = {
+    {cudaSuccess, "cudaSuccess", "no error"},
+    {cudaErrorInvalidValue, "cudaErrorInvalidValue", "invalid argument"},
+    {cudaErrorMemoryAllocation, "cudaErrorMemoryAllocation", "out of memory"},
+    {cudaErrorInitializationError, "cudaErrorInitializationError", "initialization error"},
+    {cudaErrorCudartUnloading, "cudaErrorCudartUnloading", "driver shutting down"},
+    {cudaErrorInvalidConfiguration, "cudaErrorInvalidConfiguration", "invalid configuration argument"},
+    {cudaErrorInvalidMemcpyDirection, "cudaErrorInvalidMemcpyDirection", "invalid copy direction for memcpy"},
+    {cudaErrorInsufficientDriver, "cudaErrorInsufficientDriver",
+     "CUDA driver version is insufficient for CUDA runtime version"},
+    {cudaErrorNoDevice, "cudaErrorNoDevice", "no CUDA-capable device is detected"},
+    {cudaErrorInvalidDevice, "cudaErrorInvalidDevice", "invalid device ordinal"},
+    {cudaErrorNoKernelImageForDevice, "cudaErrorNoKernelImageForDevice",
+     "no kernel image is available for execution on the device"},
+    {cudaErrorInvalidDeviceFunction, "cudaErrorInvalidDeviceFunction", "invalid device function"},
+    {cudaErrorDevicesUnavailable, "cudaErrorDevicesUnavailable", "CUDA-capable device(s) is/are busy or unavailable"},
+    {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
+    {cudaErrorIllegalState, "cudaErrorIllegalState", "the operation cannot be performed in the present state"},
+    {cudaErrorNotReady, "cudaErrorNotReady", "device not ready"},
+    {cudaErrorIllegalAddress, "cudaErrorIllegalAddress", "an illegal memory access was encountered"},
+    {cudaErrorLaunchOutOfResources, "cudaErrorLaunchOutOfResources", "too many resources requested for launch"},
+    {cudaErrorLaunchTimeout, "cudaErrorLaunchTimeout", "the launch timed out and was terminated"},
+    {cudaErrorLaunchFailure, "cudaErrorLaunchFailure", "unspecified launch failure"},
+    {cudaErrorStreamCaptureUnsupported, "cudaErrorStreamCaptureUnsupported",
+     "operation not permitted when stream is capturing"},
+    {cudaErrorStreamCaptureInvalidated, "cudaErrorStreamCaptureInvalidated",
+     "operation failed due to a previous error during capture"},
+    {cudaErrorStreamCaptureIsolation, "cudaErrorStreamCaptureIsolation",
+     "dependency created on uncaptured work in another stream"},
+    {cudaErrorStreamCaptureImplicit, "cudaErrorStreamCaptureImplicit",
+     "operation would make the legacy stream depend on a capturing blocking stream"},
+    {cudaErrorStreamCaptureWrongThread, "cudaErrorStreamCaptureWrongThread",
+     "attempt to terminate a thread-local capture sequence from another thread"},
+    {cudaErrorNotSupported, "cudaErrorNotSupported", "operation not supported"},
+    {cudaErrorUnknown, "cudaErrorUnknown", "unknown error"},
+};
+
+const ErrorText* find_error(cudaError_t err) {
+  for (const ErrorText& e : kErrors) {
+    if (e.code == err) return &e;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* cudaGetErrorName(cudaError_t err) {
+  const ErrorText* e = find_error(err);
+  return e != nullptr ? e->name : "cudaErrorUnknown";
+}
+
+const char* cudaGetErrorString(cudaError_t err) {
+  const ErrorText* e = find_error(err);
+  return e != nullptr ? e->text : "unrecognized error code";
+}
+
+cudaError_t cudaGetLastError(void) {
+  std::lock_guard<std::recursive_mutex> guard(device().lock);
+  if (device().sticky != cudaSuccess) return device().sticky;
+  const cudaError_t err = tls_last_error;
+  tls_last_error = cudaSuccess;
+  return err;
+}
+
+cudaError_t cudaPeekAtLastError(void) {
+  std::lock_guard<std::recursive_mutex> guard(device().lock);
+  return device().sticky != cudaSuccess ? device().sticky : tls_last_error;
+}
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  if (count == nullptr) return result(cudaErrorInvalidValue);
+  const std::size_t n = env_bytes("LOGREG_EMU_DEVICES", 1);
+  *count = n > 0 ? 1 : 0;
+  return result(n > 0 ? cudaSuccess : cudaErrorNoDevice);
+}
+
+cudaError_t cudaSetDevice(int dev) {
+  EMU_ENTER();
+  if (dev != 0) return result(cudaErrorInvalidDevice);
+  device().current_device = dev;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int* dev) {
+  EMU_ENTER();
+  if (dev == nullptr) return result(cudaErrorInvalidValue);
+  *dev = device().current_device;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int dev) {
+  EMU_ENTER();
+  if (prop == nullptr) return result(cudaErrorInvalidValue);
+  if (dev != 0) return result(cudaErrorInvalidDevice);
+  std::memset(prop, 0, sizeof *prop);
+  std::snprintf(prop->name, sizeof prop->name, "%s", "logreg_cuda emulated device (CPU)");
+  prop->major = 9;
+  prop->minor = 0;
+  prop->totalGlobalMem = total_bytes();
+  prop->sharedMemPerBlock = kDefaultSharedBytes;
+  prop->sharedMemPerBlockOptin = kMaxSharedBytesOptIn;
+  prop->sharedMemPerMultiprocessor = 228 << 10;
+  prop->regsPerBlock = 65536;
+  prop->warpSize = 32;
+  prop->maxThreadsPerBlock = 1024;
+  prop->maxThreadsDim[0] = 1024;
+  prop->maxThreadsDim[1] = 1024;
+  prop->maxThreadsDim[2] = 64;
+  prop->maxGridSize[0] = 0x7fffffff;
+  prop->maxGridSize[1] = 65535;
+  prop->maxGridSize[2] = 65535;
+  prop->multiProcessorCount = 1;
+  prop->maxThreadsPerMultiProcessor = 2048;
+  prop->l2CacheSize = 50 << 20;
+  prop->memoryBusWidth = 5120;
+  prop->unifiedAddressing = 1;
+  prop->concurrentKernels = 0;
+  prop->asyncEngineCount = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize(void) {
+  EMU_ENTER();
+  EMU_UNSAFE_DURING_CAPTURE("cudaDeviceSynchronize");
+  drain_all();
+  return result(device().sticky);
+}
+
+cudaError_t cudaDeviceReset(void) {
+  cuda_emu::reset_device();
+  return cudaSuccess;
+}
+
+cudaError_t cudaRuntimeGetVersion(int* version) {
+  if (version == nullptr) return result(cudaErrorInvalidValue);
+  *version = CUDART_VERSION;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDriverGetVersion(int* version) {
+  if (version == nullptr) return result(cudaErrorInvalidValue);
+  *version = CUDART_VERSION;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, const void* func) {
+  EMU_ENTER();
+  if (attributes == nullptr || func == nullptr) return result(cudaErrorInvalidDeviceFunction);
+  std::memset(attributes, 0, sizeof *attributes);
+  attributes->maxThreadsPerBlock = 1024;
+  attributes->numRegs = 32;
+  attributes->ptxVersion = 90;
+  attributes->binaryVersion = 90;
+  const auto it = device().functions.find(func);
+  attributes->maxDynamicSharedSizeBytes =
+      it == device().functions.end() ? static_cast<int>(kDefaultSharedBytes) : it->second.max_dynamic_shared;
+  return cudaSuccess;
+}
+
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attribute, int value) {
+  EMU_ENTER();
+  if (func == nullptr) return result(cudaErrorInvalidDeviceFunction);
+  if (attribute == cudaFuncAttributeMaxDynamicSharedMemorySize) {
+    if (value < 0 || static_cast<std::size_t>(value) > kMaxSharedBytesOptIn) return result(cudaErrorInvalidValue);
+    device().functions[func].max_dynamic_shared = value;
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaProfilerStart(void) { return cudaSuccess; }
+cudaError_t cudaProfilerStop(void) { return cudaSuccess; }
+
+}  // extern "C"
