@@ -6,7 +6,7 @@
 #
 # usage: tools/bench.sh [--quick] [--data DIR] [--repeats N] [--epochs N] [--bin PATH]
 #                       [--tta-settings B,LR,MOMENTUM] [--tta-best B,LR,MOMENTUM] [--tta-max-epochs N]
-#                       [--target ACC] [--no-write]
+#                       [--target ACC] [--no-write] [--limit-only] [--limit-epochs N]
 #   --quick           ~2 minute smoke run: 1 repeat, 1 epoch, DataLoader row on 6000 rows (scaled up),
 #                     short scikit-learn fits, time-to-accuracy capped at 2 epochs; does not write
 #                     BENCHMARKS.md unless --write is given
@@ -21,6 +21,10 @@
 #   --tta-max-epochs  give up on the target after this many epochs (default 15)
 #   --target ACC      test accuracy (percent) for time to accuracy (default 92.0 on MNIST, else 84.0)
 #   --no-write        print only; do not touch BENCHMARKS.md (--write: write even with --quick)
+#   --limit-only      only the CPU limit section (issue 12): the plain OpenBLAS loop (tools/limit/cpu_limit),
+#                     our --device cpu rows, the 50-epoch tutorial run's wall time and batch 32 under load;
+#                     writes only that section of BENCHMARKS.md (a full run writes both)
+#   --limit-epochs N  timed epochs per cpu_limit row (default 5, after its own warm-up epoch)
 # env:  BUILD_DIR (default build-release), BUILD_TYPE (default Release): where tools/build.sh builds;
 #       TORCH_PYTHON, SKLEARN_PYTHON: interpreters for the peers (default: the first of $PYTHON,
 #       /opt/torch/.venv/bin/python3, /usr/bin/python3, python3 that imports what the peer needs);
@@ -31,7 +35,7 @@ cd "$repo_root"
 command_line="tools/bench.sh${*:+ $*}"
 
 quick=0 write=1 write_forced=0 data_dir="" repeats=3 epochs=2 bin=""
-tta_settings="32,0.1,0" tta_best="128,0.05,0.9" tta_max_epochs=15 target=0
+tta_settings="32,0.1,0" tta_best="128,0.05,0.9" tta_max_epochs=15 target=0 limit_only=0 limit_epochs=5
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
@@ -45,6 +49,8 @@ while (($#)); do
     --target) target="$2"; shift ;;
     --no-write) write=0 ;;
     --write) write_forced=1 ;;
+    --limit-only) limit_only=1 ;;
+    --limit-epochs) limit_epochs="$2"; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -109,7 +115,9 @@ if [[ -z "$bin" ]]; then
     log "bringing $bin up to date"
     cmake --build "$build_dir" --target logreg_cuda >&2
   fi
+  cmake --build "$build_dir" --target cpu_limit >&2 || log "cpu_limit did not build (no OpenBLAS?): no limit rows"
 fi
+limit_bin="$(dirname "$bin")/cpu_limit"
 [[ -x "$bin" ]] || { echo "bench.sh: $bin is not an executable" >&2; exit 1; }
 "$bin" --version >"$runs/logreg_cuda_version.txt" 2>&1 || true
 have_reference=0
@@ -191,6 +199,54 @@ tta_row() {
 
 ours=("$bin" train "${data_args[@]}" --lr 0.001 --seed 0)
 sgd_batches=(32 256 8192)
+
+# ---- 4a. the CPU limit (issue 12): the plain OpenBLAS loop, our cpu rows, the tutorial run, under load ------
+# cpu_limit times the plain loop itself (a warm-up epoch, then --limit-epochs epochs, median), so each of its
+# $repeats runs is one repeat; the report takes the median of the runs.
+if [[ -x "$limit_bin" ]]; then
+  mkdir -p "$runs/limit"
+  log "limit: plain OpenBLAS loop (tools/limit/cpu_limit), $repeats run(s) of $limit_epochs epochs"
+  status=ok
+  for ((k = 1; k <= repeats; k++)); do
+    run_once "$runs/limit" "rep$k" "$limit_bin" "${data_args[@]}" --json --epochs "$limit_epochs" || status="failed, see $runs/limit"
+  done
+  note limit limit "plain OpenBLAS loop" cpu "32,256,8192" "$status"
+else
+  note limit limit "plain OpenBLAS loop" cpu "32,256,8192" "not built: $limit_bin"
+fi
+if ((limit_only)); then
+  for b in "${sgd_batches[@]}"; do
+    timed_row "ours_cpu_b$b" throughput logreg_cuda cpu "$b" ours "${ours[@]}" --device cpu --epochs "$epochs" --batch-size "$b"
+  done
+fi
+# The tutorial run as tools/run.sh starts it (defaults: 50 epochs, batch 32, lr 0.001), wall time of the process.
+mkdir -p "$runs/tutorial_wall"
+log "tutorial run: $bin train (defaults), $repeats run(s), wall time"
+status=ok
+for ((k = 1; k <= repeats; k++)); do
+  t0=$(date +%s.%N)
+  run_once "$runs/tutorial_wall" "rep$k" "$bin" train "${data_args[@]}" || status="failed, see $runs/tutorial_wall"
+  t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f\n", b - a }' >"$runs/tutorial_wall/rep$k.wall"
+done
+note tutorial_wall wall "logreg_cuda train (defaults: 50 epochs)" auto 32 "$status"
+# Batch 32 with another process keeping one core busy (a shell loop), against the quiet row above.
+busy_loop() { while :; do :; done; }
+busy_loop &
+busy_pid=$!
+timed_row ours_cpu_b32_loaded load "logreg_cuda, one core busy" cpu 32 ours \
+  "${ours[@]}" --device cpu --epochs "$epochs" --batch-size 32
+kill "$busy_pid" 2>/dev/null || true
+wait "$busy_pid" 2>/dev/null || true
+
+if ((limit_only)); then
+  { echo "repeats=$repeats"; echo "epochs=$epochs"; echo "limit_epochs=$limit_epochs"; echo "quick=$quick"; echo "limit_only=1"; } >>"$machine"
+  report_args=(--runs "$runs" --limit-only)
+  ((write)) && report_args+=(--write BENCHMARKS.md)
+  "$report_python" tools/bench_report.py "${report_args[@]}"
+  log "raw outputs in $runs"
+  exit 0
+fi
 
 # Row 1: the tutorial's loop with its DataLoader, on the CPU.
 dl_label="PyTorch tutorial loop (DataLoader, ToTensor)"
@@ -302,6 +358,7 @@ tta_row "tta_ours_tutorial_$best_device" "logreg_cuda, tutorial settings" "$best
   echo "tta_max_epochs=$tta_max_epochs"
   echo "target=$target"
   echo "quick=$quick"
+  echo "limit_epochs=$limit_epochs"
 } >>"$machine"
 report_args=(--runs "$runs")
 ((write)) && report_args+=(--write BENCHMARKS.md)

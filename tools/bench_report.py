@@ -11,6 +11,9 @@ import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "limit"))
+import limit_report  # noqa: E402  (tools/limit/limit_report.py: the CPU limit section, issue 12)
+
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 TARGETS = {"MNIST": 92.0}  # percent test accuracy; every other data set (Fashion-MNIST): 84.0
 DEFAULT_TARGET = 84.0
@@ -361,6 +364,7 @@ def main():
     p.add_argument("--runs", required=True, help="the run directory tools/bench.sh wrote")
     p.add_argument("--command", default=None, help="the command line to record (default: from machine.txt)")
     p.add_argument("--write", metavar="FILE", help="replace the results section of FILE (BENCHMARKS.md)")
+    p.add_argument("--limit-only", action="store_true", help="only the CPU limit section (tools/bench.sh --limit-only)")
     args = p.parse_args()
     # The run's settings, as tools/bench.sh recorded them.
     machine = read_machine(args.runs)
@@ -369,11 +373,21 @@ def main():
                                ("target", 0.0, float), ("quick", 0, int)):
         setattr(args, key, kind(machine.get(key) or default))
     TARGET_OVERRIDE[0] = args.target
-    body = build_report(args)
-    print(body)
+    manifest = read_manifest(args.runs)
+    limit_body = None
+    if any(row["group"] == "limit" for row in manifest):
+        limit_body = limit_report.build_limit_report(args.runs, machine, manifest, summarise)
+        print(limit_body)
+    body = None if args.limit_only else build_report(args)
+    if body:
+        print(body)
     if args.write:
-        write_section(args.write, body)
-        print(f"wrote the results section of {args.write}", file=sys.stderr)
+        if body:
+            write_section(args.write, body)
+            print(f"wrote the results section of {args.write}", file=sys.stderr)
+        if limit_body:
+            limit_report.write_limit_section(args.write, limit_body)
+            print(f"wrote the CPU limit section of {args.write}", file=sys.stderr)
 
 
 if __name__ == "__main__":

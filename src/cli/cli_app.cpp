@@ -49,7 +49,10 @@ void build_cli(CLI::App& app) {
   app.description("logreg_cuda: multinomial logistic regression on MNIST-format IDX data, on an NVIDIA GPU "
                   "(CUDA) or the CPU");
   app.require_subcommand(1);
-  app.set_version_flag("--version", "logreg_cuda 0.1.0");
+#ifndef LOGREG_BUILD_FLAGS
+#define LOGREG_BUILD_FLAGS "build flags unknown"
+#endif
+  app.set_version_flag("--version", "logreg_cuda 0.1.0 (" LOGREG_BUILD_FLAGS ")");  // the -O level: CMakeLists.txt
   setup_info_command(app);
   setup_show_command(app);
   setup_train_command(app);

@@ -7,8 +7,8 @@
 // The pixel columns are cut into kSlices = 2 fixed slices. Step k of an epoch is one team job of two parts;
 // part s, on whichever thread claims it:
 //   1. finishes step k-1 on the weight columns of slice s: dW[:, s] = (dz/255)ᵀ · P[:, s] over the batch's
-//      rows in order (P the uint8 pixels of the rows, read in place: no gather copy), then
-//      sgd_update_element on those weights (momentum, Nesterov, decay);
+//      rows in order (P the uint8 pixels of the rows, read in place: no gather copy), each block of weights
+//      then updated at once by sgd_update_element while in L1 (momentum, Nesterov, decay);
 //   2. sums batch k's logits over slice s: Zs = P[:, s] · W[:, s]ᵀ (10 class accumulators in registers,
 //      pixels converted to float in the loop, rows 16 ahead prefetched: the rows of a shuffled batch lie
 //      scattered over a training set far bigger than the caches).
@@ -151,14 +151,9 @@ class CpuFastBackend final : public TrainerBackend {
     auto slice_job = [&](int s) {
       const int k0 = slice_chunk_[s];
       const int k1 = slice_chunk_[s + 1];
-      if (prev_n > 0) {
-        kernels_.backward(prev_rows, prev_n, dzs_.data(), Cpad_, D_, Dpad_, k0, k1, dw_.data());
-        const std::size_t d0 = static_cast<std::size_t>(std::min(k0 * kernels_.lanes, D_));
-        const std::size_t d1 = static_cast<std::size_t>(std::min(k1 * kernels_.lanes, D_));
-        for (int c = 0; c < C_ && d0 < d1; ++c) {
-          const std::size_t row = static_cast<std::size_t>(c) * Dpad_;
-          kernels_.update(row + d0, row + d1, w_.data(), dw_.data(), vw, pw);
-        }
+      if (prev_n > 0) {  // backward with the update fused: each block of weights updated while in L1
+        const cpu::FusedUpdate update{w_.data(), vw, &pw, C_};
+        kernels_.backward(prev_rows, prev_n, dzs_.data(), Cpad_, D_, Dpad_, k0, k1, dw_.data(), &update);
       }
       if (n > 0) {
         kernels_.forward(rows, n, avail, w_.data(), D_, Dpad_, C_, k0, k1,

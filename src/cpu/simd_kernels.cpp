@@ -18,8 +18,8 @@ namespace {
     forward_rows_body<V>(rows, n, avail, w, D, Dpad, C, k0, k1, out);                                             \
   }                                                                                                               \
   TARGET void backward_##SUFFIX(const std::uint8_t* const* rows, int n, const float* dzs, int Cpad, int D,        \
-                                int Dpad, int k0, int k1, float* dw) {                                            \
-    backward_cols_body<V>(rows, n, dzs, Cpad, D, Dpad, k0, k1, dw);                                                \
+                                int Dpad, int k0, int k1, float* dw, const FusedUpdate* update) {                 \
+    backward_cols_body<V>(rows, n, dzs, Cpad, D, Dpad, k0, k1, dw, update);                                        \
   }                                                                                                               \
   TARGET void update_##SUFFIX(std::size_t j0, std::size_t j1, float* w, const float* dw, float* velocity,         \
                               const kernels::SgdStepParams& p) {                                                  \

@@ -14,6 +14,15 @@ namespace logreg::cpu {
 constexpr int kClassBlock = 10;  // classes whose accumulators stay in registers together (NC)
 constexpr int kPadLanes = 16;    // weight rows are padded to a multiple of the widest vector (AVX-512)
 
+// The SGD update fused into the backward pass: applied to each block of weights as soon as its gradient is
+// complete (classes c < C, columns d < D).
+struct FusedUpdate {
+  float* w;                              // (Cpad, Dpad) weights
+  float* velocity;                       // (Cpad, Dpad) momentum buffers, or nullptr
+  const kernels::SgdStepParams* params;
+  int C;
+};
+
 // The loops for one instruction set; `lanes` floats per vector (16, 8 or 4). Shapes: C classes, D pixels,
 // Cpad = C rounded up to kClassBlock, Dpad = D rounded up to kPadLanes; a "chunk" is `lanes` columns.
 struct SimdKernels {
@@ -22,9 +31,10 @@ struct SimdKernels {
   // pixels 0..255, no bias; rows [n, avail) are only prefetched.
   //   (rows, n, avail, w, D, Dpad, C, k0, k1, out)
   void (*forward)(const std::uint8_t* const*, int, int, const float*, int, int, int, int, int, float*);
-  // dw (Cpad, Dpad), chunks [k0, k1) = sum over rows i in order of dzs[i, c] * rows[i][d]; dzs (n, Cpad).
-  //   (rows, n, dzs, Cpad, D, Dpad, k0, k1, dw)
-  void (*backward)(const std::uint8_t* const*, int, const float*, int, int, int, int, int, float*);
+  // dw (Cpad, Dpad), chunks [k0, k1) = sum over rows i in order of dzs[i, c] * rows[i][d]; dzs (n, Cpad);
+  // then, with `update` (else nullptr), sgd_update_element on those weights.
+  //   (rows, n, dzs, Cpad, D, Dpad, k0, k1, dw, update)
+  void (*backward)(const std::uint8_t* const*, int, const float*, int, int, int, int, int, float*, const FusedUpdate*);
   // sgd_update_element for parameters [j0, j1) (velocity nullptr without momentum).
   //   (j0, j1, w, dw, velocity, params)
   void (*update)(std::size_t, std::size_t, float*, const float*, float*, const kernels::SgdStepParams&);

@@ -213,8 +213,26 @@ inline void forward_rows_body(const std::uint8_t* const* rows,  // (avail) pixel
   }
 }
 
+// The SGD update of parameters [j0, j1): the CUDA update kernel's body, in a loop the compiler vectorises
+// (the parameters are copied so that the compiler knows the stores do not change them).
+inline void update_body(std::size_t j0,
+                        std::size_t j1,
+                        float* __restrict__ w,          // parameters
+                        const float* __restrict__ dw,   // gradients, same layout
+                        float* __restrict__ velocity,   // momentum buffers, or nullptr
+                        const kernels::SgdStepParams& params) {
+  const kernels::SgdStepParams p = params;
+  if (velocity == nullptr) {
+    for (std::size_t j = j0; j < j1; ++j) kernels::sgd_update_element(j, w, dw, nullptr, p);
+  } else {
+    for (std::size_t j = j0; j < j1; ++j) kernels::sgd_update_element(j, w, dw, velocity, p);
+  }
+}
+
 // Backward of KC consecutive V-lane column chunks starting at column d, classes [cb, cb + kClassBlock):
 //   dw[c, d..] (+)= sum_i dzs[i, c] * rows[i][d..] over the rows in order.
+// With `update` (the last row block), the SGD update of those weights follows at once, while the block's dw
+// is still in L1: the same sgd_update_element per weight as a separate pass, so the same results.
 template <int V, int KC>
 inline void backward_block(const std::uint8_t* const* rows,  // (n) pixel rows, D each
                            int n,
@@ -225,7 +243,8 @@ inline void backward_block(const std::uint8_t* const* rows,  // (n) pixel rows, 
                            int Dpad,
                            int d,
                            bool accumulate,
-                           float* dw) {                      // (Cpad, Dpad)
+                           float* dw,                        // (Cpad, Dpad)
+                           const FusedUpdate* update) {      // or nullptr
   using F = typename Lanes<V>::F;
   F acc[KC][kClassBlock];
   float* dwb = dw + static_cast<std::size_t>(cb) * static_cast<std::size_t>(Dpad) + d;
@@ -256,6 +275,12 @@ inline void backward_block(const std::uint8_t* const* rows,  // (n) pixel rows, 
   for (int c = 0; c < kClassBlock; ++c) {
     for (int k = 0; k < KC; ++k) store_floats<V>(dwb + static_cast<std::size_t>(c) * Dpad + k * V, acc[k][c]);
   }
+  if (update == nullptr) return;
+  const int width = std::min(KC * V, D - d);  // the columns past D are padding: never updated
+  for (int c = 0; c < kClassBlock && cb + c < update->C && width > 0; ++c) {
+    const std::size_t j0 = static_cast<std::size_t>(cb + c) * static_cast<std::size_t>(Dpad) + static_cast<std::size_t>(d);
+    update_body(j0, j0 + static_cast<std::size_t>(width), update->w, dw, update->velocity, *update->params);
+  }
 }
 
 // dw[:, chunks k0..k1) for every class block, rows in blocks of kRowBlock (same sums, in the same order).
@@ -268,13 +293,15 @@ inline void backward_cols_body(const std::uint8_t* const* rows,  // (n) pixel ro
                                int Dpad,
                                int k0,                           // first chunk of V columns
                                int k1,                           // one past the last chunk
-                               float* dw) {                      // (Cpad, Dpad)
+                               float* dw,                        // (Cpad, Dpad)
+                               const FusedUpdate* update) {      // or nullptr: no update
   constexpr int KC = V >= 16 ? 2 : 1;  // AVX-512: two chunks share each dz broadcast
   const int d0 = std::min(k0 * V, D);
   const int d1 = std::min(k1 * V, D);
   for (int r0 = 0; r0 < n; r0 += kRowBlock) {
     const int rn = std::min(kRowBlock, n - r0);
     const bool accumulate = r0 > 0;
+    const FusedUpdate* up = r0 + kRowBlock >= n ? update : nullptr;  // after the last row block only
     // A batch bigger than a row block has left the caches since its forward: fetch this block (the first
     // time) and the next one while this one is summed.
     if (n > kRowBlock) {
@@ -285,28 +312,12 @@ inline void backward_cols_body(const std::uint8_t* const* rows,  // (n) pixel ro
     for (int cb = 0; cb < Cpad; cb += kClassBlock) {
       int k = k0;
       for (; k + KC <= k1; k += KC) {
-        backward_block<V, KC>(rows + r0, rn, dzs + static_cast<std::size_t>(r0) * Cpad, Cpad, cb, D, Dpad, k * V, accumulate, dw);
+        backward_block<V, KC>(rows + r0, rn, dzs + static_cast<std::size_t>(r0) * Cpad, Cpad, cb, D, Dpad, k * V, accumulate, dw, up);
       }
       for (; k < k1; ++k) {
-        backward_block<V, 1>(rows + r0, rn, dzs + static_cast<std::size_t>(r0) * Cpad, Cpad, cb, D, Dpad, k * V, accumulate, dw);
+        backward_block<V, 1>(rows + r0, rn, dzs + static_cast<std::size_t>(r0) * Cpad, Cpad, cb, D, Dpad, k * V, accumulate, dw, up);
       }
     }
-  }
-}
-
-// The SGD update of parameters [j0, j1): the CUDA update kernel's body, in a loop the compiler vectorises
-// (the parameters are copied so that the compiler knows the stores do not change them).
-inline void update_body(std::size_t j0,
-                        std::size_t j1,
-                        float* __restrict__ w,          // parameters
-                        const float* __restrict__ dw,   // gradients, same layout
-                        float* __restrict__ velocity,   // momentum buffers, or nullptr
-                        const kernels::SgdStepParams& params) {
-  const kernels::SgdStepParams p = params;
-  if (velocity == nullptr) {
-    for (std::size_t j = j0; j < j1; ++j) kernels::sgd_update_element(j, w, dw, nullptr, p);
-  } else {
-    for (std::size_t j = j0; j < j1; ++j) kernels::sgd_update_element(j, w, dw, velocity, p);
   }
 }
 
