@@ -1,5 +1,6 @@
 #!/usr/bin/python3
 """tools/plot_metrics.py renders non-empty 800x500 PNGs from generated CSV and JSONL metrics files."""
+import csv
 import json
 import os
 import struct
@@ -25,9 +26,14 @@ class PlotMetrics(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             csv_path = os.path.join(d, "softmax.csv")
             with open(csv_path, "w") as f:
-                f.write('# logreg_cuda settings: {"loss": "softmax"}\n' + COLUMNS + "\n")
+                f.write(COLUMNS + "\n")  # the header is the first line; the settings live in FILE.json
                 for e in range(1, 6):
                     f.write(f"{e},{1.0 / e:.4f},0.5,0.6,{80 + e},1.0,50000,0.001\n")
+            with open(csv_path + ".json", "w") as f:
+                json.dump({"loss": "softmax"}, f)
+            # pandas.read_csv and csv.DictReader read the file as it is: its first line is the header.
+            with open(csv_path) as f:
+                self.assertEqual(list(csv.DictReader(f))[0]["epoch"], "1")
             jsonl_path = os.path.join(d, "sigmoid.jsonl")
             with open(jsonl_path, "w") as f:
                 f.write(json.dumps({"settings": {"loss": "sigmoid-softmax"}}) + "\n")

@@ -34,6 +34,8 @@ def read_metrics(path):
                 else:
                     records.append(obj)
         elif path.endswith(".csv"):
+            # The first line is the column header; the settings are in FILE.csv.json beside it. Files
+            # from older builds began with a "# logreg_cuda settings: {...}" comment line instead.
             lines = []
             for line in f:
                 if line.startswith("# logreg_cuda settings: "):
@@ -42,6 +44,9 @@ def read_metrics(path):
                     lines.append(line)
             for row in csv.DictReader(lines):
                 records.append({k: float(v) for k, v in row.items()})
+            if os.path.exists(path + ".json"):
+                with open(path + ".json", encoding="utf-8") as s:
+                    settings = json.load(s)
         else:
             raise ValueError(f"{path}: expected a .csv or .jsonl metrics file")
     if not records:

@@ -1,4 +1,4 @@
-// Finding and loading a train/test data set: --data DIR, DIR/MNIST/raw (torchvision's layout),
+// Finding and loading a train/test data set: --data DIR, DIR/{MNIST,FashionMNIST,KMNIST}/raw (torchvision),
 // ./data, then Debian's Fashion-MNIST. Checks that images and labels agree.
 #pragma once
 
@@ -16,14 +16,21 @@ struct DataFiles {
   std::string name;  // e.g. "MNIST" / "Fashion-MNIST" / the directory
   std::string dir;
   std::string train_images, train_labels, test_images, test_labels;  // full paths
+  bool chosen_by_default = false;  // no --data: ./data or Debian's Fashion-MNIST was picked
 };
 
+// "Fashion-MNIST", "KMNIST", "MNIST" or the directory itself, judged from the directory's last two path
+// components (so /home/x/fashion-mnist and root/FashionMNIST/raw are recognised, while a checkout under
+// /home/fashion-team/ is not taken for Fashion-MNIST).
+std::string data_set_name(const std::string& dir);
+
 // Files of the four standard names (train-images-idx3-ubyte, train-labels-idx1-ubyte,
-// t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or .gz) in `dir` or `dir`/MNIST/raw.
-// Returns nullopt when not all four are there.
+// t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or .gz) in `dir` or in torchvision's
+// `dir`/MNIST/raw, `dir`/FashionMNIST/raw, `dir`/KMNIST/raw. Returns nullopt when no place has all four.
 std::optional<DataFiles> find_data_files(const std::string& dir);
 
 // --data DIR given: its files or a DataError naming DIR and the missing names.
+// A place with some but not all four files is a DataError naming the missing ones (never a fall-back).
 // Not given: ./data, then kFashionMnistDir; `note` receives one line saying what was chosen and how to
 // get MNIST (tools/fetch_mnist.sh DIR). Throws DataError when nothing is found.
 DataFiles locate_data(const std::optional<std::string>& dir, std::string* note);

@@ -15,6 +15,7 @@ enum class ExitCode : int {
   kBadData = 3,      // unreadable or malformed input file
   kDiverged = 4,     // non-finite loss or weights
   kDevice = 5,       // CUDA / cuBLAS / out-of-memory / I/O resource error
+  kHangup = 129,       // SIGHUP (the terminal closed); the model was saved as for SIGINT
   kInterrupted = 130,
   kTerminated = 143,
 };

@@ -1,5 +1,7 @@
-// Per-epoch metrics files for `train --metrics FILE`: CSV (FILE ends in .csv) or JSON Lines (.jsonl),
-// a header naming the run's settings, one record per epoch flushed as the run goes.
+// Per-epoch metrics files for `train --metrics FILE`: CSV (FILE ends in .csv) or JSON Lines (.jsonl), one
+// record per epoch flushed as the run goes. A CSV's first line is its column header (pandas.read_csv and
+// csv.DictReader read it as is); the run's settings go to FILE.json beside it. A JSONL file's first record
+// holds the settings.
 #pragma once
 
 #include <cstdio>
@@ -11,12 +13,21 @@ namespace logreg {
 
 enum class MetricsFormat { kCsv, kJsonl };
 
+// The format of a metrics file name; UsageError unless it ends in .csv or .jsonl.
+MetricsFormat metrics_format_of(const std::string& path);
+
+// Where a metrics file's settings go: FILE.json for a CSV, "" for JSONL (its first record).
+std::string metrics_settings_path(const std::string& path);
+
 class MetricsLog {
  public:
-  // Chooses the format from the extension (UsageError otherwise), opens (truncates) the file and writes
-  // the header; settings_json is the run's settings as a JSON object. With `validation` (the run holds out
-  // a validation split) every record also has val_loss and val_accuracy. ResourceError when it can't write.
-  MetricsLog(const std::string& path, const std::string& settings_json, bool validation = false);
+  // Opens the file (a symlink is written through) and takes an advisory lock on it (ResourceError when
+  // another process holds it), then: keep_epochs < 0 starts it afresh (header, or the settings record);
+  // keep_epochs >= 0 (--resume) keeps its header and the records of epochs 1..keep_epochs and appends after
+  // them (a file that is absent or has other columns starts afresh). The settings are written (a CSV's
+  // FILE.json atomically). With `validation` every record also has val_loss and val_accuracy.
+  // ResourceError when it can't write.
+  MetricsLog(const std::string& path, const std::string& settings_json, bool validation = false, int keep_epochs = -1);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
@@ -30,11 +41,11 @@ class MetricsLog {
 
  private:
   void write(const std::string& text);
-
   std::string path_;
   MetricsFormat format_;
   bool validation_ = false;
-  std::FILE* file_ = nullptr;
+  bool created_ = false;  // this process created the file (only then may a failure remove it)
+  int fd_ = -1;
   long complete_bytes_ = 0;  // file length after the last complete record (the header counts as one)
   int records_ = 0;
 };

@@ -23,7 +23,7 @@ namespace logreg {
 //   24            4       u32 num_classes, C in [1, 256]
 //   28            4       u32 loss head, the LossHead value: 0 softmax, 1 sigmoid-softmax, 2 ovr
 //   32            4       f32 pixel scale: input = pixel * scale; 1/255 (ToTensor's "pixel / 255")
-//   36            4       u32 epochs_done
+//   36            4       u32 epochs_done, at most 1000000 (train --epochs' limit)
 //   40            8       u64 seed of the run
 //   48            4       u32 settings_json_bytes S
 //   52            S       the run's full settings as UTF-8 JSON (the reproducibility record)
@@ -38,6 +38,7 @@ inline constexpr char kModelFileMagic[8] = {'L', 'O', 'G', 'R', 'E', 'G', 'M', '
 inline constexpr std::uint32_t kModelFileVersion = 1;
 inline constexpr std::uint32_t kModelFileHeaderBytes = 48;
 inline constexpr std::uint32_t kModelFileMaxClasses = 256;
+inline constexpr std::uint32_t kModelFileMaxEpochs = 1000000;  // train --epochs' upper bound
 inline constexpr float kModelFilePixelScale = 1.0f / 255.0f;
 
 struct ModelFile {

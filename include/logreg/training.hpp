@@ -2,6 +2,7 @@
 // split and early stopping, per-epoch evaluation, divergence checks and the report line.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -26,6 +27,10 @@ struct TrainConfig {
   LossHead head = LossHead::kSoftmax;
   std::uint64_t seed = 0;
   int early_stop = 0;  // patience in epochs on the validation loss; 0 = off (needs a validation split)
+  // Early stopping's state at first_epoch (a resumed run continues it): the best validation loss so far
+  // and the epoch that had it.
+  double best_val_loss = INFINITY;
+  int best_val_epoch = 0;
 };
 
 // The learning rate of 1-based `epoch`: constant; step: lr * gamma^floor((epoch-1)/lr_step);

@@ -2,12 +2,15 @@
 // the helpers they share (--data, loading the data set). Parsing and exit codes are in main.cpp; the
 // CLI fuzz target (tests/fuzz/fuzz_cli.cpp) builds the very same app through build_cli().
 #include <cstdint>
+#include <filesystem>
 #include <iostream>
 #include <limits>
 #include <string>
 
 #include "commands.hpp"
 #include "logreg/data_source.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace logreg::cli {
 namespace {
@@ -43,6 +46,76 @@ Dataset load_cli_dataset(const std::optional<std::string>& dir) {
   const DataFiles files = locate_data(dir, &note);
   if (!note.empty()) std::cerr << note << "\n";
   return load_dataset(files, g_idx_limits);
+}
+
+std::string json_text(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+std::string json_text(double v) { return json_text(nlohmann::ordered_json(v)); }
+
+std::string data_differences(const nlohmann::json& recorded, const DataFiles& files) {
+  std::string out;
+  if (recorded.contains("name") && recorded["name"].is_string() && recorded["name"].get<std::string>() != files.name) {
+    out += "data set " + recorded["name"].get<std::string>() + ", now " + files.name;
+  }
+  if (!recorded.contains("files") || !recorded["files"].is_array()) return out;
+  const std::string now[4] = {files.train_images, files.train_labels, files.test_images, files.test_labels};
+  for (std::size_t i = 0; i < 4 && i < recorded["files"].size(); ++i) {
+    const auto& f = recorded["files"][i];
+    if (!f.is_object() || !f.contains("bytes") || !f["bytes"].is_number_unsigned()) continue;
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(now[i], ec);
+    if (!ec && bytes != f["bytes"].get<std::uint64_t>()) {
+      out += std::string(out.empty() ? "" : "; ") + std::filesystem::path(now[i]).filename().string() + " has " +
+             std::to_string(bytes) + " bytes, the recorded file had " + std::to_string(f["bytes"].get<std::uint64_t>());
+    }
+  }
+  return out;
+}
+
+void warn_if_data_differ(const std::string& model_path, const std::string& settings_json, const DataFiles& files,
+                         const std::string& doing) {
+  const nlohmann::json s = nlohmann::json::parse(settings_json, nullptr, false);
+  if (s.is_discarded() || !s.is_object() || !s.contains("data") || !s["data"].is_object()) return;
+  const std::string differences = data_differences(s["data"], files);
+  if (!differences.empty()) {
+    std::cerr << "logreg_cuda: warning: " << model_path << " was trained on other data than it is " << doing << ": "
+              << differences << "\n";
+  }
+}
+
+void warn_if_images_differ(const std::string& model_path, const std::string& settings_json, const std::string& images) {
+  const nlohmann::json s = nlohmann::json::parse(settings_json, nullptr, false);
+  if (s.is_discarded() || !s.is_object() || !s.contains("data") || !s["data"].is_object()) return;
+  const nlohmann::json& d = s["data"];
+  const std::filesystem::path image_path(images);
+  // The same file name as one the model was trained or tested on, but another size.
+  if (d.contains("files") && d["files"].is_array()) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(images, ec);
+    for (const auto& f : d["files"]) {
+      if (ec || !f.is_object() || !f.contains("path") || !f["path"].is_string() || !f.contains("bytes") ||
+          !f["bytes"].is_number_unsigned()) {
+        continue;
+      }
+      if (std::filesystem::path(f["path"].get<std::string>()).filename() == image_path.filename() &&
+          f["bytes"].get<std::uint64_t>() != bytes) {
+        std::cerr << "logreg_cuda: warning: " << images << " has " << bytes << " bytes, but the file of that name "
+                  << model_path << " was trained with had " << f["bytes"].get<std::uint64_t>() << "\n";
+        return;
+      }
+    }
+  }
+  // Another known data set than the model's, judged by the directory names.
+  if (d.contains("name") && d["name"].is_string()) {
+    const std::string trained = d["name"].get<std::string>();
+    const std::string now = data_set_name(image_path.has_parent_path() ? image_path.parent_path().string() : ".");
+    auto known = [](const std::string& n) { return n == "MNIST" || n == "Fashion-MNIST" || n == "KMNIST"; };
+    if (known(trained) && known(now) && trained != now) {
+      std::cerr << "logreg_cuda: warning: " << model_path << " was trained on " << trained << ", but " << images
+                << " looks like " << now << "\n";
+    }
+  }
 }
 
 void build_cli(CLI::App& app) {

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "logreg/checked_files.hpp"
+#include "logreg/data_source.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
 #include "logreg/export_safetensors.hpp"
@@ -28,8 +30,13 @@ std::string shape_text(std::uint32_t rows, std::uint32_t cols) {
 }
 
 void run_eval(const EvalOptions& o) {
+  require_regular_input(o.model, "--model");  // a FIFO would hang the reader
   const ModelFile mf = load_any_model_file(o.model);  // .lrm, or a safetensors nn.Linear
-  const Dataset ds = load_cli_dataset(o.data);
+  std::string note;
+  const DataFiles files = locate_data(o.data, &note);
+  if (!note.empty()) std::fprintf(stderr, "%s\n", note.c_str());
+  const Dataset ds = load_dataset(files, cli_idx_limits());
+  warn_if_data_differ(o.model, mf.settings_json, files, "evaluated on");
   const ImageSet& images = ds.test_images;
   if (images.rows != mf.rows || images.cols != mf.cols) {
     throw DataError(images.path, "test images are " + shape_text(images.rows, images.cols) + " but the model " +
@@ -45,7 +52,7 @@ void run_eval(const EvalOptions& o) {
     j["labels"] = ds.test_labels.path;
     const nlohmann::ordered_json metrics = nlohmann::ordered_json::parse(evaluation_json(report));
     for (const auto& item : metrics.items()) j[item.key()] = item.value();
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", json_text(j).c_str());
     return;
   }
   std::printf("Model: %s: Linear(%d -> %d), loss %s, %u epochs trained, seed %llu\n", o.model.c_str(),

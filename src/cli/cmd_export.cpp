@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/export.hpp"
 #include "logreg/export_safetensors.hpp"
@@ -35,19 +36,11 @@ ExportFormat resolve_format(const ExportOptions& o) {
   return f;
 }
 
-// Fails before any work when --out cannot be a file: a directory, or in a directory that does not exist.
-void check_out_path(const std::string& out) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(out, ec)) throw ResourceError("--out " + out + ": is a directory");
-  const std::filesystem::path parent = std::filesystem::absolute(out, ec).parent_path();
-  if (!std::filesystem::is_directory(parent, ec)) {
-    throw ResourceError("--out " + out + ": the directory " + parent.string() + " does not exist");
-  }
-}
-
 void run_export(const ExportOptions& o) {
   const ExportFormat format = resolve_format(o);
-  check_out_path(o.out);
+  check_output_target("--out", o.out);  // before any work: a special file, a missing directory, a long name
+  require_regular_input(o.model, "--model");
+  check_distinct_files({{"--model", o.model, false}, {"--out", o.out, true}});
   const ModelFile mf = load_any_model_file(o.model);
   try {
     export_model(mf, format, o.out);

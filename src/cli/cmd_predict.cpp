@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
 #include "logreg/idx.hpp"
@@ -77,7 +78,7 @@ std::string prediction_line(const PredictOptions& o, LossHead head, std::size_t 
     } else {
       j["probabilities"] = p;
     }
-    return j.dump();
+    return json_text(j);
   }
   std::string line = std::to_string(index) + "," + std::to_string(predicted);
   if (o.top_k) {
@@ -103,6 +104,10 @@ std::string csv_header(const PredictOptions& o, int C) {
 
 void run_predict(const PredictOptions& o) {
   if (!o.index && !o.all) throw UsageError("predict: give --index N (one image) or --all (every image)");
+  if (!o.out.empty()) check_output_target("--out", o.out);
+  require_regular_input(o.model, "--model");
+  require_regular_input(o.images, "--images");
+  check_distinct_files({{"--model", o.model, false}, {"--images", o.images, false}, {"--out", o.out, true}});
   const ModelFile mf = load_model_file(o.model);
   const int C = mf.model.num_classes;
   if (o.top_k && (*o.top_k < 1 || *o.top_k > C)) {
@@ -114,6 +119,8 @@ void run_predict(const PredictOptions& o) {
     throw DataError(images.path, "images are " + shape_text(images.rows, images.cols) + " but the model " + o.model +
                                      " was trained on " + shape_text(mf.rows, mf.cols) + " images");
   }
+  if (images.count == 0) throw DataError(images.path, "has no images (count 0): nothing to predict");
+  warn_if_images_differ(o.model, mf.settings_json, o.images);
   std::size_t first = 0;
   if (o.index) {
     if (*o.index < 0 || static_cast<std::uint64_t>(*o.index) >= images.count) {

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "commands.hpp"
+#include "logreg/checked_files.hpp"
+#include "logreg/data_source.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/image_render.hpp"
 
@@ -22,7 +24,16 @@ struct ShowOptions {
 };
 
 void run_show(const ShowOptions& o) {
-  const Dataset ds = load_cli_dataset(o.data);
+  if (!o.out.empty()) check_output_target("--out", o.out);
+  std::string note;
+  const DataFiles files = locate_data(o.data, &note);
+  if (!note.empty()) std::fprintf(stderr, "%s\n", note.c_str());
+  check_distinct_files({{"--data file", files.train_images, false},
+                        {"--data file", files.train_labels, false},
+                        {"--data file", files.test_images, false},
+                        {"--data file", files.test_labels, false},
+                        {"--out", o.out, true}});
+  const Dataset ds = load_dataset(files, cli_idx_limits());
   const bool train = o.split == "train";
   const ImageSet& images = train ? ds.train_images : ds.test_images;
   const LabelSet& labels = train ? ds.train_labels : ds.test_labels;

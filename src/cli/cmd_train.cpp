@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <array>
 #include <csignal>
 #include <cerrno>
 #include <cmath>
@@ -12,11 +13,15 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "train_options.hpp"
+#include "logreg/checked_files.hpp"
 #include "logreg/backend_factory.hpp"
 #include "logreg/data_source.hpp"
 #include "logreg/errors.hpp"
@@ -29,9 +34,9 @@
 namespace logreg::cli {
 namespace {
 
-// SIGINT / SIGTERM: the first one asks the host loop to stop after the current step (the model is then
-// saved with --save and the metrics file is complete); the handler then restores the default action,
-// so a second Ctrl-C ends the process at once.
+// SIGINT / SIGTERM / SIGHUP: the first one asks the host loop to stop after the current step (the model of
+// the last complete epoch is then saved with --save and the metrics file is complete); the handler then
+// restores the default action, so a second Ctrl-C ends the process at once.
 volatile std::sig_atomic_t g_stop_signal = 0;
 
 extern "C" void on_stop_signal(int sig) {
@@ -39,54 +44,34 @@ extern "C" void on_stop_signal(int sig) {
   std::signal(sig, SIG_DFL);
 }
 
+constexpr std::array<int, 3> kStopSignals = {SIGINT, SIGTERM, SIGHUP};
+
 class StopSignalScope {
  public:
   StopSignalScope() {
     g_stop_signal = 0;
-    previous_int_ = std::signal(SIGINT, on_stop_signal);
-    previous_term_ = std::signal(SIGTERM, on_stop_signal);
+    for (std::size_t i = 0; i < kStopSignals.size(); ++i) previous_[i] = std::signal(kStopSignals[i], on_stop_signal);
   }
   ~StopSignalScope() {
-    std::signal(SIGINT, previous_int_);
-    std::signal(SIGTERM, previous_term_);
+    for (std::size_t i = 0; i < kStopSignals.size(); ++i) std::signal(kStopSignals[i], previous_[i]);
   }
   StopSignalScope(const StopSignalScope&) = delete;
   StopSignalScope& operator=(const StopSignalScope&) = delete;
 
  private:
-  void (*previous_int_)(int) = SIG_DFL;
-  void (*previous_term_)(int) = SIG_DFL;
+  std::array<void (*)(int), 3> previous_{};
 };
 
-struct TrainOptions {
-  std::optional<std::string> data;
-  Device device = Device::kAuto;
-  int epochs = 50;
-  int batch_size = 32;
-  double lr = 0.001;
-  LossHead loss = LossHead::kSoftmax;
-  std::uint64_t seed = 0;
-  std::int64_t limit_train = 0;
-  int profile_epoch = 0;
-  Residency residency = Residency::kAuto;  // CUDA only (CudaOptions::residency)
-  std::string cuda_graphs = "on";  // CUDA: on or off (CudaOptions::cuda_graphs; device residency only)
-  double momentum = 0.0;
-  bool nesterov = false;
-  double weight_decay = 0.0;
-  LrSchedule lr_schedule = LrSchedule::kConstant;
-  int lr_step = 10;
-  double lr_gamma = 0.1;
-  double val_split = 0.0;
-  int early_stop = 0;
-  std::string metrics;
-  std::string save;
-  int save_every = 0;
-  std::string resume;
-  std::string init;  // --init: starting weights from a safetensors nn.Linear (export_safetensors.hpp)
-  // Which options the user gave (CLI11 results), for --resume's defaults.
-  bool loss_given = false;
-  bool seed_given = false;
-};
+// The exit code and name of a stop signal (README "Exit codes": 128 + the signal's number).
+ExitCode exit_code_of(int sig) {
+  if (sig == SIGTERM) return ExitCode::kTerminated;
+  if (sig == SIGHUP) return ExitCode::kHangup;
+  return ExitCode::kInterrupted;
+}
+const char* signal_name(int sig) { return sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "SIGINT"; }
+
+// stdout failed (EPIPE from `| head`, a full disk): training stops at the end of the epoch, like a signal.
+bool stdout_failed() { return std::ferror(stdout) != 0; }
 
 void draw_progress(int epoch, std::int64_t done, std::int64_t total) {
   const int width = 40;
@@ -98,47 +83,11 @@ void draw_progress(int epoch, std::int64_t done, std::int64_t total) {
   std::fflush(stderr);
 }
 
-// Creating (and removing) a scratch file tells a read-only or full directory apart before hours of
-// training, where checking permission bits would not (root, read-only mounts).
-void check_can_create_file_in(const char* flag, const std::string& path, const std::string& dir) {
-  std::string probe = (std::filesystem::path(dir) / ".logreg_cuda_probe.XXXXXX").string();
-  const int fd = mkstemp(probe.data());
-  if (fd < 0) {
-    throw ResourceError(std::string(flag) + " " + path + ": cannot create files in " + dir + ": " +
-                        std::strerror(errno));
-  }
-  ::close(fd);
-  ::unlink(probe.c_str());
-}
-
-void validate(const TrainOptions& o) {
-  if (!(o.lr > 0.0) || !std::isfinite(o.lr)) throw UsageError("--lr: must be a positive finite number, got " + std::to_string(o.lr));
-  if (!(o.momentum >= 0.0 && o.momentum < 1.0)) throw UsageError("--momentum: must be in [0, 1), got " + std::to_string(o.momentum));
-  if (o.nesterov && o.momentum == 0.0) throw UsageError("--nesterov needs --momentum > 0");
-  if (!(o.weight_decay >= 0.0) || !std::isfinite(o.weight_decay)) {
-    throw UsageError("--weight-decay: must be >= 0, got " + std::to_string(o.weight_decay));
-  }
-  if (!(o.lr_gamma > 0.0) || !std::isfinite(o.lr_gamma)) throw UsageError("--lr-gamma: must be > 0, got " + std::to_string(o.lr_gamma));
-  if (!(o.val_split >= 0.0 && o.val_split < 1.0)) throw UsageError("--val-split: must be in [0, 1), got " + std::to_string(o.val_split));
-  if (o.early_stop > 0 && o.val_split == 0.0) throw UsageError("--early-stop needs a validation split (--val-split F)");
-  if (o.save_every > 0 && o.save.empty()) throw UsageError("--save-every needs --save FILE");
-  // Fail before training, not after it, when an output cannot be written.
-  for (const auto& [flag, path] : {std::pair<const char*, const std::string&>{"--save", o.save}, {"--metrics", o.metrics}}) {
-    if (path.empty()) continue;
-    const std::filesystem::path parent = std::filesystem::absolute(path).parent_path();
-    std::error_code ec;
-    if (!std::filesystem::is_directory(parent, ec)) {
-      throw ResourceError(std::string(flag) + " " + path + ": the directory " + parent.string() + " does not exist");
-    }
-    if (std::filesystem::is_directory(path, ec)) throw ResourceError(std::string(flag) + " " + path + ": is a directory");
-    check_can_create_file_in(flag, path, parent.string());
-  }
-}
-
 nlohmann::ordered_json data_record(const DataFiles& files) {
   nlohmann::ordered_json d;
   d["name"] = files.name;
   d["dir"] = files.dir;
+  d["chosen_by_default"] = files.chosen_by_default;  // no --data: ./data or Debian's Fashion-MNIST
   for (const std::string& p : {files.train_images, files.train_labels, files.test_images, files.test_labels}) {
     std::error_code ec;
     const auto bytes = std::filesystem::file_size(p, ec);
@@ -194,21 +143,65 @@ void print_settings(const nlohmann::ordered_json& s, const Dataset& data) {
   std::fflush(stdout);
 }
 
-ModelFile model_file_of(const TrainerBackend& backend, const Dataset& data, int epochs_done, std::uint64_t seed,
-                        const std::string& settings) {
+// What --save writes: the model and velocity of the last complete epoch (an interrupted epoch's partial steps
+// are not kept, so a resumed run continues bit for bit as a straight run would), with the run's settings
+// and early stopping's state in the settings record.
+struct EpochSnapshot {
+  Model model;
+  std::vector<float> velocity;
+  int epoch = 0;
+  EarlyStopState early_stop;
+};
+
+ModelFile model_file_of(const EpochSnapshot& snap, const Dataset& data, std::uint64_t seed,
+                        const nlohmann::ordered_json& settings) {
   ModelFile mf;
-  mf.model = backend.model();
+  mf.model = snap.model;
   mf.rows = data.train_images.rows;
   mf.cols = data.train_images.cols;
-  mf.epochs_done = static_cast<std::uint32_t>(epochs_done);
+  mf.epochs_done = static_cast<std::uint32_t>(snap.epoch);
   mf.seed = seed;
-  mf.settings_json = settings;
-  mf.optimizer_state = backend.optimizer_state();
+  nlohmann::ordered_json s = settings;
+  if (std::isfinite(snap.early_stop.best_val_loss)) {
+    s["early_stop_state"] = {{"best_val_loss", snap.early_stop.best_val_loss},
+                             {"best_val_epoch", snap.early_stop.best_val_epoch}};
+  }
+  mf.settings_json = json_text(s);
+  mf.optimizer_state = snap.velocity;
   return mf;
 }
 
-void run_train(const TrainOptions& o) {
-  validate(o);
+void run_train(TrainOptions o) {
+  validate_train_options(o);
+  // 1. Outputs, before any work: regular files or absent (symlinks written through), temporary names that fit.
+  const std::string metrics_settings = o.metrics.empty() ? std::string() : metrics_settings_path(o.metrics);
+  if (!o.save.empty()) check_output_target("--save", o.save);
+  if (!o.metrics.empty()) {
+    metrics_format_of(o.metrics);  // UsageError for another extension
+    check_output_target("--metrics", o.metrics);
+    if (!metrics_settings.empty()) check_output_target("--metrics (its settings file)", metrics_settings);
+  }
+  if (!o.init.empty()) require_regular_input(o.init, "--init");
+
+  // 2. --resume: the saved run's settings, unless given; then the checks again on what was restored.
+  std::optional<ModelFile> resumed;
+  EarlyStopState early_stop_state;
+  if (!o.resume.empty()) {
+    resumed = load_model_file(o.resume);
+    std::string saved_dir;
+    early_stop_state = apply_resumed_settings(o, *resumed, &saved_dir);
+    validate_train_options(o);
+    if (!o.data && !saved_dir.empty() && std::filesystem::is_directory(saved_dir)) {
+      o.data = saved_dir;
+      std::cerr << "logreg_cuda: using the data " << o.resume << " was trained on: " << saved_dir << " (no --data given)\n";
+    }
+    if (static_cast<std::int64_t>(resumed->epochs_done) >= o.epochs) {
+      throw UsageError("--resume " + o.resume + ": its run has " + std::to_string(resumed->epochs_done) +
+                       " epochs done and trains to --epochs " + std::to_string(o.epochs) +
+                       "; give --epochs N with N > " + std::to_string(resumed->epochs_done) + " to train further");
+    }
+  }
+
   TrainConfig cfg;
   cfg.head = o.loss;
   cfg.schedule = o.lr_schedule;
@@ -219,35 +212,43 @@ void run_train(const TrainOptions& o) {
   cfg.lr_gamma = static_cast<float>(o.lr_gamma);
   cfg.seed = o.seed;
   cfg.early_stop = o.early_stop;
+  cfg.best_val_loss = early_stop_state.best_val_loss;
+  cfg.best_val_epoch = early_stop_state.best_val_epoch;
   OptimizerConfig opt;
   opt.momentum = static_cast<float>(o.momentum);
   opt.nesterov = o.nesterov;
   opt.weight_decay = static_cast<float>(o.weight_decay);
 
+  // 3. The data; no output may be an input or another output; the outputs are locked against a second run.
   std::string note;
   const DataFiles files = locate_data(o.data, &note);
   if (!note.empty()) std::cerr << note << "\n";
+  std::vector<FileRole> roles = {{"--data file", files.train_images, false}, {"--data file", files.train_labels, false},
+                                 {"--data file", files.test_images, false},  {"--data file", files.test_labels, false},
+                                 {"--resume", o.resume, false},              {"--init", o.init, false},
+                                 {"--save", o.save, true},                   {"--metrics", o.metrics, true},
+                                 {"--metrics (its settings file)", metrics_settings, true}};
+  check_distinct_files(roles, {{"--save", "--resume"}});  // the model is read whole, then replaced atomically
+  std::optional<OutputLock> save_lock;
+  if (!o.save.empty()) save_lock.emplace("--save", o.save);
   const Dataset data = load_dataset(files, cli_idx_limits());
   const int dim = static_cast<int>(data.train_images.dim());
 
   Model initial;
   std::vector<float> velocity;
-  if (!o.resume.empty()) {
-    ModelFile mf = load_model_file(o.resume);
+  if (resumed) {
+    ModelFile& mf = *resumed;
     if (mf.rows != data.train_images.rows || mf.cols != data.train_images.cols || mf.model.num_classes != data.num_classes) {
       throw DataError(o.resume, "the model is for " + std::to_string(mf.rows) + "x" + std::to_string(mf.cols) + " images and " +
                                     std::to_string(mf.model.num_classes) + " classes, the data has " +
                                     std::to_string(data.train_images.rows) + "x" + std::to_string(data.train_images.cols) +
                                     " and " + std::to_string(data.num_classes));
     }
-    if (o.loss_given && mf.model.head != cfg.head) {
-      throw UsageError(std::string("--loss ") + loss_head_name(o.loss) + " differs from the resumed model's loss head " + loss_head_name(mf.model.head));
-    }
-    cfg.head = mf.model.head;
-    if (!o.seed_given) cfg.seed = mf.seed;
+    warn_if_data_differ(o.resume, mf.settings_json, files, "resumed on");
     cfg.first_epoch = static_cast<int>(mf.epochs_done) + 1;
     if (opt.momentum != 0.0f) velocity = std::move(mf.optimizer_state);
     initial = std::move(mf.model);
+    initial.head = cfg.head;
     std::printf("Resuming %s after epoch %u\n", o.resume.c_str(), mf.epochs_done);
   } else if (!o.init.empty()) {
     initial = load_safetensors_initial_model(o.init, dim, data.num_classes, cfg.head);
@@ -256,6 +257,22 @@ void run_train(const TrainOptions& o) {
     initial = init_model(dim, data.num_classes, cfg.head, cfg.seed);
   }
   const TrainSplit split = make_train_split(data, static_cast<std::uint32_t>(o.limit_train), o.val_split, cfg.seed);
+  if (o.val_split > 0.0 && !split.has_val()) {
+    if (o.early_stop > 0) {
+      throw UsageError("--early-stop needs validation rows, but --val-split " + json_text(o.val_split) + " of " +
+                       std::to_string(split.train_rows.size()) + " training rows rounds to 0 rows");
+    }
+    std::cerr << "logreg_cuda: warning: --val-split " << o.val_split << " of " << split.train_rows.size()
+              << " training rows rounds to 0 validation rows: no validation\n";
+  }
+  // The snapshot --save writes on an interrupt: the state at the start of the first epoch to run.
+  EpochSnapshot snapshot;
+  snapshot.epoch = cfg.first_epoch - 1;
+  snapshot.early_stop = early_stop_state;
+  if (!o.save.empty()) {
+    snapshot.model = initial;
+    snapshot.velocity = opt.momentum != 0.0f ? velocity : std::vector<float>();
+  }
   BackendRequest request;
   request.device = o.device;
   request.optimizer = opt;
@@ -266,41 +283,59 @@ void run_train(const TrainOptions& o) {
   MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
   if (!made.note.empty()) std::cerr << made.note << "\n";
   const std::unique_ptr<TrainerBackend> backend = std::move(made.backend);
-  const std::string settings = settings_record(o, cfg, opt, files, split, backend->name()).dump();
-  print_settings(nlohmann::ordered_json::parse(settings), data);
+  if (!o.save.empty() && opt.momentum != 0.0f && snapshot.velocity.empty()) snapshot.velocity = backend->optimizer_state();
+  const nlohmann::ordered_json settings = settings_record(o, cfg, opt, files, split, backend->name());
+  print_settings(settings, data);
 
   std::unique_ptr<MetricsLog> metrics;
-  if (!o.metrics.empty()) metrics = std::make_unique<MetricsLog>(o.metrics, settings, split.has_val());
+  if (!o.metrics.empty()) {
+    metrics = std::make_unique<MetricsLog>(o.metrics, json_text(settings), split.has_val(),
+                                           resumed ? cfg.first_epoch - 1 : -1);
+  }
 
   TrainHooks hooks;
+  EarlyStopState early_stop = early_stop_state;
   hooks.on_epoch = [&](const EpochReport& r) {
     std::printf("%s\n", format_epoch_line(r).c_str());
     std::fflush(stdout);
     if (metrics) metrics->append(r, r.lr);
-    if (o.save_every > 0 && r.epoch % o.save_every == 0) {
-      save_model_file(o.save, model_file_of(*backend, data, r.epoch, cfg.seed, settings));
+    if (cfg.early_stop > 0 && r.has_val && r.val.mean_loss() < early_stop.best_val_loss) {  // as run_training
+      early_stop.best_val_loss = r.val.mean_loss();
+      early_stop.best_val_epoch = r.epoch;
+    }
+    if (!o.save.empty()) {
+      snapshot.model = backend->model();
+      snapshot.velocity = backend->optimizer_state();
+      snapshot.epoch = r.epoch;
+      snapshot.early_stop = early_stop;
+      if (o.save_every > 0 && r.epoch % o.save_every == 0) {
+        save_model_file(o.save, model_file_of(snapshot, data, cfg.seed, settings));
+      }
     }
   };
   if (isatty(STDERR_FILENO) != 0) hooks.on_progress = draw_progress;
   hooks.chunks_per_epoch = chunks_per_epoch(backend->traits());  // the factory's policy
-  hooks.stop_requested = [] { return g_stop_signal != 0; };
+  hooks.stop_requested = [] { return g_stop_signal != 0 || stdout_failed(); };
   const StopSignalScope signals;
   const TrainOutcome outcome = run_training(*backend, data, split, cfg, hooks);
   if (outcome.stopped) {
     const int sig = static_cast<int>(g_stop_signal);
-    const char* name = sig == SIGTERM ? "SIGTERM" : "SIGINT";
-    std::string what = std::string("interrupted by ") + name + " after " + std::to_string(outcome.last_epoch) +
-                       " complete epochs";
+    const int out_errno = errno;
+    std::string what = sig != 0 ? std::string("interrupted by ") + signal_name(sig)
+                                : std::string("standard output failed (") +
+                                      (out_errno == EPIPE ? "Broken pipe" : "write error") + "), training stopped";
+    what += " after " + std::to_string(outcome.last_epoch) + " complete epochs";
     if (outcome.partial_epoch) {
       what += " and " + std::to_string(outcome.steps_in_partial_epoch) + " steps of epoch " +
               std::to_string(outcome.last_epoch + 1);
     }
     if (!o.save.empty()) {
-      save_model_file(o.save, model_file_of(*backend, data, outcome.last_epoch, cfg.seed, settings));
-      what += "; model saved to " + o.save + " (its epoch count is the complete epochs)";
+      save_model_file(o.save, model_file_of(snapshot, data, cfg.seed, settings));
+      what += "; model saved to " + o.save + " (the weights of epoch " + std::to_string(snapshot.epoch) +
+              (outcome.partial_epoch ? ", the last complete one: --resume continues exactly)" : ")");
     }
     if (metrics) what += "; metrics in " + o.metrics + " are complete up to epoch " + std::to_string(outcome.last_epoch);
-    throw Error(sig == SIGTERM ? ExitCode::kTerminated : ExitCode::kInterrupted, what);
+    throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
   }
   if (outcome.early_stopped) {
     std::printf("Early stop after epoch %d: the validation loss has not improved for %d epochs\n", outcome.last_epoch,
@@ -308,7 +343,7 @@ void run_train(const TrainOptions& o) {
   }
   const int epochs_done = outcome.last_epoch;  // cfg.first_epoch - 1 when no epoch ran
   if (!o.save.empty()) {
-    save_model_file(o.save, model_file_of(*backend, data, epochs_done, cfg.seed, settings));
+    save_model_file(o.save, model_file_of(snapshot, data, cfg.seed, settings));
     std::printf("Saved model to %s (%d epochs)\n", o.save.c_str(), epochs_done);
   }
   const EvaluationReport report = evaluate_model(backend->model(), data.test_images, data.test_labels);
@@ -317,7 +352,6 @@ void run_train(const TrainOptions& o) {
 }
 
 }  // namespace
-
 void setup_train_command(CLI::App& app) {
   auto opts = std::make_shared<TrainOptions>();
   CLI::App* sub = app.add_subcommand("train", "Train the model with mini-batch SGD and report each epoch");
@@ -330,8 +364,8 @@ void setup_train_command(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 24))
       ->capture_default_str();
   sub->add_option("--lr", opts->lr, "Learning rate (> 0)")->capture_default_str();
-  CLI::Option* loss = add_enum_option(sub, "--loss", &opts->loss, kLossHeadNames, "Loss head");
-  CLI::Option* seed = sub->add_option("--seed", opts->seed, "Seed of the weight initialisation, the shuffles and the validation split")
+  add_enum_option(sub, "--loss", &opts->loss, kLossHeadNames, "Loss head");
+  sub->add_option("--seed", opts->seed, "Seed of the weight initialisation, the shuffles and the validation split")
                           ->capture_default_str();
   sub->add_option("--limit-train", opts->limit_train, "Use only the first N training rows (0 = all)")
       ->check(CLI::Range(static_cast<std::int64_t>(0), static_cast<std::int64_t>(1) << 32))
@@ -352,7 +386,10 @@ void setup_train_command(CLI::App& app) {
   sub->add_option("--metrics", opts->metrics, "Write per-epoch metrics to FILE (.csv or .jsonl)");
   sub->add_option("--save", opts->save, "Save the model to FILE at the end (atomically)");
   sub->add_option("--save-every", opts->save_every, "Also save every N epochs (needs --save)")->check(CLI::Range(0, 1000000));
-  sub->add_option("--resume", opts->resume, "Continue training from a saved model (its seed, loss and epoch count)");
+  sub->add_option("--resume", opts->resume,
+                  "Continue training from a saved model: its weights, momentum, epoch count and every setting of its "
+                  "run (lr, schedule, momentum, weight decay, batch size, epochs, loss, seed, split, data); a flag given "
+                  "here wins, with a warning");
   sub->add_option("--init", opts->init,
                   "Start from the weights of a safetensors nn.Linear state_dict (weight [C, D], bias [C] float32, e.g. "
                   "saved from PyTorch) instead of a random initialisation")
@@ -366,10 +403,12 @@ void setup_train_command(CLI::App& app) {
                   "(bit-identical results to off)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
-  sub->callback([opts, loss, seed]() {
-    opts->loss_given = loss->count() > 0;
-    opts->seed_given = seed->count() > 0;
-    run_train(*opts);
+  sub->callback([opts, sub]() {
+    TrainOptions o = *opts;
+    for (const CLI::Option* opt : sub->get_options()) {
+      if (opt->count() > 0 && !opt->get_lnames().empty()) o.given.insert("--" + opt->get_lnames().front());
+    }
+    run_train(std::move(o));
   });
 }
 

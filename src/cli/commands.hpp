@@ -8,6 +8,9 @@
 #include <string>
 #include <type_traits>
 
+#include <nlohmann/json.hpp>
+
+#include "logreg/data_source.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/idx.hpp"
 #include "logreg/name_table.hpp"
@@ -53,5 +56,19 @@ const IdxLimits& cli_idx_limits();
 
 // Finds (saying on stderr which data set was chosen) and loads the data set within cli_idx_limits().
 Dataset load_cli_dataset(const std::optional<std::string>& dir);
+
+// JSON text that never throws on bytes that are not UTF-8 (a path): they become U+FFFD.
+std::string json_text(const nlohmann::ordered_json& j);
+std::string json_text(double v);
+
+// The differences between a data record a model file holds (settings "data": name, files with bytes) and
+// `files`, "" when none; warn_if_data_differ prints them as a warning ("resumed on", "evaluated on").
+std::string data_differences(const nlohmann::json& recorded, const DataFiles& files);
+void warn_if_data_differ(const std::string& model_path, const std::string& settings_json, const DataFiles& files,
+                         const std::string& doing);
+
+// predict: a warning when the images seem to be of another data set than the model's (a recorded file of the
+// same name but another size, or another known data set by the directory names).
+void warn_if_images_differ(const std::string& model_path, const std::string& settings_json, const std::string& images);
 
 }  // namespace logreg::cli

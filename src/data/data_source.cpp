@@ -15,12 +15,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// torchvision's layouts: ROOT/MNIST/raw, ROOT/FashionMNIST/raw, ROOT/KMNIST/raw.
+constexpr std::array<const char*, 3> kTorchvisionLayouts = {"MNIST", "FashionMNIST", "KMNIST"};
 constexpr std::array<const char*, 4> kStandardNames = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                                         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
 
+// Present: anything but a directory (a FIFO or device counts, so that loading it names it, instead of
+// the file being reported missing or silently skipped).
 bool is_file(const fs::path& p) {
   std::error_code ec;
-  return fs::is_regular_file(p, ec);
+  return fs::exists(p, ec) && !fs::is_directory(p, ec);
 }
 
 bool is_dir(const fs::path& p) {
@@ -40,9 +44,8 @@ std::string lower(std::string s) {
   return s;
 }
 
-// "Fashion-MNIST", "MNIST" or the directory itself, judged from the directory's last two path
-// components (so /home/x/fashion-mnist and root/FashionMNIST/raw are recognised, while a checkout under
-// /home/fashion-team/ is not taken for Fashion-MNIST).
+}  // namespace
+
 std::string data_set_name(const std::string& dir) {
   std::error_code ec;
   fs::path resolved = fs::weakly_canonical(fs::path(dir), ec);
@@ -51,9 +54,12 @@ std::string data_set_name(const std::string& dir) {
   const std::string base = lower(resolved.filename().string());
   const std::string tail = lower(resolved.parent_path().filename().string()) + "/" + base;
   if (tail.find("fashion") != std::string::npos) return "Fashion-MNIST";
+  if (tail.find("kmnist") != std::string::npos) return "KMNIST";
   if (tail.find("mnist/raw") != std::string::npos || base.find("mnist") != std::string::npos) return "MNIST";
   return dir;
 }
+
+namespace {
 
 // The standard names missing from `dir` (each shown as NAME[.gz]).
 std::vector<std::string> missing_names(const fs::path& dir) {
@@ -79,8 +85,20 @@ void check_counts(const ImageSet& images, const LabelSet& labels) {
 
 }  // namespace
 
+namespace {
+
+// DIR, then torchvision's DIR/MNIST/raw, DIR/FashionMNIST/raw, DIR/KMNIST/raw.
+std::vector<std::string> data_places(const std::string& dir) {
+  std::vector<std::string> places = {dir};
+  for (const char* layout : kTorchvisionLayouts) places.push_back((fs::path(dir) / layout / "raw").string());
+  return places;
+}
+
+}  // namespace
+
 std::optional<DataFiles> find_data_files(const std::string& dir) {
-  for (const fs::path& place : {fs::path(dir), fs::path(dir) / "MNIST" / "raw"}) {
+  for (const std::string& p : data_places(dir)) {
+    const fs::path place(p);
     if (!is_dir(place)) continue;
     DataFiles files;
     files.train_images = find_one(place, kStandardNames[0]);
@@ -98,6 +116,31 @@ std::optional<DataFiles> find_data_files(const std::string& dir) {
   return std::nullopt;
 }
 
+namespace {
+
+// Throws a DataError naming what is missing from whichever place under `dir` holds the most of the four
+// files; returns when none of the places holds any of them.
+void throw_if_partial(const std::string& dir, const std::string& label) {
+  std::vector<std::string> best_missing;
+  std::string best_place;
+  std::vector<std::string> looked;
+  for (const std::string& p : data_places(dir)) {
+    looked.push_back(p);
+    if (!is_dir(p)) continue;
+    std::vector<std::string> missing = missing_names(p);
+    if (missing.size() < kStandardNames.size() && (best_place.empty() || missing.size() < best_missing.size())) {
+      best_missing = missing;
+      best_place = p;
+    }
+  }
+  if (best_place.empty()) return;
+  throw DataError("", label + ": " + best_place + " has only some of the four IDX files: missing " +
+                          join(best_missing, ", ") + " (looked in " + join(looked, ", ") +
+                          "). For MNIST run: tools/fetch_mnist.sh " + dir);
+}
+
+}  // namespace
+
 DataFiles locate_data(const std::optional<std::string>& dir, std::string* note) {
   if (note != nullptr) note->clear();
   if (dir) {
@@ -105,27 +148,24 @@ DataFiles locate_data(const std::optional<std::string>& dir, std::string* note) 
     if (!fs::exists(*dir, ec)) throw DataError("", "--data " + *dir + ": no such directory");
     if (!is_dir(*dir)) throw DataError("", "--data " + *dir + ": not a directory");
     if (auto files = find_data_files(*dir)) return *files;
-    // Report what is missing from whichever of the two places holds more of the files.
-    const fs::path top(*dir), raw = fs::path(*dir) / "MNIST" / "raw";
-    std::vector<std::string> missing = missing_names(top);
-    if (is_dir(raw)) {
-      std::vector<std::string> missing_raw = missing_names(raw);
-      if (missing_raw.size() < missing.size()) missing = missing_raw;
-    }
-    throw DataError("", "--data " + *dir + ": missing " + join(missing, ", ") + " (looked in " + top.string() +
-                            " and " + raw.string() + "). For MNIST run: tools/fetch_mnist.sh " + *dir);
+    throw_if_partial(*dir, "--data " + *dir);
+    throw DataError("", "--data " + *dir + ": missing " + join(missing_names(*dir), ", ") + " (looked in " +
+                            join(data_places(*dir), ", ") + "). For MNIST run: tools/fetch_mnist.sh " + *dir);
   }
-
   const bool have_data_dir = is_dir("data");
   if (have_data_dir) {
     if (auto files = find_data_files("data")) {
+      files->chosen_by_default = true;
       if (note != nullptr) {
         *note = "logreg_cuda: using " + files->name + " from " + files->dir + " (no --data given)";
       }
       return *files;
     }
+    // Some of the files but not all: an error, never a silent fall-back to another data set.
+    throw_if_partial("data", "no --data given, and ./data");
   }
   if (auto files = find_data_files(kFashionMnistDir)) {
+    files->chosen_by_default = true;
     if (note != nullptr) {
       *note = "logreg_cuda: using " + files->name + " from " + files->dir + " (no --data given and " +
               (have_data_dir ? "./data has no IDX files" : "there is no ./data") +
@@ -157,6 +197,9 @@ Dataset load_dataset(const DataFiles& files, const IdxLimits& limits) {
                                            std::to_string(ds.train_images.cols) + " images; the shapes must match");
   }
   if (ds.train_labels.count() == 0) throw DataError(files.train_labels, "no training samples (0 labels)");
+  if (ds.test_labels.count() == 0) {
+    throw DataError(files.test_labels, "the test set is empty (0 labels): nothing to evaluate on");
+  }
 
   const std::uint8_t max_train = *std::max_element(ds.train_labels.labels.begin(), ds.train_labels.labels.end());
   ds.num_classes = static_cast<int>(max_train) + 1;
@@ -174,6 +217,10 @@ Dataset load_dataset(const DataFiles& files, const IdxLimits& limits) {
                         " classes, but " + std::to_string(missing) + " of them (the first: " +
                         std::to_string(empty - per_class.begin()) +
                         ") have no training samples; labels must be 0..C-1 with every class present");
+  }
+  if (ds.num_classes < 2) {
+    throw DataError(files.train_labels, "every training label is " + std::to_string(max_train) +
+                                            ": a classifier needs at least 2 classes (labels 0 and 1 at least)");
   }
   for (std::size_t i = 0; i < ds.test_labels.count(); ++i) {
     const int label = ds.test_labels.labels[i];

@@ -3,6 +3,8 @@
 // naming file, field, offset, expected and found. Not here: the writers (idx_writer.cpp), data-set discovery.
 #include "logreg/idx.hpp"
 
+#include "logreg/checked_files.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,14 +52,16 @@ const char* idx_type_name(std::uint8_t type) {
 
 // ---- reading files ---------------------------------------------------------------------------
 
+// Opened without blocking and refused unless a regular file: a FIFO would hang, a device never end.
 FileHandle open_for_reading(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) throw DataError(path, "cannot open: " + errno_text(errno));
-  FileHandle file(f);
-  struct stat st {};
-  if (fstat(fileno(f), &st) != 0) throw DataError(path, "cannot stat: " + errno_text(errno));
-  if (S_ISDIR(st.st_mode)) throw DataError(path, "is a directory, expected an IDX file");
-  return file;
+  const int fd = open_regular_for_reading(path, "");
+  std::FILE* f = ::fdopen(fd, "rb");
+  if (f == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    throw DataError(path, "cannot open: " + errno_text(err));
+  }
+  return FileHandle(f);
 }
 
 // Reads up to `n` bytes; throws on a read error (a short count means end of file).
@@ -128,6 +132,7 @@ void gunzip_file(std::FILE* f, const std::string& path, const std::uint8_t* pref
 
   std::vector<std::uint8_t> in(kIoChunk), out(kIoChunk);
   bool reserved = false;
+  std::uint64_t promised = 0;  // the file length the IDX header promises, once the header is in (0: unknown)
   struct stat st {};
   const std::uint64_t compressed_bytes =
       fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0;
@@ -176,10 +181,23 @@ void gunzip_file(std::FILE* f, const std::string& path, const std::uint8_t* pref
     }
     const std::size_t produced = out.size() - zs.avail_out;
     if (result.size() + produced > max_bytes) throw IdxError(path, limit_exceeded(max_bytes));
+    if (reserved && promised > 0 && result.size() + produced > promised) {
+      // Bounded by the header: one byte past the promised length is enough to know the file is wrong.
+      throw IdxError(path, "decompressed data runs past the " + std::to_string(promised) +
+                               " bytes the IDX header promises (header and data); stopped inflating at byte " +
+                               std::to_string(promised + 1) + " near compressed byte " + std::to_string(offset));
+    }
     result.append(out.data(), produced);
     if (!reserved && result.head_complete()) {
       reserved = true;
-      result.reserve(std::min({promised_file_bytes(result.head()), max_bytes, compressed_bytes * 1032}));
+      promised = promised_file_bytes(result.head());
+      // A malformed header: stop here, the parser names the field.
+      if (promised == 0 && !result.head().empty()) return;
+      if (promised > 0 && result.size() > promised) {
+        throw IdxError(path, "decompressed data runs past the " + std::to_string(promised) +
+                                 " bytes the IDX header promises (header and data)");
+      }
+      result.reserve(std::min({promised, max_bytes, compressed_bytes * 1032}));
     }
     if (rc == Z_STREAM_END) member_complete = true;
   }

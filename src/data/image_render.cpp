@@ -12,10 +12,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <new>
 #include <stdexcept>
 #include <vector>
 
 #include "logreg/errors.hpp"
+#include "logreg/model_file.hpp"
 
 namespace logreg {
 namespace {
@@ -113,30 +115,21 @@ void write_png_gray(const std::string& path, const ImageSet& images, std::size_t
   std::vector<png_bytep> rows(height);
   for (std::size_t y = 0; y < height; ++y) rows[y] = pixels.data() + y * width;
 
-  // Temporary file next to the target, renamed into place once complete.
-  const std::filesystem::path target(path);
-  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmpXXXXXX")).string();
-  const int fd = mkstemp(tmp.data());
-  if (fd < 0) fail_png("", path, "cannot create a temporary file in " + dir.string() + ": " + std::strerror(errno));
-  fchmod(fd, 0644);
-  std::FILE* fp = fdopen(fd, "wb");
-  if (fp == nullptr) {
-    const int err = errno;
-    close(fd);
-    fail_png(tmp, path, std::string("fdopen: ") + std::strerror(err));
-  }
+  // Encoded in memory, then written by the atomic writer (a temporary file beside the target, renamed into
+  // place; a symlink is written through, a special file refused).
+  char* buffer = nullptr;
+  std::size_t size = 0;
+  std::FILE* fp = open_memstream(&buffer, &size);
+  if (fp == nullptr) throw std::bad_alloc();
   PngErrorText error{};
   const bool encoded = encode_png_rows(fp, static_cast<png_uint_32>(width), static_cast<png_uint_32>(height),
                                        rows.data(), &error);
-  const bool flushed = std::fflush(fp) == 0 && !std::ferror(fp);
-  const int flush_errno = errno;
   const bool closed = std::fclose(fp) == 0;
-  if (!encoded) fail_png(tmp, path, std::string("libpng: ") + error.message);
-  if (!flushed || !closed) fail_png(tmp, path, std::strerror(flushed ? errno : flush_errno));
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    fail_png(tmp, path, "rename from " + tmp + ": " + std::strerror(errno));
-  }
+  std::string bytes = buffer != nullptr ? std::string(buffer, size) : std::string();
+  std::free(buffer);
+  if (!encoded) fail_png("", path, std::string("libpng: ") + error.message);
+  if (!closed) throw std::bad_alloc();
+  write_whole_file_atomically(path, bytes);
 }
 
 }  // namespace logreg

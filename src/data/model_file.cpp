@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
 
 namespace logreg {
@@ -202,21 +203,25 @@ class ModelFileReader {
 };
 
 std::vector<std::uint8_t> read_whole_file(const std::string& path) {
-  struct FileCloser {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-  };
-  std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (!file) throw DataError(path, std::string("cannot open the model file: ") + std::strerror(errno));
+  // Opened without blocking and refused unless regular: a FIFO or a device would hang or never end.
+  const int fd = open_regular_for_reading(path, "");
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
   struct stat st {};
-  if (fstat(fileno(file.get()), &st) != 0) throw DataError(path, std::string("cannot stat: ") + std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) throw DataError(path, "is a directory, expected a model file");
-  if (!S_ISREG(st.st_mode)) throw DataError(path, "is not a regular file, expected a model file");
+  if (fstat(fd, &st) != 0) throw DataError(path, std::string("cannot stat: ") + std::strerror(errno));
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
-  const std::size_t got = bytes.empty() ? 0 : std::fread(bytes.data(), 1, bytes.size(), file.get());
-  if (got != bytes.size()) {
-    throw DataError(path, std::string("read error after ") + std::to_string(got) + " of " +
-                              std::to_string(bytes.size()) + " bytes: " +
-                              (std::ferror(file.get()) ? std::strerror(errno) : "file shrank while reading"));
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      throw DataError(path, std::string("read error after ") + std::to_string(got) + " of " +
+                                std::to_string(bytes.size()) + " bytes: " +
+                                (n < 0 ? std::strerror(errno) : "file shrank while reading"));
+    }
+    got += static_cast<std::size_t>(n);
   }
   return bytes;
 }
@@ -242,7 +247,15 @@ std::string printable_magic(const std::uint8_t* p, std::size_t n) {
 
 }  // namespace
 
-void write_whole_file_atomically(const std::string& path, const std::string& bytes) {
+void write_whole_file_atomically(const std::string& requested, const std::string& bytes) {
+  // A symlink is written through: the temporary file goes beside the file it names, which is replaced,
+  // and the link stays. Anything but a regular file (or nothing) at the target is refused, untouched.
+  const std::string path = resolve_output_target(requested);
+  struct stat existing {};
+  if (::lstat(path.c_str(), &existing) == 0 && !S_ISREG(existing.st_mode)) {
+    throw ResourceError("cannot write " + requested + ": it is not a regular file (a directory, device, FIFO or "
+                        "socket); outputs must be regular files");
+  }
   std::string tmp = path + ".tmp.XXXXXX";
   const int fd = mkstemp(tmp.data());
   if (fd < 0) {
@@ -380,6 +393,11 @@ ModelFile load_model_file(const std::string& path) {
   f.rows = rows;
   f.cols = cols;
   f.epochs_done = r.u32("epochs_done", kOffsetEpochs);
+  if (f.epochs_done > kModelFileMaxEpochs) {
+    r.fail("epochs_done", kOffsetEpochs,
+           std::to_string(f.epochs_done) + " is outside [0, " + std::to_string(kModelFileMaxEpochs) +
+               "] (the most epochs a run can have)");
+  }
   f.seed = r.u64("seed", kOffsetSeed);
   f.settings_json.assign(reinterpret_cast<const char*>(r.data()) + kOffsetSettings, static_cast<std::size_t>(settings_bytes));
   f.model.input_dim = static_cast<int>(dim);

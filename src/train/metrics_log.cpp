@@ -1,17 +1,23 @@
-// MetricsLog: CSV or JSON Lines per-epoch records, each line flushed (and fsync'd) as it is written
-// so a crash keeps the epochs already done. A failed write (disk full, file size limit) cuts the file
-// back to its last complete record, so the file never ends in half a line.
+// MetricsLog: CSV or JSON Lines per-epoch records, each line flushed (and fsync'd) as it is written so a
+// crash keeps the epochs already done. The file is locked (flock) against a second writer before anything
+// in it changes; --resume keeps the records up to the resumed epoch. A failed write (disk full, file size
+// limit) cuts the file back to its last complete record, so the file never ends in half a line.
 #include "logreg/metrics_log.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
+#include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/model_file.hpp"
 
 namespace logreg {
 namespace {
@@ -20,63 +26,171 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+std::string json_text(const nlohmann::json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string read_all(int fd) {
+  std::string text;
+  char buf[1 << 16];
+  ::lseek(fd, 0, SEEK_SET);
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
+// The epoch number a record line starts with (CSV: the first field; JSONL: "epoch"), or -1.
+long epoch_of_line(MetricsFormat format, const std::string& line) {
+  if (format == MetricsFormat::kCsv) {
+    char* end = nullptr;
+    const long e = std::strtol(line.c_str(), &end, 10);
+    return end != line.c_str() && *end == ',' ? e : -1;
+  }
+  const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !j["epoch"].is_number_integer()) return -1;
+  return j["epoch"].get<long>();
+}
+
 }  // namespace
 
-MetricsLog::MetricsLog(const std::string& path, const std::string& settings_json, bool validation)
-    : path_(path), validation_(validation) {
-  if (ends_with(path, ".csv")) {
-    format_ = MetricsFormat::kCsv;
-  } else if (ends_with(path, ".jsonl")) {
-    format_ = MetricsFormat::kJsonl;
-  } else {
-    throw UsageError("--metrics " + path + ": the file name must end in .csv or .jsonl");
+MetricsFormat metrics_format_of(const std::string& path) {
+  if (ends_with(path, ".csv")) return MetricsFormat::kCsv;
+  if (ends_with(path, ".jsonl")) return MetricsFormat::kJsonl;
+  throw UsageError("--metrics " + path + ": the file name must end in .csv or .jsonl");
+}
+
+std::string metrics_settings_path(const std::string& path) {
+  return metrics_format_of(path) == MetricsFormat::kCsv ? path + ".json" : std::string();
+}
+
+MetricsLog::MetricsLog(const std::string& path, const std::string& settings_json, bool validation, int keep_epochs)
+    : path_(path), format_(metrics_format_of(path)), validation_(validation) {
+  const std::string target = resolve_output_target(path);
+  struct stat st {};
+  if (::lstat(target.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    throw ResourceError("--metrics " + path + ": not a regular file; outputs must be regular files");
   }
-  file_ = std::fopen(path.c_str(), "w");
-  if (file_ == nullptr) {
-    throw ResourceError("--metrics " + path + ": cannot create the file: " + std::strerror(errno));
+  created_ = true;
+  fd_ = ::open(target.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0 && errno == EEXIST) {
+    created_ = false;
+    fd_ = ::open(target.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   }
+  if (fd_ < 0) throw ResourceError("--metrics " + path + ": cannot create the file: " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    throw ResourceError("--metrics " + path + ": " +
+                        (err == EWOULDBLOCK ? std::string("another logreg_cuda process is writing this file; refusing "
+                                                          "to write it too")
+                                            : std::string("cannot lock it: ") + std::strerror(err)));
+  }
+  const std::string header = format_ == MetricsFormat::kCsv
+                                 ? std::string(kMetricsColumns) + (validation_ ? kMetricsValColumns : "") + "\n"
+                                 : std::string();
+  // --resume: keep the header and the complete records of epochs 1..keep_epochs.
+  std::size_t kept = 0;
+  int kept_records = 0;
+  if (keep_epochs >= 0 && !created_) {
+    const std::string text = read_all(fd_);
+    const std::size_t first_end = text.find('\n');
+    bool usable = first_end != std::string::npos;
+    if (usable && format_ == MetricsFormat::kCsv) usable = text.compare(0, first_end + 1, header) == 0;
+    if (usable && format_ == MetricsFormat::kJsonl) {
+      const nlohmann::json first = nlohmann::json::parse(text.substr(0, first_end), nullptr, false);
+      usable = !first.is_discarded() && first.is_object() && first.contains("settings");
+    }
+    if (usable) {
+      kept = first_end + 1;
+      kept_records = 1;
+      long last = 0;
+      for (;;) {
+        const std::size_t end = text.find('\n', kept);
+        if (end == std::string::npos) break;
+        const std::string line = text.substr(kept, end - kept);
+        if (format_ == MetricsFormat::kJsonl) {
+          const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+          if (!j.is_discarded() && j.is_object() && j.contains("settings")) {  // a resumed run's settings
+            kept = end + 1;
+            ++kept_records;
+            continue;
+          }
+        }
+        const long e = epoch_of_line(format_, line);
+        if (e < 1 || e > keep_epochs || e <= last) break;
+        last = e;
+        kept = end + 1;
+        ++kept_records;
+      }
+    }
+  }
+  if (::ftruncate(fd_, static_cast<off_t>(kept)) != 0 || ::lseek(fd_, static_cast<off_t>(kept), SEEK_SET) < 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (created_) ::unlink(target.c_str());
+    throw ResourceError("--metrics " + path + ": cannot truncate: " + std::strerror(err));
+  }
+  complete_bytes_ = static_cast<long>(kept);
+  records_ = kept_records;
   try {
     if (format_ == MetricsFormat::kCsv) {
-      write("# logreg_cuda settings: " + settings_json + "\n" + kMetricsColumns +
-            (validation_ ? kMetricsValColumns : "") + "\n");
+      write_whole_file_atomically(metrics_settings_path(path), json_text(nlohmann::json::parse(settings_json), 2) + "\n");
+      if (kept == 0) write(header);
     } else {
-      nlohmann::json header;
-      header["settings"] = nlohmann::json::parse(settings_json);
-      write(header.dump() + "\n");
+      nlohmann::json record;
+      record["settings"] = nlohmann::json::parse(settings_json);
+      if (kept > 0) record["resumed_after_epoch"] = keep_epochs;
+      write(json_text(record) + "\n");
     }
-  } catch (...) {
-    // write() has closed and removed the file when the write failed; anything else leaves no file either.
-    if (file_ != nullptr) {
-      std::fclose(file_);
-      file_ = nullptr;
-      std::remove(path.c_str());
+  } catch (const ResourceError& e) {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      fd_ = -1;
+      if (created_ && records_ == 0) ::unlink(target.c_str());
     }
-    throw;
+    const std::string what = e.what();
+    throw ResourceError(what.rfind("--metrics", 0) == 0 ? what : "--metrics " + path + ": " + what);
   }
 }
 
 MetricsLog::~MetricsLog() {
-  if (file_ != nullptr) std::fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void MetricsLog::write(const std::string& text) {
-  if (file_ == nullptr) throw ResourceError("--metrics " + path_ + ": closed after an earlier failed write");
-  if (std::fwrite(text.data(), 1, text.size(), file_) == text.size() && std::fflush(file_) == 0 &&
-      fsync(fileno(file_)) == 0) {
+  if (fd_ < 0) throw ResourceError("--metrics " + path_ + ": closed after an earlier failed write");
+  std::size_t done = 0;
+  int err = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : EIO;
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (err == 0 && ::fsync(fd_) != 0 && errno != EINVAL) err = errno;
+  if (err == 0) {
     complete_bytes_ += static_cast<long>(text.size());
     ++records_;
     return;
   }
-  const int err = errno;
-  // Drop what the failed write left in the stdio buffer and on disk after the last complete record.
-  std::clearerr(file_);
-  std::fclose(file_);
-  file_ = nullptr;
-  if (records_ == 0) {  // not even the header fits: leave no file rather than an empty or partial one
-    std::remove(path_.c_str());
-    throw ResourceError("--metrics " + path_ + ": write failed: " + std::strerror(err) + "; no metrics file is left");
+  // Cut what the failed write left after the last complete record.
+  const bool cut = ::ftruncate(fd_, complete_bytes_) == 0;
+  ::close(fd_);
+  fd_ = -1;
+  if (records_ == 0) {  // not even the header fits: leave no file we created rather than an empty one
+    if (created_) ::unlink(resolve_output_target(path_).c_str());
+    throw ResourceError("--metrics " + path_ + ": write failed: " + std::strerror(err) +
+                        (created_ ? "; no metrics file is left" : ""));
   }
-  const bool cut = ::truncate(path_.c_str(), complete_bytes_) == 0;
   throw ResourceError("--metrics " + path_ + ": write failed: " + std::strerror(err) +
                       (cut ? "; the file keeps its header and " + std::to_string(records_ - 1) + " complete epoch record(s)"
                            : "; cutting it back to its last complete record also failed"));
@@ -108,7 +222,7 @@ void MetricsLog::append(const EpochReport& r, double lr) {
     rec["val_loss"] = r.val.mean_loss();
     rec["val_accuracy"] = r.val.accuracy_percent();
   }
-  write(rec.dump() + "\n");
+  write(json_text(rec) + "\n");
 }
 
 }  // namespace logreg

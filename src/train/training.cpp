@@ -103,8 +103,8 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
   const double uniform_loss = cfg.head == LossHead::kOvr ? classes * std::log(2.0) : std::log(classes);
   TrainOutcome outcome;
   outcome.last_epoch = cfg.first_epoch - 1;  // a resumed run has these already, even if stopped at once
-  double best_val = INFINITY;
-  int best_epoch = 0;
+  double best_val = cfg.best_val_loss;
+  int best_epoch = cfg.best_val_epoch;
   for (int epoch = cfg.first_epoch; epoch <= cfg.epochs; ++epoch) {
     backend.begin_epoch(epoch);
     const auto t0 = Clock::now();

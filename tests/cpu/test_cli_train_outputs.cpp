@@ -53,16 +53,18 @@ TEST_F(TrainOutputs, CsvMetricsHoldEveryEpochAndTheSettings) {
   const auto r = RunCli(Train("--epochs 3 --metrics " + csv));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto lines = Lines(csv);
-  ASSERT_EQ(lines.size(), 5u);  // settings comment, column header, 3 epochs
-  EXPECT_EQ(lines[0].rfind("# logreg_cuda settings: {", 0), 0u) << lines[0];
-  const auto settings = nlohmann::json::parse(lines[0].substr(std::string("# logreg_cuda settings: ").size()));
+  ASSERT_EQ(lines.size(), 4u);  // column header (the first line: pandas and csv.DictReader read it), 3 epochs
+  std::ifstream settings_file(csv + ".json");
+  ASSERT_TRUE(settings_file.good()) << "the settings go to m.csv.json beside the CSV";
+  const auto settings = nlohmann::json::parse(settings_file);
   EXPECT_EQ(settings["seed"], 4);
   EXPECT_EQ(settings["batch_size"], 16);
   EXPECT_EQ(settings["data"]["files"].size(), 4u);
   EXPECT_GT(settings["data"]["files"][0]["bytes"].get<long long>(), 300 * 784);
-  EXPECT_EQ(lines[1], "epoch,train_loss,last_batch_loss,test_loss,test_accuracy,epoch_seconds,samples_per_second,lr");
+  EXPECT_EQ(settings["data"]["chosen_by_default"], false);
+  EXPECT_EQ(lines[0], "epoch,train_loss,last_batch_loss,test_loss,test_accuracy,epoch_seconds,samples_per_second,lr");
   for (int e = 1; e <= 3; ++e) {
-    std::stringstream row(lines[static_cast<std::size_t>(e) + 1]);
+    std::stringstream row(lines[static_cast<std::size_t>(e)]);
     std::string field;
     std::getline(row, field, ',');
     EXPECT_EQ(std::stoi(field), e);
@@ -101,13 +103,13 @@ TEST_F(TrainOutputs, MetricsHoldTheValidationLossAndAccuracy) {
   const auto r = RunCli(Train("--epochs 2 --val-split 0.2 --metrics " + csv));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto lines = Lines(csv);
-  ASSERT_EQ(lines.size(), 4u);
-  EXPECT_EQ(lines[1], std::string(kMetricsColumns) + ",val_loss,val_accuracy");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], std::string(kMetricsColumns) + ",val_loss,val_accuracy");
   for (int e = 1; e <= 2; ++e) {
-    std::stringstream row(lines[static_cast<std::size_t>(e) + 1]);
+    std::stringstream row(lines[static_cast<std::size_t>(e)]);
     std::vector<std::string> fields;
     for (std::string f; std::getline(row, f, ',');) fields.push_back(f);
-    ASSERT_EQ(fields.size(), 10u) << lines[static_cast<std::size_t>(e) + 1];
+    ASSERT_EQ(fields.size(), 10u) << lines[static_cast<std::size_t>(e)];
     EXPECT_NEAR(std::stod(fields[8]), StdoutValue(r.out, e, "Val loss: "), 5e-5) << r.out;
     EXPECT_NEAR(std::stod(fields[9]), StdoutValue(r.out, e, "Val accuracy: "), 5e-3) << r.out;
   }
@@ -166,21 +168,30 @@ std::vector<std::string> FilesIn(const std::string& dir) {
 
 TEST_F(TrainOutputs, MetricsOnAFullDiskKeepOnlyCompleteRecords) {
   const std::string csv = dir_.file("m.csv");
-  ASSERT_EQ(RunCli(Train("--epochs 1 --metrics " + csv)).exit_code, 0);
-  const std::uintmax_t one_epoch = FileSize(csv);  // header + one record
-  // Room for the header, the first record and part of the second.
-  const auto r = RunCli(Train("--epochs 3 --metrics " + csv), FileSizeLimit(one_epoch + 20));
+  ASSERT_EQ(RunCli(Train("--epochs 10 --metrics " + csv)).exit_code, 0);
+  const std::uintmax_t header = Lines(csv)[0].size() + 1;
+  const std::uintmax_t record = Lines(csv)[1].size() + 1;
+  // Room for the settings file beside it (m.csv.json, the largest of the two), then the CSV fills up: a few
+  // records fit, the next one only in part.
+  const std::uintmax_t limit = FileSize(csv + ".json") + 40;
+  const auto complete = static_cast<std::size_t>((limit - header) / record);
+  ASSERT_GE(complete, 1u);
+  const auto r = RunCli(Train("--epochs 60 --metrics " + csv), FileSizeLimit(limit));
   EXPECT_EQ(r.exit_code, 5) << r.output;
-  EXPECT_NE(r.err.find("--metrics " + csv + ": write failed"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("keeps its header and 1 complete epoch record"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--metrics " + csv + ": write failed: File too large"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("keeps its header and " + std::to_string(complete) + " complete epoch record"), std::string::npos)
+      << r.err;
   const auto lines = Lines(csv);
-  ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(lines[1], kMetricsColumns);
-  EXPECT_EQ(lines[2].rfind("1,", 0), 0u) << lines[2];
-  EXPECT_EQ(std::count(lines[2].begin(), lines[2].end(), ','), 7) << lines[2];
+  ASSERT_EQ(lines.size(), complete + 1);
+  EXPECT_EQ(lines[0], kMetricsColumns);
+  for (std::size_t e = 1; e <= complete; ++e) {
+    EXPECT_EQ(lines[e].rfind(std::to_string(e) + ",", 0), 0u) << lines[e];
+    EXPECT_EQ(std::count(lines[e].begin(), lines[e].end(), ','), 7) << lines[e];
+  }
   std::ifstream f(csv, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   EXPECT_EQ(bytes.back(), '\n');
+  for (const auto& name : FilesIn(dir_.path())) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
 }
 
 TEST_F(TrainOutputs, MetricsHeaderThatDoesNotFitLeavesNoFile) {
@@ -225,7 +236,7 @@ TEST_F(TrainOutputs, DivergenceExitsWith4AndKeepsTheSavedModel) {
   std::ifstream after_file(model, std::ios::binary);
   const std::string after((std::istreambuf_iterator<char>(after_file)), std::istreambuf_iterator<char>());
   EXPECT_EQ(after, before);
-  EXPECT_EQ(Lines(csv).size(), 2u);  // the header only: no epoch completed
+  EXPECT_EQ(Lines(csv).size(), 1u);  // the header only: no epoch completed
 }
 
 // --resume after 2 epochs equals 4 epochs straight through (identical weights on the CPU backend),

@@ -1,0 +1,199 @@
+// Checks of the train options after conversion to the types training uses, and --resume's restoring of
+// the saved run's trajectory settings (train_options.hpp).
+#include "train_options.hpp"
+
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <limits>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "logreg/errors.hpp"
+
+namespace logreg::cli {
+namespace {
+
+std::string number_text(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// What is wrong with `v` as a float32 in [lo, hi) (or [lo, hi] when hi_closed), "" when nothing; zero is
+// allowed only when lo is 0. The range is checked on the converted value.
+std::string float_problem(double v, double lo, double hi, bool hi_closed) {
+  if (!std::isfinite(v)) return "must be a finite number, got " + number_text(v);
+  if (std::fabs(v) > static_cast<double>(FLT_MAX)) {
+    return number_text(v) + " overflows a 32-bit float (largest " + number_text(FLT_MAX) + ")";
+  }
+  const float f = static_cast<float>(v);
+  if (v != 0.0 && (f == 0.0f || std::fabs(f) < FLT_MIN)) {
+    return number_text(v) + " underflows a 32-bit float (smallest normal " + number_text(FLT_MIN) + ")";
+  }
+  const double as_used = static_cast<double>(f);
+  const bool below = lo > 0.0 ? !(as_used > 0.0) : as_used < lo;
+  const bool above = hi_closed ? as_used > hi : as_used >= hi;
+  if (below || above) {
+    std::string range = (lo > 0.0 ? "(0, " : "[" + number_text(lo) + ", ") + number_text(hi) + (hi_closed ? "]" : ")");
+    std::string text = "must be in " + range + ", got " + number_text(v);
+    if (as_used != v) text += " (as a 32-bit float: " + number_text(as_used) + ")";
+    return text;
+  }
+  return "";
+}
+
+void check_float_option(const char* flag, double v, double lo, double hi, bool hi_closed) {
+  const std::string problem = float_problem(v, lo, hi, hi_closed);
+  if (!problem.empty()) throw UsageError(std::string(flag) + ": " + problem);
+}
+
+constexpr double kHuge = static_cast<double>(FLT_MAX);
+
+// Reads one setting of the saved run from its settings record; DataError naming the file and the key.
+class SavedSettings {
+ public:
+  SavedSettings(const std::string& path, const nlohmann::json& s) : path_(path), s_(s) {}
+
+  bool has(const char* key) const { return s_.contains(key) && !s_[key].is_null(); }
+
+  [[noreturn]] void fail(const char* key, const std::string& why) const {
+    throw DataError(path_, std::string("saved setting \"") + key + "\": " + why);
+  }
+  double number(const char* key) const {
+    if (!s_[key].is_number()) fail(key, "expected a number");
+    return s_[key].get<double>();
+  }
+  std::int64_t integer(const char* key, std::int64_t lo, std::int64_t hi) const {
+    if (!s_[key].is_number_integer()) fail(key, "expected an integer");
+    const auto& v = s_[key];
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi)) {
+      fail(key, "is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+    const std::int64_t x = v.get<std::int64_t>();
+    if (x < lo || x > hi) fail(key, std::to_string(x) + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return x;
+  }
+  double float_in(const char* key, double lo, double hi, bool hi_closed) const {
+    const double v = number(key);
+    const std::string problem = float_problem(v, lo, hi, hi_closed);
+    if (!problem.empty()) fail(key, problem);
+    return v;
+  }
+  bool boolean(const char* key) const {
+    if (!s_[key].is_boolean()) fail(key, "expected true or false");
+    return s_[key].get<bool>();
+  }
+  std::string string(const char* key) const {
+    if (!s_[key].is_string()) fail(key, "expected a string");
+    return s_[key].get<std::string>();
+  }
+
+ private:
+  const std::string& path_;
+  const nlohmann::json& s_;
+};
+
+void warn_differs(const std::string& path, const std::string& flag, const std::string& given, const std::string& saved) {
+  std::cerr << "logreg_cuda: warning: " << flag << " " << given << " differs from the resumed run's " << saved
+            << " (" << path << "); using " << given << ", so the run does not continue the saved trajectory\n";
+}
+
+// Restores one setting: the saved value when the flag was not given; a warning when it was, and differs.
+template <class T, class Text>
+void restore(const TrainOptions& o, const std::string& path, const char* flag, T* value, const T& saved, Text text) {
+  if (!o.is_given(flag)) {
+    *value = saved;
+  } else if (!(*value == saved)) {
+    warn_differs(path, flag, text(*value), text(saved));
+  }
+}
+
+}  // namespace
+
+void validate_train_options(const TrainOptions& o) {
+  check_float_option("--lr", o.lr, 0.0 + DBL_MIN, kHuge, true);
+  check_float_option("--momentum", o.momentum, 0.0, 1.0, false);
+  if (o.nesterov && static_cast<float>(o.momentum) == 0.0f) throw UsageError("--nesterov needs --momentum > 0");
+  check_float_option("--weight-decay", o.weight_decay, 0.0, kHuge, true);
+  check_float_option("--lr-gamma", o.lr_gamma, 0.0 + DBL_MIN, kHuge, true);
+  // --val-split is used as a double (round(F * n) rows).
+  if (!(o.val_split >= 0.0 && o.val_split < 1.0)) {
+    throw UsageError("--val-split: must be in [0, 1), got " + number_text(o.val_split));
+  }
+  if (o.early_stop > 0 && o.val_split == 0.0) throw UsageError("--early-stop needs a validation split (--val-split F)");
+  if (o.save_every > 0 && o.save.empty()) throw UsageError("--save-every needs --save FILE");
+}
+
+EarlyStopState apply_resumed_settings(TrainOptions& o, const ModelFile& mf, std::string* data_dir) {
+  const std::string& path = o.resume;
+  EarlyStopState state;
+  data_dir->clear();
+  // Head and seed live in the file's header.
+  auto head_text = [](LossHead h) { return std::string(loss_head_name(h)); };
+  restore(o, path, "--loss", &o.loss, mf.model.head, head_text);
+  restore(o, path, "--seed", &o.seed, mf.seed, [](std::uint64_t v) { return std::to_string(v); });
+
+  const nlohmann::json s = nlohmann::json::parse(mf.settings_json, nullptr, false);
+  if (s.is_discarded() || !s.is_object()) {
+    std::cerr << "logreg_cuda: warning: " << path
+              << " records no readable settings: only its loss head, seed and epoch count are restored; the other "
+                 "settings come from the command line\n";
+    return state;
+  }
+  const SavedSettings saved(path, s);
+  auto num = [](double v) { return number_text(v); };
+  auto integer = [](auto v) { return std::to_string(v); };
+  if (saved.has("lr")) restore(o, path, "--lr", &o.lr, saved.float_in("lr", DBL_MIN, kHuge, true), num);
+  if (saved.has("momentum")) restore(o, path, "--momentum", &o.momentum, saved.float_in("momentum", 0.0, 1.0, false), num);
+  if (saved.has("nesterov")) {
+    restore(o, path, "--nesterov", &o.nesterov, saved.boolean("nesterov"), [](bool b) { return std::string(b ? "on" : "off"); });
+  }
+  if (saved.has("weight_decay")) {
+    restore(o, path, "--weight-decay", &o.weight_decay, saved.float_in("weight_decay", 0.0, kHuge, true), num);
+  }
+  if (saved.has("lr_schedule")) {
+    LrSchedule schedule;
+    const std::string name = saved.string("lr_schedule");
+    if (!parse_lr_schedule(name, &schedule)) saved.fail("lr_schedule", "'" + name + "' is not " + names_list(kLrScheduleNames));
+    restore(o, path, "--lr-schedule", &o.lr_schedule, schedule, [](LrSchedule v) { return std::string(lr_schedule_name(v)); });
+  }
+  if (saved.has("lr_step")) {
+    restore(o, path, "--lr-step", &o.lr_step, static_cast<int>(saved.integer("lr_step", 1, 1000000)), integer);
+  }
+  if (saved.has("lr_gamma")) restore(o, path, "--lr-gamma", &o.lr_gamma, saved.float_in("lr_gamma", DBL_MIN, kHuge, true), num);
+  if (saved.has("batch_size")) {
+    restore(o, path, "--batch-size", &o.batch_size, static_cast<int>(saved.integer("batch_size", 1, 1 << 24)), integer);
+  }
+  if (saved.has("epochs")) {
+    restore(o, path, "--epochs", &o.epochs, static_cast<int>(saved.integer("epochs", 1, kModelFileMaxEpochs)), integer);
+  }
+  if (saved.has("limit_train")) {
+    restore(o, path, "--limit-train", &o.limit_train, saved.integer("limit_train", 0, std::int64_t{1} << 32), integer);
+  }
+  if (saved.has("val_split")) {
+    const double v = saved.number("val_split");
+    if (!(v >= 0.0 && v < 1.0)) saved.fail("val_split", number_text(v) + " is outside [0, 1)");
+    restore(o, path, "--val-split", &o.val_split, v, num);
+  }
+  if (saved.has("early_stop")) {
+    restore(o, path, "--early-stop", &o.early_stop, static_cast<int>(saved.integer("early_stop", 0, 1000000)), integer);
+  }
+  if (s.contains("early_stop_state") && s["early_stop_state"].is_object()) {
+    const SavedSettings st(path, s["early_stop_state"]);
+    if (st.has("best_val_epoch")) state.best_val_epoch = static_cast<int>(st.integer("best_val_epoch", 0, kModelFileMaxEpochs));
+    if (st.has("best_val_loss")) {
+      const double v = st.number("best_val_loss");
+      if (!(v >= 0.0) || !std::isfinite(v)) st.fail("best_val_loss", number_text(v) + " is not a finite loss >= 0");
+      state.best_val_loss = v;
+    }
+  }
+  if (s.contains("data") && s["data"].is_object() && s["data"].contains("dir") && s["data"]["dir"].is_string()) {
+    *data_dir = s["data"]["dir"].get<std::string>();
+  }
+  return state;
+}
+
+}  // namespace logreg::cli

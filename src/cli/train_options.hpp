@@ -1,0 +1,65 @@
+// The options of `logreg_cuda train`, their checks after conversion to the types training uses, and the
+// restoring of a saved run's trajectory settings for --resume. The command itself is cmd_train.cpp.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "logreg/backend_factory.hpp"
+#include "logreg/model_file.hpp"
+#include "logreg/training.hpp"
+
+namespace logreg::cli {
+
+struct TrainOptions {
+  std::optional<std::string> data;
+  Device device = Device::kAuto;
+  int epochs = 50;
+  int batch_size = 32;
+  double lr = 0.001;
+  LossHead loss = LossHead::kSoftmax;
+  std::uint64_t seed = 0;
+  std::int64_t limit_train = 0;
+  int profile_epoch = 0;
+  Residency residency = Residency::kAuto;  // CUDA only (CudaOptions::residency)
+  std::string cuda_graphs = "on";  // CUDA: on or off (CudaOptions::cuda_graphs; device residency only)
+  double momentum = 0.0;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+  LrSchedule lr_schedule = LrSchedule::kConstant;
+  int lr_step = 10;
+  double lr_gamma = 0.1;
+  double val_split = 0.0;
+  int early_stop = 0;
+  std::string metrics;
+  std::string save;
+  int save_every = 0;
+  std::string resume;
+  std::string init;  // --init: starting weights from a safetensors nn.Linear (export_safetensors.hpp)
+  std::set<std::string> given;  // the flags given on the command line ("--lr", ...)
+  bool is_given(const std::string& flag) const { return given.count(flag) > 0; }
+};
+
+// Where a resumed run's early stopping stands (the best validation loss so far and its epoch).
+struct EarlyStopState {
+  double best_val_loss = INFINITY;
+  int best_val_epoch = 0;
+};
+
+// UsageError naming the option when a value is out of its range, checked on the value training uses:
+// the float32 that --lr, --momentum, --weight-decay and --lr-gamma become must not underflow to 0 or a
+// subnormal, overflow to infinity, or round out of the range (0.99999999999 is 1.0f for --momentum).
+void validate_train_options(const TrainOptions& o);
+
+// --resume: every setting that shapes the trajectory (lr, schedule, step, gamma, momentum, Nesterov, weight
+// decay, batch size, epochs, limit-train, validation split, early stopping; the loss head and the seed from
+// the file's header) comes from the saved run, unless the flag is given; a given flag that differs wins and
+// a warning on stderr names it. Values read from the file are range-checked (DataError naming the file and
+// the setting). Returns the early-stopping state the run had, and `data_dir` the run's data directory (""
+// when none is recorded).
+EarlyStopState apply_resumed_settings(TrainOptions& o, const ModelFile& mf, std::string* data_dir);
+
+}  // namespace logreg::cli
