@@ -5,6 +5,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <limits>
 #include <string>
@@ -16,9 +17,13 @@
 namespace logreg::cli {
 namespace {
 
+// The shortest text that reads back as `v` ("0.03", "1e-50").
 std::string number_text(double v) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   return buf;
 }
 
@@ -168,7 +173,14 @@ EarlyStopState apply_resumed_settings(TrainOptions& o, const ModelFile& mf, std:
     restore(o, path, "--batch-size", &o.batch_size, static_cast<int>(saved.integer("batch_size", 1, 1 << 24)), integer);
   }
   if (saved.has("epochs")) {
-    restore(o, path, "--epochs", &o.epochs, static_cast<int>(saved.integer("epochs", 1, kModelFileMaxEpochs)), integer);
+    // A given --epochs is the usual way to train further; it changes the trajectory only through the cosine
+    // schedule (its period is the epochs), so only then is it worth a warning.
+    const int saved_epochs = static_cast<int>(saved.integer("epochs", 1, kModelFileMaxEpochs));
+    if (!o.is_given("--epochs")) {
+      o.epochs = saved_epochs;
+    } else if (o.epochs != saved_epochs && o.lr_schedule == LrSchedule::kCosine) {
+      warn_differs(path, "--epochs", integer(o.epochs), integer(saved_epochs) + " (the cosine schedule's period)");
+    }
   }
   if (saved.has("limit_train")) {
     restore(o, path, "--limit-train", &o.limit_train, saved.integer("limit_train", 0, std::int64_t{1} << 32), integer);
