@@ -118,6 +118,13 @@ void warn_if_images_differ(const std::string& model_path, const std::string& set
   }
 }
 
+std::string recorded_data_dir(const std::string& settings_json) {
+  const nlohmann::json s = nlohmann::json::parse(settings_json, nullptr, false);
+  if (s.is_discarded() || !s.is_object() || !s.contains("data") || !s["data"].is_object()) return "";
+  const nlohmann::json& d = s["data"];
+  return d.contains("dir") && d["dir"].is_string() ? d["dir"].get<std::string>() : std::string();
+}
+
 void build_cli(CLI::App& app) {
   app.description("logreg_cuda: multinomial logistic regression on MNIST-format IDX data, on an NVIDIA GPU "
                   "(CUDA) or the CPU");

@@ -2,6 +2,7 @@
 // accuracy, per-class precision/recall and the confusion matrix (or all of it as JSON with --json).
 // Runs on the CPU (evaluation.hpp); the model file format is in model_file.hpp.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,8 +33,16 @@ std::string shape_text(std::uint32_t rows, std::uint32_t cols) {
 void run_eval(const EvalOptions& o) {
   require_regular_input(o.model, "--model");  // a FIFO would hang the reader
   const ModelFile mf = load_any_model_file(o.model);  // .lrm, or a safetensors nn.Linear
+  // No --data: the data the model was trained on, when its directory is still there.
+  std::optional<std::string> dir = o.data;
+  const std::string recorded = recorded_data_dir(mf.settings_json);
+  if (!dir && !recorded.empty() && std::filesystem::is_directory(recorded)) {
+    dir = recorded;
+    std::fprintf(stderr, "logreg_cuda: using the data %s was trained on: %s (no --data given)\n", o.model.c_str(),
+                 recorded.c_str());
+  }
   std::string note;
-  const DataFiles files = locate_data(o.data, &note);
+  const DataFiles files = locate_data(dir, &note);
   if (!note.empty()) std::fprintf(stderr, "%s\n", note.c_str());
   const Dataset ds = load_dataset(files, cli_idx_limits());
   warn_if_data_differ(o.model, mf.settings_json, files, "evaluated on");

@@ -67,6 +67,9 @@ std::string data_differences(const nlohmann::json& recorded, const DataFiles& fi
 void warn_if_data_differ(const std::string& model_path, const std::string& settings_json, const DataFiles& files,
                          const std::string& doing);
 
+// The data directory a model file's settings record names ("" when none): eval's default data.
+std::string recorded_data_dir(const std::string& settings_json);
+
 // predict: a warning when the images seem to be of another data set than the model's (a recorded file of the
 // same name but another size, or another known data set by the directory names).
 void warn_if_images_differ(const std::string& model_path, const std::string& settings_json, const std::string& images);

@@ -261,6 +261,11 @@ TEST_F(ResumeAndData, EvalAndPredictWarnWhenTheDataDiffer) {
   const auto e = RunCli("eval --model " + a + " --data " + dir_.file("other"));
   EXPECT_EQ(e.exit_code, 0) << e.output;
   EXPECT_NE(e.err.find("warning: " + a + " was trained on other data than it is evaluated on"), std::string::npos) << e.err;
+  // No --data: eval takes the data the model was trained on (not ./data or Fashion-MNIST), and says so.
+  const auto d = RunCli("eval --model " + a, "cd " + dir_.file("other") + " && ");
+  EXPECT_EQ(d.exit_code, 0) << d.output;
+  EXPECT_NE(d.err.find("using the data " + a + " was trained on: " + dir_.path()), std::string::npos) << d.err;
+  EXPECT_EQ(d.err.find("warning"), std::string::npos) << d.err;
   const auto p = RunCli("predict --model " + a + " --images " + dir_.file("other/t10k-images-idx3-ubyte") + " --index 0");
   EXPECT_EQ(p.exit_code, 0) << p.output;
   EXPECT_NE(p.err.find("warning: " + dir_.file("other/t10k-images-idx3-ubyte") + " has"), std::string::npos) << p.err;
