@@ -66,7 +66,7 @@ def build_limit_report(runs_dir, machine, manifest, summarise):
         shuffled, in_order = limit.get(("plain", "shuffled", b)), limit.get(("plain", "in order", b))
         t = r["train"] if r else None
         rate = lambda s: f"{rows_n * FLOPS_PER_ROW / s / 1e9:.0f}" if s else "–"
-        table.append([f"logreg_cuda --device cpu ({r['facts'].get('backend', '?') if r else '?'})", str(b), ms(t),
+        table.append([f"logreg_cuda --device cpu: {r['facts'].get('backend', '?') if r else '?'}", str(b), ms(t),
                       ms(r["total"]) if r else "–", rate(t), ratio(shuffled, t), ratio(in_order, t)])
         table.append(["plain OpenBLAS loop, shuffled", str(b), ms(shuffled), "", rate(shuffled), "", ""])
         table.append(["plain OpenBLAS loop, in order", str(b), ms(in_order), "", rate(in_order), "", ""])
@@ -75,7 +75,7 @@ def build_limit_report(runs_dir, machine, manifest, summarise):
 
     b32 = ours.get(32)
     t32 = b32["train"] if b32 else None
-    eval_share = (b32["total"] - b32["train"]) / b32["train"] if b32 else None
+    eval_share = (b32["total"] - b32["train"]) / b32["total"] if b32 else None  # of the whole epoch
     load_factor = loaded["train"] / t32 if loaded and t32 else None
     sh32 = limit.get(("plain", "shuffled", 32))
     t256 = ours[256]["train"] if ours.get(256) else None
@@ -121,7 +121,7 @@ def build_limit_report(runs_dir, machine, manifest, summarise):
         f"- Batch 32 with a busy shell loop on one core: {ms(loaded['train']) if loaded else '–'} ms/epoch, "
         f"{f'{load_factor:.2f}×' if load_factor else '–'} the quiet row.",
         f"- Evaluation (10,000 test rows) per batch-32 epoch: "
-        f"{f'{100 * eval_share:.1f} %' if eval_share is not None else '–'} of the training time.",
+        f"{f'{100 * eval_share:.1f} %' if eval_share is not None else '–'} of the epoch (train+eval).",
         "",
         "| target (issue 12) | status in this run |",
         "| --- | --- |",
