@@ -75,7 +75,8 @@ restore() {
   fi
   PLANTED=""
 }
-trap restore EXIT INT TERM
+trap restore EXIT
+trap 'restore; exit 130' INT TERM
 
 # 2. The build, CPU only; then the unmutated suite must pass every filter, or the check means nothing.
 if [[ ! -f "$BUILD/build.ninja" ]]; then
