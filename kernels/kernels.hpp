@@ -40,11 +40,25 @@ void gather_convert(const std::uint8_t* pixels,   // (N, D) the training set, ui
                     std::uint8_t* y,              // (B)
                     cudaStream_t stream);
 
-// The fused loss step of one batch, in one block of kLossThreads threads (bit-reproducible sums):
+// Per-block partial results of the many-block loss kernel (batches of more than kLossThreads rows), reduced
+// in block order by a second kernel so the sums stay bit-reproducible.
+struct LossPartials {
+  double* loss = nullptr;                 // (blocks)
+  unsigned long long* correct = nullptr;  // (blocks)
+  double* db = nullptr;                   // (blocks, C) bias-gradient partials
+};
+
+// Blocks the loss step of `batch` rows uses: one for up to kLossThreads rows (one thread per row), else one
+// block per kLossThreads rows; the LossPartials must hold that many.
+inline int loss_blocks(int batch) { return batch <= kLossThreads ? 1 : (batch + kLossThreads - 1) / kLossThreads; }
+
+// The fused loss step of one batch (bit-reproducible sums):
 //   z += bias (in place); per row loss and, when dz != nullptr, dz = dloss/dz * scale and
 //   db = sum over rows of dz; totals += (loss sum, correct count) of the batch, and
 //   totals->last_batch_loss_sum = the batch's loss sum.
-// Evaluation passes dz = db = nullptr. classes <= kMaxClasses.
+// Up to kLossThreads rows: one block of kLossThreads threads. More rows: one block per kLossThreads rows
+// writes its partial sums to `partials`, and one more block adds them up in block order (loss_blocks(batch)
+// blocks; `partials` may be empty for small batches). Evaluation passes dz = db = nullptr. classes <= kMaxClasses.
 void loss_grad(LossHead head,
                int batch,
                int classes,
@@ -55,6 +69,7 @@ void loss_grad(LossHead head,
                float* dz,                   // (B, C) row-major, or nullptr
                float* db,                   // (C), or nullptr
                DeviceTotals* totals,        // (1) on the device
+               const LossPartials& partials,
                cudaStream_t stream);
 
 // The SGD step of every parameter (sgd_update_element): the C*D weights and the C biases that follow

@@ -1,6 +1,8 @@
 // loss_grad_kernel: the fused bias + loss + dloss/dz step of one batch for every loss head, plus the
 // batch's loss sum, correct count and bias gradient, reduced in a fixed order inside one block so the
-// results are bit-reproducible. The per-row maths is loss_grad_row (step_bodies.hpp -> row_math.hpp).
+// results are bit-reproducible. Large batches (and evaluation chunks) use many blocks instead:
+// loss_grad_blocks_kernel (one row per thread, partial sums per block) and loss_grad_combine_kernel (the
+// partials added in block order). The per-row maths is loss_grad_row (step_bodies.hpp -> row_math.hpp).
 #include <cstdint>
 
 #include "kernel_launch.cuh"
@@ -62,11 +64,99 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_kernel(
   if (t < classes) db[t] = bias_grad_combine(t, s_db, classes, groups);
 }
 
+// Block b handles rows [b * kLossThreads, min((b + 1) * kLossThreads, B)), one row per thread, and writes
+// its loss sum, correct count and per-class dz sums (the same two-stage fixed-order reduction as above)
+// to partials[b]. Every thread reaches every barrier: the row check is an if, not a return.
+__global__ void __launch_bounds__(kLossThreads) loss_grad_blocks_kernel(
+    LossHead head,
+    int batch,
+    int classes,
+    float scale,
+    float* z,                                 // (B, C)
+    const float* __restrict__ bias,           // (C)
+    const std::uint8_t* __restrict__ labels,  // (B)
+    float* __restrict__ dz,                   // (B, C), or nullptr
+    LossPartials partials) {                  // (blocks) loss, correct; (blocks, C) db
+  __shared__ double s_loss[kLossThreads];
+  __shared__ int s_correct[kLossThreads];
+  __shared__ double s_db[kLossThreads];
+  const int t = static_cast<int>(threadIdx.x);
+  const int first = static_cast<int>(blockIdx.x) * kLossThreads;
+  const int rows = batch - first < kLossThreads ? batch - first : kLossThreads;
+  double loss = 0.0;
+  int correct = 0;
+  if (t < rows) {
+    const RowOutcome r = loss_grad_row(first + t, head, z, bias, labels, classes, scale, z, dz);
+    loss = static_cast<double>(r.loss);
+    correct = r.correct;
+  }
+  s_loss[t] = loss;
+  s_correct[t] = correct;
+  __syncthreads();
+  for (int stride = kLossThreads / 2; stride > 0; stride /= 2) {
+    if (t < stride) {
+      s_loss[t] += s_loss[t + stride];
+      s_correct[t] += s_correct[t + stride];
+    }
+    __syncthreads();
+  }
+  if (t == 0) {
+    partials.loss[blockIdx.x] = s_loss[0];
+    partials.correct[blockIdx.x] = static_cast<unsigned long long>(s_correct[0]);
+  }
+  if (dz == nullptr) return;  // uniform over the block
+  const int groups = bias_grad_groups(kLossThreads, classes);
+  const float* block_dz = dz + static_cast<std::size_t>(first) * classes;
+  if (t < groups * classes) s_db[t] = bias_grad_partial(t, block_dz, rows, classes, groups);
+  __syncthreads();
+  if (t < classes) {
+    double s = 0.0;
+    for (int g = 0; g < groups; ++g) s += s_db[g * classes + t];
+    partials.db[static_cast<std::size_t>(blockIdx.x) * classes + t] = s;
+  }
+}
+
+// One block: the partials of `blocks` blocks added in block order.
+__global__ void __launch_bounds__(kLossThreads) loss_grad_combine_kernel(
+    int blocks,
+    int classes,
+    LossPartials partials,
+    float* __restrict__ db,                // (C), or nullptr
+    DeviceTotals* __restrict__ totals) {   // (1)
+  const int t = static_cast<int>(threadIdx.x);
+  if (t == 0) {
+    double loss = 0.0;
+    unsigned long long correct = 0;
+    for (int b = 0; b < blocks; ++b) {
+      loss += partials.loss[b];
+      correct += partials.correct[b];
+    }
+    totals->loss_sum += loss;
+    totals->last_batch_loss_sum = loss;
+    totals->correct += correct;
+  }
+  if (db != nullptr && t < classes) {
+    double s = 0.0;
+    for (int b = 0; b < blocks; ++b) s += partials.db[static_cast<std::size_t>(b) * classes + t];
+    db[t] = static_cast<float>(s);
+  }
+}
+
 void loss_grad(LossHead head, int batch, int classes, float scale, float* z, const float* bias,
-               const std::uint8_t* labels, float* dz, float* db, DeviceTotals* totals, cudaStream_t stream) {
+               const std::uint8_t* labels, float* dz, float* db, DeviceTotals* totals, const LossPartials& partials,
+               cudaStream_t stream) {
   if (batch <= 0) return;
-  launch_kernel("loss_grad_kernel", loss_grad_kernel, bounded(single_block_shape(kLossThreads), kLossThreads), stream, head, batch,
-                classes, scale, z, bias, labels, dz, db, totals);
+  const int blocks = loss_blocks(batch);
+  if (blocks == 1) {
+    launch_kernel("loss_grad_kernel", loss_grad_kernel, bounded(single_block_shape(kLossThreads), kLossThreads), stream,
+                  head, batch, classes, scale, z, bias, labels, dz, db, totals);
+    return;
+  }
+  const LaunchShape many{static_cast<unsigned>(blocks), static_cast<unsigned>(kLossThreads), 0, kLossThreads};
+  launch_kernel("loss_grad_blocks_kernel", loss_grad_blocks_kernel, many, stream, head, batch, classes, scale, z, bias,
+                labels, dz, partials);
+  launch_kernel("loss_grad_combine_kernel", loss_grad_combine_kernel, bounded(single_block_shape(kLossThreads), kLossThreads),
+                stream, blocks, classes, partials, dz == nullptr ? nullptr : db, totals);
 }
 
 }  // namespace logreg::kernels

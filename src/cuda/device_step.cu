@@ -60,6 +60,7 @@ bool DeviceStep::reserve(std::size_t rows) {
   x_ = DeviceBuffer<float>(rows * dim_);
   logits_ = DeviceBuffer<float>(rows * classes_);
   dz_ = DeviceBuffer<float>(rows * classes_);
+  partials_ = LossPartialsBuffer(rows, classes_);
   capacity_ = rows;
   return true;
 }
@@ -93,7 +94,7 @@ void DeviceStep::forward_backward(const std::uint8_t* labels, int rows, const Cu
     NvtxRange range("loss_grad");
     kernels::loss_grad(head_, rows, classes_, 1.0f / static_cast<float>(rows), logits_.data(), bias(), labels,
                        dz_.data(), grads_.data() + static_cast<std::size_t>(classes_) * dim_, train_totals(),
-                       stream_);
+                       partials_.view(), stream_);
     if (labels_consumed != nullptr) labels_consumed->record(stream_);
   }
   {

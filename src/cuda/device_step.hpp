@@ -19,6 +19,25 @@
 
 namespace logreg::cuda {
 
+// The device buffers of kernels::LossPartials for batches of up to `rows` rows of `classes` classes.
+class LossPartialsBuffer {
+ public:
+  LossPartialsBuffer() = default;
+  LossPartialsBuffer(std::size_t rows, int classes) {
+    const int blocks = kernels::loss_blocks(static_cast<int>(rows));
+    if (blocks <= 1) return;
+    loss_ = DeviceBuffer<double>(static_cast<std::size_t>(blocks));
+    correct_ = DeviceBuffer<unsigned long long>(static_cast<std::size_t>(blocks));
+    db_ = DeviceBuffer<double>(static_cast<std::size_t>(blocks) * static_cast<std::size_t>(classes));
+  }
+  kernels::LossPartials view() { return kernels::LossPartials{loss_.data(), correct_.data(), db_.data()}; }
+
+ private:
+  DeviceBuffer<double> loss_;
+  DeviceBuffer<unsigned long long> correct_;
+  DeviceBuffer<double> db_;
+};
+
 class DeviceStep {
  public:
   // Uploads `initial` (and `velocity`, when momentum is on and a saved state is given) on `stream`.
@@ -82,6 +101,7 @@ class DeviceStep {
   DeviceBuffer<float> x_;       // (capacity, D)
   DeviceBuffer<float> logits_;  // (capacity, C)
   DeviceBuffer<float> dz_;      // (capacity, C)
+  LossPartialsBuffer partials_;  // the many-block loss kernel's per-block sums, for `capacity` rows
 };
 
 // cuBLAS's recommended workspace: 32 MiB on Hopper (cc 9.x) and later, 4 MiB before.

@@ -72,6 +72,7 @@ Totals Evaluator::evaluate(const ImageSet& images, const LabelSet& labels, Devic
     CUDA_CHECK(cudaStreamSynchronize(step.stream()));
     x_ = DeviceBuffer<float>(chunk * dim);
     logits_ = DeviceBuffer<float>(chunk * static_cast<std::size_t>(step.classes()));
+    partials_ = LossPartialsBuffer(chunk, step.classes());
   }
   const cudaStream_t stream = step.stream();
   CUDA_CHECK(cudaMemsetAsync(step.eval_totals(), 0, sizeof(kernels::DeviceTotals), stream));
@@ -81,7 +82,7 @@ Totals Evaluator::evaluate(const ImageSet& images, const LabelSet& labels, Devic
     // Row-major Z (rows, C) = X · Wᵀ as the column-major Zᵀ = W · Xᵀ: see forward_logits_gemm.
     gemm(step.cublas(), forward_logits_gemm(rows, step.dim(), step.classes()), step.weights(), x_.data(), logits_.data());
     kernels::loss_grad(head, rows, step.classes(), 1.0f, logits_.data(), step.bias(), set.labels_device.data() + start,
-                       nullptr, nullptr, step.eval_totals(), stream);
+                       nullptr, nullptr, step.eval_totals(), partials_.view(), stream);
   }
   const kernels::DeviceTotals t = step.read_totals(step.eval_totals());
   totals.loss_sum = t.loss_sum;

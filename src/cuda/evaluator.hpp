@@ -40,6 +40,7 @@ class Evaluator {
   std::size_t uploads_ = 0;
   DeviceBuffer<float> x_;       // (chunk, D)
   DeviceBuffer<float> logits_;  // (chunk, C)
+  LossPartialsBuffer partials_;  // the many-block loss kernel's per-block sums, for a chunk
 };
 
 // The classes check every label set gets before it reaches a kernel.
