@@ -102,6 +102,10 @@ cudaError_t launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 
   return enqueue_launch(std::move(l), stream);
 }
 
+// Enqueues host code that stands for device work (a Thrust algorithm on the CPP system) on `stream`: it runs
+// in stream order, when the stream is synchronised.
+cudaError_t enqueue_host_work(cudaStream_t stream, const char* what, std::function<void()> work);
+
 // For tests: the last fault the emulator reported (kernel name and what went wrong), "" if none.
 const char* last_fault();
 // Ends the current "device": frees nothing, but clears a sticky error (like cudaDeviceReset) so that a test

@@ -95,6 +95,11 @@ cudaError_t enqueue_launch(KernelLaunch launch, cudaStream_t stream) {
   return result(enqueue_on(s, name, [shared] { run_kernel(*shared); }));
 }
 
+cudaError_t enqueue_host_work(cudaStream_t stream, const char* what, std::function<void()> work) {
+  EMU_ENTER();
+  return result(enqueue(stream, what, std::move(work)));
+}
+
 const char* last_fault() { return device().last_fault.c_str(); }
 
 void reset_device() {
