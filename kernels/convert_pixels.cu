@@ -10,7 +10,7 @@
 
 #include "kernel_launch.cuh"
 #include "kernels.hpp"
-#include "step_bodies.hpp"
+#include "logreg/maths/step_bodies.hpp"
 #include "thrust_policy.cuh"
 
 namespace logreg::kernels {

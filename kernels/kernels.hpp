@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "logreg/row_math.hpp"
-#include "step_bodies.hpp"
+#include "logreg/maths/row_math.hpp"
+#include "logreg/maths/step_bodies.hpp"
 
 namespace logreg::kernels {
 

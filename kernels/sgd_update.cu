@@ -6,7 +6,7 @@
 
 #include "kernel_launch.cuh"
 #include "kernels.hpp"
-#include "step_bodies.hpp"
+#include "logreg/maths/step_bodies.hpp"
 
 namespace logreg::kernels {
 

@@ -12,7 +12,7 @@
 #include "logreg/dataset.hpp"
 #include "logreg/model.hpp"
 #include "logreg/name_table.hpp"
-#include "logreg/sgd_math.hpp"
+#include "logreg/maths/sgd_math.hpp"
 
 namespace logreg {
 

@@ -8,7 +8,7 @@
 
 #include "logreg/backend.hpp"
 #include "logreg/name_table.hpp"
-#include "logreg/sgd_math.hpp"
+#include "logreg/maths/sgd_math.hpp"
 
 namespace logreg {
 

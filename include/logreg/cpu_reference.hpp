@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "logreg/backend.hpp"
-#include "logreg/sgd_math.hpp"
+#include "logreg/maths/sgd_math.hpp"
 
 namespace logreg {
 

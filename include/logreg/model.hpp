@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "logreg/name_table.hpp"
-#include "logreg/row_math.hpp"
+#include "logreg/maths/row_math.hpp"
 
 namespace logreg {
 

@@ -18,7 +18,7 @@
 #include "logreg/evaluation.hpp"
 #include "logreg/idx.hpp"
 #include "logreg/model_file.hpp"
-#include "logreg/row_math.hpp"
+#include "logreg/maths/row_math.hpp"
 
 namespace logreg::cli {
 namespace {

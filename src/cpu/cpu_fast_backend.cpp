@@ -38,7 +38,7 @@
 #include "logreg/thread_team.hpp"
 #include "share_chooser.hpp"
 #include "simd_kernels.hpp"
-#include "step_bodies.hpp"
+#include "logreg/maths/step_bodies.hpp"
 
 namespace logreg {
 namespace {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "logreg/errors.hpp"
-#include "logreg/row_math.hpp"
+#include "logreg/maths/row_math.hpp"
 
 namespace logreg {
 namespace {

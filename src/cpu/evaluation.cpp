@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "logreg/errors.hpp"
-#include "logreg/row_math.hpp"
-#include "logreg/row_probabilities.hpp"
+#include "logreg/maths/row_math.hpp"
+#include "logreg/maths/row_probabilities.hpp"
 
 namespace logreg {
 namespace {

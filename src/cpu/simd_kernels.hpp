@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "logreg/cpu_fast.hpp"
-#include "step_bodies.hpp"
+#include "logreg/maths/step_bodies.hpp"
 
 namespace logreg::cpu {
 

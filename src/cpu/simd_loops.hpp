@@ -15,7 +15,7 @@
 #endif
 
 #include "simd_kernels.hpp"
-#include "step_bodies.hpp"
+#include "logreg/maths/step_bodies.hpp"
 
 namespace logreg::cpu {
 

@@ -15,7 +15,7 @@
 #include "device_resources.hpp"
 #include "kernels.hpp"
 #include "logreg/model.hpp"
-#include "logreg/sgd_math.hpp"
+#include "logreg/maths/sgd_math.hpp"
 
 namespace logreg::cuda {
 

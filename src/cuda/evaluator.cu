@@ -7,7 +7,7 @@
 
 #include "kernels.hpp"
 #include "logreg/errors.hpp"
-#include "logreg/gemm_plan.hpp"
+#include "logreg/maths/gemm_plan.hpp"
 #include "nvtx_range.hpp"
 
 namespace logreg::cuda {

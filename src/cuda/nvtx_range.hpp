@@ -6,7 +6,7 @@
 #include <nvtx3/nvToolsExt.h>
 
 #include "cuda_check.hpp"
-#include "logreg/gemm_plan.hpp"
+#include "logreg/maths/gemm_plan.hpp"
 
 namespace logreg::cuda {
 

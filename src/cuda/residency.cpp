@@ -7,7 +7,7 @@
 #include <string>
 
 #include "logreg/cuda_backend.hpp"
-#include "step_bodies.hpp"
+#include "logreg/maths/step_bodies.hpp"
 
 namespace logreg {
 

@@ -131,7 +131,10 @@ TEST_F(CliData, OutOfHostMemoryIsExitCodeFive) {
 #if defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "AddressSanitizer cannot run under prlimit --as";
 #endif
-  const std::uint32_t count = 1275510;  // x 28 x 28 = 1,000,000,000 bytes of pixels
+  // x 28 x 28 = 2,999,999,520 bytes of pixels (under the default --max-bytes of 4 GiB), more than the
+  // 2 GiB address-space limit below, which still leaves room to load the program and its shared libraries
+  // (the nvcc build maps cuBLAS, about 600 MB).
+  const std::uint32_t count = 3826530;
   std::filesystem::remove(dir_.file("train-images-idx3-ubyte.gz"));
   const std::string images = dir_.file("train-images-idx3-ubyte");
   {
@@ -142,7 +145,7 @@ TEST_F(CliData, OutOfHostMemoryIsExitCodeFive) {
     f.write(reinterpret_cast<const char*>(header), sizeof header);
   }
   std::filesystem::resize_file(images, 16 + static_cast<std::uintmax_t>(count) * 784);
-  const auto r = RunCli("info --data " + dir_.path(), "prlimit --as=536870912 ");
+  const auto r = RunCli("info --data " + dir_.path(), "prlimit --as=2147483648 ");
   EXPECT_EQ(r.exit_code, 5) << r.output;
   EXPECT_NE(r.err.find("out of host memory"), std::string::npos) << r.err;
 }

@@ -13,7 +13,7 @@
 #include "logreg/cpu_reference.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
-#include "logreg/row_probabilities.hpp"
+#include "logreg/maths/row_probabilities.hpp"
 #include "test_support.hpp"
 
 namespace logreg {

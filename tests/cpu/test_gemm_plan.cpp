@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "logreg/gemm_plan.hpp"
+#include "logreg/maths/gemm_plan.hpp"
 #include "logreg/rng.hpp"
 #include "test_support.hpp"
 

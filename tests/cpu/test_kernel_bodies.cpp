@@ -19,11 +19,11 @@
 #include "logreg/cpu_reference.hpp"
 #include "logreg/cuda_backend.hpp"
 #include "logreg/errors.hpp"
-#include "logreg/gemm_plan.hpp"
+#include "logreg/maths/gemm_plan.hpp"
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
-#include "logreg/row_math.hpp"
-#include "step_bodies.hpp"
+#include "logreg/maths/row_math.hpp"
+#include "logreg/maths/step_bodies.hpp"
 #include "test_support.hpp"
 
 namespace logreg {

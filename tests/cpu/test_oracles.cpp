@@ -12,9 +12,9 @@
 #include "logreg/cpu_reference.hpp"
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
-#include "logreg/row_math.hpp"
-#include "logreg/sgd_math.hpp"
-#include "step_bodies.hpp"
+#include "logreg/maths/row_math.hpp"
+#include "logreg/maths/sgd_math.hpp"
+#include "logreg/maths/step_bodies.hpp"
 #include "test_support.hpp"
 
 namespace logreg {

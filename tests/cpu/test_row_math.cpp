@@ -7,7 +7,7 @@
 
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
-#include "logreg/row_math.hpp"
+#include "logreg/maths/row_math.hpp"
 #include "test_support.hpp"
 
 namespace logreg {

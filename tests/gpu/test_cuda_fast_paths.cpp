@@ -25,7 +25,7 @@
 #include "logreg/errors.hpp"
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
-#include "logreg/row_math.hpp"
+#include "logreg/maths/row_math.hpp"
 #include "gpu_test.hpp"
 #include "test_support.hpp"
 

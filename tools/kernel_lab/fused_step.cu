@@ -54,9 +54,9 @@ L2-resident, as MNIST is in the trainer).
 #include "logreg/cuda_backend.hpp"
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
-#include "logreg/row_math.hpp"
-#include "logreg/sgd_math.hpp"
-#include "step_bodies.hpp"
+#include "logreg/maths/row_math.hpp"
+#include "logreg/maths/sgd_math.hpp"
+#include "logreg/maths/step_bodies.hpp"
 
 using logreg::LossHead;
 using logreg::OptimizerConfig;

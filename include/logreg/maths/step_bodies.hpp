@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "logreg/row_math.hpp"
-#include "logreg/sgd_math.hpp"
+#include "logreg/maths/row_math.hpp"
+#include "logreg/maths/sgd_math.hpp"
 
 namespace logreg::kernels {
 

@@ -2,7 +2,7 @@
 // PyTorch's torch.optim.SGD (dampening 0) with momentum, Nesterov and L2 weight decay.
 #pragma once
 
-#include "logreg/row_math.hpp"  // LOGREG_HD
+#include "logreg/maths/row_math.hpp"  // LOGREG_HD
 
 namespace logreg {
 

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "logreg/row_math.hpp"
+#include "logreg/maths/row_math.hpp"
 
 namespace logreg {
 
