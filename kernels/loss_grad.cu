@@ -11,6 +11,20 @@
 
 namespace logreg::kernels {
 
+// Tree reduction of the block's per-thread loss and correct count, fixed pairing (bit-reproducible); the
+// sums end in s_loss[0] and s_correct[0]. Every thread of the block must call it (it has barriers).
+__device__ inline void reduce_loss_and_correct(double* s_loss,  // (kLossThreads) shared
+                                               int* s_correct,  // (kLossThreads) shared
+                                               int t) {
+  for (int stride = kLossThreads / 2; stride > 0; stride /= 2) {
+    if (t < stride) {
+      s_loss[t] += s_loss[t + stride];
+      s_correct[t] += s_correct[t + stride];
+    }
+    __syncthreads();
+  }
+}
+
 // One block of kLossThreads threads; thread t handles rows t, t + kLossThreads, ... There is no
 // `if (i >= n) return;`: every thread must reach the barriers, the row loop does the bounds check.
 __global__ void __launch_bounds__(kLossThreads) loss_grad_kernel(
@@ -43,13 +57,7 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_kernel(
 
   // 2. Tree reduction of the loss and correct count, fixed pairing; thread 0 adds into the totals
   //    (one block per launch, launches ordered on the stream: no atomics needed).
-  for (int stride = kLossThreads / 2; stride > 0; stride /= 2) {
-    if (t < stride) {
-      s_loss[t] += s_loss[t + stride];
-      s_correct[t] += s_correct[t + stride];
-    }
-    __syncthreads();
-  }
+  reduce_loss_and_correct(s_loss, s_correct, t);
   if (t == 0) {
     totals->loss_sum += s_loss[0];
     totals->last_batch_loss_sum = s_loss[0];
@@ -93,13 +101,7 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_blocks_kernel(
   s_loss[t] = loss;
   s_correct[t] = correct;
   __syncthreads();
-  for (int stride = kLossThreads / 2; stride > 0; stride /= 2) {
-    if (t < stride) {
-      s_loss[t] += s_loss[t + stride];
-      s_correct[t] += s_correct[t + stride];
-    }
-    __syncthreads();
-  }
+  reduce_loss_and_correct(s_loss, s_correct, t);
   if (t == 0) {
     partials.loss[blockIdx.x] = s_loss[0];
     partials.correct[blockIdx.x] = static_cast<unsigned long long>(s_correct[0]);
