@@ -23,10 +23,10 @@
 
 #include "emulator_internal.hpp"
 
-thread_local uint3 threadIdx;
-thread_local uint3 blockIdx;
-thread_local dim3 blockDim;
-thread_local dim3 gridDim;
+uint3 threadIdx;
+uint3 blockIdx;
+dim3 blockDim;
+dim3 gridDim;
 
 namespace cuda_emu::detail {
 namespace {

@@ -43,11 +43,12 @@
 #endif
 
 // ---- Built-in variables ---------------------------------------------------------------------------------
-// Set by the block scheduler before it switches to a thread's fiber.
-extern thread_local uint3 threadIdx;
-extern thread_local uint3 blockIdx;
-extern thread_local dim3 blockDim;
-extern thread_local dim3 gridDim;
+// Set by the block scheduler before it switches to a thread's fiber. Plain globals, not thread_local: kernels
+// run one at a time under the runtime's lock, and UBSan reports extern thread_local members as null.
+extern uint3 threadIdx;
+extern uint3 blockIdx;
+extern dim3 blockDim;
+extern dim3 gridDim;
 constexpr int warpSize = 32;
 
 namespace cuda_emu {
