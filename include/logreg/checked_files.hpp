@@ -1,7 +1,7 @@
 // Checks on the files the program reads and writes, made before any work: inputs must be regular files
 // (a FIFO or device would hang or never end), outputs must be regular files or not yet exist (a symlink is
 // followed to the file it names), no output may be an input or another output, and an advisory lock keeps
-// a second process from writing the same output. Not here: the atomic writer (model_file.hpp).
+// a second process from writing the same output. Not here: the atomic writer (whole_file.hpp).
 #pragma once
 
 #include <string>

@@ -1,5 +1,6 @@
-// Saved models: the little-endian binary model file (".lrm") with its byte layout, the atomic writer
-// and the validating reader. Inference on a loaded model is in evaluation.hpp; nothing here trains.
+// Saved models: the little-endian binary model file (".lrm") with its byte layout, the writer (through
+// whole_file.hpp's atomic writer) and the validating reader. Inference on a loaded model is in
+// evaluation.hpp; nothing here trains.
 #pragma once
 
 #include <cstdint>
@@ -63,9 +64,5 @@ void save_model_file(const std::string& path, const ModelFile& file);
 // (nothing is allocated from an unchecked size), the CRC, loss head, C, pixel scale, finite weights and
 // bias, no trailing bytes. DataError naming `path` and the field with its byte offset.
 ModelFile load_model_file(const std::string& path);
-
-// The atomic writer save_model_file uses, for other outputs that must never be left half-written
-// (predict --out): `bytes` go to path + ".tmp.XXXXXX", fsync, rename. ResourceError naming `path`.
-void write_whole_file_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace logreg

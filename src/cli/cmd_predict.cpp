@@ -19,6 +19,7 @@
 #include "logreg/idx.hpp"
 #include "logreg/model_file.hpp"
 #include "logreg/maths/row_math.hpp"
+#include "logreg/whole_file.hpp"
 
 namespace logreg::cli {
 namespace {

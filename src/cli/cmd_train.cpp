@@ -1,6 +1,7 @@
-// `logreg_cuda train`: parses the training options, picks the backend (auto: CUDA when a device is
-// usable, else the CPU, saying which), prints the run's settings, runs the host loop with one line per
-// epoch, writes metrics / saved models, and prints the confusion matrix at the end.
+// `logreg_cuda train`: runs one training from its parsed options: picks the backend (auto: CUDA when a
+// device is usable, else the CPU, saying which), prints the run's settings, runs the host loop with one line
+// per epoch, writes metrics / saved models, and prints the confusion matrix at the end. The options
+// themselves are defined in train_options.cpp, the settings record in train_settings.cpp.
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 
 #include "commands.hpp"
 #include "train_options.hpp"
+#include "train_settings.hpp"
 #include "logreg/checked_files.hpp"
 #include "logreg/backend_factory.hpp"
 #include "logreg/data_source.hpp"
@@ -81,66 +83,6 @@ void draw_progress(int epoch, std::int64_t done, std::int64_t total) {
                total > 0 ? static_cast<int>(100 * done / total) : 100);
   if (done >= total) std::fprintf(stderr, "\r%*s\r", width + 20, "");
   std::fflush(stderr);
-}
-
-nlohmann::ordered_json data_record(const DataFiles& files) {
-  nlohmann::ordered_json d;
-  d["name"] = files.name;
-  d["dir"] = files.dir;
-  d["chosen_by_default"] = files.chosen_by_default;  // no --data: ./data or Debian's Fashion-MNIST
-  for (const std::string& p : {files.train_images, files.train_labels, files.test_images, files.test_labels}) {
-    std::error_code ec;
-    const auto bytes = std::filesystem::file_size(p, ec);
-    d["files"].push_back({{"path", p}, {"bytes", ec ? 0 : bytes}});
-  }
-  return d;
-}
-
-nlohmann::ordered_json settings_record(const TrainOptions& o, const TrainConfig& cfg, const OptimizerConfig& opt,
-                                       const DataFiles& files, const TrainSplit& split, const std::string& backend) {
-  nlohmann::ordered_json s;
-  s["program"] = "logreg_cuda 0.1.0";
-  s["backend"] = backend;
-  s["device"] = device_name(o.device);
-  s["loss"] = loss_head_name(cfg.head);
-  s["epochs"] = cfg.epochs;
-  s["first_epoch"] = cfg.first_epoch;
-  s["batch_size"] = cfg.batch_size;
-  s["lr"] = o.lr;
-  s["lr_schedule"] = lr_schedule_name(cfg.schedule);
-  s["lr_step"] = cfg.lr_step;
-  s["lr_gamma"] = o.lr_gamma;
-  s["momentum"] = opt.momentum;
-  s["nesterov"] = opt.nesterov;
-  s["weight_decay"] = opt.weight_decay;
-  s["seed"] = cfg.seed;
-  s["limit_train"] = o.limit_train;
-  s["train_rows"] = split.train_rows.size();
-  s["val_split"] = o.val_split;
-  s["val_rows"] = split.val_images.count;
-  s["early_stop"] = cfg.early_stop;
-  s["resume"] = o.resume;
-  s["init"] = o.init;
-  s["data"] = data_record(files);
-  return s;
-}
-
-void print_settings(const nlohmann::ordered_json& s, const Dataset& data) {
-  std::printf("Data: %s (%s), %zu training rows, %u validation rows, %u test rows, %d classes, %ux%u pixels\n",
-              data.name.c_str(), data.dir.c_str(), s["train_rows"].get<std::size_t>(), s["val_rows"].get<unsigned>(),
-              data.test_images.count, data.num_classes, data.train_images.rows, data.train_images.cols);
-  for (const auto& f : s["data"]["files"]) {
-    std::printf("  %s (%llu bytes)\n", f["path"].get<std::string>().c_str(),
-                static_cast<unsigned long long>(f["bytes"].get<std::uint64_t>()));
-  }
-  std::printf("Model: Linear(%zu -> %d), loss %s, seed %llu; backend %s\n", data.train_images.dim(), data.num_classes,
-              s["loss"].get<std::string>().c_str(), static_cast<unsigned long long>(s["seed"].get<std::uint64_t>()),
-              s["backend"].get<std::string>().c_str());
-  std::printf("Optimizer: SGD lr %g (%s schedule), momentum %g%s, weight decay %g, batch %d, epochs %d..%d\n",
-              s["lr"].get<double>(), s["lr_schedule"].get<std::string>().c_str(), s["momentum"].get<double>(),
-              s["nesterov"].get<bool>() ? " (Nesterov)" : "", s["weight_decay"].get<double>(), s["batch_size"].get<int>(),
-              s["first_epoch"].get<int>(), s["epochs"].get<int>());
-  std::fflush(stdout);
 }
 
 // What --save writes: the model and velocity of the last complete epoch (an interrupted epoch's partial steps
@@ -355,54 +297,7 @@ void run_train(TrainOptions o) {
 void setup_train_command(CLI::App& app) {
   auto opts = std::make_shared<TrainOptions>();
   CLI::App* sub = app.add_subcommand("train", "Train the model with mini-batch SGD and report each epoch");
-  add_data_option(sub, &opts->data);
-  add_enum_option(sub, "--device", &opts->device, kDeviceNames, "Where to train");
-  sub->add_option("--epochs", opts->epochs, "Train until this epoch (with --resume: the total, counting the saved epochs)")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
-  sub->add_option("--batch-size", opts->batch_size, "Rows per SGD step (the last batch of an epoch may be smaller)")
-      ->check(CLI::Range(1, 1 << 24))
-      ->capture_default_str();
-  sub->add_option("--lr", opts->lr, "Learning rate (> 0)")->capture_default_str();
-  add_enum_option(sub, "--loss", &opts->loss, kLossHeadNames, "Loss head");
-  sub->add_option("--seed", opts->seed, "Seed of the weight initialisation, the shuffles and the validation split")
-                          ->capture_default_str();
-  sub->add_option("--limit-train", opts->limit_train, "Use only the first N training rows (0 = all)")
-      ->check(CLI::Range(static_cast<std::int64_t>(0), static_cast<std::int64_t>(1) << 32))
-      ->capture_default_str();
-  sub->add_option("--momentum", opts->momentum, "SGD momentum in [0, 1) (PyTorch's SGD, dampening 0)")->capture_default_str();
-  sub->add_flag("--nesterov", opts->nesterov, "Nesterov momentum (needs --momentum > 0)");
-  sub->add_option("--weight-decay", opts->weight_decay, "L2 weight decay on the weights (not the bias)")->capture_default_str();
-  add_enum_option(sub, "--lr-schedule", &opts->lr_schedule, kLrScheduleNames, "Learning-rate schedule");
-  sub->add_option("--lr-step", opts->lr_step, "Epochs between steps of the step schedule")
-      ->check(CLI::Range(1, 1000000))
-      ->capture_default_str();
-  sub->add_option("--lr-gamma", opts->lr_gamma, "Factor of the step schedule")->capture_default_str();
-  sub->add_option("--val-split", opts->val_split, "Hold out this fraction of the training rows for validation")
-      ->capture_default_str();
-  sub->add_option("--early-stop", opts->early_stop, "Stop when the validation loss has not improved for N epochs (0 = off)")
-      ->check(CLI::Range(0, 1000000))
-      ->capture_default_str();
-  sub->add_option("--metrics", opts->metrics, "Write per-epoch metrics to FILE (.csv or .jsonl)");
-  sub->add_option("--save", opts->save, "Save the model to FILE at the end (atomically)");
-  sub->add_option("--save-every", opts->save_every, "Also save every N epochs (needs --save)")->check(CLI::Range(0, 1000000));
-  sub->add_option("--resume", opts->resume,
-                  "Continue training from a saved model: its weights, momentum, epoch count and every setting of its "
-                  "run (lr, schedule, momentum, weight decay, batch size, epochs, loss, seed, split, data); a flag given "
-                  "here wins, with a warning");
-  sub->add_option("--init", opts->init,
-                  "Start from the weights of a safetensors nn.Linear state_dict (weight [C, D], bias [C] float32, e.g. "
-                  "saved from PyTorch) instead of a random initialisation")
-      ->excludes("--resume");
-  sub->add_option("--profile-epoch", opts->profile_epoch,
-                  "CUDA: bracket this epoch with cudaProfilerStart/Stop (for nsys/ncu capture ranges)")
-      ->check(CLI::Range(0, 1000000));
-  add_enum_option(sub, "--residency", &opts->residency, kResidencyNames, "CUDA: where the training set lives");
-  sub->add_option("--cuda-graphs", opts->cuda_graphs,
-                  "CUDA, device residency: replay one captured training step as a CUDA graph per full batch "
-                  "(bit-identical results to off)")
-      ->check(CLI::IsMember({"on", "off"}))
-      ->capture_default_str();
+  add_train_options(sub, opts.get());
   sub->callback([opts, sub]() {
     TrainOptions o = *opts;
     for (const CLI::Option* opt : sub->get_options()) {

@@ -1,5 +1,5 @@
-// Checks of the train options after conversion to the types training uses, and --resume's restoring of
-// the saved run's trajectory settings (train_options.hpp).
+// The train options on the command line (their CLI11 definitions), their checks after conversion to the
+// types training uses, and --resume's restoring of the saved run's trajectory settings (train_options.hpp).
 #include "train_options.hpp"
 
 #include <cfloat>
@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "commands.hpp"
 #include "logreg/errors.hpp"
 
 namespace logreg::cli {
@@ -117,6 +118,57 @@ void restore(const TrainOptions& o, const std::string& path, const char* flag, T
 }
 
 }  // namespace
+
+void add_train_options(CLI::App* sub, TrainOptions* opts) {
+  add_data_option(sub, &opts->data);
+  add_enum_option(sub, "--device", &opts->device, kDeviceNames, "Where to train");
+  sub->add_option("--epochs", opts->epochs, "Train until this epoch (with --resume: the total, counting the saved epochs)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  sub->add_option("--batch-size", opts->batch_size, "Rows per SGD step (the last batch of an epoch may be smaller)")
+      ->check(CLI::Range(1, 1 << 24))
+      ->capture_default_str();
+  sub->add_option("--lr", opts->lr, "Learning rate (> 0)")->capture_default_str();
+  add_enum_option(sub, "--loss", &opts->loss, kLossHeadNames, "Loss head");
+  sub->add_option("--seed", opts->seed, "Seed of the weight initialisation, the shuffles and the validation split")
+                          ->capture_default_str();
+  sub->add_option("--limit-train", opts->limit_train, "Use only the first N training rows (0 = all)")
+      ->check(CLI::Range(static_cast<std::int64_t>(0), static_cast<std::int64_t>(1) << 32))
+      ->capture_default_str();
+  sub->add_option("--momentum", opts->momentum, "SGD momentum in [0, 1) (PyTorch's SGD, dampening 0)")->capture_default_str();
+  sub->add_flag("--nesterov", opts->nesterov, "Nesterov momentum (needs --momentum > 0)");
+  sub->add_option("--weight-decay", opts->weight_decay, "L2 weight decay on the weights (not the bias)")->capture_default_str();
+  add_enum_option(sub, "--lr-schedule", &opts->lr_schedule, kLrScheduleNames, "Learning-rate schedule");
+  sub->add_option("--lr-step", opts->lr_step, "Epochs between steps of the step schedule")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  sub->add_option("--lr-gamma", opts->lr_gamma, "Factor of the step schedule")->capture_default_str();
+  sub->add_option("--val-split", opts->val_split, "Hold out this fraction of the training rows for validation")
+      ->capture_default_str();
+  sub->add_option("--early-stop", opts->early_stop, "Stop when the validation loss has not improved for N epochs (0 = off)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  sub->add_option("--metrics", opts->metrics, "Write per-epoch metrics to FILE (.csv or .jsonl)");
+  sub->add_option("--save", opts->save, "Save the model to FILE at the end (atomically)");
+  sub->add_option("--save-every", opts->save_every, "Also save every N epochs (needs --save)")->check(CLI::Range(0, 1000000));
+  sub->add_option("--resume", opts->resume,
+                  "Continue training from a saved model: its weights, momentum, epoch count and every setting of its "
+                  "run (lr, schedule, momentum, weight decay, batch size, epochs, loss, seed, split, data); a flag given "
+                  "here wins, with a warning");
+  sub->add_option("--init", opts->init,
+                  "Start from the weights of a safetensors nn.Linear state_dict (weight [C, D], bias [C] float32, e.g. "
+                  "saved from PyTorch) instead of a random initialisation")
+      ->excludes("--resume");
+  sub->add_option("--profile-epoch", opts->profile_epoch,
+                  "CUDA: bracket this epoch with cudaProfilerStart/Stop (for nsys/ncu capture ranges)")
+      ->check(CLI::Range(0, 1000000));
+  add_enum_option(sub, "--residency", &opts->residency, kResidencyNames, "CUDA: where the training set lives");
+  sub->add_option("--cuda-graphs", opts->cuda_graphs,
+                  "CUDA, device residency: replay one captured training step as a CUDA graph per full batch "
+                  "(bit-identical results to off)")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+}
 
 void validate_train_options(const TrainOptions& o) {
   check_float_option("--lr", o.lr, 0.0 + DBL_MIN, kHuge, true);

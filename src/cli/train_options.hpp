@@ -1,6 +1,9 @@
-// The options of `logreg_cuda train`, their checks after conversion to the types training uses, and the
-// restoring of a saved run's trajectory settings for --resume. The command itself is cmd_train.cpp.
+// The options of `logreg_cuda train` (their command-line definitions), their checks after conversion to the
+// types training uses, and the restoring of a saved run's trajectory settings for --resume. The command
+// itself (running a training) is cmd_train.cpp; the run's settings record is train_settings.hpp.
 #pragma once
+
+#include <CLI/CLI.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -48,6 +51,10 @@ struct EarlyStopState {
   double best_val_loss = INFINITY;
   int best_val_epoch = 0;
 };
+
+// Defines every option of the train subcommand on `sub`, each writing into `*opts` (which must outlive the
+// parse): names, help texts, ranges and defaults; the enum options read their name tables.
+void add_train_options(CLI::App* sub, TrainOptions* opts);
 
 // UsageError naming the option when a value is out of its range, checked on the value training uses:
 // the float32 that --lr, --momentum, --weight-decay and --lr-gamma become must not underflow to 0 or a

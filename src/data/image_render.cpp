@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "logreg/errors.hpp"
-#include "logreg/model_file.hpp"
+#include "logreg/whole_file.hpp"
 
 namespace logreg {
 namespace {

@@ -10,6 +10,7 @@
 #include "logreg/export_npz.hpp"
 #include "logreg/export_onnx.hpp"
 #include "logreg/export_safetensors.hpp"
+#include "logreg/whole_file.hpp"
 
 namespace logreg {
 

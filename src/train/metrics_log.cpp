@@ -17,7 +17,7 @@
 
 #include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
-#include "logreg/model_file.hpp"
+#include "logreg/whole_file.hpp"
 
 namespace logreg {
 namespace {

@@ -1,0 +1,88 @@
+// The settings record of a training run and its printout (train_settings.hpp).
+#include "train_settings.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+#include "logreg/name_table.hpp"
+
+namespace logreg::cli {
+
+nlohmann::ordered_json data_record(const DataFiles& files) {
+  nlohmann::ordered_json d;
+  d["name"] = files.name;
+  d["dir"] = files.dir;
+  d["chosen_by_default"] = files.chosen_by_default;  // no --data: ./data or Debian's Fashion-MNIST
+  for (const std::string& p : {files.train_images, files.train_labels, files.test_images, files.test_labels}) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(p, ec);
+    d["files"].push_back({{"path", p}, {"bytes", ec ? 0 : bytes}});
+  }
+  return d;
+}
+
+nlohmann::ordered_json settings_record(const TrainOptions& o, const TrainConfig& cfg, const OptimizerConfig& opt,
+                                       const DataFiles& files, const TrainSplit& split, const std::string& backend) {
+  nlohmann::ordered_json s;
+  s["program"] = "logreg_cuda 0.1.0";
+  s["backend"] = backend;
+  s["device"] = device_name(o.device);
+  s["loss"] = loss_head_name(cfg.head);
+  s["epochs"] = cfg.epochs;
+  s["first_epoch"] = cfg.first_epoch;
+  s["batch_size"] = cfg.batch_size;
+  s["lr"] = o.lr;
+  s["lr_schedule"] = lr_schedule_name(cfg.schedule);
+  s["lr_step"] = cfg.lr_step;
+  s["lr_gamma"] = o.lr_gamma;
+  s["momentum"] = opt.momentum;
+  s["nesterov"] = opt.nesterov;
+  s["weight_decay"] = opt.weight_decay;
+  s["seed"] = cfg.seed;
+  s["limit_train"] = o.limit_train;
+  s["train_rows"] = split.train_rows.size();
+  s["val_split"] = o.val_split;
+  s["val_rows"] = split.val_images.count;
+  s["early_stop"] = cfg.early_stop;
+  s["resume"] = o.resume;
+  s["init"] = o.init;
+  s["solver"] = solver_name(o.solver);
+  if (o.solver == Solver::kLbfgs) {
+    s["C"] = o.C;
+    s["tol"] = o.tol;
+    s["max_iter"] = o.max_iter;
+    s["eval_every"] = o.eval_every;
+  }
+  s["data"] = data_record(files);
+  return s;
+}
+
+void print_settings(const nlohmann::ordered_json& s, const Dataset& data) {
+  std::printf("Data: %s (%s), %zu training rows, %u validation rows, %u test rows, %d classes, %ux%u pixels\n",
+              data.name.c_str(), data.dir.c_str(), s["train_rows"].get<std::size_t>(), s["val_rows"].get<unsigned>(),
+              data.test_images.count, data.num_classes, data.train_images.rows, data.train_images.cols);
+  for (const auto& f : s["data"]["files"]) {
+    std::printf("  %s (%llu bytes)\n", f["path"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(f["bytes"].get<std::uint64_t>()));
+  }
+  std::printf("Model: Linear(%zu -> %d), loss %s, seed %llu; backend %s\n", data.train_images.dim(), data.num_classes,
+              s["loss"].get<std::string>().c_str(), static_cast<unsigned long long>(s["seed"].get<std::uint64_t>()),
+              s["backend"].get<std::string>().c_str());
+  if (s.value("solver", std::string()) == "lbfgs") {
+    std::printf("Optimizer: L-BFGS (libLBFGS, full batch), C %s, tol %g, max-iter %d, test accuracy every %d iterations\n",
+                s["C"].get<std::string>().c_str(), s["tol"].get<double>(), s["max_iter"].get<int>(),
+                s["eval_every"].get<int>());
+    std::fflush(stdout);
+    return;
+  }
+  std::printf("Optimizer: SGD lr %g (%s schedule), momentum %g%s, weight decay %g, batch %d, epochs %d..%d\n",
+              s["lr"].get<double>(), s["lr_schedule"].get<std::string>().c_str(), s["momentum"].get<double>(),
+              s["nesterov"].get<bool>() ? " (Nesterov)" : "", s["weight_decay"].get<double>(), s["batch_size"].get<int>(),
+              s["first_epoch"].get<int>(), s["epochs"].get<int>());
+  std::fflush(stdout);
+}
+
+}  // namespace logreg::cli
