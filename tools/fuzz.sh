@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (tests/fuzz/, clang with -fsanitize=fuzzer,address,undefined) into
-# BUILD_DIR (default build-fuzz/), writes their seed corpora, and runs each for SECONDS (default 60):
+# Builds the libFuzzer targets (tests/fuzz/, clang with -fsanitize=fuzzer,address,undefined) with the
+# "fuzz" CMake preset (LOGREG_FUZZ=ON, LOGREG_CUDA=off) into BUILD_DIR (default: the preset's build-fuzz/),
+# writes their seed corpora, and runs each for SECONDS (default 60):
 #   tools/fuzz.sh [SECONDS]
 # Prints each target's executions; exits non-zero on any crash, sanitizer report, leak, timeout or
 # out-of-memory, keeping the input that caused it in BUILD_DIR/crashes/ (replay: BUILD_DIR/TARGET FILE).
@@ -14,8 +15,16 @@ if ! command -v clang++ >/dev/null 2>&1 || ! compgen -G "/usr/lib/llvm-*/lib/cla
   tools/install_deps.sh
 fi
 
-cmake -S tests/fuzz -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
-cmake --build "$build_dir" -j"$(nproc)"
+# A build directory of the former standalone fuzz project (source tests/fuzz) is reconfigured from the top.
+if grep -qs '^CMAKE_HOME_DIRECTORY:INTERNAL=.*/tests/fuzz$' "$build_dir/CMakeCache.txt"; then
+  rm -rf "$build_dir/CMakeCache.txt" "$build_dir/CMakeFiles"
+fi
+cmake --preset fuzz -B "$build_dir" >/dev/null
+if [[ -n ${BUILD_DIR:-} ]]; then
+  cmake --build "$build_dir" -j"$(nproc)" --target "${targets[@]}" make_fuzz_corpus
+else
+  cmake --build --preset fuzz -j"$(nproc)"
+fi
 
 # Seeds are regenerated each run; what the fuzzer adds goes to work/ and is kept between local runs.
 rm -rf "$build_dir/corpus"
