@@ -58,6 +58,15 @@ class TrainerBackend {
   // Momentum velocities, (C*D) for the weights then (C) for the bias; empty without momentum.
   virtual std::vector<float> optimizer_state() const { return {}; }
 
+  // The full-batch objective of the L-BFGS solver (maths/objective_math.hpp: scikit-learn's) at `params`,
+  // over the training rows `rows` (indices into the backend's training set, n = rows.size() > 0):
+  //   params: (C*D + C) W (C, D) row-major, then b (C); l2 = l2_strength(C, n) (0: no penalty);
+  //   grad:   (C*D + C) receives df/dparams in the same layout. Returns f.
+  // Bit-identical for the same arguments, run to run. The trained model (model()) is not changed. The
+  // default throws UsageError: the backend has no full-batch objective.
+  virtual double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                                      double* grad);
+
   // Bracket each epoch (training and its evaluation); epoch is 1-based. The CUDA backend opens the
   // NVTX range "epoch" here and starts/stops the profiler on --profile-epoch.
   virtual void begin_epoch(int /*epoch*/) {}

@@ -2,7 +2,9 @@
 // It is what the CUDA backend is tested against; speed is not its job.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "logreg/backend.hpp"
 #include "logreg/maths/sgd_math.hpp"
@@ -26,5 +28,12 @@ Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labe
                           double* logits_out = nullptr, double* dz_out = nullptr,
                           double* dw_out = nullptr, double* db_out = nullptr,
                           const OptimizerConfig& optimizer = {}, float* velocity = nullptr);
+
+// The reference's full-batch objective (TrainerBackend::full_batch_objective, maths/objective_math.hpp) of a
+// Linear(D -> C) model with `head` over rows `rows` of images/labels, x = pixel_to_unit<double>, every sum in
+// double and in row order: params (C*D + C) W then b, grad (C*D + C). Returns f.
+double reference_full_batch_objective(const ImageSet& images, const LabelSet& labels,
+                                      const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
+                                      const double* params, double l2, double* grad);
 
 }  // namespace logreg

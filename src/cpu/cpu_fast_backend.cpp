@@ -34,10 +34,12 @@
 #include <vector>
 
 #include "aligned_floats.hpp"
+#include "objective_loops.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/thread_team.hpp"
 #include "share_chooser.hpp"
 #include "simd_kernels.hpp"
+#include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/step_bodies.hpp"
 
 namespace logreg {
@@ -49,6 +51,7 @@ using cpu::kPadLanes;
 
 constexpr int kMinRowsPerThread = 8;  // below this, waking another thread costs more than it saves
 constexpr int kEvalRowsPerPart = 64;
+constexpr int kObjectiveParts = 8;  // full_batch_objective: fixed row ranges (results independent of the threads)
 constexpr int kSlices = 2;         // column slices of a training step (fixed: results do not depend on threads)
 constexpr int kMaxDefaultThreads = kSlices;  // threads = 0: one per slice at most
 
@@ -247,6 +250,69 @@ class CpuFastBackend final : public TrainerBackend {
     }
     totals.count = n;
     return totals;
+  }
+
+  // The full batch in double (objective_loops.hpp): kObjectiveParts fixed row ranges, each with its own gradient
+  // accumulators, run on the team; their sums are then added in part order, so the result does not depend on
+  // the thread count. The trained model is not touched.
+  double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                              double* grad) override {
+    const std::size_t n = rows.size();
+    if (n == 0 || n > static_cast<std::size_t>(INT32_MAX)) {
+      throw UsageError("full_batch_objective: needs 1 to 2^31 - 1 rows, got " + std::to_string(n));
+    }
+    const int ni = static_cast<int>(n);
+    const std::size_t C = static_cast<std::size_t>(C_);
+    const std::size_t D = static_cast<std::size_t>(D_);
+    const std::size_t Cp = (C + cpu::kObjectiveClassLanes - 1) / cpu::kObjectiveClassLanes * cpu::kObjectiveClassLanes;
+    const std::size_t n_weights = C * D;
+    std::vector<const std::uint8_t*> px(n);
+    std::vector<std::uint8_t> y(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (rows[i] >= images_.count) {
+        throw DataError(images_.path, "row " + std::to_string(rows[i]) + " is past the " +
+                                          std::to_string(images_.count) + " training images");
+      }
+      px[i] = images_.image(rows[i]);
+      y[i] = labels_.labels[rows[i]];
+    }
+    std::vector<double> wt(D * Cp, 0.0), b(Cp, 0.0);  // W transposed, classes zero-padded
+    for (std::size_t c = 0; c < C; ++c) {
+      for (std::size_t d = 0; d < D; ++d) wt[d * Cp + c] = params[c * D + d];
+      b[c] = params[n_weights + c];
+    }
+    const int parts = std::min(kObjectiveParts, ni);
+    std::vector<double> gwt(static_cast<std::size_t>(parts) * D * Cp, 0.0);
+    std::vector<double> gb(static_cast<std::size_t>(parts) * Cp, 0.0);
+    std::vector<double> loss(static_cast<std::size_t>(parts), 0.0);
+    const double inv_n = 1.0 / static_cast<double>(n);
+    auto job = [&](int part) {
+      const std::size_t p = static_cast<std::size_t>(part);
+      loss[p] = cpu::objective_rows(px.data(), y.data(), split_point(ni, part, parts), split_point(ni, part + 1, parts),
+                                    head_, C_, static_cast<int>(Cp), D_, wt.data(), b.data(), inv_n,
+                                    gwt.data() + p * D * Cp, gb.data() + p * Cp);
+    };
+    team_.run(parts, job, true);
+
+    double loss_sum = 0.0;
+    std::fill(grad, grad + n_weights + C, 0.0);
+    for (std::size_t p = 0; p < static_cast<std::size_t>(parts); ++p) {  // in part order, whatever the threads
+      loss_sum += loss[p];
+      const double* g = gwt.data() + p * D * Cp;
+      for (std::size_t c = 0; c < C; ++c) {
+        double* out = grad + c * D;
+        for (std::size_t d = 0; d < D; ++d) out[d] += g[d * Cp + c];
+        grad[n_weights + c] += gb[p * Cp + c];
+      }
+    }
+    double penalty = 0.0;
+    if (l2 != 0.0) {
+      for (std::size_t j = 0; j < n_weights; ++j) {
+        penalty += weight_penalty(params[j], l2);
+        grad[j] = penalised_weight_grad(grad[j], params[j], l2);
+      }
+    }
+    return loss_sum * inv_n + penalty;
   }
 
   Model model() const override {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "logreg/errors.hpp"
+#include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/row_math.hpp"
 
 namespace logreg {
@@ -81,6 +82,11 @@ class CpuReferenceBackend final : public TrainerBackend {
     return totals;
   }
 
+  double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                              double* grad) override {
+    return reference_full_batch_objective(images_, labels_, rows, model_.head, model_.num_classes, params, l2, grad);
+  }
+
   Model model() const override { return model_; }
   std::vector<float> optimizer_state() const override { return optimizer_.momentum != 0.0f ? velocity_ : std::vector<float>{}; }
 
@@ -139,6 +145,61 @@ Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labe
   if (dw_out != nullptr) std::copy(dw.begin(), dw.end(), dw_out);
   if (db_out != nullptr) std::copy(db.begin(), db.end(), db_out);
   return totals;
+}
+
+double reference_full_batch_objective(const ImageSet& images, const LabelSet& labels,
+                                      const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
+                                      const double* params, double l2, double* grad) {
+  const int C = num_classes;
+  const std::size_t D = images.dim();
+  const std::size_t n_weights = static_cast<std::size_t>(C) * D;
+  if (rows.empty()) throw std::invalid_argument("reference_full_batch_objective: no rows");
+  const double inv_n = 1.0 / static_cast<double>(rows.size());
+  std::fill(grad, grad + n_weights + static_cast<std::size_t>(C), 0.0);
+  double* grad_b = grad + n_weights;
+  std::vector<double> x(D);
+  std::vector<std::uint32_t> nonzero;  // the row's nonzero pixels: a zero adds nothing to a sum
+  nonzero.reserve(D);
+  std::vector<double> z(static_cast<std::size_t>(C));
+  std::vector<double> dz(static_cast<std::size_t>(C));
+  double loss_sum = 0.0;
+  for (const std::uint32_t row : rows) {
+    if (row >= images.count) {
+      throw DataError(images.path, "row " + std::to_string(row) + " is past the " + std::to_string(images.count) +
+                                       " training images");
+    }
+    if (labels.labels[row] >= C) {
+      throw DataError(labels.path, "label " + std::to_string(labels.labels[row]) + " at row " + std::to_string(row) +
+                                       " is not below the model's " + std::to_string(C) + " classes");
+    }
+    const std::uint8_t* px = images.image(row);
+    nonzero.clear();
+    for (std::size_t d = 0; d < D; ++d) {
+      x[d] = pixel_to_unit<double>(px[d]);
+      if (px[d] != 0) nonzero.push_back(static_cast<std::uint32_t>(d));
+    }
+    for (int c = 0; c < C; ++c) {
+      const double* w = params + static_cast<std::size_t>(c) * D;
+      double acc = params[n_weights + static_cast<std::size_t>(c)];
+      for (const std::uint32_t d : nonzero) acc += w[d] * x[d];
+      z[static_cast<std::size_t>(c)] = acc;
+    }
+    loss_sum += objective_row<double>(head, z.data(), C, labels.labels[row], inv_n, dz.data());
+    for (int c = 0; c < C; ++c) {
+      const double g = dz[static_cast<std::size_t>(c)];
+      double* gw = grad + static_cast<std::size_t>(c) * D;
+      for (const std::uint32_t d : nonzero) gw[d] += g * x[d];
+      grad_b[c] += g;
+    }
+  }
+  double penalty = 0.0;
+  if (l2 != 0.0) {
+    for (std::size_t j = 0; j < n_weights; ++j) {
+      penalty += weight_penalty(params[j], l2);
+      grad[j] = penalised_weight_grad(grad[j], params[j], l2);
+    }
+  }
+  return loss_sum * inv_n + penalty;
 }
 
 std::unique_ptr<TrainerBackend> make_cpu_reference_backend(const ImageSet& train_images,

@@ -1,4 +1,5 @@
-// check_set_fits_model: the shape and label check the CPU backends share (backend.hpp).
+// check_set_fits_model: the shape and label check the CPU backends share (backend.hpp), and the default
+// full_batch_objective (none).
 #include "logreg/backend.hpp"
 
 #include <string>
@@ -22,6 +23,11 @@ void check_set_fits_model(const Model& m, const ImageSet& images, const LabelSet
                                        " is not below the model's " + std::to_string(m.num_classes) + " classes");
     }
   }
+}
+
+double TrainerBackend::full_batch_objective(const std::vector<std::uint32_t>& /*rows*/, const double* /*params*/,
+                                            double /*l2*/, double* /*grad*/) {
+  throw UsageError("the " + name() + " backend has no full-batch objective (--solver lbfgs)");
 }
 
 }  // namespace logreg

@@ -1,0 +1,35 @@
+// The full-batch objective of the L-BFGS solver, written once for every backend and kernel: scikit-learn's
+// LogisticRegression objective (>= 1.2, multinomial),
+//   f(W, b) = (1/n) sum_i loss(W x_i + b, y_i) + ||W||^2 / (2 C n),   the bias b not penalised,
+// as its per-row part (row_loss_grad with scale 1/n, row_math.hpp) and its per-weight part (below).
+// Nothing here loops over rows or parameters; the backends do.
+#pragma once
+
+#include "logreg/maths/row_math.hpp"
+
+namespace logreg {
+
+// The penalty's strength per ||W||^2 / 2 of the mean objective: 1 / (C n); C = +inf gives 0 (no penalty).
+LOGREG_HD inline double l2_strength(double C, double n) {
+  return C == INFINITY ? 0.0 : 1.0 / (C * n);
+}
+
+// One row of the full batch: its loss (unscaled, for the sum) and dz[c] = (1/n) dloss/dz[c]. z: (C) logits
+// with the bias. The same per-row formula as every SGD step, scaled by the full batch's 1/n.
+template <class T>
+LOGREG_HD inline T objective_row(LossHead head, const T* z, int C, int label, T inv_n, T* dz) {
+  return row_loss_grad<T>(head, z, C, label, inv_n, dz);
+}
+
+// Weight j of W (never the bias): its penalty term l2 w^2 / 2 of f, and its penalised gradient
+// df/dw = data_grad + l2 w.
+template <class T>
+LOGREG_HD inline T weight_penalty(T w, T l2) {
+  return T(0.5) * l2 * w * w;
+}
+template <class T>
+LOGREG_HD inline T penalised_weight_grad(T data_grad, T w, T l2) {
+  return data_grad + l2 * w;
+}
+
+}  // namespace logreg

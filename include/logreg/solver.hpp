@@ -1,0 +1,74 @@
+// The solvers of `train --solver` (a name table) and the full-batch L-BFGS driver: libLBFGS minimises a
+// function it sees only as "value and gradient at these parameters" (a backend's full_batch_objective), with
+// scikit-learn's stopping rule, and says why it stopped. Not here: the maths (maths/objective_math.hpp), the
+// backends, the output lines (src/cli/).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "logreg/name_table.hpp"
+
+namespace logreg {
+
+enum class Solver { kSgd, kLbfgs };
+
+inline constexpr NameTable<Solver, 2> kSolverNames = {{
+    {Solver::kSgd, "sgd", "mini-batch SGD over epochs, the tutorial's method"},
+    {Solver::kLbfgs, "lbfgs", "full-batch L-BFGS to the optimum of scikit-learn's regularised objective"},
+}};
+
+inline const char* solver_name(Solver s) { return name_of(kSolverNames, s); }
+inline bool parse_solver(const std::string& s, Solver* out) { return parse_name(kSolverNames, s, out); }
+
+struct LbfgsConfig {
+  double tol = 1e-4;        // converged when max_j |df/dx_j| <= tol (scikit-learn's tol, scipy's gtol)
+  int max_iter = 100;       // iterations at most (scikit-learn's max_iter)
+  int memory = 10;          // corrections kept (scipy's maxcor default, which scikit-learn uses)
+  int max_linesearch = 50;  // function evaluations per line search at most (scikit-learn's maxls)
+};
+
+// Why the solver stopped. kGradientTol and kNoDecrease are convergence, as scipy's L-BFGS-B reports them to
+// scikit-learn (status 0: "CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL" or "REL_REDUCTION_OF_F_<=_FACTR*EPSMCH");
+// the others are not.
+enum class LbfgsStop { kGradientTol, kNoDecrease, kMaxIter, kLineSearch, kStopRequested };
+
+// One iteration, as the solver reports it after its line search.
+struct LbfgsIteration {
+  int iteration = 0;       // 1-based
+  double objective = 0.0;  // f at the new point
+  double grad_max = 0.0;   // max_j |df/dx_j| at the new point
+  double step = 0.0;       // the line search's step length along the search direction
+  int evaluations = 0;     // objective evaluations so far (line searches included)
+  double seconds = 0.0;    // since the solver started
+  const double* x = nullptr;  // (n) the new point, valid during the callback
+};
+
+struct LbfgsResult {
+  std::vector<double> x;  // the last accepted point (the start when no iteration was accepted)
+  int iterations = 0;
+  double objective = 0.0;
+  double grad_max = 0.0;
+  int evaluations = 0;
+  double seconds = 0.0;
+  LbfgsStop stop = LbfgsStop::kMaxIter;
+  std::string reason;  // for people: "max |gradient| 8.1e-09 <= tol 1e-08", "max-iter 100 reached", ...
+  bool converged() const { return stop == LbfgsStop::kGradientTol || stop == LbfgsStop::kNoDecrease; }
+};
+
+// f(x, grad): writes grad (n) and returns the value at x (n).
+using ObjectiveFunction = std::function<double(const double* x, double* grad)>;
+
+// Minimises f from x0 with libLBFGS (More-Thuente line search, `memory` corrections). Stops when the
+// gradient's max-norm is <= tol (at x0 too: 0 iterations), after max_iter iterations, when the objective's
+// relative decrease falls below 64 machine epsilons (scipy's ftol, which scikit-learn uses), when the line
+// search cannot decrease f (rounding errors), or when on_iteration returns false. An exception thrown by
+// f is rethrown here. Deterministic: the same f and x0 give the same iterates.
+LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, const LbfgsConfig& config,
+                           const std::function<bool(const LbfgsIteration&)>& on_iteration = {});
+
+// max_j |g_j|
+double max_abs(const std::vector<double>& g);
+
+}  // namespace logreg

@@ -1,0 +1,27 @@
+// The fast CPU backend's full-batch objective loops (TrainerBackend::full_batch_objective), in double: the
+// solver needs an objective that is smooth in its parameters to 1e-16, which float32 logits are not (the
+// line search stalls near the optimum). Each row's nonzero pixels are read straight from the uint8 set; the
+// per-row loss is objective_row (maths/objective_math.hpp). Not here: the order of the parts over the thread
+// team, the penalty (cpu_fast_backend.cpp).
+#pragma once
+
+#include <cstdint>
+
+#include "logreg/maths/row_math.hpp"
+
+namespace logreg::cpu {
+
+// Classes padded to a multiple of this many doubles (one AVX-512 vector).
+constexpr int kObjectiveClassLanes = 8;
+
+// Rows [r0, r1) of the full batch: for each row i, z = b + sum_d x_d wt[d] with x_d = pixel / 255 over the
+// row's nonzero pixels, loss_i = objective_row(head, z, C, y_i, inv_n, dz); then gwt[d] += x_d dz and
+// gb += dz (accumulated, rows in order). Returns the sum of the rows' losses (in row order).
+//   rows (n) pixel rows, D each; labels (n); wt (D, Cp) the weights transposed, zero-padded to
+//   Cp = C rounded up to kObjectiveClassLanes; b (Cp); gwt (D, Cp) and gb (Cp) accumulated.
+// Compiled for AVX-512, AVX2 and the baseline (the CPU picks at load time); double throughout, so the
+// result does not depend on which.
+double objective_rows(const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1, LossHead head,
+                      int C, int Cp, int D, const double* wt, const double* b, double inv_n, double* gwt, double* gb);
+
+}  // namespace logreg::cpu
