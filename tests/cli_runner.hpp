@@ -1,11 +1,14 @@
 // Runs the logreg_cuda executable (LOGREG_CUDA_EXE) as a user would, for the CLI tests: exit code,
-// stdout and stderr captured separately, and both together for message checks.
+// stdout and stderr captured separately, and both together for message checks. The environment
+// variable LOGREG_CUDA_EXE, when set, names the executable instead (a build carried to a GPU machine
+// lives at another path than the one compiled in).
 #pragma once
 
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -23,10 +26,15 @@ struct CliResult {
 
 // `args` is appended to the executable's path and run by the shell; `prefix` (e.g. a prlimit call)
 // goes before the executable's path.
+inline std::string CliExecutable() {
+  const char* from_env = std::getenv("LOGREG_CUDA_EXE");
+  return from_env != nullptr && *from_env != '\0' ? std::string(from_env) : std::string(LOGREG_CUDA_EXE);
+}
+
 inline CliResult RunCli(const std::string& args, const std::string& prefix = "") {
   const TempDir tmp;
   const std::string err_file = tmp.file("stderr.txt");
-  const std::string cmd = prefix + std::string(LOGREG_CUDA_EXE) + " " + args + " 2>" + err_file;
+  const std::string cmd = prefix + CliExecutable() + " " + args + " 2>" + err_file;
   CliResult r;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (pipe == nullptr) return r;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""GPU throughput table for tools/gpu_run.sh: logreg_cuda --device cuda at batch 32, 256 and 8192 (data
-resident with CUDA graphs, resident without graphs, streamed from pinned memory) and PyTorch with the data
-preloaded as tensors on the same GPU (tools/peers/torch_preloaded.py), all in one run on one machine.
+"""GPU throughput table for tools/gpu_run.sh: logreg_cuda --device cuda at batch 32, 64, 256 and 8192 (data
+resident: the persistent kernel where a batch fits it, the cuBLAS steps with and without CUDA graphs; data
+streamed from pinned memory) and PyTorch with the data preloaded as tensors on the same GPU
+(tools/peers/torch_preloaded.py), all in one run on one machine.
 
 Each row trains EPOCHS epochs; the first is a warm-up, the median of the others is reported:
 train ms/epoch (60,000 rows / samples_per_second for ours, train_seconds for PyTorch), the whole epoch
@@ -78,7 +79,7 @@ def main():
     p.add_argument("--bin", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--batches", default="32,256,8192")
+    p.add_argument("--batches", default="32,64,256,8192")
     p.add_argument("--python", default=sys.executable, help="interpreter with torch for the PyTorch rows")
     p.add_argument("--timeout", type=int, default=120, help="seconds per row")
     p.add_argument("--scratch", default="/tmp/gpu_bench")
@@ -86,14 +87,17 @@ def main():
     args = p.parse_args()
     os.makedirs(args.scratch, exist_ok=True)
 
-    variants = [("resident, graphs on", ["--residency", "device", "--cuda-graphs", "on"]),
-                ("resident, graphs off", ["--residency", "device", "--cuda-graphs", "off"]),
+    variants = [("persistent kernel", ["--residency", "device", "--kernel", "persistent"]),
+                ("cuBLAS steps, graphs on", ["--residency", "device", "--kernel", "cublas", "--cuda-graphs", "on"]),
+                ("cuBLAS steps, graphs off", ["--residency", "device", "--kernel", "cublas", "--cuda-graphs", "off"]),
                 ("streamed", ["--residency", "stream"])]
     rows = []
     for batch in [int(b) for b in args.batches.split(",")]:
         torch_res, torch_err = torch_row(args, batch)
         rows.append(("PyTorch preloaded", batch, torch_res, torch_err))
         for label, extra in variants:
+            if "persistent" in extra and batch * 784 > 65536:
+                continue  # the persistent kernel holds at most 64 KiB of a batch's pixels
             res, err = ours(args, batch, extra, label)
             rows.append((f"logreg_cuda, {label}", batch, res, err))
         print(f"[gpu_bench] batch {batch} done", file=sys.stderr, flush=True)

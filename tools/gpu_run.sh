@@ -6,15 +6,21 @@
 #   tests.log      the gpu test executable with LOGREG_REQUIRE_GPU=1 (a skip is a failure)
 #   sanitizer.log  a fast subset under compute-sanitizer memcheck, racecheck, synccheck and initcheck
 #   train.log      train --device cuda, 50 epochs, tutorial settings, and the CPU backend on the same seed
-#   bench.log      tools/bench.sh rows (batch 32/256/8192, resident/streamed, graphs on/off, PyTorch on the
-#                  same GPU when it is installed there) and the kernel lab (validate, time, copy bandwidth)
-#   kernels.csv    ncu: each kernel's duration, DRAM throughput and achieved occupancy, one step at batch
-#                  32 and at batch 8192 (falls back to a note when ncu cannot profile)
+#   bench.log      tools/gpu_bench.py (batch 32/256/8192: resident with and without graphs, streamed, and
+#                  PyTorch preloaded on the same GPU) and the kernel lab (validate, time, copy bandwidth)
+#   kernels.csv    ncu: each kernel's duration, DRAM throughput and achieved occupancy: one cuBLAS step at
+#                  batch 32 and 8192, the persistent kernel's epoch at batch 32 (a note when ncu cannot profile)
 #   timeline.log   nsys stats of one epoch when nsys can write a report, else the NVTX-bracketed CUDA-event
 #                  timings the program prints with --profile-epoch
 #   summary.md     one line per step (PASS/FAIL, seconds) and the figures tools/bench_report.py reads
 #
+# The steps run in order of importance under one time budget (GPU_RUN_BUDGET seconds, default 540): a step
+# gets at most what is left, and a step with under 20 s left is recorded as SKIPPED, so the files always
+# come back within the device tool's 10-minute call. The build need not sit at its configured path: the
+# tests read LOGREG_CUDA_EXE (the CLI) and LOGREG_FASHION_MNIST (DATA) from the environment.
+#
 # usage: tools/gpu_run.sh OUTDIR [BUILD_DIR]      (BUILD_DIR default: build)
+#   env DATA (default /usr/share/datasets/fashion-mnist), GPU_RUN_BUDGET, GPU_RUN_SANITIZER_FILTER, PYTHON
 # e.g. from the device tool:  LD_LIBRARY_PATH=/usr/local/cuda/lib64 tools/gpu_run.sh "$OUT" build
 set -u -o pipefail
 
@@ -23,6 +29,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${2:-build}"
 case "$build" in /*) ;; *) build="$repo_root/$build" ;; esac
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 cd "$repo_root" || exit 1
 export PATH="/usr/local/cuda/bin:$PATH"
 export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
@@ -32,24 +39,37 @@ cli="$build/logreg_cuda"
 tests="$build/tests/logreg_gpu_tests"
 lab="$build/kernel_lab_fused_step"
 data="${DATA:-/usr/share/datasets/fashion-mnist}"
+case "$data" in /*) ;; *) data="$repo_root/$data" ;; esac
+export LOGREG_CUDA_EXE="$cli" LOGREG_FASHION_MNIST="$data"
+python="${PYTHON:-$(command -v python3)}"
+budget="${GPU_RUN_BUDGET:-540}"
 summary="$out/summary.md"
 failed=0
 echo "# gpu_run $(date -u +%Y-%m-%dT%H:%MZ)" >"$summary"
 
-# step NAME LOG TIMEOUT COMMAND...: runs with a time limit, appends to LOG, records PASS/FAIL and seconds.
+# step NAME LOG LIMIT COMMAND...: runs with a time limit (capped by what is left of the budget), appends
+# to LOG, records PASS/FAIL/SKIPPED and seconds in the summary.
 step() {
   local name=$1 log=$2 limit=$3
   shift 3
+  local left=$((budget - SECONDS))
+  if ((left < 20)); then
+    echo "| $name | SKIPPED (budget spent) | 0 s |" >>"$summary"
+    failed=1
+    return 1
+  fi
+  ((limit > left - 5)) && limit=$((left - 5))
   local t0=$SECONDS
-  echo "==> $name: $*" | tee -a "$log"
-  timeout "$limit" "$@" >>"$log" 2>&1
+  echo "==> $name (limit $limit s): $*" >>"$log"
+  timeout -k 5 "$limit" "$@" >>"$log" 2>&1
   local rc=$?
   local verdict=PASS
   if [ "$rc" -ne 0 ]; then
     verdict="FAIL (exit $rc)"
+    ((rc == 124)) && verdict="FAIL (timed out after $limit s)"
     failed=1
   fi
-  echo "| $name | $verdict | $((SECONDS - t0)) s |" | tee -a "$summary"
+  echo "| $name | $verdict | $((SECONDS - t0)) s |" >>"$summary"
   return "$rc"
 }
 
@@ -62,56 +82,70 @@ echo "| --- | --- | --- |" >>"$summary"
   nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
   nvcc --version 2>/dev/null | tail -2
   ldd "$cli" | grep -E "cublas|cudart|not found"
+  ls -la "$data"
 } >"$out/device.txt" 2>&1
 step "probe" "$out/device.txt" 60 "$cli" train --device cuda --epochs 1 --limit-train 64 --data "$data"
 
-# 2. Tests, then sanitizers on a fast subset.
-step "gpu tests" "$out/tests.log" 300 "$tests"
-filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights}"
+# 2. The gpu test executable (a skip is a failure).
+step "gpu tests" "$out/tests.log" 180 "$tests"
+grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]" "$out/tests.log" | head -20 >>"$summary"
+
+# 3. The tutorial's 50 epochs on the GPU and on the CPU backend, same seed.
+step "train cuda 50 epochs" "$out/train.log" 120 "$cli" train --device cuda --data "$data" --seed 0
+step "train cuda 50 epochs, kernel cublas" "$out/train.log" 120 "$cli" train --device cuda --data "$data" --seed 0 --kernel cublas
+step "train cpu 50 epochs" "$out/train.log" 90 "$cli" train --device cpu --data "$data" --seed 0
+{
+  echo
+  echo "final epoch (cuda --kernel auto, cuda --kernel cublas, cpu):"
+  grep "^Epoch: 50\." "$out/train.log"
+  grep "training on" "$out/train.log" | head -4
+  echo
+} >>"$summary"
+
+# 4. Throughput: ours and PyTorch preloaded on the same GPU, then the kernel lab.
+step "gpu bench" "$out/bench.log" 150 "$python" tools/gpu_bench.py --bin "$cli" --data "$data" --epochs 4 --out "$summary"
+step "kernel lab" "$out/bench.log" 60 "$lab"
+sed -n '/==> kernel lab/,$p' "$out/bench.log" | grep -iE "bandwidth|GB/s|us/step|µs|median|FAIL" | tail -20 >>"$summary"
+
+# 5. compute-sanitizer on a fast subset.
+filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum}"
 if command -v compute-sanitizer >/dev/null 2>&1; then
-  for tool in memcheck racecheck synccheck initcheck; do
-    step "compute-sanitizer $tool" "$out/sanitizer.log" 240 \
+  for tool in memcheck initcheck synccheck racecheck; do
+    step "compute-sanitizer $tool" "$out/sanitizer.log" 60 \
       compute-sanitizer --tool "$tool" --error-exitcode 99 "$tests" --gtest_filter="$filter"
   done
+  grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Uninitialized|hazard" "$out/sanitizer.log" | sort | uniq -c | head -20 >>"$summary"
 else
   echo "| compute-sanitizer | FAIL (not found) | 0 s |" >>"$summary"
   failed=1
 fi
 
-# 3. The tutorial's 50 epochs on the GPU and on the CPU backend, same seed.
-step "train cuda 50 epochs" "$out/train.log" 300 "$cli" train --device cuda --data "$data" --seed 0
-step "train cpu 50 epochs" "$out/train.log" 300 "$cli" train --device cpu --data "$data" --seed 0
-{
-  echo "final accuracy (cuda, then cpu):"
-  grep "^Epoch: 50\." "$out/train.log"
-} >>"$summary"
-
-# 4. Benchmarks: our rows and PyTorch on the same GPU (tools/bench.sh), then the kernel lab.
-step "bench" "$out/bench.log" 420 env BENCH_RUNS="$build/bench-runs" tools/bench.sh --bin "$cli" --repeats 3 --no-write
-step "kernel lab" "$out/bench.log" 240 "$lab"
-
-# 5. Kernel metrics of one step at batch 32 and 8192 (the third epoch's first steps).
+# 6. Kernel metrics of the third epoch's first launches at batch 32 and 8192.
 if command -v ncu >/dev/null 2>&1; then
-  for b in 32 8192; do
-    step "ncu batch $b" "$out/timeline.log" 240 ncu --csv --profile-from-start off --launch-count 6 \
+  for run in 32:cublas 8192:cublas 32:persistent; do
+    b=${run%%:*} kernel=${run#*:}
+    step "ncu batch $b $kernel" "$out/timeline.log" 60 ncu --csv --clock-control none --profile-from-start off --launch-count 8 \
       --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active \
-      "$cli" train --device cuda --data "$data" --epochs 2 --batch-size "$b" --profile-epoch 2 --cuda-graphs off
-    grep -E '^"' "$out/timeline.log" | sed "s/^/$b,/" >>"$out/kernels.csv"
+      --log-file "$out/ncu_$b.csv" \
+      "$cli" train --device cuda --data "$data" --epochs 2 --batch-size "$b" --profile-epoch 2 --cuda-graphs off --kernel "$kernel"
+    grep -E '^"' "$out/ncu_$b.csv" 2>/dev/null | sed "s/^/$b,$kernel,/" >>"$out/kernels.csv"
+    rm -f "$out/ncu_$b.csv"
   done
 else
   echo "ncu not found" >"$out/kernels.csv"
 fi
 
-# 6. A timeline of one epoch: nsys when it can write its report here, else the program's own timings.
-if command -v nsys >/dev/null 2>&1 &&
-  step "nsys epoch 2" "$out/timeline.log" 180 nsys profile --capture-range=cudaProfilerApi --capture-range-end=stop \
-    --trace=cuda,nvtx,cublas -o "$build/logreg_epoch2" --force-overwrite true \
-    "$cli" train --device cuda --data "$data" --epochs 2 --profile-epoch 2; then
-  nsys stats --report nvtx_sum,cuda_gpu_kern_sum "$build/logreg_epoch2.nsys-rep" >>"$out/timeline.log" 2>&1
+# 7. A timeline of one epoch when nsys is there and can write its report.
+if command -v nsys >/dev/null 2>&1; then
+  step "nsys epoch 2" "$out/timeline.log" 60 nsys profile --capture-range=cudaProfilerApi --capture-range-end=stop \
+    --trace=cuda,nvtx,cublas -o /tmp/logreg_epoch2 --force-overwrite true \
+    "$cli" train --device cuda --data "$data" --epochs 2 --profile-epoch 2 &&
+    nsys stats --report nvtx_sum,cuda_gpu_kern_sum /tmp/logreg_epoch2.nsys-rep >>"$out/timeline.log" 2>&1
 else
-  step "epoch timings" "$out/timeline.log" 120 "$cli" train --device cuda --data "$data" --epochs 3 --profile-epoch 2
+  echo "nsys not on the PATH: no timeline (kernels.csv has ncu's per-kernel figures)" >>"$out/timeline.log"
 fi
 
 echo >>"$summary"
-echo "device: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)" >>"$summary"
+echo "device: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1); wall $SECONDS s" >>"$summary"
+cat "$summary"
 exit "$failed"

@@ -3,6 +3,7 @@
 // `--device reference` within the tolerance of the epoch tests, and the resident and streamed input paths
 // print identical epochs. On the emulated device this is the whole program running its CUDA code on the CPU.
 #include <cmath>
+#include <cstdlib>
 #include <regex>
 #include <string>
 #include <vector>
@@ -13,7 +14,11 @@
 namespace logreg::test {
 namespace {
 
-const char* kFashion = "/usr/share/datasets/fashion-mnist";
+// Debian's dataset-fashion-mnist, or LOGREG_FASHION_MNIST (a GPU machine has the files elsewhere).
+std::string FashionDir() {
+  const char* from_env = std::getenv("LOGREG_FASHION_MNIST");
+  return from_env != nullptr && *from_env != '\0' ? std::string(from_env) : "/usr/share/datasets/fashion-mnist";
+}
 
 // The "Accuracy: X" of every epoch line.
 std::vector<double> accuracies(const std::string& out) {
@@ -38,7 +43,7 @@ std::string epochs_without_times(const std::string& out) {
 class CudaCli : public GpuTest {};
 
 TEST_F(CudaCli, TrainOnFashionMnistMatchesTheReference) {
-  const std::string common = std::string(" --data ") + kFashion + " --epochs 2 --limit-train 2000 --seed 3";
+  const std::string common = " --data " + FashionDir() + " --epochs 2 --limit-train 2000 --seed 3";
   const CliResult ref = RunCli("train --device reference" + common);
   const CliResult gpu = RunCli("train --device cuda --residency device" + common);
   const CliResult streamed = RunCli("train --device cuda --residency stream" + common);
