@@ -27,7 +27,10 @@ class MetricsLog {
   // them (a file that is absent or has other columns starts afresh). The settings are written (a CSV's
   // FILE.json atomically). With `validation` every record also has val_loss and val_accuracy.
   // ResourceError when it can't write.
-  MetricsLog(const std::string& path, const std::string& settings_json, bool validation = false, int keep_epochs = -1);
+  // `columns` (a CSV header without the newline) replaces the epoch columns for files of other records (the
+  // L-BFGS iterations), written with append_record.
+  MetricsLog(const std::string& path, const std::string& settings_json, bool validation = false, int keep_epochs = -1,
+             const char* columns = nullptr);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
@@ -35,6 +38,10 @@ class MetricsLog {
   // Appends one record and flushes it to the file. On a failed write (ResourceError) the file is cut
   // back to its last complete record and closed; later appends are not allowed.
   void append(const EpochReport& report, double lr);
+
+  // Appends one record of the file's own columns: `csv_line` (the values in column order) or `json_line` (one
+  // JSON object), whichever the format is; no newline in either.
+  void append_record(const std::string& csv_line, const std::string& json_line);
 
   MetricsFormat format() const { return format_; }
   const std::string& path() const { return path_; }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <cerrno>
@@ -22,6 +23,7 @@
 
 #include "commands.hpp"
 #include "train_options.hpp"
+#include "cmd_train_lbfgs.hpp"
 #include "train_settings.hpp"
 #include "logreg/checked_files.hpp"
 #include "logreg/backend_factory.hpp"
@@ -111,6 +113,37 @@ ModelFile model_file_of(const EpochSnapshot& snap, const Dataset& data, std::uin
   mf.settings_json = json_text(s);
   mf.optimizer_state = snap.velocity;
   return mf;
+}
+
+// scikit-learn's start: every weight and bias 0.
+Model zero_model(Model m) {
+  std::fill(m.weights.begin(), m.weights.end(), 0.0f);
+  std::fill(m.bias.begin(), m.bias.end(), 0.0f);
+  return m;
+}
+
+// --solver lbfgs (cmd_train_lbfgs.hpp), with the signals and exit codes of an SGD run.
+void run_lbfgs(const TrainOptions& o, const Dataset& data, const TrainSplit& split, TrainerBackend& backend,
+               const Model& start, const nlohmann::ordered_json& settings) {
+  LbfgsRunInputs in;
+  in.data = &data;
+  in.split = &split;
+  const std::uint32_t count = data.train_images.count;
+  in.all_rows = o.limit_train > 0 && static_cast<std::uint64_t>(o.limit_train) < count
+                    ? static_cast<std::uint32_t>(o.limit_train) : count;
+  in.backend = &backend;
+  in.start = start;
+  in.settings = settings;
+  in.stop_requested = [] { return g_stop_signal != 0 || stdout_failed(); };
+  const StopSignalScope signals;
+  const LbfgsRunOutcome outcome = run_lbfgs_training(o, std::move(in));
+  if (!outcome.stopped) return;
+  const int sig = static_cast<int>(g_stop_signal);
+  std::string what = sig != 0 ? std::string("interrupted by ") + signal_name(sig)
+                              : std::string("standard output failed, training stopped");
+  what += " after " + std::to_string(outcome.iterations) + " L-BFGS iterations";
+  if (!o.save.empty()) what += "; model saved to " + o.save + " (the last iteration's weights)";
+  throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
 }
 
 void run_train(TrainOptions o) {
@@ -228,6 +261,10 @@ void run_train(TrainOptions o) {
   if (!o.save.empty() && opt.momentum != 0.0f && snapshot.velocity.empty()) snapshot.velocity = backend->optimizer_state();
   const nlohmann::ordered_json settings = settings_record(o, cfg, opt, files, split, backend->name());
   print_settings(settings, data);
+  if (o.solver == Solver::kLbfgs) {
+    run_lbfgs(o, data, split, *backend, o.init.empty() ? zero_model(initial) : initial, settings);
+    return;
+  }
 
   std::unique_ptr<MetricsLog> metrics;
   if (!o.metrics.empty()) {
@@ -296,7 +333,7 @@ void run_train(TrainOptions o) {
 }  // namespace
 void setup_train_command(CLI::App& app) {
   auto opts = std::make_shared<TrainOptions>();
-  CLI::App* sub = app.add_subcommand("train", "Train the model with mini-batch SGD and report each epoch");
+  CLI::App* sub = app.add_subcommand("train", "Train the model with mini-batch SGD (each epoch reported) or full-batch L-BFGS (--solver lbfgs, each iteration reported)");
   add_train_options(sub, opts.get());
   sub->callback([opts, sub]() {
     TrainOptions o = *opts;

@@ -9,10 +9,12 @@
 #include <iostream>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "cmd_train_lbfgs.hpp"
 #include "logreg/errors.hpp"
 
 namespace logreg::cli {
@@ -168,6 +170,19 @@ void add_train_options(CLI::App* sub, TrainOptions* opts) {
                   "(bit-identical results to off)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  add_enum_option(sub, "--solver", &opts->solver, kSolverNames, "How the model is fitted");
+  sub->add_option("--C", opts->C,
+                  "L-BFGS: inverse regularisation strength, scikit-learn's C (> 0; inf: no penalty); several "
+                  "comma-separated values (0.01,0.1,1,10) fit the regularisation path on --val-split and refit the best")
+      ->capture_default_str();
+  sub->add_option("--tol", opts->tol, "L-BFGS: converged when the largest absolute gradient component is <= tol (> 0)")
+      ->capture_default_str();
+  sub->add_option("--max-iter", opts->max_iter, "L-BFGS: at most this many iterations")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  sub->add_option("--eval-every", opts->eval_every, "L-BFGS: print the test accuracy every K iterations (0 = only at the end)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
 }
 
 void validate_train_options(const TrainOptions& o) {
@@ -182,6 +197,27 @@ void validate_train_options(const TrainOptions& o) {
   }
   if (o.early_stop > 0 && o.val_split == 0.0) throw UsageError("--early-stop needs a validation split (--val-split F)");
   if (o.save_every > 0 && o.save.empty()) throw UsageError("--save-every needs --save FILE");
+  validate_solver_options(o);
+}
+
+void validate_solver_options(const TrainOptions& o) {
+  // Each flag of one solver is refused with the other rather than silently ignored.
+  static const std::vector<const char*> kSgdOnly = {"--epochs",   "--batch-size", "--lr",         "--momentum",
+                                         "--nesterov", "--weight-decay", "--lr-schedule", "--lr-step",
+                                         "--lr-gamma", "--early-stop", "--save-every", "--resume"};
+  static const std::vector<const char*> kLbfgsOnly = {"--C", "--tol", "--max-iter", "--eval-every"};
+  const bool lbfgs = o.solver == Solver::kLbfgs;
+  for (const char* flag : lbfgs ? kSgdOnly : kLbfgsOnly) {
+    if (o.is_given(flag)) {
+      throw UsageError(std::string(flag) + " applies to --solver " + (lbfgs ? "sgd" : "lbfgs") + " only, not --solver " +
+                       solver_name(o.solver));
+    }
+  }
+  if (!lbfgs) return;
+  if (!(std::isfinite(o.tol) && o.tol > 0.0)) throw UsageError("--tol: must be a finite number > 0, got " + number_text(o.tol));
+  if (parse_c_values(o.C).size() > 1 && o.val_split == 0.0) {
+    throw UsageError("--C with several values (the regularisation path) needs a validation split (--val-split F)");
+  }
 }
 
 EarlyStopState apply_resumed_settings(TrainOptions& o, const ModelFile& mf, std::string* data_dir) {

@@ -13,6 +13,7 @@
 
 #include "logreg/backend_factory.hpp"
 #include "logreg/model_file.hpp"
+#include "logreg/solver.hpp"
 #include "logreg/training.hpp"
 
 namespace logreg::cli {
@@ -42,6 +43,11 @@ struct TrainOptions {
   int save_every = 0;
   std::string resume;
   std::string init;  // --init: starting weights from a safetensors nn.Linear (export_safetensors.hpp)
+  Solver solver = Solver::kSgd;   // --solver: sgd (the options above) or lbfgs (the four below)
+  std::string C = "1";             // L-BFGS: scikit-learn's C, "inf", or several comma-separated (the path)
+  double tol = 1e-4;               // L-BFGS: max |gradient component| at which it has converged
+  int max_iter = 100;              // L-BFGS: iterations at most
+  int eval_every = 10;             // L-BFGS: test accuracy every K iterations (0 = only at the end)
   std::set<std::string> given;  // the flags given on the command line ("--lr", ...)
   bool is_given(const std::string& flag) const { return given.count(flag) > 0; }
 };
@@ -60,6 +66,10 @@ void add_train_options(CLI::App* sub, TrainOptions* opts);
 // the float32 that --lr, --momentum, --weight-decay and --lr-gamma become must not underflow to 0 or a
 // subnormal, overflow to infinity, or round out of the range (0.99999999999 is 1.0f for --momentum).
 void validate_train_options(const TrainOptions& o);
+
+// Part of validate_train_options: the flags of one solver given with the other (UsageError naming the flag),
+// --tol finite and > 0, --C's values (parse_c_values), several --C values without --val-split.
+void validate_solver_options(const TrainOptions& o);
 
 // --resume: every setting that shapes the trajectory (lr, schedule, step, gamma, momentum, Nesterov, weight
 // decay, batch size, epochs, limit-train, validation split, early stopping; the loss head and the seed from

@@ -49,6 +49,13 @@ nlohmann::ordered_json settings_record(const TrainOptions& o, const TrainConfig&
   s["early_stop"] = cfg.early_stop;
   s["resume"] = o.resume;
   s["init"] = o.init;
+  s["solver"] = solver_name(o.solver);
+  if (o.solver == Solver::kLbfgs) {
+    s["C"] = o.C;
+    s["tol"] = o.tol;
+    s["max_iter"] = o.max_iter;
+    s["eval_every"] = o.eval_every;
+  }
   s["data"] = data_record(files);
   return s;
 }
@@ -64,6 +71,13 @@ void print_settings(const nlohmann::ordered_json& s, const Dataset& data) {
   std::printf("Model: Linear(%zu -> %d), loss %s, seed %llu; backend %s\n", data.train_images.dim(), data.num_classes,
               s["loss"].get<std::string>().c_str(), static_cast<unsigned long long>(s["seed"].get<std::uint64_t>()),
               s["backend"].get<std::string>().c_str());
+  if (s.value("solver", std::string()) == "lbfgs") {
+    std::printf("Optimizer: L-BFGS (libLBFGS, full batch), C %s, tol %g, max-iter %d, test accuracy every %d iterations\n",
+                s["C"].get<std::string>().c_str(), s["tol"].get<double>(), s["max_iter"].get<int>(),
+                s["eval_every"].get<int>());
+    std::fflush(stdout);
+    return;
+  }
   std::printf("Optimizer: SGD lr %g (%s schedule), momentum %g%s, weight decay %g, batch %d, epochs %d..%d\n",
               s["lr"].get<double>(), s["lr_schedule"].get<std::string>().c_str(), s["momentum"].get<double>(),
               s["nesterov"].get<bool>() ? " (Nesterov)" : "", s["weight_decay"].get<double>(), s["batch_size"].get<int>(),

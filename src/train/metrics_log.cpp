@@ -67,7 +67,8 @@ std::string metrics_settings_path(const std::string& path) {
   return metrics_format_of(path) == MetricsFormat::kCsv ? path + ".json" : std::string();
 }
 
-MetricsLog::MetricsLog(const std::string& path, const std::string& settings_json, bool validation, int keep_epochs)
+MetricsLog::MetricsLog(const std::string& path, const std::string& settings_json, bool validation, int keep_epochs,
+                       const char* columns)
     : path_(path), format_(metrics_format_of(path)), validation_(validation) {
   const std::string target = resolve_output_target(path);
   struct stat st {};
@@ -90,9 +91,10 @@ MetricsLog::MetricsLog(const std::string& path, const std::string& settings_json
                                                           "to write it too")
                                             : std::string("cannot lock it: ") + std::strerror(err)));
   }
-  const std::string header = format_ == MetricsFormat::kCsv
-                                 ? std::string(kMetricsColumns) + (validation_ ? kMetricsValColumns : "") + "\n"
-                                 : std::string();
+  const std::string header =
+      format_ != MetricsFormat::kCsv ? std::string()
+      : columns != nullptr           ? std::string(columns) + "\n"
+                                     : std::string(kMetricsColumns) + (validation_ ? kMetricsValColumns : "") + "\n";
   // --resume: keep the header and the complete records of epochs 1..keep_epochs.
   std::size_t kept = 0;
   int kept_records = 0;
@@ -194,6 +196,10 @@ void MetricsLog::write(const std::string& text) {
   throw ResourceError("--metrics " + path_ + ": write failed: " + std::strerror(err) +
                       (cut ? "; the file keeps its header and " + std::to_string(records_ - 1) + " complete epoch record(s)"
                            : "; cutting it back to its last complete record also failed"));
+}
+
+void MetricsLog::append_record(const std::string& csv_line, const std::string& json_line) {
+  write((format_ == MetricsFormat::kCsv ? csv_line : json_line) + "\n");
 }
 
 void MetricsLog::append(const EpochReport& r, double lr) {

@@ -1,0 +1,48 @@
+// `train --solver lbfgs`: the full-batch L-BFGS run of the train command, after cmd_train.cpp has checked the
+// outputs, loaded the data, split it and made the backend. Not here: option parsing (train_options.cpp), the
+// solver (solver.hpp), the maths (maths/objective_math.hpp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "train_options.hpp"
+#include "logreg/backend.hpp"
+#include "logreg/dataset.hpp"
+#include "logreg/solver.hpp"
+#include "logreg/training.hpp"
+
+namespace logreg::cli {
+
+struct LbfgsRunInputs {
+  const Dataset* data = nullptr;
+  const TrainSplit* split = nullptr;
+  std::uint32_t all_rows = 0;      // the training rows before the validation split (the refit's rows)
+  TrainerBackend* backend = nullptr;
+  Model start;                     // zeros (scikit-learn's start) or --init's weights
+  nlohmann::ordered_json settings; // the run's record; the result is added to it for --save and --metrics
+  std::function<bool()> stop_requested;
+};
+
+struct LbfgsRunOutcome {
+  bool stopped = false;  // stop_requested said so (the model of the last iteration was saved with --save)
+  int iterations = 0;    // of the final fit
+};
+
+// The "Optimizer: L-BFGS ..." settings line.
+std::string lbfgs_settings_line(const TrainOptions& o);
+
+// Fits the model; prints one line per iteration ("Iteration: N. Objective: X. Gradient: G. Step: S. Time: T s",
+// with ". Test accuracy: A" every --eval-every iterations), then "Solver: lbfgs. Iterations: ..."; writes the
+// same records to --metrics and the model to --save. Several --C values: the regularisation path (one line
+// per C with its validation accuracy, warm starts), then the best C refitted on all training rows.
+LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in);
+
+// The comma-separated values of --C: each "inf" or a number > 0. UsageError naming --C otherwise.
+std::vector<double> parse_c_values(const std::string& text);
+
+}  // namespace logreg::cli
