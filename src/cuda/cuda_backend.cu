@@ -19,6 +19,7 @@
 #include "cuda_check.hpp"
 #include "cuda_probe.hpp"
 #include "cuda_step_probe.hpp"
+#include "device_objective.hpp"
 #include "device_resources.hpp"
 #include "device_step.hpp"
 #include "evaluator.hpp"
@@ -203,6 +204,29 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     return evaluator_.evaluate(images, labels, step_, head_);
   }
 
+  // Over the resident set; with streamed residency the set is uploaded once, on the first call, for this.
+  double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                              double* grad) override {
+    const std::uint8_t* pixels = nullptr;
+    const std::uint8_t* labels = nullptr;
+    if (resident_ != nullptr) {
+      pixels = resident_->pixels();
+      labels = resident_->labels();
+    } else {
+      if (objective_pixels_.size() == 0) {
+        objective_pixels_ = DeviceBuffer<std::uint8_t>(train_images_.pixels.size());
+        objective_labels_ = DeviceBuffer<std::uint8_t>(train_labels_.count());
+        CUDA_CHECK(cudaMemcpyAsync(objective_pixels_.data(), train_images_.pixels.data(), objective_pixels_.bytes(),
+                                   cudaMemcpyHostToDevice, compute_.get()));
+        CUDA_CHECK(cudaMemcpyAsync(objective_labels_.data(), train_labels_.labels.data(), objective_labels_.bytes(),
+                                   cudaMemcpyHostToDevice, compute_.get()));
+      }
+      pixels = objective_pixels_.data();
+      labels = objective_labels_.data();
+    }
+    return objective_.evaluate(pixels, labels, train_images_.count, rows, params, l2, grad, step_, head_);
+  }
+
   Model model() const override { return step_.model(head_); }
   std::vector<float> optimizer_state() const override { return step_.optimizer_state(); }
 
@@ -246,6 +270,9 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
   std::unique_ptr<ResidentInput> resident_;  // one of the two input paths
   std::unique_ptr<StreamedInput> streamed_;
   Evaluator evaluator_;
+  DeviceObjective objective_;                        // full_batch_objective (the L-BFGS solver)
+  DeviceBuffer<std::uint8_t> objective_pixels_;      // streamed residency: the set, for objective_ only
+  DeviceBuffer<std::uint8_t> objective_labels_;
   int last_batch_rows_ = 0;
 
   bool recording_ = false;

@@ -29,6 +29,9 @@ class ResidentInput {
   bool graphs() const { return graphs_; }
   // Set when capturing a graph failed: what name() should say instead of "CUDA graphs on".
   const std::string& graph_failure() const { return graph_failure_; }
+  // The set on the device, for the full-batch objective: pixels (N, D) uint8 row-major, labels (N).
+  const std::uint8_t* pixels() const { return pixels_.data(); }
+  const std::uint8_t* labels() const { return labels_.data(); }
 
  private:
   void step_once(int rows, DeviceStep& step, BatchRecorder* recorder);
