@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstring>
+#include <vector>
 
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/step_bodies.hpp"
@@ -27,34 +28,56 @@ typedef double Lane8 __attribute__((vector_size(8 * sizeof(double))));
 inline void load8(const double* p, Lane8& v) { std::memcpy(&v, p, sizeof v); }
 inline void store8(double* p, const Lane8& v) { std::memcpy(p, &v, sizeof v); }
 
-// G groups of 8 classes (Cp = 8 G) held in registers over a row's pixels.
+// A row's nonzero pixels, found once (branch-free) for both passes: their columns and x = pixel / 255.
+inline int compact_row(const std::uint8_t* px, int D, std::uint32_t* cols, double* xs) {
+  int m = 0;
+  for (int d = 0; d < D; ++d) {
+    cols[m] = static_cast<std::uint32_t>(d);
+    xs[m] = kUnit.v[px[d]];
+    m += px[d] != 0 ? 1 : 0;
+  }
+  return m;
+}
+
+// G groups of 8 classes (Cp = 8 G) held in registers over a row's nonzero pixels.
 template <int G>
 __attribute__((always_inline)) inline double rows_body(const std::uint8_t* const* rows, const std::uint8_t* labels,
                                                        int r0, int r1, LossHead head, int C, int D, const double* wt,
-                                                       const double* b, double inv_n, double* gwt, double* gb) {
+                                                       const double* b, double inv_n, double* gwt, double* gb,
+                                                       std::uint32_t* cols, double* xs) {
   constexpr int Cp = 8 * G;
   double z[Cp];
   double dz[Cp];
   double loss = 0.0;
   for (int i = r0; i < r1; ++i) {
-    const std::uint8_t* px = rows[i];
-    // Even and odd pixels in two accumulators (two add chains in flight), added at the end.
-    Lane8 acc[2][G];
+    const int m = compact_row(rows[i], D, cols, xs);
+    // Alternate nonzero pixels in two accumulators (two add chains in flight), added at the end.
+    Lane8 acc0[G], acc1[G];
     for (int g = 0; g < G; ++g) {
-      load8(b + 8 * g, acc[0][g]);
-      acc[1][g] = Lane8{};
+      load8(b + 8 * g, acc0[g]);
+      acc1[g] = Lane8{};
     }
-    for (int d = 0; d < D; ++d) {
-      if (px[d] == 0) continue;
-      const double x = kUnit.v[px[d]];
-      const double* w = wt + static_cast<std::size_t>(d) * Cp;
+    int k = 0;
+    for (; k + 1 < m; k += 2) {
+      const double* w0 = wt + static_cast<std::size_t>(cols[k]) * Cp;
+      const double* w1 = wt + static_cast<std::size_t>(cols[k + 1]) * Cp;
       for (int g = 0; g < G; ++g) {
-        Lane8 wv;
-        load8(w + 8 * g, wv);
-        acc[d & 1][g] += x * wv;
+        Lane8 v0, v1;
+        load8(w0 + 8 * g, v0);
+        load8(w1 + 8 * g, v1);
+        acc0[g] += xs[k] * v0;
+        acc1[g] += xs[k + 1] * v1;
       }
     }
-    for (int g = 0; g < G; ++g) store8(z + 8 * g, acc[0][g] + acc[1][g]);
+    if (k < m) {
+      const double* w0 = wt + static_cast<std::size_t>(cols[k]) * Cp;
+      for (int g = 0; g < G; ++g) {
+        Lane8 v0;
+        load8(w0 + 8 * g, v0);
+        acc0[g] += xs[k] * v0;
+      }
+    }
+    for (int g = 0; g < G; ++g) store8(z + 8 * g, acc0[g] + acc1[g]);
     loss += objective_row<double>(head, z, C, labels[i], inv_n, dz);
     for (int c = C; c < Cp; ++c) dz[c] = 0.0;
     Lane8 dzv[G];
@@ -64,14 +87,12 @@ __attribute__((always_inline)) inline double rows_body(const std::uint8_t* const
       load8(gb + 8 * g, bv);
       store8(gb + 8 * g, bv + dzv[g]);
     }
-    for (int d = 0; d < D; ++d) {
-      if (px[d] == 0) continue;
-      const double x = kUnit.v[px[d]];
-      double* gw = gwt + static_cast<std::size_t>(d) * Cp;
+    for (k = 0; k < m; ++k) {
+      double* gw = gwt + static_cast<std::size_t>(cols[k]) * Cp;
       for (int g = 0; g < G; ++g) {
         Lane8 gv;
         load8(gw + 8 * g, gv);
-        store8(gw + 8 * g, gv + x * dzv[g]);
+        store8(gw + 8 * g, gv + xs[k] * dzv[g]);
       }
     }
   }
@@ -114,8 +135,10 @@ __attribute__((always_inline)) inline double rows_body_any(const std::uint8_t* c
 __attribute__((target_clones("avx512f", "avx2", "default")))
 double objective_rows(const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1, LossHead head,
                       int C, int Cp, int D, const double* wt, const double* b, double inv_n, double* gwt, double* gb) {
-  if (Cp == 8) return rows_body<1>(rows, labels, r0, r1, head, C, D, wt, b, inv_n, gwt, gb);
-  if (Cp == 16) return rows_body<2>(rows, labels, r0, r1, head, C, D, wt, b, inv_n, gwt, gb);
+  std::vector<std::uint32_t> cols(static_cast<std::size_t>(D));
+  std::vector<double> xs(static_cast<std::size_t>(D));
+  if (Cp == 8) return rows_body<1>(rows, labels, r0, r1, head, C, D, wt, b, inv_n, gwt, gb, cols.data(), xs.data());
+  if (Cp == 16) return rows_body<2>(rows, labels, r0, r1, head, C, D, wt, b, inv_n, gwt, gb, cols.data(), xs.data());
   return rows_body_any(rows, labels, r0, r1, head, C, Cp, D, wt, b, inv_n, gwt, gb);
 }
 
