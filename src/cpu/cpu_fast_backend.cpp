@@ -252,7 +252,7 @@ class CpuFastBackend final : public TrainerBackend {
     return totals;
   }
 
-  // The full batch in double (objective_loops.hpp): kObjectiveParts fixed row ranges, each with its own gradient
+  // The full batch (objective_loops.hpp: logits and loss in double): kObjectiveParts fixed row ranges, each with its own gradient
   // accumulators, run on the team; their sums are then added in part order, so the result does not depend on
   // the thread count. The trained model is not touched.
   double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,

@@ -1,8 +1,9 @@
-// The fast CPU backend's full-batch objective loops (TrainerBackend::full_batch_objective), in double: the
-// solver needs an objective that is smooth in its parameters to 1e-16, which float32 logits are not (the
-// line search stalls near the optimum). Each row's nonzero pixels are read straight from the uint8 set; the
-// per-row loss is objective_row (maths/objective_math.hpp). Not here: the order of the parts over the thread
-// team, the penalty (cpu_fast_backend.cpp).
+// The fast CPU backend's full-batch objective loops (TrainerBackend::full_batch_objective): logits and loss in
+// double, since the solver needs an objective smooth in its parameters to ~1e-16, which float32 logits are not
+// (the line search stalls near the optimum); the weight gradient summed in float over blocks of 256 rows, then
+// in double (its error, ~1e-7 relative, is far below the solver's tolerances). Each row's nonzero pixels are
+// read straight from the uint8 set; the per-row loss is objective_row (maths/objective_math.hpp). Not here: the
+// order of the parts over the thread team, the penalty (cpu_fast_backend.cpp).
 #pragma once
 
 #include <cstdint>
@@ -19,7 +20,7 @@ constexpr int kObjectiveClassLanes = 8;
 // gb += dz (accumulated, rows in order). Returns the sum of the rows' losses (in row order).
 //   rows (n) pixel rows, D each; labels (n); wt (D, Cp) the weights transposed, zero-padded to
 //   Cp = C rounded up to kObjectiveClassLanes; b (Cp); gwt (D, Cp) and gb (Cp) accumulated.
-// Compiled for AVX-512, AVX2 and the baseline (the CPU picks at load time); double throughout, so the
+// Compiled for AVX-512, AVX2 and the baseline (the CPU picks at load time), without FMA contraction, so the
 // result does not depend on which.
 double objective_rows(const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1, LossHead head,
                       int C, int Cp, int D, const double* wt, const double* b, double inv_n, double* gwt, double* gb);

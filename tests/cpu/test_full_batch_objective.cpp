@@ -137,8 +137,9 @@ TEST(FullBatchObjective, PenaltyIsAddedToWeightsOnly) {
   }
 }
 
-// The fast CPU backend (double, its rows in fixed parts) agrees with the reference to rounding, over a subset
-// of rows in a given order, and gives bit-identical results on reruns and for any thread count.
+// The fast CPU backend (logits and loss in double; the weight gradient summed in float over blocks of 256 rows,
+// then in double) agrees with the reference, over a subset of rows in a given order, and gives bit-identical
+// results on reruns and for any thread count.
 TEST(FullBatchObjective, FastBackendMatchesReferenceAndIsBitReproducible) {
   const std::uint32_t N = 700;
   const ImageSet images = test::RandomImages(N, 28, 28, 21);
@@ -160,7 +161,7 @@ TEST(FullBatchObjective, FastBackendMatchesReferenceAndIsBitReproducible) {
   EXPECT_NEAR(f1, f_ref, 1e-13 * f_ref);
   double gmax = 0.0;
   for (const double v : g_ref) gmax = std::max(gmax, std::fabs(v));
-  EXPECT_TRUE(AllClose(g_ref, g1, 1e-13 * gmax, 1e-11));
+  EXPECT_TRUE(AllClose(g_ref, g1, 1e-7 * gmax, 1e-6));
   EXPECT_EQ(f1, f2);
   EXPECT_EQ(f2, f3);
   EXPECT_EQ(g1, g2);
