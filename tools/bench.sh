@@ -6,7 +6,7 @@
 #
 # usage: tools/bench.sh [--quick] [--data DIR] [--repeats N] [--epochs N] [--bin PATH]
 #                       [--tta-settings B,LR,MOMENTUM] [--tta-best B,LR,MOMENTUM] [--tta-max-epochs N]
-#                       [--target ACC] [--no-write] [--limit-only] [--limit-epochs N]
+#                       [--target ACC] [--no-write] [--limit-only] [--limit-epochs N] [--lbfgs-only]
 #   --quick           ~2 minute smoke run: 1 repeat, 1 epoch, DataLoader row on 6000 rows (scaled up),
 #                     short scikit-learn fits, time-to-accuracy capped at 2 epochs; does not write
 #                     BENCHMARKS.md unless --write is given
@@ -25,6 +25,9 @@
 #                     our --device cpu rows, the 50-epoch tutorial run's wall time and batch 32 under load;
 #                     writes only that section of BENCHMARKS.md (a full run writes both)
 #   --limit-epochs N  timed epochs per cpu_limit row (default 5, after its own warm-up epoch)
+#   --lbfgs-only      only the "time to scikit-learn's optimum" rows (issue 13, tools/bench_lbfgs.py): the first
+#                     10,000 rows and the full set, C 1, tol 1e-6, scikit-learn's lbfgs then ours (--device
+#                     cpu, and cuda on a GPU): wall time, iterations, objective; prints the table, writes nothing
 # env:  BUILD_DIR (default build-release), BUILD_TYPE (default Release): where tools/build.sh builds;
 #       TORCH_PYTHON, SKLEARN_PYTHON: interpreters for the peers (default: the first of $PYTHON,
 #       /opt/torch/.venv/bin/python3, /usr/bin/python3, python3 that imports what the peer needs);
@@ -36,6 +39,7 @@ command_line="tools/bench.sh${*:+ $*}"
 
 quick=0 write=1 write_forced=0 data_dir="" repeats=3 epochs=2 bin=""
 tta_settings="32,0.1,0" tta_best="128,0.05,0.9" tta_max_epochs=15 target=0 limit_only=0 limit_epochs=5
+lbfgs_only=0
 while (($#)); do
   case "$1" in
     --quick) quick=1 ;;
@@ -51,6 +55,7 @@ while (($#)); do
     --write) write_forced=1 ;;
     --limit-only) limit_only=1 ;;
     --limit-epochs) limit_epochs="$2"; shift ;;
+    --lbfgs-only) lbfgs_only=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -148,6 +153,19 @@ fi
   echo "torch_python=${torch_python:-none}"
   echo "sklearn_python=${sklearn_python:-none}"
 } >>"$machine"
+
+# ---- time to scikit-learn's optimum (--lbfgs-only): both solvers on the same rows, one after the other ---
+if ((lbfgs_only)); then
+  [[ -n "$sklearn_python" ]] || { echo "bench.sh: --lbfgs-only needs a Python with scikit-learn, numpy, threadpoolctl" >&2; exit 1; }
+  lbfgs_devices=(cpu)
+  if [[ -z "$no_gpu_reason" ]]; then lbfgs_devices+=(cuda); fi
+  for device in "${lbfgs_devices[@]}"; do
+    log "time to scikit-learn's optimum, --device $device"
+    "$sklearn_python" tools/bench_lbfgs.py --exe "$bin" "${data_args[@]}" --rows 10000,0 --C 1 --tol 1e-6 \
+      --device "$device" | tee "$runs/lbfgs_$device.md"
+  done
+  exit 0
+fi
 
 # ---- 4. the rows ------------------------------------------------------------------------------------
 # note ID GROUP LABEL DEVICE BATCH STATUS : one manifest line (STATUS: ok, or why the row did not run).

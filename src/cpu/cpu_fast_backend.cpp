@@ -252,9 +252,9 @@ class CpuFastBackend final : public TrainerBackend {
     return totals;
   }
 
-  // The full batch (objective_loops.hpp: logits and loss in double): kObjectiveParts fixed row ranges, each with its own gradient
-  // accumulators, run on the team; their sums are then added in part order, so the result does not depend on
-  // the thread count. The trained model is not touched.
+  // The full batch (objective_loops.hpp: logits and loss in double): kObjectiveParts fixed row ranges, each
+  // with its own gradient accumulators, run on the team; their sums are then added in part order, so the
+  // result does not depend on the thread count. The trained model is not touched.
   double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
                               double* grad) override {
     const std::size_t n = rows.size();
