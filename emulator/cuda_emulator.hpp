@@ -135,6 +135,15 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)cuda_emu::warp_excha
 inline void __threadfence() {}
 inline void __threadfence_block() {}
 
+// The asynchronous global -> shared copies of <cuda_pipeline.h> (cp.async): done at once here, so waiting
+// for them is a no-op. A kernel that reads the destination before __pipeline_wait_prior still reads the
+// data on the emulator; the GPU (and compute-sanitizer's racecheck) is where such a bug shows.
+inline void __pipeline_memcpy_async(void* dst, const void* src, std::size_t size, std::size_t = 0) {
+  std::memcpy(dst, src, size);
+}
+inline void __pipeline_commit() {}
+inline void __pipeline_wait_prior(std::size_t) {}
+
 template <class T>
 T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
   return cuda_emu::from_bits<T>(cuda_emu::warp_exchange(cuda_emu::WarpOp::kShflIdx, mask, cuda_emu::to_bits(var), src_lane, width));

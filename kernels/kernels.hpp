@@ -90,6 +90,36 @@ void sgd_update_from_state(float* params,       // (C*D + C)
                            unsigned long long rows,
                            cudaStream_t stream);
 
+// The persistent small-batch epoch (persistent_epoch.cu): one launch of one block runs every SGD step of an
+// epoch over the device-resident set, W and b (and velocity) in shared memory throughout.
+constexpr int kPersistentThreads = 1024;
+constexpr int kPersistentMaxClasses = 16;  // the forward pass keeps C accumulators per lane in registers
+constexpr std::size_t kPersistentMaxBatchBytes = 64 << 10;  // B * D: two batches of uint8 in shared memory
+
+struct PersistentEpochArgs {
+  const std::uint8_t* pixels;   // (N, D) the training set, uint8 row-major
+  const std::uint8_t* labels;   // (N) each < classes
+  const std::uint32_t* order;   // (>= state->start + rows) the epoch's order, each < N
+  std::size_t rows;             // rows of the epoch, from state->start on
+  int batch;                    // B; the last batch may be shorter
+  int dim;                      // D, a multiple of 16
+  int classes;                  // C <= kPersistentMaxClasses
+  LossHead head;
+  SgdStepParams sgd;            // momentum, Nesterov, weight decay, n_weights; lr is read from state->lr
+  float* params;                // (C*D + C) weights then bias, updated in place once at the end
+  float* velocity;              // (C*D + C) momentum buffers, or nullptr without momentum
+  DeviceStepState* state;       // (1) lr of the epoch; start advances by rows
+  DeviceTotals* totals;         // (1) += loss sum and correct count; last_batch_loss_sum = the last batch's
+};
+
+// Dynamic shared memory the persistent epoch needs for this shape; 0 when it cannot run it (D not a multiple
+// of 16, C > kPersistentMaxClasses, B * D > kPersistentMaxBatchBytes). The caller compares it with the
+// device's sharedMemPerBlockOptin.
+std::size_t persistent_epoch_shared_bytes(int batch, int dim, int classes, bool momentum);
+
+// Enqueues the whole epoch (one launch). shared_bytes = persistent_epoch_shared_bytes(...) > 0.
+void persistent_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaStream_t stream);
+
 // cudaSuccess when this binary has a kernel image the current device can run
 // (cudaErrorNoKernelImageForDevice / cudaErrorInvalidDeviceFunction otherwise).
 cudaError_t kernel_image_status();

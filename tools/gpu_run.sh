@@ -5,7 +5,8 @@
 #   device.txt     nvidia-smi, driver/CUDA versions, the device as the program sees it (probe + properties)
 #   tests.log      the gpu test executable with LOGREG_REQUIRE_GPU=1 (a skip is a failure)
 #   sanitizer.log  a fast subset under compute-sanitizer memcheck, racecheck, synccheck and initcheck
-#   train.log      train --device cuda, 50 epochs, tutorial settings, and the CPU backend on the same seed
+#   train.log      train --device cuda, 50 epochs, tutorial settings, and the CPU backend on the same seed;
+#                  train --solver lbfgs --C 1 on the full set, GPU and CPU backends
 #   bench.log      tools/gpu_bench.py (batch 32/256/8192: resident with and without graphs, streamed, and
 #                  PyTorch preloaded on the same GPU) and the kernel lab (validate, time, copy bandwidth)
 #   kernels.csv    ncu: each kernel's duration, DRAM throughput and achieved occupancy: one cuBLAS step at
@@ -94,8 +95,12 @@ grep -E "^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \]" "$out/tests.log" | head 
 step "train cuda 50 epochs" "$out/train.log" 120 "$cli" train --device cuda --data "$data" --seed 0
 step "train cuda 50 epochs, kernel cublas" "$out/train.log" 120 "$cli" train --device cuda --data "$data" --seed 0 --kernel cublas
 step "train cpu 50 epochs" "$out/train.log" 90 "$cli" train --device cpu --data "$data" --seed 0
+# The L-BFGS solver on the full set at C = 1 (scikit-learn's default tolerance 1e-4), GPU then CPU backend.
+step "lbfgs cuda C=1" "$out/train.log" 90 "$cli" train --device cuda --data "$data" --solver lbfgs --C 1 --tol 1e-4 --max-iter 2000
+step "lbfgs cpu C=1" "$out/train.log" 90 "$cli" train --device cpu --data "$data" --solver lbfgs --C 1 --tol 1e-4 --max-iter 2000
 {
   echo
+  grep "^Solver:" "$out/train.log"
   echo "final epoch (cuda --kernel auto, cuda --kernel cublas, cpu):"
   grep "^Epoch: 50\." "$out/train.log"
   grep "training on" "$out/train.log" | head -4
@@ -109,11 +114,16 @@ sed -n '/==> kernel lab/,$p' "$out/bench.log" | grep -iE "bandwidth|GB/s|us/step
 
 # 5. compute-sanitizer on a fast subset.
 filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum}"
+race_filter="${GPU_RUN_RACECHECK_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaPersistentEpochs/softmax_B83_sgd}"
 if command -v compute-sanitizer >/dev/null 2>&1; then
-  for tool in memcheck initcheck synccheck racecheck; do
+  for tool in memcheck initcheck synccheck; do
     step "compute-sanitizer $tool" "$out/sanitizer.log" 60 \
       compute-sanitizer --tool "$tool" --error-exitcode 99 "$tests" --gtest_filter="$filter"
   done
+  # racecheck tracks every shared-memory access: the persistent kernel's tests (1024 threads, every step of
+  # an epoch) took over a minute under it, so it gets the cuBLAS-path subset and one persistent epoch test.
+  step "compute-sanitizer racecheck" "$out/sanitizer.log" 90 \
+    compute-sanitizer --tool racecheck --error-exitcode 99 "$tests" --gtest_filter="$race_filter"
   grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Uninitialized|hazard" "$out/sanitizer.log" | sort | uniq -c | head -20 >>"$summary"
 else
   echo "| compute-sanitizer | FAIL (not found) | 0 s |" >>"$summary"

@@ -48,6 +48,27 @@ std::size_t resident_bytes(std::size_t rows, std::size_t dim, std::size_t cublas
 // given (kDevice that does not fit then fails with "out of GPU memory" when the set is uploaded).
 Residency resolve_residency(Residency requested, std::size_t resident, std::size_t free_bytes);
 
+// Which kernels run the SGD steps of a device-resident epoch:
+//   kCublas:     per step a gather kernel, two cuBLAS GEMMs, the loss kernel and the update kernel (replayed
+//                as one CUDA graph per step with cuda_graphs); any batch size.
+//   kPersistent: one launch per epoch runs every step on one SM with W in shared memory
+//                (kernels/persistent_epoch.cu); batches of up to 64 KiB of pixels (83 rows of 784), at most
+//                16 classes, D a multiple of 16, data on the device.
+//   kAuto:       kPersistent where it can run and the batch is at most kPersistentAutoMaxBatch (32), else kCublas.
+enum class CudaKernel { kAuto, kPersistent, kCublas };
+
+inline constexpr NameTable<CudaKernel, 3> kCudaKernelNames = {{
+    {CudaKernel::kAuto, "auto", "persistent for small batches where it can run, else cublas"},
+    {CudaKernel::kPersistent, "persistent", "one launch per epoch, W in shared memory (batches up to 64 KiB of pixels)"},
+    {CudaKernel::kCublas, "cublas", "gather, cuBLAS GEMMs, loss and update kernels per step"},
+}};
+
+inline const char* cuda_kernel_name(CudaKernel k) { return name_of(kCudaKernelNames, k); }
+
+// The largest batch kAuto runs on the persistent kernel: on an H200 it ran a batch-32 epoch in 30.6 ms against
+// the cuBLAS steps' 40.6 ms, and batch 64 in 22.6 ms against 21.5 ms (BENCHMARKS.md, GPU results).
+constexpr int kPersistentAutoMaxBatch = 32;
+
 struct CudaOptions {
   int device = 0;
   int ring_slots = 3;            // pinned batch buffers (>= 2), used by Residency::kStream
@@ -56,6 +77,7 @@ struct CudaOptions {
   // for every full batch (the partial last batch runs uncaptured). Same kernels, same arguments, so
   // the results are bit-identical to cuda_graphs = false. Not used with Residency::kStream.
   bool cuda_graphs = true;
+  CudaKernel kernel = CudaKernel::kAuto;
   int profile_epoch = 0;         // 1-based epoch bracketed by cudaProfilerStart/Stop; 0 = none
   OptimizerConfig optimizer;     // momentum / Nesterov / weight decay, fused into the update kernel
   std::vector<float> velocity;   // (C*D + C) saved momentum state to continue from, or empty

@@ -255,6 +255,7 @@ void run_train(TrainOptions o) {
   request.cuda.profile_epoch = o.profile_epoch;
   request.cuda.residency = o.residency;
   request.cuda.cuda_graphs = o.cuda_graphs == "on";
+  request.cuda.kernel = o.cuda_kernel;
   MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
   if (!made.note.empty()) std::cerr << made.note << "\n";
   const std::unique_ptr<TrainerBackend> backend = std::move(made.backend);

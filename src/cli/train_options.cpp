@@ -170,6 +170,8 @@ void add_train_options(CLI::App* sub, TrainOptions* opts) {
                   "(bit-identical results to off)")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  add_enum_option(sub, "--kernel", &opts->cuda_kernel, kCudaKernelNames,
+                  "CUDA, device residency: which kernels run the training steps");
   add_enum_option(sub, "--solver", &opts->solver, kSolverNames, "How the model is fitted");
   sub->add_option("--C", opts->C,
                   "L-BFGS: inverse regularisation strength, scikit-learn's C (> 0; inf: no penalty); several "

@@ -30,6 +30,7 @@ struct TrainOptions {
   int profile_epoch = 0;
   Residency residency = Residency::kAuto;  // CUDA only (CudaOptions::residency)
   std::string cuda_graphs = "on";  // CUDA: on or off (CudaOptions::cuda_graphs; device residency only)
+  CudaKernel cuda_kernel = CudaKernel::kAuto;  // CUDA: CudaOptions::kernel (device residency only)
   double momentum = 0.0;
   bool nesterov = false;
   double weight_decay = 0.0;

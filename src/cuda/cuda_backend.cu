@@ -142,8 +142,13 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
         resident_bytes(train_images_.count, static_cast<std::size_t>(step_.dim()), cublas_workspace_bytes(prop_)),
         free_bytes);
     if (residency == Residency::kDevice) {
-      resident_ = std::make_unique<ResidentInput>(train_images_, train_labels_, options_.cuda_graphs, step_);
+      resident_ = std::make_unique<ResidentInput>(train_images_, train_labels_, options_.cuda_graphs, options_.kernel,
+                                                  step_);
     } else {
+      if (options_.kernel == CudaKernel::kPersistent) {
+        throw UsageError("--kernel persistent needs the training set on the device (--residency device or auto), "
+                         "not streamed");
+      }
       streamed_ = std::make_unique<StreamedInput>(train_images_, train_labels_, options_.ring_slots, copy_.get());
     }
     compute_.synchronize();
@@ -164,6 +169,7 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     } else {
       where = std::string("data on device, CUDA graphs ") + (resident_->graphs() ? "on" : "off");
     }
+    if (resident_ != nullptr) where += std::string(", kernel ") + cuda_kernel_name(resident_->kernel());
     return "cuda (" + std::string(prop_.name) + ", cc " + compute_capability(prop_) + "; " + where + ")";
   }
 

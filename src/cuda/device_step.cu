@@ -19,6 +19,7 @@ DeviceStep::DeviceStep(const cudaDeviceProp& prop, const Model& initial, const O
                        const std::vector<float>& velocity, cudaStream_t stream)
     : dim_(initial.input_dim),
       classes_(initial.num_classes),
+      shared_optin_(prop.sharedMemPerBlockOptin),
       head_(initial.head),
       optimizer_(optimizer),
       stream_(stream),
@@ -110,6 +111,31 @@ void DeviceStep::update(int rows) {
   NvtxRange range("sgd_update");
   kernels::sgd_update_from_state(params_.data(), grads_.data(), velocity_.size() > 0 ? velocity_.data() : nullptr,
                                  sgd_params(), state(), static_cast<unsigned long long>(rows), stream_);
+}
+
+std::size_t DeviceStep::persistent_shared_bytes(int batch) const {
+  const std::size_t bytes = kernels::persistent_epoch_shared_bytes(batch, dim_, classes_, velocity_.size() > 0);
+  return bytes <= shared_optin_ ? bytes : 0;
+}
+
+void DeviceStep::persistent_epoch(const std::uint8_t* pixels, const std::uint8_t* labels, const std::uint32_t* order,
+                                  std::size_t rows, int batch, std::size_t shared_bytes) {
+  NvtxRange range("persistent epoch");
+  kernels::PersistentEpochArgs a{};
+  a.pixels = pixels;
+  a.labels = labels;
+  a.order = order;
+  a.rows = rows;
+  a.batch = batch;
+  a.dim = dim_;
+  a.classes = classes_;
+  a.head = head_;
+  a.sgd = sgd_params();
+  a.params = params_.data();
+  a.velocity = velocity_.size() > 0 ? velocity_.data() : nullptr;
+  a.state = state();
+  a.totals = train_totals();
+  kernels::persistent_epoch(a, shared_bytes, stream_);
 }
 
 kernels::SgdStepParams DeviceStep::sgd_params() const {

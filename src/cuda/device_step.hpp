@@ -72,6 +72,15 @@ class DeviceStep {
   // The SGD update with lr from the step state; advances the state's start by `rows`.
   void update(int rows);
 
+  // Shared memory the persistent epoch needs at this batch size; 0 when it cannot run it (the shape, or more
+  // than the device's sharedMemPerBlockOptin).
+  std::size_t persistent_shared_bytes(int batch) const;
+  // Every step of an epoch over `rows` rows of the device order in one launch (kernels::persistent_epoch):
+  // lr from the step state, totals into train_totals(), the state's start advanced by `rows`. The
+  // per-step buffers (x(), logits, dz, grads) are not used, so last_step() does not describe it.
+  void persistent_epoch(const std::uint8_t* pixels, const std::uint8_t* labels, const std::uint32_t* order,
+                        std::size_t rows, int batch, std::size_t shared_bytes);
+
   Model model(LossHead head) const;               // synchronises
   std::vector<float> optimizer_state() const;     // synchronises; empty without momentum
   StepIntermediates last_step(int rows) const;    // synchronises
@@ -83,6 +92,7 @@ class DeviceStep {
 
   int dim_;
   int classes_;
+  std::size_t shared_optin_;  // the device's sharedMemPerBlockOptin
   LossHead head_;
   OptimizerConfig optimizer_;
   cudaStream_t stream_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
 
 #include "cuda_check.hpp"
 #include "kernels.hpp"
@@ -38,8 +39,9 @@ CudaGraphExec capture_graph(cudaStream_t stream, Enqueue&& enqueue) {
 
 }  // namespace
 
-ResidentInput::ResidentInput(const ImageSet& images, const LabelSet& labels, bool graphs, DeviceStep& step)
-    : rows_(images.count), dim_(images.dim()), graphs_(graphs) {
+ResidentInput::ResidentInput(const ImageSet& images, const LabelSet& labels, bool graphs, CudaKernel kernel,
+                             DeviceStep& step)
+    : rows_(images.count), dim_(images.dim()), graphs_(graphs), kernel_(kernel) {
   // The host vectors are read here and never again.
   const std::size_t pixel_bytes = rows_ * dim_;
   pixels_ = DeviceBuffer<std::uint8_t>(pixel_bytes);
@@ -52,11 +54,26 @@ ResidentInput::ResidentInput(const ImageSet& images, const LabelSet& labels, boo
   CUDA_CHECK(cudaStreamSynchronize(step.stream()));
 }
 
-// 1. Upload the epoch's order. 2. Every full batch: replay the captured step graph (or enqueue the step when
-// graphs are off or batches are recorded). 3. The partial last batch, uncaptured.
+bool ResidentInput::persistent(int batch_size, const DeviceStep& step) const {
+  if (kernel_ == CudaKernel::kCublas) return false;
+  if (kernel_ == CudaKernel::kAuto && batch_size > kPersistentAutoMaxBatch) return false;
+  return step.persistent_shared_bytes(batch_size) > 0;
+}
+
+// 1. Upload the epoch's order. 2. The persistent kernel runs the whole epoch in one launch; or every full
+// batch replays the captured step graph (or enqueues the step when graphs are off or batches are recorded),
+// then 3. the partial last batch, uncaptured.
 int ResidentInput::train_epoch(const std::vector<std::uint32_t>& order, int batch_size, DeviceStep& step,
                                BatchRecorder* recorder) {
   check_order(order, rows_);
+  const bool one_launch = recorder == nullptr && persistent(batch_size, step);
+  if (kernel_ == CudaKernel::kPersistent && !one_launch && recorder == nullptr) {
+    throw UsageError("--kernel persistent cannot run batches of " + std::to_string(batch_size) + " rows of " +
+                     std::to_string(dim_) + " pixels and " + std::to_string(step.classes()) +
+                     " classes on this GPU (it needs B x D <= " + std::to_string(kernels::kPersistentMaxBatchBytes) +
+                     ", D a multiple of 16, at most " + std::to_string(kernels::kPersistentMaxClasses) +
+                     " classes, and the shared memory to fit); use --kernel cublas or auto");
+  }
   const std::size_t batch = static_cast<std::size_t>(batch_size);
   if (step.reserve(std::min(order.size(), batch)) || y_.size() < std::min(order.size(), batch)) {
     step_graph_.reset();  // it used the buffers that were reallocated
@@ -72,6 +89,12 @@ int ResidentInput::train_epoch(const std::vector<std::uint32_t>& order, int batc
   CUDA_CHECK(cudaMemcpyAsync(order_.data(), host_order_.data(), order.size() * sizeof(std::uint32_t),
                              cudaMemcpyHostToDevice, step.stream()));
 
+  if (one_launch) {
+    step.persistent_epoch(pixels_.data(), labels_.data(), order_.data(), order.size(), batch_size,
+                          step.persistent_shared_bytes(batch_size));
+    const int rest_rows = static_cast<int>(order.size() % batch);
+    return rest_rows > 0 ? rest_rows : batch_size;
+  }
   const std::int64_t full_batches = static_cast<std::int64_t>(order.size() / batch);
   const int rest = static_cast<int>(order.size() % batch);
   const bool replay = graphs_ && recorder == nullptr && full_batches > 0;

@@ -12,6 +12,7 @@
 
 #include "device_resources.hpp"
 #include "device_step.hpp"
+#include "logreg/cuda_backend.hpp"
 #include "logreg/dataset.hpp"
 #include "streamed_input.hpp"
 
@@ -19,13 +20,19 @@ namespace logreg::cuda {
 
 class ResidentInput {
  public:
-  // Uploads the set on `step`'s stream. `graphs`: replay a captured step for full batches.
-  ResidentInput(const ImageSet& images, const LabelSet& labels, bool graphs, DeviceStep& step);
+  // Uploads the set on `step`'s stream. `graphs`: replay a captured step for full batches. `kernel`: which
+  // kernels run the steps (CudaKernel, logreg/cuda_backend.hpp).
+  ResidentInput(const ImageSet& images, const LabelSet& labels, bool graphs, CudaKernel kernel, DeviceStep& step);
 
-  // One epoch over `order` (checked first) in batches of `batch_size`; `recorder` (may be null) sees every
-  // gathered batch, and then no graph is used. Returns the rows of the last batch.
+  // One epoch over `order` (checked first) in batches of `batch_size`: the persistent kernel (one launch) when
+  // chosen for this batch size, else step by step; `recorder` (may be null) sees every gathered batch, and
+  // then the steps run one by one without a graph. Returns the rows of the last batch. Throws UsageError when
+  // the kernel is kPersistent and cannot run this batch size.
   int train_epoch(const std::vector<std::uint32_t>& order, int batch_size, DeviceStep& step, BatchRecorder* recorder);
 
+  // True when epochs of `batch_size` rows run on the persistent kernel.
+  bool persistent(int batch_size, const DeviceStep& step) const;
+  CudaKernel kernel() const { return kernel_; }
   bool graphs() const { return graphs_; }
   // Set when capturing a graph failed: what name() should say instead of "CUDA graphs on".
   const std::string& graph_failure() const { return graph_failure_; }
@@ -40,6 +47,7 @@ class ResidentInput {
   std::size_t rows_;
   std::size_t dim_;
   bool graphs_;
+  CudaKernel kernel_;
   std::string graph_failure_;
   DeviceBuffer<std::uint8_t> pixels_;  // (N, D) the training set
   DeviceBuffer<std::uint8_t> labels_;  // (N)

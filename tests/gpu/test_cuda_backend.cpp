@@ -90,7 +90,9 @@ TEST_P(CudaOneStep, MatchesReferenceSgdStep) {
   const std::vector<std::uint32_t> order = epoch_order(3, 1, n);  // shuffled: the gather is part of it
   const float lr = 0.5f;  // large, so a wrong gradient moves the weights beyond the tolerance
 
-  auto backend = make_cuda_backend(images, labels, initial);
+  CudaOptions options;
+  options.kernel = CudaKernel::kCublas;  // last_step() describes the step-by-step path's buffers
+  auto backend = make_cuda_backend(images, labels, initial, options);
   const Totals got = backend->train_epoch(order, batch, lr);
   const Model after = backend->model();
   const cuda::StepIntermediates step = step_probe(*backend).last_step();

@@ -1,7 +1,8 @@
 // End to end on the CUDA backend through the command line, with the real shapes (Fashion-MNIST: 784
 // inputs, 10 classes, batch 32 with a partial last batch): `train --device cuda` reaches the accuracy of
-// `--device reference` within the tolerance of the epoch tests, and the resident and streamed input paths
-// print identical epochs. On the emulated device this is the whole program running its CUDA code on the CPU.
+// `--device reference` within the tolerance of the epoch tests (the cuBLAS step path and the persistent
+// kernel), and the cuBLAS step path's resident and streamed inputs print identical epochs. On the emulated
+// device this is the whole program running its CUDA code on the CPU.
 #include <cmath>
 #include <cstdlib>
 #include <regex>
@@ -45,11 +46,14 @@ class CudaCli : public GpuTest {};
 TEST_F(CudaCli, TrainOnFashionMnistMatchesTheReference) {
   const std::string common = " --data " + FashionDir() + " --epochs 2 --limit-train 2000 --seed 3";
   const CliResult ref = RunCli("train --device reference" + common);
-  const CliResult gpu = RunCli("train --device cuda --residency device" + common);
+  const CliResult gpu = RunCli("train --device cuda --residency device --kernel cublas" + common);
   const CliResult streamed = RunCli("train --device cuda --residency stream" + common);
+  const CliResult persistent = RunCli("train --device cuda --kernel persistent" + common);
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
   ASSERT_EQ(gpu.exit_code, 0) << gpu.output;
   ASSERT_EQ(streamed.exit_code, 0) << streamed.output;
+  ASSERT_EQ(persistent.exit_code, 0) << persistent.output;
+  EXPECT_NE(persistent.output.find("kernel persistent"), std::string::npos) << persistent.output;
   EXPECT_NE(gpu.output.find("data on device, CUDA graphs on"), std::string::npos) << gpu.output;
   EXPECT_NE(streamed.output.find("data streamed from pinned host memory"), std::string::npos) << streamed.output;
 
@@ -57,8 +61,12 @@ TEST_F(CudaCli, TrainOnFashionMnistMatchesTheReference) {
   const std::vector<double> got = accuracies(gpu.out);
   ASSERT_EQ(want.size(), 2u) << ref.out;
   ASSERT_EQ(got.size(), 2u) << gpu.out;
+  const std::vector<double> got_persistent = accuracies(persistent.out);
+  ASSERT_EQ(got_persistent.size(), 2u) << persistent.out;
   for (std::size_t e = 0; e < want.size(); ++e) {
     EXPECT_LE(std::fabs(got[e] - want[e]), 0.05) << "epoch " << e + 1 << ": cuda " << got[e] << " vs reference " << want[e];
+    EXPECT_LE(std::fabs(got_persistent[e] - want[e]), 0.05)
+        << "epoch " << e + 1 << ": cuda --kernel persistent " << got_persistent[e] << " vs reference " << want[e];
   }
   EXPECT_GT(got.back(), 30.0);  // it learned something: a uniform guess is 10 %
   EXPECT_EQ(epochs_without_times(gpu.out), epochs_without_times(streamed.out));

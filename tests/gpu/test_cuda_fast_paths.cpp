@@ -54,8 +54,11 @@ std::string first_difference(const std::vector<float>& a, const std::vector<floa
   return "none";
 }
 
+// The cuBLAS step path (--kernel cublas), whose resident, graph and streamed variants run the same kernels
+// with the same arguments; the persistent kernel has its own tests (test_cuda_persistent.cpp).
 CudaOptions options_for(Residency residency, bool graphs, const OptimizerConfig& opt = {}) {
   CudaOptions o;
+  o.kernel = CudaKernel::kCublas;
   o.residency = residency;
   o.cuda_graphs = graphs;
   o.optimizer = opt;

@@ -1,0 +1,196 @@
+// GPU tests of the persistent small-batch epoch (kernels/persistent_epoch.cu, --kernel persistent): whole
+// epochs against the CPU reference for every loss head, plain SGD and momentum + Nesterov + weight decay,
+// batch sizes with and without a partial last batch, a learning rate that changes between epochs;
+// bit-reproducible runs; what `auto` picks; and the shapes it refuses, with their messages.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "gpu_test.hpp"
+#include "logreg/cpu_reference.hpp"
+#include "logreg/cuda_backend.hpp"
+#include "logreg/errors.hpp"
+#include "logreg/model.hpp"
+#include "logreg/rng.hpp"
+#include "test_support.hpp"
+
+namespace logreg {
+namespace {
+
+using test::bit_identical;
+
+constexpr int kSide = 28;
+constexpr int kDim = kSide * kSide;
+constexpr int kClasses = 10;
+
+CudaOptions kernel_options(CudaKernel kernel, const OptimizerConfig& opt = {}) {
+  CudaOptions o;
+  o.residency = Residency::kDevice;
+  o.kernel = kernel;
+  o.optimizer = opt;
+  return o;
+}
+
+struct PersistentCase {
+  LossHead head;
+  int batch;
+  bool momentum;  // momentum 0.9, Nesterov, weight decay 1e-3
+};
+
+void PrintTo(const PersistentCase& c, std::ostream* os) {
+  *os << loss_head_name(c.head) << ", B=" << c.batch << (c.momentum ? ", momentum" : ", sgd");
+}
+
+std::string case_name(const ::testing::TestParamInfo<PersistentCase>& info) {
+  std::string head = loss_head_name(info.param.head);
+  std::replace(head.begin(), head.end(), '-', '_');
+  return head + "_B" + std::to_string(info.param.batch) + (info.param.momentum ? "_momentum" : "_sgd");
+}
+
+std::vector<PersistentCase> all_cases() {
+  std::vector<PersistentCase> cases;
+  for (LossHead head : {LossHead::kSoftmax, LossHead::kSigmoidSoftmax, LossHead::kOvr}) {
+    for (int batch : {1, 32, 45, 83}) cases.push_back({head, batch, false});
+    cases.push_back({head, 32, true});
+  }
+  return cases;
+}
+
+class CudaPersistentEpochs : public test::GpuTest, public ::testing::WithParamInterface<PersistentCase> {};
+
+// Three epochs (lr 0.02, 0.01, 0.005: the kernel reads each epoch's lr from the step state) over 300 rows:
+// batch 45 and 83 end on a partial batch (300 = 6 * 45 + 30 = 3 * 83 + 51); batch 83 is the largest of
+// 784 pixels (83 * 784 <= 64 KiB). Totals, last-batch loss, weights, bias and the momentum buffers follow
+// the double-precision reference.
+TEST_P(CudaPersistentEpochs, MatchReferenceTrajectory) {
+  const PersistentCase c = GetParam();
+  ImageSet images;
+  LabelSet labels;
+  test::SeparableSet(300, kClasses, kSide, 31, &images, &labels);
+  const Model initial = init_model(kDim, kClasses, c.head, 11);
+  OptimizerConfig opt;
+  if (c.momentum) {
+    opt.momentum = 0.9f;
+    opt.nesterov = true;
+    opt.weight_decay = 1e-3f;
+  }
+  auto cpu = make_cpu_reference_backend(images, labels, initial, opt);
+  auto gpu = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent, opt));
+  EXPECT_NE(gpu->name().find("kernel persistent"), std::string::npos) << gpu->name();
+  const float lrs[] = {0.02f, 0.01f, 0.005f};
+  for (int epoch = 1; epoch <= 3; ++epoch) {
+    const std::vector<std::uint32_t> order = epoch_order(7, epoch, images.count);
+    const Totals want = cpu->train_epoch(order, c.batch, lrs[epoch - 1]);
+    const Totals got = gpu->train_epoch(order, c.batch, lrs[epoch - 1]);
+    EXPECT_EQ(got.count, want.count);
+    EXPECT_NEAR(got.mean_loss(), want.mean_loss(), 1e-4 + 1e-3 * want.mean_loss()) << "epoch " << epoch;
+    EXPECT_NEAR(got.accuracy_percent(), want.accuracy_percent(), 0.34) << "epoch " << epoch;  // 1 row of 300
+    EXPECT_NEAR(got.last_batch_loss, want.last_batch_loss, 1e-4 + 1e-3 * want.last_batch_loss) << "epoch " << epoch;
+  }
+  const Model want_model = cpu->model();
+  const Model got_model = gpu->model();
+  EXPECT_LE(test::RelativeL2(want_model.weights, got_model.weights), 1e-3);
+  EXPECT_LE(test::RelativeL2(want_model.bias, got_model.bias), 1e-3);
+  if (c.momentum) {
+    const std::vector<float> want_v = cpu->optimizer_state();
+    const std::vector<float> got_v = gpu->optimizer_state();
+    ASSERT_EQ(got_v.size(), want_v.size());
+    EXPECT_LE(test::RelativeL2(want_v, got_v), 1e-3);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(CudaPersistentEpochs, CudaPersistentEpochs, ::testing::ValuesIn(all_cases()), case_name);
+
+using CudaPersistent = test::GpuTest;
+
+// Fixed-order sums and no atomics: two runs give the same bits; and the cuBLAS path lands close by.
+TEST_F(CudaPersistent, RunsAreBitIdenticalAndAgreeWithTheCublasPath) {
+  ImageSet images;
+  LabelSet labels;
+  test::SeparableSet(500, kClasses, kSide, 41, &images, &labels);
+  const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 12);
+  auto a = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent));
+  auto b = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent));
+  auto cublas = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kCublas));
+  for (int epoch = 1; epoch <= 2; ++epoch) {
+    const std::vector<std::uint32_t> order = epoch_order(3, epoch, images.count);
+    const Totals ta = a->train_epoch(order, 32, 0.05f);
+    const Totals tb = b->train_epoch(order, 32, 0.05f);
+    cublas->train_epoch(order, 32, 0.05f);
+    EXPECT_EQ(ta.loss_sum, tb.loss_sum);
+    EXPECT_EQ(ta.correct, tb.correct);
+  }
+  EXPECT_TRUE(bit_identical(a->model().weights, b->model().weights));
+  EXPECT_TRUE(bit_identical(a->model().bias, b->model().bias));
+  EXPECT_FALSE(bit_identical(a->model().weights, cublas->model().weights));  // other summation order
+  EXPECT_LE(test::RelativeL2(cublas->model().weights, a->model().weights), 1e-4);
+}
+
+// auto: the persistent kernel up to kPersistentAutoMaxBatch rows, the cuBLAS path above (bit for bit each).
+TEST_F(CudaPersistent, AutoPicksPersistentForSmallBatchesOnly) {
+  ImageSet images;
+  LabelSet labels;
+  test::SeparableSet(300, kClasses, kSide, 43, &images, &labels);
+  const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 13);
+  const std::vector<std::uint32_t> order = epoch_order(4, 1, images.count);
+  for (int batch : {kPersistentAutoMaxBatch, kPersistentAutoMaxBatch + 1}) {
+    const CudaKernel expected = batch <= kPersistentAutoMaxBatch ? CudaKernel::kPersistent : CudaKernel::kCublas;
+    auto automatic = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kAuto));
+    auto explicit_kernel = make_cuda_backend(images, labels, initial, kernel_options(expected));
+    automatic->train_epoch(order, batch, 0.05f);
+    explicit_kernel->train_epoch(order, batch, 0.05f);
+    EXPECT_TRUE(bit_identical(automatic->model().weights, explicit_kernel->model().weights))
+        << "batch " << batch << " should run on " << cuda_kernel_name(expected);
+  }
+}
+
+// What it cannot run is refused before anything runs, naming the option and the limit.
+TEST_F(CudaPersistent, RefusesShapesItCannotRun) {
+  ImageSet images;
+  LabelSet labels;
+  test::SeparableSet(200, kClasses, kSide, 44, &images, &labels);
+  const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 14);
+  const std::vector<std::uint32_t> order = epoch_order(5, 1, images.count);
+
+  auto gpu = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent));
+  const std::vector<float> before = gpu->model().weights;
+  try {
+    gpu->train_epoch(order, 84, 0.05f);  // 84 * 784 > 64 KiB
+    FAIL() << "batch 84 of 784 pixels was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--kernel persistent cannot run batches of 84 rows"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(bit_identical(before, gpu->model().weights));  // nothing ran
+  gpu->train_epoch(order, 83, 0.05f);                        // the largest that fits still runs
+  EXPECT_FALSE(bit_identical(before, gpu->model().weights));
+
+  // 5 x 5 = 25 pixels: not a multiple of 16.
+  ImageSet small;
+  LabelSet small_labels;
+  test::SeparableSet(100, kClasses, 5, 45, &small, &small_labels);
+  auto odd = make_cuda_backend(small, small_labels, init_model(25, kClasses, LossHead::kSoftmax, 15),
+                               kernel_options(CudaKernel::kPersistent));
+  EXPECT_THROW(odd->train_epoch(epoch_order(5, 1, small.count), 8, 0.05f), UsageError);
+  // auto falls back to the cuBLAS path for the same shape.
+  auto fallback = make_cuda_backend(small, small_labels, init_model(25, kClasses, LossHead::kSoftmax, 15),
+                                    kernel_options(CudaKernel::kAuto));
+  EXPECT_NO_THROW(fallback->train_epoch(epoch_order(5, 1, small.count), 8, 0.05f));
+
+  CudaOptions streamed = kernel_options(CudaKernel::kPersistent);
+  streamed.residency = Residency::kStream;
+  try {
+    make_cuda_backend(images, labels, initial, streamed);
+    FAIL() << "--kernel persistent with streamed data was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--kernel persistent needs the training set on the device"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace logreg
