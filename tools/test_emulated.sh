@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/install_deps.sh
 export PATH="/usr/local/cuda/bin:$PATH"
-cmake --preset emulated >/dev/null
+cmake --preset emulated -DLOGREG_WERROR="${LOGREG_WERROR:-OFF}" >/dev/null  # ON in CI (.ci/run)
 # Only what the gpu label runs: the CPU tests are the default build's (tools/test.sh) and the asan build's.
 cmake --build --preset emulated -j"$(nproc)" --target logreg_cuda logreg_gpu_tests logreg_emulator_tests \
   kernel_lab_fused_step
