@@ -281,6 +281,8 @@ class CpuFastBackend final : public TrainerBackend {
       for (std::size_t d = 0; d < D; ++d) wt[d * Cp + c] = params[c * D + d];
       b[c] = params[n_weights + c];
     }
+    if (rows != sparse_rows_) list_nonzero_pixels(rows, px);
+    const cpu::SparseRows sparse_view{sparse_offsets_.data(), sparse_cols_.data(), sparse_pixels_.data()};
     const int parts = std::min(kObjectiveParts, ni);
     std::vector<double> gwt(static_cast<std::size_t>(parts) * D * Cp, 0.0);
     std::vector<double> gb(static_cast<std::size_t>(parts) * Cp, 0.0);
@@ -288,9 +290,9 @@ class CpuFastBackend final : public TrainerBackend {
     const double inv_n = 1.0 / static_cast<double>(n);
     auto job = [&](int part) {
       const std::size_t p = static_cast<std::size_t>(part);
-      loss[p] = cpu::objective_rows(px.data(), y.data(), split_point(ni, part, parts), split_point(ni, part + 1, parts),
-                                    head_, C_, static_cast<int>(Cp), D_, wt.data(), b.data(), inv_n,
-                                    gwt.data() + p * D * Cp, gb.data() + p * Cp);
+      loss[p] = cpu::objective_rows(px.data(), &sparse_view, y.data(), split_point(ni, part, parts),
+                                    split_point(ni, part + 1, parts), head_, C_, static_cast<int>(Cp), D_, wt.data(),
+                                    b.data(), inv_n, gwt.data() + p * D * Cp, gb.data() + p * Cp);
     };
     team_.run(parts, job, true);
 
@@ -335,6 +337,23 @@ class CpuFastBackend final : public TrainerBackend {
   }
 
  private:
+  // full_batch_objective: the rows' nonzero pixels, listed once per set of rows (the solver asks about the
+  // same rows every iteration); about 5 bytes per nonzero pixel.
+  void list_nonzero_pixels(const std::vector<std::uint32_t>& rows, const std::vector<const std::uint8_t*>& px) {
+    sparse_offsets_.assign(rows.size() + 1, 0);
+    sparse_cols_.clear();
+    sparse_pixels_.clear();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      for (int d = 0; d < D_; ++d) {
+        if (px[i][d] == 0) continue;
+        sparse_cols_.push_back(static_cast<std::uint32_t>(d));
+        sparse_pixels_.push_back(px[i][d]);
+      }
+      sparse_offsets_[i + 1] = sparse_cols_.size();
+    }
+    sparse_rows_ = rows;
+  }
+
   // (C, D) row-major <-> (Cpad, Dpad) zero-padded.
   void scatter_padded(const float* src, float* dst) const {
     for (int c = 0; c < C_; ++c) {
@@ -381,6 +400,10 @@ class CpuFastBackend final : public TrainerBackend {
   std::vector<float> dz_;                  // (B, C) dloss/dz / B
   AlignedFloats dzs_;                      // (B, Cpad) dz / 255, zero-padded
   cpu::ThreadTeam team_;
+  std::vector<std::uint32_t> sparse_rows_;    // the rows the lists below are of
+  std::vector<std::size_t> sparse_offsets_;   // (rows + 1) cpu::SparseRows
+  std::vector<std::uint32_t> sparse_cols_;    // (nonzeros)
+  std::vector<std::uint8_t> sparse_pixels_;   // (nonzeros)
 };
 
 }  // namespace

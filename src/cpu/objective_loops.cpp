@@ -28,17 +28,6 @@ typedef double Lane8 __attribute__((vector_size(8 * sizeof(double))));
 inline void load8(const double* p, Lane8& v) { std::memcpy(&v, p, sizeof v); }
 inline void store8(double* p, const Lane8& v) { std::memcpy(p, &v, sizeof v); }
 
-// A row's nonzero pixels, found once (branch-free) for both passes: their columns and x = pixel / 255.
-inline int compact_row(const std::uint8_t* px, int D, std::uint32_t* cols, double* xs) {
-  int m = 0;
-  for (int d = 0; d < D; ++d) {
-    cols[m] = static_cast<std::uint32_t>(d);
-    xs[m] = kUnit.v[px[d]];
-    m += px[d] != 0 ? 1 : 0;
-  }
-  return m;
-}
-
 // N floats in one vector (8: AVX2, 16: AVX-512; split on narrower targets).
 template <int N>
 struct FloatLanes {
@@ -59,17 +48,20 @@ inline void flush_block(float* gwf, double* gwt, std::size_t n) {
 
 // G groups of 8 classes (Cp = 8 G) held in registers over a row's nonzero pixels.
 template <int G>
-__attribute__((always_inline)) inline double rows_body(const std::uint8_t* const* rows, const std::uint8_t* labels,
+__attribute__((always_inline)) inline double rows_body(const std::uint8_t* labels,
                                                        int r0, int r1, LossHead head, int C, int D, const double* wt,
                                                        const double* b, double inv_n, double* gwt, double* gb,
-                                                       std::uint32_t* cols, double* xs, float* gwf) {
+                                                       const SparseRows& sparse, float* gwf) {
   constexpr int Cp = 8 * G;
   using LaneF = typename FloatLanes<Cp>::F;
   double z[Cp];
   double dz[Cp];
   double loss = 0.0;
   for (int i = r0; i < r1; ++i) {
-    const int m = compact_row(rows[i], D, cols, xs);
+    // The row's nonzero pixels, as the caller listed them (SparseRows).
+    const std::uint32_t* cols = sparse.cols + sparse.offsets[i];
+    const std::uint8_t* pix = sparse.pixels + sparse.offsets[i];
+    const int m = static_cast<int>(sparse.offsets[i + 1] - sparse.offsets[i]);
     // Alternate nonzero pixels in two accumulators (two add chains in flight), added at the end.
     Lane8 acc0[G], acc1[G];
     for (int g = 0; g < G; ++g) {
@@ -84,8 +76,8 @@ __attribute__((always_inline)) inline double rows_body(const std::uint8_t* const
         Lane8 v0, v1;
         load8(w0 + 8 * g, v0);
         load8(w1 + 8 * g, v1);
-        acc0[g] += xs[k] * v0;
-        acc1[g] += xs[k + 1] * v1;
+        acc0[g] += kUnit.v[pix[k]] * v0;
+        acc1[g] += kUnit.v[pix[k + 1]] * v1;
       }
     }
     if (k < m) {
@@ -93,7 +85,7 @@ __attribute__((always_inline)) inline double rows_body(const std::uint8_t* const
       for (int g = 0; g < G; ++g) {
         Lane8 v0;
         load8(w0 + 8 * g, v0);
-        acc0[g] += xs[k] * v0;
+        acc0[g] += kUnit.v[pix[k]] * v0;
       }
     }
     for (int g = 0; g < G; ++g) store8(z + 8 * g, acc0[g] + acc1[g]);
@@ -114,7 +106,7 @@ __attribute__((always_inline)) inline double rows_body(const std::uint8_t* const
       float* gw = gwf + static_cast<std::size_t>(cols[k]) * Cp;
       LaneF gv;
       std::memcpy(&gv, gw, sizeof gv);
-      gv += static_cast<float>(xs[k]) * dzf;
+      gv += static_cast<float>(kUnit.v[pix[k]]) * dzf;
       std::memcpy(gw, &gv, sizeof gv);
     }
     if ((i - r0 + 1) % kObjectiveFloatRows == 0 || i + 1 == r1) flush_block(gwf, gwt, static_cast<std::size_t>(D) * Cp);
@@ -156,16 +148,15 @@ __attribute__((always_inline)) inline double rows_body_any(const std::uint8_t* c
 
 // Built with -ffp-contract=off (CMakeLists.txt): every target gives the same doubles (the baseline has no FMA).
 __attribute__((target_clones("avx512f", "avx2", "default")))
-double objective_rows(const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1, LossHead head,
-                      int C, int Cp, int D, const double* wt, const double* b, double inv_n, double* gwt, double* gb) {
-  std::vector<std::uint32_t> cols(static_cast<std::size_t>(D));
-  std::vector<double> xs(static_cast<std::size_t>(D));
+double objective_rows(const std::uint8_t* const* rows, const SparseRows* sparse, const std::uint8_t* labels, int r0,
+                      int r1, LossHead head, int C, int Cp, int D, const double* wt, const double* b, double inv_n,
+                      double* gwt, double* gb) {
   std::vector<float> gwf(static_cast<std::size_t>(D) * static_cast<std::size_t>(Cp), 0.0f);
   if (Cp == 8) {
-    return rows_body<1>(rows, labels, r0, r1, head, C, D, wt, b, inv_n, gwt, gb, cols.data(), xs.data(), gwf.data());
+    return rows_body<1>(labels, r0, r1, head, C, D, wt, b, inv_n, gwt, gb, *sparse, gwf.data());
   }
   if (Cp == 16) {
-    return rows_body<2>(rows, labels, r0, r1, head, C, D, wt, b, inv_n, gwt, gb, cols.data(), xs.data(), gwf.data());
+    return rows_body<2>(labels, r0, r1, head, C, D, wt, b, inv_n, gwt, gb, *sparse, gwf.data());
   }
   return rows_body_any(rows, labels, r0, r1, head, C, Cp, D, wt, b, inv_n, gwt, gb);
 }

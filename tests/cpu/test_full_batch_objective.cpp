@@ -166,6 +166,16 @@ TEST(FullBatchObjective, FastBackendMatchesReferenceAndIsBitReproducible) {
   EXPECT_EQ(f2, f3);
   EXPECT_EQ(g1, g2);
   EXPECT_EQ(g2, g3);
+  // Other rows in between (the backend lists each set of rows' nonzero pixels once): the same answers.
+  const std::vector<std::uint32_t> others = {5, 3, 699};
+  std::vector<double> g_others(params.size()), g_others_ref(params.size()), g4(params.size());
+  const double f_others = two->full_batch_objective(others, params.data(), l2, g_others.data());
+  EXPECT_NEAR(f_others,
+              reference_full_batch_objective(images, labels, others, LossHead::kSoftmax, C, params.data(), l2,
+                                             g_others_ref.data()),
+              1e-13);
+  EXPECT_EQ(two->full_batch_objective(rows, params.data(), l2, g4.data()), f1);
+  EXPECT_EQ(g4, g1);
   // The trained model is untouched.
   const Model m = two->model();
   for (const float w : m.weights) ASSERT_EQ(w, 0.0f);
