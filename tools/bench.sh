@@ -114,8 +114,8 @@ log "machine: $(sed -n 's/^cpu=//p' "$machine"); GPU: $(sed -n 's/^gpu=//p' "$ma
 if [[ -z "$bin" ]]; then
   bin="$build_dir/logreg_cuda"
   if [[ ! -x "$bin" ]] || ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$build_dir/CMakeCache.txt" 2>/dev/null; then
-    log "building logreg_cuda (Release) in $build_dir with tools/build.sh"
-    BUILD_DIR="$build_dir" BUILD_TYPE="${BUILD_TYPE:-Release}" tools/build.sh >&2
+    log "building logreg_cuda (Release) in $build_dir with tools/build.sh (the release preset)"
+    PRESET=release BUILD_DIR="$build_dir" BUILD_TYPE="${BUILD_TYPE:-Release}" tools/build.sh >&2
   else
     log "bringing $bin up to date"
     cmake --build "$build_dir" --target logreg_cuda >&2

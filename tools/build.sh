@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Configures and builds logreg_cuda with a CMake preset (CMakePresets.json): PRESET=default (build/, CUDA by
-# nvcc when a toolkit is there), emulated (build-emulated/, the CUDA code on the CPU emulator), asan
-# (build-asan/, emulated under ASan + UBSan) or cpu-only (build-cpu/, no CUDA). BUILD_DIR overrides the
+# nvcc when a toolkit is there), release (build-release/, Release: what tools/bench.sh times), emulated
+# (build-emulated/, the CUDA code on the CPU emulator), asan (build-asan/, emulated under ASan + UBSan),
+# cpu-only (build-cpu/, no CUDA) or fuzz (build-fuzz/, clang; tools/fuzz.sh). BUILD_DIR overrides the
 # preset's directory, BUILD_TYPE its build type; LOGREG_WERROR=ON (CI) makes host warnings errors (the
 # default, OFF, is set again each time, so a CI run leaves no -Werror behind); extra arguments go to cmake's
 # configure step, e.g.

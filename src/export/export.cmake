@@ -1,5 +1,5 @@
-# Model export (include/logreg/export*.hpp, src/export/): one function that adds the export library to a
-# build, so the main build and the fuzz build (tests/fuzz/, whose CLI sources call it) share it.
+# Model export (include/logreg/export*.hpp, src/export/): one function that adds the export library to the
+# build (CMakeLists.txt calls it once; the fuzz targets link the same logreg_export).
 #   logreg_add_export_library(TARGET ROOT)  ROOT: the repository root
 # protoc turns Debian's ONNX schema (libonnx-dev: /usr/include/onnx/onnx.proto) into C++ in the build
 # directory, and the static libprotobuf.a (libprotobuf-dev) is linked in, so logreg_cuda needs neither
