@@ -13,6 +13,8 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "limit"))
 import limit_report  # noqa: E402  (tools/limit/limit_report.py: the CPU limit section, issue 12)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gpu_report  # noqa: E402  (tools/gpu_report.py: the GPU section from tools/gpu_run.sh's summary.md)
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 TARGETS = {"MNIST": 92.0}  # percent test accuracy; every other data set (Fashion-MNIST): 84.0
@@ -361,11 +363,27 @@ def write_section(path, body):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", required=True, help="the run directory tools/bench.sh wrote")
+    p.add_argument("--runs", help="the run directory tools/bench.sh wrote")
+    p.add_argument("--gpu-summary", metavar="FILE",
+                   help="instead: the summary.md of a tools/gpu_run.sh run; prints its GPU section (with --write: "
+                        "replaces the section between the gpu markers of FILE)")
     p.add_argument("--command", default=None, help="the command line to record (default: from machine.txt)")
     p.add_argument("--write", metavar="FILE", help="replace the results section of FILE (BENCHMARKS.md)")
     p.add_argument("--limit-only", action="store_true", help="only the CPU limit section (tools/bench.sh --limit-only)")
     args = p.parse_args()
+    if args.gpu_summary:
+        try:
+            with open(args.gpu_summary, encoding="utf-8") as f:
+                section = gpu_report.build_gpu_section(f.read())
+        except OSError as e:
+            p.error(f"--gpu-summary {args.gpu_summary}: {e.strerror}")
+        print(section)
+        if args.write:
+            gpu_report.write_gpu_section(args.write, section)
+            print(f"wrote the GPU section of {args.write}", file=sys.stderr)
+        return
+    if not args.runs:
+        p.error("--runs DIR (a tools/bench.sh run) or --gpu-summary FILE is required")
     # The run's settings, as tools/bench.sh recorded them.
     machine = read_machine(args.runs)
     for key, default, kind in (("repeats", 3, int), ("epochs", 2, int), ("dataloader_limit", 0, int),
