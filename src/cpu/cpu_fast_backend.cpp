@@ -34,12 +34,11 @@
 #include <vector>
 
 #include "aligned_floats.hpp"
-#include "objective_loops.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/thread_team.hpp"
+#include "full_batch_objective.hpp"
 #include "share_chooser.hpp"
 #include "simd_kernels.hpp"
-#include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/step_bodies.hpp"
 
 namespace logreg {
@@ -51,14 +50,8 @@ using cpu::kPadLanes;
 
 constexpr int kMinRowsPerThread = 8;  // below this, waking another thread costs more than it saves
 constexpr int kEvalRowsPerPart = 64;
-constexpr int kObjectiveParts = 8;  // full_batch_objective: fixed row ranges (results independent of the threads)
 constexpr int kSlices = 2;         // column slices of a training step (fixed: results do not depend on threads)
 constexpr int kMaxDefaultThreads = kSlices;  // threads = 0: one per slice at most
-
-// Rows [r0, r1) of n split evenly over `parts`.
-int split_point(int n, int part, int parts) {
-  return static_cast<int>(static_cast<std::int64_t>(n) * part / parts);
-}
 
 // ---------------------------------------------------------------------------------------------------
 class CpuFastBackend final : public TrainerBackend {
@@ -103,7 +96,7 @@ class CpuFastBackend final : public TrainerBackend {
     }
     const int chunks = Dpad_ / kernels_.lanes;
     // The first slice gets the odd chunk: the calling thread usually claims it, and a woken worker starts later.
-    for (int s = 0; s <= kSlices; ++s) slice_chunk_[s] = chunks - split_point(chunks, kSlices - s, kSlices);
+    for (int s = 0; s <= kSlices; ++s) slice_chunk_[s] = chunks - cpu::split_point(chunks, kSlices - s, kSlices);
   }
 
   std::string name() const override {
@@ -229,8 +222,8 @@ class CpuFastBackend final : public TrainerBackend {
     const int chunks = Dpad_ / kernels_.lanes;
     const int parts = std::max(1, std::min(n / kEvalRowsPerPart, 4 * team_.size()));  // small parts balance the load
     auto job = [&](int part) {
-      const int r0 = split_point(n, part, parts);
-      const int r1 = split_point(n, part + 1, parts);
+      const int r0 = cpu::split_point(n, part, parts);
+      const int r1 = cpu::split_point(n, part + 1, parts);
       kernels_.forward(rows.data() + r0, r1 - r0, r1 - r0, w_.data(), D_, Dpad_, C_, 0, chunks,
                        logits.data() + static_cast<std::size_t>(r0) * C_);
       for (int i = r0; i < r1; ++i) {
@@ -252,69 +245,11 @@ class CpuFastBackend final : public TrainerBackend {
     return totals;
   }
 
-  // The full batch (objective_loops.hpp: logits and loss in double): kObjectiveParts fixed row ranges, each
-  // with its own gradient accumulators, run on the team; their sums are then added in part order, so the
-  // result does not depend on the thread count. The trained model is not touched.
+  // The full batch, in double (FullBatchObjective: full_batch_objective.hpp) on the team. The trained model is
+  // not touched.
   double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
                               double* grad) override {
-    const std::size_t n = rows.size();
-    if (n == 0 || n > static_cast<std::size_t>(INT32_MAX)) {
-      throw UsageError("full_batch_objective: needs 1 to 2^31 - 1 rows, got " + std::to_string(n));
-    }
-    const int ni = static_cast<int>(n);
-    const std::size_t C = static_cast<std::size_t>(C_);
-    const std::size_t D = static_cast<std::size_t>(D_);
-    const std::size_t Cp = (C + cpu::kObjectiveClassLanes - 1) / cpu::kObjectiveClassLanes * cpu::kObjectiveClassLanes;
-    const std::size_t n_weights = C * D;
-    std::vector<const std::uint8_t*> px(n);
-    std::vector<std::uint8_t> y(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (rows[i] >= images_.count) {
-        throw DataError(images_.path, "row " + std::to_string(rows[i]) + " is past the " +
-                                          std::to_string(images_.count) + " training images");
-      }
-      px[i] = images_.image(rows[i]);
-      y[i] = labels_.labels[rows[i]];
-    }
-    std::vector<double> wt(D * Cp, 0.0), b(Cp, 0.0);  // W transposed, classes zero-padded
-    for (std::size_t c = 0; c < C; ++c) {
-      for (std::size_t d = 0; d < D; ++d) wt[d * Cp + c] = params[c * D + d];
-      b[c] = params[n_weights + c];
-    }
-    if (rows != sparse_rows_) list_nonzero_pixels(rows, px);
-    const cpu::SparseRows sparse_view{sparse_offsets_.data(), sparse_cols_.data(), sparse_pixels_.data()};
-    const int parts = std::min(kObjectiveParts, ni);
-    std::vector<double> gwt(static_cast<std::size_t>(parts) * D * Cp, 0.0);
-    std::vector<double> gb(static_cast<std::size_t>(parts) * Cp, 0.0);
-    std::vector<double> loss(static_cast<std::size_t>(parts), 0.0);
-    const double inv_n = 1.0 / static_cast<double>(n);
-    auto job = [&](int part) {
-      const std::size_t p = static_cast<std::size_t>(part);
-      loss[p] = cpu::objective_rows(px.data(), &sparse_view, y.data(), split_point(ni, part, parts),
-                                    split_point(ni, part + 1, parts), head_, C_, static_cast<int>(Cp), D_, wt.data(),
-                                    b.data(), inv_n, gwt.data() + p * D * Cp, gb.data() + p * Cp);
-    };
-    team_.run(parts, job, true);
-
-    double loss_sum = 0.0;
-    std::fill(grad, grad + n_weights + C, 0.0);
-    for (std::size_t p = 0; p < static_cast<std::size_t>(parts); ++p) {  // in part order, whatever the threads
-      loss_sum += loss[p];
-      const double* g = gwt.data() + p * D * Cp;
-      for (std::size_t c = 0; c < C; ++c) {
-        double* out = grad + c * D;
-        for (std::size_t d = 0; d < D; ++d) out[d] += g[d * Cp + c];
-        grad[n_weights + c] += gb[p * Cp + c];
-      }
-    }
-    double penalty = 0.0;
-    if (l2 != 0.0) {
-      for (std::size_t j = 0; j < n_weights; ++j) {
-        penalty += weight_penalty(params[j], l2);
-        grad[j] = penalised_weight_grad(grad[j], params[j], l2);
-      }
-    }
-    return loss_sum * inv_n + penalty;
+    return objective_.evaluate(images_, labels_, rows, params, l2, grad, head_, C_, D_, team_);
   }
 
   Model model() const override {
@@ -337,23 +272,6 @@ class CpuFastBackend final : public TrainerBackend {
   }
 
  private:
-  // full_batch_objective: the rows' nonzero pixels, listed once per set of rows (the solver asks about the
-  // same rows every iteration); about 5 bytes per nonzero pixel.
-  void list_nonzero_pixels(const std::vector<std::uint32_t>& rows, const std::vector<const std::uint8_t*>& px) {
-    sparse_offsets_.assign(rows.size() + 1, 0);
-    sparse_cols_.clear();
-    sparse_pixels_.clear();
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      for (int d = 0; d < D_; ++d) {
-        if (px[i][d] == 0) continue;
-        sparse_cols_.push_back(static_cast<std::uint32_t>(d));
-        sparse_pixels_.push_back(px[i][d]);
-      }
-      sparse_offsets_[i + 1] = sparse_cols_.size();
-    }
-    sparse_rows_ = rows;
-  }
-
   // (C, D) row-major <-> (Cpad, Dpad) zero-padded.
   void scatter_padded(const float* src, float* dst) const {
     for (int c = 0; c < C_; ++c) {
@@ -400,10 +318,7 @@ class CpuFastBackend final : public TrainerBackend {
   std::vector<float> dz_;                  // (B, C) dloss/dz / B
   AlignedFloats dzs_;                      // (B, Cpad) dz / 255, zero-padded
   cpu::ThreadTeam team_;
-  std::vector<std::uint32_t> sparse_rows_;    // the rows the lists below are of
-  std::vector<std::size_t> sparse_offsets_;   // (rows + 1) cpu::SparseRows
-  std::vector<std::uint32_t> sparse_cols_;    // (nonzeros)
-  std::vector<std::uint8_t> sparse_pixels_;   // (nonzeros)
+  cpu::FullBatchObjective objective_;  // full_batch_objective's nonzero-pixel lists
 };
 
 }  // namespace
