@@ -1,6 +1,6 @@
 // What the GPU test files share. GpuTest: the fixture every GPU test derives from; it probes for a usable
 // CUDA device and skips the test with the reason when there is none, or fails it when LOGREG_REQUIRE_GPU
-// is set (tools/gpu_check.sh sets it on a GPU machine, where a skipped test would hide a broken set-up).
+// is set (tools/gpu_run.sh sets it on a GPU machine, where a skipped test would hide a broken set-up).
 // Plus the step probe of a CUDA backend, bit-for-bit comparison and the batch-order check.
 #pragma once
 

@@ -6,7 +6,7 @@ the SGD update (sgd_param_step: momentum, Nesterov, weight decay), all on one SM
 wired into the trainer; it goes into kernels/ only if a GPU run shows it beating the cuBLAS path
 (written in a session without a GPU, so nothing here has been run yet).
 
-Build (the target is EXCLUDE_FROM_ALL; tools/gpu_check.sh builds and runs it):
+Build (the target is EXCLUDE_FROM_ALL; tools/gpu_prepare.sh builds it, tools/gpu_run.sh runs it):
   cmake --build build --target kernel_lab_fused_step
 Run:
   build/kernel_lab_fused_step        # validate every version at B = 32 and 256, then time them
