@@ -54,9 +54,12 @@ std::string case_name(const ::testing::TestParamInfo<PersistentCase>& info) {
 std::vector<PersistentCase> all_cases() {
   std::vector<PersistentCase> cases;
   for (LossHead head : {LossHead::kSoftmax, LossHead::kSigmoidSoftmax, LossHead::kOvr}) {
-    for (int batch : {1, 32, 45, 83}) cases.push_back({head, batch, false});
+    for (int batch : {32, 45, 83}) cases.push_back({head, batch, false});
     cases.push_back({head, 32, true});
   }
+  // Batch 1 (one row per step, a single forward pair with no second row): what it tests does not depend on
+  // the head, and its 900 steps cost about 90 s under AddressSanitizer on the emulated device.
+  cases.push_back({LossHead::kSoftmax, 1, false});
   return cases;
 }
 
