@@ -71,13 +71,7 @@ double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labe
       grad[n_weights + c] += gb[p * Cp + c];
     }
   }
-  double penalty = 0.0;
-  if (l2 != 0.0) {
-    for (std::size_t j = 0; j < n_weights; ++j) {
-      penalty += weight_penalty(params[j], l2);
-      grad[j] = penalised_weight_grad(grad[j], params[j], l2);
-    }
-  }
+  const double penalty = add_weight_penalty(params, grad, n_weights, l2);
   return loss_sum * inv_n + penalty;
 }
 

@@ -88,13 +88,7 @@ double DeviceObjective::evaluate(const std::uint8_t* pixels, const std::uint8_t*
   kernels::DeviceTotals totals{};
   CUDA_CHECK(cudaMemcpyAsync(&totals, totals_.data(), sizeof totals, cudaMemcpyDeviceToHost, stream));
   CUDA_CHECK(cudaStreamSynchronize(stream));
-  double penalty = 0.0;
-  if (l2 != 0.0) {
-    for (std::size_t j = 0; j < n_weights; ++j) {
-      penalty += weight_penalty(params[j], l2);
-      grad[j] = penalised_weight_grad(grad[j], params[j], l2);
-    }
-  }
+  const double penalty = add_weight_penalty(params, grad, n_weights, l2);
   return totals.loss_sum / static_cast<double>(n) + penalty;
 }
 

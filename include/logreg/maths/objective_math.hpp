@@ -5,6 +5,8 @@
 // Nothing here loops over rows or parameters; the backends do.
 #pragma once
 
+#include <cstddef>
+
 #include "logreg/maths/row_math.hpp"
 
 namespace logreg {
@@ -30,6 +32,18 @@ LOGREG_HD inline T weight_penalty(T w, T l2) {
 template <class T>
 LOGREG_HD inline T penalised_weight_grad(T data_grad, T w, T l2) {
   return data_grad + l2 * w;
+}
+
+// The penalty over the n_weights weights that start `params`: returns sum_j weight_penalty and turns the data
+// gradient grad[j] into penalised_weight_grad, in j order (every backend's full-batch objective ends here).
+inline double add_weight_penalty(const double* params, double* grad, std::size_t n_weights, double l2) {
+  double penalty = 0.0;
+  if (l2 == 0.0) return penalty;
+  for (std::size_t j = 0; j < n_weights; ++j) {
+    penalty += weight_penalty(params[j], l2);
+    grad[j] = penalised_weight_grad(grad[j], params[j], l2);
+  }
+  return penalty;
 }
 
 }  // namespace logreg
