@@ -14,6 +14,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "limit"))
 import limit_report  # noqa: E402  (tools/limit/limit_report.py: the CPU limit section, issue 12)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import marked_section  # noqa: E402  (tools/marked_section.py)
 import gpu_report  # noqa: E402  (tools/gpu_report.py: the GPU section from tools/gpu_run.sh's summary.md)
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -349,16 +350,7 @@ def build_report(args):
 
 def write_section(path, body):
     """Replaces the text between the markers in PATH (appends the markers when absent)."""
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n\n"
-    section = f"{BEGIN}\n{body}{END}"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n## Results\n\n" + section + "\n"
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    marked_section.replace_marked_section(path, BEGIN, END, "Results", body)
 
 
 def main():

@@ -3,8 +3,9 @@ back): the device, the steps and their verdicts, the 50-epoch and L-BFGS results
 tools/gpu_bench.py and the issue's GPU targets, each met or missed with its figure. Used by
 `tools/bench_report.py --gpu-summary FILE [--write BENCHMARKS.md]`; standard library only.
 """
-import os
 import re
+
+import marked_section  # tools/marked_section.py (on the path beside this file)
 
 BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
 EPOCH_BYTES = 47.9e6  # BENCHMARKS.md's bytes_min of a batch-8192 epoch (60,000 rows of 784 pixels)
@@ -87,15 +88,5 @@ def build_gpu_section(text):
 
 def write_gpu_section(path, section):
     """Replaces the text between the gpu markers of `path`, or adds a marked section at the end."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    block = f"{BEGIN}\n{section}{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n## Latest GPU run (tools/bench_report.py --gpu-summary)\n\n" + block + "\n"
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    marked_section.replace_marked_section(path, BEGIN, END, "Latest GPU run (tools/bench_report.py --gpu-summary)",
+                                          section)

@@ -7,6 +7,8 @@ import json
 import os
 import statistics
 
+import marked_section  # tools/marked_section.py (tools/ is on the path: bench_report.py runs from there)
+
 LIMIT_BEGIN, LIMIT_END = "<!-- limit:begin -->", "<!-- limit:end -->"
 FLOPS_PER_ROW = 4 * 784 * 10  # forward 2·D·C + backward 2·D·C per training row
 
@@ -131,12 +133,4 @@ def build_limit_report(runs_dir, machine, manifest, summarise):
 
 def write_limit_section(path, body):
     """Replaces the text between the limit markers in PATH (appends them when absent)."""
-    text = open(path, encoding="utf-8").read()
-    section = f"{LIMIT_BEGIN}\n{body}{LIMIT_END}"
-    if LIMIT_BEGIN in text and LIMIT_END in text:
-        text = text[:text.index(LIMIT_BEGIN)] + section + text[text.index(LIMIT_END) + len(LIMIT_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n## CPU limit results\n\n" + section + "\n"
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    marked_section.replace_marked_section(path, LIMIT_BEGIN, LIMIT_END, "CPU limit results", body)
