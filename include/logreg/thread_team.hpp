@@ -52,6 +52,23 @@ class ThreadTeam {
     run_shared(parts, [](void* ctx, int part) { (*static_cast<Job*>(ctx))(part); }, &job);
   }
 
+  // Tells the workers that no job will come for a while (the caller runs its work alone): they sleep now
+  // instead of spinning for the core that another process may need. The next job wakes them.
+  void rest() { rest_.store(true, std::memory_order_relaxed); }
+
+  // Runs job(part) for part in [0, parts) with every part on its own thread at the same time, so that the
+  // parts may wait for each other (StepBarrier, src/cpu/step_barrier.hpp). Needs parts <= size(): the
+  // caller runs one part and each other part is claimed by a worker as soon as it is awake. job must not throw.
+  template <class Job>
+  void run_together(int parts, Job& job) {
+    if (parts > size_) throw std::length_error("ThreadTeam::run_together: more parts than threads");
+    if (parts == 1) {
+      job(0);
+      return;
+    }
+    run_shared(parts, [](void* ctx, int part) { (*static_cast<Job*>(ctx))(part); }, &job);
+  }
+
  private:
   void run_shared(int parts, void (*job)(void*, int), void* ctx);
   int claim_and_run(std::uint64_t generation);
@@ -70,6 +87,7 @@ class ThreadTeam {
   alignas(64) std::atomic<std::uint64_t> announced_{0};
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> rest_{false};
   void (*job_)(void*, int) = nullptr;
   void* ctx_ = nullptr;
   std::mutex mutex_;

@@ -4,26 +4,28 @@
 // loops themselves, the host loop (shuffles, epochs, reporting). Measurements: BENCHMARKS.md, "CPU backend
 // design notes".
 //
-// The pixel columns are cut into kSlices = 2 fixed slices. Step k of an epoch is one team job of two parts;
-// part s, on whichever thread claims it:
-//   1. finishes step k-1 on the weight columns of slice s: dW[:, s] = (dz/255)ᵀ · P[:, s] over the batch's
-//      rows in order (P the uint8 pixels of the rows, read in place: no gather copy), each block of weights
-//      then updated at once by sgd_update_element while in L1 (momentum, Nesterov, decay);
-//   2. sums batch k's logits over slice s: Zs = P[:, s] · W[:, s]ᵀ (10 class accumulators in registers,
-//      pixels converted to float in the loop, rows 16 ahead prefetched: the rows of a shuffled batch lie
-//      scattered over a training set far bigger than the caches).
-// The calling thread then adds the slices' sums (in slice order) and divides by 255 once per logit (the
-// ToTensor() scaling, folded), runs loss_grad_row per row (bias, loss, dz, correct), keeps dz/255 for the
-// next job, and updates the bias (bias_grad_partial/combine, sgd_update_element). One synchronisation per
-// step; each thread keeps its half of W and reads only its half of each row.
+// The pixel columns are cut into kSlices = 2 fixed slices, and a window of steps runs either on the
+// calling thread alone or on two participants at once (ThreadTeam::run_together), participant s owning
+// slice s of W and half of each batch's rows. Per step k (run_steps):
+//   1. on its slice: finishes step k-1, dW[:, s] = (dz/255)ᵀ · P[:, s] over the batch's rows in order (P the
+//      uint8 pixels of the rows, read in place: no gather copy), each block of weights then updated at once
+//      by sgd_param_step while in L1 (momentum, Nesterov, decay); then sums batch k's logits over slice s,
+//      Zs = P[:, s] · W[:, s]ᵀ (10 class accumulators in registers, pixels converted to float in the loop,
+//      rows 16 ahead prefetched: a shuffled batch's rows lie scattered over the training set);
+//   2. barrier; on its rows: adds the slices' sums (in slice order), divides by 255 once per logit (the
+//      ToTensor() scaling, folded), runs loss_grad_row (bias, loss, dz, correct) and keeps dz/255;
+//   3. barrier; participant 0 updates the bias (bias_grad_partial/combine, sgd_update_element) and adds
+//      the rows' losses in row order.
+// Two barriers per step (StepBarrier, one cache line each way) and no serial phase: each thread keeps its
+// half of W, reads only its half of each row and does half of the loss rows.
 //
 // Determinism: every output element is summed by one part in a fixed order, and which thread runs a part
 // changes nothing, so results do not depend on the thread count and reruns are bit-identical. They can
 // differ in the last bits between SIMD levels (lane count, FMA).
 //
 // No OpenBLAS here: at batch 32 the GEMMs are 32 x 784 x 10, and its call overhead plus a float copy of the
-// batch cost more than the arithmetic. Sharing a step is timed (ShareChooser), since a worker descheduled
-// by another busy process would stall it.
+// batch cost more than the arithmetic. Sharing a window is timed (ShareChooser), since a participant
+// descheduled by another busy process would stall every step of it.
 #include "logreg/cpu_fast.hpp"
 
 #include <algorithm>
@@ -38,6 +40,7 @@
 #include "logreg/thread_team.hpp"
 #include "full_batch_objective.hpp"
 #include "share_chooser.hpp"
+#include "step_barrier.hpp"
 #include "simd_kernels.hpp"
 #include "logreg/maths/step_bodies.hpp"
 
@@ -52,6 +55,7 @@ constexpr int kMinRowsPerThread = 8;  // below this, waking another thread costs
 constexpr int kEvalRowsPerPart = 64;
 constexpr int kSlices = 2;         // column slices of a training step (fixed: results do not depend on threads)
 constexpr int kMaxDefaultThreads = kSlices;  // threads = 0: one per slice at most
+static_assert(kSlices <= cpu::StepBarrier::kMaxParticipants, "one participant per slice");
 
 // ---------------------------------------------------------------------------------------------------
 class CpuFastBackend final : public TrainerBackend {
@@ -104,10 +108,9 @@ class CpuFastBackend final : public TrainerBackend {
            (team_.size() == 1 ? " thread)" : " threads)");
   }
 
-  // Each step k runs one team job of kSlices parts; part s first applies step k-1's update to the weight
-  // columns of slice s (backward + SGD), then sums batch k's logits over those columns. The calling thread
-  // then adds the slices' partial logits (in slice order), runs the loss rows and updates the bias. The last
-  // step's update is applied before returning, so the model is complete between calls.
+  // The steps run in windows of about ShareChooser::kWindowRows rows, each either on one thread or on
+  // kSlices participants at once (run_steps); the last step's update is applied before returning, so the
+  // model is complete between calls.
   Totals train_epoch(const std::vector<std::uint32_t>& order, int batch_size, float lr) override {
     if (batch_size < 1) throw UsageError("batch size must be at least 1, got " + std::to_string(batch_size));
     const std::size_t total = order.size();
@@ -122,90 +125,41 @@ class CpuFastBackend final : public TrainerBackend {
       rows_[i] = images_.image(row);
       y_[i] = labels_.labels[row];
     }
+    if (total == 0) return {};
+    if (total > static_cast<std::size_t>(INT32_MAX)) throw UsageError("more than 2^31 rows in one call");
     reserve_batch(static_cast<std::size_t>(batch_size));
-    const int avail_all = static_cast<int>(std::min<std::size_t>(total, static_cast<std::size_t>(INT32_MAX)));
 
-    kernels::SgdStepParams pw;
-    pw.lr = lr;
-    pw.momentum = optimizer_.momentum;
-    pw.weight_decay = optimizer_.weight_decay;
-    pw.nesterov = optimizer_.nesterov;
-    pw.n_weights = static_cast<std::size_t>(Cpad_) * static_cast<std::size_t>(Dpad_);
-    pw.n = pw.n_weights;
-    kernels::SgdStepParams pb = pw;  // the bias: no weight decay
-    pb.n_weights = 0;
-    pb.n = static_cast<std::size_t>(C_);
-    float* vw = vw_.size() > 0 ? vw_.data() : nullptr;
-    float* vb = vb_.empty() ? nullptr : vb_.data();
+    Epoch e;
+    e.total = static_cast<int>(total);
+    e.batch = batch_size;
+    e.steps = static_cast<int>((total + static_cast<std::size_t>(batch_size) - 1) / static_cast<std::size_t>(batch_size));
+    e.pw.lr = lr;
+    e.pw.momentum = optimizer_.momentum;
+    e.pw.weight_decay = optimizer_.weight_decay;
+    e.pw.nesterov = optimizer_.nesterov;
+    e.pw.n_weights = static_cast<std::size_t>(Cpad_) * static_cast<std::size_t>(Dpad_);
+    e.pw.n = e.pw.n_weights;
+    e.pb = e.pw;  // the bias: no weight decay
+    e.pb.n_weights = 0;
+    e.pb.n = static_cast<std::size_t>(C_);
 
-    // The step whose update is still to be applied to the weights, and the batch whose logits to sum.
-    const std::uint8_t* const* prev_rows = nullptr;
-    int prev_n = 0;
-    const std::uint8_t* const* rows = nullptr;
-    int n = 0;
-    int avail = 0;
-    auto slice_job = [&](int s) {
-      const int k0 = slice_chunk_[s];
-      const int k1 = slice_chunk_[s + 1];
-      if (prev_n > 0) {  // backward with the update fused: each block of weights updated while in L1
-        const cpu::FusedUpdate update{w_.data(), vw, &pw, C_};
-        kernels_.backward(prev_rows, prev_n, dzs_.data(), Cpad_, D_, Dpad_, k0, k1, dw_.data(), &update);
+    const int participants = std::min(team_.size(), kSlices);
+    const bool can_share = participants > 1 && std::min(batch_size, e.total) >= kMinRowsPerThread;
+    const int window_steps = std::max(1, cpu::ShareChooser::kWindowRows / batch_size);
+    share_chooser_.begin_call(can_share);
+    for (int first = 0; first < e.steps; first += window_steps) {
+      const int last = std::min(e.steps, first + window_steps);
+      const int rows = std::min(e.total, last * batch_size) - first * batch_size;
+      if (share_chooser_.start_window(rows)) {
+        auto part = [&](int p) { run_steps(e, first, last, p, participants); };
+        team_.run_together(participants, part);
+      } else {
+        if (can_share) team_.rest();
+        run_steps(e, first, last, 0, 1);
       }
-      if (n > 0) {
-        kernels_.forward(rows, n, avail, w_.data(), D_, Dpad_, C_, k0, k1,
-                         partial_.data() + static_cast<std::size_t>(s) * partial_stride_);
-      }
-    };
-
-    Totals totals;
-    const std::size_t b = static_cast<std::size_t>(batch_size);
-    share_chooser_.begin_call(team_.size() > 1);
-    for (std::size_t start = 0;; start += static_cast<std::size_t>(n)) {  // ends with a job that only updates
-      n = static_cast<int>(start < total ? std::min(b, total - start) : 0);
-      rows = rows_.data() + start;
-      avail = avail_all - static_cast<int>(std::min<std::size_t>(start, static_cast<std::size_t>(avail_all)));
-      if (n == 0 && prev_n == 0) break;
-      // A step too small to share: waking a worker would cost more than the work.
-      const bool share = std::max(n, prev_n) >= kMinRowsPerThread && share_chooser_.share(n);
-      team_.run(kSlices, slice_job, share);
-      if (n == 0) break;
-
-      // Logits, loss rows, dz and dz / 255 (class-padded, for the next job's backward), then the bias.
-      const float scale = 1.0f / static_cast<float>(n);
-      const std::uint8_t* y = y_.data() + start;
-      Totals step;
-      for (int i = 0; i < n; ++i) {
-        float* z = logits_.data() + static_cast<std::size_t>(i) * C_;
-        for (int c = 0; c < C_; ++c) {
-          const std::size_t k = static_cast<std::size_t>(i) * C_ + c;
-          float sum = partial_[k];
-          for (int s = 1; s < kSlices; ++s) sum += partial_[static_cast<std::size_t>(s) * partial_stride_ + k];
-          z[c] = sum / 255.0f;  // the ToTensor() division, once per logit
-        }
-        const kernels::RowOutcome out = kernels::loss_grad_row(i, head_, logits_.data(), bias_.data(), y, C_, scale,
-                                                               logits_.data(), dz_.data());
-        step.loss_sum += out.loss;
-        step.correct += out.correct;
-        float* g = dzs_.data() + static_cast<std::size_t>(i) * Cpad_;
-        const float* dz = dz_.data() + static_cast<std::size_t>(i) * C_;
-        for (int c = 0; c < C_; ++c) g[c] = dz[c] / 255.0f;  // folds the 1/255 of the pixels into dW
-        for (int c = C_; c < Cpad_; ++c) g[c] = 0.0f;
-      }
-      step.count = n;
-      double partial_db[kernels::kMaxClasses];
-      float db[kernels::kMaxClasses];
-      for (int c = 0; c < C_; ++c) partial_db[c] = kernels::bias_grad_partial(c, dz_.data(), n, C_, 1);
-      for (int c = 0; c < C_; ++c) db[c] = kernels::bias_grad_combine(c, partial_db, C_, 1);
-      for (int c = 0; c < C_; ++c) kernels::sgd_update_element(static_cast<std::size_t>(c), bias_.data(), db, vb, pb);
-
-      totals.loss_sum += step.loss_sum;
-      totals.correct += step.correct;
-      totals.count += step.count;
-      totals.last_batch_loss = step.mean_loss();
-      prev_rows = rows;
-      prev_n = n;
+      share_chooser_.end_window();
     }
-    return totals;
+    return e.totals;
   }
 
   Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
@@ -272,6 +226,88 @@ class CpuFastBackend final : public TrainerBackend {
   }
 
  private:
+  // One train_epoch call's steps and what they add up.
+  struct Epoch {
+    int total = 0;  // rows
+    int batch = 0;
+    int steps = 0;
+    kernels::SgdStepParams pw, pb;  // weights, bias
+    Totals totals;                  // written by participant 0 only
+  };
+
+  // Steps [first, last) of the call as participant p of `count` (1, or kSlices on as many threads at once).
+  // Participant p owns the column slices s with s % count == p and the rows [split_point(n, p, count),
+  // split_point(n, p + 1, count)) of each batch. Per step k:
+  //   1. on its slices: the backward of step k-1 with the update fused, then batch k's partial logits;
+  //   2. barrier; on its rows: the slices' logits added in slice order, loss_grad_row, dz / 255;
+  //   3. barrier; participant 0: the bias update and the totals, in row order.
+  // Participant 0 writes the bias before the next step's first barrier, and the others read it only after.
+  // After the call's last step, each participant applies that step's update to its slices.
+  void run_steps(Epoch& e, int first, int last, int p, int count) {
+    float* vw = vw_.size() > 0 ? vw_.data() : nullptr;
+    float* vb = vb_.empty() ? nullptr : vb_.data();
+    const cpu::FusedUpdate update{w_.data(), vw, &e.pw, C_};
+    auto backward = [&](int k) {  // step k's update on this participant's slices
+      const int start = k * e.batch;
+      const int n = std::min(e.batch, e.total - start);
+      for (int s = p; s < kSlices; s += count) {
+        kernels_.backward(rows_.data() + start, n, dzs_.data(), Cpad_, D_, Dpad_, slice_chunk_[s], slice_chunk_[s + 1],
+                          dw_.data(), &update);
+      }
+    };
+    for (int k = first; k < last; ++k) {
+      const int start = k * e.batch;
+      const int n = std::min(e.batch, e.total - start);
+      const std::uint8_t* const* rows = rows_.data() + start;
+      if (k > 0) backward(k - 1);
+      for (int s = p; s < kSlices; s += count) {
+        kernels_.forward(rows, n, e.total - start, w_.data(), D_, Dpad_, C_, slice_chunk_[s], slice_chunk_[s + 1],
+                         partial_.data() + static_cast<std::size_t>(s) * partial_stride_);
+      }
+      barrier_.arrive_and_wait(p, count);
+
+      // Logits, loss rows, dz and dz / 255 (class-padded, for the next step's backward).
+      const float scale = 1.0f / static_cast<float>(n);
+      const std::uint8_t* y = y_.data() + start;
+      for (int i = cpu::split_point(n, p, count); i < cpu::split_point(n, p + 1, count); ++i) {
+        float* z = logits_.data() + static_cast<std::size_t>(i) * C_;
+        for (int c = 0; c < C_; ++c) {
+          const std::size_t j = static_cast<std::size_t>(i) * C_ + c;
+          float sum = partial_[j];
+          for (int s = 1; s < kSlices; ++s) sum += partial_[static_cast<std::size_t>(s) * partial_stride_ + j];
+          z[c] = sum / 255.0f;  // the ToTensor() division, once per logit
+        }
+        const kernels::RowOutcome out =
+            kernels::loss_grad_row(i, head_, logits_.data(), bias_.data(), y, C_, scale, logits_.data(), dz_.data());
+        row_loss_[static_cast<std::size_t>(i)] = out.loss;
+        row_correct_[static_cast<std::size_t>(i)] = out.correct;
+        float* g = dzs_.data() + static_cast<std::size_t>(i) * Cpad_;
+        const float* dz = dz_.data() + static_cast<std::size_t>(i) * C_;
+        for (int c = 0; c < C_; ++c) g[c] = dz[c] / 255.0f;  // folds the 1/255 of the pixels into dW
+        for (int c = C_; c < Cpad_; ++c) g[c] = 0.0f;
+      }
+      barrier_.arrive_and_wait(p, count);
+      if (p != 0) continue;
+
+      Totals step;
+      for (int i = 0; i < n; ++i) {
+        step.loss_sum += row_loss_[static_cast<std::size_t>(i)];
+        step.correct += row_correct_[static_cast<std::size_t>(i)];
+      }
+      step.count = n;
+      double partial_db[kernels::kMaxClasses];
+      float db[kernels::kMaxClasses];
+      for (int c = 0; c < C_; ++c) partial_db[c] = kernels::bias_grad_partial(c, dz_.data(), n, C_, 1);
+      for (int c = 0; c < C_; ++c) db[c] = kernels::bias_grad_combine(c, partial_db, C_, 1);
+      for (int c = 0; c < C_; ++c) kernels::sgd_update_element(static_cast<std::size_t>(c), bias_.data(), db, vb, e.pb);
+      e.totals.loss_sum += step.loss_sum;
+      e.totals.correct += step.correct;
+      e.totals.count += step.count;
+      e.totals.last_batch_loss = step.mean_loss();
+    }
+    if (last == e.steps) backward(last - 1);
+  }
+
   // (C, D) row-major <-> (Cpad, Dpad) zero-padded.
   void scatter_padded(const float* src, float* dst) const {
     for (int c = 0; c < C_; ++c) {
@@ -293,6 +329,8 @@ class CpuFastBackend final : public TrainerBackend {
     logits_.resize(b * static_cast<std::size_t>(C_));
     dz_.resize(b * static_cast<std::size_t>(C_));
     dzs_ = AlignedFloats(b * static_cast<std::size_t>(Cpad_));
+    row_loss_.resize(b);
+    row_correct_.resize(b);
   }
 
   const ImageSet& images_;
@@ -317,6 +355,9 @@ class CpuFastBackend final : public TrainerBackend {
   std::vector<float> logits_;              // (B, C) logits with bias
   std::vector<float> dz_;                  // (B, C) dloss/dz / B
   AlignedFloats dzs_;                      // (B, Cpad) dz / 255, zero-padded
+  std::vector<float> row_loss_;            // (B) each row's loss
+  std::vector<int> row_correct_;           // (B) 1 where the row was predicted right
+  cpu::StepBarrier barrier_;
   cpu::ThreadTeam team_;
   cpu::FullBatchObjective objective_;  // full_batch_objective's nonzero-pixel lists
 };

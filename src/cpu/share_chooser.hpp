@@ -1,60 +1,60 @@
-// ShareChooser: whether the fast CPU backend hands a training step's parts to its thread team or runs them
-// on the calling thread, chosen by timing both ways. Only the time depends on the choice, never a result.
-// Not here: the team (logreg/thread_team.hpp) and the step (cpu_fast_backend.cpp).
+// ShareChooser: whether the fast CPU backend runs a window of training steps on its thread team or on the
+// calling thread alone, chosen by timing both ways. Only the time depends on the choice, never a result.
+// Not here: the team (logreg/thread_team.hpp) and the steps (cpu_fast_backend.cpp).
 #pragma once
 
 #include <chrono>
 
 namespace logreg::cpu {
 
-// Whether a training step's two parts go to the team or both run on the calling thread. The results are
-// the same either way; only the time differs. On a quiet machine sharing wins; when another process keeps
-// the second core busy, a worker that claims a part and is then descheduled stalls the step, and the
-// calling thread alone is faster. So the steps are timed in windows of kShareWindowRows rows: the faster
-// way is used, and the other one is tried again one window in kShareExploreEvery.
+// The steps of a train_epoch call run in windows of at most kWindowRows rows, each either on the team (the
+// participants wait for each other twice per step) or on the calling thread alone. On a quiet machine the
+// team wins; when another process keeps the second core busy, a descheduled participant stalls every step
+// of its window, and the calling thread alone is faster. So each window is timed: the faster way is used,
+// and the other one is tried again one window in kExploreEvery.
 class ShareChooser {
  public:
-  void begin_call(bool team) {
-    team_ = team;
-    window_rows_ = 0;  // a window does not span calls: the host loop's work between them is not ours
-  }
+  static constexpr int kWindowRows = 4096;
 
-  // Called before each step of `rows` rows.
-  bool share(int rows) {
-    if (!team_) return false;
-    using Clock = std::chrono::steady_clock;
-    const auto now = Clock::now();
-    if (window_rows_ >= kShareWindowRows) {
-      const double cost = std::chrono::duration<double>(now - window_start_).count() / static_cast<double>(window_rows_);
-      double& c = cost_[sharing_ ? 1 : 0];
-      c = c == 0.0 ? cost : 0.5 * (c + cost);
-      window_rows_ = 0;
+  // A train_epoch call begins; team: whether it can share at all.
+  void begin_call(bool team) { team_ = team; }
+
+  // A window of `rows` rows begins: returns whether it runs on the team. end_window() must follow.
+  bool start_window(int rows) {
+    rows_ = rows;
+    start_ = Clock::now();
+    if (!team_) {
+      sharing_ = false;
+      return false;
     }
-    if (window_rows_ == 0) {  // a new window: pick the way
-      ++windows_;
-      const bool best = cost_[1] <= cost_[0];
-      if (cost_[1] == 0.0) {
-        sharing_ = true;
-      } else if (cost_[0] == 0.0) {
-        sharing_ = false;
-      } else {
-        sharing_ = windows_ % kShareExploreEvery == 0 ? !best : best;
-      }
-      window_start_ = now;
+    ++windows_;
+    const bool best = cost_[1] <= cost_[0];
+    if (cost_[1] == 0.0) {
+      sharing_ = true;
+    } else if (cost_[0] == 0.0) {
+      sharing_ = false;
+    } else {
+      sharing_ = windows_ % kExploreEvery == 0 ? !best : best;
     }
-    window_rows_ += rows;
     return sharing_;
   }
 
+  void end_window() {
+    if (!team_ || rows_ <= 0) return;
+    const double cost = std::chrono::duration<double>(Clock::now() - start_).count() / static_cast<double>(rows_);
+    double& c = cost_[sharing_ ? 1 : 0];
+    c = c == 0.0 ? cost : 0.5 * (c + cost);
+  }
+
  private:
-  static constexpr int kShareWindowRows = 4096;
-  static constexpr int kShareExploreEvery = 16;
+  using Clock = std::chrono::steady_clock;
+  static constexpr int kExploreEvery = 16;
   bool team_ = false;
   bool sharing_ = true;
   double cost_[2] = {0.0, 0.0};  // seconds per row, alone / shared (a running mean; 0 = not measured yet)
   long long windows_ = 0;
-  int window_rows_ = 0;
-  std::chrono::steady_clock::time_point window_start_;
+  int rows_ = 0;
+  Clock::time_point start_;
 };
 
 }  // namespace logreg::cpu

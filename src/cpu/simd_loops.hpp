@@ -229,6 +229,25 @@ inline void update_body(std::size_t j0,
   }
 }
 
+// The SGD update of `count` consecutive weights (never biases): sgd_param_step per weight as in
+// sgd_update_element, with its branches decided once for the range so that the loop vectorises (a call of
+// sgd_update_element per weight costs about a cycle per weight: 4 ms of a batch-32 epoch).
+inline void update_weights(float* __restrict__ w,
+                           const float* __restrict__ dw,
+                           float* __restrict__ velocity,  // or nullptr: no momentum
+                           int count,
+                           const kernels::SgdStepParams& params) {
+  const float lr = params.lr;
+  const float momentum = params.momentum;
+  const float decay = params.weight_decay;
+  const bool nesterov = params.nesterov;
+  if (velocity == nullptr) {
+    for (int j = 0; j < count; ++j) w[j] = sgd_param_step<float>(w[j], dw[j], nullptr, lr, 0.0f, decay, nesterov);
+  } else {
+    for (int j = 0; j < count; ++j) w[j] = sgd_param_step<float>(w[j], dw[j], velocity + j, lr, momentum, decay, nesterov);
+  }
+}
+
 // Backward of KC consecutive V-lane column chunks starting at column d, classes [cb, cb + kClassBlock):
 //   dw[c, d..] (+)= sum_i dzs[i, c] * rows[i][d..] over the rows in order.
 // With `update` (the last row block), the SGD update of those weights follows at once, while the block's dw
@@ -278,8 +297,9 @@ inline void backward_block(const std::uint8_t* const* rows,  // (n) pixel rows, 
   if (update == nullptr) return;
   const int width = std::min(KC * V, D - d);  // the columns past D are padding: never updated
   for (int c = 0; c < kClassBlock && cb + c < update->C && width > 0; ++c) {
-    const std::size_t j0 = static_cast<std::size_t>(cb + c) * static_cast<std::size_t>(Dpad) + static_cast<std::size_t>(d);
-    update_body(j0, j0 + static_cast<std::size_t>(width), update->w, dw, update->velocity, *update->params);
+    const std::size_t j = static_cast<std::size_t>(cb + c) * static_cast<std::size_t>(Dpad) + static_cast<std::size_t>(d);
+    update_weights(update->w + j, dw + j, update->velocity == nullptr ? nullptr : update->velocity + j, width,
+                   *update->params);
   }
 }
 

@@ -36,6 +36,7 @@ void ThreadTeam::run_shared(int parts, void (*job)(void*, int), void* ctx) {
   job_ = job;
   ctx_ = ctx;
   done_.store(0, std::memory_order_relaxed);
+  rest_.store(false, std::memory_order_relaxed);
   ++generation_;
   // Releases job_, ctx_ and done_ to every worker whose claim reads this value.
   claim_.store(pack(generation_, parts, 0), std::memory_order_release);
@@ -90,7 +91,8 @@ void ThreadTeam::work() {
 
 // Waits for an announcement newer than `seen` and returns it. Spins (yielding now and then) while it
 // helps; when the caller has been running every part by itself (a busy machine: spinning would only
-// take the CPU from it), naps between looks instead; after a long quiet spell, sleeps until woken.
+// take the CPU from it), naps between looks instead; after a long quiet spell, or when the caller said it
+// will work alone for a while (rest()), sleeps until woken.
 std::uint64_t ThreadTeam::wait_for_job(std::uint64_t seen, bool back_off, bool* slept) {
   using Clock = std::chrono::steady_clock;
   const auto idle_limit = Clock::now() + std::chrono::milliseconds(20);
@@ -104,7 +106,7 @@ std::uint64_t ThreadTeam::wait_for_job(std::uint64_t seen, bool back_off, bool* 
       if (spin % 64 != 0) continue;
       std::this_thread::yield();
     }
-    if (Clock::now() > idle_limit) {
+    if (rest_.load(std::memory_order_relaxed) || Clock::now() > idle_limit) {
       std::unique_lock<std::mutex> lock(mutex_);
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
       wake_.wait(lock, [&] { return announced_.load(std::memory_order_seq_cst) != seen; });

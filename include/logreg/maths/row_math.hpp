@@ -50,7 +50,7 @@ LOGREG_HD inline T head_activation(LossHead head, T z) {
   return head == LossHead::kSigmoidSoftmax ? stable_sigmoid(z) : z;
 }
 
-// Loss of one row and, when dz != nullptr, dz[c] = scale * dloss/dz[c].
+// Loss of one row and, when dz != nullptr, dz[c] = scale * dloss/dz[c] (dz must not overlap z).
 //   z: (C) logits of the row (bias included); label in [0, C); scale: 1/B for the mean over a batch.
 // Max-subtracted softmax, log-sum-exp and softplus keep every head finite for |z| up to float max.
 template <class T>
@@ -71,14 +71,21 @@ LOGREG_HD inline T row_loss_grad(LossHead head, const T* z, int C, int label, T 
     const T a = head_activation(head, z[c]);
     m = a > m ? a : m;
   }
+  // Each exp once: with dz, the exponentials wait in dz until their sum is known.
   T s = T(0);
-  for (int c = 0; c < C; ++c) s += exp(head_activation(head, z[c]) - m);
+  for (int c = 0; c < C; ++c) {
+    const T e = exp(head_activation(head, z[c]) - m);
+    if (dz != nullptr) dz[c] = e;
+    s += e;
+  }
   const T loss = log(s) + m - head_activation(head, z[label]);
   if (dz != nullptr) {
     for (int c = 0; c < C; ++c) {
-      const T a = head_activation(head, z[c]);
-      T g = exp(a - m) / s - (c == label ? T(1) : T(0));   // dloss/da
-      if (head == LossHead::kSigmoidSoftmax) g *= a * (T(1) - a);  // da/dz
+      T g = dz[c] / s - (c == label ? T(1) : T(0));  // dloss/da
+      if (head == LossHead::kSigmoidSoftmax) {
+        const T a = head_activation(head, z[c]);
+        g *= a * (T(1) - a);  // da/dz
+      }
       dz[c] = scale * g;
     }
   }
