@@ -200,6 +200,28 @@ TEST(DataSource, PropagatesIdxErrorsWithTheFileName) {
   EXPECT_TRUE(ThrowsWith<IdxError>([&] { load_dataset(*find_data_files(tmp.path())); }, {bad, "trailing bytes"}));
 }
 
+// The four files load on two threads (load_four_files); with several broken, the error is still the first
+// in the order train images, train labels, test images, test labels, and nothing is left running.
+TEST(DataSource, ReportsTheFirstBrokenFileInLoadOrder) {
+  for (const char* first : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"}) {
+    TempDir tmp;
+    WriteSet(tmp.path(), false);
+    bool later = false;
+    for (const char* name : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                             "t10k-labels-idx1-ubyte"}) {
+      later = later || std::string(name) == first;
+      if (!later) continue;
+      std::FILE* f = std::fopen(tmp.file(name).c_str(), "ab");  // every file from `first` on: trailing bytes
+      ASSERT_NE(f, nullptr);
+      std::fputc(0, f);
+      std::fclose(f);
+    }
+    EXPECT_TRUE(ThrowsWith<IdxError>([&] { load_dataset(*find_data_files(tmp.path())); },
+                                     {tmp.file(first), "trailing bytes"}))
+        << first;
+  }
+}
+
 TEST(DataSource, LoadsDebianFashionMnist) {
   const auto files = find_data_files(kFashionMnistDir);
   if (!files) GTEST_SKIP() << kFashionMnistDir << " not found (apt install dataset-fashion-mnist)";
