@@ -48,7 +48,7 @@ class ShareChooser {
 
  private:
   using Clock = std::chrono::steady_clock;
-  static constexpr int kExploreEvery = 16;
+  static constexpr int kExploreEvery = 64;  // a window is ~1/50 of an epoch: the other way is tried ~once an epoch
   bool team_ = false;
   bool sharing_ = true;
   double cost_[2] = {0.0, 0.0};  // seconds per row, alone / shared (a running mean; 0 = not measured yet)
