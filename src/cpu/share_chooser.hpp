@@ -11,7 +11,9 @@ namespace logreg::cpu {
 // participants wait for each other twice per step) or on the calling thread alone. On a quiet machine the
 // team wins; when another process keeps the second core busy, a descheduled participant stalls every step
 // of its window, and the calling thread alone is faster. So each window is timed: the faster way is used,
-// and the other one is tried again one window in kExploreEvery.
+// and the other one is tried again one window in kExploreEvery. Each way's cost is the lowest of its last
+// kKept windows: a window slowed once (the machine's other work, a page fault) does not flip the choice for
+// the next kExploreEvery windows, while a lasting slowdown (another process on a core) shows in all of them.
 class ShareChooser {
  public:
   static constexpr int kWindowRows = 4096;
@@ -28,10 +30,12 @@ class ShareChooser {
       return false;
     }
     ++windows_;
-    const bool best = cost_[1] <= cost_[0];
-    if (cost_[1] == 0.0) {
+    const double alone = cost(0);
+    const double shared = cost(1);
+    const bool best = shared <= alone;
+    if (shared == 0.0) {
       sharing_ = true;
-    } else if (cost_[0] == 0.0) {
+    } else if (alone == 0.0) {
       sharing_ = false;
     } else {
       sharing_ = windows_ % kExploreEvery == 0 ? !best : best;
@@ -41,17 +45,29 @@ class ShareChooser {
 
   void end_window() {
     if (!team_ || rows_ <= 0) return;
-    const double cost = std::chrono::duration<double>(Clock::now() - start_).count() / static_cast<double>(rows_);
-    double& c = cost_[sharing_ ? 1 : 0];
-    c = c == 0.0 ? cost : 0.5 * (c + cost);
+    const int way = sharing_ ? 1 : 0;
+    costs_[way][next_[way]] = std::chrono::duration<double>(Clock::now() - start_).count() / static_cast<double>(rows_);
+    next_[way] = (next_[way] + 1) % kKept;
   }
 
  private:
   using Clock = std::chrono::steady_clock;
-  static constexpr int kExploreEvery = 64;  // a window is ~1/50 of an epoch: the other way is tried ~once an epoch
+  static constexpr int kExploreEvery = 16;
+  static constexpr int kKept = 4;
+
+  // Seconds per row of a way (0 alone, 1 shared): the lowest of its last kKept windows, 0 = not measured yet.
+  double cost(int way) const {
+    double best = 0.0;
+    for (double c : costs_[way]) {
+      if (c > 0.0 && (best == 0.0 || c < best)) best = c;
+    }
+    return best;
+  }
+
   bool team_ = false;
   bool sharing_ = true;
-  double cost_[2] = {0.0, 0.0};  // seconds per row, alone / shared (a running mean; 0 = not measured yet)
+  double costs_[2][kKept] = {};  // the last kKept windows' seconds per row, alone / shared (0 = none yet)
+  int next_[2] = {0, 0};
   long long windows_ = 0;
   int rows_ = 0;
   Clock::time_point start_;
