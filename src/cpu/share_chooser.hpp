@@ -43,18 +43,21 @@ class ShareChooser {
     return sharing_;
   }
 
-  void end_window() {
+  void end_window() { end_window_after(std::chrono::duration<double>(Clock::now() - start_).count()); }
+
+  // end_window() for a window that took `seconds` (what the tests drive).
+  void end_window_after(double seconds) {
     if (!team_ || rows_ <= 0) return;
     const int way = sharing_ ? 1 : 0;
-    costs_[way][next_[way]] = std::chrono::duration<double>(Clock::now() - start_).count() / static_cast<double>(rows_);
+    costs_[way][next_[way]] = seconds / static_cast<double>(rows_);
     next_[way] = (next_[way] + 1) % kKept;
   }
 
+  static constexpr int kExploreEvery = 16;  // one window in 16 tries the way that is not the best
+  static constexpr int kKept = 4;           // windows remembered per way
+
  private:
   using Clock = std::chrono::steady_clock;
-  static constexpr int kExploreEvery = 16;
-  static constexpr int kKept = 4;
-
   // Seconds per row of a way (0 alone, 1 shared): the lowest of its last kKept windows, 0 = not measured yet.
   double cost(int way) const {
     double best = 0.0;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "logreg/thread_team.hpp"
+#include "step_barrier.hpp"
 
 namespace logreg::cpu {
 namespace {
@@ -110,6 +111,41 @@ TEST(ThreadTeam, PartLimitsAndSizeClamp) {
   EXPECT_EQ(ThreadTeam(0).size(), 1);
   EXPECT_EQ(ThreadTeam(-5).size(), 1);
   EXPECT_EQ(ThreadTeam(ThreadTeam::kMaxSize + 10).size(), ThreadTeam::kMaxSize);
+}
+
+// run_together: both parts run at once, so they can meet at a StepBarrier 2,000 times per job; each sees the
+// other's value of every step after the barrier. Also after rest() (the worker asleep), and never with more
+// parts than threads.
+TEST(ThreadTeam, RunTogetherPartsMeetAtStepBarriers) {
+  ThreadTeam team(2);
+  StepBarrier barrier;
+  constexpr int kSteps = 2000;
+  for (int job = 0; job < 3; ++job) {
+    std::atomic<int> value[2] = {{-1}, {-1}};
+    std::atomic<int> mismatches{0};
+    auto part = [&](int p) {
+      for (int step = 0; step < kSteps; ++step) {
+        value[p].store(step, std::memory_order_relaxed);
+        barrier.arrive_and_wait(p, 2);
+        if (value[1 - p].load(std::memory_order_relaxed) != step) mismatches.fetch_add(1);
+        barrier.arrive_and_wait(p, 2);  // nobody writes step + 1 before the other has read step
+      }
+    };
+    if (job == 2) {
+      team.rest();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    team.run_together(2, part);
+    EXPECT_EQ(mismatches.load(), 0) << "job " << job;
+    EXPECT_EQ(value[0].load(), kSteps - 1);
+    EXPECT_EQ(value[1].load(), kSteps - 1);
+  }
+  int calls = 0;
+  auto one = [&](int) { ++calls; };
+  ThreadTeam alone(1);
+  EXPECT_THROW(alone.run_together(2, one), std::length_error);
+  alone.run_together(1, one);
+  EXPECT_EQ(calls, 1);
 }
 
 }  // namespace
