@@ -170,7 +170,7 @@ TEST(ChunkingPolicy, GpuEpochsWholeCpuEpochsInFiftyChunks) {
   EXPECT_EQ(chunks_per_epoch(gpu), 1);
   gpu.emulated = true;
   EXPECT_EQ(chunks_per_epoch(gpu), 1);  // the emulator does the GPU's work, call for call
-  EXPECT_EQ(chunks_per_epoch(BackendTraits{}), 50);
+  EXPECT_EQ(chunks_per_epoch(BackendTraits{}), 10);
 }
 
 // ---- the name tables --------------------------------------------------------------------------------
