@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config libgtest-dev zlib1g-dev libpng-dev libcli11-dev
           nlohmann-json3-dev libopenblas-dev dataset-fashion-mnist python3-matplotlib
           liblbfgs-dev  # libLBFGS: the static liblbfgs.a of the L-BFGS solver (train --solver lbfgs)
+          libdeflate-dev  # the static libdeflate.a: one-call gunzip of the IDX files (zlib streams the rest)
           clang libclang-rt-14-dev  # clang + libFuzzer runtime: tools/fuzz.sh
           protobuf-compiler libprotobuf-dev libonnx-dev  # export: protoc, static libprotobuf.a, onnx.proto
           python3-venv python3-onnx python3-sklearn python3-numpy python3-torch)  # export tests' clients

@@ -202,6 +202,33 @@ TEST(IdxReader, RejectsTrailingBytes) {
                                    {dir.file("long"), "trailing bytes", "promises 3 data bytes", "file has 5"}));
 }
 
+// A well-formed gzip member around a bad IDX file: the one-call gunzip (libdeflate) declines it and the
+// streaming path names the problem, as for any other .gz.
+void WriteGzip(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  gzFile gz = gzopen(path.c_str(), "wb");
+  ASSERT_NE(gz, nullptr);
+  ASSERT_EQ(gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
+  ASSERT_EQ(gzclose(gz), Z_OK);
+}
+
+TEST(IdxReader, GzipOfAFileShorterOrLongerThanItsHeaderPromises) {
+  TempDir dir;
+  std::vector<std::uint8_t> cut = ImageFileBytes(3, 4, 4);
+  cut.resize(cut.size() - 5);
+  WriteGzip(dir.file("cut.gz"), cut);
+  EXPECT_TRUE(ThrowsWith<IdxError>([&] { load_idx_images(dir.file("cut.gz")); },
+                                   {dir.file("cut.gz"), "truncated: header promises 48 data bytes", "file has 43"}));
+  std::vector<std::uint8_t> longer = Header(0x08, {3});
+  longer.insert(longer.end(), {1, 2, 3, 4, 5});
+  WriteGzip(dir.file("long.gz"), longer);
+  EXPECT_TRUE(ThrowsWith<IdxError>([&] { load_idx_labels(dir.file("long.gz")); },
+                                   {dir.file("long.gz"), "runs past the 11 bytes the IDX header promises"}));
+  std::vector<std::uint8_t> good = ImageFileBytes(3, 4, 4);
+  WriteGzip(dir.file("good.gz"), good);
+  EXPECT_EQ(read_maybe_gzip(dir.file("good.gz")), good);
+  EXPECT_EQ(load_idx_images(dir.file("good.gz")).count, 3u);
+}
+
 TEST(IdxReader, RejectsOverflowingDims) {
   TempDir dir;
   WriteBytes(dir.file("huge"), Header(0x08, {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}));
