@@ -93,7 +93,6 @@ std::vector<float> compute_logits(const Model& model, const ImageSet& images) {
   return logits;
 }
 
-
 std::vector<double> class_probabilities(LossHead head, const float* logits, int C) {
   std::vector<double> z(logits, logits + C);
   std::vector<double> p(static_cast<std::size_t>(C));

@@ -1,6 +1,7 @@
 // IDX reader (include/logreg/idx.hpp): whole-file reads with gunzip (libdeflate in one call for a well-formed
 // file, else zlib streaming) bounded by IdxLimits, the header kept apart from the data so the pixels are never
-// copied, header and length validation with messages naming file, field, offset, expected and found. Not here: the writers (idx_writer.cpp), data-set discovery.
+// copied, header and length validation with messages naming file, field, offset, expected and found. Not
+// here: the writers (idx_writer.cpp), data-set discovery.
 #include "logreg/idx.hpp"
 
 #include "logreg/checked_files.hpp"
