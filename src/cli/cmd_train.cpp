@@ -66,7 +66,7 @@ class StopSignalScope {
   std::array<void (*)(int), 3> previous_{};
 };
 
-// The exit code and name of a stop signal (README "Exit codes": 128 + the signal's number).
+// The exit code and name of a stop signal (docs/hardening.md, "Exit codes": 128 + the signal's number).
 ExitCode exit_code_of(int sig) {
   if (sig == SIGTERM) return ExitCode::kTerminated;
   if (sig == SIGHUP) return ExitCode::kHangup;
