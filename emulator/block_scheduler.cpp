@@ -1,9 +1,13 @@
-// The block scheduler: runs the threads of one block as cooperative fibers (ucontext) on the calling host
+// The block scheduler: runs the threads of one block as cooperative fibers on the calling host
 // thread, so __syncthreads, warp shuffles and votes keep CUDA's semantics and every run is deterministic.
 // A "runner" fiber executes threads 0, 1, 2, ... one after another and only hands over when its thread
 // waits (at a barrier or a warp op); then a new runner continues with the next thread. A kernel without
 // barriers therefore costs two context switches per block, one with barriers one fiber per thread.
 // Deadlocks (a barrier not every thread reaches, a warp op a lane never joins) are reported, never hung on.
+// On x86-64 Linux a fiber switch is a few instructions of our own (below): glibc's swapcontext makes a
+// sigprocmask system call per switch, and under ASan its interceptor clears the shadow of the whole target
+// stack, which made a sanitized kernel with barriers spend most of its time in the kernel. Elsewhere the
+// fibers use ucontext.
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -17,6 +21,7 @@
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define LOGREG_EMU_ASAN 1
 #endif
@@ -27,6 +32,42 @@ uint3 threadIdx;
 uint3 blockIdx;
 dim3 blockDim;
 dim3 gridDim;
+
+#if defined(__x86_64__) && defined(__linux__)
+#define LOGREG_EMU_OWN_SWITCH 1
+// logreg_emu_switch(save_sp, load_sp): pushes the callee-saved registers (System V: rbx, rbp, r12-r15) and
+// the SSE and x87 control words on the current stack, stores the stack pointer in *save_sp, loads load_sp
+// and pops the same from there. A new fiber's stack is laid out by FiberContext::start to look like that.
+extern "C" void logreg_emu_switch(void** save_sp, void* load_sp);
+asm(R"(
+  .text
+  .globl logreg_emu_switch
+  .type logreg_emu_switch, @function
+logreg_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  subq $16, %rsp
+  stmxcsr 8(%rsp)
+  fnstcw 12(%rsp)
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  ldmxcsr 8(%rsp)
+  fldcw 12(%rsp)
+  addq $16, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size logreg_emu_switch, .-logreg_emu_switch
+)");
+#endif
 
 namespace cuda_emu::detail {
 namespace {
@@ -58,16 +99,64 @@ class FiberStack {
   char* base() const { return base_; }
   std::size_t bytes() const { return kStackBytes; }
 
+  // The lowest address a finished or abandoned fiber left frames at: under ASan, their redzones stay
+  // poisoned until the next fiber on this stack starts (FiberContext::start clears them).
+  char* used_from = nullptr;
+
  private:
   char* mapping_ = nullptr;
   char* base_ = nullptr;
   std::size_t mapping_bytes_ = 0;
 };
 
+// Where a fiber (or the scheduler) stopped; switch_context saves the current one and resumes another.
+struct FiberContext {
+#if defined(LOGREG_EMU_OWN_SWITCH)
+  void* sp = nullptr;
+
+  // The context of a fiber that starts by calling entry() on `stack` (entry never returns).
+  void start(FiberStack& stack, void (*entry)()) {
+#if defined(LOGREG_EMU_ASAN)
+    if (stack.used_from != nullptr) {
+      __asan_unpoison_memory_region(stack.used_from, static_cast<std::size_t>(stack.base() + stack.bytes() - stack.used_from));
+      stack.used_from = nullptr;
+    }
+#endif
+    auto top = reinterpret_cast<std::uintptr_t>(stack.base() + stack.bytes()) & ~std::uintptr_t{15};
+    auto* slot = reinterpret_cast<std::uint64_t*>(top - 16);  // 16-byte aligned: entry's "return address"
+    slot[1] = 0;                                               // where entry would return to: nowhere
+    slot[0] = reinterpret_cast<std::uintptr_t>(entry);
+    for (int r = 1; r <= 6; ++r) slot[-r] = 0;                 // rbp, rbx, r12-r15
+    auto* control = reinterpret_cast<std::uint32_t*>(slot - 8);
+    control[2] = 0x1F80;                                       // MXCSR at power-on: all exceptions masked
+    control[3] = 0x037F;                                       // x87 control word at power-on
+    sp = slot - 8;
+  }
+#else
+  ucontext_t uc{};
+
+  void start(FiberStack& stack, void (*entry)()) {
+    getcontext(&uc);
+    uc.uc_stack.ss_sp = stack.base();
+    uc.uc_stack.ss_size = stack.bytes();
+    uc.uc_link = nullptr;
+    makecontext(&uc, entry, 0);
+  }
+#endif
+};
+
+void switch_context(FiberContext* save, FiberContext* load) {
+#if defined(LOGREG_EMU_OWN_SWITCH)
+  logreg_emu_switch(&save->sp, load->sp);
+#else
+  swapcontext(&save->uc, &load->uc);
+#endif
+}
+
 enum class FiberState { kRunnable, kAtBarrier, kInWarpOp, kAtActiveMask, kDone };
 
 struct Fiber {
-  ucontext_t context{};
+  FiberContext context;
   FiberStack* stack = nullptr;
   FiberState state = FiberState::kRunnable;
   int thread = -1;  // the block thread on this fiber now
@@ -98,10 +187,21 @@ class BlockRun {
     warps_.resize(static_cast<std::size_t>((threads_ + 31) / 32));
     fiber_of_thread_.assign(static_cast<std::size_t>(threads_), -1);
     exited_.assign(static_cast<std::size_t>(threads_), false);
-    // At most one fiber per thread; never reallocated, since a saved ucontext_t must not move.
+    // At most one fiber per thread; never reallocated, since a saved context must not move.
     fibers_.reserve(static_cast<std::size_t>(threads_));
     block_index_ = block_index;
   }
+
+#if defined(LOGREG_EMU_ASAN) && defined(LOGREG_EMU_OWN_SWITCH)
+  ~BlockRun() {
+    for (Fiber& f : fibers_) {
+      char* sp = static_cast<char*>(f.context.sp);
+      if (f.stack->used_from == nullptr || sp < f.stack->used_from) f.stack->used_from = sp;
+    }
+  }
+#endif
+  BlockRun(const BlockRun&) = delete;
+  BlockRun& operator=(const BlockRun&) = delete;
 
   // Runs the block to completion; "" or the fault.
   std::string run() {
@@ -311,7 +411,7 @@ class BlockRun {
     void* fake_stack = nullptr;
     __sanitizer_start_switch_fiber(&fake_stack, fiber.stack->base(), fiber.stack->bytes());
 #endif
-    swapcontext(&scheduler_, &fiber.context);
+    switch_context(&scheduler_, &fiber.context);
 #if defined(LOGREG_EMU_ASAN)
     __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
 #endif
@@ -326,7 +426,7 @@ class BlockRun {
     __sanitizer_start_switch_fiber(fiber.state == FiberState::kDone ? nullptr : &fake_stack, scheduler_stack_bottom_,
                                    scheduler_stack_size_);
 #endif
-    swapcontext(&fiber.context, &scheduler_);
+    switch_context(&fiber.context, &scheduler_);
 #if defined(LOGREG_EMU_ASAN)
     __sanitizer_finish_switch_fiber(fake_stack, &scheduler_stack_bottom_, &scheduler_stack_size_);
 #endif
@@ -339,11 +439,7 @@ class BlockRun {
     Fiber& f = fibers_.back();
     f.stack = tls_stacks[index].get();
     f.thread = next_thread_;
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = f.stack->base();
-    f.context.uc_stack.ss_size = f.stack->bytes();
-    f.context.uc_link = nullptr;
-    makecontext(&f.context, &BlockRun::runner_entry, 0);
+    f.context.start(*f.stack, &BlockRun::runner_entry);
     switch_to_fiber(static_cast<int>(index));
   }
 
@@ -380,7 +476,7 @@ class BlockRun {
   std::vector<int> fiber_of_thread_;
   std::vector<bool> exited_;
   std::vector<Warp> warps_;
-  ucontext_t scheduler_{};
+  FiberContext scheduler_;
   const void* scheduler_stack_bottom_ = nullptr;
   std::size_t scheduler_stack_size_ = 0;
   std::string fault_;
