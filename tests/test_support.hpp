@@ -107,6 +107,23 @@ template <class E, class F>
   return ::testing::AssertionFailure() << "did not throw";
 }
 
+// The size knob of the heavy tests. LOGREG_TEST_SIZE=small (the sanitizer stage, tools/test_sanitizers.sh)
+// runs them on fewer rows and steps: every kernel and host path still runs, at a size that shows memory
+// errors rather than one that proves convergence. Unset or "full": the sizes that check the numbers.
+inline bool SmallTestSize() {
+  const char* v = std::getenv("LOGREG_TEST_SIZE");
+  if (v == nullptr || std::string(v).empty() || std::string(v) == "full") return false;
+  if (std::string(v) == "small") return true;
+  ADD_FAILURE() << "LOGREG_TEST_SIZE must be small or full, got '" << v << "'";
+  return false;
+}
+
+// `full` at the full size, `small` under LOGREG_TEST_SIZE=small.
+template <class T>
+T TestSize(T full, T small) {
+  return SmallTestSize() ? small : full;
+}
+
 // Random images (count, rows, cols) and labels < classes from a seed.
 inline ImageSet RandomImages(std::uint32_t count, std::uint32_t rows, std::uint32_t cols, std::uint64_t seed) {
   ImageSet s;

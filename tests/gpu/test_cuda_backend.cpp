@@ -128,23 +128,29 @@ class CudaEpochs : public CudaBackendTest, public ::testing::WithParamInterface<
 TEST_P(CudaEpochs, TrajectoryWeightsAndTestAccuracyMatchReference) {
   ImageSet train_images, test_images;
   LabelSet train_labels, test_labels;
-  // 1,000 training rows: 32 steps an epoch through the default (persistent) kernel, which costs about two
-  // minutes per head under ASan on the emulated device at 2,000 rows.
-  test::SeparableSet(1000, kClasses, kSide, 21, &train_images, &train_labels);
-  test::SeparableSet(2000, kClasses, kSide, 22, &test_images, &test_labels);
+  // 1,000 training rows: 32 steps an epoch through the default (persistent) kernel. At LOGREG_TEST_SIZE=small
+  // two epochs of 200 rows (a partial last batch of 8) and 300 test rows.
+  const std::uint32_t train_rows = test::TestSize(1000u, 200u);
+  const std::uint32_t test_rows = test::TestSize(2000u, 300u);
+  test::SeparableSet(train_rows, kClasses, kSide, 21, &train_images, &train_labels);
+  test::SeparableSet(test_rows, kClasses, kSide, 22, &test_images, &test_labels);
+  const int epochs = test::TestSize(3, 2);
+  // One row in percent, where the small size makes it more than the full size's tolerance.
+  const double train_acc_tol = test::TestSize(0.1, 100.0 / train_rows + 0.01);
+  const double test_acc_tol = test::TestSize(0.05, 100.0 / test_rows + 0.01);
   const Model initial = init_model(kDim, kClasses, GetParam(), 9);
   const int batch = 32;
   const float lr = 0.01f;
 
   auto cpu = make_cpu_reference_backend(train_images, train_labels, initial);
   auto gpu = make_cuda_backend(train_images, train_labels, initial);
-  for (int epoch = 1; epoch <= 3; ++epoch) {
+  for (int epoch = 1; epoch <= epochs; ++epoch) {
     const std::vector<std::uint32_t> order = epoch_order(5, epoch, train_images.count);
     const Totals want = cpu->train_epoch(order, batch, lr);
     const Totals got = gpu->train_epoch(order, batch, lr);
     EXPECT_EQ(got.count, want.count);
     EXPECT_NEAR(got.mean_loss(), want.mean_loss(), 1e-4 + 1e-3 * want.mean_loss()) << "epoch " << epoch;
-    EXPECT_NEAR(got.accuracy_percent(), want.accuracy_percent(), 0.1) << "epoch " << epoch;
+    EXPECT_NEAR(got.accuracy_percent(), want.accuracy_percent(), train_acc_tol) << "epoch " << epoch;
     EXPECT_NEAR(got.last_batch_loss, want.last_batch_loss, 1e-4 + 1e-3 * want.last_batch_loss) << "epoch " << epoch;
   }
   const Model want_model = cpu->model();
@@ -155,7 +161,7 @@ TEST_P(CudaEpochs, TrajectoryWeightsAndTestAccuracyMatchReference) {
   const Totals want_test = cpu->evaluate(test_images, test_labels);
   const Totals got_test = gpu->evaluate(test_images, test_labels);
   EXPECT_EQ(got_test.count, want_test.count);
-  EXPECT_NEAR(got_test.accuracy_percent(), want_test.accuracy_percent(), 0.05);
+  EXPECT_NEAR(got_test.accuracy_percent(), want_test.accuracy_percent(), test_acc_tol);
   EXPECT_NEAR(got_test.mean_loss(), want_test.mean_loss(), 1e-4 + 1e-3 * want_test.mean_loss());
 }
 
@@ -171,7 +177,7 @@ INSTANTIATE_TEST_SUITE_P(CudaEpochs, CudaEpochs, ::testing::ValuesIn(kHeads),
 TEST_F(CudaBackendTest, MomentumNesterovAndWeightDecayMatchReference) {
   ImageSet images;
   LabelSet labels;
-  test::SeparableSet(1000, kClasses, kSide, 41, &images, &labels);
+  test::SeparableSet(test::TestSize(1000u, 168u), kClasses, kSide, 41, &images, &labels);  // partial last batch
   const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 42);
   OptimizerConfig opt;
   opt.momentum = 0.9f;
@@ -267,7 +273,8 @@ INSTANTIATE_TEST_SUITE_P(CudaBatchRing, CudaBatchRing, ::testing::Values(2, 3, 5
 
 // Handing an epoch over in chunks of whole batches (the host loop's progress mode) changes nothing.
 TEST_F(CudaBackendTest, ChunkedEpochGivesIdenticalWeights) {
-  const std::uint32_t n = 1000;
+  const std::uint32_t n = test::TestSize(1000u, 200u);
+  const std::ptrdiff_t split = test::TestSize(320, 96);  // whole batches of 32
   const ImageSet images = test::RandomImages(n, kSide, kSide, 51);
   const LabelSet labels = test::RandomLabels(n, kClasses, 52);
   const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 53);
@@ -275,8 +282,8 @@ TEST_F(CudaBackendTest, ChunkedEpochGivesIdenticalWeights) {
   auto whole = make_cuda_backend(images, labels, initial);
   auto chunked = make_cuda_backend(images, labels, initial);
   const Totals a = whole->train_epoch(order, 32, 0.05f);
-  const std::vector<std::uint32_t> first(order.begin(), order.begin() + 320);
-  const std::vector<std::uint32_t> rest(order.begin() + 320, order.end());
+  const std::vector<std::uint32_t> first(order.begin(), order.begin() + split);
+  const std::vector<std::uint32_t> rest(order.begin() + split, order.end());
   const Totals b1 = chunked->train_epoch(first, 32, 0.05f);
   const Totals b2 = chunked->train_epoch(rest, 32, 0.05f);
   EXPECT_EQ(a.correct, b1.correct + b2.correct);
@@ -290,7 +297,7 @@ TEST_F(CudaBackendTest, ChunkedEpochGivesIdenticalWeights) {
 TEST_F(CudaBackendTest, SameSeedGivesBitIdenticalRuns) {
   ImageSet images;
   LabelSet labels;
-  test::SeparableSet(2000, kClasses, kSide, 61, &images, &labels);
+  test::SeparableSet(test::TestSize(2000u, 300u), kClasses, kSide, 61, &images, &labels);
   const Model initial = init_model(kDim, kClasses, LossHead::kSigmoidSoftmax, 62);
   auto run = [&](std::vector<Totals>* trajectory) {
     auto backend = make_cuda_backend(images, labels, initial);

@@ -102,8 +102,11 @@ class CudaPathsAgree : public CudaFastPathTest, public ::testing::WithParamInter
 TEST_P(CudaPathsAgree, GraphsEagerAndStreamedGiveBitIdenticalTrajectories) {
   const PathCase c = GetParam();
   // Batch 1 runs a step per row through four backends: 251 rows test the same paths as 1007 in a quarter
-  // of the time (minutes per case under ASan on the emulated device).
-  const std::uint32_t rows = c.batch == 1 ? 251 : kRows;
+  // of the time. At LOGREG_TEST_SIZE=small 61 rows at batch 1 and 203 at 32 and 33 (a partial last batch at
+  // each); batch 1000 keeps its full and partial batch of 1007 rows.
+  const std::uint32_t rows = c.batch == 1      ? test::TestSize(251u, 61u)
+                             : c.batch >= 1000 ? kRows
+                                               : test::TestSize(kRows, 203u);
   ImageSet images;
   LabelSet labels;
   test::SeparableSet(rows, kClasses, kSide, 700 + static_cast<std::uint64_t>(c.batch), &images, &labels);
@@ -203,7 +206,7 @@ INSTANTIATE_TEST_SUITE_P(CudaResidentOneStep, CudaResidentOneStep,
 TEST_F(CudaFastPathTest, ReplayedStepReadsEachEpochsLearningRate) {
   ImageSet images;
   LabelSet labels;
-  test::SeparableSet(2000, kClasses, kSide, 720, &images, &labels);
+  test::SeparableSet(test::TestSize(2000u, 320u), kClasses, kSide, 720, &images, &labels);
   const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 721);
   auto gpu = make_cuda_backend(images, labels, initial, options_for(Residency::kDevice, true));
   auto cpu = make_cpu_reference_backend(images, labels, initial);
@@ -231,13 +234,14 @@ TEST_F(CudaFastPathTest, ReplayedStepReadsEachEpochsLearningRate) {
 TEST_F(CudaFastPathTest, BatchSizeChangesBetweenEpochsMatchGraphsOff) {
   ImageSet images;
   LabelSet labels;
-  test::SeparableSet(kRows, kClasses, kSide, 730, &images, &labels);
+  const std::uint32_t rows = test::TestSize(kRows, 203u);  // 203 = 6 * 32 + 11 = 40 * 5 + 3: partial batches
+  test::SeparableSet(rows, kClasses, kSide, 730, &images, &labels);
   const Model initial = init_model(kDim, kClasses, LossHead::kOvr, 731);
   auto graphs = make_cuda_backend(images, labels, initial, options_for(Residency::kDevice, true));
   auto eager = make_cuda_backend(images, labels, initial, options_for(Residency::kDevice, false));
   const int batches[] = {32, 64, 32, 5};
   for (int epoch = 1; epoch <= 4; ++epoch) {
-    const std::vector<std::uint32_t> order = epoch_order(732, epoch, kRows);
+    const std::vector<std::uint32_t> order = epoch_order(732, epoch, rows);
     const Totals a = graphs->train_epoch(order, batches[epoch - 1], 0.03f);
     const Totals b = eager->train_epoch(order, batches[epoch - 1], 0.03f);
     EXPECT_EQ(a.loss_sum, b.loss_sum) << "epoch " << epoch;
