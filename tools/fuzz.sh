@@ -3,8 +3,9 @@
 # "fuzz" CMake preset (LOGREG_FUZZ=ON, LOGREG_CUDA=off) into BUILD_DIR (default: the preset's build-fuzz/),
 # writes their seed corpora, and runs each for SECONDS (default 60):
 #   tools/fuzz.sh [SECONDS]
-# Prints each target's executions; exits non-zero on any crash, sanitizer report, leak, timeout or
-# out-of-memory, keeping the input that caused it in BUILD_DIR/crashes/ (replay: BUILD_DIR/TARGET FILE).
+# The targets run side by side, as many at once as there are cores. Prints each target's executions; exits
+# non-zero on any crash, sanitizer report, leak, timeout or out-of-memory, keeping the input that caused it in
+# BUILD_DIR/crashes/ (replay: BUILD_DIR/TARGET FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -34,17 +35,30 @@ mkdir -p "$build_dir/crashes" "$build_dir/logs"
 scratch=$(mktemp -d "$( [[ -w /dev/shm ]] && echo /dev/shm || echo "${TMPDIR:-/tmp}" )/logreg_fuzz.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
+# The targets run side by side, one per core (each still fuzzes for SECONDS of wall time on a core of its own),
+# and their rows are printed in order once all have finished.
+fuzz_one() {
+  local t=$1 start=$SECONDS rc=0
+  mkdir -p "$build_dir/work/$t"
+  local args=("$build_dir/work/$t" "$build_dir/corpus/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10
+              -print_final_stats=1 -artifact_prefix="$build_dir/crashes/$t-")
+  if [[ -f "$build_dir/corpus/$t.dict" ]]; then args+=(-dict="$build_dir/corpus/$t.dict"); fi
+  TMPDIR="$scratch" UBSAN_OPTIONS=print_stacktrace=1 "$build_dir/$t" "${args[@]}" >"$build_dir/logs/$t.log" 2>&1 || rc=$?
+  echo "$rc $((SECONDS - start))" >"$build_dir/logs/$t.rc"
+}
+jobs_max=$(nproc)
+for t in "${targets[@]}"; do
+  while (($(jobs -rp | wc -l) >= jobs_max)); do wait -n || true; done
+  rm -f "$build_dir/logs/$t.rc"
+  fuzz_one "$t" &
+done
+wait
+
 failed=0
 printf '%-16s %8s %12s %10s %8s  %s\n' target seconds executions exec/s cov result
 for t in "${targets[@]}"; do
-  mkdir -p "$build_dir/work/$t"
-  args=("$build_dir/work/$t" "$build_dir/corpus/$t" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10
-        -print_final_stats=1 -artifact_prefix="$build_dir/crashes/$t-")
-  if [[ -f "$build_dir/corpus/$t.dict" ]]; then args+=(-dict="$build_dir/corpus/$t.dict"); fi
   log="$build_dir/logs/$t.log"
-  start=$SECONDS
-  rc=0
-  TMPDIR="$scratch" UBSAN_OPTIONS=print_stacktrace=1 "$build_dir/$t" "${args[@]}" >"$log" 2>&1 || rc=$?
+  read -r rc took <"$build_dir/logs/$t.rc" || { rc=1; took=0; }
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/.*exec\/s: \([0-9]*\).*/\1/p' "$log" | tail -1)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' "$log" | tail -1)
@@ -53,7 +67,7 @@ for t in "${targets[@]}"; do
     result="FAILED (exit $rc; log $log)"
     failed=1
   fi
-  printf '%-16s %8d %12s %10s %8s  %s\n' "$t" $((SECONDS - start)) "${execs:-?}" "${rate:-?}" "${cov:-?}" "$result"
+  printf '%-16s %8d %12s %10s %8s  %s\n' "$t" "$took" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$result"
 done
 
 if ((failed)); then
