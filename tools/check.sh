@@ -4,8 +4,9 @@
 # on the emulated device in one build, through ccache), then runs, with ctest:
 #   - the tests of what changed since BASE (default HEAD: the uncommitted changes, new files included): a
 #     changed test file runs its own suites; a changed source or header runs the suites of every test file
-#     that names it (its stem, e.g. idx for src/data/idx.cpp) and test_STEM.cpp's; emulator/ runs the
-#     emulator's tests; a changed CUDA source is also compiled by nvcc when build/ exists;
+#     that names it (its stem, e.g. idx for src/data/idx.cpp) and of the test files named for its module
+#     (tests/*/test_cli*.cpp for src/cli/); emulator/ runs the emulator's tests; a changed CUDA source is also
+#     compiled by nvcc when build/ exists;
 #   - the smoke set: a fast cross-section (maths, reader, CPU backend, CLI, one CUDA path, the emulator).
 #   tools/check.sh [BASE]        e.g. tools/check.sh HEAD~3, tools/check.sh origin/main
 # Prints the ctest regex it ran. Exits non-zero on any build or test failure.
@@ -42,6 +43,13 @@ for f in $changed; do
       while IFS= read -r t; do
         mapfile -t -O "${#suites[@]}" suites < <(suites_of "$t")
       done < <(grep -lw -- "$stem" tests/cpu/*.cpp tests/gpu/*.cpp tests/emulator/*.cpp 2>/dev/null || true)
+      # ... and the test files named for its module: src/cli/* runs tests/*/test_cli*.cpp.
+      if [[ $f == src/*/* ]]; then
+        module=$(basename "$(dirname "$f")")
+        for t in tests/*/test_"$module"*.cpp; do
+          [[ -f $t ]] && mapfile -t -O "${#suites[@]}" suites < <(suites_of "$t")
+        done
+      fi
       ;;
   esac
 done

@@ -53,6 +53,10 @@ std::string json_text(const nlohmann::ordered_json& j) {
 }
 std::string json_text(double v) { return json_text(nlohmann::ordered_json(v)); }
 
+std::string shape_text(std::uint32_t rows, std::uint32_t cols) {
+  return std::to_string(rows) + "x" + std::to_string(cols);
+}
+
 std::string data_differences(const nlohmann::json& recorded, const DataFiles& files) {
   std::string out;
   if (recorded.contains("name") && recorded["name"].is_string() && recorded["name"].get<std::string>() != files.name) {

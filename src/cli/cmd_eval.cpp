@@ -26,10 +26,6 @@ struct EvalOptions {
   bool json = false;
 };
 
-std::string shape_text(std::uint32_t rows, std::uint32_t cols) {
-  return std::to_string(rows) + "x" + std::to_string(cols);
-}
-
 void run_eval(const EvalOptions& o) {
   require_regular_input(o.model, "--model");  // a FIFO would hang the reader
   const ModelFile mf = load_any_model_file(o.model);  // .lrm, or a safetensors nn.Linear

@@ -34,10 +34,6 @@ struct PredictOptions {
   std::string out;
 };
 
-std::string shape_text(std::uint32_t rows, std::uint32_t cols) {
-  return std::to_string(rows) + "x" + std::to_string(cols);
-}
-
 std::string probability_text(double p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", p);

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -66,6 +67,9 @@ std::string json_text(double v);
 std::string data_differences(const nlohmann::json& recorded, const DataFiles& files);
 void warn_if_data_differ(const std::string& model_path, const std::string& settings_json, const DataFiles& files,
                          const std::string& doing);
+
+// "ROWSxCOLS", an image shape in messages.
+std::string shape_text(std::uint32_t rows, std::uint32_t cols);
 
 // The data directory a model file's settings record names ("" when none): eval's default data.
 std::string recorded_data_dir(const std::string& settings_json);
