@@ -2,7 +2,7 @@
 # A/B of logreg_cuda builds on a noisy machine: runs each binary in turn, ROUNDS times, training EPOCHS
 # epochs at batch BATCH on --device cpu (Fashion-MNIST or ./data), and prints per binary the median and the
 # fastest per-epoch training time over all rounds, the first epoch of each run left out (warm-up). Only
-# binaries compared in one command compare (BENCHMARKS.md, "Issue 12, second pass").
+# binaries compared in one command compare (BENCHMARKS.md's CPU section).
 #   usage: tools/ab_epochs.sh ROUNDS BATCH BIN [BIN...]      env: EPOCHS (default 5), EXTRA (more train flags)
 set -euo pipefail
 if (($# < 3)); then

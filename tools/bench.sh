@@ -21,11 +21,11 @@
 #   --tta-max-epochs  give up on the target after this many epochs (default 15)
 #   --target ACC      test accuracy (percent) for time to accuracy (default 92.0 on MNIST, else 84.0)
 #   --no-write        print only; do not touch BENCHMARKS.md (--write: write even with --quick)
-#   --limit-only      only the CPU limit section (issue 12): the plain OpenBLAS loop (tools/limit/cpu_limit),
+#   --limit-only      only the CPU limit section: the plain OpenBLAS loop (tools/limit/cpu_limit),
 #                     our --device cpu rows, the 50-epoch tutorial run's wall time and batch 32 under load;
 #                     writes only that section of BENCHMARKS.md (a full run writes both)
 #   --limit-epochs N  timed epochs per cpu_limit row (default 5, after its own warm-up epoch)
-#   --lbfgs-only      only the "time to scikit-learn's optimum" rows (issue 13, tools/bench_lbfgs.py): the first
+#   --lbfgs-only      only the "time to scikit-learn's optimum" rows (tools/bench_lbfgs.py): the first
 #                     10,000 rows and the full set, C 1, tol 1e-6, scikit-learn's lbfgs then ours (--device
 #                     cpu, and cuda on a GPU): wall time, iterations, objective; prints the table, writes nothing
 # env:  BUILD_DIR (default build-release), BUILD_TYPE (default Release): where tools/build.sh builds;
@@ -218,7 +218,7 @@ tta_row() {
 ours=("$bin" train "${data_args[@]}" --lr 0.001 --seed 0)
 sgd_batches=(32 256 8192)
 
-# ---- 4a. the CPU limit (issue 12): the plain OpenBLAS loop, our cpu rows, the tutorial run, under load ------
+# ---- 4a. the CPU limit: the plain OpenBLAS loop, our cpu rows, the tutorial run, under load ------
 # cpu_limit times the plain loop itself (a warm-up epoch, then --limit-epochs epochs, median), so each of its
 # $repeats runs is one repeat; the report takes the median of the runs.
 if [[ -x "$limit_bin" ]]; then

@@ -12,7 +12,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "limit"))
-import limit_report  # noqa: E402  (tools/limit/limit_report.py: the CPU limit section, issue 12)
+import limit_report  # noqa: E402  (tools/limit/limit_report.py: the CPU limit section)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import marked_section  # noqa: E402  (tools/marked_section.py)
 import gpu_report  # noqa: E402  (tools/gpu_report.py: the GPU section from tools/gpu_run.sh's summary.md)

@@ -1,4 +1,4 @@
-// Issue 11, outputs: a symlinked output is written through (the link stays), special files and directories
+// Outputs: a symlinked output is written through (the link stays), special files and directories
 // are refused before any work and left as they were, an output may not be an input or another output, the
 // temporary name is checked in the pre-flight, a second writer is refused (advisory lock); SIGPIPE/EPIPE,
 // SIGXFSZ and a failing stdout end with a message and exit 5, the model saved.

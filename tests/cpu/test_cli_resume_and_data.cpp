@@ -1,4 +1,4 @@
-// Issue 11, resume and data: --resume restores every trajectory setting (a given flag wins with a warning)
+// Resume and data: --resume restores every trajectory setting (a given flag wins with a warning)
 // and a run interrupted mid-epoch resumes bit-identical to a straight run on both CPU backends; model-file
 // fields and saved settings are range-checked; gzip stops at the header's size; FIFO inputs are refused;
 // partial data directories are errors; torchvision layouts; data fingerprints; degenerate data; float

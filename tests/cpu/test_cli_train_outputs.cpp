@@ -95,7 +95,7 @@ double StdoutValue(const std::string& out, int epoch, const std::string& key) {
   return std::stod(out.substr(at + key.size()));
 }
 
-// Issue 10, bug 3: with a validation split, val_loss and val_accuracy are in every record, with the values
+// Regression: with a validation split, val_loss and val_accuracy are in every record, with the values
 // the epoch line prints.
 TEST_F(TrainOutputs, MetricsHoldTheValidationLossAndAccuracy) {
   const std::string csv = dir_.file("m.csv");

@@ -317,7 +317,7 @@ TEST(CpuFast, NameSaysFloat32SimdAndThreads) {
   EXPECT_NE(b->name().find("2 threads"), std::string::npos) << b->name();
 }
 
-// Issue 10, bug 6: a label not below the model's classes (a hand-built LabelSet; files are checked on
+// Regression: a label not below the model's classes (a hand-built LabelSet; files are checked on
 // loading) is rejected by both CPU backends, for the training set and for evaluate(), with the message the
 // CUDA backend gives; before, it indexed past the logits.
 TEST(CpuBackends, RejectLabelsNotBelowTheClasses) {

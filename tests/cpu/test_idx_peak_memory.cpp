@@ -1,4 +1,4 @@
-// Peak heap use while loading an IDX image file (issue 10, bug 5): the decoded file must not be held twice
+// Peak heap use while loading an IDX image file : the decoded file must not be held twice
 // (a whole-file buffer, then a copy without the 16-byte header). This file replaces the global operator
 // new/delete of the test executable with a malloc wrapper that counts live bytes while a test asks it to;
 // every other test allocates through it unchanged.

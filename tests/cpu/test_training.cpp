@@ -140,7 +140,7 @@ Dataset TinyDataset(std::uint32_t rows) {
   return d;
 }
 
-// Issue 10, bug 4: a progress bar (stderr a terminal) forced an epoch into 50 chunks, each a host sync on
+// Regression: a progress bar (stderr a terminal) forced an epoch into 50 chunks, each a host sync on
 // the GPU. The chunks are the backend's choice alone; the progress hook only hears about them.
 TEST(Training, ProgressHookDoesNotChangeTheChunks) {
   const Dataset d = TinyDataset(1000);
@@ -169,7 +169,7 @@ TEST(Training, ProgressHookDoesNotChangeTheChunks) {
   }
 }
 
-// Issue 10, bug 1: a resumed run (first_epoch 3) stopped before it completes an epoch has still done the
+// Regression: a resumed run (first_epoch 3) stopped before it completes an epoch has still done the
 // 2 epochs it resumed with; last_epoch used to start at 0, so the model was saved with 0 epochs done.
 TEST(Training, ResumedRunStoppedInItsFirstEpochKeepsItsEpochCount) {
   const Dataset d = TinyDataset(1000);

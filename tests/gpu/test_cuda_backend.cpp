@@ -223,7 +223,7 @@ TEST_F(CudaBackendTest, EvaluateMatchesReferenceAcrossChunks) {
   EXPECT_EQ(again.correct, got.correct);
 }
 
-// Regression (issue 10, bug 2): with a validation split every epoch evaluates two sets; each must be
+// Regression: with a validation split every epoch evaluates two sets; each must be
 // uploaded once and then served from the cache, not freed and re-uploaded every epoch.
 TEST_F(CudaBackendTest, TestAndValidationSetsAreUploadedOnceEach) {
   const ImageSet train = test::RandomImages(64, kSide, kSide, 34);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The exported models, checked by the real clients (issue 14), on Debian's Fashion-MNIST test split.
+"""The exported models, checked by the real clients, on Debian's Fashion-MNIST test split.
 
   OnnxRuntime      `export --format onnx` per loss head: onnx.checker passes, ONNX Runtime on the 10,000 raw
                    test images gives the argmax and (within 1e-5) the probabilities `predict` prints.

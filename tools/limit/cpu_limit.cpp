@@ -1,4 +1,4 @@
-// cpu_limit: the "limit" rows of tools/bench.sh (issue 12). A plain OpenBLAS mini-batch SGD loop for
+// cpu_limit: the "limit" rows of tools/bench.sh. A plain OpenBLAS mini-batch SGD loop for
 // Linear(784, 10) + softmax, the loop a user would write in 30 lines, timed on the real training set, shuffled
 // and in order, plus cblas_sgemm's GFLOP/s on 1024^3: what this machine gives without our SIMD backend.
 // Not here: our backend (src/cpu/), the tables of BENCHMARKS.md (tools/bench_report.py).

@@ -1,4 +1,4 @@
-"""The CPU limit section of BENCHMARKS.md (issue 12), from one tools/bench.sh run: our --device cpu epochs
+"""The CPU limit section of BENCHMARKS.md, from one tools/bench.sh run: our --device cpu epochs
 next to the plain OpenBLAS loop (tools/limit/cpu_limit, same run), as ratios and GFLOP/s, the 50-epoch
 tutorial run's wall time, batch 32 under load, the evaluation's share and the issue's targets.
 Imported by tools/bench_report.py; not here: the throughput and time-to-accuracy tables.
@@ -100,7 +100,7 @@ def build_limit_report(runs_dir, machine, manifest, summarise):
     ]
     threads = limit.get(("threads",))
     lines = [
-        "### CPU limit (issue 12): our --device cpu against a plain OpenBLAS loop, same run",
+        "### CPU limit: our --device cpu against a plain OpenBLAS loop, same run",
         "",
         f"Measured {machine.get('date', '?')} with `{machine.get('command', 'tools/bench.sh')}` on "
         f"{machine.get('cpu', '?')}, {machine.get('cpus', '?')}.",
@@ -125,7 +125,7 @@ def build_limit_report(runs_dir, machine, manifest, summarise):
         f"- Evaluation (10,000 test rows) per batch-32 epoch: "
         f"{f'{100 * eval_share:.1f} %' if eval_share is not None else '–'} of the epoch (train+eval).",
         "",
-        "| target (issue 12) | status in this run |",
+        "| target | status in this run |",
         "| --- | --- |",
     ] + [f"| {a} | {b} |" for a, b in targets]
     return "\n".join(lines) + "\n"
