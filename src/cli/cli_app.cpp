@@ -8,6 +8,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "option_values.hpp"
 #include "logreg/data_source.hpp"
 
 #include <nlohmann/json.hpp>
@@ -139,6 +140,7 @@ void build_cli(CLI::App& app) {
   setup_eval_command(app);
   setup_predict_command(app);
   setup_export_command(app);
+  refuse_empty_values(app);  // after every option is defined, so that none is missed
 }
 
 }  // namespace logreg::cli
