@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "option_values.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
 #include "logreg/maths/objective_math.hpp"
@@ -77,6 +78,13 @@ void save_lbfgs_model(const TrainOptions& o, const LbfgsRunInputs& in, const Mod
 
 std::vector<double> parse_c_values(const std::string& text) {
   std::vector<double> values;
+  const std::string problem = c_values_problem(text, &values);
+  if (!problem.empty()) throw UsageError("--C: " + problem);
+  return values;
+}
+
+std::string c_values_problem(const std::string& text, std::vector<double>* out) {
+  std::vector<double> values;
   std::size_t start = 0;
   for (;;) {
     const std::size_t comma = text.find(',', start);
@@ -84,19 +92,16 @@ std::vector<double> parse_c_values(const std::string& text) {
     if (item == "inf") {
       values.push_back(INFINITY);
     } else {
-      char* end = nullptr;
-      errno = 0;
-      const double v = item.empty() ? NAN : std::strtod(item.c_str(), &end);
-      if (item.empty() || end == nullptr || *end != '\0' || errno == ERANGE || !std::isfinite(v) || !(v > 0.0)) {
-        throw UsageError("--C: '" + item + "' is not a number > 0 or inf (the inverse regularisation strength; "
-                         "several values as 0.01,0.1,1,10)");
-      }
+      double v = 0.0;
+      const std::string problem = real_problem(item, RealRange{0.0, true, INFINITY, false, false}, &v);
+      if (!problem.empty()) return problem + "; each value of --C is a number > 0 or inf, several as 0.01,0.1,1,10";
       values.push_back(v);
     }
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
-  return values;
+  *out = values;
+  return "";
 }
 
 std::string lbfgs_settings_line(const TrainOptions& o) {
