@@ -163,6 +163,13 @@ void run_train(TrainOptions o) {
   EarlyStopState early_stop_state;
   if (!o.resume.empty()) {
     resumed = load_model_file(o.resume);
+    const nlohmann::json saved = nlohmann::json::parse(resumed->settings_json, nullptr, false);
+    if (saved.is_object() && saved.contains("solver") && saved["solver"] == solver_name(Solver::kLbfgs)) {
+      throw UsageError("--resume " + o.resume + ": the model was fitted by --solver lbfgs, which leaves no SGD epochs or "
+                       "momentum to continue, and --resume continues SGD runs only. Refit it with --solver lbfgs, or "
+                       "start SGD from its weights: export --model " + o.resume + " --out FILE.safetensors, then "
+                       "train --init FILE.safetensors");
+    }
     std::string saved_dir;
     early_stop_state = apply_resumed_settings(o, *resumed, &saved_dir);
     validate_train_options(o);
@@ -259,6 +266,7 @@ void run_train(TrainOptions o) {
   MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
   if (!made.note.empty()) std::cerr << made.note << "\n";
   const std::unique_ptr<TrainerBackend> backend = std::move(made.backend);
+  if (!backend->traits().gpu) validate_cuda_options(o, backend->name() + " (--device auto found no usable GPU)");
   if (!o.save.empty() && opt.momentum != 0.0f && snapshot.velocity.empty()) snapshot.velocity = backend->optimizer_state();
   const nlohmann::ordered_json settings = settings_record(o, cfg, opt, files, split, backend->name());
   print_settings(settings, data);

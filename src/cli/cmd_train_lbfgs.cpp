@@ -100,6 +100,14 @@ std::string c_values_problem(const std::string& text, std::vector<double>* out) 
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
+  for (std::size_t j = 1; j < values.size(); ++j) {
+    for (std::size_t i = 0; i < j; ++i) {
+      if (values[i] == values[j]) {
+        return "expected each value once, got '" + text + "' (C " + c_text(values[j]) + " is there twice, and would be "
+               "fitted twice)";
+      }
+    }
+  }
   *out = values;
   return "";
 }
@@ -207,6 +215,15 @@ LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in) {
                                  {"gradient", result.grad_max},     {"converged", result.converged()},
                                  {"reason", result.reason},         {"evaluations", result.evaluations},
                                  {"seconds", result.seconds},       {"test_accuracy", report.totals.accuracy_percent()}};
+  if (cs.size() == 1 && split.has_val()) {
+    // One C with --val-split: the held-out rows were not fitted, and their score is the point of holding them out.
+    const EvaluationReport val = evaluate_model(final_model, split.val_images, split.val_labels);
+    std::printf("Validation: loss %.4f, accuracy %.2f on the %u held-out rows (not fitted)\n", val.totals.mean_loss(),
+                val.totals.accuracy_percent(), split.val_images.count);
+    in.settings["lbfgs_result"]["val_loss"] = val.totals.mean_loss();
+    in.settings["lbfgs_result"]["val_accuracy"] = val.totals.accuracy_percent();
+    in.settings["lbfgs_result"]["val_rows"] = split.val_images.count;
+  }
   if (!o.save.empty()) {
     save_lbfgs_model(o, in, final_model, in.settings);
     std::printf("Saved model to %s (L-BFGS, %d iterations)\n", o.save.c_str(), result.iterations);

@@ -186,14 +186,22 @@ void validate_train_options(const TrainOptions& o) {
   check_real_option("--val-split", o.val_split, kValSplitRange);  // used as a double (round(F * n) rows)
   if (o.early_stop > 0 && o.val_split == 0.0) throw UsageError("--early-stop needs a validation split (--val-split F)");
   if (o.save_every > 0 && o.save.empty()) throw UsageError("--save-every needs --save FILE");
+  for (const char* flag : {"--lr-step", "--lr-gamma"}) {
+    if (o.is_given(flag) && o.lr_schedule != LrSchedule::kStep) {
+      throw UsageError(std::string(flag) + " applies to --lr-schedule step only, not --lr-schedule " +
+                       lr_schedule_name(o.lr_schedule));
+    }
+  }
   validate_solver_options(o);
+  validate_cuda_options(o, o.device == Device::kCpu || o.device == Device::kReference ? device_name(o.device) : "");
 }
 
 void validate_solver_options(const TrainOptions& o) {
   // Each flag of one solver is refused with the other rather than silently ignored.
-  static const std::vector<const char*> kSgdOnly = {"--epochs",   "--batch-size", "--lr",         "--momentum",
-                                         "--nesterov", "--weight-decay", "--lr-schedule", "--lr-step",
-                                         "--lr-gamma", "--early-stop", "--save-every", "--resume"};
+  static const std::vector<const char*> kSgdOnly = {"--epochs",     "--batch-size",    "--lr",         "--momentum",
+                                                    "--nesterov",   "--weight-decay",  "--lr-schedule", "--lr-step",
+                                                    "--lr-gamma",   "--early-stop",    "--save-every",  "--resume",
+                                                    "--profile-epoch", "--cuda-graphs", "--kernel"};
   static const std::vector<const char*> kLbfgsOnly = {"--C", "--tol", "--max-iter", "--eval-every"};
   const bool lbfgs = o.solver == Solver::kLbfgs;
   for (const char* flag : lbfgs ? kSgdOnly : kLbfgsOnly) {
@@ -203,9 +211,32 @@ void validate_solver_options(const TrainOptions& o) {
     }
   }
   if (!lbfgs) return;
+  if (o.is_given("--seed") && o.val_split == 0.0) {
+    throw UsageError("--seed: --solver lbfgs starts from zeros and uses the seed only for the validation split, so "
+                     "without --val-split the seed does nothing");
+  }
   check_real_option("--tol", o.tol, kTolRange);
   if (parse_c_values(o.C).size() > 1 && o.val_split == 0.0) {
     throw UsageError("--C with several values (the regularisation path) needs a validation split (--val-split F)");
+  }
+}
+
+void validate_cuda_options(const TrainOptions& o, const std::string& cpu_backend) {
+  static const std::vector<const char*> kCudaOnly = {"--profile-epoch", "--residency", "--cuda-graphs", "--kernel"};
+  if (!cpu_backend.empty()) {
+    for (const char* flag : kCudaOnly) {
+      if (o.is_given(flag)) {
+        throw UsageError(std::string(flag) + " applies to the CUDA backend only, and this run trains on " + cpu_backend);
+      }
+    }
+  }
+  if (o.residency == Residency::kStream) {
+    for (const char* flag : {"--cuda-graphs", "--kernel"}) {
+      if (o.is_given(flag)) {
+        throw UsageError(std::string(flag) + " applies to --residency device only (the training set on the GPU), not "
+                         "--residency stream");
+      }
+    }
   }
 }
 
