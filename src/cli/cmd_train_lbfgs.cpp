@@ -175,6 +175,8 @@ LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in) {
                                                                  kLbfgsMetricsColumns);
 
   LbfgsResult result;
+  // A metrics file that cannot be written (a full disk) stops the fit after that iteration; its model is saved.
+  std::string metrics_failure;
   if (!stopped) {
     result = fit(backend, rows, best_c, x, o, [&](const LbfgsIteration& it) {
       std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " + format("%.10g", it.objective) +
@@ -194,13 +196,27 @@ LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in) {
       }
       std::printf("%s\n", line.c_str());
       std::fflush(stdout);
-      if (metrics) metrics->append_record(csv, json_text(rec));
+      if (metrics) {
+        try {
+          metrics->append_record(csv, json_text(rec));
+        } catch (const ResourceError& e) {
+          metrics_failure = e.what();
+          return false;
+        }
+      }
       return stop_check(it);
     });
     x = result.x;
     outcome.iterations = result.iterations;
   }
   const Model final_model = model_of(x, in.start);
+  if (!metrics_failure.empty()) {
+    std::string what = metrics_failure + "; the fit stopped after L-BFGS iteration " + std::to_string(result.iterations);
+    if (o.save.empty()) throw ResourceError(what + " (no --save was given, so no model is kept)");
+    in.settings["lbfgs_result"] = {{"stopped", true}, {"iterations", result.iterations}};
+    save_lbfgs_model(o, in, final_model, in.settings);
+    throw ResourceError(what + "; model saved to " + o.save + " (the weights of that iteration)");
+  }
   if (stopped) {
     outcome.stopped = true;
     in.settings["lbfgs_result"] = {{"stopped", true}, {"iterations", result.iterations}};
