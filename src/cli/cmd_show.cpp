@@ -71,7 +71,12 @@ void setup_show_command(CLI::App& app) {
   sub->add_option("--scale", opts->scale, "PNG pixels per image pixel (nearest neighbour)")
       ->transform(integer_in(1, 64))
       ->capture_default_str();
-  sub->callback([opts]() { run_show(*opts); });
+  sub->callback([opts, sub]() {
+    if (sub->count("--scale") > 0 && opts->out.empty()) {
+      throw UsageError("--scale applies to the PNG that --out writes; without --out it does nothing");
+    }
+    run_show(*opts);
+  });
 }
 
 }  // namespace logreg::cli

@@ -85,6 +85,14 @@ TEST_F(OptionsApply, FlagsThatWouldDoNothingAreRefused) {
   EXPECT_EQ(RunCli(Train("--device cpu --solver lbfgs --seed 3 --val-split 0.2 --max-iter 3")).exit_code, 0);
 }
 
+TEST_F(OptionsApply, ShowScaleWithoutOutIsRefused) {
+  const auto r = RunCli("show --data " + dir_.path() + " --scale 4");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.err.find("--scale applies to the PNG that --out writes; without --out it does nothing"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(RunCli("show --data " + dir_.path() + " --scale 4 --out " + dir_.file("s.png")).exit_code, 0);
+}
+
 TEST_F(OptionsApply, ACValueGivenTwiceIsRefused) {
   for (const std::string cs : {"1,1", "1,1.0", "0.1,inf,1,inf", "1e-1,0.1"}) {
     SCOPED_TRACE(cs);
