@@ -103,8 +103,9 @@ std::string c_values_problem(const std::string& text, std::vector<double>* out) 
   for (std::size_t j = 1; j < values.size(); ++j) {
     for (std::size_t i = 0; i < j; ++i) {
       if (values[i] == values[j]) {
-        return "expected each value once, got '" + text + "' (C " + c_text(values[j]) + " is there twice, and would be "
-               "fitted twice)";
+        const std::string shown = text.size() > 40 ? text.substr(0, 40) + "..." : text;  // echoed text stays short
+        return "expected each value once, got '" + shown + "' (C " + c_text(values[j]) + " is there twice, and would "
+               "be fitted twice)";
       }
     }
   }

@@ -101,6 +101,15 @@ TEST_F(OptionsApply, ACValueGivenTwiceIsRefused) {
   }
 }
 
+TEST_F(OptionsApply, ALongCListIsEchoedShort) {
+  std::string cs;
+  for (int i = 1; i <= 200; ++i) cs += std::to_string(i) + ",";
+  cs += "7";
+  const auto r = RunCli(Train("--device cpu --solver lbfgs --val-split 0.2 --C " + cs));
+  ExpectUsageError(r, "--C: expected each value once, got '" + cs.substr(0, 40) + "...' (C 7 is there twice");
+  EXPECT_LT(r.err.size(), 300u) << r.err;
+}
+
 TEST_F(OptionsApply, ResumingAnLbfgsModelIsRefused) {
   const std::string model = dir_.file("lbfgs.lrm");
   ASSERT_EQ(RunCli(Train("--device cpu --solver lbfgs --max-iter 5 --save " + model)).exit_code, 0);
