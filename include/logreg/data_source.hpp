@@ -26,7 +26,8 @@ std::string data_set_name(const std::string& dir);
 
 // Files of the four standard names (train-images-idx3-ubyte, train-labels-idx1-ubyte,
 // t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or .gz) in `dir` or in torchvision's
-// `dir`/MNIST/raw, `dir`/FashionMNIST/raw, `dir`/KMNIST/raw. Returns nullopt when no place has all four.
+// `dir`/MNIST/raw, `dir`/FashionMNIST/raw, `dir`/KMNIST/raw. Returns nullopt when no place has all four;
+// DataError naming both files when a name is there both raw and .gz (either could be meant).
 std::optional<DataFiles> find_data_files(const std::string& dir);
 
 // --data DIR given: its files or a DataError naming DIR and the missing names.

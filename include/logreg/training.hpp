@@ -55,7 +55,9 @@ struct TrainSplit {
 };
 
 // The first `limit` training rows (0 = all); with val_fraction > 0, a seeded random round(F * n) of
-// them are held out for validation. Throws UsageError when nothing would be left to train on.
+// them are held out for validation. Throws UsageError when nothing would be left to train on, and DataError
+// (naming the labels file and the classes) when the rows fitted hold fewer than 2 classes or lack any class
+// of the data: the class checks of load_dataset, on the rows actually fitted.
 TrainSplit make_train_split(const Dataset& data, std::uint32_t limit, double val_fraction, std::uint64_t seed);
 
 struct EpochReport {

@@ -1,14 +1,19 @@
 // The logreg_cuda command line as a CLI11 app: description, version flag and the subcommands, plus
 // the helpers they share (--data, loading the data set). Parsing and exit codes are in main.cpp; the
 // CLI fuzz target (tests/fuzz/fuzz_cli.cpp) builds the very same app through build_cli().
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <limits>
 #include <string>
 
 #include "commands.hpp"
+#include "option_values.hpp"
 #include "logreg/data_source.hpp"
+#include "logreg/errors.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -24,11 +29,8 @@ void add_max_bytes_option(CLI::App* sub) {
   sub->add_option("--max-bytes", g_idx_limits.max_bytes,
                   "Largest decoded IDX file accepted, checked before any allocation and while gunzipping "
                   "(bytes, or with a unit: 512M, 8G)")
-      ->check([](const std::string& v) {
-        return v.find('-') == std::string::npos ? std::string() : "must be a positive size, found " + v;
-      })
-      ->transform(CLI::AsSizeValue(false))
-      ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()))
+      ->transform(byte_size())
+      ->type_name("SIZE")
       ->capture_default_str();
 }
 
@@ -46,6 +48,18 @@ Dataset load_cli_dataset(const std::optional<std::string>& dir) {
   const DataFiles files = locate_data(dir, &note);
   if (!note.empty()) std::cerr << note << "\n";
   return load_dataset(files, g_idx_limits);
+}
+
+void throw_non_finite_output(const std::string& model_path, const Model& model, const std::string& images,
+                             const std::string& what, double value) {
+  float largest = 0.0f;
+  for (const float w : model.weights) largest = std::max(largest, std::fabs(w));
+  for (const float b : model.bias) largest = std::max(largest, std::fabs(b));
+  char largest_text[32];
+  std::snprintf(largest_text, sizeof largest_text, "%g", static_cast<double>(largest));
+  throw DataError(model_path, "the " + what + " on " + images + " is " + number_text(value) +
+                                  ", not a finite number: the model's parameters (largest magnitude " + largest_text +
+                                  ") overflow float32 arithmetic, so the model is unusable");
 }
 
 std::string json_text(const nlohmann::ordered_json& j) {
@@ -143,6 +157,7 @@ void build_cli(CLI::App& app) {
   setup_eval_command(app);
   setup_predict_command(app);
   setup_export_command(app);
+  refuse_empty_values(app);  // after every option is defined, so that none is missed
 }
 
 }  // namespace logreg::cli

@@ -1,6 +1,7 @@
 // `logreg_cuda eval`: loads a saved model and the test split of a data set, and prints the test loss,
 // accuracy, per-class precision/recall and the confusion matrix (or all of it as JSON with --json).
 // Runs on the CPU (evaluation.hpp); the model file format is in model_file.hpp.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -48,6 +49,9 @@ void run_eval(const EvalOptions& o) {
                                      o.model + " was trained on " + shape_text(mf.rows, mf.cols) + " images");
   }
   const EvaluationReport report = evaluate_model(mf.model, images, ds.test_labels);
+  if (!std::isfinite(report.totals.loss_sum)) {
+    throw_non_finite_output(o.model, mf.model, images.path, "test loss", report.totals.loss_sum);
+  }
 
   if (o.json) {
     nlohmann::ordered_json j;

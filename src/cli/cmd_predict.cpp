@@ -3,7 +3,9 @@
 // to --out. Runs on the CPU (evaluation.hpp).
 #include <algorithm>
 #include <cstdint>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "option_values.hpp"
 #include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
@@ -130,6 +133,12 @@ void run_predict(const PredictOptions& o) {
   const std::vector<float> logits =
       o.all ? compute_logits(mf.model, images) : compute_logits(mf.model, single_image(images, first));
   const std::size_t rows = o.all ? images.count : 1;
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    if (!std::isfinite(logits[i])) {
+      throw_non_finite_output(o.model, mf.model, o.images,
+                              "logits of image " + std::to_string(first + i / static_cast<std::size_t>(C)), logits[i]);
+    }
+  }
 
   std::string text;
   if (o.format == "csv") text += csv_header(o, C) + "\n";
@@ -154,12 +163,14 @@ void setup_predict_command(CLI::App& app) {
   sub->add_option("--model", opts->model, "Saved model file (format: include/logreg/model_file.hpp)")->required();
   sub->add_option("--images", opts->images, "IDX image file (raw or .gz) of the model's image shape")->required();
   add_max_bytes_option(sub);
-  CLI::Option* index = sub->add_option("--index", opts->index, "Predict image N only (0-based); one of --index and --all is required");
+  CLI::Option* index = sub->add_option("--index", opts->index, "Predict image N only (0-based); one of --index and --all is required")
+      ->transform(integer_in(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()));
   CLI::Option* all = sub->add_flag("--all", opts->all, "Predict every image of the file, in file order");
   index->excludes(all);
   all->excludes(index);
   sub->add_option("--top-k", opts->top_k,
-                  "Print only the K most probable classes, most probable first (1 to C); default: every class");
+                  "Print only the K most probable classes, most probable first (1 to C); default: every class")
+      ->transform(integer_in(std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
   sub->add_option("--format", opts->format,
                   "csv: header index,predicted,p0..p{C-1} (with --top-k: top1_class,top1_prob,...); jsonl: one "
                   "object per image {index, predicted, probabilities | top_k: [{class, p}]}")

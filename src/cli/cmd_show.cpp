@@ -2,11 +2,13 @@
 // with --out writes it as a PNG. Drawing and PNG encoding are in src/data/image_render.cpp.
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "commands.hpp"
+#include "option_values.hpp"
 #include "logreg/checked_files.hpp"
 #include "logreg/data_source.hpp"
 #include "logreg/errors.hpp"
@@ -62,12 +64,19 @@ void setup_show_command(CLI::App& app) {
   sub->add_option("--split", opts->split, "Which split to take the sample from")
       ->check(CLI::IsMember({"train", "test"}))
       ->capture_default_str();
-  sub->add_option("--index", opts->index, "Sample index within the split")->capture_default_str();
+  sub->add_option("--index", opts->index, "Sample index within the split")
+      ->transform(integer_in(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()))
+      ->capture_default_str();
   sub->add_option("--out", opts->out, "Also write the sample as an 8-bit greyscale PNG to this file");
   sub->add_option("--scale", opts->scale, "PNG pixels per image pixel (nearest neighbour)")
-      ->check(CLI::Range(1, 64))
+      ->transform(integer_in(1, 64))
       ->capture_default_str();
-  sub->callback([opts]() { run_show(*opts); });
+  sub->callback([opts, sub]() {
+    if (sub->count("--scale") > 0 && opts->out.empty()) {
+      throw UsageError("--scale applies to the PNG that --out writes; without --out it does nothing");
+    }
+    run_show(*opts);
+  });
 }
 
 }  // namespace logreg::cli

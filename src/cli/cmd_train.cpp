@@ -163,6 +163,13 @@ void run_train(TrainOptions o) {
   EarlyStopState early_stop_state;
   if (!o.resume.empty()) {
     resumed = load_model_file(o.resume);
+    const nlohmann::json saved = nlohmann::json::parse(resumed->settings_json, nullptr, false);
+    if (saved.is_object() && saved.contains("solver") && saved["solver"] == solver_name(Solver::kLbfgs)) {
+      throw UsageError("--resume " + o.resume + ": the model was fitted by --solver lbfgs, which leaves no SGD epochs or "
+                       "momentum to continue, and --resume continues SGD runs only. Refit it with --solver lbfgs, or "
+                       "start SGD from its weights: export --model " + o.resume + " --out FILE.safetensors, then "
+                       "train --init FILE.safetensors");
+    }
     std::string saved_dir;
     early_stop_state = apply_resumed_settings(o, *resumed, &saved_dir);
     validate_train_options(o);
@@ -259,6 +266,7 @@ void run_train(TrainOptions o) {
   MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
   if (!made.note.empty()) std::cerr << made.note << "\n";
   const std::unique_ptr<TrainerBackend> backend = std::move(made.backend);
+  if (!backend->traits().gpu) validate_cuda_options(o, backend->name() + " (--device auto found no usable GPU)");
   if (!o.save.empty() && opt.momentum != 0.0f && snapshot.velocity.empty()) snapshot.velocity = backend->optimizer_state();
   const nlohmann::ordered_json settings = settings_record(o, cfg, opt, files, split, backend->name());
   print_settings(settings, data);
@@ -275,10 +283,12 @@ void run_train(TrainOptions o) {
 
   TrainHooks hooks;
   EarlyStopState early_stop = early_stop_state;
+  // A metrics file that cannot be written (a full disk) stops training, like a signal: the epoch's model is
+  // kept first, so that --save still gets it.
+  std::string metrics_failure;
   hooks.on_epoch = [&](const EpochReport& r) {
     std::printf("%s\n", format_epoch_line(r).c_str());
     std::fflush(stdout);
-    if (metrics) metrics->append(r, r.lr);
     if (cfg.early_stop > 0 && r.has_val && r.val.mean_loss() < early_stop.best_val_loss) {  // as run_training
       early_stop.best_val_loss = r.val.mean_loss();
       early_stop.best_val_epoch = r.epoch;
@@ -288,16 +298,31 @@ void run_train(TrainOptions o) {
       snapshot.velocity = backend->optimizer_state();
       snapshot.epoch = r.epoch;
       snapshot.early_stop = early_stop;
-      if (o.save_every > 0 && r.epoch % o.save_every == 0) {
-        save_model_file(o.save, model_file_of(snapshot, data, cfg.seed, settings));
+    }
+    if (metrics && metrics_failure.empty()) {
+      try {
+        metrics->append(r, r.lr);
+      } catch (const ResourceError& e) {
+        metrics_failure = e.what();
+        return;
       }
+    }
+    if (!o.save.empty() && o.save_every > 0 && r.epoch % o.save_every == 0) {
+      save_model_file(o.save, model_file_of(snapshot, data, cfg.seed, settings));
     }
   };
   if (isatty(STDERR_FILENO) != 0) hooks.on_progress = draw_progress;
   hooks.chunks_per_epoch = chunks_per_epoch(backend->traits());  // the factory's policy
-  hooks.stop_requested = [] { return g_stop_signal != 0 || stdout_failed(); };
+  hooks.stop_requested = [&metrics_failure] { return g_stop_signal != 0 || stdout_failed() || !metrics_failure.empty(); };
   const StopSignalScope signals;
   const TrainOutcome outcome = run_training(*backend, data, split, cfg, hooks);
+  if (!metrics_failure.empty()) {
+    std::string what = metrics_failure + "; training stopped after epoch " + std::to_string(snapshot.epoch);
+    if (o.save.empty()) throw ResourceError(what + " (no --save was given, so no model is kept)");
+    save_model_file(o.save, model_file_of(snapshot, data, cfg.seed, settings));  // its own ResourceError if it fails
+    throw ResourceError(what + "; model saved to " + o.save + " (the weights of epoch " + std::to_string(snapshot.epoch) +
+                        ", whose metrics record is missing)");
+  }
   if (outcome.stopped) {
     const int sig = static_cast<int>(g_stop_signal);
     const int out_errno = errno;

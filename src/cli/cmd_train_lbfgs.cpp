@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "option_values.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
 #include "logreg/maths/objective_math.hpp"
@@ -77,6 +78,13 @@ void save_lbfgs_model(const TrainOptions& o, const LbfgsRunInputs& in, const Mod
 
 std::vector<double> parse_c_values(const std::string& text) {
   std::vector<double> values;
+  const std::string problem = c_values_problem(text, &values);
+  if (!problem.empty()) throw UsageError("--C: " + problem);
+  return values;
+}
+
+std::string c_values_problem(const std::string& text, std::vector<double>* out) {
+  std::vector<double> values;
   std::size_t start = 0;
   for (;;) {
     const std::size_t comma = text.find(',', start);
@@ -84,19 +92,25 @@ std::vector<double> parse_c_values(const std::string& text) {
     if (item == "inf") {
       values.push_back(INFINITY);
     } else {
-      char* end = nullptr;
-      errno = 0;
-      const double v = item.empty() ? NAN : std::strtod(item.c_str(), &end);
-      if (item.empty() || end == nullptr || *end != '\0' || errno == ERANGE || !std::isfinite(v) || !(v > 0.0)) {
-        throw UsageError("--C: '" + item + "' is not a number > 0 or inf (the inverse regularisation strength; "
-                         "several values as 0.01,0.1,1,10)");
-      }
+      double v = 0.0;
+      const std::string problem = real_problem(item, RealRange{0.0, true, INFINITY, false, false}, &v);
+      if (!problem.empty()) return problem + "; each value of --C is a number > 0 or inf, several as 0.01,0.1,1,10";
       values.push_back(v);
     }
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
-  return values;
+  for (std::size_t j = 1; j < values.size(); ++j) {
+    for (std::size_t i = 0; i < j; ++i) {
+      if (values[i] == values[j]) {
+        const std::string shown = text.size() > 40 ? text.substr(0, 40) + "..." : text;  // echoed text stays short
+        return "expected each value once, got '" + shown + "' (C " + c_text(values[j]) + " is there twice, and would "
+               "be fitted twice)";
+      }
+    }
+  }
+  *out = values;
+  return "";
 }
 
 std::string lbfgs_settings_line(const TrainOptions& o) {
@@ -162,6 +176,8 @@ LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in) {
                                                                  kLbfgsMetricsColumns);
 
   LbfgsResult result;
+  // A metrics file that cannot be written (a full disk) stops the fit after that iteration; its model is saved.
+  std::string metrics_failure;
   if (!stopped) {
     result = fit(backend, rows, best_c, x, o, [&](const LbfgsIteration& it) {
       std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " + format("%.10g", it.objective) +
@@ -181,13 +197,27 @@ LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in) {
       }
       std::printf("%s\n", line.c_str());
       std::fflush(stdout);
-      if (metrics) metrics->append_record(csv, json_text(rec));
+      if (metrics) {
+        try {
+          metrics->append_record(csv, json_text(rec));
+        } catch (const ResourceError& e) {
+          metrics_failure = e.what();
+          return false;
+        }
+      }
       return stop_check(it);
     });
     x = result.x;
     outcome.iterations = result.iterations;
   }
   const Model final_model = model_of(x, in.start);
+  if (!metrics_failure.empty()) {
+    std::string what = metrics_failure + "; the fit stopped after L-BFGS iteration " + std::to_string(result.iterations);
+    if (o.save.empty()) throw ResourceError(what + " (no --save was given, so no model is kept)");
+    in.settings["lbfgs_result"] = {{"stopped", true}, {"iterations", result.iterations}};
+    save_lbfgs_model(o, in, final_model, in.settings);
+    throw ResourceError(what + "; model saved to " + o.save + " (the weights of that iteration)");
+  }
   if (stopped) {
     outcome.stopped = true;
     in.settings["lbfgs_result"] = {{"stopped", true}, {"iterations", result.iterations}};
@@ -202,6 +232,15 @@ LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in) {
                                  {"gradient", result.grad_max},     {"converged", result.converged()},
                                  {"reason", result.reason},         {"evaluations", result.evaluations},
                                  {"seconds", result.seconds},       {"test_accuracy", report.totals.accuracy_percent()}};
+  if (cs.size() == 1 && split.has_val()) {
+    // One C with --val-split: the held-out rows were not fitted, and their score is the point of holding them out.
+    const EvaluationReport val = evaluate_model(final_model, split.val_images, split.val_labels);
+    std::printf("Validation: loss %.4f, accuracy %.2f on the %u held-out rows (not fitted)\n", val.totals.mean_loss(),
+                val.totals.accuracy_percent(), split.val_images.count);
+    in.settings["lbfgs_result"]["val_loss"] = val.totals.mean_loss();
+    in.settings["lbfgs_result"]["val_accuracy"] = val.totals.accuracy_percent();
+    in.settings["lbfgs_result"]["val_rows"] = split.val_images.count;
+  }
   if (!o.save.empty()) {
     save_lbfgs_model(o, in, final_model, in.settings);
     std::printf("Saved model to %s (L-BFGS, %d iterations)\n", o.save.c_str(), result.iterations);

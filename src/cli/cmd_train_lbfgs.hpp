@@ -45,4 +45,8 @@ LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in);
 // The comma-separated values of --C: each "inf" or a number > 0. UsageError naming --C otherwise.
 std::vector<double> parse_c_values(const std::string& text);
 
+// The same check without the exception: what is wrong with `text` ("" when nothing; *values then holds them),
+// for --C's command-line check.
+std::string c_values_problem(const std::string& text, std::vector<double>* values);
+
 }  // namespace logreg::cli

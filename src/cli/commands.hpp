@@ -14,6 +14,7 @@
 #include "logreg/data_source.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/idx.hpp"
+#include "logreg/model.hpp"
 #include "logreg/name_table.hpp"
 
 namespace logreg::cli {
@@ -57,6 +58,12 @@ const IdxLimits& cli_idx_limits();
 
 // Finds (saying on stderr which data set was chosen) and loads the data set within cli_idx_limits().
 Dataset load_cli_dataset(const std::optional<std::string>& dir);
+
+// A model whose outputs are not finite on `images` (weights near the float limit overflow the logits): DataError
+// naming the model file, the image file and the largest weight magnitude. `what` says which output ("test
+// loss", "logits of image 3"); the file is well-formed, but nothing it computes can be reported.
+[[noreturn]] void throw_non_finite_output(const std::string& model_path, const Model& model, const std::string& images,
+                                          const std::string& what, double value);
 
 // JSON text that never throws on bytes that are not UTF-8 (a path): they become U+FFFD.
 std::string json_text(const nlohmann::ordered_json& j);

@@ -16,49 +16,23 @@
 #include "commands.hpp"
 #include "cmd_train_lbfgs.hpp"
 #include "logreg/errors.hpp"
+#include "option_values.hpp"
 
 namespace logreg::cli {
 namespace {
 
-// The shortest text that reads back as `v` ("0.03", "1e-50").
-std::string number_text(double v) {
-  char buf[40];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
+// The float32 options' ranges: (0, FLT_MAX] for --lr and --lr-gamma, [0, FLT_MAX] for --weight-decay, [0, 1) for
+// --momentum; the range is checked on the float32 the value becomes.
+constexpr RealRange kPositiveFloat{0.0, true, INFINITY, false, true};
+constexpr RealRange kNonNegativeFloat{0.0, false, INFINITY, false, true};
+constexpr RealRange kMomentumRange{0.0, false, 1.0, true, true};
+constexpr RealRange kValSplitRange{0.0, false, 1.0, true, false};
+constexpr RealRange kTolRange{0.0, true, INFINITY, false, false};
 
-// What is wrong with `v` as a float32 in [lo, hi) (or [lo, hi] when hi_closed), "" when nothing; zero is
-// allowed only when lo is 0. The range is checked on the converted value.
-std::string float_problem(double v, double lo, double hi, bool hi_closed) {
-  if (!std::isfinite(v)) return "must be a finite number, got " + number_text(v);
-  if (std::fabs(v) > static_cast<double>(FLT_MAX)) {
-    return number_text(v) + " overflows a 32-bit float (largest " + number_text(FLT_MAX) + ")";
-  }
-  const float f = static_cast<float>(v);
-  if (v != 0.0 && (f == 0.0f || std::fabs(f) < FLT_MIN)) {
-    return number_text(v) + " underflows a 32-bit float (smallest normal " + number_text(FLT_MIN) + ")";
-  }
-  const double as_used = static_cast<double>(f);
-  const bool below = lo > 0.0 ? !(as_used > 0.0) : as_used < lo;
-  const bool above = hi_closed ? as_used > hi : as_used >= hi;
-  if (below || above) {
-    std::string range = (lo > 0.0 ? "(0, " : "[" + number_text(lo) + ", ") + number_text(hi) + (hi_closed ? "]" : ")");
-    std::string text = "must be in " + range + ", got " + number_text(v);
-    if (as_used != v) text += " (as a 32-bit float: " + number_text(as_used) + ")";
-    return text;
-  }
-  return "";
-}
-
-void check_float_option(const char* flag, double v, double lo, double hi, bool hi_closed) {
-  const std::string problem = float_problem(v, lo, hi, hi_closed);
+void check_real_option(const char* flag, double v, const RealRange& range) {
+  const std::string problem = real_range_problem(v, number_text(v), range);
   if (!problem.empty()) throw UsageError(std::string(flag) + ": " + problem);
 }
-
-constexpr double kHuge = static_cast<double>(FLT_MAX);
 
 // Reads one setting of the saved run from its settings record; DataError naming the file and the key.
 class SavedSettings {
@@ -84,9 +58,9 @@ class SavedSettings {
     if (x < lo || x > hi) fail(key, std::to_string(x) + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
     return x;
   }
-  double float_in(const char* key, double lo, double hi, bool hi_closed) const {
+  double real_in(const char* key, const RealRange& range) const {
     const double v = number(key);
-    const std::string problem = float_problem(v, lo, hi, hi_closed);
+    const std::string problem = real_range_problem(v, number_text(v), range);
     if (!problem.empty()) fail(key, problem);
     return v;
   }
@@ -125,34 +99,43 @@ void add_train_options(CLI::App* sub, TrainOptions* opts) {
   add_data_option(sub, &opts->data);
   add_enum_option(sub, "--device", &opts->device, kDeviceNames, "Where to train");
   sub->add_option("--epochs", opts->epochs, "Train until this epoch (with --resume: the total, counting the saved epochs)")
-      ->check(CLI::Range(1, 1000000))
+      ->transform(integer_in(1, 1000000))
       ->capture_default_str();
   sub->add_option("--batch-size", opts->batch_size, "Rows per SGD step (the last batch of an epoch may be smaller)")
-      ->check(CLI::Range(1, 1 << 24))
+      ->transform(integer_in(1, 1 << 24))
       ->capture_default_str();
-  sub->add_option("--lr", opts->lr, "Learning rate (> 0)")->capture_default_str();
+  sub->add_option("--lr", opts->lr, "Learning rate (> 0)")->transform(real_in(kPositiveFloat))->capture_default_str();
   add_enum_option(sub, "--loss", &opts->loss, kLossHeadNames, "Loss head");
   sub->add_option("--seed", opts->seed, "Seed of the weight initialisation, the shuffles and the validation split")
-                          ->capture_default_str();
-  sub->add_option("--limit-train", opts->limit_train, "Use only the first N training rows (0 = all)")
-      ->check(CLI::Range(static_cast<std::int64_t>(0), static_cast<std::int64_t>(1) << 32))
+      ->transform(unsigned_up_to(std::numeric_limits<std::uint64_t>::max()))
       ->capture_default_str();
-  sub->add_option("--momentum", opts->momentum, "SGD momentum in [0, 1) (PyTorch's SGD, dampening 0)")->capture_default_str();
+  sub->add_option("--limit-train", opts->limit_train, "Use only the first N training rows (0 = all)")
+      ->transform(integer_in(0, std::int64_t{1} << 32))
+      ->capture_default_str();
+  sub->add_option("--momentum", opts->momentum, "SGD momentum in [0, 1) (PyTorch's SGD, dampening 0)")
+      ->transform(real_in(kMomentumRange))
+      ->capture_default_str();
   sub->add_flag("--nesterov", opts->nesterov, "Nesterov momentum (needs --momentum > 0)");
-  sub->add_option("--weight-decay", opts->weight_decay, "L2 weight decay on the weights (not the bias)")->capture_default_str();
+  sub->add_option("--weight-decay", opts->weight_decay, "L2 weight decay on the weights (not the bias)")
+      ->transform(real_in(kNonNegativeFloat))
+      ->capture_default_str();
   add_enum_option(sub, "--lr-schedule", &opts->lr_schedule, kLrScheduleNames, "Learning-rate schedule");
   sub->add_option("--lr-step", opts->lr_step, "Epochs between steps of the step schedule")
-      ->check(CLI::Range(1, 1000000))
+      ->transform(integer_in(1, 1000000))
       ->capture_default_str();
-  sub->add_option("--lr-gamma", opts->lr_gamma, "Factor of the step schedule")->capture_default_str();
+  sub->add_option("--lr-gamma", opts->lr_gamma, "Factor of the step schedule")
+      ->transform(real_in(kPositiveFloat))
+      ->capture_default_str();
   sub->add_option("--val-split", opts->val_split, "Hold out this fraction of the training rows for validation")
+      ->transform(real_in(kValSplitRange))
       ->capture_default_str();
   sub->add_option("--early-stop", opts->early_stop, "Stop when the validation loss has not improved for N epochs (0 = off)")
-      ->check(CLI::Range(0, 1000000))
+      ->transform(integer_in(0, 1000000))
       ->capture_default_str();
   sub->add_option("--metrics", opts->metrics, "Write per-epoch metrics to FILE (.csv or .jsonl)");
   sub->add_option("--save", opts->save, "Save the model to FILE at the end (atomically)");
-  sub->add_option("--save-every", opts->save_every, "Also save every N epochs (needs --save)")->check(CLI::Range(0, 1000000));
+  sub->add_option("--save-every", opts->save_every, "Also save every N epochs (needs --save)")
+      ->transform(integer_in(0, 1000000));
   sub->add_option("--resume", opts->resume,
                   "Continue training from a saved model: its weights, momentum, epoch count and every setting of its "
                   "run (lr, schedule, momentum, weight decay, batch size, epochs, loss, seed, split, data); a flag given "
@@ -163,7 +146,7 @@ void add_train_options(CLI::App* sub, TrainOptions* opts) {
       ->excludes("--resume");
   sub->add_option("--profile-epoch", opts->profile_epoch,
                   "CUDA: bracket this epoch with cudaProfilerStart/Stop (for nsys/ncu capture ranges)")
-      ->check(CLI::Range(0, 1000000));
+      ->transform(integer_in(0, 1000000));
   add_enum_option(sub, "--residency", &opts->residency, kResidencyNames, "CUDA: where the training set lives");
   sub->add_option("--cuda-graphs", opts->cuda_graphs,
                   "CUDA, device residency: replay one captured training step as a CUDA graph per full batch "
@@ -176,37 +159,49 @@ void add_train_options(CLI::App* sub, TrainOptions* opts) {
   sub->add_option("--C", opts->C,
                   "L-BFGS: inverse regularisation strength, scikit-learn's C (> 0; inf: no penalty); several "
                   "comma-separated values (0.01,0.1,1,10) fit the regularisation path on --val-split and refit the best")
+      ->check(CLI::Validator(
+          [](std::string& input) {
+            std::vector<double> values;
+            return c_values_problem(input, &values);
+          },
+          ""))
       ->capture_default_str();
   sub->add_option("--tol", opts->tol, "L-BFGS: converged when the largest absolute gradient component is <= tol (> 0)")
+      ->transform(real_in(kTolRange))
       ->capture_default_str();
   sub->add_option("--max-iter", opts->max_iter, "L-BFGS: at most this many iterations")
-      ->check(CLI::Range(1, 1000000))
+      ->transform(integer_in(1, 1000000))
       ->capture_default_str();
   sub->add_option("--eval-every", opts->eval_every, "L-BFGS: print the test accuracy every K iterations (0 = only at the end)")
-      ->check(CLI::Range(0, 1000000))
+      ->transform(integer_in(0, 1000000))
       ->capture_default_str();
 }
 
 void validate_train_options(const TrainOptions& o) {
-  check_float_option("--lr", o.lr, 0.0 + DBL_MIN, kHuge, true);
-  check_float_option("--momentum", o.momentum, 0.0, 1.0, false);
+  check_real_option("--lr", o.lr, kPositiveFloat);
+  check_real_option("--momentum", o.momentum, kMomentumRange);
   if (o.nesterov && static_cast<float>(o.momentum) == 0.0f) throw UsageError("--nesterov needs --momentum > 0");
-  check_float_option("--weight-decay", o.weight_decay, 0.0, kHuge, true);
-  check_float_option("--lr-gamma", o.lr_gamma, 0.0 + DBL_MIN, kHuge, true);
-  // --val-split is used as a double (round(F * n) rows).
-  if (!(o.val_split >= 0.0 && o.val_split < 1.0)) {
-    throw UsageError("--val-split: must be in [0, 1), got " + number_text(o.val_split));
-  }
+  check_real_option("--weight-decay", o.weight_decay, kNonNegativeFloat);
+  check_real_option("--lr-gamma", o.lr_gamma, kPositiveFloat);
+  check_real_option("--val-split", o.val_split, kValSplitRange);  // used as a double (round(F * n) rows)
   if (o.early_stop > 0 && o.val_split == 0.0) throw UsageError("--early-stop needs a validation split (--val-split F)");
   if (o.save_every > 0 && o.save.empty()) throw UsageError("--save-every needs --save FILE");
+  for (const char* flag : {"--lr-step", "--lr-gamma"}) {
+    if (o.is_given(flag) && o.lr_schedule != LrSchedule::kStep) {
+      throw UsageError(std::string(flag) + " applies to --lr-schedule step only, not --lr-schedule " +
+                       lr_schedule_name(o.lr_schedule));
+    }
+  }
   validate_solver_options(o);
+  validate_cuda_options(o, o.device == Device::kCpu || o.device == Device::kReference ? device_name(o.device) : "");
 }
 
 void validate_solver_options(const TrainOptions& o) {
   // Each flag of one solver is refused with the other rather than silently ignored.
-  static const std::vector<const char*> kSgdOnly = {"--epochs",   "--batch-size", "--lr",         "--momentum",
-                                         "--nesterov", "--weight-decay", "--lr-schedule", "--lr-step",
-                                         "--lr-gamma", "--early-stop", "--save-every", "--resume"};
+  static const std::vector<const char*> kSgdOnly = {"--epochs",     "--batch-size",    "--lr",         "--momentum",
+                                                    "--nesterov",   "--weight-decay",  "--lr-schedule", "--lr-step",
+                                                    "--lr-gamma",   "--early-stop",    "--save-every",  "--resume",
+                                                    "--profile-epoch", "--cuda-graphs", "--kernel"};
   static const std::vector<const char*> kLbfgsOnly = {"--C", "--tol", "--max-iter", "--eval-every"};
   const bool lbfgs = o.solver == Solver::kLbfgs;
   for (const char* flag : lbfgs ? kSgdOnly : kLbfgsOnly) {
@@ -216,9 +211,32 @@ void validate_solver_options(const TrainOptions& o) {
     }
   }
   if (!lbfgs) return;
-  if (!(std::isfinite(o.tol) && o.tol > 0.0)) throw UsageError("--tol: must be a finite number > 0, got " + number_text(o.tol));
+  if (o.is_given("--seed") && o.val_split == 0.0) {
+    throw UsageError("--seed: --solver lbfgs starts from zeros and uses the seed only for the validation split, so "
+                     "without --val-split the seed does nothing");
+  }
+  check_real_option("--tol", o.tol, kTolRange);
   if (parse_c_values(o.C).size() > 1 && o.val_split == 0.0) {
     throw UsageError("--C with several values (the regularisation path) needs a validation split (--val-split F)");
+  }
+}
+
+void validate_cuda_options(const TrainOptions& o, const std::string& cpu_backend) {
+  static const std::vector<const char*> kCudaOnly = {"--profile-epoch", "--residency", "--cuda-graphs", "--kernel"};
+  if (!cpu_backend.empty()) {
+    for (const char* flag : kCudaOnly) {
+      if (o.is_given(flag)) {
+        throw UsageError(std::string(flag) + " applies to the CUDA backend only, and this run trains on " + cpu_backend);
+      }
+    }
+  }
+  if (o.residency == Residency::kStream) {
+    for (const char* flag : {"--cuda-graphs", "--kernel"}) {
+      if (o.is_given(flag)) {
+        throw UsageError(std::string(flag) + " applies to --residency device only (the training set on the GPU), not "
+                         "--residency stream");
+      }
+    }
   }
 }
 
@@ -241,13 +259,13 @@ EarlyStopState apply_resumed_settings(TrainOptions& o, const ModelFile& mf, std:
   const SavedSettings saved(path, s);
   auto num = [](double v) { return number_text(v); };
   auto integer = [](auto v) { return std::to_string(v); };
-  if (saved.has("lr")) restore(o, path, "--lr", &o.lr, saved.float_in("lr", DBL_MIN, kHuge, true), num);
-  if (saved.has("momentum")) restore(o, path, "--momentum", &o.momentum, saved.float_in("momentum", 0.0, 1.0, false), num);
+  if (saved.has("lr")) restore(o, path, "--lr", &o.lr, saved.real_in("lr", kPositiveFloat), num);
+  if (saved.has("momentum")) restore(o, path, "--momentum", &o.momentum, saved.real_in("momentum", kMomentumRange), num);
   if (saved.has("nesterov")) {
     restore(o, path, "--nesterov", &o.nesterov, saved.boolean("nesterov"), [](bool b) { return std::string(b ? "on" : "off"); });
   }
   if (saved.has("weight_decay")) {
-    restore(o, path, "--weight-decay", &o.weight_decay, saved.float_in("weight_decay", 0.0, kHuge, true), num);
+    restore(o, path, "--weight-decay", &o.weight_decay, saved.real_in("weight_decay", kNonNegativeFloat), num);
   }
   if (saved.has("lr_schedule")) {
     LrSchedule schedule;
@@ -258,7 +276,7 @@ EarlyStopState apply_resumed_settings(TrainOptions& o, const ModelFile& mf, std:
   if (saved.has("lr_step")) {
     restore(o, path, "--lr-step", &o.lr_step, static_cast<int>(saved.integer("lr_step", 1, 1000000)), integer);
   }
-  if (saved.has("lr_gamma")) restore(o, path, "--lr-gamma", &o.lr_gamma, saved.float_in("lr_gamma", DBL_MIN, kHuge, true), num);
+  if (saved.has("lr_gamma")) restore(o, path, "--lr-gamma", &o.lr_gamma, saved.real_in("lr_gamma", kPositiveFloat), num);
   if (saved.has("batch_size")) {
     restore(o, path, "--batch-size", &o.batch_size, static_cast<int>(saved.integer("batch_size", 1, 1 << 24)), integer);
   }

@@ -69,8 +69,15 @@ void add_train_options(CLI::App* sub, TrainOptions* opts);
 void validate_train_options(const TrainOptions& o);
 
 // Part of validate_train_options: the flags of one solver given with the other (UsageError naming the flag),
-// --tol finite and > 0, --C's values (parse_c_values), several --C values without --val-split.
+// --seed for L-BFGS without a validation split (it would do nothing), --tol finite and > 0, --C's values
+// (parse_c_values), several --C values without --val-split.
 void validate_solver_options(const TrainOptions& o);
+
+// The CUDA-only flags (--profile-epoch, --residency, --cuda-graphs, --kernel) given for a run on a CPU backend
+// (`cpu_backend` names it; "" when the backend is CUDA or not known yet), and --cuda-graphs or --kernel with
+// --residency stream: UsageError naming the flag. validate_train_options calls it for --device cpu and
+// reference; cmd_train.cpp again once --device auto has chosen.
+void validate_cuda_options(const TrainOptions& o, const std::string& cpu_backend);
 
 // --resume: every setting that shapes the trajectory (lr, schedule, step, gamma, momentum, Nesterov, weight
 // decay, batch size, epochs, limit-train, validation split, early stopping; the loss head and the seed from

@@ -34,10 +34,16 @@ bool is_dir(const fs::path& p) {
   return fs::is_directory(p, ec);
 }
 
-// The path of `name` in `dir`, raw preferred over .gz; "" when neither exists.
+// The path of `name` in `dir`, raw or .gz; "" when neither exists. Both is a DataError naming the two files:
+// which one is meant cannot be told (a stale decompressed copy, a newer download), so neither is picked.
 std::string find_one(const fs::path& dir, const std::string& name) {
-  if (is_file(dir / name)) return (dir / name).string();
-  if (is_file(dir / (name + ".gz"))) return (dir / (name + ".gz")).string();
+  const bool raw = is_file(dir / name), gz = is_file(dir / (name + ".gz"));
+  if (raw && gz) {
+    throw DataError("", "ambiguous data files: " + (dir / name).string() + " and " + (dir / (name + ".gz")).string() +
+                            " are both there, and either could be meant; remove or move one of them");
+  }
+  if (raw) return (dir / name).string();
+  if (gz) return (dir / (name + ".gz")).string();
   return "";
 }
 

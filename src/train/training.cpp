@@ -37,7 +37,51 @@ float lr_for_epoch(const TrainConfig& cfg, int epoch) {
   return cfg.lr;
 }
 
-TrainSplit make_train_split(const Dataset& data, std::uint32_t limit, double val_fraction, std::uint64_t seed) {
+namespace {
+
+// The class checks of load_dataset (at least 2 classes, each with training rows), on the rows a split fits:
+// --limit-train and --val-split can leave one class, or none of some. DataError naming the labels file, the
+// options that took the rows away and the classes missing.
+void check_fitted_classes(const Dataset& data, const TrainSplit& split, std::uint32_t limit, double val_fraction) {
+  const std::uint32_t all = data.train_images.count;
+  if (split.train_rows.size() == all) return;  // every row: load_dataset checked them
+  std::vector<std::size_t> per_class(static_cast<std::size_t>(data.num_classes), 0);
+  for (const std::uint32_t r : split.train_rows) {
+    const std::size_t label = data.train_labels.labels[r];
+    if (label < per_class.size()) ++per_class[label];  // a label out of range is the backends' to report
+  }
+  std::string missing;
+  int present = 0, n_missing = 0, only = -1;
+  for (std::size_t c = 0; c < per_class.size(); ++c) {
+    if (per_class[c] > 0) {
+      ++present;
+      only = static_cast<int>(c);
+    } else if (++n_missing <= 10) {
+      missing += (missing.empty() ? "" : ", ") + std::to_string(c);
+    }
+  }
+  if (n_missing == 0) return;
+  if (n_missing > 10) missing += ", ...";
+  std::string which;
+  if (limit > 0 && limit < all) which = "--limit-train " + std::to_string(limit);
+  if (split.has_val()) {
+    char fraction[32];
+    std::snprintf(fraction, sizeof fraction, "%g", val_fraction);
+    which += std::string(which.empty() ? "" : ", ") + "less " + std::to_string(split.val_images.count) +
+             " rows held out by --val-split " + fraction;
+  }
+  const std::string rows = "the " + std::to_string(split.train_rows.size()) + " training rows fitted (" + which + ")";
+  if (present < 2) {
+    throw DataError(data.train_labels.path, rows + " are all of class " + std::to_string(only) +
+                                                ": a classifier needs rows of at least 2 classes; fit more rows");
+  }
+  throw DataError(data.train_labels.path,
+                  rows + " have no row of class " + missing + " (" + std::to_string(n_missing) + " of the data's " +
+                      std::to_string(data.num_classes) + " classes): a class without fitted rows cannot be learned; "
+                      "fit more rows");
+}
+
+TrainSplit split_rows(const Dataset& data, std::uint32_t limit, double val_fraction, std::uint64_t seed) {
   const std::uint32_t n = limit > 0 && limit < data.train_images.count ? limit : data.train_images.count;
   std::vector<std::uint32_t> rows(n);
   for (std::uint32_t i = 0; i < n; ++i) rows[i] = i;
@@ -67,6 +111,14 @@ TrainSplit make_train_split(const Dataset& data, std::uint32_t limit, double val
     std::copy_n(data.train_images.image(val[k]), dim, split.val_images.pixels.data() + static_cast<std::size_t>(k) * dim);
     split.val_labels.labels[k] = data.train_labels.labels[val[k]];
   }
+  return split;
+}
+
+}  // namespace
+
+TrainSplit make_train_split(const Dataset& data, std::uint32_t limit, double val_fraction, std::uint64_t seed) {
+  TrainSplit split = split_rows(data, limit, val_fraction, seed);
+  check_fitted_classes(data, split, limit, val_fraction);
   return split;
 }
 

@@ -170,13 +170,13 @@ struct BadFlag {
 
 TEST(LbfgsCliErrors, EveryBadValueNamesItsOption) {
   const BadFlag cases[] = {
-      {"--solver lbfgs --C 0", "--C: '0' is not a number > 0 or inf"},
-      {"--solver lbfgs --C -1", "--C: '-1' is not a number > 0"},
-      {"--solver lbfgs --C 1,,2", "--C: '' is not a number"},
-      {"--solver lbfgs --C nan", "--C: 'nan' is not a number"},
-      {"--solver lbfgs --C 1e999", "--C: '1e999' is not a number"},
-      {"--solver lbfgs --tol 0", "--tol: must be a finite number > 0, got 0"},
-      {"--solver lbfgs --tol inf", "--tol: must be a finite number > 0"},
+      {"--solver lbfgs --C 0", "--C: expected a number > 0, got '0'"},
+      {"--solver lbfgs --C -1", "--C: expected a number > 0, got '-1'"},
+      {"--solver lbfgs --C 1,,2", "--C: expected a number > 0, got '' (empty)"},
+      {"--solver lbfgs --C nan", "--C: expected a number > 0, got 'nan' (a decimal number"},
+      {"--solver lbfgs --C 1e999", "--C: expected a number > 0, got '1e999' (overflows a double)"},
+      {"--solver lbfgs --tol 0", "--tol: expected a number > 0, got '0'"},
+      {"--solver lbfgs --tol inf", "--tol: expected a number > 0, got 'inf'"},
       {"--solver lbfgs --max-iter 0", "--max-iter"},
       {"--solver lbfgs --eval-every -1", "--eval-every"},
       {"--solver bfgs", "--solver: 'bfgs' is not sgd or lbfgs"},

@@ -152,9 +152,9 @@ TEST_F(ResumeAndData, ModelFileFieldsAndSavedSettingsAreRangeChecked) {
     nlohmann::json value;
     const char* words;
   };
-  const std::vector<Case> cases = {{"lr", -1.0, "saved setting \"lr\": must be in (0"},
-                                   {"lr", 1e-60, "saved setting \"lr\": 1e-60 underflows a 32-bit float"},
-                                   {"momentum", 1.0, "saved setting \"momentum\": must be in [0, 1)"},
+  const std::vector<Case> cases = {{"lr", -1.0, "saved setting \"lr\": expected a number > 0, got '-1'"},
+                                   {"lr", 1e-60, "saved setting \"lr\": expected a number > 0, got '1e-60' (underflows a 32-bit float"},
+                                   {"momentum", 1.0, "saved setting \"momentum\": expected a number in [0, 1), got '1'"},
                                    {"batch_size", 0, "saved setting \"batch_size\": 0 is outside [1, 16777216]"},
                                    {"epochs", 4294967296ull, "saved setting \"epochs\": is outside"},
                                    {"lr_schedule", "linear", "saved setting \"lr_schedule\": 'linear' is not"},
@@ -295,15 +295,15 @@ TEST_F(ResumeAndData, FloatOptionsAreCheckedAsTheFloatsTheyBecome) {
     std::string args, words;
   };
   const std::vector<Case> cases = {
-      {"--lr 1e-50", "--lr: 1e-50 underflows a 32-bit float"},
-      {"--lr 1e-40", "--lr: 1e-40 underflows"},
-      {"--lr 1e39", "--lr: 1e+39 overflows a 32-bit float"},
-      {"--momentum 0.99999999999", "--momentum: must be in [0, 1), got 0.99999999999 (as a 32-bit float: 1)"},
-      {"--weight-decay 1e300", "--weight-decay: 1e+300 overflows a 32-bit float"},
-      {"--weight-decay 1e-45", "--weight-decay: 1e-45 underflows"},
-      {"--lr-gamma 1e-300", "--lr-gamma: 1e-300 underflows"},
-      {"--lr nan", "--lr: must be a finite number"},
-      {"--momentum -0.1", "--momentum: must be in [0, 1)"},
+      {"--lr 1e-50", "--lr: expected a number > 0, got '1e-50' (underflows a 32-bit float"},
+      {"--lr 1e-40", "--lr: expected a number > 0, got '1e-40' (underflows"},
+      {"--lr 1e39", "--lr: expected a number > 0, got '1e39' (overflows a 32-bit float"},
+      {"--momentum 0.99999999999", "--momentum: expected a number in [0, 1), got '0.99999999999' (as a 32-bit float it is 1)"},
+      {"--weight-decay 1e300", "--weight-decay: expected a number >= 0, got '1e300' (overflows a 32-bit float"},
+      {"--weight-decay 1e-45", "--weight-decay: expected a number >= 0, got '1e-45' (underflows"},
+      {"--lr-gamma 1e-300", "--lr-gamma: expected a number > 0, got '1e-300' (underflows"},
+      {"--lr nan", "--lr: expected a number > 0, got 'nan'"},
+      {"--momentum -0.1", "--momentum: expected a number in [0, 1), got '-0.1'"},
   };
   for (const Case& c : cases) {
     const auto r = RunCli("train --device cpu --epochs 1" + Data() + c.args);

@@ -210,6 +210,78 @@ TEST_F(TrainOutputs, MetricsHeaderThatDoesNotFitLeavesNoFile) {
   EXPECT_FALSE(std::filesystem::exists(jsonl));
 }
 
+// A metrics file that can no longer be written (a full disk: here a file size limit that the model fits under
+// but the growing JSON Lines file soon does not) stops training with exit 5, and --save still gets the model of
+// the last epoch (or L-BFGS iteration): the save directory has room, so the work is not lost.
+class LostWork : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ImageSet train, test;
+    LabelSet train_labels, test_labels;
+    test::SeparableSet(200, 4, 8, 61, &train, &train_labels);
+    test::SeparableSet(40, 4, 8, 62, &test, &test_labels);
+    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+  }
+  std::string Train(const std::string& extra) const {
+    return "train --device cpu --data " + dir_.path() + " " + extra;
+  }
+  // The size of the model a run of `args` saves (a first run without a limit), plus room for the settings
+  // record's longer numbers.
+  std::uintmax_t ModelBytes(const std::string& args) const {
+    const std::string probe = dir_.file("probe.lrm");
+    EXPECT_EQ(RunCli(Train(args + " --save " + probe)).exit_code, 0);
+    const std::uintmax_t bytes = FileSize(probe);
+    std::filesystem::remove(probe);
+    return bytes + 256;
+  }
+  test::TempDir dir_;
+};
+
+TEST_F(LostWork, AFailingMetricsFileStillSavesTheSgdModel) {
+  const std::string model = dir_.file("m.lrm"), jsonl = dir_.file("m.jsonl");
+  const std::uintmax_t limit = ModelBytes("--epochs 1");
+  const auto r = RunCli(Train("--epochs 100000 --metrics " + jsonl + " --save " + model), FileSizeLimit(limit));
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("--metrics " + jsonl + ": write failed: File too large"), std::string::npos) << r.err;
+  const std::size_t records = Lines(jsonl).size() - 1;  // after the settings record
+  ASSERT_GE(records, 1u);
+  const std::string epoch = std::to_string(records + 1);  // its record is the one that did not fit
+  EXPECT_NE(r.err.find("training stopped after epoch " + epoch + "; model saved to " + model + " (the weights of epoch " +
+                       epoch + ", whose metrics record is missing)"),
+            std::string::npos)
+      << r.err;
+  const ModelFile saved = load_model_file(model);
+  EXPECT_EQ(saved.epochs_done, records + 1);
+  for (const auto& name : FilesIn(dir_.path())) EXPECT_EQ(name.find(".tmp."), std::string::npos) << name;
+  // It continues as any saved run does.
+  const auto resumed = RunCli(Train("--resume " + model + " --epochs " + std::to_string(records + 2)));
+  EXPECT_EQ(resumed.exit_code, 0) << resumed.output;
+}
+
+TEST_F(LostWork, WithoutSaveTheMessageSaysNoModelIsKept) {
+  const std::string jsonl = dir_.file("m.jsonl");
+  const auto r = RunCli(Train("--epochs 100000 --metrics " + jsonl), FileSizeLimit(ModelBytes("--epochs 1")));
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("(no --save was given, so no model is kept)"), std::string::npos) << r.err;
+}
+
+TEST_F(LostWork, AFailingMetricsFileStillSavesTheLbfgsModel) {
+  const std::string model = dir_.file("m.lrm"), jsonl = dir_.file("m.jsonl");
+  const std::string fit = "--solver lbfgs --C inf --tol 1e-300 --eval-every 0";
+  const std::uintmax_t limit = ModelBytes(fit + " --max-iter 2");
+  const auto r = RunCli(Train(fit + " --max-iter 100000 --metrics " + jsonl + " --save " + model), FileSizeLimit(limit));
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("--metrics " + jsonl + ": write failed: File too large"), std::string::npos) << r.err;
+  const std::size_t records = Lines(jsonl).size() - 1;
+  const std::string iteration = std::to_string(records + 1);
+  EXPECT_NE(r.err.find("the fit stopped after L-BFGS iteration " + iteration + "; model saved to " + model),
+            std::string::npos)
+      << r.err;
+  const ModelFile saved = load_model_file(model);
+  const nlohmann::json s = nlohmann::json::parse(saved.settings_json);
+  EXPECT_EQ(s["lbfgs_result"]["iterations"], records + 1) << s.dump();
+}
+
 TEST_F(TrainOutputs, SaveOnAFullDiskKeepsThePreviousModel) {
   const std::string model = dir_.file("model.lrm");
   ASSERT_EQ(RunCli(Train("--epochs 1 --save " + model)).exit_code, 0);

@@ -66,13 +66,15 @@ TEST(DataSource, FindsGzFilesInTorchvisionLayout) {
   EXPECT_EQ(load_dataset(*files).train_images.count, 30u);
 }
 
-TEST(DataSource, PrefersRawOverGz) {
+// A name both raw and .gz: either could be meant (a stale decompressed copy, a newer download), so neither
+// is picked silently.
+TEST(DataSource, RefusesAFileThereBothRawAndGz) {
   TempDir tmp;
   WriteSet(tmp.path(), /*gzip=*/true);
   WriteSet(tmp.path(), /*gzip=*/false);
-  const auto files = find_data_files(tmp.path());
-  ASSERT_TRUE(files.has_value());
-  EXPECT_EQ(files->train_images, tmp.file("train-images-idx3-ubyte"));
+  EXPECT_TRUE(ThrowsWith<DataError>([&] { find_data_files(tmp.path()); },
+                                    {"ambiguous data files", tmp.file("train-images-idx3-ubyte") + " and " +
+                                                                 tmp.file("train-images-idx3-ubyte.gz")}));
 }
 
 TEST(DataSource, NamesDataSetsByPath) {
