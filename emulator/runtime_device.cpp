@@ -117,12 +117,12 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int dev) {
   if (dev != 0) return result(cudaErrorInvalidDevice);
   std::memset(prop, 0, sizeof *prop);
   std::snprintf(prop->name, sizeof prop->name, "%s", "logreg_cuda emulated device (CPU)");
-  prop->major = 9;
-  prop->minor = 0;
+  prop->major = compute_capability() / 10;
+  prop->minor = compute_capability() % 10;
   prop->totalGlobalMem = total_bytes();
   prop->sharedMemPerBlock = kDefaultSharedBytes;
-  prop->sharedMemPerBlockOptin = kMaxSharedBytesOptIn;
-  prop->sharedMemPerMultiprocessor = 228 << 10;
+  prop->sharedMemPerBlockOptin = shared_optin_bytes();
+  prop->sharedMemPerMultiprocessor = shared_optin_bytes() + (1 << 10);
   prop->regsPerBlock = 65536;
   prop->warpSize = 32;
   prop->maxThreadsPerBlock = 1024;
@@ -132,7 +132,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int dev) {
   prop->maxGridSize[0] = 0x7fffffff;
   prop->maxGridSize[1] = 65535;
   prop->maxGridSize[2] = 65535;
-  prop->multiProcessorCount = 1;
+  prop->multiProcessorCount = multiprocessors();
   prop->maxThreadsPerMultiProcessor = 2048;
   prop->l2CacheSize = 50 << 20;
   prop->memoryBusWidth = 5120;
@@ -184,7 +184,7 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attribute, 
   EMU_ENTER();
   if (func == nullptr) return result(cudaErrorInvalidDeviceFunction);
   if (attribute == cudaFuncAttributeMaxDynamicSharedMemorySize) {
-    if (value < 0 || static_cast<std::size_t>(value) > kMaxSharedBytesOptIn) return result(cudaErrorInvalidValue);
+    if (value < 0 || static_cast<std::size_t>(value) > shared_optin_bytes()) return result(cudaErrorInvalidValue);
     device().functions[func].max_dynamic_shared = value;
   }
   return cudaSuccess;

@@ -107,6 +107,15 @@ inline std::size_t env_bytes(const char* name, std::size_t fallback) {
 
 inline std::size_t total_bytes() { return env_bytes("LOGREG_EMU_TOTAL_BYTES", kDefaultTotalBytes); }
 
+// The emulated device's shape, settable so that the fallbacks for smaller GPUs run here too:
+//   LOGREG_EMU_SMEM_PER_BLOCK  sharedMemPerBlockOptin in bytes (default 227 KiB, an H100; 101376 is an
+//                              RTX 30/40's 99 KiB, 65536 a T4's 64 KiB), the most cudaFuncSetAttribute allows
+//   LOGREG_EMU_CC              compute capability as digits (default 90; e.g. 86, 75)
+//   LOGREG_EMU_SMS             multiProcessorCount (default 1)
+inline std::size_t shared_optin_bytes() { return env_bytes("LOGREG_EMU_SMEM_PER_BLOCK", kMaxSharedBytesOptIn); }
+inline int compute_capability() { return static_cast<int>(env_bytes("LOGREG_EMU_CC", 90)); }
+inline int multiprocessors() { return static_cast<int>(env_bytes("LOGREG_EMU_SMS", 1)); }
+
 inline Stream* as_stream(cudaStream_t s) {
   if (s == nullptr || s == cudaStreamLegacy || s == cudaStreamPerThread) return &device().legacy;
   Stream* stream = reinterpret_cast<Stream*>(s);

@@ -13,7 +13,10 @@
 #include <string>
 #include <vector>
 
+#include <cuda_runtime.h>
+
 #include "cuda_step_probe.hpp"
+#include "kernels.hpp"
 #include "logreg/backend.hpp"
 #include "logreg/cuda_backend.hpp"
 #include "logreg/rng.hpp"
@@ -35,6 +38,16 @@ inline cuda::CudaStepProbe& step_probe(TrainerBackend& backend) {
   auto* probe = dynamic_cast<cuda::CudaStepProbe*>(&backend);
   if (probe == nullptr) throw std::runtime_error("the CUDA backend does not implement CudaStepProbe");
   return *probe;
+}
+
+// Whether this device's shared memory holds the persistent kernel's epoch for this shape. The emulated device
+// can be made smaller (LOGREG_EMU_SMEM_PER_BLOCK, as on a 99 KiB or 64 KiB GPU): there the persistent kernel
+// must refuse the shape and auto must take the cuBLAS path, which the tests then check instead.
+inline bool PersistentFits(int batch, int dim, int classes, bool momentum) {
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return false;
+  const std::size_t bytes = kernels::persistent_epoch_shared_bytes(batch, dim, classes, momentum);
+  return bytes > 0 && bytes <= prop.sharedMemPerBlockOptin;
 }
 
 inline bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {

@@ -82,8 +82,17 @@ TEST_F(CudaCli, TrainOnFashionMnistMatchesTheReference) {
   ASSERT_EQ(ref.exit_code, 0) << ref.output;
   ASSERT_EQ(gpu.exit_code, 0) << gpu.output;
   ASSERT_EQ(streamed.exit_code, 0) << streamed.output;
-  ASSERT_EQ(persistent.exit_code, 0) << persistent.output;
-  EXPECT_NE(persistent.output.find("kernel persistent"), std::string::npos) << persistent.output;
+  // On a GPU whose shared memory cannot hold a batch of 32 (the emulated device made smaller), the persistent
+  // kernel is refused as a usage error naming the option; the rest of the test is the same.
+  const bool persistent_fits = test::PersistentFits(32, 784, 10, false);
+  if (persistent_fits) {
+    ASSERT_EQ(persistent.exit_code, 0) << persistent.output;
+    EXPECT_NE(persistent.output.find("kernel persistent"), std::string::npos) << persistent.output;
+  } else {
+    EXPECT_EQ(persistent.exit_code, 2) << persistent.output;
+    EXPECT_NE(persistent.output.find("--kernel persistent cannot run batches of 32 rows"), std::string::npos)
+        << persistent.output;
+  }
   EXPECT_NE(gpu.output.find("data on device, CUDA graphs on"), std::string::npos) << gpu.output;
   EXPECT_NE(streamed.output.find("data streamed from pinned host memory"), std::string::npos) << streamed.output;
 
@@ -92,9 +101,10 @@ TEST_F(CudaCli, TrainOnFashionMnistMatchesTheReference) {
   ASSERT_EQ(want.size(), 2u) << ref.out;
   ASSERT_EQ(got.size(), 2u) << gpu.out;
   const std::vector<double> got_persistent = accuracies(persistent.out);
-  ASSERT_EQ(got_persistent.size(), 2u) << persistent.out;
+  ASSERT_EQ(got_persistent.size(), persistent_fits ? 2u : 0u) << persistent.out;
   for (std::size_t e = 0; e < want.size(); ++e) {
     EXPECT_LE(std::fabs(got[e] - want[e]), tolerance) << "epoch " << e + 1 << ": cuda " << got[e] << " vs reference " << want[e];
+    if (!persistent_fits) continue;
     EXPECT_LE(std::fabs(got_persistent[e] - want[e]), tolerance)
         << "epoch " << e + 1 << ": cuda --kernel persistent " << got_persistent[e] << " vs reference " << want[e];
   }

@@ -84,6 +84,11 @@ TEST_P(CudaPersistentEpochs, MatchReferenceTrajectory) {
     opt.nesterov = true;
     opt.weight_decay = 1e-3f;
   }
+  if (!test::PersistentFits(c.batch, kDim, kClasses, c.momentum)) {  // a smaller GPU: refused, nothing run
+    auto gpu = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent, opt));
+    EXPECT_THROW(gpu->train_epoch(epoch_order(7, 1, images.count), c.batch, 0.02f), UsageError);
+    return;
+  }
   auto cpu = make_cpu_reference_backend(images, labels, initial, opt);
   auto gpu = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent, opt));
   EXPECT_NE(gpu->name().find("kernel persistent"), std::string::npos) << gpu->name();
@@ -120,6 +125,11 @@ TEST_F(CudaPersistent, RunsAreBitIdenticalAndAgreeWithTheCublasPath) {
   LabelSet labels;
   test::SeparableSet(test::TestSize(500u, 160u), kClasses, kSide, 41, &images, &labels);
   const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 12);
+  if (!test::PersistentFits(32, kDim, kClasses, false)) {  // a smaller GPU: see MatchReferenceTrajectory
+    auto gpu = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent));
+    EXPECT_THROW(gpu->train_epoch(epoch_order(3, 1, images.count), 32, 0.05f), UsageError);
+    return;
+  }
   auto a = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent));
   auto b = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent));
   auto cublas = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kCublas));
@@ -137,7 +147,8 @@ TEST_F(CudaPersistent, RunsAreBitIdenticalAndAgreeWithTheCublasPath) {
   EXPECT_LE(test::RelativeL2(cublas->model().weights, a->model().weights), 1e-4);
 }
 
-// auto: the persistent kernel up to kPersistentAutoMaxBatch rows, the cuBLAS path above (bit for bit each).
+// auto: the persistent kernel up to kPersistentAutoMaxBatch rows where it fits the device, the cuBLAS path
+// above or where it does not (bit for bit each).
 TEST_F(CudaPersistent, AutoPicksPersistentForSmallBatchesOnly) {
   ImageSet images;
   LabelSet labels;
@@ -145,7 +156,9 @@ TEST_F(CudaPersistent, AutoPicksPersistentForSmallBatchesOnly) {
   const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 13);
   const std::vector<std::uint32_t> order = epoch_order(4, 1, images.count);
   for (int batch : {kPersistentAutoMaxBatch, kPersistentAutoMaxBatch + 1}) {
-    const CudaKernel expected = batch <= kPersistentAutoMaxBatch ? CudaKernel::kPersistent : CudaKernel::kCublas;
+    const CudaKernel expected = batch <= kPersistentAutoMaxBatch && test::PersistentFits(batch, kDim, kClasses, false)
+                                    ? CudaKernel::kPersistent
+                                    : CudaKernel::kCublas;
     auto automatic = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kAuto));
     auto explicit_kernel = make_cuda_backend(images, labels, initial, kernel_options(expected));
     automatic->train_epoch(order, batch, 0.05f);
@@ -173,8 +186,12 @@ TEST_F(CudaPersistent, RefusesShapesItCannotRun) {
         << e.what();
   }
   EXPECT_TRUE(bit_identical(before, gpu->model().weights));  // nothing ran
-  gpu->train_epoch(order, 83, 0.05f);                        // the largest that fits still runs
-  EXPECT_FALSE(bit_identical(before, gpu->model().weights));
+  if (test::PersistentFits(83, kDim, kClasses, false)) {
+    gpu->train_epoch(order, 83, 0.05f);  // the largest that fits still runs
+    EXPECT_FALSE(bit_identical(before, gpu->model().weights));
+  } else {  // a smaller GPU: refused by its shared memory too
+    EXPECT_THROW(gpu->train_epoch(order, 83, 0.05f), UsageError);
+  }
 
   // 5 x 5 = 25 pixels: not a multiple of 16.
   ImageSet small;
