@@ -94,4 +94,11 @@ class ThreadTeam {
   std::condition_variable wake_;
 };
 
+// The process's team for work outside a backend that owns one (inference: evaluation.hpp) and for the fast CPU
+// backend when it is given no thread count: the hardware's threads, at most kSharedTeamMax, started on first
+// use. One team for both, so an L-BFGS run's test accuracy and its objective share the same threads instead
+// of spinning two teams against each other.
+constexpr int kSharedTeamMax = 2;
+ThreadTeam& shared_thread_team();
+
 }  // namespace logreg::cpu

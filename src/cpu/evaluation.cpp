@@ -1,14 +1,12 @@
 // Inference on the CPU for `eval` and `predict` (include/logreg/evaluation.hpp): logits with double
-// accumulation, per-row probabilities and losses from row_probabilities.hpp / row_math.hpp, the
+// accumulation (SIMD across rows on the shared thread team, logit_rows.hpp), per-row probabilities and losses from row_probabilities.hpp / row_math.hpp, the
 // confusion matrix with precision/recall, and its table and JSON renderings.
 #include "logreg/evaluation.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
-#include <functional>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +14,9 @@
 #include "logreg/errors.hpp"
 #include "logreg/maths/row_math.hpp"
 #include "logreg/maths/row_probabilities.hpp"
+#include "logreg/thread_team.hpp"
+#include "logit_rows.hpp"
+#include "simd_kernels.hpp"
 
 namespace logreg {
 namespace {
@@ -42,54 +43,43 @@ std::string pad_right(const std::string& s, std::size_t width) {
   return s + std::string(s.size() < width ? width - s.size() : 0, ' ');
 }
 
-// Rows [r0, r1) of compute_logits.
-void logits_of_rows(const Model& model, const ImageSet& images, std::size_t r0, std::size_t r1, float* logits) {
-  const std::size_t D = images.dim();
-  const std::size_t C = static_cast<std::size_t>(model.num_classes);
-  std::vector<float> x(D);
-  // Each logit is summed over d in order, in double; the classes' sums advance together (a block of up to
-  // kBlock independent chains) so that the adds' latency overlaps: same sums, same order, same results.
-  constexpr std::size_t kBlock = 16;
-  double acc[kBlock];
-  for (std::size_t i = r0; i < r1; ++i) {
-    const std::uint8_t* px = images.image(i);
-    for (std::size_t d = 0; d < D; ++d) x[d] = pixel_to_unit<float>(px[d]);
-    for (std::size_t c0 = 0; c0 < C; c0 += kBlock) {
-      const std::size_t nc = std::min(kBlock, C - c0);
-      for (std::size_t c = 0; c < nc; ++c) acc[c] = static_cast<double>(model.bias[c0 + c]);
-      const float* w = model.weights.data() + c0 * D;
-      for (std::size_t d = 0; d < D; ++d) {
-        const double xd = static_cast<double>(x[d]);
-        for (std::size_t c = 0; c < nc; ++c) acc[c] += static_cast<double>(w[c * D + d]) * xd;
-      }
-      for (std::size_t c = 0; c < nc; ++c) logits[i * C + c0 + c] = static_cast<float>(acc[c]);
-    }
-  }
-}
-
 }  // namespace
 
-// Every row's logits are computed alone, so the rows are shared out among the cores in fixed ranges: the
-// same results on any number of threads (2,500 rows per thread at least: a thread costs tens of microseconds).
+// Every row's logits are computed alone (logit_rows.hpp: the reference definition, bit for bit), so the rows
+// are shared out in parts of the shared thread team: the same results on any number of threads, and no
+// thread started per call.
 std::vector<float> compute_logits(const Model& model, const ImageSet& images) {
+  return compute_logits(model, images, cpu::resolve_simd(CpuSimd::kAuto), cpu::shared_thread_team());
+}
+
+std::vector<float> compute_logits(const Model& model, const ImageSet& images, CpuSimd simd, cpu::ThreadTeam& team) {
   check_image_size(model, images);
   const std::size_t C = static_cast<std::size_t>(model.num_classes);
+  const std::size_t D = images.dim();
   const std::size_t n = images.count;
   std::vector<float> logits(n * C);
-  constexpr std::size_t kMinRowsPerThread = 2500;
-  const std::size_t threads =
-      std::clamp<std::size_t>(std::min<std::size_t>(std::thread::hardware_concurrency(), n / kMinRowsPerThread), 1, 16);
-  std::vector<std::thread> helpers;
-  for (std::size_t t = 1; t < threads; ++t) {
-    try {
-      helpers.emplace_back(logits_of_rows, std::cref(model), std::cref(images), n * t / threads, n * (t + 1) / threads,
-                           logits.data());
-    } catch (const std::system_error&) {  // no thread to be had: the calling thread does that range too
-      logits_of_rows(model, images, n * t / threads, n * (t + 1) / threads, logits.data());
-    }
+  if (n == 0) return logits;
+  const bool finite = std::all_of(model.weights.begin(), model.weights.end(), [](float w) { return std::isfinite(w); });
+  if (!finite || D > static_cast<std::size_t>(cpu::kMaxLogitPixels)) {  // the fast path's conditions (logit_rows.hpp)
+    cpu::reference_logit_rows(model, images, 0, n, logits.data());
+    return logits;
   }
-  logits_of_rows(model, images, 0, n / threads, logits.data());
-  for (std::thread& h : helpers) h.join();
+  std::vector<double> wt(D * C);  // (D, C) the weights transposed, as doubles
+  for (std::size_t c = 0; c < C; ++c) {
+    for (std::size_t d = 0; d < D; ++d) wt[d * C + c] = static_cast<double>(model.weights[c * D + d]);
+  }
+  constexpr std::size_t kRowsPerPart = 256;  // small parts balance a busy machine's threads
+  const int parts = static_cast<int>(std::min<std::size_t>((n + kRowsPerPart - 1) / kRowsPerPart,
+                                                           cpu::ThreadTeam::kMaxParts));
+  const CpuSimd level = cpu::resolve_simd(simd);
+  auto job = [&](int part) {
+    const std::size_t r0 = n * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts);
+    const std::size_t r1 = n * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts);
+    std::vector<double> xt(D * 8);  // (D, 8): the widest tile of rows
+    std::vector<std::uint16_t> cols(D);
+    cpu::fast_logit_rows(level, model, wt.data(), images, r0, r1, xt.data(), cols.data(), logits.data());
+  };
+  team.run(parts, job, true);
   return logits;
 }
 
