@@ -43,29 +43,20 @@ std::string pad_right(const std::string& s, std::size_t width) {
   return s + std::string(s.size() < width ? width - s.size() : 0, ' ');
 }
 
-}  // namespace
-
 // Every row's logits are computed alone (logit_rows.hpp: the reference definition, bit for bit), so the rows
 // are shared out in parts of the shared thread team: the same results on any number of threads, and no
-// thread started per call.
-std::vector<float> compute_logits(const Model& model, const ImageSet& images) {
-  return compute_logits(model, images, cpu::resolve_simd(CpuSimd::kAuto), cpu::shared_thread_team());
-}
-
-std::vector<float> compute_logits(const Model& model, const ImageSet& images, CpuSimd simd, cpu::ThreadTeam& team) {
-  check_image_size(model, images);
+// thread started per call. after(r0, r1) runs on the part's thread once its rows' logits are in `logits`.
+template <class After>
+void logits_in_parts(const Model& model, const ImageSet& images, CpuSimd simd, cpu::ThreadTeam& team, float* logits,
+                     const After& after) {
   const std::size_t C = static_cast<std::size_t>(model.num_classes);
   const std::size_t D = images.dim();
   const std::size_t n = images.count;
-  std::vector<float> logits(n * C);
-  if (n == 0) return logits;
+  if (n == 0) return;
   const bool finite = std::all_of(model.weights.begin(), model.weights.end(), [](float w) { return std::isfinite(w); });
-  if (!finite || D > static_cast<std::size_t>(cpu::kMaxLogitPixels)) {  // the fast path's conditions (logit_rows.hpp)
-    cpu::reference_logit_rows(model, images, 0, n, logits.data());
-    return logits;
-  }
-  std::vector<double> wt(D * C);  // (D, C) the weights transposed, as doubles
-  for (std::size_t c = 0; c < C; ++c) {
+  const bool fast = finite && D <= static_cast<std::size_t>(cpu::kMaxLogitPixels);  // logit_rows.hpp's conditions
+  std::vector<double> wt(fast ? D * C : 0);  // (D, C) the weights transposed, as doubles
+  for (std::size_t c = 0; c < C && fast; ++c) {
     for (std::size_t d = 0; d < D; ++d) wt[d * C + c] = static_cast<double>(model.weights[c * D + d]);
   }
   constexpr std::size_t kRowsPerPart = 256;  // small parts balance a busy machine's threads
@@ -75,11 +66,28 @@ std::vector<float> compute_logits(const Model& model, const ImageSet& images, Cp
   auto job = [&](int part) {
     const std::size_t r0 = n * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts);
     const std::size_t r1 = n * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts);
-    std::vector<double> xt(D * 8);  // (D, 8): the widest tile of rows
-    std::vector<std::uint16_t> cols(D);
-    cpu::fast_logit_rows(level, model, wt.data(), images, r0, r1, xt.data(), cols.data(), logits.data());
+    if (fast) {
+      std::vector<double> xt(D * 8);  // (D, 8): the widest tile of rows
+      std::vector<std::uint16_t> cols(D);
+      cpu::fast_logit_rows(level, model, wt.data(), images, r0, r1, xt.data(), cols.data(), logits);
+    } else {
+      cpu::reference_logit_rows(model, images, r0, r1, logits);
+    }
+    after(r0, r1);
   };
   team.run(parts, job, true);
+}
+
+}  // namespace
+
+std::vector<float> compute_logits(const Model& model, const ImageSet& images) {
+  return compute_logits(model, images, CpuSimd::kAuto, cpu::shared_thread_team());
+}
+
+std::vector<float> compute_logits(const Model& model, const ImageSet& images, CpuSimd simd, cpu::ThreadTeam& team) {
+  check_image_size(model, images);
+  std::vector<float> logits(images.count * static_cast<std::size_t>(model.num_classes));
+  logits_in_parts(model, images, simd, team, logits.data(), [](std::size_t, std::size_t) {});
   return logits;
 }
 
@@ -103,21 +111,30 @@ EvaluationReport evaluate_model(const Model& model, const ImageSet& images, cons
                                        " is not a class of the model (it has " + std::to_string(C) + " classes)");
     }
   }
-  const std::vector<float> logits = compute_logits(model, images);
+  // The logits, and each row's loss and prediction, on the parts' threads; the sums in row order.
   const std::size_t Cs = static_cast<std::size_t>(C);
+  std::vector<float> logits(images.count * Cs);
+  std::vector<double> loss(images.count);
+  std::vector<int> predicted(images.count);
+  logits_in_parts(model, images, CpuSimd::kAuto, cpu::shared_thread_team(), logits.data(),
+                  [&](std::size_t r0, std::size_t r1) {
+                    std::vector<double> z(Cs);
+                    for (std::size_t i = r0; i < r1; ++i) {
+                      const float* zi = logits.data() + i * Cs;
+                      std::copy(zi, zi + Cs, z.begin());
+                      predicted[i] = row_argmax(zi, C);
+                      loss[i] = row_loss_grad<double>(model.head, z.data(), C, labels.labels[i], 1.0, nullptr);
+                    }
+                  });
   EvaluationReport r;
   r.num_classes = C;
   r.confusion.assign(Cs * Cs, 0);
-  std::vector<double> z(Cs);
   for (std::size_t i = 0; i < images.count; ++i) {
-    const float* zi = logits.data() + i * Cs;
-    std::copy(zi, zi + Cs, z.begin());
     const int label = labels.labels[i];
-    const int predicted = row_argmax(zi, C);
-    r.totals.loss_sum += row_loss_grad<double>(model.head, z.data(), C, label, 1.0, nullptr);
-    r.totals.correct += predicted == label ? 1 : 0;
+    r.totals.loss_sum += loss[i];
+    r.totals.correct += predicted[i] == label ? 1 : 0;
     r.totals.count += 1;
-    r.confusion[static_cast<std::size_t>(label) * Cs + static_cast<std::size_t>(predicted)] += 1;
+    r.confusion[static_cast<std::size_t>(label) * Cs + static_cast<std::size_t>(predicted[i])] += 1;
   }
   r.precision.assign(Cs, 0.0);
   r.recall.assign(Cs, 0.0);
