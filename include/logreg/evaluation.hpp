@@ -46,6 +46,10 @@ struct EvaluationReport {
 // count differs from the image count, or a label is >= the model's C.
 EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels);
 
+// The percentage of rows whose prediction (as evaluate_model's) is their label, without the loss and the
+// confusion matrix: the test accuracy printed during a fit. Same errors as evaluate_model.
+double accuracy_percent(const Model& model, const ImageSet& images, const LabelSet& labels);
+
 // An aligned table: a header row of predicted classes, one row per true class ("true 0", ...) with its
 // counts, precision and recall, and a totals line.
 std::string format_confusion_matrix(const EvaluationReport& report);

@@ -98,19 +98,46 @@ std::vector<double> class_probabilities(LossHead head, const float* logits, int 
   return p;
 }
 
-EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels) {
+namespace {
+
+void check_labels(const Model& model, const ImageSet& images, const LabelSet& labels) {
   check_image_size(model, images);
   if (labels.count() != images.count) {
     throw DataError(labels.path, std::to_string(labels.count()) + " labels for " + std::to_string(images.count) +
                                      " images in " + images.path);
   }
-  const int C = model.num_classes;
   for (std::size_t i = 0; i < labels.count(); ++i) {
-    if (labels.labels[i] >= C) {
+    if (labels.labels[i] >= model.num_classes) {
       throw DataError(labels.path, "label " + std::to_string(labels.labels[i]) + " at index " + std::to_string(i) +
-                                       " is not a class of the model (it has " + std::to_string(C) + " classes)");
+                                       " is not a class of the model (it has " + std::to_string(model.num_classes) +
+                                       " classes)");
     }
   }
+}
+
+}  // namespace
+
+double accuracy_percent(const Model& model, const ImageSet& images, const LabelSet& labels) {
+  check_labels(model, images, labels);
+  const int C = model.num_classes;
+  const std::size_t Cs = static_cast<std::size_t>(C);
+  std::vector<float> logits(images.count * Cs);
+  std::vector<std::uint8_t> correct(images.count);
+  logits_in_parts(model, images, CpuSimd::kAuto, cpu::shared_thread_team(), logits.data(),
+                  [&](std::size_t r0, std::size_t r1) {
+                    for (std::size_t i = r0; i < r1; ++i) {
+                      correct[i] = row_argmax(logits.data() + i * Cs, C) == labels.labels[i] ? 1 : 0;
+                    }
+                  });
+  Totals t;
+  for (const std::uint8_t c : correct) t.correct += c;
+  t.count = static_cast<std::int64_t>(images.count);
+  return t.accuracy_percent();
+}
+
+EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels) {
+  check_labels(model, images, labels);
+  const int C = model.num_classes;
   // The logits, and each row's loss and prediction, on the parts' threads; the sums in row order.
   const std::size_t Cs = static_cast<std::size_t>(C);
   std::vector<float> logits(images.count * Cs);

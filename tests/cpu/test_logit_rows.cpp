@@ -1,6 +1,7 @@
 // Inference logits (src/cpu/logit_rows.cpp, compute_logits, evaluate_model): bit for bit the reference
 // definition at every SIMD level this CPU has, on teams of 1 and 2 threads, for shapes with class and row
-// remainders; and predictions (ties included) identical to the argmax of the reference logits.
+// remainders; and predictions (ties included) identical to the argmax of the reference logits, in
+// evaluate_model and accuracy_percent.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -100,6 +101,10 @@ TEST(LogitRows, PredictionsAndTiesAreTheReferences) {
   EXPECT_GT(ties, 0);  // the case is exercised
   const EvaluationReport r = evaluate_model(m, images, labels);
   EXPECT_EQ(r.confusion, confusion);
+  std::int64_t correct = 0;
+  for (int c = 0; c < C; ++c) correct += confusion[static_cast<std::size_t>(c) * C + static_cast<std::size_t>(c)];
+  EXPECT_EQ(accuracy_percent(m, images, labels), 100.0 * static_cast<double>(correct) / 500.0);
+  EXPECT_EQ(accuracy_percent(m, images, labels), r.totals.accuracy_percent());
 }
 
 }  // namespace
