@@ -1,7 +1,7 @@
 // objective_rows (objective_loops.hpp): tile by tile, dense double SIMD logits over the pixels (a block of rows
 // times a block of classes in registers), the shared per-row loss, then the tile's weight gradient (a block of
-// rows' pixel vectors in registers, one class row of the gradient at a time). Compiled for three instruction
-// sets; the widths below are each one's register budget.
+// classes' gradient vectors in registers, the tile's rows added in order). Compiled for three instruction
+// sets; the block sizes at the end of the file are each one's register budget.
 #include "objective_loops.hpp"
 
 #include <algorithm>
