@@ -361,7 +361,7 @@ class CpuFastBackend final : public TrainerBackend {
   cpu::StepBarrier barrier_;
   std::unique_ptr<cpu::ThreadTeam> own_team_;  // threads > 0: a team of that size; else none
   cpu::ThreadTeam& team_;                      // own_team_, or the process's shared_thread_team()
-  cpu::FullBatchObjective objective_;  // full_batch_objective's nonzero-pixel lists
+  cpu::FullBatchObjective objective_;  // full_batch_objective's row pointers and buffers, kept between calls
 };
 
 }  // namespace
