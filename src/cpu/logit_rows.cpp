@@ -88,10 +88,10 @@ LOGREG_LOGITS_AVX512 inline int transpose_columns<8>(const std::uint8_t* const* 
   if (_mm512_test_epi64_mask(bytes, bytes) == 0) return K;
   const __m512i low = _mm512_set1_epi64(0xff);
   for (int j = 0; j < 8; ++j) {
-    // The masked forms with all-ones / zero sources are the plain instructions; the unmasked intrinsics leave a
-    // source undefined, which draws -Wmaybe-uninitialized.
-    const __m512i index =
-        _mm512_and_si512(_mm512_maskz_srli_epi64(0xff, bytes, static_cast<unsigned>(8 * j)), low);
+    // A variable shift (vpsrlvq): the immediate form needs a constant count when not optimising. The masked
+    // forms (all-ones mask, zero source) are the plain instructions; the unmasked intrinsics leave a source
+    // undefined, which draws -Wmaybe-uninitialized.
+    const __m512i index = _mm512_and_si512(_mm512_maskz_srlv_epi64(0xff, bytes, _mm512_set1_epi64(8 * j)), low);
     if (_mm512_test_epi64_mask(index, index) == 0) continue;
     const __m512d x = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), 0xff, index, kUnit.v.data(), 8);
     _mm512_storeu_pd(xt + static_cast<std::size_t>(K) * 8, x);

@@ -63,15 +63,17 @@ inline void load_pixels<2>(const std::uint8_t* p, Lanes<2>::D& x) {
 }
 
 // Makes the compiler load v into a register once, to be used by every row of a block: left alone, GCC folds
-// the load into each row's multiply-add, one load per row, and the loop is bound by the load ports.
-template <class Vec>
-inline void in_register(Vec& v) {
+// the load into each row's multiply-add, one load per row, and the AVX-512 loop is bound by the load ports.
+// (Other widths: the compiler's choice.)
+template <int V>
+inline void in_register(typename Lanes<V>::D& /*v*/) {}
+
 #if defined(__x86_64__) && defined(__GNUC__)
+template <>
+LOGREG_OBJECTIVE_AVX512 inline void in_register<8>(Lanes<8>::D& v) {
   __asm__("" : "+v"(v));
-#else
-  (void)v;
-#endif
 }
+#endif
 
 template <int V>
 inline double lane_sum(const typename Lanes<V>::D& v) {
@@ -108,7 +110,7 @@ inline void tile_logits(const std::uint8_t* tile, int nt, int Dp, const double* 
           for (int k = 0; k < KC; ++k) {
             D wv;
             std::memcpy(&wv, w + static_cast<std::size_t>(c0 + k) * Dp + d, sizeof wv);
-            in_register(wv);
+            in_register<V>(wv);
             for (int rb = 0; rb < RB; ++rb) acc[rb][k] += x[rb] * wv;
           }
         }
