@@ -1,19 +1,28 @@
 #!/usr/bin/env python3
-"""Time to scikit-learn's optimum (issue 13): the same rows and the same C fitted by scikit-learn's
-LogisticRegression(solver="lbfgs") and by `logreg_cuda train --solver lbfgs`, one after the other, on this
-machine. For each row count it prints scikit-learn's wall time, iterations and objective, then ours: the wall
-time of the whole run, the time (from our per-iteration lines) at which our objective first came within
-1e-6 relative of scikit-learn's final one, iterations, our final objective, and the speed-up. Both objectives
-are evaluated here in float64 at each side's coefficients (ours as saved: float32). A table on stdout;
-asserts nothing. tools/bench.sh runs it with --lbfgs.
+"""Time to scikit-learn's optimum: the same rows and the same C fitted by scikit-learn's
+LogisticRegression(solver="lbfgs") and by `logreg_cuda train --solver lbfgs`, alternating over --rounds rounds
+(scikit-learn, ours with the default test accuracy every 10 iterations, ours with --eval-every 0), the best
+of each kept. Per row count it prints scikit-learn's fit time, iterations, function evaluations (scipy's nfev)
+and objective, and ours: the whole process's wall time, the solver time at which our objective first came
+within 1e-6 relative of scikit-learn's final one, iterations, evaluations, our final objective and test
+accuracy; both sides' ms per evaluation and per iteration; the cost of the printed test accuracy; and the
+load average around the runs. Both objectives are evaluated here in float64 at each side's coefficients (ours
+as saved: float32). Asserts nothing.
+
+With --write it also replaces the marked L-BFGS section of BENCHMARKS.md with the table; it refuses when the
+1-minute load average exceeded 1 during the runs (a shared machine: the figures would be the neighbours'),
+unless --loaded, which writes them labelled "loaded (load X)".
 
 usage: tools/bench_lbfgs.py --exe build/logreg_cuda [--data DIR] [--rows 10000,0] [--C 1] [--tol 1e-6]
-                            [--device cpu] [--threads N]
+                            [--device cpu] [--threads N] [--rounds 2] [--write [--loaded]] [--benchmarks FILE]
   --rows     comma-separated row counts, 0 = the whole training set (default 10000,0)
   --threads  scikit-learn's BLAS threads (threadpoolctl; default: all cores, as ours)
 """
 import argparse
+import csv
+import datetime
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -22,8 +31,14 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "peers"))
+sys.path.insert(0, HERE)
 import common  # noqa: E402  (tools/peers/common.py: IDX reading and data discovery, as logreg_cuda's)
+from marked_section import replace_marked_section  # noqa: E402
+
+BEGIN, END = "<!-- lbfgs:begin -->", "<!-- lbfgs:end -->"
+QUIET_LOAD = 1.0
 
 
 def objective(W, b, X, y, C):
@@ -35,6 +50,76 @@ def objective(W, b, X, y, C):
     return float(np.mean(np.log(np.exp(Z).sum(axis=1)) - Z[np.arange(n), y]) + penalty)
 
 
+class LoadWatch:
+    """The largest 1-minute load average seen at the calls of see()."""
+
+    def __init__(self):
+        self.peak = 0.0
+
+    def see(self):
+        self.peak = max(self.peak, os.getloadavg()[0])
+        return self.peak
+
+
+def fit_sklearn(X, y, C, tol, threads):
+    """scikit-learn's fit: (seconds, iterations, function evaluations, coef_, intercept_). The evaluations are
+    scipy's nfev, read by wrapping scipy.optimize.minimize for the duration of the fit."""
+    from scipy import optimize
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+    nfev = []
+    real_minimize = optimize.minimize
+
+    def counting_minimize(*args, **kwargs):
+        res = real_minimize(*args, **kwargs)
+        nfev.append(int(getattr(res, "nfev", 0)))
+        return res
+
+    optimize.minimize = counting_minimize
+    try:
+        with threadpool_limits(threads if threads > 0 else None):
+            start = time.perf_counter()
+            clf = LogisticRegression(C=C, tol=tol, max_iter=100000, solver="lbfgs").fit(X, y)
+            seconds = time.perf_counter() - start
+    finally:
+        optimize.minimize = real_minimize
+    return seconds, int(clf.n_iter_[0]), sum(nfev), clf.coef_, clf.intercept_
+
+
+def run_ours(a, n, tmp, eval_every, sk_f):
+    """One `train --solver lbfgs` process: a dict of its figures."""
+    model = os.path.join(tmp, f"m{n}_{eval_every}.lrm")
+    metrics = os.path.join(tmp, f"m{n}_{eval_every}.csv")
+    cmd = [a.exe, "train", "--solver", "lbfgs", "--device", a.device, "--limit-train", str(n),
+           "--C", "inf" if np.isinf(a.C) else f"{a.C:g}", "--tol", f"{a.tol:g}", "--max-iter", "100000",
+           "--save", model, "--metrics", metrics] + (["--data", a.data] if a.data else [])
+    if eval_every is not None:
+        cmd += ["--eval-every", str(eval_every)]
+    start = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if r.returncode != 0:
+        sys.exit(f"bench_lbfgs: {' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr}")
+    reached = None
+    for m in re.finditer(r"^Iteration: (\d+)\. Objective: ([0-9.e+-]+)\. .* Time: ([0-9.]+) s", r.stdout, re.M):
+        if float(m.group(2)) <= sk_f * (1 + 1e-6):
+            reached = (int(m.group(1)), float(m.group(3)))
+            break
+    final = re.search(r"^Solver: lbfgs\. Iterations: (\d+)\. Objective: ([0-9.e+-]+)\..*Converged: (\w+).*"
+                      r"Accuracy: ([0-9]+(?:\.[0-9]+)?)", r.stdout, re.M)
+    if final is None:
+        sys.exit(f"bench_lbfgs: no 'Solver:' line in the output of {' '.join(cmd)}:\n{r.stdout[-2000:]}")
+    with open(metrics, newline="") as f:
+        last = list(csv.DictReader(f))[-1]
+    return {"wall": wall, "reached": reached, "iterations": int(final.group(1)), "converged": final.group(3) == "yes",
+            "accuracy": float(final.group(4)), "solver_s": float(last["seconds"]), "evaluations": int(last["evaluations"]),
+            "model": model}
+
+
+def best(runs, key):
+    return min(runs, key=lambda r: r[key])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exe", required=True)
@@ -44,50 +129,89 @@ def main():
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--write", action="store_true", help="replace the L-BFGS section of BENCHMARKS.md")
+    p.add_argument("--loaded", action="store_true", help="with --write: write even above load 1, labelled")
+    p.add_argument("--benchmarks", default=os.path.join(HERE, "..", "BENCHMARKS.md"))
     a = p.parse_args()
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
+    if a.rounds < 1:
+        sys.exit("bench_lbfgs: --rounds must be at least 1")
+    if not os.access(a.exe, os.X_OK):
+        sys.exit(f"bench_lbfgs: --exe {a.exe} is not an executable (build it first: cmake --build ...)")
 
     data = common.load_data(a.data)
-    print(f"| rows | scikit-learn: s, iterations, objective | ours ({a.device}): s, to its objective s, iterations,"
-          f" objective | speed-up to its objective |")
-    print("| --- | --- | --- | --- |")
+    load = LoadWatch()
+    load.see()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    header = ("| rows | load (1 min, peak) | scikit-learn: fit s, iterations, evaluations, objective | ms/eval, ms/it"
+              f" | ours ({a.device}), default flags: process s, to its objective s, iterations, evaluations,"
+              " objective, accuracy | ms/eval, ms/it | --eval-every 0: process s | accuracy every 10 it. costs"
+              " | speed-up: process / to its objective |")
+    lines = [header, "| ---: | ---: | --- | --- | --- | --- | --- | ---: | --- |"]
+    print(header)
+    print(lines[1], flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_lbfgs_") as tmp:
         for rows in (int(r) for r in a.rows.split(",")):
             n = rows if rows > 0 else len(data["train_images"])
             X = data["train_images"][:n].reshape(n, -1) / 255.0
             y = data["train_labels"][:n]
-            with threadpool_limits(a.threads if a.threads > 0 else None):
-                start = time.perf_counter()
-                clf = LogisticRegression(C=a.C, tol=a.tol, max_iter=100000, solver="lbfgs").fit(X, y)
-                sk_seconds = time.perf_counter() - start
-            sk_f = objective(clf.coef_, clf.intercept_, X, y, a.C)
-            model = os.path.join(tmp, f"m{n}.lrm")
-            cmd = [a.exe, "train", "--solver", "lbfgs", "--device", a.device, "--limit-train", str(n),
-                   "--C", "inf" if np.isinf(a.C) else f"{a.C:g}", "--tol", f"{a.tol:g}", "--max-iter", "100000",
-                   "--eval-every", "0", "--save", model] + (["--data", a.data] if a.data else [])
-            start = time.perf_counter()
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            ours_seconds = time.perf_counter() - start
-            if r.returncode != 0:
-                sys.exit(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr}")
-            reached = None
-            for m in re.finditer(r"^Iteration: (\d+)\. Objective: ([0-9.e+-]+)\. .* Time: ([0-9.]+) s", r.stdout, re.M):
-                if float(m.group(2)) <= sk_f * (1 + 1e-6):
-                    reached = (int(m.group(1)), float(m.group(3)))
-                    break
-            final = re.search(r"^Solver: lbfgs\. Iterations: (\d+)\. Objective: ([0-9.e+-]+)\..*Converged: (\w+)",
-                              r.stdout, re.M)
+            row_load = LoadWatch()
+            sk_runs, ours_runs, quiet_runs = [], [], []
+            for _ in range(a.rounds):  # alternate, so that a change in the machine's load hits both sides
+                row_load.see()
+                s, it, nfev, W, b = fit_sklearn(X, y, a.C, a.tol, a.threads)
+                sk_runs.append({"seconds": s, "iterations": it, "nfev": nfev, "W": W, "b": b})
+                row_load.see()
+                sk_f = objective(W, b, X, y, a.C)
+                ours_runs.append(run_ours(a, n, tmp, None, sk_f))
+                row_load.see()
+                quiet_runs.append(run_ours(a, n, tmp, 0, sk_f))
+                row_load.see()
+            load.peak = max(load.peak, row_load.peak)
+            sk = best(sk_runs, "seconds")
+            sk_f = objective(sk["W"], sk["b"], X, y, a.C)
+            ours = best(ours_runs, "wall")
+            quiet = best(quiet_runs, "wall")
             npz = os.path.join(tmp, f"m{n}.npz")
-            subprocess.run([a.exe, "export", "--model", model, "--format", "npz", "--out", npz], check=True,
+            subprocess.run([a.exe, "export", "--model", ours["model"], "--format", "npz", "--out", npz], check=True,
                            capture_output=True)
             arrays = np.load(npz)
             ours_f = objective(arrays["coef_"].astype(np.float64), arrays["intercept_"].astype(np.float64), X, y, a.C)
-            to_target = f"{reached[1]:.2f} (iteration {reached[0]})" if reached else "not reached"
-            speedup = f"{sk_seconds / reached[1]:.1f}x" if reached and reached[1] > 0 else "-"
-            print(f"| {n} | {sk_seconds:.2f} s, {int(clf.n_iter_[0])}, {sk_f:.10f} | {ours_seconds:.2f} s, {to_target},"
-                  f" {final.group(1)} ({'converged' if final.group(3) == 'yes' else 'not converged'}), {ours_f:.10f}"
-                  f" | {speedup} |", flush=True)
+            reached = [r["reached"] for r in quiet_runs if r["reached"]]
+            to_target = min(reached, key=lambda t: t[1]) if reached else None
+            sk_ms = f"{1e3 * sk['seconds'] / max(sk['nfev'], 1):.2f}, {1e3 * sk['seconds'] / sk['iterations']:.2f}"
+            our_ms = (f"{1e3 * quiet['solver_s'] / max(quiet['evaluations'], 1):.2f}, "
+                      f"{1e3 * quiet['solver_s'] / max(quiet['iterations'], 1):.2f}")
+            overhead = (ours["wall"] - quiet["wall"]) / quiet["wall"]
+            label = f"{row_load.peak:.2f}" if row_load.peak <= QUIET_LOAD else f"loaded ({row_load.peak:.2f})"
+            speed = f"{sk['seconds'] / ours['wall']:.1f}x"
+            speed += f" / {sk['seconds'] / to_target[1]:.1f}x" if to_target and to_target[1] > 0 else " / -"
+            line = (f"| {n:,} | {label} | {sk['seconds']:.2f} s, {sk['iterations']:,}, {sk['nfev']:,}, {sk_f:.10f}"
+                    f" | {sk_ms} | {ours['wall']:.2f} s, "
+                    + (f"{to_target[1]:.2f} s (iteration {to_target[0]:,})" if to_target else "not reached")
+                    + f", {ours['iterations']:,} ({'converged' if ours['converged'] else 'not converged'}),"
+                    f" {ours['evaluations']:,}, {ours_f:.10f}, {ours['accuracy']:.2f} % | {our_ms}"
+                    f" | {quiet['wall']:.2f} s | {100 * overhead:+.1f} % | {speed} |")
+            lines.append(line)
+            print(line, flush=True)
+
+    if not a.write:
+        return
+    if load.peak > QUIET_LOAD and not a.loaded:
+        sys.exit(f"bench_lbfgs: not writing {a.benchmarks}: the load average reached {load.peak:.2f} (> {QUIET_LOAD}) "
+                 "during the runs; run again on a quiet machine, or pass --loaded to write the rows labelled")
+    body = (f"Measured {started:%Y-%m-%d %H:%M} UTC with `tools/bench_lbfgs.py --rows {a.rows} --C {a.C:g} --tol {a.tol:g}"
+            f" --rounds {a.rounds}` on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+            f" (peak 1-minute load average {load.peak:.2f}"
+            + ("; **loaded**: other processes shared the cores" if load.peak > QUIET_LOAD else "") + ").\n"
+            f"Best of {a.rounds} alternating rounds per side. Process s: the whole `logreg_cuda train --solver lbfgs`"
+            " process (data loading, the fit, the test accuracy every 10 iterations, the final report, the save);"
+            " to its objective: the solver time at which ours first came within 1e-6 relative of scikit-learn's final"
+            " objective (--eval-every 0 runs). ms/eval and ms/it: the fit's time divided by function evaluations and"
+            " iterations (scikit-learn: scipy's nfev and n_iter_; ours: --eval-every 0).\n\n"
+            + "\n".join(lines) + "\n")
+    replace_marked_section(a.benchmarks, BEGIN, END, "Time to scikit-learn's optimum (L-BFGS)", body)
+    print(f"bench_lbfgs: wrote the L-BFGS section of {a.benchmarks}")
 
 
 if __name__ == "__main__":

@@ -8,14 +8,21 @@
 #include <vector>
 
 #include "logreg/backend.hpp"
+#include "logreg/cpu_fast.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/model.hpp"
+#include "logreg/thread_team.hpp"
 
 namespace logreg {
 
 // (N, C) row-major logits W x + b of every image, x = pixel_to_unit<float>(pixel); each dot product
-// is summed in double and rounded to float once. DataError when the image size is not the model's D.
+// is summed in double over the pixels in order, each product rounded then added, and rounded to float once
+// (cpu::reference_logit_rows, src/cpu/logit_rows.hpp, defines it; every SIMD level gives it bit for bit).
+// On the shared thread team (thread_team.hpp), the widest SIMD level of the CPU. DataError when the image
+// size is not the model's D.
 std::vector<float> compute_logits(const Model& model, const ImageSet& images);
+// The same on `team` with the loops of `simd` (kAuto: the widest; UsageError when the CPU lacks it).
+std::vector<float> compute_logits(const Model& model, const ImageSet& images, CpuSimd simd, cpu::ThreadTeam& team);
 
 // The class probabilities of one row of logits (C) under `head` (row_probabilities.hpp): softmax,
 // softmax(sigmoid(z)), or independent per-class sigmoids for ovr (these do not sum to 1).
@@ -38,6 +45,10 @@ struct EvaluationReport {
 // same prediction `predict` prints). DataError when the image size is not the model's D, the label
 // count differs from the image count, or a label is >= the model's C.
 EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels);
+
+// The percentage of rows whose prediction (as evaluate_model's) is their label, without the loss and the
+// confusion matrix: the test accuracy printed during a fit. Same errors as evaluate_model.
+double accuracy_percent(const Model& model, const ImageSet& images, const LabelSet& labels);
 
 // An aligned table: a header row of predicted classes, one row per true class ("true 0", ...) with its
 // counts, precision and recall, and a totals line.

@@ -25,7 +25,8 @@ inline bool parse_solver(const std::string& s, Solver* out) { return parse_name(
 struct LbfgsConfig {
   double tol = 1e-4;        // converged when max_j |df/dx_j| <= tol (scikit-learn's tol, scipy's gtol)
   int max_iter = 100;       // iterations at most (scikit-learn's max_iter)
-  int memory = 10;          // corrections kept (scipy's maxcor default, which scikit-learn uses)
+  int memory = 20;          // corrections kept (scipy's maxcor, which scikit-learn leaves at 10): 20 reaches
+                            // scikit-learn's optimum in 27 % fewer evaluations on Fashion-MNIST (docs/solvers.md)
   int max_linesearch = 50;  // function evaluations per line search at most (scikit-learn's maxls)
 };
 

@@ -40,16 +40,18 @@ class ThreadTeam {
   int size() const { return size_; }
 
   // Runs job(part) for part in [0, parts) and returns when all have finished; share = false runs them all
-  // on the calling thread, in order. job must not throw. Throws std::length_error for parts > kMaxParts.
+  // on the calling thread, in order, as does a call made while another thread's job holds the team (a shared
+  // team: shared_thread_team()). job must not throw. Throws std::length_error for parts > kMaxParts.
   template <class Job>
   void run(int parts, Job& job, bool share) {
     if (parts <= 0) return;
     if (parts > kMaxParts) throw std::length_error("ThreadTeam::run: more than 65535 parts");
-    if (size_ == 1 || parts == 1 || !share) {
+    if (size_ == 1 || parts == 1 || !share || busy_.exchange(true, std::memory_order_acquire)) {
       for (int p = 0; p < parts; ++p) job(p);
       return;
     }
     run_shared(parts, [](void* ctx, int part) { (*static_cast<Job*>(ctx))(part); }, &job);
+    busy_.store(false, std::memory_order_release);
   }
 
   // Tells the workers that no job will come for a while (the caller runs its work alone): they sleep now
@@ -59,6 +61,7 @@ class ThreadTeam {
   // Runs job(part) for part in [0, parts) with every part on its own thread at the same time, so that the
   // parts may wait for each other (StepBarrier, src/cpu/step_barrier.hpp). Needs parts <= size(): the
   // caller runs one part and each other part is claimed by a worker as soon as it is awake. job must not throw.
+  // While another thread's job holds the team, waits for it (the parts cannot run one after the other).
   template <class Job>
   void run_together(int parts, Job& job) {
     if (parts > size_) throw std::length_error("ThreadTeam::run_together: more parts than threads");
@@ -66,7 +69,9 @@ class ThreadTeam {
       job(0);
       return;
     }
+    while (busy_.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
     run_shared(parts, [](void* ctx, int part) { (*static_cast<Job*>(ctx))(part); }, &job);
+    busy_.store(false, std::memory_order_release);
   }
 
  private:
@@ -79,7 +84,8 @@ class ThreadTeam {
 
   int size_;
   std::vector<std::thread> workers_;
-  std::uint64_t generation_ = 0;  // the caller's count of jobs (only the caller writes it)
+  std::atomic<bool> busy_{false};  // a caller's job holds the workers (one job at a time, whichever thread calls)
+  std::uint64_t generation_ = 0;    // the callers' count of jobs (written only by the caller holding busy_)
   // generation (32 bits) | parts (16) | next unclaimed part (16), so that a late worker can never claim a
   // part of a newer job than the one it woke for.
   alignas(64) std::atomic<std::uint64_t> claim_{0};
@@ -93,5 +99,12 @@ class ThreadTeam {
   std::mutex mutex_;
   std::condition_variable wake_;
 };
+
+// The process's team for work outside a backend that owns one (inference: evaluation.hpp) and for the fast CPU
+// backend when it is given no thread count: the hardware's threads, at most kSharedTeamMax, started on first
+// use. One team for both, so an L-BFGS run's test accuracy and its objective share the same threads instead
+// of spinning two teams against each other.
+constexpr int kSharedTeamMax = 2;
+ThreadTeam& shared_thread_team();
 
 }  // namespace logreg::cpu

@@ -47,10 +47,6 @@ Model model_of(const std::vector<double>& x, const Model& shape) {
   return m;
 }
 
-double accuracy_percent(const Model& m, const ImageSet& images, const LabelSet& labels) {
-  return evaluate_model(m, images, labels).totals.accuracy_percent();
-}
-
 // One fit of C on `rows` from x0. on_iteration as minimize_lbfgs's.
 LbfgsResult fit(TrainerBackend& backend, const std::vector<std::uint32_t>& rows, double C, std::vector<double> x0,
                 const TrainOptions& o, const std::function<bool(const LbfgsIteration&)>& on_iteration) {

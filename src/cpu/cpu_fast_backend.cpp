@@ -29,6 +29,7 @@
 #include "logreg/cpu_fast.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -54,7 +55,7 @@ using cpu::kPadLanes;
 constexpr int kMinRowsPerThread = 8;  // below this, waking another thread costs more than it saves
 constexpr int kEvalRowsPerPart = 64;
 constexpr int kSlices = 2;         // column slices of a training step (fixed: results do not depend on threads)
-constexpr int kMaxDefaultThreads = kSlices;  // threads = 0: one per slice at most
+static_assert(cpu::kSharedTeamMax <= kSlices, "threads = 0: one per slice at most");
 static_assert(kSlices <= cpu::StepBarrier::kMaxParticipants, "one participant per slice");
 
 // ---------------------------------------------------------------------------------------------------
@@ -72,8 +73,8 @@ class CpuFastBackend final : public TrainerBackend {
         optimizer_(optimizer),
         simd_(cpu::resolve_simd(simd)),
         kernels_(cpu::simd_kernels_for(simd_)),
-        team_(threads > 0 ? threads
-                          : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, kMaxDefaultThreads)) {
+        own_team_(threads > 0 ? std::make_unique<cpu::ThreadTeam>(threads) : nullptr),
+        team_(own_team_ ? *own_team_ : cpu::shared_thread_team()) {
     check_set_fits_model(initial, images_, labels_);
     if (C_ < 1 || C_ > kernels::kMaxClasses || D_ < 1 ||
         initial.weights.size() != static_cast<std::size_t>(C_) * static_cast<std::size_t>(D_) ||
@@ -203,7 +204,7 @@ class CpuFastBackend final : public TrainerBackend {
   // not touched.
   double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
                               double* grad) override {
-    return objective_.evaluate(images_, labels_, rows, params, l2, grad, head_, C_, D_, team_);
+    return objective_.evaluate(images_, labels_, rows, params, l2, grad, head_, C_, D_, simd_, team_);
   }
 
   Model model() const override {
@@ -358,8 +359,9 @@ class CpuFastBackend final : public TrainerBackend {
   std::vector<float> row_loss_;            // (B) each row's loss
   std::vector<int> row_correct_;           // (B) 1 where the row was predicted right
   cpu::StepBarrier barrier_;
-  cpu::ThreadTeam team_;
-  cpu::FullBatchObjective objective_;  // full_batch_objective's nonzero-pixel lists
+  std::unique_ptr<cpu::ThreadTeam> own_team_;  // threads > 0: a team of that size; else none
+  cpu::ThreadTeam& team_;                      // own_team_, or the process's shared_thread_team()
+  cpu::FullBatchObjective objective_;  // full_batch_objective's row pointers and buffers, kept between calls
 };
 
 }  // namespace

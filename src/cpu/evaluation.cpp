@@ -1,14 +1,12 @@
 // Inference on the CPU for `eval` and `predict` (include/logreg/evaluation.hpp): logits with double
-// accumulation, per-row probabilities and losses from row_probabilities.hpp / row_math.hpp, the
+// accumulation (SIMD across rows on the shared thread team, logit_rows.hpp), per-row probabilities and losses from row_probabilities.hpp / row_math.hpp, the
 // confusion matrix with precision/recall, and its table and JSON renderings.
 #include "logreg/evaluation.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
-#include <functional>
 #include <string>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +14,9 @@
 #include "logreg/errors.hpp"
 #include "logreg/maths/row_math.hpp"
 #include "logreg/maths/row_probabilities.hpp"
+#include "logreg/thread_team.hpp"
+#include "logit_rows.hpp"
+#include "simd_kernels.hpp"
 
 namespace logreg {
 namespace {
@@ -42,54 +43,51 @@ std::string pad_right(const std::string& s, std::size_t width) {
   return s + std::string(s.size() < width ? width - s.size() : 0, ' ');
 }
 
-// Rows [r0, r1) of compute_logits.
-void logits_of_rows(const Model& model, const ImageSet& images, std::size_t r0, std::size_t r1, float* logits) {
-  const std::size_t D = images.dim();
+// Every row's logits are computed alone (logit_rows.hpp: the reference definition, bit for bit), so the rows
+// are shared out in parts of the shared thread team: the same results on any number of threads, and no
+// thread started per call. after(r0, r1) runs on the part's thread once its rows' logits are in `logits`.
+template <class After>
+void logits_in_parts(const Model& model, const ImageSet& images, CpuSimd simd, cpu::ThreadTeam& team, float* logits,
+                     const After& after) {
   const std::size_t C = static_cast<std::size_t>(model.num_classes);
-  std::vector<float> x(D);
-  // Each logit is summed over d in order, in double; the classes' sums advance together (a block of up to
-  // kBlock independent chains) so that the adds' latency overlaps: same sums, same order, same results.
-  constexpr std::size_t kBlock = 16;
-  double acc[kBlock];
-  for (std::size_t i = r0; i < r1; ++i) {
-    const std::uint8_t* px = images.image(i);
-    for (std::size_t d = 0; d < D; ++d) x[d] = pixel_to_unit<float>(px[d]);
-    for (std::size_t c0 = 0; c0 < C; c0 += kBlock) {
-      const std::size_t nc = std::min(kBlock, C - c0);
-      for (std::size_t c = 0; c < nc; ++c) acc[c] = static_cast<double>(model.bias[c0 + c]);
-      const float* w = model.weights.data() + c0 * D;
-      for (std::size_t d = 0; d < D; ++d) {
-        const double xd = static_cast<double>(x[d]);
-        for (std::size_t c = 0; c < nc; ++c) acc[c] += static_cast<double>(w[c * D + d]) * xd;
-      }
-      for (std::size_t c = 0; c < nc; ++c) logits[i * C + c0 + c] = static_cast<float>(acc[c]);
-    }
+  const std::size_t D = images.dim();
+  const std::size_t n = images.count;
+  if (n == 0) return;
+  const bool finite = std::all_of(model.weights.begin(), model.weights.end(), [](float w) { return std::isfinite(w); });
+  const bool fast = finite && D <= static_cast<std::size_t>(cpu::kMaxLogitPixels);  // logit_rows.hpp's conditions
+  std::vector<double> wt(fast ? D * C : 0);  // (D, C) the weights transposed, as doubles
+  for (std::size_t c = 0; c < C && fast; ++c) {
+    for (std::size_t d = 0; d < D; ++d) wt[d * C + c] = static_cast<double>(model.weights[c * D + d]);
   }
+  constexpr std::size_t kRowsPerPart = 256;  // small parts balance a busy machine's threads
+  const int parts = static_cast<int>(std::min<std::size_t>((n + kRowsPerPart - 1) / kRowsPerPart,
+                                                           cpu::ThreadTeam::kMaxParts));
+  const CpuSimd level = cpu::resolve_simd(simd);
+  auto job = [&](int part) {
+    const std::size_t r0 = n * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts);
+    const std::size_t r1 = n * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts);
+    if (fast) {
+      std::vector<double> xt(D * 8);  // (D, 8): the widest tile of rows
+      std::vector<std::uint16_t> cols(D);
+      cpu::fast_logit_rows(level, model, wt.data(), images, r0, r1, xt.data(), cols.data(), logits);
+    } else {
+      cpu::reference_logit_rows(model, images, r0, r1, logits);
+    }
+    after(r0, r1);
+  };
+  team.run(parts, job, true);
 }
 
 }  // namespace
 
-// Every row's logits are computed alone, so the rows are shared out among the cores in fixed ranges: the
-// same results on any number of threads (2,500 rows per thread at least: a thread costs tens of microseconds).
 std::vector<float> compute_logits(const Model& model, const ImageSet& images) {
+  return compute_logits(model, images, CpuSimd::kAuto, cpu::shared_thread_team());
+}
+
+std::vector<float> compute_logits(const Model& model, const ImageSet& images, CpuSimd simd, cpu::ThreadTeam& team) {
   check_image_size(model, images);
-  const std::size_t C = static_cast<std::size_t>(model.num_classes);
-  const std::size_t n = images.count;
-  std::vector<float> logits(n * C);
-  constexpr std::size_t kMinRowsPerThread = 2500;
-  const std::size_t threads =
-      std::clamp<std::size_t>(std::min<std::size_t>(std::thread::hardware_concurrency(), n / kMinRowsPerThread), 1, 16);
-  std::vector<std::thread> helpers;
-  for (std::size_t t = 1; t < threads; ++t) {
-    try {
-      helpers.emplace_back(logits_of_rows, std::cref(model), std::cref(images), n * t / threads, n * (t + 1) / threads,
-                           logits.data());
-    } catch (const std::system_error&) {  // no thread to be had: the calling thread does that range too
-      logits_of_rows(model, images, n * t / threads, n * (t + 1) / threads, logits.data());
-    }
-  }
-  logits_of_rows(model, images, 0, n / threads, logits.data());
-  for (std::thread& h : helpers) h.join();
+  std::vector<float> logits(images.count * static_cast<std::size_t>(model.num_classes));
+  logits_in_parts(model, images, simd, team, logits.data(), [](std::size_t, std::size_t) {});
   return logits;
 }
 
@@ -100,34 +98,70 @@ std::vector<double> class_probabilities(LossHead head, const float* logits, int 
   return p;
 }
 
-EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels) {
+namespace {
+
+void check_labels(const Model& model, const ImageSet& images, const LabelSet& labels) {
   check_image_size(model, images);
   if (labels.count() != images.count) {
     throw DataError(labels.path, std::to_string(labels.count()) + " labels for " + std::to_string(images.count) +
                                      " images in " + images.path);
   }
-  const int C = model.num_classes;
   for (std::size_t i = 0; i < labels.count(); ++i) {
-    if (labels.labels[i] >= C) {
+    if (labels.labels[i] >= model.num_classes) {
       throw DataError(labels.path, "label " + std::to_string(labels.labels[i]) + " at index " + std::to_string(i) +
-                                       " is not a class of the model (it has " + std::to_string(C) + " classes)");
+                                       " is not a class of the model (it has " + std::to_string(model.num_classes) +
+                                       " classes)");
     }
   }
-  const std::vector<float> logits = compute_logits(model, images);
+}
+
+}  // namespace
+
+double accuracy_percent(const Model& model, const ImageSet& images, const LabelSet& labels) {
+  check_labels(model, images, labels);
+  const int C = model.num_classes;
   const std::size_t Cs = static_cast<std::size_t>(C);
+  std::vector<float> logits(images.count * Cs);
+  std::vector<std::uint8_t> correct(images.count);
+  logits_in_parts(model, images, CpuSimd::kAuto, cpu::shared_thread_team(), logits.data(),
+                  [&](std::size_t r0, std::size_t r1) {
+                    for (std::size_t i = r0; i < r1; ++i) {
+                      correct[i] = row_argmax(logits.data() + i * Cs, C) == labels.labels[i] ? 1 : 0;
+                    }
+                  });
+  Totals t;
+  for (const std::uint8_t c : correct) t.correct += c;
+  t.count = static_cast<std::int64_t>(images.count);
+  return t.accuracy_percent();
+}
+
+EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels) {
+  check_labels(model, images, labels);
+  const int C = model.num_classes;
+  // The logits, and each row's loss and prediction, on the parts' threads; the sums in row order.
+  const std::size_t Cs = static_cast<std::size_t>(C);
+  std::vector<float> logits(images.count * Cs);
+  std::vector<double> loss(images.count);
+  std::vector<int> predicted(images.count);
+  logits_in_parts(model, images, CpuSimd::kAuto, cpu::shared_thread_team(), logits.data(),
+                  [&](std::size_t r0, std::size_t r1) {
+                    std::vector<double> z(Cs);
+                    for (std::size_t i = r0; i < r1; ++i) {
+                      const float* zi = logits.data() + i * Cs;
+                      std::copy(zi, zi + Cs, z.begin());
+                      predicted[i] = row_argmax(zi, C);
+                      loss[i] = row_loss_grad<double>(model.head, z.data(), C, labels.labels[i], 1.0, nullptr);
+                    }
+                  });
   EvaluationReport r;
   r.num_classes = C;
   r.confusion.assign(Cs * Cs, 0);
-  std::vector<double> z(Cs);
   for (std::size_t i = 0; i < images.count; ++i) {
-    const float* zi = logits.data() + i * Cs;
-    std::copy(zi, zi + Cs, z.begin());
     const int label = labels.labels[i];
-    const int predicted = row_argmax(zi, C);
-    r.totals.loss_sum += row_loss_grad<double>(model.head, z.data(), C, label, 1.0, nullptr);
-    r.totals.correct += predicted == label ? 1 : 0;
+    r.totals.loss_sum += loss[i];
+    r.totals.correct += predicted[i] == label ? 1 : 0;
     r.totals.count += 1;
-    r.confusion[static_cast<std::size_t>(label) * Cs + static_cast<std::size_t>(predicted)] += 1;
+    r.confusion[static_cast<std::size_t>(label) * Cs + static_cast<std::size_t>(predicted[i])] += 1;
   }
   r.precision.assign(Cs, 0.0);
   r.recall.assign(Cs, 0.0);

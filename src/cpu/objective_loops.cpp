@@ -1,10 +1,15 @@
-// objective_rows (objective_loops.hpp): per row, the logits over the nonzero pixels (a class vector per pixel,
-// the weights transposed), the shared per-row loss and dz, then the gradient rows of the same pixels.
+// objective_rows (objective_loops.hpp): tile by tile, dense double SIMD logits over the pixels (a block of rows
+// times a block of classes in registers), the shared per-row loss, then the tile's weight gradient (a block of
+// classes' gradient vectors in registers, the tile's rows added in order). Compiled for three instruction
+// sets; the block sizes at the end of the file are each one's register budget.
 #include "objective_loops.hpp"
 
-#include <array>
+#include <algorithm>
 #include <cstring>
-#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/step_bodies.hpp"
@@ -12,153 +17,215 @@
 namespace logreg::cpu {
 namespace {
 
-// x = pixel_to_unit<double>(p) for every p, looked up rather than divided.
-struct UnitTable {
-  std::array<double, 256> v{};
-  UnitTable() {
-    for (int p = 0; p < 256; ++p) v[static_cast<std::size_t>(p)] = pixel_to_unit<double>(static_cast<std::uint8_t>(p));
-  }
-};
-const UnitTable kUnit;
+constexpr int kTile = kObjectiveTileRows;
+// W's columns per pass over the tile: 10 classes x 256 doubles (20 KiB) and the tile's 16 x 784 bytes in L1.
+constexpr int kChunkPixels = 256;
+constexpr int kMaxCk = (kernels::kMaxClasses + kObjectiveClassBlock - 1) / kObjectiveClassBlock * kObjectiveClassBlock;
 
-// 8 doubles (one AVX-512 register; two AVX2 or four SSE2 ones on the other targets).
-typedef double Lane8 __attribute__((vector_size(8 * sizeof(double))));
-
-// Vectors by reference only: none crosses a call boundary by value (-Wpsabi: the clones' ABIs differ).
-inline void load8(const double* p, Lane8& v) { std::memcpy(&v, p, sizeof v); }
-inline void store8(double* p, const Lane8& v) { std::memcpy(p, &v, sizeof v); }
-
-// N floats in one vector (8: AVX2, 16: AVX-512; split on narrower targets).
-template <int N>
-struct FloatLanes {
-  typedef float F __attribute__((vector_size(N * sizeof(float))));
+// V doubles in one vector, and V int32 to widen pixels through.
+template <int V>
+struct Lanes {
+  typedef double D __attribute__((vector_size(V * sizeof(double))));
+  typedef std::int32_t I __attribute__((vector_size(V * sizeof(std::int32_t))));
 };
 
-// Rows whose weight gradient is summed in float before it is added into the double sums: float's relative
-// error over a block (~1e-5 of the block's sum of |terms|) stays far below the solver's tolerances.
-constexpr int kObjectiveFloatRows = 256;
+// x = V pixels as doubles 0..255. Vectors by reference only: none crosses a call boundary by value (-Wpsabi:
+// the clones' ABIs differ). GCC 12 scalarises __builtin_convertvector from uint8, hence the zero-extension
+// intrinsics (vpmovzxbd), as in simd_loops.hpp; each wrapper below is `flatten`, so these inline into it.
+template <int V>
+void load_pixels(const std::uint8_t* p, typename Lanes<V>::D& x);
 
-// gwt += gwf, gwf = 0 (n values).
-inline void flush_block(float* gwf, double* gwt, std::size_t n) {
-  for (std::size_t j = 0; j < n; ++j) {
-    gwt[j] += static_cast<double>(gwf[j]);
-    gwf[j] = 0.0f;
+#if defined(__x86_64__) && defined(__GNUC__)
+// The targets are the wrappers' own: GCC inlines only into a function of the same or a wider target string.
+#define LOGREG_OBJECTIVE_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma"), flatten))
+#define LOGREG_OBJECTIVE_AVX2 __attribute__((target("avx2,fma"), flatten))
+
+template <>
+LOGREG_OBJECTIVE_AVX512 inline void load_pixels<8>(const std::uint8_t* p, Lanes<8>::D& x) {
+  // maskz with an all-ones mask is the plain vcvtdq2pd; the unmasked intrinsic draws -Wmaybe-uninitialized.
+  const __m512d wide =
+      _mm512_maskz_cvtepi32_pd(0xff, _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  std::memcpy(&x, &wide, sizeof x);
+}
+
+template <>
+LOGREG_OBJECTIVE_AVX2 inline void load_pixels<4>(const std::uint8_t* p, Lanes<4>::D& x) {
+  std::int32_t four;
+  std::memcpy(&four, p, sizeof four);
+  const __m128i wide = _mm_cvtepu8_epi32(_mm_cvtsi32_si128(four));
+  x = __builtin_convertvector((Lanes<4>::I)wide, Lanes<4>::D);
+}
+#endif
+
+template <>
+inline void load_pixels<2>(const std::uint8_t* p, Lanes<2>::D& x) {
+  x = Lanes<2>::D{static_cast<double>(p[0]), static_cast<double>(p[1])};
+}
+
+// Makes the compiler load v into a register once, to be used by every row of a block: left alone, GCC folds
+// the load into each row's multiply-add, one load per row, and the AVX-512 loop is bound by the load ports.
+// (Other widths: the compiler's choice.)
+template <int V>
+inline void in_register(typename Lanes<V>::D& /*v*/) {}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <>
+LOGREG_OBJECTIVE_AVX512 inline void in_register<8>(Lanes<8>::D& v) {
+  __asm__("" : "+v"(v));
+}
+#endif
+
+template <int V>
+inline double lane_sum(const typename Lanes<V>::D& v) {
+  double s = v[0];
+  for (int l = 1; l < V; ++l) s += v[l];
+  return s;
+}
+
+// s (kTile, Ck) = tile (kTile, Dp) . wᵀ over rows [0, nt) rounded up to RB, in chunks of kChunkPixels pixels so
+// that a chunk of W stays in L1 while every row of the tile passes over it: RB rows x KC classes of
+// accumulators in registers, each pixel vector widened once per block of classes, each weight vector read
+// once per block of rows; between chunks the accumulators wait in acc (kTile, Ck) vectors of V lanes.
+template <int V, int RB, int KC>
+inline void tile_logits(const std::uint8_t* tile, int nt, int Dp, const double* w, int Ck, double* acc_spill,
+                        double* s) {
+  using D = typename Lanes<V>::D;
+  for (int d0 = 0; d0 < Dp; d0 += kChunkPixels) {
+    const int d1 = std::min(Dp, d0 + kChunkPixels);
+    for (int r0 = 0; r0 < nt; r0 += RB) {
+      for (int c0 = 0; c0 < Ck; c0 += KC) {
+        D acc[RB][KC];
+        for (int rb = 0; rb < RB; ++rb) {
+          for (int k = 0; k < KC; ++k) {
+            if (d0 == 0) {
+              acc[rb][k] = D{};
+            } else {
+              std::memcpy(&acc[rb][k], acc_spill + ((r0 + rb) * Ck + c0 + k) * V, sizeof(D));
+            }
+          }
+        }
+        for (int d = d0; d < d1; d += V) {
+          D x[RB];
+          for (int rb = 0; rb < RB; ++rb) load_pixels<V>(tile + static_cast<std::size_t>(r0 + rb) * Dp + d, x[rb]);
+          for (int k = 0; k < KC; ++k) {
+            D wv;
+            std::memcpy(&wv, w + static_cast<std::size_t>(c0 + k) * Dp + d, sizeof wv);
+            in_register<V>(wv);
+            for (int rb = 0; rb < RB; ++rb) acc[rb][k] += x[rb] * wv;
+          }
+        }
+        for (int rb = 0; rb < RB; ++rb) {
+          for (int k = 0; k < KC; ++k) {
+            if (d1 == Dp) {
+              s[(r0 + rb) * Ck + c0 + k] = lane_sum<V>(acc[rb][k]);
+            } else {
+              std::memcpy(acc_spill + ((r0 + rb) * Ck + c0 + k) * V, &acc[rb][k], sizeof(D));
+            }
+          }
+        }
+      }
+    }
   }
 }
 
-// G groups of 8 classes (Cp = 8 G) held in registers over a row's nonzero pixels.
-template <int G>
-__attribute__((always_inline)) inline double rows_body(const std::uint8_t* labels,
-                                                       int r0, int r1, LossHead head, int C, int D, const double* wt,
-                                                       const double* b, double inv_n, double* gwt, double* gb,
-                                                       const SparseRows& sparse, float* gwf) {
-  constexpr int Cp = 8 * G;
-  using LaneF = typename FloatLanes<Cp>::F;
-  double z[Cp];
-  double dz[Cp];
+// g (Ck, Dp) += dzᵀ (Ck, kTile) . tile (kTile, Dp) over rows [0, nt) (rows past nt have dz 0 and zero pixels;
+// classes past C have dz 0): KC gradient vectors in registers, read and written once per tile, each adding
+// the tile's rows in order (KC independent chains of multiply-adds keep both FMA ports busy).
+template <int V, int KC>
+inline void tile_gradient(const std::uint8_t* tile, int nt, int Dp, const double* dz, int Ck, double* g) {
+  using D = typename Lanes<V>::D;
+  for (int d = 0; d < Dp; d += V) {
+    for (int c0 = 0; c0 < Ck; c0 += KC) {
+      D acc[KC];
+      for (int k = 0; k < KC; ++k) std::memcpy(&acc[k], g + static_cast<std::size_t>(c0 + k) * Dp + d, sizeof(D));
+      for (int r = 0; r < nt; ++r) {
+        D x;
+        load_pixels<V>(tile + static_cast<std::size_t>(r) * Dp + d, x);
+        const double* dzr = dz + r * Ck + c0;
+        for (int k = 0; k < KC; ++k) acc[k] += dzr[k] * x;
+      }
+      for (int k = 0; k < KC; ++k) std::memcpy(g + static_cast<std::size_t>(c0 + k) * Dp + d, &acc[k], sizeof(D));
+    }
+  }
+}
+
+// tile (kTile, Dp) = the pixels of rows[0, nt), zero past D and past row nt (a tile in L1 for both passes).
+inline void copy_tile(const std::uint8_t* const* rows, int nt, int D, int Dp, std::uint8_t* tile) {
+  for (int i = 0; i < kTile; ++i) {
+    std::uint8_t* out = tile + static_cast<std::size_t>(i) * Dp;
+    if (i < nt) {
+      std::memcpy(out, rows[i], static_cast<std::size_t>(D));
+      std::memset(out + D, 0, static_cast<std::size_t>(Dp - D));
+    } else {
+      std::memset(out, 0, static_cast<std::size_t>(Dp));
+    }
+  }
+}
+
+template <int V, int RB, int KC, int KB>
+inline double rows_body(const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1, LossHead head,
+                        const ObjectiveShape& shape, const double* w, const double* b, double inv_n, double* g,
+                        double* gb, const ObjectiveScratch& scratch) {
+  static_assert(kTile % RB == 0, "blocks of rows tile the tile");
+  static_assert(kObjectiveClassBlock % KC == 0 && kObjectiveClassBlock % KB == 0, "blocks of classes tile Ck");
+  static_assert(kObjectivePixelLanes % V == 0, "pixel rows are padded to whole vectors");
+  const int C = shape.C, Ck = shape.Ck, Dp = shape.Dp;
+  double* s = scratch.sums;
+  double* dz = scratch.dz;
+  double z[kMaxCk];
   double loss = 0.0;
-  for (int i = r0; i < r1; ++i) {
-    // The row's nonzero pixels, as the caller listed them (SparseRows).
-    const std::uint32_t* cols = sparse.cols + sparse.offsets[i];
-    const std::uint8_t* pix = sparse.pixels + sparse.offsets[i];
-    const int m = static_cast<int>(sparse.offsets[i + 1] - sparse.offsets[i]);
-    // Alternate nonzero pixels in two accumulators (two add chains in flight), added at the end.
-    Lane8 acc0[G], acc1[G];
-    for (int g = 0; g < G; ++g) {
-      load8(b + 8 * g, acc0[g]);
-      acc1[g] = Lane8{};
+  for (int t = r0; t < r1; t += kTile) {
+    const int nt = std::min(kTile, r1 - t);
+    copy_tile(rows + t, nt, shape.D, Dp, scratch.tile);
+    // The next tile's rows are read from L3 while this one is computed.
+    for (int i = t + kTile; i < std::min(r1, t + 2 * kTile); ++i) {
+      for (int d = 0; d < shape.D; d += 64) __builtin_prefetch(rows[i] + d);
     }
-    int k = 0;
-    for (; k + 1 < m; k += 2) {
-      const double* w0 = wt + static_cast<std::size_t>(cols[k]) * Cp;
-      const double* w1 = wt + static_cast<std::size_t>(cols[k + 1]) * Cp;
-      for (int g = 0; g < G; ++g) {
-        Lane8 v0, v1;
-        load8(w0 + 8 * g, v0);
-        load8(w1 + 8 * g, v1);
-        acc0[g] += kUnit.v[pix[k]] * v0;
-        acc1[g] += kUnit.v[pix[k + 1]] * v1;
-      }
+    tile_logits<V, RB, KC>(scratch.tile, nt, Dp, w, Ck, scratch.acc, s);
+    for (int i = 0; i < nt; ++i) {
+      for (int c = 0; c < C; ++c) z[c] = b[c] + s[i * Ck + c] / 255.0;
+      double* dzi = dz + i * Ck;
+      loss += objective_row<double>(head, z, C, labels[t + i], inv_n, dzi);
+      for (int c = 0; c < C; ++c) gb[c] += dzi[c];
     }
-    if (k < m) {
-      const double* w0 = wt + static_cast<std::size_t>(cols[k]) * Cp;
-      for (int g = 0; g < G; ++g) {
-        Lane8 v0;
-        load8(w0 + 8 * g, v0);
-        acc0[g] += kUnit.v[pix[k]] * v0;
-      }
+    for (int i = 0; i < kTile; ++i) {  // zero past the rows and past the classes
+      for (int c = i < nt ? C : 0; c < Ck; ++c) dz[i * Ck + c] = 0.0;
     }
-    for (int g = 0; g < G; ++g) store8(z + 8 * g, acc0[g] + acc1[g]);
-    loss += objective_row<double>(head, z, C, labels[i], inv_n, dz);
-    for (int c = C; c < Cp; ++c) dz[c] = 0.0;
-    Lane8 dzv[G];
-    for (int g = 0; g < G; ++g) {
-      Lane8 bv;
-      load8(dz + 8 * g, dzv[g]);
-      load8(gb + 8 * g, bv);
-      store8(gb + 8 * g, bv + dzv[g]);
-    }
-    // dW of the row into the block's float sums: one cache line per pixel for 16 classes, half the traffic
-    // of doubles (the block is added into the double sums every kObjectiveFloatRows rows).
-    LaneF dzf;
-    for (int c = 0; c < Cp; ++c) dzf[c] = static_cast<float>(dz[c]);
-    for (k = 0; k < m; ++k) {
-      float* gw = gwf + static_cast<std::size_t>(cols[k]) * Cp;
-      LaneF gv;
-      std::memcpy(&gv, gw, sizeof gv);
-      gv += static_cast<float>(kUnit.v[pix[k]]) * dzf;
-      std::memcpy(gw, &gv, sizeof gv);
-    }
-    if ((i - r0 + 1) % kObjectiveFloatRows == 0 || i + 1 == r1) flush_block(gwf, gwt, static_cast<std::size_t>(D) * Cp);
+    tile_gradient<V, KB>(scratch.tile, nt, Dp, dz, Ck, g);
   }
   return loss;
 }
 
-// Any Cp (a multiple of 8, up to 256 classes + padding): the class loop in memory.
-__attribute__((always_inline)) inline double rows_body_any(const std::uint8_t* const* rows, const std::uint8_t* labels,
-                                                           int r0, int r1, LossHead head, int C, int Cp, int D,
-                                                           const double* wt, const double* b, double inv_n,
-                                                           double* gwt, double* gb) {
-  double z[kernels::kMaxClasses + kObjectiveClassLanes];
-  double dz[kernels::kMaxClasses + kObjectiveClassLanes];
-  double loss = 0.0;
-  for (int i = r0; i < r1; ++i) {
-    const std::uint8_t* px = rows[i];
-    std::memcpy(z, b, static_cast<std::size_t>(Cp) * sizeof(double));
-    for (int d = 0; d < D; ++d) {
-      if (px[d] == 0) continue;
-      const double x = kUnit.v[px[d]];
-      const double* w = wt + static_cast<std::size_t>(d) * static_cast<std::size_t>(Cp);
-      for (int c = 0; c < Cp; ++c) z[c] += x * w[c];
-    }
-    loss += objective_row<double>(head, z, C, labels[i], inv_n, dz);
-    for (int c = C; c < Cp; ++c) dz[c] = 0.0;
-    for (int c = 0; c < Cp; ++c) gb[c] += dz[c];
-    for (int d = 0; d < D; ++d) {
-      if (px[d] == 0) continue;
-      const double x = kUnit.v[px[d]];
-      double* gw = gwt + static_cast<std::size_t>(d) * static_cast<std::size_t>(Cp);
-      for (int c = 0; c < Cp; ++c) gw[c] += x * dz[c];
-    }
+// Per instruction set: V doubles per vector; RB x KC logit accumulators and RB pixel vectors, then KB gradient
+// vectors, in registers (32 vector registers with AVX-512, 16 below it).
+#define LOGREG_OBJECTIVE_ROWS(SUFFIX, TARGET, V, RB, KC, KB)                                                           \
+  TARGET double objective_rows_##SUFFIX(const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1,  \
+                                        LossHead head, const ObjectiveShape& shape, const double* w, const double* b, \
+                                        double inv_n, double* g, double* gb, const ObjectiveScratch& scratch) {      \
+    return rows_body<V, RB, KC, KB>(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, scratch);                  \
   }
-  return loss;
-}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+LOGREG_OBJECTIVE_ROWS(avx512, LOGREG_OBJECTIVE_AVX512, 8, 2, 10, 10)
+LOGREG_OBJECTIVE_ROWS(avx2, LOGREG_OBJECTIVE_AVX2, 4, 2, 5, 10)
+#endif
+LOGREG_OBJECTIVE_ROWS(sse2, __attribute__((flatten)), 2, 2, 5, 10)
 
 }  // namespace
 
-// Built with -ffp-contract=off (CMakeLists.txt): every target gives the same doubles (the baseline has no FMA).
-__attribute__((target_clones("avx512f", "avx2", "default")))
-double objective_rows(const std::uint8_t* const* rows, const SparseRows* sparse, const std::uint8_t* labels, int r0,
-                      int r1, LossHead head, int C, int Cp, int D, const double* wt, const double* b, double inv_n,
-                      double* gwt, double* gb) {
-  std::vector<float> gwf(static_cast<std::size_t>(D) * static_cast<std::size_t>(Cp), 0.0f);
-  if (Cp == 8) {
-    return rows_body<1>(labels, r0, r1, head, C, D, wt, b, inv_n, gwt, gb, *sparse, gwf.data());
+double objective_rows(CpuSimd simd, const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1,
+                      LossHead head, const ObjectiveShape& shape, const double* w, const double* b, double inv_n,
+                      double* g, double* gb, const ObjectiveScratch& scratch) {
+  switch (simd) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    case CpuSimd::kAvx512:
+      return objective_rows_avx512(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, scratch);
+    case CpuSimd::kAvx2:
+      return objective_rows_avx2(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, scratch);
+#endif
+    default:
+      return objective_rows_sse2(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, scratch);
   }
-  if (Cp == 16) {
-    return rows_body<2>(labels, r0, r1, head, C, D, wt, b, inv_n, gwt, gb, *sparse, gwf.data());
-  }
-  return rows_body_any(rows, labels, r0, r1, head, C, Cp, D, wt, b, inv_n, gwt, gb);
 }
 
 }  // namespace logreg::cpu

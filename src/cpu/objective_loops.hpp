@@ -1,40 +1,62 @@
-// The fast CPU backend's full-batch objective loops (TrainerBackend::full_batch_objective): logits and loss in
-// double, since the solver needs an objective smooth in its parameters to ~1e-16, which float32 logits are not
-// (the line search stalls near the optimum); the weight gradient summed in float over blocks of 256 rows, then
-// in double (its error, ~1e-7 relative, is far below the solver's tolerances). Each row's nonzero pixels are
-// read straight from the uint8 set; the per-row loss is objective_row (maths/objective_math.hpp). Not here: the
-// order of the parts over the thread team, the penalty (cpu_fast_backend.cpp).
+// The fast CPU backend's full-batch objective loop (TrainerBackend::full_batch_objective): one fused pass over
+// a range of rows, tile by tile. Per tile of kObjectiveTileRows rows: the pixels copied into a zero-padded
+// tile, the logits against W summed densely over the pixels in double SIMD, the per-row loss and dz from the
+// shared objective_row (maths/objective_math.hpp), then, while the tile is still in L1, its weight gradient
+// added into the range's own double buffer. Double throughout: the solver needs an objective smooth in its
+// parameters to ~1e-16 (float32 logits stall the line search near the optimum). Not here: the fixed row
+// parts over the thread team and their sum in part order, the penalty (full_batch_objective.cpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "logreg/cpu_fast.hpp"
 #include "logreg/maths/row_math.hpp"
 
 namespace logreg::cpu {
 
-// Classes padded to a multiple of this many doubles (one AVX-512 vector).
-constexpr int kObjectiveClassLanes = 8;
+constexpr int kObjectiveTileRows = 16;    // rows whose pixels, logits and dz stay in L1 together
+constexpr int kObjectivePixelLanes = 8;   // pixel rows and weight rows padded to a multiple of this (one zmm)
+constexpr int kObjectiveClassBlock = 10;  // classes summed together in registers; W's rows padded to a multiple
 
-// The nonzero pixels of n rows, listed once for many evaluations over the same rows: row i's are
-// cols[offsets[i] .. offsets[i + 1]) with their values in pixels[...], in column order.
-struct SparseRows {
-  const std::size_t* offsets;   // (n + 1)
-  const std::uint32_t* cols;    // (nonzeros)
-  const std::uint8_t* pixels;   // (nonzeros), each > 0
+// The shapes of one objective over C classes of D pixels: W and the gradient are (Ck, Dp) row-major, zero-padded.
+struct ObjectiveShape {
+  int C = 0;
+  int D = 0;
+  int Ck = 0;  // C rounded up to kObjectiveClassBlock
+  int Dp = 0;  // D rounded up to kObjectivePixelLanes
+  static ObjectiveShape of(int C, int D) {
+    return {C, D, (C + kObjectiveClassBlock - 1) / kObjectiveClassBlock * kObjectiveClassBlock,
+            (D + kObjectivePixelLanes - 1) / kObjectivePixelLanes * kObjectivePixelLanes};
+  }
 };
 
-// Rows [r0, r1) of the full batch: for each row i, z = b + sum_d x_d wt[d] with x_d = pixel / 255 over the
-// row's nonzero pixels, loss_i = objective_row(head, z, C, y_i, inv_n, dz); then gwt[d] += x_d dz and
-// gb += dz (accumulated, rows in order). Returns the sum of the rows' losses (in row order).
-//   rows (n) pixel rows, D each; labels (n); wt (D, Cp) the weights transposed, zero-padded to
-//   Cp = C rounded up to kObjectiveClassLanes; b (Cp); gwt (D, Cp) and gb (Cp) accumulated.
-// Compiled for AVX-512, AVX2 and the baseline (the CPU picks at load time), without FMA contraction, so the
-// result does not depend on which.
-// `sparse` lists the same rows' nonzero pixels (rows[i]'s at index i), which the loops for up to 16 classes
-// read; the general class loop (Cp > 16) reads `rows`.
-double objective_rows(const std::uint8_t* const* rows, const SparseRows* sparse, const std::uint8_t* labels, int r0,
-                      int r1, LossHead head, int C, int Cp, int D, const double* wt, const double* b, double inv_n,
-                      double* gwt, double* gb);
+// One part's scratch, reused tile after tile: ObjectiveScratch::size(shape) doubles at `p` and a tile of
+// kObjectiveTileRows x Dp bytes.
+struct ObjectiveScratch {
+  std::uint8_t* tile;  // (kObjectiveTileRows, Dp) the tile's pixels, zero-padded
+  double* acc;         // (kObjectiveTileRows, Ck, kObjectivePixelLanes) logit accumulators between chunks of pixels
+  double* sums;        // (kObjectiveTileRows, Ck) the tile's pixel sums
+  double* dz;          // (kObjectiveTileRows, Ck) the tile's dz
+  static std::size_t size(const ObjectiveShape& s) {
+    return static_cast<std::size_t>(kObjectiveTileRows) * static_cast<std::size_t>(s.Ck) * (kObjectivePixelLanes + 2);
+  }
+  static ObjectiveScratch in(double* p, std::uint8_t* tile, const ObjectiveShape& s) {
+    const std::size_t T = kObjectiveTileRows, Ck = static_cast<std::size_t>(s.Ck);
+    return {tile, p, p + T * Ck * kObjectivePixelLanes, p + T * Ck * (kObjectivePixelLanes + 1)};
+  }
+};
+
+// Rows [r0, r1) of the full batch, in order: for each row i (pixels rows[i], label labels[i]),
+//   s = sum_d p_d w[c, d] over the uint8 pixels p (0..255),  z_c = b_c + s_c / 255,
+//   loss_i = objective_row(head, z, C, y_i, inv_n, dz),  g[c, d] += dz_c p_d,  gb[c] += dz_c
+// (so the weight gradient is g / 255). Returns the sum of the rows' losses in row order.
+//   rows (n) pixel rows of D bytes; labels (n); w (Ck, Dp) zero-padded; b (C); g (Ck, Dp) and gb (C)
+//   accumulated.
+// `simd` (resolved, not kAuto) picks the loops compiled for AVX-512, AVX2 + FMA or the baseline; the results
+// differ between those in the last bits (FMA, lane count), never with the thread count.
+double objective_rows(CpuSimd simd, const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1,
+                      LossHead head, const ObjectiveShape& shape, const double* w, const double* b, double inv_n,
+                      double* g, double* gb, const ObjectiveScratch& scratch);
 
 }  // namespace logreg::cpu

@@ -117,6 +117,11 @@ std::uint64_t ThreadTeam::wait_for_job(std::uint64_t seen, bool back_off, bool* 
   }
 }
 
+ThreadTeam& shared_thread_team() {
+  static ThreadTeam team(std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, kSharedTeamMax));
+  return team;
+}
+
 void ThreadTeam::shut_down() {
   if (workers_.empty()) return;
   stop_.store(true, std::memory_order_release);

@@ -1,6 +1,6 @@
 // ThreadTeam (logreg/thread_team.hpp): every part of a job runs exactly once and has finished when run()
 // returns, for 1..8 threads, for more threads than parts, shared or not, back to back and after the
-// workers fell asleep; the limits on the part count.
+// workers fell asleep; jobs from two threads at once (the shared team); the limits on the part count.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -83,6 +83,34 @@ TEST(ThreadTeam, SlowPartsAndSleepingWorkers) {
 }
 
 // Not shared (or a team of one): the parts run on the calling thread, in order.
+// Two threads calling run() on one team at once (shared_thread_team() serves inference and a backend): each
+// job's parts all run exactly once, the one that finds the team held runs its own on the calling thread.
+TEST(ThreadTeam, JobsFromTwoThreadsAtOnceEachRunEveryPartOnce) {
+  ThreadTeam team(2);
+  constexpr int kParts = 64;
+  constexpr int kJobs = 2000;
+  std::atomic<int> bad{0};
+  std::atomic<int> ready{0};
+  auto caller = [&] {
+    ready.fetch_add(1);
+    while (ready.load() < 2) std::this_thread::yield();  // both start together
+    for (int j = 0; j < kJobs; ++j) {
+      std::vector<std::atomic<int>> ran(kParts);
+      auto job = [&](int part) {
+        volatile int spin = 0;
+        for (int k = 0; k < 200; ++k) spin = spin + 1;  // long enough for the two callers' jobs to overlap
+        ran[static_cast<std::size_t>(part)].fetch_add(1, std::memory_order_relaxed);
+      };
+      team.run(kParts, job, true);
+      for (const auto& r : ran) bad += r.load() != 1 ? 1 : 0;
+    }
+  };
+  std::thread other(caller);
+  caller();
+  other.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
 TEST(ThreadTeam, UnsharedRunsOnTheCallerInOrder) {
   for (int threads : {1, 3}) {
     ThreadTeam team(threads);
