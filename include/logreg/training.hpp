@@ -70,6 +70,10 @@ struct EpochReport {
   double seconds = 0.0;   // wall time of training + evaluation
   double train_seconds = 0.0;
   double samples_per_second = 0.0;  // training rows / train_seconds
+  // Early stopping's state after this epoch (TrainConfig's at first_epoch while it is off or has no rows):
+  // what a snapshot saves for --resume to continue it.
+  double best_val_loss = INFINITY;
+  int best_val_epoch = 0;
 };
 
 // "Epoch: 3. Loss: 0.3127. Accuracy: 91.12. Time: 1.84 s. Throughput: 32600 samples/s"

@@ -141,8 +141,16 @@ void run_lbfgs(const TrainOptions& o, const Dataset& data, const TrainSplit& spl
   const int sig = static_cast<int>(g_stop_signal);
   std::string what = sig != 0 ? std::string("interrupted by ") + signal_name(sig)
                               : std::string("standard output failed, training stopped");
-  what += " after " + std::to_string(outcome.iterations) + " L-BFGS iterations";
-  if (!o.save.empty()) what += "; model saved to " + o.save + " (the last iteration's weights)";
+  if (outcome.stopped_in_path) {
+    what += " during the regularisation path, after " + std::to_string(outcome.iterations) + " L-BFGS iterations of one C";
+    if (!o.save.empty()) {
+      what += "; model saved to " + o.save + " (that C's last iterate on the training rows, neither chosen nor refitted: "
+              "its record says so)";
+    }
+  } else {
+    what += " after " + std::to_string(outcome.iterations) + " L-BFGS iterations";
+    if (!o.save.empty()) what += "; model saved to " + o.save + " (the last iteration's weights)";
+  }
   throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
 }
 
@@ -289,10 +297,8 @@ void run_train(TrainOptions o) {
   hooks.on_epoch = [&](const EpochReport& r) {
     std::printf("%s\n", format_epoch_line(r).c_str());
     std::fflush(stdout);
-    if (cfg.early_stop > 0 && r.has_val && r.val.mean_loss() < early_stop.best_val_loss) {  // as run_training
-      early_stop.best_val_loss = r.val.mean_loss();
-      early_stop.best_val_epoch = r.epoch;
-    }
+    early_stop.best_val_loss = r.best_val_loss;
+    early_stop.best_val_epoch = r.best_val_epoch;
     if (!o.save.empty()) {
       snapshot.model = backend->model();
       snapshot.velocity = backend->optimizer_state();

@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <numeric>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "option_values.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
+#include "logreg/lbfgs_run.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/metrics_log.hpp"
 #include "logreg/model_file.hpp"
@@ -32,30 +32,8 @@ std::string format(const char* fmt, double v) {
 }
 
 std::string c_text(double C) { return std::isinf(C) ? std::string("inf") : format("%g", C); }
-
-std::vector<double> params_of(const Model& m) {
-  std::vector<double> x(m.weights.begin(), m.weights.end());
-  x.insert(x.end(), m.bias.begin(), m.bias.end());
-  return x;
-}
-
-Model model_of(const std::vector<double>& x, const Model& shape) {
-  Model m = shape;
-  const std::size_t n_weights = m.weights.size();
-  for (std::size_t j = 0; j < n_weights; ++j) m.weights[j] = static_cast<float>(x[j]);
-  for (std::size_t c = 0; c < m.bias.size(); ++c) m.bias[c] = static_cast<float>(x[n_weights + c]);
-  return m;
-}
-
-// One fit of C on `rows` from x0. on_iteration as minimize_lbfgs's.
-LbfgsResult fit(TrainerBackend& backend, const std::vector<std::uint32_t>& rows, double C, std::vector<double> x0,
-                const TrainOptions& o, const std::function<bool(const LbfgsIteration&)>& on_iteration) {
-  const double l2 = l2_strength(C, static_cast<double>(rows.size()));
-  LbfgsConfig config;
-  config.tol = o.tol;
-  config.max_iter = o.max_iter;
-  return minimize_lbfgs([&](const double* x, double* g) { return backend.full_batch_objective(rows, x, l2, g); },
-                        std::move(x0), config, on_iteration);
+nlohmann::ordered_json c_json(double C) {
+  return std::isinf(C) ? nlohmann::ordered_json("inf") : nlohmann::ordered_json(C);
 }
 
 void save_lbfgs_model(const TrainOptions& o, const LbfgsRunInputs& in, const Model& m,
@@ -117,133 +95,131 @@ std::string lbfgs_settings_line(const TrainOptions& o) {
 }
 
 LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in) {
-  const std::vector<double> cs = parse_c_values(o.C);
   const Dataset& data = *in.data;
   const TrainSplit& split = *in.split;
   TrainerBackend& backend = *in.backend;
-  LbfgsRunOutcome outcome;
-  std::vector<double> x = params_of(in.start);
-  bool stopped = false;
-  auto stop_check = [&](const LbfgsIteration&) {
-    if (in.stop_requested && in.stop_requested()) stopped = true;
-    return !stopped;
+  LbfgsRunConfig config;
+  config.cs = parse_c_values(o.C);
+  config.solver.tol = o.tol;
+  config.solver.max_iter = o.max_iter;
+  config.eval_every = o.eval_every;
+
+  LbfgsRunHooks hooks;
+  hooks.stop_requested = in.stop_requested;
+  hooks.on_path_point = [](const PathPoint& p) {
+    std::printf("C: %s. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s. Validation accuracy: %.2f\n",
+                c_text(p.C).c_str(), p.fit.iterations, p.fit.objective, p.fit.grad_max,
+                p.fit.converged() ? "yes" : "no", p.val_accuracy);
+    std::fflush(stdout);
   };
-
-  // The regularisation path: each C from the previous solution, scored on the validation rows.
-  double best_c = cs.front();
-  std::vector<std::uint32_t> rows = split.train_rows;
-  if (cs.size() > 1) {
-    if (!split.has_val()) throw UsageError("--C with several values needs validation rows (--val-split F > 0)");
-    double best_accuracy = -1.0;
-    std::vector<double> best_x;
-    nlohmann::ordered_json path = nlohmann::ordered_json::array();
-    for (const double C : cs) {
-      const LbfgsResult r = fit(backend, rows, C, x, o, stop_check);
-      x = r.x;
-      if (stopped) break;
-      const double val = accuracy_percent(model_of(x, in.start), split.val_images, split.val_labels);
-      std::printf("C: %s. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s. Validation accuracy: %.2f\n",
-                  c_text(C).c_str(), r.iterations, r.objective, r.grad_max, r.converged() ? "yes" : "no", val);
-      std::fflush(stdout);
-      path.push_back({{"C", std::isinf(C) ? nlohmann::ordered_json("inf") : nlohmann::ordered_json(C)},
-                      {"iterations", r.iterations}, {"objective", r.objective}, {"converged", r.converged()},
-                      {"val_accuracy", val}});
-      if (val > best_accuracy) {
-        best_accuracy = val;
-        best_c = C;
-        best_x = x;
-      }
-    }
-    in.settings["regularisation_path"] = path;
-    if (!stopped) {
-      x = best_x;
-      rows.resize(in.all_rows);
-      std::iota(rows.begin(), rows.end(), 0u);
-      std::printf("Best C: %s (validation accuracy %.2f); refitting on all %u training rows\n", c_text(best_c).c_str(),
-                  best_accuracy, in.all_rows);
-      std::fflush(stdout);
-    }
-  }
-  in.settings["C_chosen"] = std::isinf(best_c) ? nlohmann::ordered_json("inf") : nlohmann::ordered_json(best_c);
-  in.settings["fit_rows"] = rows.size();
-
   std::unique_ptr<MetricsLog> metrics;
-  if (!o.metrics.empty()) metrics = std::make_unique<MetricsLog>(o.metrics, json_text(in.settings), false, -1,
-                                                                 kLbfgsMetricsColumns);
-
-  LbfgsResult result;
+  hooks.on_final_fit = [&](const LbfgsRunResult& r) {
+    if (!r.path.empty()) {
+      nlohmann::ordered_json path = nlohmann::ordered_json::array();
+      for (const PathPoint& p : r.path) {
+        path.push_back({{"C", c_json(p.C)}, {"iterations", p.fit.iterations}, {"objective", p.fit.objective},
+                        {"converged", p.fit.converged()}, {"val_accuracy", p.val_accuracy}});
+      }
+      in.settings["regularisation_path"] = path;
+      std::printf("Best C: %s (validation accuracy %.2f); refitting on all %zu training rows\n", c_text(r.best_c).c_str(),
+                  r.best_val_accuracy, r.fit_rows);
+      std::fflush(stdout);
+    }
+    in.settings["C_chosen"] = c_json(r.best_c);
+    in.settings["fit_rows"] = r.fit_rows;
+    if (!o.metrics.empty()) {
+      metrics = std::make_unique<MetricsLog>(o.metrics, json_text(in.settings), false, -1, kLbfgsMetricsColumns);
+    }
+  };
   // A metrics file that cannot be written (a full disk) stops the fit after that iteration; its model is saved.
   std::string metrics_failure;
-  if (!stopped) {
-    result = fit(backend, rows, best_c, x, o, [&](const LbfgsIteration& it) {
-      std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " + format("%.10g", it.objective) +
-                         ". Gradient: " + format("%.3e", it.grad_max) + ". Step: " + format("%.4g", it.step) +
-                         ". Time: " + format("%.2f", it.seconds) + " s";
-      nlohmann::ordered_json rec = {{"iteration", it.iteration}, {"objective", it.objective}, {"gradient", it.grad_max},
-                                    {"step", it.step},           {"seconds", it.seconds},     {"evaluations", it.evaluations}};
-      std::string csv = std::to_string(it.iteration) + "," + format("%.17g", it.objective) + "," +
-                        format("%.6e", it.grad_max) + "," + format("%.6g", it.step) + "," + format("%.4f", it.seconds) +
-                        "," + std::to_string(it.evaluations) + ",";
-      if (o.eval_every > 0 && it.iteration % o.eval_every == 0) {
-        const std::vector<double> xi(it.x, it.x + x.size());
-        const double acc = accuracy_percent(model_of(xi, in.start), data.test_images, data.test_labels);
-        line += ". Test accuracy: " + format("%.2f", acc);
-        rec["test_accuracy"] = acc;
-        csv += format("%.4f", acc);
+  hooks.on_iteration = [&](const LbfgsIteration& it, double test_accuracy) {
+    std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " + format("%.10g", it.objective) +
+                       ". Gradient: " + format("%.3e", it.grad_max) + ". Step: " + format("%.4g", it.step) +
+                       ". Time: " + format("%.2f", it.seconds) + " s";
+    nlohmann::ordered_json rec = {{"iteration", it.iteration}, {"objective", it.objective}, {"gradient", it.grad_max},
+                                  {"step", it.step},           {"seconds", it.seconds},     {"evaluations", it.evaluations}};
+    std::string csv = std::to_string(it.iteration) + "," + format("%.17g", it.objective) + "," +
+                      format("%.6e", it.grad_max) + "," + format("%.6g", it.step) + "," + format("%.4f", it.seconds) +
+                      "," + std::to_string(it.evaluations) + ",";
+    if (!std::isnan(test_accuracy)) {
+      line += ". Test accuracy: " + format("%.2f", test_accuracy);
+      rec["test_accuracy"] = test_accuracy;
+      csv += format("%.4f", test_accuracy);
+    }
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    if (metrics) {
+      try {
+        metrics->append_record(csv, json_text(rec));
+      } catch (const ResourceError& e) {
+        metrics_failure = e.what();
+        return false;
       }
-      std::printf("%s\n", line.c_str());
-      std::fflush(stdout);
-      if (metrics) {
-        try {
-          metrics->append_record(csv, json_text(rec));
-        } catch (const ResourceError& e) {
-          metrics_failure = e.what();
-          return false;
-        }
-      }
-      return stop_check(it);
-    });
-    x = result.x;
-    outcome.iterations = result.iterations;
-  }
-  const Model final_model = model_of(x, in.start);
-  if (!metrics_failure.empty()) {
-    std::string what = metrics_failure + "; the fit stopped after L-BFGS iteration " + std::to_string(result.iterations);
-    if (o.save.empty()) throw ResourceError(what + " (no --save was given, so no model is kept)");
-    in.settings["lbfgs_result"] = {{"stopped", true}, {"iterations", result.iterations}};
-    save_lbfgs_model(o, in, final_model, in.settings);
-    throw ResourceError(what + "; model saved to " + o.save + " (the weights of that iteration)");
-  }
-  if (stopped) {
+    }
+    return true;
+  };
+
+  const LbfgsRunResult run = run_lbfgs(
+      [&backend](const std::vector<std::uint32_t>& rows, const double* x, double l2, double* g) {
+        return backend.full_batch_objective(rows, x, l2, g);
+      },
+      data, split, in.all_rows, in.start, config, hooks);
+
+  LbfgsRunOutcome outcome;
+  outcome.iterations = run.fit.iterations;
+  if (run.stopped_in_path) {
+    // The iterate of a C that was not chosen, on the training rows only: its record says exactly that.
     outcome.stopped = true;
-    in.settings["lbfgs_result"] = {{"stopped", true}, {"iterations", result.iterations}};
-    if (!o.save.empty()) save_lbfgs_model(o, in, final_model, in.settings);
+    outcome.stopped_in_path = true;
+    if (!o.save.empty()) {
+      in.settings["lbfgs_result"] = {{"stopped", true},
+                                     {"stopped_in", "regularisation path"},
+                                     {"C", c_json(run.stopped_at_c)},
+                                     {"iterations", run.fit.iterations},
+                                     {"fit_rows", run.fit_rows},
+                                     {"objective", run.fit.objective},
+                                     {"gradient", run.fit.grad_max}};
+      save_lbfgs_model(o, in, run.model, in.settings);
+    }
     return outcome;
   }
-  const EvaluationReport report = evaluate_model(final_model, data.test_images, data.test_labels);
+  if (!metrics_failure.empty()) {
+    std::string what = metrics_failure + "; the fit stopped after L-BFGS iteration " + std::to_string(run.fit.iterations);
+    if (o.save.empty()) throw ResourceError(what + " (no --save was given, so no model is kept)");
+    in.settings["lbfgs_result"] = {{"stopped", true}, {"iterations", run.fit.iterations}};
+    save_lbfgs_model(o, in, run.model, in.settings);
+    throw ResourceError(what + "; model saved to " + o.save + " (the weights of that iteration)");
+  }
+  if (run.stopped) {
+    outcome.stopped = true;
+    in.settings["lbfgs_result"] = {{"stopped", true}, {"iterations", run.fit.iterations}};
+    if (!o.save.empty()) save_lbfgs_model(o, in, run.model, in.settings);
+    return outcome;
+  }
+  const LbfgsResult& result = run.fit;
   std::printf("Solver: lbfgs. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s (%s). Accuracy: %.2f.\n",
               result.iterations, result.objective, result.grad_max, result.converged() ? "yes" : "no",
-              result.reason.c_str(), report.totals.accuracy_percent());
+              result.reason.c_str(), run.test.totals.accuracy_percent());
   in.settings["lbfgs_result"] = {{"iterations", result.iterations}, {"objective", result.objective},
                                  {"gradient", result.grad_max},     {"converged", result.converged()},
                                  {"reason", result.reason},         {"evaluations", result.evaluations},
-                                 {"seconds", result.seconds},       {"test_accuracy", report.totals.accuracy_percent()}};
-  if (cs.size() == 1 && split.has_val()) {
+                                 {"seconds", result.seconds},       {"test_accuracy", run.test.totals.accuracy_percent()}};
+  if (run.has_val) {
     // One C with --val-split: the held-out rows were not fitted, and their score is the point of holding them out.
-    const EvaluationReport val = evaluate_model(final_model, split.val_images, split.val_labels);
-    std::printf("Validation: loss %.4f, accuracy %.2f on the %u held-out rows (not fitted)\n", val.totals.mean_loss(),
-                val.totals.accuracy_percent(), split.val_images.count);
-    in.settings["lbfgs_result"]["val_loss"] = val.totals.mean_loss();
-    in.settings["lbfgs_result"]["val_accuracy"] = val.totals.accuracy_percent();
+    std::printf("Validation: loss %.4f, accuracy %.2f on the %u held-out rows (not fitted)\n", run.val.totals.mean_loss(),
+                run.val.totals.accuracy_percent(), split.val_images.count);
+    in.settings["lbfgs_result"]["val_loss"] = run.val.totals.mean_loss();
+    in.settings["lbfgs_result"]["val_accuracy"] = run.val.totals.accuracy_percent();
     in.settings["lbfgs_result"]["val_rows"] = split.val_images.count;
   }
   if (!o.save.empty()) {
-    save_lbfgs_model(o, in, final_model, in.settings);
+    save_lbfgs_model(o, in, run.model, in.settings);
     std::printf("Saved model to %s (L-BFGS, %d iterations)\n", o.save.c_str(), result.iterations);
   }
   std::printf("\nTest set confusion matrix after L-BFGS iteration %d (rows: true class, columns: predicted):\n",
               result.iterations);
-  std::fputs(format_confusion_matrix(report).c_str(), stdout);
+  std::fputs(format_confusion_matrix(run.test).c_str(), stdout);
   return outcome;
 }
 

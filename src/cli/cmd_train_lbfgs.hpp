@@ -30,7 +30,8 @@ struct LbfgsRunInputs {
 
 struct LbfgsRunOutcome {
   bool stopped = false;  // stop_requested said so (the model of the last iteration was saved with --save)
-  int iterations = 0;    // of the final fit
+  bool stopped_in_path = false;  // ... during the regularisation path: the saved model is that C's iterate
+  int iterations = 0;    // of the fit that ran last
 };
 
 // The "Optimizer: L-BFGS ..." settings line.

@@ -213,15 +213,21 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
     report.seconds = std::chrono::duration<double>(t2 - t0).count();
     report.samples_per_second = report.train_seconds > 0.0 ? static_cast<double>(n) / report.train_seconds : 0.0;
     outcome.last_epoch = epoch;
-    if (hooks.on_epoch) hooks.on_epoch(report);
+    bool patience_spent = false;
     if (report.has_val && cfg.early_stop > 0) {
       if (report.val.mean_loss() < best_val) {
         best_val = report.val.mean_loss();
         best_epoch = epoch;
-      } else if (epoch - best_epoch >= cfg.early_stop) {
-        outcome.early_stopped = true;
-        break;
+      } else {
+        patience_spent = epoch - best_epoch >= cfg.early_stop;
       }
+    }
+    report.best_val_loss = best_val;
+    report.best_val_epoch = best_epoch;
+    if (hooks.on_epoch) hooks.on_epoch(report);
+    if (patience_spent) {
+      outcome.early_stopped = true;
+      break;
     }
     if (hooks.stop_requested && hooks.stop_requested()) {
       outcome.stopped = true;

@@ -1,5 +1,6 @@
 // SIGINT / SIGTERM / SIGHUP during `train`: the run stops after the current step, writes the model of the
 // last complete epoch atomically with --save, leaves a complete metrics file, and exits with 130 / 143 / 129.
+// During an L-BFGS regularisation path, the saved model's record says which C's iterate it is.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -9,12 +10,14 @@
 
 #include <chrono>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "logreg/idx.hpp"
 #include "logreg/model_file.hpp"
+#include <nlohmann/json.hpp>
 #include "test_support.hpp"
 
 extern char** environ;
@@ -80,6 +83,57 @@ TEST_P(TrainInterrupt, StopsSavesAndExitsWithSignalCode) {
   const std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find(std::string("interrupted by ") + SignalName(sig)), std::string::npos) << text;
   EXPECT_NE(text.find("model saved to"), std::string::npos) << text;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
+  const std::string model = dir_.file("model.bin");
+  const std::string out = dir_.file("stdout.txt");
+  // C 0.001 converges in a few iterations; C 1000 at tol 1e-12 on separable rows runs until interrupted.
+  std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C",
+                                   "0.001,1000", "--tol", "1e-12", "--max-iter", "1000000", "--val-split", "0.2",
+                                   "--data", dir_.path(), "--save", model};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, dir_.file("stderr.txt").c_str(), O_WRONLY | O_CREAT, 0644);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (ReadAll(out).find("C: 0.001.") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_NE(ReadAll(out).find("C: 0.001."), std::string::npos) << "the path's first C did not finish in 60 s";
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(ReadAll(out).find("Best C"), std::string::npos) << "the path did not end";
+
+  const std::string err = ReadAll(dir_.file("stderr.txt"));
+  EXPECT_NE(err.find("interrupted by SIGINT during the regularisation path"), std::string::npos) << err;
+  EXPECT_NE(err.find("model saved to"), std::string::npos) << err;
+  const ModelFile mf = load_model_file(model);
+  const nlohmann::json record = nlohmann::json::parse(mf.settings_json);
+  ASSERT_TRUE(record.contains("lbfgs_result")) << mf.settings_json;
+  const nlohmann::json& result = record["lbfgs_result"];
+  EXPECT_EQ(result["stopped"], true);
+  EXPECT_EQ(result["stopped_in"], "regularisation path");
+  EXPECT_EQ(result["C"], 1000.0);
+  EXPECT_GT(result["iterations"].get<int>(), 0);
+  EXPECT_EQ(result["fit_rows"], 2400);  // the training rows of the split, not all 3000
+  EXPECT_FALSE(record.contains("C_chosen")) << "no C was chosen: " << mf.settings_json;
 }
 
 INSTANTIATE_TEST_SUITE_P(Signals, TrainInterrupt, ::testing::Values(SIGINT, SIGTERM, SIGHUP),

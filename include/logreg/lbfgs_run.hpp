@@ -1,0 +1,76 @@
+// The full-batch L-BFGS run, on any engine that gives the objective over rows of its training set: one fit at
+// one C, or the regularisation path (each C warm-started from the previous solution and scored on the
+// validation rows) and the best C refitted on all training rows; the test accuracy every K iterations and the
+// final evaluation. Like run_training (training.hpp) for SGD, it prints nothing: hooks report each step to
+// the caller, which formats lines, metrics records and saved files (src/cli/cmd_train_lbfgs.cpp).
+// Not here: the solver (solver.hpp), the objective's maths (maths/objective_math.hpp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "logreg/dataset.hpp"
+#include "logreg/evaluation.hpp"
+#include "logreg/model.hpp"
+#include "logreg/solver.hpp"
+#include "logreg/training.hpp"
+
+namespace logreg {
+
+// The objective over `rows` of the engine's training set (TrainerBackend::full_batch_objective's contract).
+using RowsObjective =
+    std::function<double(const std::vector<std::uint32_t>& rows, const double* params, double l2, double* grad)>;
+
+struct LbfgsRunConfig {
+  std::vector<double> cs = {1.0};  // one C (inf: no penalty), or several: the regularisation path
+  LbfgsConfig solver;              // tol, max_iter, memory
+  int eval_every = 10;             // the test accuracy every K iterations of the final fit (0: only at the end)
+};
+
+// One C of the regularisation path, fitted on the training rows and scored on the validation rows.
+struct PathPoint {
+  double C = 0.0;
+  LbfgsResult fit;  // x is the solution
+  double val_accuracy = 0.0;
+};
+
+struct LbfgsRunResult;
+
+struct LbfgsRunHooks {
+  std::function<void(const PathPoint&)> on_path_point;  // after each C of the path
+  // Before the final fit (after the path, if any): the result so far holds the path, best_c, best_val_accuracy
+  // and fit_rows.
+  std::function<void(const LbfgsRunResult&)> on_final_fit;
+  // After each iteration of the final fit; test_accuracy is NaN where none was measured (see eval_every).
+  // Returning false stops the fit there (its point is the result's model).
+  std::function<bool(const LbfgsIteration&, double test_accuracy)> on_iteration;
+  std::function<bool()> stop_requested;  // polled after every iteration, of the path's fits too
+};
+
+struct LbfgsRunResult {
+  std::vector<PathPoint> path;  // empty for one C
+  double best_c = 0.0;          // the C of the final fit
+  double best_val_accuracy = 0.0;  // its validation accuracy on the path (path only)
+  std::size_t fit_rows = 0;     // the rows of the final fit
+  bool stopped = false;         // stop_requested or on_iteration ended the run
+  bool stopped_in_path = false; // ... during the path's fit of C = stopped_at_c (no final fit ran)
+  double stopped_at_c = 0.0;
+  LbfgsResult fit;              // the final fit (during the path: the interrupted fit)
+  Model model;                  // the parameters of the last point reached, as float32
+  EvaluationReport test;        // of `model` on the test set (not when stopped)
+  bool has_val = false;         // one C with validation rows: `val` scores the held-out rows (not fitted)
+  EvaluationReport val;
+};
+
+// Fits from `start` (its shape and head; scikit-learn starts from zeros). Several C values need validation
+// rows (UsageError otherwise). `all_rows` is the number of training rows before the split: the refit's rows.
+LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, const TrainSplit& split,
+                         std::uint32_t all_rows, const Model& start, const LbfgsRunConfig& config,
+                         const LbfgsRunHooks& hooks);
+
+// The parameters of a model as the solver sees them: W (C, D) row-major, then b (C), in double; and back.
+std::vector<double> params_of(const Model& m);
+Model model_of(const std::vector<double>& params, const Model& shape);
+
+}  // namespace logreg

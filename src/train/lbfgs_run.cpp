@@ -1,0 +1,108 @@
+// run_lbfgs (lbfgs_run.hpp): the fits of one full-batch L-BFGS run, the regularisation path and the
+// evaluations, reported through hooks.
+#include "logreg/lbfgs_run.hpp"
+
+#include <cmath>
+#include <numeric>
+#include <utility>
+
+#include "logreg/errors.hpp"
+#include "logreg/maths/objective_math.hpp"
+
+namespace logreg {
+namespace {
+
+LbfgsResult fit(const RowsObjective& objective, const std::vector<std::uint32_t>& rows, double C,
+                std::vector<double> x0, const LbfgsConfig& config,
+                const std::function<bool(const LbfgsIteration&)>& on_iteration) {
+  const double l2 = l2_strength(C, static_cast<double>(rows.size()));
+  return minimize_lbfgs([&](const double* x, double* g) { return objective(rows, x, l2, g); }, std::move(x0), config,
+                        on_iteration);
+}
+
+}  // namespace
+
+std::vector<double> params_of(const Model& m) {
+  std::vector<double> x(m.weights.begin(), m.weights.end());
+  x.insert(x.end(), m.bias.begin(), m.bias.end());
+  return x;
+}
+
+Model model_of(const std::vector<double>& x, const Model& shape) {
+  Model m = shape;
+  const std::size_t n_weights = m.weights.size();
+  for (std::size_t j = 0; j < n_weights; ++j) m.weights[j] = static_cast<float>(x[j]);
+  for (std::size_t c = 0; c < m.bias.size(); ++c) m.bias[c] = static_cast<float>(x[n_weights + c]);
+  return m;
+}
+
+LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, const TrainSplit& split,
+                         std::uint32_t all_rows, const Model& start, const LbfgsRunConfig& config,
+                         const LbfgsRunHooks& hooks) {
+  if (config.cs.empty()) throw UsageError("run_lbfgs: no value of C");
+  LbfgsRunResult out;
+  std::vector<double> x = params_of(start);
+  auto stop_check = [&](const LbfgsIteration&) {
+    if (hooks.stop_requested && hooks.stop_requested()) out.stopped = true;
+    return !out.stopped;
+  };
+
+  // The regularisation path: each C from the previous solution, scored on the validation rows.
+  out.best_c = config.cs.front();
+  std::vector<std::uint32_t> rows = split.train_rows;
+  if (config.cs.size() > 1) {
+    if (!split.has_val()) throw UsageError("--C with several values needs validation rows (--val-split F > 0)");
+    out.best_val_accuracy = -1.0;
+    std::vector<double> best_x;
+    for (const double C : config.cs) {
+      PathPoint point;
+      point.C = C;
+      point.fit = fit(objective, rows, C, x, config.solver, stop_check);
+      x = point.fit.x;
+      if (out.stopped) {
+        out.stopped_in_path = true;
+        out.stopped_at_c = C;
+        out.fit = std::move(point.fit);
+        out.fit_rows = rows.size();
+        out.model = model_of(x, start);
+        return out;
+      }
+      point.val_accuracy = accuracy_percent(model_of(x, start), split.val_images, split.val_labels);
+      if (hooks.on_path_point) hooks.on_path_point(point);
+      if (point.val_accuracy > out.best_val_accuracy) {
+        out.best_val_accuracy = point.val_accuracy;
+        out.best_c = C;
+        best_x = x;
+      }
+      out.path.push_back(std::move(point));
+    }
+    x = best_x;
+    rows.resize(all_rows);
+    std::iota(rows.begin(), rows.end(), 0u);
+  }
+  out.fit_rows = rows.size();
+  if (hooks.on_final_fit) hooks.on_final_fit(out);
+
+  out.fit = fit(objective, rows, out.best_c, x, config.solver, [&](const LbfgsIteration& it) {
+    double test_accuracy = NAN;
+    if (config.eval_every > 0 && it.iteration % config.eval_every == 0) {
+      const std::vector<double> xi(it.x, it.x + x.size());
+      test_accuracy = accuracy_percent(model_of(xi, start), data.test_images, data.test_labels);
+    }
+    if (hooks.on_iteration && !hooks.on_iteration(it, test_accuracy)) {
+      out.stopped = true;
+      return false;
+    }
+    return stop_check(it);
+  });
+  out.model = model_of(out.fit.x, start);
+  if (out.stopped) return out;
+  out.test = evaluate_model(out.model, data.test_images, data.test_labels);
+  if (config.cs.size() == 1 && split.has_val()) {
+    out.has_val = true;
+    out.val = evaluate_model(out.model, split.val_images, split.val_labels);
+  }
+  return out;
+}
+
+}  // namespace logreg
