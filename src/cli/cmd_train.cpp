@@ -1,7 +1,7 @@
 // `logreg_cuda train`: runs one training from its parsed options: picks the backend (auto: CUDA when a
 // device is usable, else the CPU, saying which), prints the run's settings, runs the host loop with one line
 // per epoch, writes metrics / saved models, and prints the confusion matrix at the end. The options
-// themselves are defined in train_options.cpp, the settings record in train_settings.cpp.
+// themselves, their checks and the settings record are the table in run_settings.cpp.
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -22,7 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
-#include "train_options.hpp"
+#include "run_settings.hpp"
 #include "cmd_train_lbfgs.hpp"
 #include "train_settings.hpp"
 #include "logreg/checked_files.hpp"
@@ -123,7 +123,7 @@ Model zero_model(Model m) {
 }
 
 // --solver lbfgs (cmd_train_lbfgs.hpp), with the signals and exit codes of an SGD run.
-void run_lbfgs(const TrainOptions& o, const Dataset& data, const TrainSplit& split, TrainerBackend& backend,
+void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& split, TrainerBackend& backend,
                const Model& start, const nlohmann::ordered_json& settings) {
   LbfgsRunInputs in;
   in.data = &data;
@@ -154,7 +154,7 @@ void run_lbfgs(const TrainOptions& o, const Dataset& data, const TrainSplit& spl
   throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
 }
 
-void run_train(TrainOptions o) {
+void run_train(RunSettings o) {
   validate_train_options(o);
   // 1. Outputs, before any work: regular files or absent (symlinks written through), temporary names that fit.
   const std::string metrics_settings = o.metrics.empty() ? std::string() : metrics_settings_path(o.metrics);
@@ -276,7 +276,13 @@ void run_train(TrainOptions o) {
   const std::unique_ptr<TrainerBackend> backend = std::move(made.backend);
   if (!backend->traits().gpu) validate_cuda_options(o, backend->name() + " (--device auto found no usable GPU)");
   if (!o.save.empty() && opt.momentum != 0.0f && snapshot.velocity.empty()) snapshot.velocity = backend->optimizer_state();
-  const nlohmann::ordered_json settings = settings_record(o, cfg, opt, files, split, backend->name());
+  RunFacts facts;
+  facts.backend = backend->name();
+  facts.first_epoch = cfg.first_epoch;
+  facts.train_rows = split.train_rows.size();
+  facts.val_rows = split.val_images.count;
+  facts.data = data_record(files);
+  const nlohmann::ordered_json settings = settings_record(o, facts);
   print_settings(settings, data);
   if (o.solver == Solver::kLbfgs) {
     run_lbfgs(o, data, split, *backend, o.init.empty() ? zero_model(initial) : initial, settings);
@@ -364,11 +370,11 @@ void run_train(TrainOptions o) {
 
 }  // namespace
 void setup_train_command(CLI::App& app) {
-  auto opts = std::make_shared<TrainOptions>();
+  auto opts = std::make_shared<RunSettings>();
   CLI::App* sub = app.add_subcommand("train", "Train the model with mini-batch SGD (each epoch reported) or full-batch L-BFGS (--solver lbfgs, each iteration reported)");
   add_train_options(sub, opts.get());
   sub->callback([opts, sub]() {
-    TrainOptions o = *opts;
+    RunSettings o = *opts;
     for (const CLI::Option* opt : sub->get_options()) {
       if (opt->count() > 0 && !opt->get_lnames().empty()) o.given.insert("--" + opt->get_lnames().front());
     }

@@ -36,7 +36,7 @@ nlohmann::ordered_json c_json(double C) {
   return std::isinf(C) ? nlohmann::ordered_json("inf") : nlohmann::ordered_json(C);
 }
 
-void save_lbfgs_model(const TrainOptions& o, const LbfgsRunInputs& in, const Model& m,
+void save_lbfgs_model(const RunSettings& o, const LbfgsRunInputs& in, const Model& m,
                       const nlohmann::ordered_json& settings) {
   ModelFile mf;
   mf.model = m;
@@ -87,14 +87,14 @@ std::string c_values_problem(const std::string& text, std::vector<double>* out) 
   return "";
 }
 
-std::string lbfgs_settings_line(const TrainOptions& o) {
+std::string lbfgs_settings_line(const RunSettings& o) {
   std::string cs;
   for (const double C : parse_c_values(o.C)) cs += (cs.empty() ? "" : ",") + c_text(C);
   return "Optimizer: L-BFGS (libLBFGS, full batch), C " + cs + ", tol " + format("%g", o.tol) + ", max-iter " +
          std::to_string(o.max_iter) + ", test accuracy every " + std::to_string(o.eval_every) + " iterations";
 }
 
-LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in) {
+LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   const Dataset& data = *in.data;
   const TrainSplit& split = *in.split;
   TrainerBackend& backend = *in.backend;

@@ -1,5 +1,5 @@
 // `train --solver lbfgs`: the full-batch L-BFGS run of the train command, after cmd_train.cpp has checked the
-// outputs, loaded the data, split it and made the backend. Not here: option parsing (train_options.cpp), the
+// outputs, loaded the data, split it and made the backend. Not here: option parsing (run_settings.cpp), the
 // solver (solver.hpp), the maths (maths/objective_math.hpp).
 #pragma once
 
@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "train_options.hpp"
+#include "run_settings.hpp"
 #include "logreg/backend.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/solver.hpp"
@@ -35,13 +35,13 @@ struct LbfgsRunOutcome {
 };
 
 // The "Optimizer: L-BFGS ..." settings line.
-std::string lbfgs_settings_line(const TrainOptions& o);
+std::string lbfgs_settings_line(const RunSettings& o);
 
 // Fits the model; prints one line per iteration ("Iteration: N. Objective: X. Gradient: G. Step: S. Time: T s",
 // with ". Test accuracy: A" every --eval-every iterations), then "Solver: lbfgs. Iterations: ..."; writes the
 // same records to --metrics and the model to --save. Several --C values: the regularisation path (one line
 // per C with its validation accuracy, warm starts), then the best C refitted on all training rows.
-LbfgsRunOutcome run_lbfgs_training(const TrainOptions& o, LbfgsRunInputs in);
+LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in);
 
 // The comma-separated values of --C: each "inf" or a number > 0. UsageError naming --C otherwise.
 std::vector<double> parse_c_values(const std::string& text);

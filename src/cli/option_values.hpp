@@ -1,7 +1,7 @@
 // The one checked reading of values typed on the command line, before CLI11 converts them: no option takes
 // an empty value as "not given", and every number is decimal, with no spaces around it, in its range, and
 // echoed as typed when refused. Not here: the checks that depend on other options or on the data
-// (train_options.cpp, the commands).
+// (run_settings.cpp, the commands).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -1,4 +1,4 @@
-// The settings record of a training run and its printout (train_settings.hpp).
+// The data record and the settings lines of a training run (train_settings.hpp).
 #include "train_settings.hpp"
 
 #include <cstdint>
@@ -22,42 +22,6 @@ nlohmann::ordered_json data_record(const DataFiles& files) {
     d["files"].push_back({{"path", p}, {"bytes", ec ? 0 : bytes}});
   }
   return d;
-}
-
-nlohmann::ordered_json settings_record(const TrainOptions& o, const TrainConfig& cfg, const OptimizerConfig& opt,
-                                       const DataFiles& files, const TrainSplit& split, const std::string& backend) {
-  nlohmann::ordered_json s;
-  s["program"] = "logreg_cuda 0.1.0";
-  s["backend"] = backend;
-  s["device"] = device_name(o.device);
-  s["loss"] = loss_head_name(cfg.head);
-  s["epochs"] = cfg.epochs;
-  s["first_epoch"] = cfg.first_epoch;
-  s["batch_size"] = cfg.batch_size;
-  s["lr"] = o.lr;
-  s["lr_schedule"] = lr_schedule_name(cfg.schedule);
-  s["lr_step"] = cfg.lr_step;
-  s["lr_gamma"] = o.lr_gamma;
-  s["momentum"] = opt.momentum;
-  s["nesterov"] = opt.nesterov;
-  s["weight_decay"] = opt.weight_decay;
-  s["seed"] = cfg.seed;
-  s["limit_train"] = o.limit_train;
-  s["train_rows"] = split.train_rows.size();
-  s["val_split"] = o.val_split;
-  s["val_rows"] = split.val_images.count;
-  s["early_stop"] = cfg.early_stop;
-  s["resume"] = o.resume;
-  s["init"] = o.init;
-  s["solver"] = solver_name(o.solver);
-  if (o.solver == Solver::kLbfgs) {
-    s["C"] = o.C;
-    s["tol"] = o.tol;
-    s["max_iter"] = o.max_iter;
-    s["eval_every"] = o.eval_every;
-  }
-  s["data"] = data_record(files);
-  return s;
 }
 
 void print_settings(const nlohmann::ordered_json& s, const Dataset& data) {

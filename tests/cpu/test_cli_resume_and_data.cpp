@@ -158,7 +158,7 @@ TEST_F(ResumeAndData, ModelFileFieldsAndSavedSettingsAreRangeChecked) {
                                    {"batch_size", 0, "saved setting \"batch_size\": 0 is outside [1, 16777216]"},
                                    {"epochs", 4294967296ull, "saved setting \"epochs\": is outside"},
                                    {"lr_schedule", "linear", "saved setting \"lr_schedule\": 'linear' is not"},
-                                   {"val_split", 1.5, "saved setting \"val_split\": 1.5 is outside [0, 1)"},
+                                   {"val_split", 1.5, "saved setting \"val_split\": expected a number in [0, 1), got '1.5'"},
                                    {"nesterov", "yes", "saved setting \"nesterov\": expected true or false"}};
   for (const Case& c : cases) {
     ModelFile bad = load_model_file(a);

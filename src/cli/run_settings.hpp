@@ -1,11 +1,17 @@
-// The options of `logreg_cuda train` (their command-line definitions), their checks after conversion to the
-// types training uses, and the restoring of a saved run's trajectory settings for --resume. The command
-// itself (running a training) is cmd_train.cpp; the run's settings record is train_settings.hpp.
+// RunSettings: every setting of one `train` run, and the one table of its fields (run_settings.cpp) that binds
+// each to its command-line option (name, help, range, default), checks the value training uses, writes it into
+// the run's settings record (the JSON that --save stores in the model file, --metrics writes beside its file
+// and --resume reads back) and restores it on --resume. A new flag is a member here and a row in the table,
+// then the code that uses it. Not here: running the training (cmd_train.cpp), the settings lines printed from
+// the record (train_settings.cpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <set>
@@ -18,7 +24,7 @@
 
 namespace logreg::cli {
 
-struct TrainOptions {
+struct RunSettings {
   std::optional<std::string> data;
   Device device = Device::kAuto;
   int epochs = 50;
@@ -59,25 +65,38 @@ struct EarlyStopState {
   int best_val_epoch = 0;
 };
 
+// The facts of a run that its settings record holds beside the settings.
+struct RunFacts {
+  std::string backend;     // the backend's name()
+  int first_epoch = 1;     // > 1 when resuming
+  std::size_t train_rows = 0;
+  std::uint32_t val_rows = 0;
+  nlohmann::ordered_json data;  // data_record() of the files
+};
+
 // Defines every option of the train subcommand on `sub`, each writing into `*opts` (which must outlive the
-// parse): names, help texts, ranges and defaults; the enum options read their name tables.
-void add_train_options(CLI::App* sub, TrainOptions* opts);
+// parse), from the table: names, help texts, ranges and defaults; the enum options read their name tables.
+void add_train_options(CLI::App* sub, RunSettings* opts);
+
+// The run's settings record: "program", then the table's fields in order (the facts among them), each under
+// its key; the L-BFGS fields only for --solver lbfgs.
+nlohmann::ordered_json settings_record(const RunSettings& o, const RunFacts& facts);
 
 // UsageError naming the option when a value is out of its range, checked on the value training uses:
 // the float32 that --lr, --momentum, --weight-decay and --lr-gamma become must not underflow to 0 or a
 // subnormal, overflow to infinity, or round out of the range (0.99999999999 is 1.0f for --momentum).
-void validate_train_options(const TrainOptions& o);
+void validate_train_options(const RunSettings& o);
 
 // Part of validate_train_options: the flags of one solver given with the other (UsageError naming the flag),
 // --seed for L-BFGS without a validation split (it would do nothing), --tol finite and > 0, --C's values
 // (parse_c_values), several --C values without --val-split.
-void validate_solver_options(const TrainOptions& o);
+void validate_solver_options(const RunSettings& o);
 
 // The CUDA-only flags (--profile-epoch, --residency, --cuda-graphs, --kernel) given for a run on a CPU backend
 // (`cpu_backend` names it; "" when the backend is CUDA or not known yet), and --cuda-graphs or --kernel with
 // --residency stream: UsageError naming the flag. validate_train_options calls it for --device cpu and
 // reference; cmd_train.cpp again once --device auto has chosen.
-void validate_cuda_options(const TrainOptions& o, const std::string& cpu_backend);
+void validate_cuda_options(const RunSettings& o, const std::string& cpu_backend);
 
 // --resume: every setting that shapes the trajectory (lr, schedule, step, gamma, momentum, Nesterov, weight
 // decay, batch size, epochs, limit-train, validation split, early stopping; the loss head and the seed from
@@ -85,6 +104,6 @@ void validate_cuda_options(const TrainOptions& o, const std::string& cpu_backend
 // a warning on stderr names it. Values read from the file are range-checked (DataError naming the file and
 // the setting). Returns the early-stopping state the run had, and `data_dir` the run's data directory (""
 // when none is recorded).
-EarlyStopState apply_resumed_settings(TrainOptions& o, const ModelFile& mf, std::string* data_dir);
+EarlyStopState apply_resumed_settings(RunSettings& o, const ModelFile& mf, std::string* data_dir);
 
 }  // namespace logreg::cli

@@ -1,0 +1,527 @@
+// The table of RunSettings' fields and what it drives (run_settings.hpp): the CLI11 options, the checks of the
+// values training uses, the settings record and --resume's restoring of the saved run's settings.
+#include "run_settings.hpp"
+
+#include <cfloat>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "cmd_train_lbfgs.hpp"
+#include "logreg/errors.hpp"
+#include "option_values.hpp"
+
+namespace logreg::cli {
+namespace {
+
+// The float32 options' ranges: (0, FLT_MAX] for --lr and --lr-gamma, [0, FLT_MAX] for --weight-decay, [0, 1) for
+// --momentum; the range is checked on the float32 the value becomes.
+constexpr RealRange kPositiveFloat{0.0, true, INFINITY, false, true};
+constexpr RealRange kNonNegativeFloat{0.0, false, INFINITY, false, true};
+constexpr RealRange kMomentumRange{0.0, false, 1.0, true, true};
+constexpr RealRange kValSplitRange{0.0, false, 1.0, true, false};
+constexpr RealRange kTolRange{0.0, true, INFINITY, false, false};
+
+void check_real_option(const char* flag, double v, const RealRange& range) {
+  const std::string problem = real_range_problem(v, number_text(v), range);
+  if (!problem.empty()) throw UsageError(std::string(flag) + ": " + problem);
+}
+
+// Reads one setting of the saved run from its settings record; DataError naming the file and the key.
+class SavedSettings {
+ public:
+  SavedSettings(const std::string& path, const nlohmann::json& s, LossHead head = LossHead::kSoftmax,
+                std::uint64_t seed = 0)
+      : path_(path), s_(s), head_(head), seed_(seed) {}
+
+  // The settings the model file's header holds, not its record.
+  LossHead header_head() const { return head_; }
+  std::uint64_t header_seed() const { return seed_; }
+
+  bool has(const char* key) const { return s_.contains(key) && !s_[key].is_null(); }
+
+  [[noreturn]] void fail(const char* key, const std::string& why) const {
+    throw DataError(path_, std::string("saved setting \"") + key + "\": " + why);
+  }
+  double number(const char* key) const {
+    if (!s_[key].is_number()) fail(key, "expected a number");
+    return s_[key].get<double>();
+  }
+  std::int64_t integer(const char* key, std::int64_t lo, std::int64_t hi) const {
+    if (!s_[key].is_number_integer()) fail(key, "expected an integer");
+    const auto& v = s_[key];
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi)) {
+      fail(key, "is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+    const std::int64_t x = v.get<std::int64_t>();
+    if (x < lo || x > hi) fail(key, std::to_string(x) + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return x;
+  }
+  double real_in(const char* key, const RealRange& range) const {
+    const double v = number(key);
+    const std::string problem = real_range_problem(v, number_text(v), range);
+    if (!problem.empty()) fail(key, problem);
+    return v;
+  }
+  bool boolean(const char* key) const {
+    if (!s_[key].is_boolean()) fail(key, "expected true or false");
+    return s_[key].get<bool>();
+  }
+  std::string string(const char* key) const {
+    if (!s_[key].is_string()) fail(key, "expected a string");
+    return s_[key].get<std::string>();
+  }
+
+ private:
+  const std::string& path_;
+  const nlohmann::json& s_;
+  LossHead head_;
+  std::uint64_t seed_;
+};
+
+void warn_differs(const std::string& path, const std::string& flag, const std::string& given, const std::string& saved) {
+  std::cerr << "logreg_cuda: warning: " << flag << " " << given << " differs from the resumed run's " << saved
+            << " (" << path << "); using " << given << ", so the run does not continue the saved trajectory\n";
+}
+
+// Restores one setting: the saved value when the flag was not given; a warning when it was, and differs.
+template <class T, class Text>
+void restore(const RunSettings& o, const std::string& path, const char* flag, T* value, const T& saved, Text text) {
+  if (!o.is_given(flag)) {
+    *value = saved;
+  } else if (!(*value == saved)) {
+    warn_differs(path, flag, text(*value), text(saved));
+  }
+}
+
+
+// ---- The table ----
+
+enum class Scope { kAny, kSgd, kLbfgs };  // the solver a field applies to (given with the other: a usage error)
+
+// One field of RunSettings, or (flag == nullptr) a fact of the run that the record holds in its place.
+struct Field {
+  const char* flag = nullptr;  // "--lr"
+  const char* key = nullptr;   // its key in the settings record; nullptr: not recorded
+  Scope scope = Scope::kAny;
+  bool cuda_only = false;      // applies to the CUDA backend only
+  std::function<CLI::Option*(CLI::App*, RunSettings*)> bind;
+  std::function<nlohmann::ordered_json(const RunSettings&, const RunFacts&)> record;
+  // --resume: the saved value, unless the flag is given (a warning when it differs); empty: not restored.
+  std::function<void(RunSettings&, const SavedSettings&, const std::string& path)> restore;
+  std::function<void(const RunSettings&)> check;  // the value training uses, after --resume too; may be empty
+};
+
+template <class T>
+using Member = T RunSettings::*;
+
+// The fields' kinds. Each binds its option with the one checked parser of its type (option_values.hpp).
+template <class T>
+Field integer_field(const char* flag, const char* key, Member<T> m, std::int64_t lo, std::int64_t hi,
+                    const char* help, Scope scope = Scope::kAny, bool resumed = false) {
+  Field f;
+  f.flag = flag;
+  f.key = key;
+  f.scope = scope;
+  f.bind = [=](CLI::App* sub, RunSettings* o) {
+    return sub->add_option(flag, o->*m, help)->transform(integer_in(lo, hi))->capture_default_str();
+  };
+  if (key != nullptr) f.record = [=](const RunSettings& o, const RunFacts&) { return nlohmann::ordered_json(o.*m); };
+  if (resumed) {
+    f.restore = [=](RunSettings& o, const SavedSettings& saved, const std::string& path) {
+      if (!saved.has(key)) return;
+      restore(o, path, flag, &(o.*m), static_cast<T>(saved.integer(key, lo, hi)),
+              [](T v) { return std::to_string(v); });
+    };
+  }
+  return f;
+}
+
+enum class Recorded { kAsGiven, kAsFloat32 };  // a real's value in the record: the double typed, or the float used
+
+Field real_field(const char* flag, const char* key, Member<double> m, RealRange range, const char* help,
+                 Scope scope = Scope::kAny, bool resumed = false, Recorded as = Recorded::kAsGiven) {
+  Field f;
+  f.flag = flag;
+  f.key = key;
+  f.scope = scope;
+  f.bind = [=](CLI::App* sub, RunSettings* o) {
+    return sub->add_option(flag, o->*m, help)->transform(real_in(range))->capture_default_str();
+  };
+  f.record = [=](const RunSettings& o, const RunFacts&) {
+    return as == Recorded::kAsFloat32 ? nlohmann::ordered_json(static_cast<float>(o.*m)) : nlohmann::ordered_json(o.*m);
+  };
+  if (resumed) {
+    f.restore = [=](RunSettings& o, const SavedSettings& saved, const std::string& path) {
+      if (saved.has(key)) restore(o, path, flag, &(o.*m), saved.real_in(key, range), number_text);
+    };
+  }
+  f.check = [=](const RunSettings& o) { check_real_option(flag, o.*m, range); };
+  return f;
+}
+
+template <class E, std::size_t N>
+Field enum_field(const char* flag, const char* key, Member<E> m, const NameTable<E, N>& table, const char* what,
+                 Scope scope = Scope::kAny, bool resumed = false) {
+  Field f;
+  f.flag = flag;
+  f.key = key;
+  f.scope = scope;
+  f.bind = [=, &table](CLI::App* sub, RunSettings* o) { return add_enum_option(sub, flag, &(o->*m), table, what); };
+  if (key != nullptr) {
+    f.record = [=, &table](const RunSettings& o, const RunFacts&) { return nlohmann::ordered_json(name_of(table, o.*m)); };
+  }
+  if (resumed) {
+    f.restore = [=, &table](RunSettings& o, const SavedSettings& saved, const std::string& path) {
+      if (!saved.has(key)) return;
+      E value;
+      const std::string name = saved.string(key);
+      if (!parse_name(table, name, &value)) saved.fail(key, "'" + name + "' is not " + names_list(table));
+      restore(o, path, flag, &(o.*m), value, [&table](E v) { return std::string(name_of(table, v)); });
+    };
+  }
+  return f;
+}
+
+Field text_field(const char* flag, const char* key, Member<std::string> m, const char* help, Scope scope = Scope::kAny) {
+  Field f;
+  f.flag = flag;
+  f.key = key;
+  f.scope = scope;
+  f.bind = [=](CLI::App* sub, RunSettings* o) { return sub->add_option(flag, o->*m, help); };
+  if (key != nullptr) f.record = [=](const RunSettings& o, const RunFacts&) { return nlohmann::ordered_json(o.*m); };
+  return f;
+}
+
+Field fact(const char* key, std::function<nlohmann::ordered_json(const RunFacts&)> value) {
+  Field f;
+  f.key = key;
+  f.record = [value](const RunSettings&, const RunFacts& facts) { return value(facts); };
+  return f;
+}
+
+// The fields in the settings record's order (the command line's help lists them in the same order).
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = [] {
+    std::vector<Field> t;
+    {
+      Field data;
+      data.flag = "--data";
+      data.bind = [](CLI::App* sub, RunSettings* o) {
+        add_data_option(sub, &o->data);
+        return sub->get_option("--data");
+      };
+      t.push_back(data);
+    }
+    t.push_back(fact("backend", [](const RunFacts& r) { return nlohmann::ordered_json(r.backend); }));
+    t.push_back(enum_field("--device", "device", &RunSettings::device, kDeviceNames, "Where to train"));
+    {
+      Field loss = enum_field("--loss", "loss", &RunSettings::loss, kLossHeadNames, "Loss head");
+      loss.restore = [](RunSettings& o, const SavedSettings& saved, const std::string& path) {
+        restore(o, path, "--loss", &o.loss, saved.header_head(), [](LossHead h) { return std::string(loss_head_name(h)); });
+      };
+      t.push_back(loss);
+    }
+    {
+      // A given --epochs is the usual way to train further; it changes the trajectory only through the cosine
+      // schedule (its period is the epochs), so only then is it worth a warning.
+      Field epochs = integer_field("--epochs", "epochs", &RunSettings::epochs, 1, 1000000,
+                                   "Train until this epoch (with --resume: the total, counting the saved epochs)",
+                                   Scope::kSgd);
+      epochs.restore = [](RunSettings& o, const SavedSettings& saved, const std::string& path) {
+        if (!saved.has("epochs")) return;
+        const int saved_epochs = static_cast<int>(saved.integer("epochs", 1, kModelFileMaxEpochs));
+        if (!o.is_given("--epochs")) {
+          o.epochs = saved_epochs;
+        } else if (o.epochs != saved_epochs && o.lr_schedule == LrSchedule::kCosine) {
+          warn_differs(path, "--epochs", std::to_string(o.epochs),
+                       std::to_string(saved_epochs) + " (the cosine schedule's period)");
+        }
+      };
+      t.push_back(epochs);
+    }
+    t.push_back(fact("first_epoch", [](const RunFacts& r) { return nlohmann::ordered_json(r.first_epoch); }));
+    t.push_back(integer_field("--batch-size", "batch_size", &RunSettings::batch_size, 1, 1 << 24,
+                              "Rows per SGD step (the last batch of an epoch may be smaller)", Scope::kSgd, true));
+    t.push_back(real_field("--lr", "lr", &RunSettings::lr, kPositiveFloat, "Learning rate (> 0)", Scope::kSgd, true));
+    t.push_back(enum_field("--lr-schedule", "lr_schedule", &RunSettings::lr_schedule, kLrScheduleNames,
+                           "Learning-rate schedule", Scope::kSgd, true));
+    t.push_back(integer_field("--lr-step", "lr_step", &RunSettings::lr_step, 1, 1000000,
+                              "Epochs between steps of the step schedule", Scope::kSgd, true));
+    t.push_back(real_field("--lr-gamma", "lr_gamma", &RunSettings::lr_gamma, kPositiveFloat,
+                           "Factor of the step schedule", Scope::kSgd, true));
+    t.push_back(real_field("--momentum", "momentum", &RunSettings::momentum, kMomentumRange,
+                           "SGD momentum in [0, 1) (PyTorch's SGD, dampening 0)", Scope::kSgd, true,
+                           Recorded::kAsFloat32));
+    {
+      Field nesterov;
+      nesterov.flag = "--nesterov";
+      nesterov.key = "nesterov";
+      nesterov.scope = Scope::kSgd;
+      nesterov.bind = [](CLI::App* sub, RunSettings* o) {
+        return sub->add_flag("--nesterov", o->nesterov, "Nesterov momentum (needs --momentum > 0)");
+      };
+      nesterov.record = [](const RunSettings& o, const RunFacts&) { return nlohmann::ordered_json(o.nesterov); };
+      nesterov.restore = [](RunSettings& o, const SavedSettings& saved, const std::string& path) {
+        if (!saved.has("nesterov")) return;
+        restore(o, path, "--nesterov", &o.nesterov, saved.boolean("nesterov"),
+                [](bool b) { return std::string(b ? "on" : "off"); });
+      };
+      nesterov.check = [](const RunSettings& o) {
+        if (o.nesterov && static_cast<float>(o.momentum) == 0.0f) throw UsageError("--nesterov needs --momentum > 0");
+      };
+      t.push_back(nesterov);
+    }
+    t.push_back(real_field("--weight-decay", "weight_decay", &RunSettings::weight_decay, kNonNegativeFloat,
+                           "L2 weight decay on the weights (not the bias)", Scope::kSgd, true, Recorded::kAsFloat32));
+    {
+      Field seed;
+      seed.flag = "--seed";
+      seed.key = "seed";
+      seed.bind = [](CLI::App* sub, RunSettings* o) {
+        return sub->add_option("--seed", o->seed, "Seed of the weight initialisation, the shuffles and the validation split")
+            ->transform(unsigned_up_to(std::numeric_limits<std::uint64_t>::max()))
+            ->capture_default_str();
+      };
+      seed.record = [](const RunSettings& o, const RunFacts&) { return nlohmann::ordered_json(o.seed); };
+      seed.restore = [](RunSettings& o, const SavedSettings& saved, const std::string& path) {
+        restore(o, path, "--seed", &o.seed, saved.header_seed(), [](std::uint64_t v) { return std::to_string(v); });
+      };
+      t.push_back(seed);
+    }
+    t.push_back(integer_field("--limit-train", "limit_train", &RunSettings::limit_train, 0, std::int64_t{1} << 32,
+                              "Use only the first N training rows (0 = all)", Scope::kAny, true));
+    t.push_back(fact("train_rows", [](const RunFacts& r) { return nlohmann::ordered_json(r.train_rows); }));
+    t.push_back(real_field("--val-split", "val_split", &RunSettings::val_split, kValSplitRange,
+                           "Hold out this fraction of the training rows for validation", Scope::kAny, true));
+    t.push_back(fact("val_rows", [](const RunFacts& r) { return nlohmann::ordered_json(r.val_rows); }));
+    {
+      Field early = integer_field("--early-stop", "early_stop", &RunSettings::early_stop, 0, 1000000,
+                                  "Stop when the validation loss has not improved for N epochs (0 = off)", Scope::kSgd,
+                                  true);
+      early.check = [](const RunSettings& o) {
+        if (o.early_stop > 0 && o.val_split == 0.0) throw UsageError("--early-stop needs a validation split (--val-split F)");
+      };
+      t.push_back(early);
+    }
+    t.push_back(text_field("--metrics", nullptr, &RunSettings::metrics,
+                           "Write per-epoch metrics to FILE (.csv or .jsonl)"));
+    t.push_back(text_field("--save", nullptr, &RunSettings::save, "Save the model to FILE at the end (atomically)"));
+    {
+      Field save_every;
+      save_every.flag = "--save-every";
+      save_every.scope = Scope::kSgd;
+      save_every.bind = [](CLI::App* sub, RunSettings* o) {
+        return sub->add_option("--save-every", o->save_every, "Also save every N epochs (needs --save)")
+            ->transform(integer_in(0, 1000000));
+      };
+      save_every.check = [](const RunSettings& o) {
+        if (o.save_every > 0 && o.save.empty()) throw UsageError("--save-every needs --save FILE");
+      };
+      t.push_back(save_every);
+    }
+    t.push_back(text_field("--resume", "resume", &RunSettings::resume,
+                           "Continue training from a saved model: its weights, momentum, epoch count and every setting "
+                           "of its run (lr, schedule, momentum, weight decay, batch size, epochs, loss, seed, split, "
+                           "data); a flag given here wins, with a warning",
+                           Scope::kSgd));
+    {
+      Field init = text_field("--init", "init", &RunSettings::init,
+                              "Start from the weights of a safetensors nn.Linear state_dict (weight [C, D], bias [C] "
+                              "float32, e.g. saved from PyTorch) instead of a random initialisation");
+      const auto bind = init.bind;
+      init.bind = [bind](CLI::App* sub, RunSettings* o) { return bind(sub, o)->excludes("--resume"); };
+      t.push_back(init);
+    }
+    {
+      Field profile;
+      profile.flag = "--profile-epoch";
+      profile.scope = Scope::kSgd;
+      profile.cuda_only = true;
+      profile.bind = [](CLI::App* sub, RunSettings* o) {
+        return sub->add_option("--profile-epoch", o->profile_epoch,
+                               "CUDA: bracket this epoch with cudaProfilerStart/Stop (for nsys/ncu capture ranges)")
+            ->transform(integer_in(0, 1000000));
+      };
+      t.push_back(profile);
+    }
+    {
+      Field residency = enum_field("--residency", nullptr, &RunSettings::residency, kResidencyNames,
+                                   "CUDA: where the training set lives");
+      residency.cuda_only = true;
+      t.push_back(residency);
+    }
+    {
+      Field graphs;
+      graphs.flag = "--cuda-graphs";
+      graphs.scope = Scope::kSgd;
+      graphs.cuda_only = true;
+      graphs.bind = [](CLI::App* sub, RunSettings* o) {
+        return sub->add_option("--cuda-graphs", o->cuda_graphs,
+                               "CUDA, device residency: replay one captured training step as a CUDA graph per full "
+                               "batch (bit-identical results to off)")
+            ->check(CLI::IsMember({"on", "off"}))
+            ->capture_default_str();
+      };
+      t.push_back(graphs);
+    }
+    {
+      Field kernel = enum_field("--kernel", nullptr, &RunSettings::cuda_kernel, kCudaKernelNames,
+                                "CUDA, device residency: which kernels run the training steps", Scope::kSgd);
+      kernel.cuda_only = true;
+      t.push_back(kernel);
+    }
+    t.push_back(enum_field("--solver", "solver", &RunSettings::solver, kSolverNames, "How the model is fitted"));
+    {
+      Field c = text_field("--C", "C", &RunSettings::C,
+                           "L-BFGS: inverse regularisation strength, scikit-learn's C (> 0; inf: no penalty); several "
+                           "comma-separated values (0.01,0.1,1,10) fit the regularisation path on --val-split and "
+                           "refit the best",
+                           Scope::kLbfgs);
+      const auto bind = c.bind;
+      c.bind = [bind](CLI::App* sub, RunSettings* o) {
+        return bind(sub, o)
+            ->check(CLI::Validator(
+                [](std::string& input) {
+                  std::vector<double> values;
+                  return c_values_problem(input, &values);
+                },
+                ""))
+            ->capture_default_str();
+      };
+      t.push_back(c);
+    }
+    t.push_back(real_field("--tol", "tol", &RunSettings::tol, kTolRange,
+                           "L-BFGS: converged when the largest absolute gradient component is <= tol (> 0)",
+                           Scope::kLbfgs));
+    t.push_back(integer_field("--max-iter", "max_iter", &RunSettings::max_iter, 1, 1000000,
+                              "L-BFGS: at most this many iterations", Scope::kLbfgs));
+    t.push_back(integer_field("--eval-every", "eval_every", &RunSettings::eval_every, 0, 1000000,
+                              "L-BFGS: print the test accuracy every K iterations (0 = only at the end)", Scope::kLbfgs));
+    t.push_back(fact("data", [](const RunFacts& r) { return r.data; }));
+    return t;
+  }();
+  return table;
+}
+
+const char* solver_of(Scope scope) { return scope == Scope::kLbfgs ? "lbfgs" : "sgd"; }
+
+}  // namespace
+
+void add_train_options(CLI::App* sub, RunSettings* opts) {
+  for (const Field& f : fields()) {
+    if (f.bind) f.bind(sub, opts);
+  }
+}
+
+nlohmann::ordered_json settings_record(const RunSettings& o, const RunFacts& facts) {
+  nlohmann::ordered_json s;
+  s["program"] = "logreg_cuda 0.1.0";
+  for (const Field& f : fields()) {
+    if (f.key == nullptr || !f.record) continue;
+    if (f.scope == Scope::kLbfgs && o.solver != Solver::kLbfgs) continue;
+    s[f.key] = f.record(o, facts);
+  }
+  return s;
+}
+
+void validate_train_options(const RunSettings& o) {
+  for (const Field& f : fields()) {
+    if (f.check) f.check(o);
+  }
+  for (const char* flag : {"--lr-step", "--lr-gamma"}) {
+    if (o.is_given(flag) && o.lr_schedule != LrSchedule::kStep) {
+      throw UsageError(std::string(flag) + " applies to --lr-schedule step only, not --lr-schedule " +
+                       lr_schedule_name(o.lr_schedule));
+    }
+  }
+  validate_solver_options(o);
+  validate_cuda_options(o, o.device == Device::kCpu || o.device == Device::kReference ? device_name(o.device) : "");
+}
+
+void validate_solver_options(const RunSettings& o) {
+  // Each flag of one solver is refused with the other rather than silently ignored.
+  const Scope other = o.solver == Solver::kLbfgs ? Scope::kSgd : Scope::kLbfgs;
+  for (const Field& f : fields()) {
+    if (f.flag != nullptr && f.scope == other && o.is_given(f.flag)) {
+      throw UsageError(std::string(f.flag) + " applies to --solver " + solver_of(other) + " only, not --solver " +
+                       solver_name(o.solver));
+    }
+  }
+  if (o.solver != Solver::kLbfgs) return;
+  if (o.is_given("--seed") && o.val_split == 0.0) {
+    throw UsageError("--seed: --solver lbfgs starts from zeros and uses the seed only for the validation split, so "
+                     "without --val-split the seed does nothing");
+  }
+  if (parse_c_values(o.C).size() > 1 && o.val_split == 0.0) {
+    throw UsageError("--C with several values (the regularisation path) needs a validation split (--val-split F)");
+  }
+}
+
+void validate_cuda_options(const RunSettings& o, const std::string& cpu_backend) {
+  if (!cpu_backend.empty()) {
+    for (const Field& f : fields()) {
+      if (f.cuda_only && o.is_given(f.flag)) {
+        throw UsageError(std::string(f.flag) + " applies to the CUDA backend only, and this run trains on " + cpu_backend);
+      }
+    }
+  }
+  if (o.residency == Residency::kStream) {
+    for (const char* flag : {"--cuda-graphs", "--kernel"}) {
+      if (o.is_given(flag)) {
+        throw UsageError(std::string(flag) + " applies to --residency device only (the training set on the GPU), not "
+                         "--residency stream");
+      }
+    }
+  }
+}
+
+EarlyStopState apply_resumed_settings(RunSettings& o, const ModelFile& mf, std::string* data_dir) {
+  const std::string& path = o.resume;
+  EarlyStopState state;
+  data_dir->clear();
+  const nlohmann::json s = nlohmann::json::parse(mf.settings_json, nullptr, false);
+  const bool readable = !s.is_discarded() && s.is_object();
+  const nlohmann::json record = readable ? s : nlohmann::json::object();
+  const SavedSettings saved(path, record, mf.model.head, mf.seed);
+  if (!readable) {
+    // Head and seed live in the file's header.
+    for (const Field& f : fields()) {
+      if (f.restore && (std::string(f.flag) == "--loss" || std::string(f.flag) == "--seed")) f.restore(o, saved, path);
+    }
+    std::cerr << "logreg_cuda: warning: " << path
+              << " records no readable settings: only its loss head, seed and epoch count are restored; the other "
+                 "settings come from the command line\n";
+    return state;
+  }
+  // In the table's order, except the schedule first: whether a given --epochs is worth a warning depends on it.
+  for (const Field& f : fields()) {
+    if (f.restore && std::string(f.flag) == "--lr-schedule") f.restore(o, saved, path);
+  }
+  for (const Field& f : fields()) {
+    if (f.restore && std::string(f.flag) != "--lr-schedule") f.restore(o, saved, path);
+  }
+  if (s.contains("early_stop_state") && s["early_stop_state"].is_object()) {
+    const SavedSettings st(path, s["early_stop_state"]);
+    if (st.has("best_val_epoch")) state.best_val_epoch = static_cast<int>(st.integer("best_val_epoch", 0, kModelFileMaxEpochs));
+    if (st.has("best_val_loss")) {
+      const double v = st.number("best_val_loss");
+      if (!(v >= 0.0) || !std::isfinite(v)) st.fail("best_val_loss", number_text(v) + " is not a finite loss >= 0");
+      state.best_val_loss = v;
+    }
+  }
+  if (s.contains("data") && s["data"].is_object() && s["data"].contains("dir") && s["data"]["dir"].is_string()) {
+    *data_dir = s["data"]["dir"].get<std::string>();
+  }
+  return state;
+}
+
+}  // namespace logreg::cli
