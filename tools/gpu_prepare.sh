@@ -19,9 +19,9 @@ cmake --build build-gpu --target logreg_cuda logreg_gpu_tests kernel_lab_fused_s
 
 rm -rf .gpu
 mkdir -p .gpu/tests .gpu/data
-cp build-gpu/logreg_cuda build-gpu/kernel_lab_fused_step .gpu/
+cp build-gpu/logreg_cuda build-gpu/liblogreg_cuda_module.so build-gpu/kernel_lab_fused_step .gpu/
 cp build-gpu/tests/logreg_gpu_tests .gpu/tests/
-strip --strip-debug .gpu/logreg_cuda .gpu/kernel_lab_fused_step .gpu/tests/logreg_gpu_tests
+strip --strip-debug .gpu/logreg_cuda .gpu/liblogreg_cuda_module.so .gpu/kernel_lab_fused_step .gpu/tests/logreg_gpu_tests
 found=0
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   for candidate in "$data/$f.gz" "$data/$f"; do

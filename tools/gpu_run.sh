@@ -82,7 +82,7 @@ echo "| --- | --- | --- |" >>"$summary"
   nvidia-smi
   nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
   nvcc --version 2>/dev/null | tail -2
-  ldd "$cli" | grep -E "cublas|cudart|not found"
+  ldd "$(dirname "$cli")/liblogreg_cuda_module.so" | grep -E "cublas|cudart|not found"
   ls -la "$data"
 } >"$out/device.txt" 2>&1
 step "probe" "$out/device.txt" 60 "$cli" train --device cuda --epochs 1 --limit-train 64 --data "$data"

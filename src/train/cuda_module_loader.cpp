@@ -1,0 +1,106 @@
+// probe_cuda() and make_cuda_backend() for the executable (cuda_backend.hpp), through the CUDA run-time module
+// (src/cuda/cuda_module.hpp): the module is loaded with dlopen the first time either is called, from beside
+// the executable (or from $LOGREG_CUDA_MODULE), so a command that never asks for CUDA (--version, info, eval,
+// --device cpu) loads no CUDA library, and a machine without them runs the CPU backend. A missing or broken
+// module, driver or cuBLAS is a probe that says why: `--device auto` falls back to the CPU with that line,
+// `--device cuda` fails with it. The tests and tools that link the backend directly do not use this file.
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "cuda_module.hpp"
+#include "logreg/errors.hpp"
+
+namespace logreg {
+namespace {
+
+struct LoadedModule {
+  void* handle = nullptr;
+  LogregCudaModuleProbe probe = nullptr;
+  LogregCudaModuleMake make = nullptr;
+  std::string problem;  // why the module cannot be used ("" when it can)
+};
+
+std::string module_path() {
+  if (const char* path = std::getenv("LOGREG_CUDA_MODULE"); path != nullptr && *path != '\0') return path;
+  char exe[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return LOGREG_CUDA_MODULE_FILE;
+  std::string dir(exe, static_cast<std::size_t>(n));
+  const std::size_t slash = dir.rfind('/');
+  dir = slash == std::string::npos ? std::string(".") : dir.substr(0, slash);
+  return dir + "/" LOGREG_CUDA_MODULE_FILE;
+}
+
+// dlerror's text, cut to a line (it can name every missing library).
+std::string last_dl_error() {
+  const char* e = dlerror();
+  std::string text = e != nullptr ? e : "unknown dlopen error";
+  if (text.size() > 300) text = text.substr(0, 300) + "...";
+  return text;
+}
+
+const LoadedModule& module() {
+  static LoadedModule m;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const std::string path = module_path();
+    m.handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (m.handle == nullptr) {
+      m.problem = "the CUDA module could not be loaded (" + last_dl_error() + ")";
+      return;
+    }
+    const auto abi = reinterpret_cast<LogregCudaModuleAbi>(dlsym(m.handle, "logreg_cuda_module_abi"));
+    m.probe = reinterpret_cast<LogregCudaModuleProbe>(dlsym(m.handle, "logreg_cuda_module_probe"));
+    m.make = reinterpret_cast<LogregCudaModuleMake>(dlsym(m.handle, "logreg_cuda_module_make"));
+    if (abi == nullptr || m.probe == nullptr || m.make == nullptr) {
+      m.problem = "the CUDA module " + path + " lacks its entry points (not a logreg_cuda module?)";
+    } else if (std::string(abi()) != LOGREG_CUDA_MODULE_ABI) {
+      m.problem = "the CUDA module " + path + " is from another build ('" + abi() + "', this program is '" +
+                  LOGREG_CUDA_MODULE_ABI + "')";
+    }
+    if (!m.problem.empty()) {
+      m.probe = nullptr;
+      m.make = nullptr;
+    }
+  });
+  return m;
+}
+
+}  // namespace
+
+CudaProbe probe_cuda() {
+  const LoadedModule& m = module();
+  CudaProbe probe;
+  if (!m.problem.empty()) {
+    probe.reason = m.problem;
+    return probe;
+  }
+  m.probe(&probe);
+  return probe;
+}
+
+std::unique_ptr<TrainerBackend> make_cuda_backend(const ImageSet& train_images, const LabelSet& train_labels,
+                                                  const Model& initial, const CudaOptions& options) {
+  const LoadedModule& m = module();
+  if (!m.problem.empty()) throw ResourceError("CUDA backend unavailable: " + m.problem);
+  int exit_code = 0;
+  std::string error;
+  TrainerBackend* backend = m.make(&train_images, &train_labels, &initial, &options, &exit_code, &error);
+  if (backend != nullptr) return std::unique_ptr<TrainerBackend>(backend);
+  switch (static_cast<ExitCode>(exit_code)) {
+    case ExitCode::kUsage: throw UsageError(error);
+    case ExitCode::kBadData: throw DataError("", error);
+    case ExitCode::kDevice: throw ResourceError(error);
+    case ExitCode::kDiverged: throw DivergedError(error);
+    default: throw Error(static_cast<ExitCode>(exit_code), error);
+  }
+}
+
+}  // namespace logreg
