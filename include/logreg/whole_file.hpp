@@ -14,6 +14,10 @@ namespace logreg {
 // shrank while it was read.
 std::vector<std::uint8_t> read_whole_file(const std::string& path);
 
+// The first `n` bytes of the regular file `path` (all of it when shorter), and in *file_bytes its length: what
+// a reader checks a header against before it allocates for the whole file. Errors as read_whole_file's.
+std::vector<std::uint8_t> read_file_prefix(const std::string& path, std::uint64_t n, std::uint64_t* file_bytes);
+
 // Writes `bytes` to `path` atomically: a temporary file path + ".tmp.XXXXXX" in the same directory (symlinks
 // are written through, checked_files.hpp's resolve_output_target), written, fsync'ed, closed and renamed over
 // the target. On any failure (missing or read-only directory, disk full, a target that is not a regular

@@ -217,19 +217,30 @@ void save_model_file(const std::string& path, const ModelFile& file) {
   write_whole_file_atomically(path, encode_model_file(file));
 }
 
-ModelFile load_model_file(const std::string& path) {
-  const std::vector<std::uint8_t> bytes = read_whole_file(path);
-  const ModelFileReader r(path, bytes);
+namespace {
 
+// Steps 1 and 2 of the reading, on the fixed fields alone (`head`: the file's first bytes, at least the fixed
+// fields when the file has them) and the file's length: what kind of file it is, and whether its length can be
+// what the header describes (at most 4 bytes per weight and bias of optimizer state besides the rest). Run on
+// the first bytes before the file is read whole, so a wrong or lying file costs what its header declares.
+struct HeaderFields {
+  std::uint32_t rows = 0;
+  std::uint32_t cols = 0;
+  std::uint32_t classes = 0;
+  std::uint64_t dim = 0;
+};
+
+HeaderFields check_model_header(const std::string& path, const std::vector<std::uint8_t>& head,
+                                std::uint64_t file_bytes) {
+  const ModelFileReader r(path, head);
   // 1. What kind of file this is: magic, version, header size.
-  if (bytes.size() < sizeof kModelFileMagic ||
-      std::memcmp(bytes.data(), kModelFileMagic, sizeof kModelFileMagic) != 0) {
+  if (head.size() < sizeof kModelFileMagic || std::memcmp(head.data(), kModelFileMagic, sizeof kModelFileMagic) != 0) {
     r.fail("magic", 0,
-           "expected \"LOGREGMD\", found " + printable_magic(bytes.data(), std::min<std::size_t>(bytes.size(), 8)) +
+           "expected \"LOGREGMD\", found " + printable_magic(head.data(), std::min<std::size_t>(head.size(), 8)) +
                ": not a logreg_cuda model file");
   }
-  if (bytes.size() < kMinFileBytes) {
-    r.fail("header", 0, "the file is truncated: " + std::to_string(bytes.size()) + " bytes, a model file has at least " +
+  if (file_bytes < kMinFileBytes) {
+    r.fail("header", 0, "the file is truncated: " + std::to_string(file_bytes) + " bytes, a model file has at least " +
                             std::to_string(kMinFileBytes));
   }
   const std::uint32_t version = r.u32("version", kOffsetVersion);
@@ -244,25 +255,52 @@ ModelFile load_model_file(const std::string& path) {
            "expected " + std::to_string(kModelFileHeaderBytes) + " for version 1, found " + std::to_string(header_bytes));
   }
 
-  // 2. Sizes, each bounded by the file length before it is used, and the exact expected length.
-  const std::uint64_t file_bytes = r.size();
-  const std::uint32_t rows = r.u32("rows", kOffsetRows);
-  const std::uint32_t cols = r.u32("cols", kOffsetCols);
-  const std::uint32_t classes = r.u32("num_classes", kOffsetClasses);
-  const std::uint64_t dim = static_cast<std::uint64_t>(rows) * cols;  // < 2^64
-  if (rows == 0 || cols == 0 || dim > static_cast<std::uint64_t>(INT_MAX)) {
+  // 2. Sizes, each bounded by the file length before it is used.
+  HeaderFields h;
+  h.rows = r.u32("rows", kOffsetRows);
+  h.cols = r.u32("cols", kOffsetCols);
+  h.classes = r.u32("num_classes", kOffsetClasses);
+  h.dim = static_cast<std::uint64_t>(h.rows) * h.cols;  // < 2^64
+  if (h.rows == 0 || h.cols == 0 || h.dim > static_cast<std::uint64_t>(INT_MAX)) {
     r.fail("rows", kOffsetRows,
-           "input shape " + std::to_string(rows) + "x" + std::to_string(cols) + " is empty or too large");
+           "input shape " + std::to_string(h.rows) + "x" + std::to_string(h.cols) + " is empty or too large");
   }
-  if (classes < 1 || classes > kModelFileMaxClasses) {
-    r.fail("num_classes", kOffsetClasses, std::to_string(classes) + " is outside [1, 256]");
+  if (h.classes < 1 || h.classes > kModelFileMaxClasses) {
+    r.fail("num_classes", kOffsetClasses, std::to_string(h.classes) + " is outside [1, 256]");
   }
-  if (dim > file_bytes / (4ull * classes)) {
+  if (h.dim > file_bytes / (4ull * h.classes)) {
     r.fail("weights", kOffsetSettings,
-           "the header's shape " + std::to_string(rows) + "x" + std::to_string(cols) + " with " +
-               std::to_string(classes) + " classes needs " + std::to_string(4 * dim) + " bytes per class, more than the " +
+           "the header's shape " + std::to_string(h.rows) + "x" + std::to_string(h.cols) + " with " +
+               std::to_string(h.classes) + " classes needs " + std::to_string(4 * h.dim) + " bytes per class, more than the " +
                std::to_string(file_bytes) + "-byte file holds: truncated or corrupted");
   }
+  const std::uint64_t parameters = h.dim * h.classes + h.classes;  // < 2^40
+  const std::uint64_t settings_bytes = r.u32("settings_json_bytes", kOffsetSettingsBytes);
+  const std::uint64_t most_bytes = kOffsetSettings + settings_bytes + 4 * parameters + 4 + 4 * parameters + 4;
+  if (file_bytes > most_bytes) {
+    r.fail("file length", most_bytes,
+           "the header describes at most " + std::to_string(most_bytes) + " bytes (settings " +
+               std::to_string(settings_bytes) + " bytes, " + std::to_string(parameters) +
+               " parameters and as many optimizer floats) but the file has " + std::to_string(file_bytes) +
+               ": not a model file of this shape");
+  }
+  return h;
+}
+
+}  // namespace
+
+ModelFile load_model_file(const std::string& path) {
+  std::uint64_t file_bytes = 0;
+  const std::vector<std::uint8_t> first_bytes = read_file_prefix(path, kOffsetSettings, &file_bytes);
+  check_model_header(path, first_bytes, file_bytes);
+  const std::vector<std::uint8_t> bytes = read_whole_file(path);
+  const ModelFileReader r(path, bytes);
+  const HeaderFields h = check_model_header(path, bytes, bytes.size());  // again: the file may have changed
+  file_bytes = r.size();
+  const std::uint32_t rows = h.rows;
+  const std::uint32_t cols = h.cols;
+  const std::uint32_t classes = h.classes;
+  const std::uint64_t dim = h.dim;
   const std::uint64_t weight_count = dim * classes;  // <= file_bytes / 4
   const std::uint64_t settings_bytes = r.u32("settings_json_bytes", kOffsetSettingsBytes);
   const std::uint64_t weights_offset = kOffsetSettings + settings_bytes;

@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +28,11 @@ namespace {
 }  // namespace
 
 std::vector<std::uint8_t> read_whole_file(const std::string& path) {
+  std::uint64_t file_bytes = 0;
+  return read_file_prefix(path, UINT64_MAX, &file_bytes);
+}
+
+std::vector<std::uint8_t> read_file_prefix(const std::string& path, std::uint64_t n, std::uint64_t* file_bytes) {
   // Opened without blocking and refused unless regular: a FIFO or a device would hang or never end.
   const int fd = open_regular_for_reading(path, "");
   struct FdCloser {
@@ -34,7 +41,8 @@ std::vector<std::uint8_t> read_whole_file(const std::string& path) {
   } closer{fd};
   struct stat st {};
   if (fstat(fd, &st) != 0) throw DataError(path, std::string("cannot stat: ") + std::strerror(errno));
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
+  *file_bytes = static_cast<std::uint64_t>(st.st_size);
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(std::min<std::uint64_t>(n, *file_bytes)));
   std::size_t got = 0;
   while (got < bytes.size()) {
     const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);

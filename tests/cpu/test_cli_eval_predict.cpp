@@ -174,6 +174,30 @@ TEST_F(CliEvalPredict, ShapeMismatchIsBadDataNamingBothShapes) {
   EXPECT_NE(pred.err.find("t10k-images-idx3-ubyte.gz"), std::string::npos) << pred.err;
 }
 
+// A 3 GB model file (sparse: its blocks are holes) is refused from its first bytes, before it is read whole:
+// under an address-space limit of 1 GB, reading it would fail as out of memory instead. Wrong magic, and a
+// well-formed header whose shape cannot fill 3 GB.
+TEST_F(CliEvalPredict, AHugeModelFileIsRefusedFromItsHeaderWithoutReadingIt) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer cannot run under prlimit --as";
+#endif
+  const std::uintmax_t huge = 3000000000ull;
+  const std::string zeros = dir_.file("zeros.lrm");
+  { std::ofstream f(zeros, std::ios::binary); }
+  std::filesystem::resize_file(zeros, huge);
+  auto r = RunCli("eval --model " + zeros + " --data " + dir_.path(), "prlimit --as=1000000000 ");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.err.find("not a logreg_cuda model file"), std::string::npos) << r.err;
+
+  const std::string padded = dir_.file("padded.lrm");
+  std::filesystem::copy_file(dir_.file("model.lrm"), padded);
+  std::filesystem::resize_file(padded, huge);
+  r = RunCli("eval --model " + padded + " --data " + dir_.path(), "prlimit --as=1000000000 ");
+  EXPECT_EQ(r.exit_code, 3) << r.output;
+  EXPECT_NE(r.err.find("the header describes at most"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("but the file has 3000000000: not a model file of this shape"), std::string::npos) << r.err;
+}
+
 TEST_F(CliEvalPredict, CorruptModelIsBadData) {
   {
     std::fstream f(dir_.file("model.lrm"), std::ios::in | std::ios::out | std::ios::binary);
