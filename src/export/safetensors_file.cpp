@@ -3,11 +3,13 @@
 // from the file is checked against the file's length before use.
 #include "logreg/export_safetensors.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "export_check.hpp"
 #include "little_endian.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/whole_file.hpp"
 
 namespace logreg {
 namespace {
@@ -24,12 +27,38 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-std::vector<unsigned char> read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path, std::string("cannot open: ") + std::strerror(errno));
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw DataError(path, "read error");
-  return bytes;
+// A JSON value for a message: at most 60 characters of its text.
+std::string short_json(const json& j) {
+  std::string text = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+// The reference implementation reads a header of at most this depth: {"name": {"shape": [...]}}; its metadata
+// values are strings.
+constexpr int kSafetensorsMaxDepth = 3;
+
+// DataError at the first byte that opens a level past kSafetensorsMaxDepth, found before any parsing (a
+// parser and a destructor that recurse would otherwise meet 85,000 levels).
+void check_header_depth(const std::string& path, const unsigned char* text, std::uint64_t n) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const unsigned char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kSafetensorsMaxDepth) {
+        throw DataError(path, "header at byte " + std::to_string(8 + i) + ": nested deeper than " +
+                                  std::to_string(kSafetensorsMaxDepth) + " levels, which no safetensors header is");
+      }
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
 }
 
 struct TensorEntry {
@@ -69,10 +98,10 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
   if (!j["shape"].is_array()) throw DataError(path, where + ": shape is not an array");
   std::uint64_t count = 1;
   for (const json& d : j["shape"]) {
-    if (!d.is_number_unsigned()) throw DataError(path, where + ": shape holds " + d.dump() + ", not a size");
+    if (!d.is_number_unsigned()) throw DataError(path, where + ": shape holds " + short_json(d) + ", not a size");
     const std::uint64_t n = d.get<std::uint64_t>();
     if (n != 0 && count > std::numeric_limits<std::uint64_t>::max() / item / n) {
-      throw DataError(path, where + ": shape " + j["shape"].dump() + " overflows a 64-bit byte count");
+      throw DataError(path, where + ": shape " + short_json(j["shape"]) + " overflows a 64-bit byte count");
     }
     count *= n;
     e.shape.push_back(n);
@@ -115,7 +144,7 @@ std::uint64_t metadata_u64(const std::string& path, const json& meta, const char
                            std::uint64_t max) {
   if (!meta.contains(key)) return fallback;
   const json& v = meta[key];
-  const std::string text = v.is_string() ? v.get<std::string>() : v.dump();
+  const std::string text = v.is_string() ? v.get<std::string>() : short_json(v);
   char* end = nullptr;
   errno = 0;
   const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
@@ -158,26 +187,53 @@ std::string safetensors_model_bytes(const ModelFile& mf) {
 }
 
 ModelFile load_safetensors_model(const std::string& path) {
-  const std::vector<unsigned char> bytes = read_file_bytes(path);
-  if (bytes.size() < 8) {
-    throw DataError(path, "header length at byte 0: the file has " + std::to_string(bytes.size()) +
+  // The 8-byte length and the header first: the data are read only once the header accounts for every byte.
+  std::uint64_t file_bytes = 0;
+  const std::vector<std::uint8_t> length = read_file_prefix(path, 8, &file_bytes);
+  if (file_bytes < 8) {
+    throw DataError(path, "header length at byte 0: the file has " + std::to_string(file_bytes) +
                               " bytes, a safetensors file starts with an 8-byte length");
   }
-  const std::uint64_t n = export_detail::read_u64_le(bytes.data());
-  if (n > bytes.size() - 8 || n > kSafetensorsMaxHeaderBytes) {
+  const std::uint64_t n = export_detail::read_u64_le(length.data());
+  if (n > file_bytes - 8 || n > kSafetensorsMaxHeaderBytes) {
     throw DataError(path, "header length at byte 0: " + std::to_string(n) + " bytes, but the file has " +
-                              std::to_string(bytes.size() - 8) + " after it (limit " +
+                              std::to_string(file_bytes - 8) + " after it (limit " +
                               std::to_string(kSafetensorsMaxHeaderBytes) + "): not a safetensors file, or truncated");
   }
+  const std::vector<std::uint8_t> head = read_file_prefix(path, 8 + n, &file_bytes);
+  if (head.size() != 8 + n) throw DataError(path, "the file shrank while it was read");
+  const unsigned char* text = head.data() + 8;
+  if (n >= 3 && text[0] == 0xEF && text[1] == 0xBB && text[2] == 0xBF) {
+    throw DataError(path, "header at byte 8 starts with a UTF-8 byte-order mark, which JSON does not allow");
+  }
+  check_header_depth(path, text, n);
+  // Parsed with a duplicate-key check in every object (the reference refuses them; a JSON library keeps one).
+  std::vector<std::set<std::string>> open_objects;
+  std::string duplicate;
+  const json::parser_callback_t no_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) {
+      open_objects.emplace_back();
+    } else if (event == json::parse_event_t::object_end) {
+      if (!open_objects.empty()) open_objects.pop_back();
+    } else if (event == json::parse_event_t::key && !open_objects.empty() && duplicate.empty() &&
+               !open_objects.back().insert(parsed.get<std::string>()).second) {
+      duplicate = parsed.get<std::string>();
+    }
+    return true;
+  };
   json header;
   try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
-  } catch (const json::exception& e) {
-    throw DataError(path, "header at byte 8 is not valid JSON: " + std::string(e.what()));
+    header = json::parse(text, text + n, no_duplicates);
+  } catch (const json::parse_error& e) {
+    throw DataError(path, "header is not valid JSON (at byte " + std::to_string(8 + e.byte - 1) + ")");
+  } catch (const json::exception&) {
+    throw DataError(path, "header is not valid JSON");
+  }
+  if (!duplicate.empty()) {
+    throw DataError(path, "header holds the key \"" + short_json(json(duplicate)).substr(1) + " more than once");
   }
   if (!header.is_object()) throw DataError(path, "header at byte 8 is not a JSON object");
-  const std::uint64_t data_bytes = bytes.size() - 8 - n;
-  const unsigned char* data = bytes.data() + 8 + n;
+  const std::uint64_t data_bytes = file_bytes - 8 - n;
 
   json meta = json::object();
   std::vector<TensorEntry> entries;
@@ -189,6 +245,28 @@ ModelFile load_safetensors_model(const std::string& path) {
     }
     entries.push_back(parse_entry(path, item.key(), item.value(), data_bytes));
   }
+  // The tensors cover the data section exactly, in some order: no gaps, no overlaps, nothing after the last.
+  std::vector<const TensorEntry*> by_offset;
+  for (const TensorEntry& e : entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const TensorEntry* a, const TensorEntry* b) { return a->begin != b->begin ? a->begin < b->begin : a->end < b->end; });
+  std::uint64_t covered = 0;
+  for (const TensorEntry* e : by_offset) {
+    if (e->begin != covered) {
+      throw DataError(path, "header entry \"" + e->name + "\": data_offsets begin at " + std::to_string(e->begin) +
+                                ", expected " + std::to_string(covered) + " (" +
+                                (e->begin < covered ? "it overlaps another tensor" : "a gap before it") +
+                                "): the tensors must cover the data bytes exactly");
+    }
+    covered = e->end;
+  }
+  if (covered != data_bytes) {
+    throw DataError(path, std::to_string(data_bytes - covered) + " bytes after the last tensor (the data section has " +
+                              std::to_string(data_bytes) + ", the tensors cover " + std::to_string(covered) + ")");
+  }
+  const std::vector<std::uint8_t> bytes = read_whole_file(path);
+  if (bytes.size() != file_bytes) throw DataError(path, "the file changed size while it was read");
+  const unsigned char* data = bytes.data() + 8 + n;
 
   // "weight" + "bias", or exactly one "P.weight" + "P.bias" pair.
   std::vector<std::string> prefixes;

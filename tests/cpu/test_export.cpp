@@ -236,10 +236,64 @@ TEST(SafetensorsReader, RejectsBadFilesNamingTheProblem) {
   expect(Safetensors(h, w + b), {"unknown dtype \"Q4\""});
   h = good;
   h.erase("bias");
-  expect(Safetensors(h, w + b), {"no \"bias\" tensor"});
+  expect(Safetensors(h, w), {"no \"bias\" tensor"});
   h = good;
   h["fc.weight"] = h["weight"];
-  expect(Safetensors(h, w + b), {"more than one weight tensor", "fc.weight"});
+  h["fc.weight"]["data_offsets"] = {60, 108};
+  expect(Safetensors(h, w + b + w), {"more than one weight tensor", "fc.weight"});
+  // What the reference implementation refuses: tensors that overlap, leave a gap or leave bytes after the
+  // last; a byte-order mark; a key twice; nesting deeper than a header has. Echoed values stay short, and no
+  // JSON library's text reaches the message.
+  h = good;
+  h["bias"]["data_offsets"] = {36, 48};
+  h["bias"]["shape"] = {3};
+  expect(Safetensors(h, w + b), {"\"bias\": data_offsets begin at 36, expected 48", "overlaps"});
+  h = good;
+  h["bias"]["data_offsets"] = {52, 64};
+  expect(Safetensors(h, w + Floats({0.0f}) + b), {"\"bias\": data_offsets begin at 52, expected 48", "a gap"});
+  expect(Safetensors(good, w + b + std::string(8, '\0')), {"8 bytes after the last tensor"});
+  {
+    const std::string text = "\xEF\xBB\xBF" + good.dump();
+    std::string s8(8, '\0');
+    for (int i = 0; i < 8; ++i) s8[static_cast<std::size_t>(i)] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
+    expect(s8 + text + w + b, {"byte-order mark"});
+    const std::string twice = R"({"__metadata__":{"a":"1"},"__metadata__":{"a":"2"},)" + good.dump().substr(1);
+    for (int i = 0; i < 8; ++i) s8[static_cast<std::size_t>(i)] = static_cast<char>((twice.size() >> (8 * i)) & 0xff);
+    expect(s8 + twice + w + b, {"the key \"__metadata__\" more than once"});
+    const std::string deep = R"({"weight":{"dtype":"F32","shape":)" + std::string(85000, '[') + std::string(85000, ']') + "}}";
+    for (int i = 0; i < 8; ++i) s8[static_cast<std::size_t>(i)] = static_cast<char>((deep.size() >> (8 * i)) & 0xff);
+    WriteBytes(path, s8 + deep);
+    try {
+      load_safetensors_model(path);
+      ADD_FAILURE() << "a header nested 85,000 deep was accepted";
+    } catch (const DataError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("nested deeper than 3 levels"), std::string::npos) << what.substr(0, 300);
+      EXPECT_LT(what.size(), 300u) << "the message echoes the header";
+    }
+  }
+  h = good;
+  h["weight"]["shape"] = nlohmann::json::array();
+  for (int i = 0; i < 1000; ++i) h["weight"]["shape"].push_back(-1);
+  WriteBytes(path, Safetensors(h, w + b));
+  try {
+    load_safetensors_model(path);
+    ADD_FAILURE() << "a negative shape was accepted";
+  } catch (const DataError& e) {
+    EXPECT_LT(std::string(e.what()).size(), 300u) << e.what();
+  }
+  {
+    std::string s = Safetensors(good, w + b);
+    s[20] = '\x01';
+    WriteBytes(path, s);
+    try {
+      load_safetensors_model(path);
+      ADD_FAILURE() << "a control byte in the header was accepted";
+    } catch (const DataError& e) {
+      EXPECT_NE(std::string(e.what()).find("not valid JSON (at byte"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("json.exception"), std::string::npos) << e.what();
+    }
+  }
   h = nlohmann::json::parse(R"({"emb":{"dtype":"F32","shape":[3],"data_offsets":[0,12]}})");
   expect(Safetensors(h, b), {"no \"weight\" tensor", "emb"});
   h = good;

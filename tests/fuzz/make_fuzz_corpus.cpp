@@ -11,10 +11,12 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commands.hpp"
 #include "logreg/idx.hpp"
+#include "logreg/export_safetensors.hpp"
 #include "logreg/model_file.hpp"
 
 namespace {
@@ -94,7 +96,8 @@ int main(int argc, char** argv) {
   }
   const fs::path out = argv[1];
   const fs::path idx = out / "fuzz_idx", model = out / "fuzz_model_file", cli_dir = out / "fuzz_cli";
-  for (const fs::path& d : {idx, model, cli_dir}) fs::create_directories(d);
+  const fs::path safetensors = out / "fuzz_safetensors";
+  for (const fs::path& d : {idx, model, cli_dir, safetensors}) fs::create_directories(d);
 
   // IDX: images and labels, raw and gzip; the smallest legal files too.
   for (bool gz : {false, true}) {
@@ -111,6 +114,12 @@ int main(int argc, char** argv) {
   save_model_file((model / "sigmoid_softmax_2x3x4.lrm").string(), sample_model(2, 3, 4, LossHead::kSigmoidSoftmax, false));
   save_model_file((model / "ovr_3x3x2_state.lrm").string(), sample_model(3, 3, 2, LossHead::kOvr, true));
   save_model_file((model / "softmax_1x1x1.lrm").string(), sample_model(1, 1, 1, LossHead::kSoftmax, false));
+  // safetensors files: our writer's, each loss head.
+  for (const auto& [name, head] : {std::pair<const char*, LossHead>{"softmax_4x5x3", LossHead::kSoftmax},
+                                   {"sigmoid_softmax_2x3x4", LossHead::kSigmoidSoftmax}, {"ovr_3x3x2", LossHead::kOvr}}) {
+    const std::string bytes = safetensors_model_bytes(sample_model(name[0] == 'o' ? 3 : 2, 3, 4, head, false));
+    std::ofstream((safetensors / (std::string(name) + ".safetensors")).string(), std::ios::binary) << bytes;
+  }
 
   // Command lines, one per subcommand and a few of each command's options and errors.
   const std::vector<std::vector<std::string>> seeds = {
