@@ -39,7 +39,7 @@ __device__ inline double warp_sum(double v) {
 //      ... for every class (and the bias of class t), so each g element has one owner and one order.
 // g lives in shared memory when the plan says so (copied into the slot at the end), else in the slot itself.
 // Every thread reaches every barrier: no early return.
-__global__ void __launch_bounds__(kObjectiveThreads) objective_rows_kernel(ObjectiveArgs a, ObjectivePlan plan) {
+__global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(ObjectiveArgs a, ObjectivePlan plan) {
   LOGREG_DYNAMIC_SHARED(double, smem);
   const int t = static_cast<int>(threadIdx.x);
   const int C = a.classes;
