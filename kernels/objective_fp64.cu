@@ -127,16 +127,23 @@ __global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(Ob
       for (int r = 0; r < nt; ++r) loss += zs[r * C];
     }
 
-    // 4. The gradient: each owned element adds the tile's rows in row order.
+    // 4. The gradient: each owned element adds the tile's rows in row order; two classes at a time, so two
+    //    independent chains of multiply-adds are in flight.
     for (int d = t; d < D; d += kObjectiveThreads) {
       double x[kObjectiveMaxTileRows];
       for (int r = 0; r < kObjectiveMaxTileRows; ++r) x[r] = r < nt ? xs[r * D + d] : 0.0;
-      for (int c = 0; c < C; ++c) {
-        double s = g[c * D + d];
+      for (int c = 0; c < C; c += 2) {
+        const int c1 = c + 1 < C ? c + 1 : c;  // an odd last class is computed twice, stored once
+        double s0 = g[c * D + d];
+        double s1 = g[c1 * D + d];
         for (int r = 0; r < kObjectiveMaxTileRows; ++r) {
-          if (r < nt) s += dzs[r * C + c] * x[r];
+          if (r < nt) {
+            s0 += dzs[r * C + c] * x[r];
+            s1 += dzs[r * C + c1] * x[r];
+          }
         }
-        g[c * D + d] = s;
+        g[c1 * D + d] = s1;
+        g[c * D + d] = s0;
       }
     }
     for (int c = t; c < C; c += kObjectiveThreads) {
