@@ -130,8 +130,8 @@ step "kernel lab" "$out/bench.log" 60 "$lab"
 sed -n '/==> kernel lab/,$p' "$out/bench.log" | grep -iE "bandwidth|GB/s|us/step|µs|median|FAIL" | tail -20 >>"$summary"
 
 # 5. compute-sanitizer on a fast subset.
-filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum:CudaObjectiveTest.MatchesReference*}"
-race_filter="${GPU_RUN_RACECHECK_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaPersistentEpochs/softmax_B83_sgd}"
+filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum:AllHeads/CudaObjectiveHeads.*/softmax:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
+race_filter="${GPU_RUN_RACECHECK_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaPersistentEpochs/softmax_B83_sgd:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
 if command -v compute-sanitizer >/dev/null 2>&1; then
   for tool in memcheck initcheck synccheck; do
     step "compute-sanitizer $tool" "$out/sanitizer.log" 60 \
