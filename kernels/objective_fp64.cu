@@ -29,9 +29,27 @@ __device__ inline double warp_sum(double v) {
   return v;
 }
 
+// Row i of the rows summed over, as a row of the set.
+__device__ inline std::size_t tile_row(const ObjectiveArgs& a, int i) {
+  return a.rows != nullptr ? a.rows[i] : static_cast<std::size_t>(i);
+}
+
+// words[r] = pixels 4t .. 4t+3 of row first + r of the rows, for the rows of the tile [first, min(first + R,
+// last)); D a multiple of 4 (so every row starts on a 4-byte boundary) and 4t < D.
+__device__ inline void load_tile_words(const ObjectiveArgs& a, int first, int last, int R, int t,
+                                       std::uint32_t* words) {
+  for (int r = 0; r < kObjectiveMaxTileRows; ++r) {
+    if (r < R && first + r < last) {
+      const std::uint8_t* px = a.pixels + tile_row(a, first + r) * static_cast<std::size_t>(a.dim);
+      words[r] = reinterpret_cast<const std::uint32_t*>(px)[t];
+    }
+  }
+}
+
 // One block of kObjectiveThreads threads over its rows, a tile of up to plan.tile_rows rows at a time:
 //   1. the tile's pixels as doubles in shared memory (each uint8 read once, through a 256-entry table of
-//      pixel_to_unit<double>);
+//      pixel_to_unit<double>); for D <= 1024, a multiple of 4, each thread's 4-byte words of the next tile
+//      are loaded into registers while this tile computes, so the set's latency is hidden;
 //   2. logits z = W x + b: each warp a micro-tile of 2 rows x 5 classes, lanes striding the pixels, then a
 //      fixed butterfly over the lanes;
 //   3. per row objective_row: loss and dz = (1/n) dloss/dz; the block's loss added in row order by thread 0;
@@ -69,15 +87,30 @@ __global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(Ob
   const int warp = t / 32;
   const int lane = t % 32;
   double loss = 0.0;  // thread 0's: the block's loss sum
+  // Rows of 4-byte words that one pass of the threads covers (D <= 1024 pixels, D a multiple of 4): thread t
+  // loads pixels 4t .. 4t+3 of each row of the next tile into registers while the current tile computes.
+  const bool prefetch = D % 4 == 0 && D <= 4 * kObjectiveThreads;
+  const bool loads_words = prefetch && t < D / 4;
+  std::uint32_t words[kObjectiveMaxTileRows] = {};
+  if (loads_words) load_tile_words(a, r0, r1, R, t, words);
   __syncthreads();
 
   for (int i0 = r0; i0 < r1; i0 += R) {
     const int nt = r1 - i0 < R ? r1 - i0 : R;
-    // 1. The tile's pixels.
-    for (int r = 0; r < nt; ++r) {
-      const std::size_t row = a.rows != nullptr ? a.rows[i0 + r] : static_cast<std::size_t>(i0 + r);
-      const std::uint8_t* px = a.pixels + row * static_cast<std::size_t>(D);
-      for (int d = t; d < D; d += kObjectiveThreads) xs[r * D + d] = lut[px[d]];
+    // 1. The tile's pixels: from the words loaded during the previous tile (then the next tile's words are
+    //    requested), or, for other shapes, from the set now.
+    if (loads_words) {
+      for (int r = 0; r < kObjectiveMaxTileRows; ++r) {
+        if (r < nt) {
+          for (int k = 0; k < 4; ++k) xs[r * D + 4 * t + k] = lut[(words[r] >> (8 * k)) & 0xffu];
+        }
+      }
+      if (i0 + R < r1) load_tile_words(a, i0 + R, r1, R, t, words);
+    } else if (!prefetch) {
+      for (int r = 0; r < nt; ++r) {
+        const std::uint8_t* px = a.pixels + tile_row(a, i0 + r) * static_cast<std::size_t>(D);
+        for (int d = t; d < D; d += kObjectiveThreads) xs[r * D + d] = lut[px[d]];
+      }
     }
     __syncthreads();
 
@@ -118,8 +151,8 @@ __global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(Ob
 
     // 3. The rows' loss and dz, one thread per row; the loss in row order.
     if (t < nt) {
-      const std::size_t row = a.rows != nullptr ? a.rows[i0 + t] : static_cast<std::size_t>(i0 + t);
-      const double row_loss = objective_row<double>(a.head, zs + t * C, C, a.labels[row], a.inv_n, dzs + t * C);
+      const double row_loss =
+          objective_row<double>(a.head, zs + t * C, C, a.labels[tile_row(a, i0 + t)], a.inv_n, dzs + t * C);
       zs[t * C] = row_loss;  // the logits are no longer needed
     }
     __syncthreads();
