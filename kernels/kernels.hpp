@@ -120,6 +120,44 @@ std::size_t persistent_epoch_shared_bytes(int batch, int dim, int classes, bool 
 // Enqueues the whole epoch (one launch). shared_bytes = persistent_epoch_shared_bytes(...) > 0.
 void persistent_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaStream_t stream);
 
+// The L-BFGS objective's data term in double (objective_fp64.cu): one launch of objective_row_blocks(n) fixed
+// row blocks of kObjectiveThreads threads, each summing its rows' loss and gradient into its own slot, then
+// one launch adding the slots in slot order. Bit-reproducible, and the same on every device: the row blocks
+// depend on n alone.
+// (The block counts and sizes are in step_bodies.hpp, which plain C++ reads to count the device bytes.)
+
+// Where a block keeps its data: a tile of tile_rows rows (1..kObjectiveMaxTileRows) of pixels as doubles,
+// W (w_shared) and the block's gradient (g_shared) in shared memory when they fit, else read from / added into
+// global memory. tile_rows == 0: the shape does not fit even one row (refused).
+struct ObjectivePlan {
+  int tile_rows;
+  bool w_shared;
+  bool g_shared;
+  std::size_t shared_bytes;  // dynamic shared memory per block
+};
+
+// The plan for C classes of D pixels on a device with shared_optin bytes of shared memory per block
+// (cudaDeviceProp::sharedMemPerBlockOptin): the W-and-g plan with 8 rows (175 KiB at 10 x 784) where it fits.
+ObjectivePlan objective_plan(int classes, int dim, std::size_t shared_optin);
+
+struct ObjectiveArgs {
+  const std::uint8_t* pixels;  // (N, D) uint8 row-major, device or pinned host memory
+  const std::uint8_t* labels;  // (N) each < classes
+  const std::uint32_t* rows;   // (n) the rows to sum over, each < N; nullptr: rows 0 .. n-1
+  int n;                       // rows summed over
+  int dim;                     // D
+  int classes;                 // C
+  LossHead head;
+  double inv_n;                // 1/n: dz = inv_n * dloss/dz (objective_row)
+  const double* params;        // (C*D + C) W (C, D) row-major, then b
+  double* partials;            // (blocks, C*D + C + 1) per block: its rows' data gradient, then their loss sum
+};
+
+// Enqueues one evaluation: out (C*D + C + 1) = the data gradient sum_i dz_i x_iᵀ (dW then db, each already
+// scaled by 1/n) and, last, the loss sum (unscaled). blocks = objective_row_blocks(n); plan.tile_rows > 0.
+void objective_evaluate(const ObjectiveArgs& a, const ObjectivePlan& plan, int blocks, double* out,
+                        cudaStream_t stream);
+
 // cudaSuccess when this binary has a kernel image the current device can run
 // (cudaErrorNoKernelImageForDevice / cudaErrorInvalidDeviceFunction otherwise).
 cudaError_t kernel_image_status();

@@ -6,7 +6,8 @@
 #   tests.log      the gpu test executable with LOGREG_REQUIRE_GPU=1 (a skip is a failure)
 #   sanitizer.log  a fast subset under compute-sanitizer memcheck, racecheck, synccheck and initcheck
 #   train.log      train --device cuda, 50 epochs, tutorial settings, and the CPU backend on the same seed;
-#                  train --solver lbfgs --C 1 on the full set, GPU and CPU backends
+#                  train --solver lbfgs --C 1 on the full set, GPU and CPU backends; the GPU's double objective
+#                  alone (no test accuracy) at tol 1e-4 and 1e-8, with its ms per evaluation
 #   bench.log      tools/gpu_bench.py (batch 32/256/8192: resident with and without graphs, streamed, and
 #                  PyTorch preloaded on the same GPU) and the kernel lab (validate, time, copy bandwidth)
 #   kernels.csv    ncu: each kernel's duration, DRAM throughput and achieved occupancy: one cuBLAS step at
@@ -98,9 +99,25 @@ step "train cpu 50 epochs" "$out/train.log" 90 "$cli" train --device cpu --data 
 # The L-BFGS solver on the full set at C = 1 (scikit-learn's default tolerance 1e-4), GPU then CPU backend.
 step "lbfgs cuda C=1" "$out/train.log" 90 "$cli" train --device cuda --data "$data" --solver lbfgs --C 1 --tol 1e-4 --max-iter 2000
 step "lbfgs cpu C=1" "$out/train.log" 90 "$cli" train --device cpu --data "$data" --solver lbfgs --C 1 --tol 1e-4 --max-iter 2000
+# The double device objective alone (docs/profiling.md, "The L-BFGS objective kernel"): the same fit without the
+# test accuracy, then the fit to tol 1e-8; ms per evaluation = the fit's seconds / its evaluations (libLBFGS's
+# own time per iteration included), from --metrics files kept outside OUTDIR.
+metrics_dir="$(mktemp -d)"
+step "lbfgs cuda C=1 tol 1e-4, objective only" "$out/train.log" 60 "$cli" train --device cuda --data "$data" --solver lbfgs \
+  --C 1 --tol 1e-4 --max-iter 2000 --eval-every 0 --metrics "$metrics_dir/tol1e-4.csv"
+step "lbfgs cuda C=1 tol 1e-8, objective only" "$out/train.log" 90 "$cli" train --device cuda --data "$data" --solver lbfgs \
+  --C 1 --tol 1e-8 --max-iter 20000 --eval-every 0 --metrics "$metrics_dir/tol1e-8.csv"
+for f in "$metrics_dir"/tol*.csv; do
+  [ -f "$f" ] || continue
+  tail -1 "$f" | awk -F, -v name="$(basename "$f" .csv)" \
+    '{ printf "lbfgs cuda %s: %d iterations, %d evaluations, %.3f s, %.3f ms per evaluation (objective %s, max |g| %s)\n", name, $1, $6, $5, 1000 * $5 / $6, $2, $3 }' \
+    >>"$out/train.log"
+done
+rm -rf "$metrics_dir"
 {
   echo
   grep "^Solver:" "$out/train.log"
+  grep "^lbfgs cuda tol" "$out/train.log"
   echo "final epoch (cuda --kernel auto, cuda --kernel cublas, cpu):"
   grep "^Epoch: 50\." "$out/train.log"
   grep "training on" "$out/train.log" | head -4
@@ -113,8 +130,8 @@ step "kernel lab" "$out/bench.log" 60 "$lab"
 sed -n '/==> kernel lab/,$p' "$out/bench.log" | grep -iE "bandwidth|GB/s|us/step|µs|median|FAIL" | tail -20 >>"$summary"
 
 # 5. compute-sanitizer on a fast subset.
-filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum:CudaObjectiveTest.MatchesReference*}"
-race_filter="${GPU_RUN_RACECHECK_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaPersistentEpochs/softmax_B83_sgd}"
+filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum:AllHeads/CudaObjectiveHeads.*/softmax:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
+race_filter="${GPU_RUN_RACECHECK_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaPersistentEpochs/softmax_B83_sgd:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
 if command -v compute-sanitizer >/dev/null 2>&1; then
   for tool in memcheck initcheck synccheck; do
     step "compute-sanitizer $tool" "$out/sanitizer.log" 60 \

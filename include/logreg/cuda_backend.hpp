@@ -40,9 +40,15 @@ inline constexpr NameTable<Residency, 3> kResidencyNames = {{
 inline const char* residency_name(Residency r) { return name_of(kResidencyNames, r); }
 inline bool parse_residency(const std::string& s, Residency* out) { return parse_name(kResidencyNames, s, out); }
 
-// Device bytes the kDevice mode adds for a training set of `rows` images of `dim` pixels: the pixels,
-// the labels, the epoch order (uint32 per row) and the cuBLAS workspace.
-std::size_t resident_bytes(std::size_t rows, std::size_t dim, std::size_t cublas_workspace_bytes);
+// Device bytes the kDevice mode adds for a training set of `rows` images of `dim` pixels and `classes`
+// classes: the pixels, the labels, the epoch order (uint32 per row), the cuBLAS workspace and the L-BFGS
+// objective's buffers (objective_device_bytes).
+std::size_t resident_bytes(std::size_t rows, std::size_t dim, int classes, std::size_t cublas_workspace_bytes);
+
+// Device bytes the full-batch objective allocates for `rows` rows with the set on the device: its row list
+// (uint32 per row), the parameters, the summed gradient and loss, and one such slot per row block
+// (kernels::objective_row_blocks), all double. With the set streamed it allocates the same less the row list.
+std::size_t objective_device_bytes(std::size_t rows, std::size_t dim, int classes);
 
 // kAuto -> kDevice when resident <= free_bytes / 2, else kStream; kDevice and kStream are returned as
 // given (kDevice that does not fit then fails with "out of GPU memory" when the set is uploaded).

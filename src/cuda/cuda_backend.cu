@@ -123,7 +123,8 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
         train_images_(train_images),
         train_labels_(train_labels),
         head_(checked_model(initial).head),
-        step_(prop_, initial, options.optimizer, options.velocity, compute_.get()) {
+        step_(prop_, initial, options.optimizer, options.velocity, compute_.get()),
+        objective_(step_.classes(), step_.dim(), prop_.sharedMemPerBlockOptin) {
     if (train_images_.dim() != static_cast<std::size_t>(step_.dim()) || train_labels_.count() != train_images_.count) {
       throw DataError(train_images_.path, "training images (" + std::to_string(train_images_.count) + " x " +
                                               std::to_string(train_images_.dim()) + ") do not match " +
@@ -139,7 +140,8 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
     const Residency residency = resolve_residency(
         options_.residency,
-        resident_bytes(train_images_.count, static_cast<std::size_t>(step_.dim()), cublas_workspace_bytes(prop_)),
+        resident_bytes(train_images_.count, static_cast<std::size_t>(step_.dim()), step_.classes(),
+                       cublas_workspace_bytes(prop_)),
         free_bytes);
     if (residency == Residency::kDevice) {
       resident_ = std::make_unique<ResidentInput>(train_images_, train_labels_, options_.cuda_graphs, options_.kernel,
@@ -210,27 +212,14 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     return evaluator_.evaluate(images, labels, step_, head_);
   }
 
-  // Over the resident set; with streamed residency the set is uploaded once, on the first call, for this.
+  // In double on the device (DeviceObjective): over the resident set, or, with the set streamed, over the rows
+  // gathered once into pinned host memory that the kernel reads in place.
   double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
                               double* grad) override {
-    const std::uint8_t* pixels = nullptr;
-    const std::uint8_t* labels = nullptr;
-    if (resident_ != nullptr) {
-      pixels = resident_->pixels();
-      labels = resident_->labels();
-    } else {
-      if (objective_pixels_.size() == 0) {
-        objective_pixels_ = DeviceBuffer<std::uint8_t>(train_images_.pixels.size());
-        objective_labels_ = DeviceBuffer<std::uint8_t>(train_labels_.count());
-        CUDA_CHECK(cudaMemcpyAsync(objective_pixels_.data(), train_images_.pixels.data(), objective_pixels_.bytes(),
-                                   cudaMemcpyHostToDevice, compute_.get()));
-        CUDA_CHECK(cudaMemcpyAsync(objective_labels_.data(), train_labels_.labels.data(), objective_labels_.bytes(),
-                                   cudaMemcpyHostToDevice, compute_.get()));
-      }
-      pixels = objective_pixels_.data();
-      labels = objective_labels_.data();
-    }
-    return objective_.evaluate(pixels, labels, train_images_.count, rows, params, l2, grad, step_, head_);
+    const std::uint8_t* pixels = resident_ != nullptr ? resident_->pixels() : nullptr;
+    const std::uint8_t* labels = resident_ != nullptr ? resident_->labels() : nullptr;
+    return objective_.evaluate(train_images_, train_labels_, pixels, labels, rows, params, l2, grad, head_,
+                               compute_.get());
   }
 
   Model model() const override { return step_.model(head_); }
@@ -276,9 +265,7 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
   std::unique_ptr<ResidentInput> resident_;  // one of the two input paths
   std::unique_ptr<StreamedInput> streamed_;
   Evaluator evaluator_;
-  DeviceObjective objective_;                        // full_batch_objective (the L-BFGS solver)
-  DeviceBuffer<std::uint8_t> objective_pixels_;      // streamed residency: the set, for objective_ only
-  DeviceBuffer<std::uint8_t> objective_labels_;
+  DeviceObjective objective_;  // full_batch_objective (the L-BFGS solver)
   int last_batch_rows_ = 0;
 
   bool recording_ = false;

@@ -1,95 +1,108 @@
-// DeviceObjective (device_objective.hpp): the full-batch objective chunk by chunk on the device, the sums
-// over chunks on the host in double.
+// DeviceObjective (device_objective.hpp): the host side of the device's double objective: the rows once, then
+// per evaluation one parameter upload, two launches, one read-back and one synchronisation.
 #include "device_objective.hpp"
 
 #include <algorithm>
+#include <climits>
+#include <cstring>
 #include <string>
 
 #include "cuda_check.hpp"
 #include "logreg/errors.hpp"
-#include "logreg/maths/gemm_plan.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "nvtx_range.hpp"
 
 namespace logreg::cuda {
 
-void DeviceObjective::reserve(std::size_t chunk, const DeviceStep& step) {
-  if (chunk <= chunk_capacity_) return;
-  CUDA_CHECK(cudaStreamSynchronize(step.stream()));  // buffers in use by enqueued work are about to be freed
-  const std::size_t dim = static_cast<std::size_t>(step.dim());
-  const std::size_t classes = static_cast<std::size_t>(step.classes());
-  x_ = DeviceBuffer<float>(chunk * dim);
-  y_ = DeviceBuffer<std::uint8_t>(chunk);
-  logits_ = DeviceBuffer<float>(chunk * classes);
-  dz_ = DeviceBuffer<float>(chunk * classes);
-  partials_ = LossPartialsBuffer(chunk, step.classes());
-  chunk_capacity_ = chunk;
+namespace {
+std::size_t parameter_count(int classes, int dim) {
+  return static_cast<std::size_t>(classes) * static_cast<std::size_t>(dim) + static_cast<std::size_t>(classes);
 }
+}  // namespace
 
-double DeviceObjective::evaluate(const std::uint8_t* pixels, const std::uint8_t* labels, std::size_t set_rows,
-                                 const std::vector<std::uint32_t>& rows, const double* params, double l2,
-                                 double* grad, DeviceStep& step, LossHead head) {
-  NvtxRange range("full_batch_objective");
+DeviceObjective::DeviceObjective(int classes, int dim, std::size_t shared_optin)
+    : classes_(classes), dim_(dim), plan_(kernels::objective_plan(classes, dim, shared_optin)) {}
+
+void DeviceObjective::set_rows(const ImageSet& images, const LabelSet& labels, bool streamed,
+                               const std::vector<std::uint32_t>& rows, cudaStream_t stream) {
+  if (rows == uploaded_rows_ && streamed == uploaded_streamed_) return;
   const std::size_t n = rows.size();
-  if (n == 0) throw UsageError("full_batch_objective: no rows");
   for (const std::uint32_t r : rows) {
-    if (r >= set_rows) {
-      throw UsageError("full_batch_objective: row " + std::to_string(r) + " is past the " + std::to_string(set_rows) +
-                       " training rows");
+    if (r >= images.count) {
+      throw UsageError("full_batch_objective: row " + std::to_string(r) + " is past the " +
+                       std::to_string(images.count) + " training rows");
     }
   }
-  const int C = step.classes();
-  const int D = step.dim();
-  const std::size_t n_weights = static_cast<std::size_t>(C) * static_cast<std::size_t>(D);
-  const std::size_t n_params = n_weights + static_cast<std::size_t>(C);
-  const cudaStream_t stream = step.stream();
-  if (params_.size() != n_params) {
-    CUDA_CHECK(cudaStreamSynchronize(stream));
-    params_ = DeviceBuffer<float>(n_params);
-    grads_ = DeviceBuffer<float>(n_params);
-    state_ = DeviceBuffer<kernels::DeviceStepState>(1);
-    totals_ = DeviceBuffer<kernels::DeviceTotals>(1);
-    const kernels::DeviceStepState zero{0, 0.0f};
-    CUDA_CHECK(cudaMemcpyAsync(state_.data(), &zero, sizeof zero, cudaMemcpyHostToDevice, stream));
-  }
-  reserve(std::min(n, kChunkRows), step);
-  if (rows != uploaded_rows_) {
-    CUDA_CHECK(cudaStreamSynchronize(stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));  // the buffers below may be read by enqueued work
+  uploaded_rows_.clear();
+  if (streamed) {
+    const std::size_t D = static_cast<std::size_t>(dim_);
+    if (streamed_pixels_.size() < n * D) streamed_pixels_ = PinnedBuffer<std::uint8_t>(n * D);
+    if (streamed_labels_.size() < n) streamed_labels_ = PinnedBuffer<std::uint8_t>(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::memcpy(streamed_pixels_.data() + i * D, images.image(rows[i]), D);
+      streamed_labels_.data()[i] = labels.labels[rows[i]];
+    }
+  } else {
     if (rows_.size() < n) rows_ = DeviceBuffer<std::uint32_t>(n);
     CUDA_CHECK(cudaMemcpyAsync(rows_.data(), rows.data(), n * sizeof(std::uint32_t), cudaMemcpyHostToDevice, stream));
-    uploaded_rows_ = rows;
+    CUDA_CHECK(cudaStreamSynchronize(stream));  // `rows` is the caller's
   }
-  // 1. The parameters as float (the host vector lives until the synchronisation below).
-  std::vector<float> p(n_params);
-  for (std::size_t j = 0; j < n_params; ++j) p[j] = static_cast<float>(params[j]);
-  CUDA_CHECK(cudaMemcpyAsync(params_.data(), p.data(), n_params * sizeof(float), cudaMemcpyHostToDevice, stream));
-  CUDA_CHECK(cudaMemsetAsync(totals_.data(), 0, sizeof(kernels::DeviceTotals), stream));
+  uploaded_rows_ = rows;
+  uploaded_streamed_ = streamed;
+}
 
-  const float inv_n = static_cast<float>(1.0 / static_cast<double>(n));
-  const float* w = params_.data();
-  const float* b = params_.data() + n_weights;
-  std::fill(grad, grad + n_params, 0.0);
-  std::vector<float> chunk_grads(n_params);
-  for (std::size_t start = 0; start < n; start += kChunkRows) {
-    const int chunk = static_cast<int>(std::min(kChunkRows, n - start));
-    // 2. x, y of the chunk's rows; Z = X·Wᵀ (forward_logits_gemm); loss, dz = dloss/dz / n, db; dW = dZᵀ·X.
-    kernels::gather_convert(pixels, labels, rows_.data() + start, state_.data(), static_cast<std::size_t>(chunk),
-                            static_cast<std::size_t>(D), x_.data(), y_.data(), stream);
-    gemm(step.cublas(), forward_logits_gemm(chunk, D, C), w, x_.data(), logits_.data());
-    kernels::loss_grad(head, chunk, C, inv_n, logits_.data(), b, y_.data(), dz_.data(), grads_.data() + n_weights,
-                       totals_.data(), partials_.view(), stream);
-    gemm(step.cublas(), backward_weights_gemm(chunk, D, C), x_.data(), dz_.data(), grads_.data());
-    // 3. The chunk's gradient, added on the host in double, in chunk order.
-    CUDA_CHECK(cudaMemcpyAsync(chunk_grads.data(), grads_.data(), n_params * sizeof(float), cudaMemcpyDeviceToHost,
-                               stream));
-    CUDA_CHECK(cudaStreamSynchronize(stream));
-    for (std::size_t j = 0; j < n_params; ++j) grad[j] += static_cast<double>(chunk_grads[j]);
+double DeviceObjective::evaluate(const ImageSet& images, const LabelSet& labels, const std::uint8_t* device_pixels,
+                                 const std::uint8_t* device_labels, const std::vector<std::uint32_t>& rows,
+                                 const double* params, double l2, double* grad, LossHead head, cudaStream_t stream) {
+  NvtxRange range("full_batch_objective");
+  const std::size_t n = rows.size();
+  if (n == 0 || n > static_cast<std::size_t>(INT_MAX)) {
+    throw UsageError("full_batch_objective: needs 1 to 2^31 - 1 rows, got " + std::to_string(n));
   }
-  kernels::DeviceTotals totals{};
-  CUDA_CHECK(cudaMemcpyAsync(&totals, totals_.data(), sizeof totals, cudaMemcpyDeviceToHost, stream));
+  if (plan_.tile_rows == 0) {
+    throw UsageError("full_batch_objective: " + std::to_string(dim_) + " pixels x " + std::to_string(classes_) +
+                     " classes do not fit the device's shared memory for one row of the double objective");
+  }
+  const bool streamed = device_pixels == nullptr;
+  set_rows(images, labels, streamed, rows, stream);
+  const std::size_t P = parameter_count(classes_, dim_);
+  const int blocks = kernels::objective_row_blocks(n);
+  if (params_.size() != P) {
+    params_host_ = PinnedBuffer<double>(P);
+    out_host_ = PinnedBuffer<double>(P + 1);
+    params_ = DeviceBuffer<double>(P);
+    out_ = DeviceBuffer<double>(P + 1);
+  }
+  const std::size_t slots = static_cast<std::size_t>(blocks) * (P + 1);
+  if (partials_.size() < slots) {
+    CUDA_CHECK(cudaStreamSynchronize(stream));
+    partials_ = DeviceBuffer<double>(slots);
+  }
+  // 1. The parameters, through the pinned buffer (the previous evaluation's copy finished at its sync).
+  std::memcpy(params_host_.data(), params, P * sizeof(double));
+  CUDA_CHECK(cudaMemcpyAsync(params_.data(), params_host_.data(), P * sizeof(double), cudaMemcpyHostToDevice, stream));
+  // 2. The row blocks into their slots, then the slots in order.
+  kernels::ObjectiveArgs args{};
+  args.pixels = streamed ? streamed_pixels_.data() : device_pixels;
+  args.labels = streamed ? streamed_labels_.data() : device_labels;
+  args.rows = streamed ? nullptr : rows_.data();
+  args.n = static_cast<int>(n);
+  args.dim = dim_;
+  args.classes = classes_;
+  args.head = head;
+  args.inv_n = 1.0 / static_cast<double>(n);
+  args.params = params_.data();
+  args.partials = partials_.data();
+  kernels::objective_evaluate(args, plan_, blocks, out_.data(), stream);
+  // 3. The data gradient and the loss sum back, one wait.
+  CUDA_CHECK(cudaMemcpyAsync(out_host_.data(), out_.data(), (P + 1) * sizeof(double), cudaMemcpyDeviceToHost, stream));
   CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::memcpy(grad, out_host_.data(), P * sizeof(double));
+  const double loss_sum = out_host_.data()[P];
+  const std::size_t n_weights = P - static_cast<std::size_t>(classes_);
   const double penalty = add_weight_penalty(params, grad, n_weights, l2);
-  return totals.loss_sum / static_cast<double>(n) + penalty;
+  return loss_sum * args.inv_n + penalty;
 }
 
 }  // namespace logreg::cuda

@@ -427,9 +427,17 @@ TEST(Residency, NamesParseBack) {
 }
 
 TEST(Residency, AutoPicksDeviceWhenTheSetFitsInHalfTheFreeMemory) {
-  // MNIST: 60000 x 784 pixels, labels, the order and 32 MiB of cuBLAS workspace, about 80 MB.
-  const std::size_t mnist = resident_bytes(60000, 784, std::size_t{32} << 20);
-  EXPECT_EQ(mnist, 60000u * 784u + 60000u + (60000u + 4u) * 4u + (std::size_t{32} << 20));
+  // MNIST: 60000 x 784 pixels, labels, the order, 32 MiB of cuBLAS workspace and the L-BFGS objective's
+  // buffers (its row list, the parameters, the summed slot and 132 row blocks' slots of 7,851 doubles), about 88 MB.
+  const std::size_t mnist = resident_bytes(60000, 784, 10, std::size_t{32} << 20);
+  const std::size_t objective = 60000u * 4u + (7850u + 7851u + 132u * 7851u) * 8u;
+  EXPECT_EQ(objective_device_bytes(60000, 784, 10), objective);
+  EXPECT_EQ(mnist, 60000u * 784u + 60000u + (60000u + 4u) * 4u + (std::size_t{32} << 20) + objective);
+  // Small sets get fewer row blocks, at least kObjectiveMinBlockRows rows each.
+  EXPECT_EQ(kernels::objective_row_blocks(1), 1);
+  EXPECT_EQ(kernels::objective_row_blocks(64), 1);
+  EXPECT_EQ(kernels::objective_row_blocks(65), 2);
+  EXPECT_EQ(kernels::objective_row_blocks(60000), kernels::kObjectiveRowBlocks);
   EXPECT_EQ(resolve_residency(Residency::kAuto, mnist, std::size_t{80} << 30), Residency::kDevice);
   EXPECT_EQ(resolve_residency(Residency::kAuto, mnist, 2 * mnist), Residency::kDevice);
   EXPECT_EQ(resolve_residency(Residency::kAuto, mnist, 2 * mnist - 2), Residency::kStream);
