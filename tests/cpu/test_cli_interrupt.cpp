@@ -1,6 +1,7 @@
 // SIGINT / SIGTERM / SIGHUP during `train`: the run stops after the current step, writes the model of the
 // last complete epoch atomically with --save, leaves a complete metrics file, and exits with 130 / 143 / 129.
-// During an L-BFGS regularisation path, the saved model's record says which C's iterate it is.
+// During an L-BFGS regularisation path, the saved model's record says which C's iterate it is. A .gz data
+// file truncated while it is read is an error, never a SIGBUS.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -134,6 +136,53 @@ TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
   EXPECT_GT(result["iterations"].get<int>(), 0);
   EXPECT_EQ(result["fit_rows"], 2400);  // the training rows of the split, not all 3000
   EXPECT_FALSE(record.contains("C_chosen")) << "no C was chosen: " << mf.settings_json;
+}
+
+// A .gz data file cut short by another process while logreg_cuda decodes it: the reader holds its own copy of
+// the compressed bytes (a mapping of the file would fault, killing the process with SIGBUS). Each attempt
+// truncates at another moment; every run must end with an exit code (0 when the read came first, 3 for
+// the truncated stream), never a signal.
+TEST(TruncatedWhileRead, AGzDataFileCutShortIsAnErrorNotASignal) {
+  test::TempDir dir;
+  ImageSet images;
+  images.count = 30000;
+  images.rows = 28;
+  images.cols = 28;
+  images.pixels.resize(std::size_t{30000} * 784);
+  for (std::size_t i = 0; i < images.pixels.size(); ++i) images.pixels[i] = static_cast<std::uint8_t>((i * 7 + i / 784) % 251);
+  LabelSet labels;
+  labels.labels.assign(30000, 0);
+  for (std::size_t i = 0; i < 30000; ++i) labels.labels[i] = static_cast<std::uint8_t>(i % 10);
+  ImageSet test_images = test::RandomImages(10, 28, 28, 5);
+  LabelSet test_labels;
+  test_labels.labels = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  write_idx_images(dir.file("pristine.gz"), images, /*gzip=*/true);
+  write_idx_labels(dir.file("train-labels-idx1-ubyte"), labels);
+  write_idx_images(dir.file("t10k-images-idx3-ubyte"), test_images);
+  write_idx_labels(dir.file("t10k-labels-idx1-ubyte"), test_labels);
+  const std::string target = dir.file("train-images-idx3-ubyte.gz");
+  const auto full = std::filesystem::file_size(dir.file("pristine.gz"));
+  for (int attempt = 0; attempt < 12; ++attempt) {
+    std::filesystem::copy_file(dir.file("pristine.gz"), target, std::filesystem::copy_options::overwrite_existing);
+    std::vector<std::string> args = {LOGREG_CUDA_EXE, "info", "--data", dir.path()};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid = 0;
+    ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 * attempt));
+    std::filesystem::resize_file(target, full / 3);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_FALSE(WIFSIGNALED(status)) << "attempt " << attempt << ": killed by signal " << WTERMSIG(status);
+    const int code = WEXITSTATUS(status);
+    EXPECT_TRUE(code == 0 || code == 3) << "attempt " << attempt << ": exit " << code;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Signals, TrainInterrupt, ::testing::Values(SIGINT, SIGTERM, SIGHUP),

@@ -34,7 +34,8 @@ void check_accepted(const logreg::ModelFile& f) {
     }
   }
   const std::string bytes = logreg::safetensors_model_bytes(f);
-  const std::string path = logreg::fuzz::write_scratch_file("resaved.safetensors", bytes.data(), bytes.size());
+  const std::string path = logreg::fuzz::write_scratch_file(
+      "resaved.safetensors", reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   const logreg::ModelFile back = logreg::load_safetensors_model(path);
   if (back.model.weights != m.weights || back.model.bias != m.bias || back.model.head != m.head ||
       back.rows != f.rows || back.cols != f.cols) {
