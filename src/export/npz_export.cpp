@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "export_check.hpp"
+#include "logreg/errors.hpp"
 #include "little_endian.hpp"
 
 namespace logreg {
@@ -99,6 +100,14 @@ std::string stored_zip_bytes(const std::vector<std::pair<std::string, std::strin
 
 std::string npz_model_bytes(const ModelFile& mf) {
   export_detail::check_exportable(mf);
+  // scikit-learn's LogisticRegression has the softmax head only: its predict_proba is the softmax of the
+  // logits (multinomial). Another head's probabilities cannot be expressed, so the format is refused for it.
+  if (mf.model.head != LossHead::kSoftmax) {
+    throw UsageError(std::string("--format npz: the model's loss head is ") + loss_head_name(mf.model.head) +
+                     ", but npz holds scikit-learn's LogisticRegression, whose predict_proba is the softmax of the "
+                     "logits: its probabilities would not be this model's. Export it as onnx (every head) or "
+                     "safetensors (the head in its metadata)");
+  }
   const std::uint64_t C = static_cast<std::uint64_t>(mf.model.num_classes);
   const std::uint64_t D = static_cast<std::uint64_t>(mf.model.input_dim);
   std::string classes;

@@ -55,14 +55,31 @@ class CliExport : public ::testing::Test {
 };
 
 TEST_F(CliExport, WritesEachFormatAndSafetensorsRoundTrips) {
-  for (const char* format : {"onnx", "safetensors", "npz"}) {
+  for (const char* format : {"onnx", "safetensors"}) {
     const std::string out = dir_.file(std::string("m.") + format);
     const auto r = RunCli("export --model " + ModelPath() + " --format " + format + " --out " + out);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.out.find(std::string("as ") + format), std::string::npos) << r.out;
     EXPECT_GT(std::filesystem::file_size(out), 64u * 4 * 4) << format;  // at least the weights
   }
-  EXPECT_EQ(ReadAll(dir_.file("m.npz")).substr(0, 4), std::string("PK\x03\x04"));
+  // npz is scikit-learn's LogisticRegression, softmax only: another head is refused and nothing is written.
+  for (const LossHead head : {LossHead::kOvr, LossHead::kSigmoidSoftmax, LossHead::kSoftmax}) {
+    ModelFile m = load_model_file(ModelPath());
+    m.model.head = head;
+    const std::string model = dir_.file(std::string(loss_head_name(head)) + ".lrm");
+    const std::string out = dir_.file(std::string(loss_head_name(head)) + ".npz");
+    save_model_file(model, m);
+    const auto r = RunCli("export --model " + model + " --format npz --out " + out);
+    if (head == LossHead::kSoftmax) {
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+      EXPECT_EQ(ReadAll(out).substr(0, 4), std::string("PK\x03\x04"));
+    } else {
+      EXPECT_EQ(r.exit_code, 2) << r.output;
+      EXPECT_NE(r.err.find(std::string("the model's loss head is ") + loss_head_name(head)), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("onnx"), std::string::npos) << r.err;
+      EXPECT_FALSE(std::filesystem::exists(out)) << loss_head_name(head);
+    }
+  }
   const ModelFile original = load_model_file(ModelPath());
   const ModelFile back = load_safetensors_model(dir_.file("m.safetensors"));
   EXPECT_EQ(back.model.weights, original.model.weights);
