@@ -163,6 +163,23 @@ bool gunzip_in_one_call(int fd, std::uint64_t max_bytes, SplitBytes& result) {
       decoded > static_cast<std::uint64_t>(file_bytes) * 1032) {
     return false;
   }
+  // The IDX header, inflated alone, must promise the trailer's length before that length is allocated: a gzip
+  // bomb (a small header, gigabytes of zeros) allocates nothing here and is stopped by the streaming path at
+  // the first byte past what its header declares.
+  if (result.head_len() > 0) {
+    std::vector<std::uint8_t> head(result.head_len());
+    z_stream zs{};
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return false;
+    zs.next_in = const_cast<std::uint8_t*>(in);
+    zs.avail_in = static_cast<uInt>(file_bytes);
+    zs.next_out = head.data();
+    zs.avail_out = static_cast<uInt>(head.size());
+    int rc = Z_OK;
+    while (zs.avail_out > 0 && rc == Z_OK) rc = inflate(&zs, Z_NO_FLUSH);
+    const bool complete = zs.avail_out == 0;
+    inflateEnd(&zs);
+    if (!complete || promised_file_bytes(head) != decoded) return false;
+  }
   std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)> d(libdeflate_alloc_decompressor(),
                                                                                   libdeflate_free_decompressor);
   if (d == nullptr) return false;

@@ -3,6 +3,7 @@
 // new/delete of the test executable with a malloc wrapper that counts live bytes while a test asks it to;
 // every other test allocates through it unchanged.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,6 +12,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
+#include <string>
+#include <vector>
 
 #include "logreg/idx.hpp"
 #include "test_support.hpp"
@@ -83,6 +86,34 @@ TEST(IdxPeakMemory, LoadingImagesHoldsThePixelsOnce) {
     EXPECT_LT(peak, pixels + compressed + (1 << 20)) << "peak " << peak << " bytes for " << pixels << " bytes of pixels";
     EXPECT_GE(peak, pixels);  // the counting works at all
   }
+}
+
+// A gzip bomb: an IDX header for 100 images (78,416 bytes) followed by 100 MB of zeros, compressed to about
+// 100 KB. The trailer says 100 MB; nothing that large may be allocated before the reader sees that the header
+// promises 78 KB (it stops at the first byte past them).
+TEST(IdxPeakMemory, AGzipBombAllocatesWhatItsHeaderDeclares) {
+  test::TempDir dir;
+  const std::string bomb = dir.file("bomb-idx3-ubyte.gz");
+  {
+    gzFile gz = gzopen(bomb.c_str(), "wb1");
+    ASSERT_NE(gz, nullptr);
+    const unsigned char header[16] = {0, 0, 8, 3, 0, 0, 0, 100, 0, 0, 0, 28, 0, 0, 0, 28};
+    ASSERT_EQ(gzwrite(gz, header, sizeof header), static_cast<int>(sizeof header));
+    const std::vector<unsigned char> zeros(1 << 20, 0);
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(gzwrite(gz, zeros.data(), static_cast<unsigned>(zeros.size())), 1 << 20);
+    ASSERT_EQ(gzclose(gz), Z_OK);
+  }
+  ASSERT_LT(std::filesystem::file_size(bomb), 1u << 20);
+  std::string message;
+  const std::int64_t peak = PeakHeapBytes([&] {
+    try {
+      load_idx_images(bomb);
+    } catch (const IdxError& e) {
+      message = e.what();
+    }
+  });
+  EXPECT_NE(message.find("runs past the 78416 bytes the IDX header promises"), std::string::npos) << message;
+  EXPECT_LT(peak, 4 << 20) << "peak " << peak << " bytes for a header that declares 78,416";
 }
 
 }  // namespace
