@@ -176,7 +176,7 @@ std::string safetensors_model_bytes(const ModelFile& mf) {
   meta["settings"] = mf.settings_json;
   header["weight"] = {{"dtype", "F32"}, {"shape", {C, D}}, {"data_offsets", {0, 4 * C * D}}};
   header["bias"] = {{"dtype", "F32"}, {"shape", {C}}, {"data_offsets", {4 * C * D, 4 * C * D + 4 * C}}};
-  std::string text = header.dump();
+  std::string text = header.dump(-1, ' ', false, ordered_json::error_handler_t::replace);  // bytes that are not UTF-8 (a path): U+FFFD
   text.append((8 - text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
   std::string out;
   export_detail::append_u64(out, text.size());
@@ -346,7 +346,7 @@ ModelFile load_safetensors_model(const std::string& path) {
   if (meta.contains("settings")) {
     mf.settings_json = meta["settings"].get<std::string>();
   } else {
-    mf.settings_json = ordered_json{{"source", path}, {"format", "safetensors"}, {"weight", w->name}}.dump();
+    mf.settings_json = ordered_json{{"source", path}, {"format", "safetensors"}, {"weight", w->name}}.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
   }
   return mf;
 }

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -325,6 +326,32 @@ TEST_F(ResumeAndData, NonUtf8PathsNeverLeakJsonExceptions) {
   EXPECT_EQ(e.exit_code, 0) << e.output;
   for (const auto& r : {t, e}) EXPECT_EQ(r.output.find("json.exception"), std::string::npos) << r.output;
   EXPECT_TRUE(nlohmann::json::parse(e.out)["model"].is_string());
+
+  // A model whose settings hold bytes that are not UTF-8 exports to safetensors; a safetensors file without
+  // our metadata, at a path that is not UTF-8, evaluates (its made-up settings name the path).
+  ModelFile crafted = load_model_file(model);
+  crafted.settings_json = "{\"note\": \"caf\xe9\"}";
+  save_model_file(odd + "/crafted.lrm", crafted);
+  const std::string st = odd + "/m\xfd.safetensors";
+  const auto x = RunCli("export --model '" + odd + "/crafted.lrm' --out '" + st + "'");
+  EXPECT_EQ(x.exit_code, 0) << x.output;
+  {
+    std::ifstream in(st, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(bytes.size(), 8u);
+    std::uint64_t n = 0;
+    for (int i = 0; i < 8; ++i) n |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)])) << (8 * i);
+    nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
+    header.erase("__metadata__");
+    std::string text = header.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');
+    std::string out;
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((text.size() >> (8 * i)) & 0xff));
+    std::ofstream(st, std::ios::binary | std::ios::trunc) << out << text << bytes.substr(8 + n);
+  }
+  const auto y = RunCli("eval --json --model '" + st + "' --data '" + odd + "'");
+  EXPECT_EQ(y.exit_code, 0) << y.output;
+  for (const auto& r : {x, y}) EXPECT_EQ(r.output.find("json.exception"), std::string::npos) << r.output;
 }
 
 TEST_F(ResumeAndData, DefaultDataAreRecordedInTheModelAndTheMetrics) {
