@@ -157,7 +157,7 @@ void add_train_options(CLI::App* sub, TrainOptions* opts) {
                   "CUDA, device residency: which kernels run the training steps");
   add_enum_option(sub, "--solver", &opts->solver, kSolverNames, "How the model is fitted");
   sub->add_option("--C", opts->C,
-                  "L-BFGS: inverse regularisation strength, scikit-learn's C (> 0; inf: no penalty); several "
+                  "L-BFGS, Newton-CG: inverse regularisation strength, scikit-learn's C (> 0; inf: no penalty); several "
                   "comma-separated values (0.01,0.1,1,10) fit the regularisation path on --val-split and refit the best")
       ->check(CLI::Validator(
           [](std::string& input) {
@@ -166,13 +166,13 @@ void add_train_options(CLI::App* sub, TrainOptions* opts) {
           },
           ""))
       ->capture_default_str();
-  sub->add_option("--tol", opts->tol, "L-BFGS: converged when the largest absolute gradient component is <= tol (> 0)")
+  sub->add_option("--tol", opts->tol, "L-BFGS, Newton-CG: converged when the largest absolute gradient component is <= tol (> 0)")
       ->transform(real_in(kTolRange))
       ->capture_default_str();
-  sub->add_option("--max-iter", opts->max_iter, "L-BFGS: at most this many iterations")
+  sub->add_option("--max-iter", opts->max_iter, "L-BFGS, Newton-CG: at most this many iterations")
       ->transform(integer_in(1, 1000000))
       ->capture_default_str();
-  sub->add_option("--eval-every", opts->eval_every, "L-BFGS: print the test accuracy every K iterations (0 = only at the end)")
+  sub->add_option("--eval-every", opts->eval_every, "L-BFGS, Newton-CG: print the test accuracy every K iterations (0 = only at the end)")
       ->transform(integer_in(0, 1000000))
       ->capture_default_str();
 }
@@ -203,16 +203,23 @@ void validate_solver_options(const TrainOptions& o) {
                                                     "--lr-gamma",   "--early-stop",    "--save-every",  "--resume",
                                                     "--profile-epoch", "--cuda-graphs", "--kernel"};
   static const std::vector<const char*> kLbfgsOnly = {"--C", "--tol", "--max-iter", "--eval-every"};
-  const bool lbfgs = o.solver == Solver::kLbfgs;
+  const bool lbfgs = is_full_batch(o.solver);
   for (const char* flag : lbfgs ? kSgdOnly : kLbfgsOnly) {
     if (o.is_given(flag)) {
-      throw UsageError(std::string(flag) + " applies to --solver " + (lbfgs ? "sgd" : "lbfgs") + " only, not --solver " +
-                       solver_name(o.solver));
+      throw UsageError(std::string(flag) + " applies to --solver " + (lbfgs ? "sgd" : "lbfgs or newton-cg") +
+                       " only, not --solver " + solver_name(o.solver));
     }
   }
   if (!lbfgs) return;
+  if (o.solver == Solver::kNewtonCg && o.loss != LossHead::kSoftmax) {
+    throw UsageError(std::string("--solver newton-cg needs --loss softmax (its Hessian-vector product is the softmax "
+                                 "head's), not --loss ") + loss_head_name(o.loss) + "; use --solver lbfgs for it");
+  }
+  if (o.solver == Solver::kNewtonCg && o.device == Device::kCuda) {
+    throw UsageError("--solver newton-cg runs on --device cpu or reference");
+  }
   if (o.is_given("--seed") && o.val_split == 0.0) {
-    throw UsageError("--seed: --solver lbfgs starts from zeros and uses the seed only for the validation split, so "
+    throw UsageError(std::string("--seed: --solver ") + solver_name(o.solver) + " starts from zeros and uses the seed only for the validation split, so "
                      "without --val-split the seed does nothing");
   }
   check_real_option("--tol", o.tol, kTolRange);
