@@ -16,7 +16,7 @@
 //
 // usage: bench_objective [--data DIR] [--rows 10000] [--repeats 30]
 //                        [--lbfgs-memory 5,10,20 | --newton-cg 0.1,0.5 | --compare [--rounds 2]] [--target F]
-//                        [--tol 1e-6]
+//                        [--tol 1e-6] [--model FILE (the model of the test-set rows)]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -35,8 +35,10 @@
 #include "logreg/evaluation.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/model.hpp"
+#include "logreg/model_file.hpp"
 #include "logreg/rng.hpp"
 #include "logreg/solver.hpp"
+#include "bounded_predictions.hpp"
 #include "logit_rows.hpp"
 
 namespace {
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
   std::string memories;
   std::string forcings;
   bool compare = false;
+  std::string model_path;
   int rounds = 2;
   double target = 0.0;
   double tol = 1e-6;
@@ -95,6 +98,8 @@ int main(int argc, char** argv) {
       repeats = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--lbfgs-memory" && i + 1 < argc) {
       memories = argv[++i];
+    } else if (a == "--model" && i + 1 < argc) {
+      model_path = argv[++i];
     } else if (a == "--compare") {
       compare = true;
     } else if (a == "--rounds" && i + 1 < argc) {
@@ -275,9 +280,25 @@ int main(int argc, char** argv) {
     row("full_batch_objective, reference (1 thread)", rows,
         time_it(std::max(1, repeats / 10), [&] { reference->full_batch_objective(fit, params.data(), l2, grad.data()); }));
 
+    // The test-set rows: at a fitted model (--model) the float32 predictions' margins are those of a real run.
     logreg::Model model = shape;
     for (std::size_t j = 0; j < model.weights.size(); ++j) model.weights[j] = static_cast<float>(params[j]);
+    if (!model_path.empty()) model = logreg::load_model_file(model_path).model;
     const std::size_t n_test = data.test_images.count;
+    {
+      const logreg::cpu::BoundedPredictor bounded = logreg::cpu::BoundedPredictor::of(model);
+      std::vector<int> predicted(n_test);
+      if (bounded.usable) {
+        const std::size_t fallbacks =
+            logreg::cpu::predict_rows_bounded(bounded, model, data.test_images, 0, n_test, predicted.data());
+        std::printf("(accuracy_percent: %zu of the %zu test rows within the float32 bound, given the reference's "
+                    "logits; model %s)\n",
+                    fallbacks, n_test, model_path.empty() ? "random, as the objective's point" : model_path.c_str());
+        row("predict_rows_bounded alone (float32 + the bound), 1 thread", n_test, time_it(repeats, [&] {
+              logreg::cpu::predict_rows_bounded(bounded, model, data.test_images, 0, n_test, predicted.data());
+            }));
+      }
+    }
     row("accuracy_percent (the printed test accuracy), shared team", n_test,
         time_it(repeats, [&] { logreg::accuracy_percent(model, data.test_images, data.test_labels); }));
     row("evaluate_model (loss, confusion matrix), shared team", n_test,
