@@ -94,10 +94,13 @@ using HessianVectorFunction = std::function<void(const double* x, const double* 
 // is at least 1e-4 of the quadratic model's, and the region grows or shrinks by how well the model predicted.
 // Stops as minimize_lbfgs: max |gradient| <= tol, max_iter accepted steps, the actual and predicted decrease
 // both below 64 machine epsilons of f (converged, scipy's ftol), no decrease possible, or on_iteration false.
-// Iterations are accepted steps. Deterministic.
+// Iterations are accepted steps. stop_requested, when given, is polled after every Hessian-vector product and
+// objective evaluation (a Newton step can take hundreds): true ends the run at the last accepted point
+// (kStopRequested) within one pass. Deterministic.
 LbfgsResult minimize_newton_cg(const ObjectiveFunction& f, const HessianVectorFunction& hv, std::vector<double> x0,
                                const NewtonCgConfig& config,
-                               const std::function<bool(const LbfgsIteration&)>& on_iteration = {});
+                               const std::function<bool(const LbfgsIteration&)>& on_iteration = {},
+                               const std::function<bool()>& stop_requested = {});
 
 // max_j |g_j|
 double max_abs(const std::vector<double>& g);

@@ -15,13 +15,14 @@ namespace {
 
 LbfgsResult fit(const RowsObjective& objective, const RowsHessianVector& hessian_vector,
                 const std::vector<std::uint32_t>& rows, double C, std::vector<double> x0, const LbfgsRunConfig& config,
-                const std::function<bool(const LbfgsIteration&)>& on_iteration) {
+                const std::function<bool(const LbfgsIteration&)>& on_iteration,
+                const std::function<bool()>& stop_requested) {
   const double l2 = l2_strength(C, static_cast<double>(rows.size()));
   auto f = [&](const double* x, double* g) { return objective(rows, x, l2, g); };
   if (config.method == Solver::kNewtonCg) {
     return minimize_newton_cg(
         f, [&](const double* x, const double* v, double* hv) { hessian_vector(rows, x, l2, v, hv); }, std::move(x0),
-        config.newton, on_iteration);
+        config.newton, on_iteration, stop_requested);
   }
   return minimize_lbfgs(f, std::move(x0), config.solver, on_iteration);
 }
@@ -58,6 +59,11 @@ LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, co
     if (hooks.stop_requested && hooks.stop_requested()) out.stopped = true;
     return !out.stopped;
   };
+  // Polled by Newton-CG within a step too (its steps can take hundreds of passes).
+  auto stop_polled = [&]() {
+    if (hooks.stop_requested && hooks.stop_requested()) out.stopped = true;
+    return out.stopped;
+  };
 
   // The regularisation path: each C from the previous solution, scored on the validation rows.
   out.best_c = config.cs.front();
@@ -69,7 +75,7 @@ LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, co
     for (const double C : config.cs) {
       PathPoint point;
       point.C = C;
-      point.fit = fit(objective, hessian_vector, rows, C, x, config, stop_check);
+      point.fit = fit(objective, hessian_vector, rows, C, x, config, stop_check, stop_polled);
       x = point.fit.x;
       if (out.stopped) {
         out.stopped_in_path = true;
@@ -106,7 +112,7 @@ LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, co
       return false;
     }
     return stop_check(it);
-  });
+  }, stop_polled);
   out.model = model_of(out.fit.x, start);
   if (out.stopped) return out;
   out.test = evaluate_model(out.model, data.test_images, data.test_labels);

@@ -41,9 +41,11 @@ void axpy(double a, const std::vector<double>& x, std::vector<double>& y) {
 
 // Steihaug's conjugate gradients on H s = -g within |s| <= delta, from s = 0: stops when the residual
 // r = -g - H s has |r| <= tol_r, at the boundary (along a direction of negative curvature too), or after
-// max_cg products. Returns the products used; s and r hold the step and its residual.
+// max_cg products, or when stop_requested says so. Returns the products used; s and r hold the step and its
+// residual.
 int truncated_cg(const HessianVectorFunction& hv, const std::vector<double>& x, const std::vector<double>& g,
-                 double delta, double tol_r, int max_cg, std::vector<double>& s, std::vector<double>& r) {
+                 double delta, double tol_r, int max_cg, const std::function<bool()>& stop_requested,
+                 std::vector<double>& s, std::vector<double>& r) {
   const std::size_t n = g.size();
   std::fill(s.begin(), s.end(), 0.0);
   for (std::size_t j = 0; j < n; ++j) r[j] = -g[j];
@@ -54,6 +56,7 @@ int truncated_cg(const HessianVectorFunction& hv, const std::vector<double>& x, 
   while (products < max_cg && std::sqrt(rr) > tol_r) {
     hv(x.data(), d.data(), hd.data());
     ++products;
+    if (stop_requested && stop_requested()) break;  // the caller stops: s is not used
     const double dhd = dot(d, hd);
     const double alpha = rr / dhd;
     // The step to the boundary along d: the positive tau with |s + tau d| = delta.
@@ -91,7 +94,8 @@ int truncated_cg(const HessianVectorFunction& hv, const std::vector<double>& x, 
 
 LbfgsResult minimize_newton_cg(const ObjectiveFunction& f, const HessianVectorFunction& hv, std::vector<double> x0,
                                const NewtonCgConfig& config,
-                               const std::function<bool(const LbfgsIteration&)>& on_iteration) {
+                               const std::function<bool(const LbfgsIteration&)>& on_iteration,
+                               const std::function<bool()>& stop_requested) {
   if (x0.empty()) throw UsageError("minimize_newton_cg: no parameters");
   if (!(config.tol > 0.0) || config.max_iter < 1 || config.max_cg < 1 || !(config.cg_forcing > 0.0)) {
     throw UsageError("minimize_newton_cg: tol and cg_forcing must be > 0, max_iter and max_cg >= 1");
@@ -116,13 +120,21 @@ LbfgsResult minimize_newton_cg(const ObjectiveFunction& f, const HessianVectorFu
     }
     const double gnorm = std::sqrt(dot(g, g));
     const double tol_r = std::min(config.cg_forcing, std::sqrt(gnorm)) * gnorm;
-    result.hessian_products += truncated_cg(hv, x, g, delta, tol_r, config.max_cg, s, r);
+    result.hessian_products += truncated_cg(hv, x, g, delta, tol_r, config.max_cg, stop_requested, s, r);
+    if (stop_requested && stop_requested()) {
+      result.stop = LbfgsStop::kStopRequested;
+      break;
+    }
     for (std::size_t j = 0; j < n; ++j) x_new[j] = x[j] + s[j];
     // The quadratic model's decrease: -(g.s + s.H s / 2), with H s = -g - r.
     const double gs = dot(g, s);
     const double predicted = -0.5 * (gs - dot(s, r));
     const double f_new = f(x_new.data(), g_new.data());
     ++result.evaluations;
+    if (stop_requested && stop_requested()) {
+      result.stop = LbfgsStop::kStopRequested;
+      break;
+    }
     const double actual = fx - f_new;
     const double snorm = std::sqrt(dot(s, s));
     if (first) delta = std::min(delta, snorm);

@@ -228,7 +228,8 @@ TEST(NewtonCgSolver, SolvesAQuadratic) {
 }
 
 // The same optimum as L-BFGS (the reference's objective), both to max |g| <= 1e-8: objectives within 1e-9
-// relative; Newton-CG's iterates decrease f; max-iter is not convergence; and a run is reproducible.
+// relative; Newton-CG's iterates decrease f; max-iter is not convergence; a run is reproducible; a stop request
+// ends it within one pass.
 TEST(NewtonCgSolver, ReachesTheOptimumOfLbfgs) {
   const int C = 5, D = 36;
   const ImageSet images = test::RandomImages(240, 6, 6, 8);
@@ -266,6 +267,24 @@ TEST(NewtonCgSolver, ReachesTheOptimumOfLbfgs) {
   const LbfgsResult again = minimize_newton_cg(f, hv, std::vector<double>(n, 0.0), nc);
   EXPECT_EQ(again.x, nt.x);
   EXPECT_EQ(again.hessian_products, nt.hessian_products);
+
+  // A stop request is seen within one pass, in the middle of a Newton step: the result is the last accepted
+  // point, the one a run limited to that many iterations ends at.
+  int products = 0;
+  auto counted_hv = [&](const double* x, const double* v, double* out) {
+    ++products;
+    hv(x, v, out);
+  };
+  const int stop_after = nt.hessian_products / 2;
+  const LbfgsResult stopped = minimize_newton_cg(f, counted_hv, std::vector<double>(n, 0.0), nc, {},
+                                                 [&]() { return products >= stop_after; });
+  EXPECT_EQ(stopped.stop, LbfgsStop::kStopRequested);
+  EXPECT_EQ(products, stop_after);
+  EXPECT_EQ(stopped.hessian_products, stop_after);
+  ASSERT_GT(stopped.iterations, 0);
+  NewtonCgConfig limited = nc;
+  limited.max_iter = stopped.iterations;
+  EXPECT_EQ(minimize_newton_cg(f, hv, std::vector<double>(n, 0.0), limited).x, stopped.x);
 
   nc.max_iter = 2;
   const LbfgsResult short_run = minimize_newton_cg(f, hv, std::vector<double>(n, 0.0), nc);
