@@ -14,8 +14,13 @@ processes kept more than half a core busy on average during the runs (a shared m
 the neighbours'), unless --loaded, which writes them labelled "loaded". The 1-minute load average is recorded
 too, but it counts our own runs (two busy threads take it towards 2), so it is not the test.
 
+With --solver newton-cg ours runs `train --solver newton-cg` instead; its evaluations then count the passes over
+the rows (objective evaluations + Hessian-vector products). The solvers' comparison without scikit-learn, in one
+process, is `build-cpu/bench_objective --compare` (docs/solvers.md).
+
 usage: tools/bench_lbfgs.py --exe build/logreg_cuda [--data DIR] [--rows 10000,0] [--C 1] [--tol 1e-6]
-                            [--device cpu] [--threads N] [--rounds 2] [--write [--loaded]] [--benchmarks FILE]
+                            [--device cpu] [--solver lbfgs] [--threads N] [--rounds 2] [--write [--loaded]]
+                            [--benchmarks FILE]
   --rows     comma-separated row counts, 0 = the whole training set (default 10000,0)
   --threads  scikit-learn's BLAS threads (threadpoolctl; default: all cores, as ours)
 """
@@ -114,10 +119,10 @@ def fit_sklearn(X, y, C, tol, threads):
 
 
 def run_ours(a, n, tmp, eval_every, sk_f):
-    """One `train --solver lbfgs` process: a dict of its figures."""
+    """One `train --solver lbfgs` (or --solver newton-cg) process: a dict of its figures."""
     model = os.path.join(tmp, f"m{n}_{eval_every}.lrm")
     metrics = os.path.join(tmp, f"m{n}_{eval_every}.csv")
-    cmd = [a.exe, "train", "--solver", "lbfgs", "--device", a.device, "--limit-train", str(n),
+    cmd = [a.exe, "train", "--solver", a.solver, "--device", a.device, "--limit-train", str(n),
            "--C", "inf" if np.isinf(a.C) else f"{a.C:g}", "--tol", f"{a.tol:g}", "--max-iter", "100000",
            "--save", model, "--metrics", metrics] + (["--data", a.data] if a.data else [])
     if eval_every is not None:
@@ -132,14 +137,15 @@ def run_ours(a, n, tmp, eval_every, sk_f):
         if float(m.group(2)) <= sk_f * (1 + 1e-6):
             reached = (int(m.group(1)), float(m.group(3)))
             break
-    final = re.search(r"^Solver: lbfgs\. Iterations: (\d+)\. Objective: ([0-9.e+-]+)\..*Converged: (\w+).*"
+    final = re.search(r"^Solver: [a-z-]+\. Iterations: (\d+)\. Objective: ([0-9.e+-]+)\..*Converged: (\w+).*"
                       r"Accuracy: ([0-9]+(?:\.[0-9]+)?)", r.stdout, re.M)
     if final is None:
         sys.exit(f"bench_lbfgs: no 'Solver:' line in the output of {' '.join(cmd)}:\n{r.stdout[-2000:]}")
     with open(metrics, newline="") as f:
         last = list(csv.DictReader(f))[-1]
     return {"wall": wall, "reached": reached, "iterations": int(final.group(1)), "converged": final.group(3) == "yes",
-            "accuracy": float(final.group(4)), "solver_s": float(last["seconds"]), "evaluations": int(last["evaluations"]),
+            "accuracy": float(final.group(4)), "solver_s": float(last["seconds"]),
+            "evaluations": int(last["evaluations"]) + int(last.get("hessian_products") or 0),
             "model": model}
 
 
@@ -155,6 +161,7 @@ def main():
     p.add_argument("--C", type=float, default=1.0)
     p.add_argument("--tol", type=float, default=1e-6)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--solver", default="lbfgs", choices=["lbfgs", "newton-cg"])
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--write", action="store_true", help="replace the L-BFGS section of BENCHMARKS.md")
@@ -163,6 +170,8 @@ def main():
     a = p.parse_args()
     if a.rounds < 1:
         sys.exit("bench_lbfgs: --rounds must be at least 1")
+    if a.write and a.solver != "lbfgs":
+        sys.exit("bench_lbfgs: --write records --solver lbfgs rows only (BENCHMARKS.md's L-BFGS section)")
     if not os.access(a.exe, os.X_OK):
         sys.exit(f"bench_lbfgs: --exe {a.exe} is not an executable (build it first: cmake --build ...)")
 

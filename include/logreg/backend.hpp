@@ -67,6 +67,12 @@ class TrainerBackend {
   virtual double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
                                       double* grad);
 
+  // The Newton-CG solver's Hessian-vector product of the same objective: hv (C*D + C) = H(params) v, v and hv
+  // in the layout of params, softmax head only (UsageError for the others). Bit-identical for the same
+  // arguments. The default throws UsageError: "--solver newton-cg runs on --device cpu or reference".
+  virtual void full_batch_hessian_vector(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                                         const double* v, double* hv);
+
   // Bracket each epoch (training and its evaluation); epoch is 1-based. The CUDA backend opens the
   // NVTX range "epoch" here and starts/stops the profiler on --profile-epoch.
   virtual void begin_epoch(int /*epoch*/) {}

@@ -36,4 +36,11 @@ double reference_full_batch_objective(const ImageSet& images, const LabelSet& la
                                       const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
                                       const double* params, double l2, double* grad);
 
+// The reference's Hessian-vector product of that objective (TrainerBackend::full_batch_hessian_vector), softmax
+// head only (UsageError otherwise): per row, in row order and in double, p from objective_row_probs at params,
+// u = V x + v_b and hessian_row (maths/objective_math.hpp); then the penalty's l2 v. v, hv: (C*D + C).
+void reference_full_batch_hessian_vector(const ImageSet& images, const LabelSet& labels,
+                                         const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
+                                         const double* params, double l2, const double* v, double* hv);
+
 }  // namespace logreg

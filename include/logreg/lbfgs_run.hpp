@@ -1,5 +1,6 @@
-// The full-batch L-BFGS run, on any engine that gives the objective over rows of its training set: one fit at
-// one C, or the regularisation path (each C warm-started from the previous solution and scored on the
+// The full-batch run, L-BFGS or trust-region Newton-CG (the solver is a choice of the config), on any engine
+// that gives the objective (and, for Newton-CG, its Hessian-vector product) over rows of its training set: one
+// fit at one C, or the regularisation path (each C warm-started from the previous solution and scored on the
 // validation rows) and the best C refitted on all training rows; the test accuracy every K iterations and the
 // final evaluation. Like run_training (training.hpp) for SGD, it prints nothing: hooks report each step to
 // the caller, which formats lines, metrics records and saved files (src/cli/cmd_train_lbfgs.cpp).
@@ -22,9 +23,15 @@ namespace logreg {
 using RowsObjective =
     std::function<double(const std::vector<std::uint32_t>& rows, const double* params, double l2, double* grad)>;
 
+// The Hessian of the same objective at params times v, into hv (TrainerBackend::full_batch_hessian_vector).
+using RowsHessianVector = std::function<void(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                                             const double* v, double* hv)>;
+
 struct LbfgsRunConfig {
   std::vector<double> cs = {1.0};  // one C (inf: no penalty), or several: the regularisation path
+  Solver method = Solver::kLbfgs;  // kLbfgs (`solver` below) or kNewtonCg (`newton` below)
   LbfgsConfig solver;              // tol, max_iter, memory
+  NewtonCgConfig newton;           // tol, max_iter, CG's limits
   int eval_every = 10;             // the test accuracy every K iterations of the final fit (0: only at the end)
 };
 
@@ -65,9 +72,10 @@ struct LbfgsRunResult {
 
 // Fits from `start` (its shape and head; scikit-learn starts from zeros). Several C values need validation
 // rows (UsageError otherwise). `all_rows` is the number of training rows before the split: the refit's rows.
+// Newton-CG needs `hessian_vector` (UsageError without it).
 LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, const TrainSplit& split,
                          std::uint32_t all_rows, const Model& start, const LbfgsRunConfig& config,
-                         const LbfgsRunHooks& hooks);
+                         const LbfgsRunHooks& hooks, const RowsHessianVector& hessian_vector = {});
 
 // The parameters of a model as the solver sees them: W (C, D) row-major, then b (C), in double; and back.
 std::vector<double> params_of(const Model& m);

@@ -1,6 +1,7 @@
-// The solvers of `train --solver` (a name table) and the full-batch L-BFGS driver: libLBFGS minimises a
-// function it sees only as "value and gradient at these parameters" (a backend's full_batch_objective), with
-// scikit-learn's stopping rule, and says why it stopped. Not here: the maths (maths/objective_math.hpp), the
+// The solvers of `train --solver` (a name table) and the two full-batch drivers: libLBFGS minimises a function
+// it sees only as "value and gradient at these parameters" (a backend's full_batch_objective); the trust-region
+// Newton-CG also asks for "the Hessian at these parameters times v" (full_batch_hessian_vector). Both apply
+// scikit-learn's stopping rule and say why they stopped. Not here: the maths (maths/objective_math.hpp), the
 // backends, the output lines (src/cli/).
 #pragma once
 
@@ -12,12 +13,18 @@
 
 namespace logreg {
 
-enum class Solver { kSgd, kLbfgs };
+enum class Solver { kSgd, kLbfgs, kNewtonCg };
 
-inline constexpr NameTable<Solver, 2> kSolverNames = {{
+inline constexpr NameTable<Solver, 3> kSolverNames = {{
     {Solver::kSgd, "sgd", "mini-batch SGD over epochs, the tutorial's method"},
     {Solver::kLbfgs, "lbfgs", "full-batch L-BFGS to the optimum of scikit-learn's regularised objective"},
+    {Solver::kNewtonCg, "newton-cg",
+     "full-batch trust-region Newton-CG (liblinear's TRON) to the same optimum; --loss softmax, --device cpu or "
+     "reference"},
 }};
+
+// The full-batch solvers (the flags --C, --tol, --max-iter, --eval-every; no SGD epochs).
+inline bool is_full_batch(Solver s) { return s == Solver::kLbfgs || s == Solver::kNewtonCg; }
 
 inline const char* solver_name(Solver s) { return name_of(kSolverNames, s); }
 inline bool parse_solver(const std::string& s, Solver* out) { return parse_name(kSolverNames, s, out); }
@@ -30,6 +37,13 @@ struct LbfgsConfig {
   int max_linesearch = 50;  // function evaluations per line search at most (scikit-learn's maxls)
 };
 
+struct NewtonCgConfig {
+  double tol = 1e-4;     // converged when max_j |df/dx_j| <= tol, as LbfgsConfig
+  int max_iter = 100;    // accepted Newton steps at most
+  int max_cg = 200;      // conjugate-gradient steps (Hessian-vector products) per Newton step at most
+  double cg_forcing = 0.1;  // CG stops when |residual| <= min(cg_forcing, sqrt(|g|)) |g| (2-norms)
+};
+
 // Why the solver stopped. kGradientTol and kNoDecrease are convergence, as scipy's L-BFGS-B reports them to
 // scikit-learn (status 0: "CONVERGENCE: NORM_OF_PROJECTED_GRADIENT_<=_PGTOL" or "REL_REDUCTION_OF_F_<=_FACTR*EPSMCH");
 // the others are not.
@@ -40,8 +54,10 @@ struct LbfgsIteration {
   int iteration = 0;       // 1-based
   double objective = 0.0;  // f at the new point
   double grad_max = 0.0;   // max_j |df/dx_j| at the new point
-  double step = 0.0;       // the line search's step length along the search direction
-  int evaluations = 0;     // objective evaluations so far (line searches included)
+  double step = 0.0;       // L-BFGS: the line search's step along the search direction; Newton-CG: |s|, the
+                           // accepted step's 2-norm
+  int evaluations = 0;     // objective evaluations so far (line searches and rejected trial steps included)
+  int hessian_products = 0;  // Hessian-vector products so far (Newton-CG; 0 for L-BFGS)
   double seconds = 0.0;    // since the solver started
   const double* x = nullptr;  // (n) the new point, valid during the callback
 };
@@ -52,6 +68,7 @@ struct LbfgsResult {
   double objective = 0.0;
   double grad_max = 0.0;
   int evaluations = 0;
+  int hessian_products = 0;
   double seconds = 0.0;
   LbfgsStop stop = LbfgsStop::kMaxIter;
   std::string reason;  // for people: "max |gradient| 8.1e-09 <= tol 1e-08", "max-iter 100 reached", ...
@@ -68,6 +85,22 @@ using ObjectiveFunction = std::function<double(const double* x, double* grad)>;
 // f is rethrown here. Deterministic: the same f and x0 give the same iterates.
 LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, const LbfgsConfig& config,
                            const std::function<bool(const LbfgsIteration&)>& on_iteration = {});
+
+// hv (n) = the Hessian of f at x (n) times v (n).
+using HessianVectorFunction = std::function<void(const double* x, const double* v, double* hv)>;
+
+// Minimises f from x0 by trust-region Newton-CG, as liblinear's TRON: each step solves H s = -g approximately
+// by conjugate gradients inside the trust region (Steihaug), is accepted when the objective's actual decrease
+// is at least 1e-4 of the quadratic model's, and the region grows or shrinks by how well the model predicted.
+// Stops as minimize_lbfgs: max |gradient| <= tol, max_iter accepted steps, the actual and predicted decrease
+// both below 64 machine epsilons of f (converged, scipy's ftol), no decrease possible, or on_iteration false.
+// Iterations are accepted steps. stop_requested, when given, is polled after every Hessian-vector product and
+// objective evaluation (a Newton step can take hundreds): true ends the run at the last accepted point
+// (kStopRequested) within one pass. Deterministic.
+LbfgsResult minimize_newton_cg(const ObjectiveFunction& f, const HessianVectorFunction& hv, std::vector<double> x0,
+                               const NewtonCgConfig& config,
+                               const std::function<bool(const LbfgsIteration&)>& on_iteration = {},
+                               const std::function<bool()>& stop_requested = {});
 
 // max_j |g_j|
 double max_abs(const std::vector<double>& g);

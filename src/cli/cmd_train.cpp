@@ -122,7 +122,7 @@ Model zero_model(Model m) {
   return m;
 }
 
-// --solver lbfgs (cmd_train_lbfgs.hpp), with the signals and exit codes of an SGD run.
+// --solver lbfgs and newton-cg (cmd_train_lbfgs.hpp), with the signals and exit codes of an SGD run.
 void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& split, TrainerBackend& backend,
                const Model& start, const nlohmann::ordered_json& settings) {
   LbfgsRunInputs in;
@@ -142,13 +142,14 @@ void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& spli
   std::string what = sig != 0 ? std::string("interrupted by ") + signal_name(sig)
                               : std::string("standard output failed, training stopped");
   if (outcome.stopped_in_path) {
-    what += " during the regularisation path, after " + std::to_string(outcome.iterations) + " L-BFGS iterations of one C";
+    what += " during the regularisation path, after " + std::to_string(outcome.iterations) + " " +
+            full_batch_title(o.solver) + " iterations of one C";
     if (!o.save.empty()) {
       what += "; model saved to " + o.save + " (that C's last iterate on the training rows, neither chosen nor refitted: "
               "its record says so)";
     }
   } else {
-    what += " after " + std::to_string(outcome.iterations) + " L-BFGS iterations";
+    what += " after " + std::to_string(outcome.iterations) + " " + full_batch_title(o.solver) + " iterations";
     if (!o.save.empty()) what += "; model saved to " + o.save + " (the last iteration's weights)";
   }
   throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
@@ -172,8 +173,11 @@ void run_train(RunSettings o) {
   if (!o.resume.empty()) {
     resumed = load_model_file(o.resume);
     const nlohmann::json saved = nlohmann::json::parse(resumed->settings_json, nullptr, false);
-    if (saved.is_object() && saved.contains("solver") && saved["solver"] == solver_name(Solver::kLbfgs)) {
-      throw UsageError("--resume " + o.resume + ": the model was fitted by --solver lbfgs, which leaves no SGD epochs or "
+    Solver saved_solver = Solver::kSgd;
+    if (saved.is_object() && saved.contains("solver") && saved["solver"].is_string() &&
+        parse_solver(saved["solver"].get<std::string>(), &saved_solver) && is_full_batch(saved_solver)) {
+      throw UsageError("--resume " + o.resume + ": the model was fitted by --solver " + solver_name(saved_solver) +
+                       ", which leaves no SGD epochs or "
                        "momentum to continue, and --resume continues SGD runs only. Refit it with --solver lbfgs, or "
                        "start SGD from its weights: export --model " + o.resume + " --out FILE.safetensors, then "
                        "train --init FILE.safetensors");
@@ -284,7 +288,10 @@ void run_train(RunSettings o) {
   facts.data = data_record(files);
   const nlohmann::ordered_json settings = settings_record(o, facts);
   print_settings(settings, data);
-  if (o.solver == Solver::kLbfgs) {
+  if (is_full_batch(o.solver)) {
+    if (o.solver == Solver::kNewtonCg && backend->traits().gpu) {
+      throw UsageError("--solver newton-cg runs on --device cpu or reference (--device auto chose " + backend->name() + ")");
+    }
     run_lbfgs(o, data, split, *backend, o.init.empty() ? zero_model(initial) : initial, settings);
     return;
   }
@@ -371,7 +378,7 @@ void run_train(RunSettings o) {
 }  // namespace
 void setup_train_command(CLI::App& app) {
   auto opts = std::make_shared<RunSettings>();
-  CLI::App* sub = app.add_subcommand("train", "Train the model with mini-batch SGD (each epoch reported) or full-batch L-BFGS (--solver lbfgs, each iteration reported)");
+  CLI::App* sub = app.add_subcommand("train", "Train the model with mini-batch SGD (each epoch reported) or full-batch L-BFGS or Newton-CG (--solver lbfgs, newton-cg; each iteration reported)");
   add_train_options(sub, opts.get());
   sub->callback([opts, sub]() {
     RunSettings o = *opts;

@@ -1,5 +1,6 @@
-// `train --solver lbfgs` (cmd_train_lbfgs.hpp): the fits, their output lines, --metrics records, --save and
-// the regularisation path. The solver sees only the backend's full_batch_objective over the rows it fits.
+// `train --solver lbfgs` and `newton-cg` (cmd_train_lbfgs.hpp): the fits, their output lines, --metrics
+// records, --save and the regularisation path. The solver sees only the backend's full_batch_objective (and,
+// for Newton-CG, full_batch_hessian_vector) over the rows it fits.
 #include "cmd_train_lbfgs.hpp"
 
 #include <cerrno>
@@ -24,6 +25,9 @@ namespace logreg::cli {
 namespace {
 
 constexpr const char* kLbfgsMetricsColumns = "iteration,objective,gradient,step,seconds,evaluations,test_accuracy";
+// Newton-CG's records add the Hessian-vector products (each one more pass over the rows).
+constexpr const char* kNewtonCgMetricsColumns =
+    "iteration,objective,gradient,step,seconds,evaluations,test_accuracy,hessian_products";
 
 std::string format(const char* fmt, double v) {
   char buf[64];
@@ -87,10 +91,14 @@ std::string c_values_problem(const std::string& text, std::vector<double>* out) 
   return "";
 }
 
+const char* full_batch_title(Solver s) { return s == Solver::kNewtonCg ? "Newton-CG" : "L-BFGS"; }
+
 std::string lbfgs_settings_line(const RunSettings& o) {
   std::string cs;
   for (const double C : parse_c_values(o.C)) cs += (cs.empty() ? "" : ",") + c_text(C);
-  return "Optimizer: L-BFGS (libLBFGS, full batch), C " + cs + ", tol " + format("%g", o.tol) + ", max-iter " +
+  return std::string("Optimizer: ") +
+         (o.solver == Solver::kNewtonCg ? "Newton-CG (trust region, full batch)" : "L-BFGS (libLBFGS, full batch)") +
+         ", C " + cs + ", tol " + format("%g", o.tol) + ", max-iter " +
          std::to_string(o.max_iter) + ", test accuracy every " + std::to_string(o.eval_every) + " iterations";
 }
 
@@ -100,8 +108,13 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   TrainerBackend& backend = *in.backend;
   LbfgsRunConfig config;
   config.cs = parse_c_values(o.C);
+  config.method = o.solver;
   config.solver.tol = o.tol;
   config.solver.max_iter = o.max_iter;
+  config.newton.tol = o.tol;
+  config.newton.max_iter = o.max_iter;
+  const bool newton = o.solver == Solver::kNewtonCg;
+  const char* title = full_batch_title(o.solver);
   config.eval_every = o.eval_every;
 
   LbfgsRunHooks hooks;
@@ -128,7 +141,8 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
     in.settings["C_chosen"] = c_json(r.best_c);
     in.settings["fit_rows"] = r.fit_rows;
     if (!o.metrics.empty()) {
-      metrics = std::make_unique<MetricsLog>(o.metrics, json_text(in.settings), false, -1, kLbfgsMetricsColumns);
+      metrics = std::make_unique<MetricsLog>(o.metrics, json_text(in.settings), false, -1,
+                                             newton ? kNewtonCgMetricsColumns : kLbfgsMetricsColumns);
     }
   };
   // A metrics file that cannot be written (a full disk) stops the fit after that iteration; its model is saved.
@@ -147,6 +161,10 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
       rec["test_accuracy"] = test_accuracy;
       csv += format("%.4f", test_accuracy);
     }
+    if (newton) {
+      rec["hessian_products"] = it.hessian_products;
+      csv += "," + std::to_string(it.hessian_products);
+    }
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
     if (metrics) {
@@ -164,7 +182,10 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
       [&backend](const std::vector<std::uint32_t>& rows, const double* x, double l2, double* g) {
         return backend.full_batch_objective(rows, x, l2, g);
       },
-      data, split, in.all_rows, in.start, config, hooks);
+      data, split, in.all_rows, in.start, config, hooks,
+      [&backend](const std::vector<std::uint32_t>& rows, const double* x, double l2, const double* v, double* hv) {
+        backend.full_batch_hessian_vector(rows, x, l2, v, hv);
+      });
 
   LbfgsRunOutcome outcome;
   outcome.iterations = run.fit.iterations;
@@ -185,7 +206,8 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
     return outcome;
   }
   if (!metrics_failure.empty()) {
-    std::string what = metrics_failure + "; the fit stopped after L-BFGS iteration " + std::to_string(run.fit.iterations);
+    std::string what = metrics_failure + "; the fit stopped after " + title + " iteration " +
+                       std::to_string(run.fit.iterations);
     if (o.save.empty()) throw ResourceError(what + " (no --save was given, so no model is kept)");
     in.settings["lbfgs_result"] = {{"stopped", true}, {"iterations", run.fit.iterations}};
     save_lbfgs_model(o, in, run.model, in.settings);
@@ -198,13 +220,14 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
     return outcome;
   }
   const LbfgsResult& result = run.fit;
-  std::printf("Solver: lbfgs. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s (%s). Accuracy: %.2f.\n",
-              result.iterations, result.objective, result.grad_max, result.converged() ? "yes" : "no",
+  std::printf("Solver: %s. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s (%s). Accuracy: %.2f.\n",
+              solver_name(o.solver), result.iterations, result.objective, result.grad_max, result.converged() ? "yes" : "no",
               result.reason.c_str(), run.test.totals.accuracy_percent());
   in.settings["lbfgs_result"] = {{"iterations", result.iterations}, {"objective", result.objective},
                                  {"gradient", result.grad_max},     {"converged", result.converged()},
                                  {"reason", result.reason},         {"evaluations", result.evaluations},
                                  {"seconds", result.seconds},       {"test_accuracy", run.test.totals.accuracy_percent()}};
+  if (newton) in.settings["lbfgs_result"]["hessian_products"] = result.hessian_products;
   if (run.has_val) {
     // One C with --val-split: the held-out rows were not fitted, and their score is the point of holding them out.
     std::printf("Validation: loss %.4f, accuracy %.2f on the %u held-out rows (not fitted)\n", run.val.totals.mean_loss(),
@@ -215,9 +238,9 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   }
   if (!o.save.empty()) {
     save_lbfgs_model(o, in, run.model, in.settings);
-    std::printf("Saved model to %s (L-BFGS, %d iterations)\n", o.save.c_str(), result.iterations);
+    std::printf("Saved model to %s (%s, %d iterations)\n", o.save.c_str(), title, result.iterations);
   }
-  std::printf("\nTest set confusion matrix after L-BFGS iteration %d (rows: true class, columns: predicted):\n",
+  std::printf("\nTest set confusion matrix after %s iteration %d (rows: true class, columns: predicted):\n", title,
               result.iterations);
   std::fputs(format_confusion_matrix(run.test).c_str(), stdout);
   return outcome;

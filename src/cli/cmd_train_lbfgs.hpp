@@ -1,4 +1,4 @@
-// `train --solver lbfgs`: the full-batch L-BFGS run of the train command, after cmd_train.cpp has checked the
+// `train --solver lbfgs` and `--solver newton-cg`: the full-batch run of the train command, after cmd_train.cpp has checked the
 // outputs, loaded the data, split it and made the backend. Not here: option parsing (run_settings.cpp), the
 // solver (solver.hpp), the maths (maths/objective_math.hpp).
 #pragma once
@@ -34,11 +34,14 @@ struct LbfgsRunOutcome {
   int iterations = 0;    // of the fit that ran last
 };
 
-// The "Optimizer: L-BFGS ..." settings line.
+// The "Optimizer: L-BFGS ..." (or "Newton-CG ...") settings line.
 std::string lbfgs_settings_line(const RunSettings& o);
 
+// "L-BFGS" or "Newton-CG": the full-batch solver as the output lines name it.
+const char* full_batch_title(Solver s);
+
 // Fits the model; prints one line per iteration ("Iteration: N. Objective: X. Gradient: G. Step: S. Time: T s",
-// with ". Test accuracy: A" every --eval-every iterations), then "Solver: lbfgs. Iterations: ..."; writes the
+// with ". Test accuracy: A" every --eval-every iterations), then "Solver: lbfgs. Iterations: ..." (or newton-cg); writes the
 // same records to --metrics and the model to --save. Several --C values: the regularisation path (one line
 // per C with its validation accuracy, warm starts), then the best C refitted on all training rows.
 LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in);

@@ -105,7 +105,7 @@ void restore(const RunSettings& o, const std::string& path, const char* flag, T*
 
 // ---- The table ----
 
-enum class Scope { kAny, kSgd, kLbfgs };  // the solver a field applies to (given with the other: a usage error)
+enum class Scope { kAny, kSgd, kFullBatch };  // the solvers a field applies to (given with the others: a usage error)
 
 // One field of RunSettings, or (flag == nullptr) a fact of the run that the record holds in its place.
 struct Field {
@@ -382,10 +382,10 @@ const std::vector<Field>& fields() {
     t.push_back(enum_field("--solver", "solver", &RunSettings::solver, kSolverNames, "How the model is fitted"));
     {
       Field c = text_field("--C", "C", &RunSettings::C,
-                           "L-BFGS: inverse regularisation strength, scikit-learn's C (> 0; inf: no penalty); several "
+                           "L-BFGS, Newton-CG: inverse regularisation strength, scikit-learn's C (> 0; inf: no penalty); several "
                            "comma-separated values (0.01,0.1,1,10) fit the regularisation path on --val-split and "
                            "refit the best",
-                           Scope::kLbfgs);
+                           Scope::kFullBatch);
       const auto bind = c.bind;
       c.bind = [bind](CLI::App* sub, RunSettings* o) {
         return bind(sub, o)
@@ -400,19 +400,19 @@ const std::vector<Field>& fields() {
       t.push_back(c);
     }
     t.push_back(real_field("--tol", "tol", &RunSettings::tol, kTolRange,
-                           "L-BFGS: converged when the largest absolute gradient component is <= tol (> 0)",
-                           Scope::kLbfgs));
+                           "L-BFGS, Newton-CG: converged when the largest absolute gradient component is <= tol (> 0)",
+                           Scope::kFullBatch));
     t.push_back(integer_field("--max-iter", "max_iter", &RunSettings::max_iter, 1, 1000000,
-                              "L-BFGS: at most this many iterations", Scope::kLbfgs));
+                              "L-BFGS, Newton-CG: at most this many iterations", Scope::kFullBatch));
     t.push_back(integer_field("--eval-every", "eval_every", &RunSettings::eval_every, 0, 1000000,
-                              "L-BFGS: print the test accuracy every K iterations (0 = only at the end)", Scope::kLbfgs));
+                              "L-BFGS, Newton-CG: print the test accuracy every K iterations (0 = only at the end)", Scope::kFullBatch));
     t.push_back(fact("data", [](const RunFacts& r) { return r.data; }));
     return t;
   }();
   return table;
 }
 
-const char* solver_of(Scope scope) { return scope == Scope::kLbfgs ? "lbfgs" : "sgd"; }
+const char* solver_of(Scope scope) { return scope == Scope::kFullBatch ? "lbfgs or newton-cg" : "sgd"; }
 
 }  // namespace
 
@@ -427,7 +427,7 @@ nlohmann::ordered_json settings_record(const RunSettings& o, const RunFacts& fac
   s["program"] = "logreg_cuda 0.1.0";
   for (const Field& f : fields()) {
     if (f.key == nullptr || !f.record) continue;
-    if (f.scope == Scope::kLbfgs && o.solver != Solver::kLbfgs) continue;
+    if (f.scope == Scope::kFullBatch && !is_full_batch(o.solver)) continue;
     s[f.key] = f.record(o, facts);
   }
   return s;
@@ -449,17 +449,24 @@ void validate_train_options(const RunSettings& o) {
 
 void validate_solver_options(const RunSettings& o) {
   // Each flag of one solver is refused with the other rather than silently ignored.
-  const Scope other = o.solver == Solver::kLbfgs ? Scope::kSgd : Scope::kLbfgs;
+  const Scope other = is_full_batch(o.solver) ? Scope::kSgd : Scope::kFullBatch;
   for (const Field& f : fields()) {
     if (f.flag != nullptr && f.scope == other && o.is_given(f.flag)) {
       throw UsageError(std::string(f.flag) + " applies to --solver " + solver_of(other) + " only, not --solver " +
                        solver_name(o.solver));
     }
   }
-  if (o.solver != Solver::kLbfgs) return;
+  if (!is_full_batch(o.solver)) return;
+  if (o.solver == Solver::kNewtonCg && o.loss != LossHead::kSoftmax) {
+    throw UsageError(std::string("--solver newton-cg needs --loss softmax (its Hessian-vector product is the softmax "
+                                 "head's), not --loss ") + loss_head_name(o.loss) + "; use --solver lbfgs for it");
+  }
+  if (o.solver == Solver::kNewtonCg && o.device == Device::kCuda) {
+    throw UsageError("--solver newton-cg runs on --device cpu or reference");
+  }
   if (o.is_given("--seed") && o.val_split == 0.0) {
-    throw UsageError("--seed: --solver lbfgs starts from zeros and uses the seed only for the validation split, so "
-                     "without --val-split the seed does nothing");
+    throw UsageError(std::string("--seed: --solver ") + solver_name(o.solver) + " starts from zeros and uses the seed "
+                     "only for the validation split, so without --val-split the seed does nothing");
   }
   if (parse_c_values(o.C).size() > 1 && o.val_split == 0.0) {
     throw UsageError("--C with several values (the regularisation path) needs a validation split (--val-split F)");

@@ -79,7 +79,7 @@ struct RunFacts {
 void add_train_options(CLI::App* sub, RunSettings* opts);
 
 // The run's settings record: "program", then the table's fields in order (the facts among them), each under
-// its key; the L-BFGS fields only for --solver lbfgs.
+// its key; the full-batch solvers' fields only for --solver lbfgs or newton-cg.
 nlohmann::ordered_json settings_record(const RunSettings& o, const RunFacts& facts);
 
 // UsageError naming the option when a value is out of its range, checked on the value training uses:

@@ -35,8 +35,10 @@ void print_settings(const nlohmann::ordered_json& s, const Dataset& data) {
   std::printf("Model: Linear(%zu -> %d), loss %s, seed %llu; backend %s\n", data.train_images.dim(), data.num_classes,
               s["loss"].get<std::string>().c_str(), static_cast<unsigned long long>(s["seed"].get<std::uint64_t>()),
               s["backend"].get<std::string>().c_str());
-  if (s.value("solver", std::string()) == "lbfgs") {
-    std::printf("Optimizer: L-BFGS (libLBFGS, full batch), C %s, tol %g, max-iter %d, test accuracy every %d iterations\n",
+  const std::string solver = s.value("solver", std::string());
+  if (solver == "lbfgs" || solver == "newton-cg") {
+    std::printf("Optimizer: %s, C %s, tol %g, max-iter %d, test accuracy every %d iterations\n",
+                solver == "lbfgs" ? "L-BFGS (libLBFGS, full batch)" : "Newton-CG (trust region, full batch)",
                 s["C"].get<std::string>().c_str(), s["tol"].get<double>(), s["max_iter"].get<int>(),
                 s["eval_every"].get<int>());
     std::fflush(stdout);

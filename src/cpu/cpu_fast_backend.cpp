@@ -207,6 +207,11 @@ class CpuFastBackend final : public TrainerBackend {
     return objective_.evaluate(images_, labels_, rows, params, l2, grad, head_, C_, D_, simd_, team_);
   }
 
+  void full_batch_hessian_vector(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                                 const double* v, double* hv) override {
+    objective_.hessian_vector(images_, labels_, rows, params, l2, v, hv, head_, C_, D_, simd_, team_);
+  }
+
   Model model() const override {
     Model m;
     m.input_dim = D_;

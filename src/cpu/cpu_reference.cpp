@@ -87,6 +87,11 @@ class CpuReferenceBackend final : public TrainerBackend {
     return reference_full_batch_objective(images_, labels_, rows, model_.head, model_.num_classes, params, l2, grad);
   }
 
+  void full_batch_hessian_vector(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                                 const double* v, double* hv) override {
+    reference_full_batch_hessian_vector(images_, labels_, rows, model_.head, model_.num_classes, params, l2, v, hv);
+  }
+
   Model model() const override { return model_; }
   std::vector<float> optimizer_state() const override { return optimizer_.momentum != 0.0f ? velocity_ : std::vector<float>{}; }
 
@@ -194,6 +199,51 @@ double reference_full_batch_objective(const ImageSet& images, const LabelSet& la
   }
   const double penalty = add_weight_penalty(params, grad, n_weights, l2);
   return loss_sum * inv_n + penalty;
+}
+
+void reference_full_batch_hessian_vector(const ImageSet& images, const LabelSet& labels,
+                                         const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
+                                         const double* params, double l2, const double* v, double* hv) {
+  if (head != LossHead::kSoftmax) {
+    throw UsageError(std::string("--solver newton-cg needs the Hessian of --loss softmax; --loss ") +
+                     loss_head_name(head) + " has none here (use --solver lbfgs)");
+  }
+  const int C = num_classes;
+  const std::size_t D = images.dim();
+  const std::size_t n_weights = static_cast<std::size_t>(C) * D;
+  if (rows.empty()) throw std::invalid_argument("reference_full_batch_hessian_vector: no rows");
+  const double inv_n = 1.0 / static_cast<double>(rows.size());
+  std::fill(hv, hv + n_weights + static_cast<std::size_t>(C), 0.0);
+  std::vector<double> x(D);
+  std::vector<double> z(static_cast<std::size_t>(C)), dz(static_cast<std::size_t>(C)), p(static_cast<std::size_t>(C));
+  std::vector<double> u(static_cast<std::size_t>(C)), r(static_cast<std::size_t>(C));
+  for (const std::uint32_t row : rows) {
+    if (row >= images.count || labels.labels[row] >= C) {
+      throw DataError(images.path, "row " + std::to_string(row) + " is past the set or its label past the classes");
+    }
+    const std::uint8_t* px = images.image(row);
+    for (std::size_t d = 0; d < D; ++d) x[d] = pixel_to_unit<double>(px[d]);
+    for (int c = 0; c < C; ++c) {
+      const std::size_t cs = static_cast<std::size_t>(c);
+      double zc = params[n_weights + cs];
+      double uc = v[n_weights + cs];
+      for (std::size_t d = 0; d < D; ++d) {
+        zc += params[cs * D + d] * x[d];
+        uc += v[cs * D + d] * x[d];
+      }
+      z[cs] = zc;
+      u[cs] = uc;
+    }
+    objective_row_probs<double>(z.data(), C, labels.labels[row], inv_n, dz.data(), p.data());
+    hessian_row<double>(p.data(), u.data(), C, inv_n, r.data());
+    for (int c = 0; c < C; ++c) {
+      const std::size_t cs = static_cast<std::size_t>(c);
+      double* h = hv + cs * D;
+      for (std::size_t d = 0; d < D; ++d) h[d] += r[cs] * x[d];
+      hv[n_weights + cs] += r[cs];
+    }
+  }
+  add_weight_penalty_hv(v, hv, n_weights, l2);
 }
 
 std::unique_ptr<TrainerBackend> make_cpu_reference_backend(const ImageSet& train_images,

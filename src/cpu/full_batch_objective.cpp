@@ -1,26 +1,71 @@
-// FullBatchObjective (full_batch_objective.hpp): the fast CPU backend's full-batch objective and gradient.
+// FullBatchObjective (full_batch_objective.hpp): the fast CPU backend's full-batch objective and gradient, and
+// its Hessian-vector product.
 #include "full_batch_objective.hpp"
 
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "logreg/errors.hpp"
 #include "logreg/maths/objective_math.hpp"
+#include "logreg/model.hpp"
 #include "objective_loops.hpp"
 
 namespace logreg::cpu {
+
+void FullBatchObjective::take_rows(const ImageSet& images, const LabelSet& labels,
+                                   const std::vector<std::uint32_t>& rows, int classes) {
+  const std::size_t n = rows.size();
+  if (n == 0 || n > static_cast<std::size_t>(INT32_MAX)) {
+    throw UsageError("full_batch_objective: needs 1 to 2^31 - 1 rows, got " + std::to_string(n));
+  }
+  if (rows == rows_) return;
+  pixels_.resize(n);
+  labels_.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (rows[i] >= images.count) {
+      throw DataError(images.path, "row " + std::to_string(rows[i]) + " is past the " + std::to_string(images.count) +
+                                       " training images");
+    }
+    if (labels.labels[rows[i]] >= classes) {
+      throw DataError(labels.path, "label " + std::to_string(labels.labels[rows[i]]) + " at row " +
+                                       std::to_string(rows[i]) + " is not below the model's " +
+                                       std::to_string(classes) + " classes");
+    }
+    pixels_[i] = images.image(rows[i]);
+    labels_[i] = labels.labels[rows[i]];
+  }
+  rows_ = rows;
+  for (KeptProbabilities& k : kept_) k.params.clear();  // of other rows
+}
+
+void FullBatchObjective::sum_parts(std::size_t np, int classes, int dim, std::size_t Dp, double* out) const {
+  // The parts' sums in part order, whatever the threads; the pixel sums' 1/255 once per weight.
+  const std::size_t C = static_cast<std::size_t>(classes);
+  const std::size_t D = static_cast<std::size_t>(dim);
+  const std::size_t padded = g_.size() / np;
+  for (std::size_t c = 0; c < C; ++c) {
+    double* o = out + c * D;
+    for (std::size_t d = 0; d < D; ++d) {
+      double sum = g_[c * Dp + d];
+      for (std::size_t p = 1; p < np; ++p) sum += g_[p * padded + c * Dp + d];
+      o[d] = sum / 255.0;
+    }
+    double sum_b = gb_[c];
+    for (std::size_t p = 1; p < np; ++p) sum_b += gb_[p * C + c];
+    out[C * D + c] = sum_b;
+  }
+}
 
 double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labels,
                                     const std::vector<std::uint32_t>& rows, const double* params, double l2,
                                     double* grad, LossHead head, int classes, int dim, CpuSimd simd,
                                     ThreadTeam& team) {
+  take_rows(images, labels, rows, classes);
   const std::size_t n = rows.size();
-  if (n == 0 || n > static_cast<std::size_t>(INT32_MAX)) {
-    throw UsageError("full_batch_objective: needs 1 to 2^31 - 1 rows, got " + std::to_string(n));
-  }
   const int ni = static_cast<int>(n);
   const ObjectiveShape shape = ObjectiveShape::of(classes, dim);
   const std::size_t C = static_cast<std::size_t>(classes);
@@ -28,27 +73,17 @@ double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labe
   const std::size_t Dp = static_cast<std::size_t>(shape.Dp);
   const std::size_t padded = static_cast<std::size_t>(shape.Ck) * Dp;
   const std::size_t n_weights = C * D;
-  if (rows != rows_) {
-    pixels_.resize(n);
-    labels_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      if (rows[i] >= images.count) {
-        throw DataError(images.path, "row " + std::to_string(rows[i]) + " is past the " +
-                                         std::to_string(images.count) + " training images");
-      }
-      if (labels.labels[rows[i]] >= classes) {
-        throw DataError(labels.path, "label " + std::to_string(labels.labels[rows[i]]) + " at row " +
-                                         std::to_string(rows[i]) + " is not below the model's " +
-                                         std::to_string(classes) + " classes");
-      }
-      pixels_[i] = images.image(rows[i]);
-      labels_[i] = labels.labels[rows[i]];
-    }
-    rows_ = rows;
-  }
+  const std::size_t n_params = n_weights + C;
   w_.assign(padded, 0.0);  // W zero-padded to (Ck, Dp)
   for (std::size_t c = 0; c < C; ++c) std::copy(params + c * D, params + (c + 1) * D, w_.begin() + c * Dp);
   const double* b = params + n_weights;
+  // The softmax head keeps its rows' probabilities, in the least recently used of the two slots.
+  KeptProbabilities* keep = nullptr;
+  if (head == LossHead::kSoftmax) {
+    keep = kept_[0].used <= kept_[1].used ? &kept_[0] : &kept_[1];
+    keep->params.clear();  // valid again only once the pass is done
+    keep->probs.resize(n * C);
+  }
   const int parts = std::min(kObjectiveParts, ni);
   const std::size_t np = static_cast<std::size_t>(parts);
   g_.assign(np * padded, 0.0);
@@ -58,31 +93,81 @@ double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labe
   tiles_.resize(np * kObjectiveTileRows * Dp);
   std::vector<double> loss(np, 0.0);
   const double inv_n = 1.0 / static_cast<double>(n);
+  double* probs = keep != nullptr ? keep->probs.data() : nullptr;
   auto job = [&](int part) {
     const std::size_t p = static_cast<std::size_t>(part);
     loss[p] = objective_rows(simd, pixels_.data(), labels_.data(), split_point(ni, part, parts),
                              split_point(ni, part + 1, parts), head, shape, w_.data(), b, inv_n, g_.data() + p * padded,
-                             gb_.data() + p * C, ObjectiveScratch::in(scratch_.data() + p * scratch_size,
-                                                                tiles_.data() + p * kObjectiveTileRows * Dp, shape));
+                             gb_.data() + p * C, probs,
+                             ObjectiveScratch::in(scratch_.data() + p * scratch_size,
+                                                  tiles_.data() + p * kObjectiveTileRows * Dp, shape));
   };
   team.run(parts, job, true);
+  if (keep != nullptr) {
+    keep->params.assign(params, params + n_params);
+    keep->used = ++clock_;
+  }
 
-  // The parts' sums in part order, whatever the threads; the pixel sums' 1/255 once per weight.
   double loss_sum = 0.0;
   for (std::size_t p = 0; p < np; ++p) loss_sum += loss[p];
-  for (std::size_t c = 0; c < C; ++c) {
-    double* out = grad + c * D;
-    for (std::size_t d = 0; d < D; ++d) {
-      double sum = g_[c * Dp + d];
-      for (std::size_t p = 1; p < np; ++p) sum += g_[p * padded + c * Dp + d];
-      out[d] = sum / 255.0;
-    }
-    double sum_b = gb_[c];
-    for (std::size_t p = 1; p < np; ++p) sum_b += gb_[p * C + c];
-    grad[n_weights + c] = sum_b;
-  }
+  sum_parts(np, classes, dim, Dp, grad);
   const double penalty = add_weight_penalty(params, grad, n_weights, l2);
   return loss_sum * inv_n + penalty;
+}
+
+void FullBatchObjective::hessian_vector(const ImageSet& images, const LabelSet& labels,
+                                        const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                                        const double* v, double* hv, LossHead head, int classes, int dim, CpuSimd simd,
+                                        ThreadTeam& team) {
+  if (head != LossHead::kSoftmax) {
+    throw UsageError(std::string("--solver newton-cg needs the Hessian of --loss softmax; --loss ") +
+                     loss_head_name(head) + " has none here (use --solver lbfgs)");
+  }
+  take_rows(images, labels, rows, classes);
+  const std::size_t n = rows.size();
+  const int ni = static_cast<int>(n);
+  const ObjectiveShape shape = ObjectiveShape::of(classes, dim);
+  const std::size_t C = static_cast<std::size_t>(classes);
+  const std::size_t D = static_cast<std::size_t>(dim);
+  const std::size_t Dp = static_cast<std::size_t>(shape.Dp);
+  const std::size_t padded = static_cast<std::size_t>(shape.Ck) * Dp;
+  const std::size_t n_weights = C * D;
+  const std::size_t n_params = n_weights + C;
+  auto kept_at = [&]() -> KeptProbabilities* {
+    for (KeptProbabilities& k : kept_) {
+      if (k.params.size() == n_params && std::memcmp(k.params.data(), params, n_params * sizeof(double)) == 0) return &k;
+    }
+    return nullptr;
+  };
+  KeptProbabilities* kept = kept_at();
+  if (kept == nullptr) {  // a point not evaluated lately: evaluate it (its gradient is not needed)
+    std::vector<double> unused(n_params);
+    evaluate(images, labels, rows, params, l2, unused.data(), head, classes, dim, simd, team);
+    kept = kept_at();
+  }
+  kept->used = ++clock_;
+  v_.assign(padded, 0.0);  // V zero-padded to (Ck, Dp)
+  for (std::size_t c = 0; c < C; ++c) std::copy(v + c * D, v + (c + 1) * D, v_.begin() + c * Dp);
+  const double* vb = v + n_weights;
+  const int parts = std::min(kObjectiveParts, ni);
+  const std::size_t np = static_cast<std::size_t>(parts);
+  g_.assign(np * padded, 0.0);
+  gb_.assign(np * C, 0.0);
+  const std::size_t scratch_size = ObjectiveScratch::size(shape);
+  scratch_.resize(np * scratch_size);
+  tiles_.resize(np * kObjectiveTileRows * Dp);
+  const double inv_n = 1.0 / static_cast<double>(n);
+  const double* probs = kept->probs.data();
+  auto job = [&](int part) {
+    const std::size_t p = static_cast<std::size_t>(part);
+    hessian_vector_rows(simd, pixels_.data(), split_point(ni, part, parts), split_point(ni, part + 1, parts), shape,
+                        v_.data(), vb, probs, inv_n, g_.data() + p * padded, gb_.data() + p * C,
+                        ObjectiveScratch::in(scratch_.data() + p * scratch_size,
+                                             tiles_.data() + p * kObjectiveTileRows * Dp, shape));
+  };
+  team.run(parts, job, true);
+  sum_parts(np, classes, dim, Dp, hv);
+  add_weight_penalty_hv(v, hv, n_weights, l2);
 }
 
 }  // namespace logreg::cpu

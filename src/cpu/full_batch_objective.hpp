@@ -1,7 +1,8 @@
 // FullBatchObjective: the fast CPU backend's full_batch_objective (the L-BFGS solver's function and gradient,
 // objective_math.hpp) over a set of training rows, in double: one fused pass per evaluation (objective_rows,
 // objective_loops.hpp) over kObjectiveParts fixed row ranges run on the backend's ThreadTeam, each into its own
-// gradient buffer, and their sums added in part order, so the result does not depend on the thread count.
+// gradient buffer, and their sums added in part order, so the result does not depend on the thread count; and
+// the Newton-CG solver's Hessian-vector product, one more such pass, from the probabilities an evaluation kept.
 #pragma once
 
 #include <cstddef>
@@ -28,7 +29,26 @@ class FullBatchObjective {
                   const double* params, double l2, double* grad, LossHead head, int C, int D, CpuSimd simd,
                   ThreadTeam& team);
 
+  // hv (C*D + C) = the Hessian of the same objective at `params` times v (C*D + C), softmax head only
+  // (UsageError otherwise): one pass over the rows with the probabilities kept by the evaluation at `params`
+  // (the last two evaluated points are kept; another point costs one evaluation first). Bit-identical for
+  // any thread count, as evaluate.
+  void hessian_vector(const ImageSet& images, const LabelSet& labels, const std::vector<std::uint32_t>& rows,
+                      const double* params, double l2, const double* v, double* hv, LossHead head, int C, int D,
+                      CpuSimd simd, ThreadTeam& team);
+
  private:
+  // The rows' probabilities (n, C) at one point, kept by evaluate for hessian_vector.
+  struct KeptProbabilities {
+    std::vector<double> params;  // the point (empty: nothing kept)
+    std::vector<double> probs;   // (n, C)
+    std::uint64_t used = 0;      // when it was last written or read, for least-recently-used replacement
+  };
+  // Checks and keeps rows' pixel pointers and labels (when the rows changed).
+  void take_rows(const ImageSet& images, const LabelSet& labels, const std::vector<std::uint32_t>& rows, int classes);
+  // Sums the parts' pixel-sum buffers g_ and gb_ in part order into out (C*D + C), the weights / 255.
+  void sum_parts(std::size_t parts, int classes, int dim, std::size_t Dp, double* out) const;
+
   // Kept between evaluations (the solver asks about the same rows every iteration):
   std::vector<std::uint32_t> rows_;          // the rows the two below are of
   std::vector<const std::uint8_t*> pixels_;  // (n) their pixel rows
@@ -38,6 +58,9 @@ class FullBatchObjective {
   std::vector<double> gb_;                   // (parts, C) each part's bias gradient
   std::vector<double> scratch_;              // (parts, ObjectiveScratch::size) each part's sums and dz
   std::vector<std::uint8_t> tiles_;          // (parts, kObjectiveTileRows, Dp) each part's pixel tile
+  std::vector<double> v_;                    // (Ck, Dp) hessian_vector's direction, zero-padded
+  KeptProbabilities kept_[2];                // the last two points evaluated (softmax head)
+  std::uint64_t clock_ = 0;
 };
 
 }  // namespace logreg::cpu

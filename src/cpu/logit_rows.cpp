@@ -146,20 +146,20 @@ LOGREG_LOGIT_ROWS(sse2, __attribute__((flatten)), 2)
 
 }  // namespace
 
-void reference_logit_rows(const Model& model, const ImageSet& images, std::size_t r0, std::size_t r1, float* logits) {
-  const std::size_t D = images.dim();
+void reference_logit_row(const Model& model, const std::uint8_t* px, float* z) {
+  const std::size_t D = static_cast<std::size_t>(model.input_dim);
   const std::size_t C = static_cast<std::size_t>(model.num_classes);
-  for (std::size_t i = r0; i < r1; ++i) {
-    const std::uint8_t* px = images.image(i);
-    for (std::size_t c = 0; c < C; ++c) {
-      const float* w = model.weights.data() + c * D;
-      double acc = static_cast<double>(model.bias[c]);
-      for (std::size_t d = 0; d < D; ++d) {
-        acc += static_cast<double>(w[d]) * static_cast<double>(pixel_to_unit<float>(px[d]));
-      }
-      logits[i * C + c] = static_cast<float>(acc);
-    }
+  for (std::size_t c = 0; c < C; ++c) {
+    const float* w = model.weights.data() + c * D;
+    double acc = static_cast<double>(model.bias[c]);
+    for (std::size_t d = 0; d < D; ++d) acc += static_cast<double>(w[d]) * kUnit.v[px[d]];  // x_d, looked up
+    z[c] = static_cast<float>(acc);
   }
+}
+
+void reference_logit_rows(const Model& model, const ImageSet& images, std::size_t r0, std::size_t r1, float* logits) {
+  const std::size_t C = static_cast<std::size_t>(model.num_classes);
+  for (std::size_t i = r0; i < r1; ++i) reference_logit_row(model, images.image(i), logits + i * C);
 }
 
 void fast_logit_rows(CpuSimd simd, const Model& model, const double* wt, const ImageSet& images, std::size_t r0,

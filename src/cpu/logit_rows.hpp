@@ -19,6 +19,9 @@ namespace logreg::cpu {
 //   logits (images.count, C) row-major; rows outside [r0, r1) untouched.
 void reference_logit_rows(const Model& model, const ImageSet& images, std::size_t r0, std::size_t r1, float* logits);
 
+// The same for one row of D pixels px: z (C).
+void reference_logit_row(const Model& model, const std::uint8_t* px, float* z);
+
 // Images of up to this many pixels take the fast path (the pixel columns are listed in 16 bits).
 constexpr int kMaxLogitPixels = 65535;
 

@@ -1,7 +1,8 @@
 // objective_rows (objective_loops.hpp): tile by tile, dense double SIMD logits over the pixels (a block of rows
 // times a block of classes in registers), the shared per-row loss, then the tile's weight gradient (a block of
-// classes' gradient vectors in registers, the tile's rows added in order). Compiled for three instruction
-// sets; the block sizes at the end of the file are each one's register budget.
+// classes' gradient vectors in registers, the tile's rows added in order); and hessian_vector_rows, the same
+// tiles over a direction instead of W. Compiled for three instruction sets; the block sizes at the end of the
+// file are each one's register budget.
 #include "objective_loops.hpp"
 
 #include <algorithm>
@@ -165,7 +166,7 @@ inline void copy_tile(const std::uint8_t* const* rows, int nt, int D, int Dp, st
 template <int V, int RB, int KC, int KB>
 inline double rows_body(const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1, LossHead head,
                         const ObjectiveShape& shape, const double* w, const double* b, double inv_n, double* g,
-                        double* gb, const ObjectiveScratch& scratch) {
+                        double* gb, double* probs, const ObjectiveScratch& scratch) {
   static_assert(kTile % RB == 0, "blocks of rows tile the tile");
   static_assert(kObjectiveClassBlock % KC == 0 && kObjectiveClassBlock % KB == 0, "blocks of classes tile Ck");
   static_assert(kObjectivePixelLanes % V == 0, "pixel rows are padded to whole vectors");
@@ -185,7 +186,12 @@ inline double rows_body(const std::uint8_t* const* rows, const std::uint8_t* lab
     for (int i = 0; i < nt; ++i) {
       for (int c = 0; c < C; ++c) z[c] = b[c] + s[i * Ck + c] / 255.0;
       double* dzi = dz + i * Ck;
-      loss += objective_row<double>(head, z, C, labels[t + i], inv_n, dzi);
+      if (probs != nullptr) {
+        loss += objective_row_probs<double>(z, C, labels[t + i], inv_n, dzi,
+                                            probs + static_cast<std::size_t>(t + i) * static_cast<std::size_t>(C));
+      } else {
+        loss += objective_row<double>(head, z, C, labels[t + i], inv_n, dzi);
+      }
       for (int c = 0; c < C; ++c) gb[c] += dzi[c];
     }
     for (int i = 0; i < kTile; ++i) {  // zero past the rows and past the classes
@@ -196,13 +202,50 @@ inline double rows_body(const std::uint8_t* const* rows, const std::uint8_t* lab
   return loss;
 }
 
+// The same tiles as rows_body, with the direction v in place of W and the kept probabilities in place of the
+// loss: u = v_b + (tile . vᵀ) / 255 per row, r = hessian_row(p, u), then the tile's r into g and gb.
+template <int V, int RB, int KC, int KB>
+inline void hessian_body(const std::uint8_t* const* rows, int r0, int r1, const ObjectiveShape& shape, const double* v,
+                         const double* vb, const double* probs, double inv_n, double* g, double* gb,
+                         const ObjectiveScratch& scratch) {
+  const int C = shape.C, Ck = shape.Ck, Dp = shape.Dp;
+  double* s = scratch.sums;
+  double* r = scratch.dz;
+  double u[kMaxCk];
+  for (int t = r0; t < r1; t += kTile) {
+    const int nt = std::min(kTile, r1 - t);
+    copy_tile(rows + t, nt, shape.D, Dp, scratch.tile);
+    for (int i = t + kTile; i < std::min(r1, t + 2 * kTile); ++i) {
+      for (int d = 0; d < shape.D; d += 64) __builtin_prefetch(rows[i] + d);
+    }
+    tile_logits<V, RB, KC>(scratch.tile, nt, Dp, v, Ck, scratch.acc, s);
+    for (int i = 0; i < nt; ++i) {
+      for (int c = 0; c < C; ++c) u[c] = vb[c] + s[i * Ck + c] / 255.0;
+      double* ri = r + i * Ck;
+      hessian_row<double>(probs + static_cast<std::size_t>(t + i) * static_cast<std::size_t>(C), u, C, inv_n, ri);
+      for (int c = 0; c < C; ++c) gb[c] += ri[c];
+    }
+    for (int i = 0; i < kTile; ++i) {  // zero past the rows and past the classes
+      for (int c = i < nt ? C : 0; c < Ck; ++c) r[i * Ck + c] = 0.0;
+    }
+    tile_gradient<V, KB>(scratch.tile, nt, Dp, r, Ck, g);
+  }
+}
+
 // Per instruction set: V doubles per vector; RB x KC logit accumulators and RB pixel vectors, then KB gradient
 // vectors, in registers (32 vector registers with AVX-512, 16 below it).
 #define LOGREG_OBJECTIVE_ROWS(SUFFIX, TARGET, V, RB, KC, KB)                                                           \
   TARGET double objective_rows_##SUFFIX(const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1,  \
                                         LossHead head, const ObjectiveShape& shape, const double* w, const double* b, \
-                                        double inv_n, double* g, double* gb, const ObjectiveScratch& scratch) {      \
-    return rows_body<V, RB, KC, KB>(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, scratch);                  \
+                                        double inv_n, double* g, double* gb, double* probs,                          \
+                                        const ObjectiveScratch& scratch) {                                           \
+    return rows_body<V, RB, KC, KB>(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, probs, scratch);           \
+  }                                                                                                                    \
+  TARGET void hessian_vector_rows_##SUFFIX(const std::uint8_t* const* rows, int r0, int r1,                           \
+                                           const ObjectiveShape& shape, const double* v, const double* vb,            \
+                                           const double* probs, double inv_n, double* g, double* gb,                 \
+                                           const ObjectiveScratch& scratch) {                                        \
+    hessian_body<V, RB, KC, KB>(rows, r0, r1, shape, v, vb, probs, inv_n, g, gb, scratch);                            \
   }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -215,16 +258,31 @@ LOGREG_OBJECTIVE_ROWS(sse2, __attribute__((flatten)), 2, 2, 5, 10)
 
 double objective_rows(CpuSimd simd, const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1,
                       LossHead head, const ObjectiveShape& shape, const double* w, const double* b, double inv_n,
-                      double* g, double* gb, const ObjectiveScratch& scratch) {
+                      double* g, double* gb, double* probs, const ObjectiveScratch& scratch) {
   switch (simd) {
 #if defined(__x86_64__) && defined(__GNUC__)
     case CpuSimd::kAvx512:
-      return objective_rows_avx512(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, scratch);
+      return objective_rows_avx512(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, probs, scratch);
     case CpuSimd::kAvx2:
-      return objective_rows_avx2(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, scratch);
+      return objective_rows_avx2(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, probs, scratch);
 #endif
     default:
-      return objective_rows_sse2(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, scratch);
+      return objective_rows_sse2(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, probs, scratch);
+  }
+}
+
+void hessian_vector_rows(CpuSimd simd, const std::uint8_t* const* rows, int r0, int r1, const ObjectiveShape& shape,
+                         const double* v, const double* vb, const double* probs, double inv_n, double* g, double* gb,
+                         const ObjectiveScratch& scratch) {
+  switch (simd) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    case CpuSimd::kAvx512:
+      return hessian_vector_rows_avx512(rows, r0, r1, shape, v, vb, probs, inv_n, g, gb, scratch);
+    case CpuSimd::kAvx2:
+      return hessian_vector_rows_avx2(rows, r0, r1, shape, v, vb, probs, inv_n, g, gb, scratch);
+#endif
+    default:
+      return hessian_vector_rows_sse2(rows, r0, r1, shape, v, vb, probs, inv_n, g, gb, scratch);
   }
 }
 

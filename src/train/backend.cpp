@@ -1,5 +1,5 @@
 // check_set_fits_model: the shape and label check the CPU backends share (backend.hpp), and the default
-// full_batch_objective (none).
+// full_batch_objective and full_batch_hessian_vector (none).
 #include "logreg/backend.hpp"
 
 #include <string>
@@ -28,6 +28,12 @@ void check_set_fits_model(const Model& m, const ImageSet& images, const LabelSet
 double TrainerBackend::full_batch_objective(const std::vector<std::uint32_t>& /*rows*/, const double* /*params*/,
                                             double /*l2*/, double* /*grad*/) {
   throw UsageError("the " + name() + " backend has no full-batch objective (--solver lbfgs)");
+}
+
+void TrainerBackend::full_batch_hessian_vector(const std::vector<std::uint32_t>& /*rows*/, const double* /*params*/,
+                                               double /*l2*/, const double* /*v*/, double* /*hv*/) {
+  throw UsageError("--solver newton-cg runs on --device cpu or reference (the " + name() + " backend has no "
+                   "Hessian-vector product)");
 }
 
 }  // namespace logreg

@@ -1,9 +1,10 @@
-// run_lbfgs (lbfgs_run.hpp): the fits of one full-batch L-BFGS run, the regularisation path and the
-// evaluations, reported through hooks.
+// run_lbfgs (lbfgs_run.hpp): the fits of one full-batch run (L-BFGS or Newton-CG), the regularisation path and
+// the evaluations, reported through hooks.
 #include "logreg/lbfgs_run.hpp"
 
 #include <cmath>
 #include <numeric>
+#include <string>
 #include <utility>
 
 #include "logreg/errors.hpp"
@@ -12,12 +13,18 @@
 namespace logreg {
 namespace {
 
-LbfgsResult fit(const RowsObjective& objective, const std::vector<std::uint32_t>& rows, double C,
-                std::vector<double> x0, const LbfgsConfig& config,
-                const std::function<bool(const LbfgsIteration&)>& on_iteration) {
+LbfgsResult fit(const RowsObjective& objective, const RowsHessianVector& hessian_vector,
+                const std::vector<std::uint32_t>& rows, double C, std::vector<double> x0, const LbfgsRunConfig& config,
+                const std::function<bool(const LbfgsIteration&)>& on_iteration,
+                const std::function<bool()>& stop_requested) {
   const double l2 = l2_strength(C, static_cast<double>(rows.size()));
-  return minimize_lbfgs([&](const double* x, double* g) { return objective(rows, x, l2, g); }, std::move(x0), config,
-                        on_iteration);
+  auto f = [&](const double* x, double* g) { return objective(rows, x, l2, g); };
+  if (config.method == Solver::kNewtonCg) {
+    return minimize_newton_cg(
+        f, [&](const double* x, const double* v, double* hv) { hessian_vector(rows, x, l2, v, hv); }, std::move(x0),
+        config.newton, on_iteration, stop_requested);
+  }
+  return minimize_lbfgs(f, std::move(x0), config.solver, on_iteration);
 }
 
 }  // namespace
@@ -38,13 +45,24 @@ Model model_of(const std::vector<double>& x, const Model& shape) {
 
 LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, const TrainSplit& split,
                          std::uint32_t all_rows, const Model& start, const LbfgsRunConfig& config,
-                         const LbfgsRunHooks& hooks) {
+                         const LbfgsRunHooks& hooks, const RowsHessianVector& hessian_vector) {
   if (config.cs.empty()) throw UsageError("run_lbfgs: no value of C");
+  if (config.method != Solver::kLbfgs && config.method != Solver::kNewtonCg) {
+    throw UsageError(std::string("run_lbfgs: --solver ") + solver_name(config.method) + " is not a full-batch solver");
+  }
+  if (config.method == Solver::kNewtonCg && !hessian_vector) {
+    throw UsageError("run_lbfgs: --solver newton-cg needs a Hessian-vector product");
+  }
   LbfgsRunResult out;
   std::vector<double> x = params_of(start);
   auto stop_check = [&](const LbfgsIteration&) {
     if (hooks.stop_requested && hooks.stop_requested()) out.stopped = true;
     return !out.stopped;
+  };
+  // Polled by Newton-CG within a step too (its steps can take hundreds of passes).
+  auto stop_polled = [&]() {
+    if (hooks.stop_requested && hooks.stop_requested()) out.stopped = true;
+    return out.stopped;
   };
 
   // The regularisation path: each C from the previous solution, scored on the validation rows.
@@ -57,7 +75,7 @@ LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, co
     for (const double C : config.cs) {
       PathPoint point;
       point.C = C;
-      point.fit = fit(objective, rows, C, x, config.solver, stop_check);
+      point.fit = fit(objective, hessian_vector, rows, C, x, config, stop_check, stop_polled);
       x = point.fit.x;
       if (out.stopped) {
         out.stopped_in_path = true;
@@ -83,7 +101,7 @@ LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, co
   out.fit_rows = rows.size();
   if (hooks.on_final_fit) hooks.on_final_fit(out);
 
-  out.fit = fit(objective, rows, out.best_c, x, config.solver, [&](const LbfgsIteration& it) {
+  out.fit = fit(objective, hessian_vector, rows, out.best_c, x, config, [&](const LbfgsIteration& it) {
     double test_accuracy = NAN;
     if (config.eval_every > 0 && it.iteration % config.eval_every == 0) {
       const std::vector<double> xi(it.x, it.x + x.size());
@@ -94,7 +112,7 @@ LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, co
       return false;
     }
     return stop_check(it);
-  });
+  }, stop_polled);
   out.model = model_of(out.fit.x, start);
   if (out.stopped) return out;
   out.test = evaluate_model(out.model, data.test_images, data.test_labels);

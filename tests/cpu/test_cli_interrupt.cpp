@@ -1,7 +1,7 @@
 // SIGINT / SIGTERM / SIGHUP during `train`: the run stops after the current step, writes the model of the
 // last complete epoch atomically with --save, leaves a complete metrics file, and exits with 130 / 143 / 129.
-// During an L-BFGS regularisation path, the saved model's record says which C's iterate it is. A .gz data
-// file truncated while it is read is an error, never a SIGBUS.
+// During an L-BFGS regularisation path, the saved model's record says which C's iterate it is; a Newton-CG fit
+// stops and saves the same way. A .gz data file truncated while it is read is an error, never a SIGBUS.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -183,6 +183,45 @@ TEST(TruncatedWhileRead, AGzDataFileCutShortIsAnErrorNotASignal) {
     const int code = WEXITSTATUS(status);
     EXPECT_TRUE(code == 0 || code == 3) << "attempt " << attempt << ": exit " << code;
   }
+}
+
+// --solver newton-cg runs through the same run: an interrupt stops it after the current step, saves that
+// iterate with a record saying it stopped, and names the solver. (--C inf on separable rows has no optimum; the
+// reference backend's scalar passes make the whole fit take tens of seconds, the first steps well under one.)
+TEST_F(TrainInterrupt, NewtonCgStopsAfterTheCurrentStepAndSaves) {
+  const std::string model = dir_.file("model.bin");
+  const std::string out = dir_.file("stdout.txt");
+  std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "reference", "--solver", "newton-cg", "--C", "inf",
+                                   "--tol", "1e-12", "--max-iter", "1000000", "--eval-every", "0", "--data",
+                                   dir_.path(), "--save", model};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, dir_.file("stderr.txt").c_str(), O_WRONLY | O_CREAT, 0644);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (ReadAll(out).find("Iteration: 2.") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_NE(ReadAll(out).find("Iteration: 2."), std::string::npos) << "no second Newton step in 60 s:\n" << ReadAll(out);
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << ReadAll(out);
+  EXPECT_EQ(ReadAll(out).find("Solver: newton-cg."), std::string::npos) << "the fit ended before the signal";
+  const std::string err = ReadAll(dir_.file("stderr.txt"));
+  EXPECT_NE(err.find("interrupted by SIGINT after"), std::string::npos) << err;
+  EXPECT_NE(err.find("Newton-CG iterations; model saved to"), std::string::npos) << err;
+  const nlohmann::json record = nlohmann::json::parse(load_model_file(model).settings_json);
+  EXPECT_EQ(record["solver"], "newton-cg");
+  EXPECT_EQ(record["lbfgs_result"]["stopped"], true);
+  EXPECT_GE(record["lbfgs_result"]["iterations"].get<int>(), 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Signals, TrainInterrupt, ::testing::Values(SIGINT, SIGTERM, SIGHUP),

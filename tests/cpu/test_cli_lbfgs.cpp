@@ -179,15 +179,15 @@ TEST(LbfgsCliErrors, EveryBadValueNamesItsOption) {
       {"--solver lbfgs --tol inf", "--tol: expected a number > 0, got 'inf'"},
       {"--solver lbfgs --max-iter 0", "--max-iter"},
       {"--solver lbfgs --eval-every -1", "--eval-every"},
-      {"--solver bfgs", "--solver: 'bfgs' is not sgd or lbfgs"},
+      {"--solver bfgs", "--solver: 'bfgs' is not sgd, lbfgs or newton-cg"},
       {"--solver lbfgs --C 0.1,1", "--C with several values (the regularisation path) needs a validation split"},
       {"--solver lbfgs --lr 0.1", "--lr applies to --solver sgd only"},
       {"--solver lbfgs --epochs 3", "--epochs applies to --solver sgd only"},
       {"--solver lbfgs --momentum 0.9", "--momentum applies to --solver sgd only"},
       {"--solver lbfgs --resume m.lrm", "--resume applies to --solver sgd only"},
-      {"--C 1", "--C applies to --solver lbfgs only"},
-      {"--tol 1e-6", "--tol applies to --solver lbfgs only"},
-      {"--solver sgd --max-iter 5", "--max-iter applies to --solver lbfgs only"},
+      {"--C 1", "--C applies to --solver lbfgs or newton-cg only"},
+      {"--tol 1e-6", "--tol applies to --solver lbfgs or newton-cg only"},
+      {"--solver sgd --max-iter 5", "--max-iter applies to --solver lbfgs or newton-cg only"},
   };
   for (const BadFlag& c : cases) {
     const auto r = RunCli(std::string("train --device cpu --data /nonexistent ") + c.args);

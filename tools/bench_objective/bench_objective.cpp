@@ -7,10 +7,16 @@
 //
 // With --lbfgs-memory M1,M2,... it instead fits the rows with minimize_lbfgs (solver.hpp) from zeros at C = 1 and
 // --tol for each number of corrections M, and prints the iterations and objective evaluations at which the
-// objective first reached --target (e.g. scikit-learn's final objective) and at convergence.
+// objective first reached --target (e.g. scikit-learn's final objective) and at convergence. With --newton-cg
+// E1,E2,... it fits them with minimize_newton_cg for each CG forcing term E (NewtonCgConfig::cg_forcing) and
+// prints the same, with the Hessian-vector products: passes over the rows = evaluations + products.
+// With --compare it fits them with both full-batch solvers at their defaults (L-BFGS, 20 corrections; Newton-CG)
+// alternately over --rounds rounds and prints, per run, the passes, iterations, wall and CPU seconds to --target
+// and to convergence, the final objective and the test accuracy, with the load average before and after.
 //
 // usage: bench_objective [--data DIR] [--rows 10000] [--repeats 30]
-//                        [--lbfgs-memory 5,10,20 --target F [--tol 1e-6]]
+//                        [--lbfgs-memory 5,10,20 | --newton-cg 0.1,0.5 | --compare [--rounds 2]] [--target F]
+//                        [--tol 1e-6] [--model FILE (the model of the test-set rows)]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,8 +35,10 @@
 #include "logreg/evaluation.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/model.hpp"
+#include "logreg/model_file.hpp"
 #include "logreg/rng.hpp"
 #include "logreg/solver.hpp"
+#include "bounded_predictions.hpp"
 #include "logit_rows.hpp"
 
 namespace {
@@ -74,6 +82,10 @@ int main(int argc, char** argv) {
   std::size_t rows = 10000;
   int repeats = 30;
   std::string memories;
+  std::string forcings;
+  bool compare = false;
+  std::string model_path;
+  int rounds = 2;
   double target = 0.0;
   double tol = 1e-6;
   for (int i = 1; i < argc; ++i) {
@@ -86,13 +98,22 @@ int main(int argc, char** argv) {
       repeats = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--lbfgs-memory" && i + 1 < argc) {
       memories = argv[++i];
+    } else if (a == "--model" && i + 1 < argc) {
+      model_path = argv[++i];
+    } else if (a == "--compare") {
+      compare = true;
+    } else if (a == "--rounds" && i + 1 < argc) {
+      rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--newton-cg" && i + 1 < argc) {
+      forcings = argv[++i];
     } else if (a == "--target" && i + 1 < argc) {
       target = std::strtod(argv[++i], nullptr);
     } else if (a == "--tol" && i + 1 < argc) {
       tol = std::strtod(argv[++i], nullptr);
     } else {
       std::fprintf(stderr, "usage: bench_objective [--data DIR] [--rows N] [--repeats K] "
-                           "[--lbfgs-memory M1,M2,... --target F [--tol T]]\n");
+                           "[--lbfgs-memory M1,M2,... | --newton-cg E1,E2,... | --compare [--rounds R]] [--target F] "
+                           "[--tol T]\n");
       return 2;
     }
   }
@@ -112,6 +133,102 @@ int main(int argc, char** argv) {
     const double l2 = logreg::l2_strength(1.0, static_cast<double>(rows));
     const logreg::Model shape = logreg::init_model(D, C, logreg::LossHead::kSoftmax, 0);
 
+    if (compare) {
+      const auto backend = logreg::make_cpu_fast_backend(data.train_images, data.train_labels, shape);
+      double load[3] = {0, 0, 0};
+      getloadavg(load, 3);
+      std::printf("L-BFGS and Newton-CG from zeros, C 1, tol %g, first %zu rows (%s); target objective %.10f; "
+                  "load average %.2f %.2f %.2f\n\n", tol, rows, backend->name().c_str(), target, load[0], load[1],
+                  load[2]);
+      std::printf("| round | solver | to the target: iteration, passes, wall s, CPU s | converged: iterations, "
+                  "passes (evaluations + products), wall s, CPU s | objective | test accuracy |\n"
+                  "| --- | --- | --- | --- | --- | --- |\n");
+      for (int round = 1; round <= rounds; ++round) {
+        for (const logreg::Solver solver : {logreg::Solver::kLbfgs, logreg::Solver::kNewtonCg}) {
+          int hit_iteration = 0, hit_passes = 0;
+          double hit_seconds = 0.0, hit_cpu = 0.0;
+          const double cpu0 = process_cpu_ms();
+          auto on_iteration = [&](const logreg::LbfgsIteration& it) {
+            if (hit_iteration == 0 && it.objective <= target) {
+              hit_iteration = it.iteration;
+              hit_passes = it.evaluations + it.hessian_products;
+              hit_seconds = it.seconds;
+              hit_cpu = (process_cpu_ms() - cpu0) / 1e3;
+            }
+            return true;
+          };
+          auto f = [&](const double* x, double* g) { return backend->full_batch_objective(fit, x, l2, g); };
+          logreg::LbfgsResult r;
+          if (solver == logreg::Solver::kLbfgs) {
+            logreg::LbfgsConfig config;
+            config.tol = tol;
+            config.max_iter = 100000;
+            r = logreg::minimize_lbfgs(f, std::vector<double>(params.size(), 0.0), config, on_iteration);
+          } else {
+            logreg::NewtonCgConfig config;
+            config.tol = tol;
+            config.max_iter = 100000;
+            r = logreg::minimize_newton_cg(
+                f,
+                [&](const double* x, const double* v, double* hv) {
+                  backend->full_batch_hessian_vector(fit, x, l2, v, hv);
+                },
+                std::vector<double>(params.size(), 0.0), config, on_iteration);
+          }
+          const double cpu = (process_cpu_ms() - cpu0) / 1e3;
+          logreg::Model model = shape;
+          for (std::size_t j = 0; j < model.weights.size(); ++j) model.weights[j] = static_cast<float>(r.x[j]);
+          for (int c = 0; c < C; ++c) model.bias[static_cast<std::size_t>(c)] = static_cast<float>(r.x[model.weights.size() + c]);
+          const double accuracy = logreg::accuracy_percent(model, data.test_images, data.test_labels);
+          std::printf("| %d | %s | %d, %d, %.2f, %.2f | %d (%s), %d (%d + %d), %.2f, %.2f | %.10f | %.2f |\n", round,
+                      logreg::solver_name(solver), hit_iteration, hit_passes, hit_seconds, hit_cpu, r.iterations,
+                      r.converged() ? "converged" : "not converged", r.evaluations + r.hessian_products, r.evaluations,
+                      r.hessian_products, r.seconds, cpu, r.objective, accuracy);
+          std::fflush(stdout);
+        }
+      }
+      getloadavg(load, 3);
+      std::printf("\nload average after: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
+      return 0;
+    }
+    if (!forcings.empty()) {
+      const auto backend = logreg::make_cpu_fast_backend(data.train_images, data.train_labels, shape);
+      std::printf("Newton-CG from zeros, C 1, tol %g, first %zu rows; target objective %.10f\n\n", tol, rows, target);
+      std::printf("| CG forcing | to the target: iteration, evaluations + products = passes, s, CPU s | converged: "
+                  "iterations, passes, objective, s, CPU s |\n| --- | --- | --- |\n");
+      for (std::size_t start = 0; start < forcings.size();) {
+        const std::size_t comma = std::min(forcings.find(',', start), forcings.size());
+        logreg::NewtonCgConfig config;
+        config.cg_forcing = std::strtod(forcings.substr(start, comma - start).c_str(), nullptr);
+        config.tol = tol;
+        config.max_iter = 100000;
+        start = comma + 1;
+        int hit_iteration = 0, hit_evaluations = 0, hit_products = 0;
+        double hit_seconds = 0.0, hit_cpu = 0.0;
+        const double cpu0 = process_cpu_ms();
+        const logreg::LbfgsResult r = logreg::minimize_newton_cg(
+            [&](const double* x, double* g) { return backend->full_batch_objective(fit, x, l2, g); },
+            [&](const double* x, const double* v, double* hv) {
+              backend->full_batch_hessian_vector(fit, x, l2, v, hv);
+            },
+            std::vector<double>(params.size(), 0.0), config, [&](const logreg::LbfgsIteration& it) {
+              if (hit_iteration == 0 && it.objective <= target) {
+                hit_iteration = it.iteration;
+                hit_evaluations = it.evaluations;
+                hit_products = it.hessian_products;
+                hit_seconds = it.seconds;
+                hit_cpu = (process_cpu_ms() - cpu0) / 1e3;
+              }
+              return true;
+            });
+        const double cpu = (process_cpu_ms() - cpu0) / 1e3;
+        std::printf("| %g | %d, %d + %d = %d, %.2f, %.2f | %d, %d, %.10f, %.2f, %.2f (%s) |\n", config.cg_forcing,
+                    hit_iteration, hit_evaluations, hit_products, hit_evaluations + hit_products, hit_seconds, hit_cpu,
+                    r.iterations, r.evaluations + r.hessian_products, r.objective, r.seconds, cpu, r.reason.c_str());
+        std::fflush(stdout);
+      }
+      return 0;
+    }
     if (!memories.empty()) {
       const auto backend = logreg::make_cpu_fast_backend(data.train_images, data.train_labels, shape);
       std::printf("L-BFGS from zeros, C 1, tol %g, first %zu rows; target objective %.10f\n\n", tol, rows, target);
@@ -151,13 +268,37 @@ int main(int argc, char** argv) {
                                (threads == 1 ? "" : "s") + " (" + backend->name() + ")";
       row(what.c_str(), rows, time_it(repeats, [&] { backend->full_batch_objective(fit, params.data(), l2, grad.data()); }));
     }
+    {
+      const auto backend = logreg::make_cpu_fast_backend(data.train_images, data.train_labels, shape, {}, {}, 2);
+      std::vector<double> v(params.size()), hv(params.size());
+      for (double& x : v) x = static_cast<double>(rng.below(1u << 20)) / (1u << 20) - 0.5;
+      backend->full_batch_objective(fit, params.data(), l2, grad.data());  // keeps the probabilities at params
+      row("full_batch_hessian_vector, cpu, 2 threads (Newton-CG)", rows,
+          time_it(repeats, [&] { backend->full_batch_hessian_vector(fit, params.data(), l2, v.data(), hv.data()); }));
+    }
     const auto reference = logreg::make_cpu_reference_backend(data.train_images, data.train_labels, shape);
     row("full_batch_objective, reference (1 thread)", rows,
         time_it(std::max(1, repeats / 10), [&] { reference->full_batch_objective(fit, params.data(), l2, grad.data()); }));
 
+    // The test-set rows: at a fitted model (--model) the float32 predictions' margins are those of a real run.
     logreg::Model model = shape;
     for (std::size_t j = 0; j < model.weights.size(); ++j) model.weights[j] = static_cast<float>(params[j]);
+    if (!model_path.empty()) model = logreg::load_model_file(model_path).model;
     const std::size_t n_test = data.test_images.count;
+    {
+      const logreg::cpu::BoundedPredictor bounded = logreg::cpu::BoundedPredictor::of(model);
+      std::vector<int> predicted(n_test);
+      if (bounded.usable) {
+        const std::size_t fallbacks =
+            logreg::cpu::predict_rows_bounded(bounded, model, data.test_images, 0, n_test, predicted.data());
+        std::printf("(accuracy_percent: %zu of the %zu test rows within the float32 bound, given the reference's "
+                    "logits; model %s)\n",
+                    fallbacks, n_test, model_path.empty() ? "random, as the objective's point" : model_path.c_str());
+        row("predict_rows_bounded alone (float32 + the bound), 1 thread", n_test, time_it(repeats, [&] {
+              logreg::cpu::predict_rows_bounded(bounded, model, data.test_images, 0, n_test, predicted.data());
+            }));
+      }
+    }
     row("accuracy_percent (the printed test accuracy), shared team", n_test,
         time_it(repeats, [&] { logreg::accuracy_percent(model, data.test_images, data.test_labels); }));
     row("evaluate_model (loss, confusion matrix), shared team", n_test,

@@ -1,8 +1,9 @@
 // The full-batch objective of the L-BFGS solver, written once for every backend and kernel: scikit-learn's
 // LogisticRegression objective (>= 1.2, multinomial),
 //   f(W, b) = (1/n) sum_i loss(W x_i + b, y_i) + ||W||^2 / (2 C n),   the bias b not penalised,
-// as its per-row part (row_loss_grad with scale 1/n, row_math.hpp) and its per-weight part (below).
-// Nothing here loops over rows or parameters; the backends do.
+// as its per-row part (row_loss_grad with scale 1/n, row_math.hpp) and its per-weight part (below), and, for
+// the Newton-CG solver, the softmax head's per-row Hessian-vector product. Nothing here loops over rows or
+// parameters; the backends do.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +22,39 @@ LOGREG_HD inline double l2_strength(double C, double n) {
 template <class T>
 LOGREG_HD inline T objective_row(LossHead head, const T* z, int C, int label, T inv_n, T* dz) {
   return row_loss_grad<T>(head, z, C, label, inv_n, dz);
+}
+
+// The softmax head's row as objective_row gives it (the same loss and dz, bit for bit), and its probabilities
+// p (C) = softmax(z), kept for Hessian-vector products at the same parameters (hessian_row needs no exp).
+template <class T>
+LOGREG_HD inline T objective_row_probs(const T* z, int C, int label, T inv_n, T* dz, T* p) {
+  using std::exp;
+  using std::log;
+  T m = z[0];
+  for (int c = 1; c < C; ++c) m = z[c] > m ? z[c] : m;
+  T s = T(0);
+  for (int c = 0; c < C; ++c) {
+    const T e = exp(z[c] - m);
+    dz[c] = e;
+    s += e;
+  }
+  const T loss = log(s) + m - z[label];
+  for (int c = 0; c < C; ++c) {
+    p[c] = dz[c] / s;
+    dz[c] = inv_n * (p[c] - (c == label ? T(1) : T(0)));
+  }
+  return loss;
+}
+
+// One row's part of the Hessian of the softmax head's mean loss times a direction V: with u (C) = V x + v_b,
+// the direction's logits of the row, and p (C) the row's probabilities,
+//   r_c = scale * p_c (u_c - sum_k p_k u_k),
+// and the row adds x r^T to the weights' product and r to the bias's (scale 1/n for the mean).
+template <class T>
+LOGREG_HD inline void hessian_row(const T* p, const T* u, int C, T scale, T* r) {
+  T pu = T(0);
+  for (int k = 0; k < C; ++k) pu += p[k] * u[k];
+  for (int c = 0; c < C; ++c) r[c] = scale * p[c] * (u[c] - pu);
 }
 
 // Weight j of W (never the bias): its penalty term l2 w^2 / 2 of f, and its penalised gradient
@@ -44,6 +78,12 @@ inline double add_weight_penalty(const double* params, double* grad, std::size_t
     grad[j] = penalised_weight_grad(grad[j], params[j], l2);
   }
   return penalty;
+}
+
+// The penalty's part of a Hessian-vector product: hv[j] += l2 v[j] over the n_weights weights, in j order.
+inline void add_weight_penalty_hv(const double* v, double* hv, std::size_t n_weights, double l2) {
+  if (l2 == 0.0) return;
+  for (std::size_t j = 0; j < n_weights; ++j) hv[j] += l2 * v[j];
 }
 
 }  // namespace logreg
