@@ -71,6 +71,9 @@ struct KernelLaunch {
   dim3 block;
   std::size_t shared_bytes = 0;
   int max_threads = 0;             // the kernel's __launch_bounds__ as the launcher states it; 0 = none
+  bool clustered = false;          // launched with cudaLaunchAttributeClusterDimension
+  dim3 cluster = dim3(1, 1, 1);    // blocks per cluster, when clustered
+  bool cooperative = false;        // cudaLaunchCooperativeKernel or cudaLaunchAttributeCooperative
   std::vector<const void*> pointer_args;  // every pointer argument: must be device or pinned memory
   std::function<void()> thread_body;      // runs the kernel for the current thread
 };
@@ -84,11 +87,11 @@ void collect_pointer(std::vector<const void*>& out, const T& v) {
   if constexpr (std::is_pointer_v<T>) out.push_back(static_cast<const void*>(v));
 }
 
-// kernel<<<grid, block, shared_bytes, stream>>>(args...), with the kernel's parameters copied once, as the
-// GPU does; every thread of every block runs kernel(params...).
+// The launch of kernel(args...), with the kernel's parameters copied once, as the GPU does; every thread of
+// every block runs kernel(params...).
 template <class... Params, class... Args>
-cudaError_t launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
-                   cudaStream_t stream, int max_threads, Args&&... args) {
+KernelLaunch make_launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
+                         int max_threads, Args&&... args) {
   static_assert(sizeof...(Params) == sizeof...(Args), "kernel launched with the wrong number of arguments");
   auto params = std::make_shared<std::tuple<std::decay_t<Params>...>>(std::forward<Args>(args)...);
   KernelLaunch l;
@@ -100,8 +103,57 @@ cudaError_t launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 
   l.max_threads = max_threads;
   std::apply([&](const auto&... p) { (collect_pointer(l.pointer_args, p), ...); }, *params);
   l.thread_body = [kernel, params] { std::apply(kernel, *params); };
+  return l;
+}
+
+// kernel<<<grid, block, shared_bytes, stream>>>(args...).
+template <class... Params, class... Args>
+cudaError_t launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
+                   cudaStream_t stream, int max_threads, Args&&... args) {
+  return enqueue_launch(make_launch(name, kernel, grid, block, shared_bytes, max_threads, std::forward<Args>(args)...),
+                        stream);
+}
+
+// Takes the launch attributes the emulator runs (cluster dimension, cooperative) from `config`; the others
+// (priorities, scheduling hints) change nothing on one emulated device.
+void apply_launch_attributes(KernelLaunch& launch, const cudaLaunchConfig_t& config);
+
+// cudaLaunchKernelEx(&config, kernel, args...), the spelling of cuda_runtime.h (the macro below routes it
+// here, since the runtime's own template passes untyped void** arguments).
+template <class... Params, class... Args>
+cudaError_t launch_ex(const cudaLaunchConfig_t* config, void (*kernel)(Params...), Args&&... args) {
+  if (config == nullptr) return cudaErrorInvalidValue;
+  KernelLaunch l = make_launch("cudaLaunchKernelEx", kernel, config->gridDim, config->blockDim,
+                               config->dynamicSmemBytes, 0, std::forward<Args>(args)...);
+  apply_launch_attributes(l, *config);
+  return enqueue_launch(std::move(l), config->stream);
+}
+
+// cudaLaunchCooperativeKernel(kernel, grid, block, args, shared, stream): args[i] points at parameter i.
+template <class... Params, std::size_t... I>
+cudaError_t launch_cooperative_unpacked(void (*kernel)(Params...), dim3 grid, dim3 block, void** args,
+                                        std::size_t shared_bytes, cudaStream_t stream, std::index_sequence<I...>) {
+  KernelLaunch l = make_launch("cudaLaunchCooperativeKernel", kernel, grid, block, shared_bytes, 0,
+                               *static_cast<std::decay_t<Params>*>(args[I])...);
+  l.cooperative = true;
   return enqueue_launch(std::move(l), stream);
 }
+template <class... Params>
+cudaError_t launch_cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, void** args,
+                               std::size_t shared_bytes = 0, cudaStream_t stream = nullptr) {
+  if (sizeof...(Params) > 0 && args == nullptr) return cudaErrorInvalidValue;
+  return launch_cooperative_unpacked(kernel, grid, block, args, shared_bytes, stream,
+                                     std::index_sequence_for<Params...>{});
+}
+
+// ---- What emulator/cooperative_groups.h calls (block_group.cpp) --------------------------------------------
+void cluster_sync();
+unsigned cluster_block_rank();
+unsigned cluster_num_blocks();
+dim3 cluster_dims();
+void* cluster_map_shared_rank(const void* p, unsigned rank);
+void grid_sync();
+bool grid_is_cooperative();
 
 // Enqueues host code that stands for device work (a Thrust algorithm on the CPP system) on `stream`: it runs
 // in stream order, when the stream is synchronised.
@@ -225,6 +277,11 @@ inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : 
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 template <class T>
 T __ldg(const T* p) { return *p; }
+
+// cuda_runtime.h's launch templates pass the arguments as void**, which the emulator cannot call a kernel
+// with: its typed versions take their place. Only kernels whose type is known (not a const void*) launch.
+#define cudaLaunchKernelEx(...) ::cuda_emu::launch_ex(__VA_ARGS__)
+#define cudaLaunchCooperativeKernel(...) ::cuda_emu::launch_cooperative(__VA_ARGS__)
 
 // The runtime's C++ overloads that cuda_runtime.h declares only for nvcc.
 template <class T>
