@@ -62,6 +62,7 @@ std::string BlockGroup::run(const std::vector<BlockRun*>& blocks) {
   blocks_ = blocks;
   for (BlockRun* b : blocks_) clusters_[static_cast<std::size_t>(b->cluster)][static_cast<std::size_t>(b->rank)] = b;
   stacks_used_ = 0;
+  mbarriers.clear();
   while (fault.empty()) {
     bool ran = false;
     // Highest rank first: a block that ends early ends before its peers use it, so a missing cluster.sync()
@@ -77,6 +78,7 @@ std::string BlockGroup::run(const std::vector<BlockRun*>& blocks) {
     for (BlockRun* b : blocks_) all_finished = all_finished && b->finished();
     if (all_finished) break;
     fault = blocks_.size() == 1 ? blocks_[0]->describe_deadlock() : describe_deadlock();
+    fault += describe_mbarriers();
   }
   if (fault.empty()) fault = check_exited_blocks_untouched();
   return fault;
@@ -99,6 +101,16 @@ std::string BlockGroup::check_exited_blocks_untouched() const {
     }
   }
   return "";
+}
+
+std::string BlockGroup::describe_mbarriers() const {
+  std::ostringstream os;
+  for (const auto& [address, m] : mbarriers) {
+    if (m.waiters == 0) continue;
+    os << "; mbarrier " << address << ": " << m.waiters << " thread(s) wait for phase " << m.phase << ", which still needs "
+       << m.pending << " of " << m.expected << " arrival(s) and " << m.tx << " transaction byte(s)";
+  }
+  return os.str();
 }
 
 std::string BlockGroup::describe_deadlock() const {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,38 @@ struct Warp {
   std::uint64_t results[2][32] = {};
   int result_slot[32] = {};  // which results[] a waiting lane reads
 };
+
+// An asynchronous copy that has been issued and not landed yet: its destination holds poison until then.
+struct AsyncCopy {
+  void* dst;
+  const void* src;
+  std::size_t bytes;
+  unsigned batch;  // cp.async: the commit group it belongs to
+};
+
+// One thread's cp.async copies (<cuda_pipeline.h>): `committed` groups closed so far; copies whose batch
+// equals `committed` are not committed yet.
+struct ThreadCopies {
+  std::vector<AsyncCopy> copies;
+  unsigned committed = 0;
+};
+
+// An mbarrier (cuda::ptx::mbarrier_*): the phase, the arrivals and transaction bytes it still waits for, the
+// bulk copies that complete transactions on it, and how many threads wait for its phase to complete.
+struct Mbarrier {
+  unsigned expected = 0;
+  unsigned pending = 0;
+  long long tx = 0;
+  unsigned phase = 0;
+  int waiters = 0;
+  std::vector<AsyncCopy> copies;
+};
+
+// Fills [dst, dst + bytes) with the emulator's poison: 0xAB bytes, every fourth (address % 4 == 3) 0xFF, so
+// an aligned float reads as NaN.
+void poison(void* dst, std::size_t bytes);
+// Lands the copies a thread still has when it exits (a GPU completes them) (async_copy.cpp).
+void land_thread_copies(ThreadCopies& copies);
 
 class BlockGroup;
 
@@ -86,6 +119,9 @@ class BlockRun {
   [[noreturn]] void fail(const std::string& what);
   int current_thread() const { return fibers_[static_cast<std::size_t>(current_)].thread; }
   BlockGroup& group() const { return group_; }
+
+  // cp.async copies per thread, sized at the block's first cp.async.
+  std::vector<ThreadCopies> async_copies;
 
  private:
   bool complete_warp_op(Warp& w, int warp, unsigned mask, int slot);
@@ -137,11 +173,14 @@ class BlockGroup {
   void* map_shared_rank(BlockRun& me, const void* p, unsigned rank);
   const KernelLaunch& launch() const { return launch_; }
   int blocks_per_cluster() const { return blocks_per_cluster_; }
+  const std::vector<BlockRun*>& blocks() const { return blocks_; }
 
   std::string fault;
+  std::map<const void*, Mbarrier> mbarriers;  // by address, for the group's lifetime
 
  private:
   std::string describe_deadlock() const;
+  std::string describe_mbarriers() const;
   std::string check_exited_blocks_untouched() const;
 
   const KernelLaunch& launch_;

@@ -335,6 +335,7 @@ void BlockRun::runner_entry() {
     } catch (const KernelAbort&) {
       break;
     }
+    if (!self->async_copies.empty()) land_thread_copies(self->async_copies[static_cast<std::size_t>(tid)]);
     self->exited_[static_cast<std::size_t>(tid)] = true;
     if (self->exited_count_++ == 0) self->first_exited_ = tid;
     if (self->finished()) self->group_.block_finished(*self);

@@ -1,9 +1,11 @@
 // The CUDA emulator's force-included header (LOGREG_CUDA=emulated: g++ -include cuda_emulator.hpp): the
 // real CUDA 13 headers for the types, enums and runtime/cuBLAS declarations, then what nvcc would provide
 // for device code: the execution-space keywords, threadIdx/blockIdx/blockDim/gridDim/warpSize, the
-// intrinsics (barriers, warp shuffles and votes, atomics, fast maths) and cuda_emu::launch(), which
-// kernels/kernel_launch.cuh calls instead of <<< >>>. The runtime itself is in runtime.cpp, the block
-// scheduler (threads of a block as cooperative fibers) in block_scheduler.cpp, cuBLAS in cublas.cpp.
+// intrinsics (barriers, warp shuffles and votes, atomics, fast maths, cp.async), cuda_emu::launch(), which
+// kernels/kernel_launch.cuh calls instead of <<< >>>, and the typed cudaLaunchKernelEx and
+// cudaLaunchCooperativeKernel. The runtime itself is in runtime.cpp, the block scheduler (threads of a block
+// as cooperative fibers) in block_scheduler.cpp and block_group.cpp, asynchronous copies and mbarriers in
+// async_copy.cpp, cuBLAS in cublas.cpp; cooperative groups and cuda::ptx in the headers of those names.
 #pragma once
 
 #include <cuda_profiler_api.h>
@@ -23,8 +25,9 @@
 #define LOGREG_CUDA_EMULATED 1
 
 // ---- Execution spaces and qualifiers ----------------------------------------------------------------
-// Block-shared variables are function statics: the blocks of a launch run one after another on one host
-// thread, every thread of the running block sees the same object.
+// Block-shared variables are function statics: every thread of the running block sees the same object, and
+// so does every other block (blocks of an ordinary launch run one after another; blocks that run together,
+// in a cluster or a cooperative launch, must keep their own data in dynamic shared memory).
 #undef __host__
 #undef __device__
 #undef __global__
@@ -146,6 +149,16 @@ cudaError_t launch_cooperative(void (*kernel)(Params...), dim3 grid, dim3 block,
                                      std::index_sequence_for<Params...>{});
 }
 
+// ---- Asynchronous copies and mbarriers (async_copy.cpp): <cuda_pipeline.h> and emulator/cuda/ptx call these --
+void async_copy(void* dst, const void* src, std::size_t bytes);
+void async_commit();
+void async_wait_prior(std::size_t newer);
+void mbarrier_init(std::uint64_t* bar, unsigned count);
+std::uint64_t mbarrier_arrive(std::uint64_t* bar, unsigned count, unsigned tx);  // returns the phase arrived on
+void mbarrier_expect_tx(std::uint64_t* bar, unsigned tx);
+bool mbarrier_wait_parity(std::uint64_t* bar, unsigned parity);  // blocks until that phase has completed
+void bulk_copy(void* dst, const void* src, unsigned bytes, std::uint64_t* bar);
+
 // ---- What emulator/cooperative_groups.h calls (block_group.cpp) --------------------------------------------
 void cluster_sync();
 unsigned cluster_block_rank();
@@ -187,14 +200,14 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)cuda_emu::warp_excha
 inline void __threadfence() {}
 inline void __threadfence_block() {}
 
-// The asynchronous global -> shared copies of <cuda_pipeline.h> (cp.async): done at once here, so waiting
-// for them is a no-op. A kernel that reads the destination before __pipeline_wait_prior still reads the
-// data on the emulator; the GPU (and compute-sanitizer's racecheck) is where such a bug shows.
+// The asynchronous global -> shared copies of <cuda_pipeline.h> (cp.async): the destination reads as poison
+// (NaN floats, 0xAB bytes) until the issuing thread's __pipeline_wait_prior covers the copy's commit group,
+// where the data lands (async_copy.cpp). A kernel that reads it before that wait reads poison.
 inline void __pipeline_memcpy_async(void* dst, const void* src, std::size_t size, std::size_t = 0) {
-  std::memcpy(dst, src, size);
+  cuda_emu::async_copy(dst, src, size);
 }
-inline void __pipeline_commit() {}
-inline void __pipeline_wait_prior(std::size_t) {}
+inline void __pipeline_commit() { cuda_emu::async_commit(); }
+inline void __pipeline_wait_prior(std::size_t prior) { cuda_emu::async_wait_prior(prior); }
 
 template <class T>
 T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
