@@ -113,7 +113,7 @@ inline std::size_t total_bytes() { return env_bytes("LOGREG_EMU_TOTAL_BYTES", kD
 //   LOGREG_EMU_CC              compute capability as digits (default 90; e.g. 86, 75)
 //   LOGREG_EMU_SMS             multiProcessorCount (default 1)
 //   LOGREG_EMU_CLUSTERS        thread block clusters: 1 (default) where the compute capability has them (9.0
-//                              and later), 0 for a GPU without them, where cluster launches fail as on sm_80
+//                              and later), 0 for a GPU without them (sm_80 and older), where cluster launches fail
 inline std::size_t shared_optin_bytes() { return env_bytes("LOGREG_EMU_SMEM_PER_BLOCK", kMaxSharedBytesOptIn); }
 inline int compute_capability() { return static_cast<int>(env_bytes("LOGREG_EMU_CC", 90)); }
 inline int multiprocessors() { return static_cast<int>(env_bytes("LOGREG_EMU_SMS", 1)); }
