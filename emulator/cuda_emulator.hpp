@@ -1,9 +1,11 @@
 // The CUDA emulator's force-included header (LOGREG_CUDA=emulated: g++ -include cuda_emulator.hpp): the
 // real CUDA 13 headers for the types, enums and runtime/cuBLAS declarations, then what nvcc would provide
 // for device code: the execution-space keywords, threadIdx/blockIdx/blockDim/gridDim/warpSize, the
-// intrinsics (barriers, warp shuffles and votes, atomics, fast maths) and cuda_emu::launch(), which
-// kernels/kernel_launch.cuh calls instead of <<< >>>. The runtime itself is in runtime.cpp, the block
-// scheduler (threads of a block as cooperative fibers) in block_scheduler.cpp, cuBLAS in cublas.cpp.
+// intrinsics (barriers, warp shuffles and votes, atomics, fast maths, cp.async), cuda_emu::launch(), which
+// kernels/kernel_launch.cuh calls instead of <<< >>>, and the typed cudaLaunchKernelEx and
+// cudaLaunchCooperativeKernel. The runtime itself is in runtime.cpp, the block scheduler (threads of a block
+// as cooperative fibers) in block_scheduler.cpp and block_group.cpp, asynchronous copies and mbarriers in
+// async_copy.cpp, cuBLAS in cublas.cpp; cooperative groups and cuda::ptx in the headers of those names.
 #pragma once
 
 #include <cuda_profiler_api.h>
@@ -23,8 +25,9 @@
 #define LOGREG_CUDA_EMULATED 1
 
 // ---- Execution spaces and qualifiers ----------------------------------------------------------------
-// Block-shared variables are function statics: the blocks of a launch run one after another on one host
-// thread, every thread of the running block sees the same object.
+// Block-shared variables are function statics: every thread of the running block sees the same object, and
+// so does every other block (blocks of an ordinary launch run one after another; blocks that run together,
+// in a cluster or a cooperative launch, must keep their own data in dynamic shared memory).
 #undef __host__
 #undef __device__
 #undef __global__
@@ -71,6 +74,9 @@ struct KernelLaunch {
   dim3 block;
   std::size_t shared_bytes = 0;
   int max_threads = 0;             // the kernel's __launch_bounds__ as the launcher states it; 0 = none
+  bool clustered = false;          // launched with cudaLaunchAttributeClusterDimension
+  dim3 cluster = dim3(1, 1, 1);    // blocks per cluster, when clustered
+  bool cooperative = false;        // cudaLaunchCooperativeKernel or cudaLaunchAttributeCooperative
   std::vector<const void*> pointer_args;  // every pointer argument: must be device or pinned memory
   std::function<void()> thread_body;      // runs the kernel for the current thread
 };
@@ -84,11 +90,11 @@ void collect_pointer(std::vector<const void*>& out, const T& v) {
   if constexpr (std::is_pointer_v<T>) out.push_back(static_cast<const void*>(v));
 }
 
-// kernel<<<grid, block, shared_bytes, stream>>>(args...), with the kernel's parameters copied once, as the
-// GPU does; every thread of every block runs kernel(params...).
+// The launch of kernel(args...), with the kernel's parameters copied once, as the GPU does; every thread of
+// every block runs kernel(params...).
 template <class... Params, class... Args>
-cudaError_t launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
-                   cudaStream_t stream, int max_threads, Args&&... args) {
+KernelLaunch make_launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
+                         int max_threads, Args&&... args) {
   static_assert(sizeof...(Params) == sizeof...(Args), "kernel launched with the wrong number of arguments");
   auto params = std::make_shared<std::tuple<std::decay_t<Params>...>>(std::forward<Args>(args)...);
   KernelLaunch l;
@@ -100,8 +106,67 @@ cudaError_t launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 
   l.max_threads = max_threads;
   std::apply([&](const auto&... p) { (collect_pointer(l.pointer_args, p), ...); }, *params);
   l.thread_body = [kernel, params] { std::apply(kernel, *params); };
+  return l;
+}
+
+// kernel<<<grid, block, shared_bytes, stream>>>(args...).
+template <class... Params, class... Args>
+cudaError_t launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t shared_bytes,
+                   cudaStream_t stream, int max_threads, Args&&... args) {
+  return enqueue_launch(make_launch(name, kernel, grid, block, shared_bytes, max_threads, std::forward<Args>(args)...),
+                        stream);
+}
+
+// Takes the launch attributes the emulator runs (cluster dimension, cooperative) from `config`; the others
+// (priorities, scheduling hints) change nothing on one emulated device.
+void apply_launch_attributes(KernelLaunch& launch, const cudaLaunchConfig_t& config);
+
+// cudaLaunchKernelEx(&config, kernel, args...), the spelling of cuda_runtime.h (the macro below routes it
+// here, since the runtime's own template passes untyped void** arguments).
+template <class... Params, class... Args>
+cudaError_t launch_ex(const cudaLaunchConfig_t* config, void (*kernel)(Params...), Args&&... args) {
+  if (config == nullptr) return cudaErrorInvalidValue;
+  KernelLaunch l = make_launch("cudaLaunchKernelEx", kernel, config->gridDim, config->blockDim,
+                               config->dynamicSmemBytes, 0, std::forward<Args>(args)...);
+  apply_launch_attributes(l, *config);
+  return enqueue_launch(std::move(l), config->stream);
+}
+
+// cudaLaunchCooperativeKernel(kernel, grid, block, args, shared, stream): args[i] points at parameter i.
+template <class... Params, std::size_t... I>
+cudaError_t launch_cooperative_unpacked(void (*kernel)(Params...), dim3 grid, dim3 block, void** args,
+                                        std::size_t shared_bytes, cudaStream_t stream, std::index_sequence<I...>) {
+  KernelLaunch l = make_launch("cudaLaunchCooperativeKernel", kernel, grid, block, shared_bytes, 0,
+                               *static_cast<std::decay_t<Params>*>(args[I])...);
+  l.cooperative = true;
   return enqueue_launch(std::move(l), stream);
 }
+template <class... Params>
+cudaError_t launch_cooperative(void (*kernel)(Params...), dim3 grid, dim3 block, void** args,
+                               std::size_t shared_bytes = 0, cudaStream_t stream = nullptr) {
+  if (sizeof...(Params) > 0 && args == nullptr) return cudaErrorInvalidValue;
+  return launch_cooperative_unpacked(kernel, grid, block, args, shared_bytes, stream,
+                                     std::index_sequence_for<Params...>{});
+}
+
+// ---- Asynchronous copies and mbarriers (async_copy.cpp): <cuda_pipeline.h> and emulator/cuda/ptx call these --
+void async_copy(void* dst, const void* src, std::size_t bytes);
+void async_commit();
+void async_wait_prior(std::size_t newer);
+void mbarrier_init(std::uint64_t* bar, unsigned count);
+std::uint64_t mbarrier_arrive(std::uint64_t* bar, unsigned count, unsigned tx);  // returns the phase arrived on
+void mbarrier_expect_tx(std::uint64_t* bar, unsigned tx);
+bool mbarrier_wait_parity(std::uint64_t* bar, unsigned parity);  // blocks until that phase has completed
+void bulk_copy(void* dst, const void* src, unsigned bytes, std::uint64_t* bar);
+
+// ---- What emulator/cooperative_groups.h calls (block_group.cpp) --------------------------------------------
+void cluster_sync();
+unsigned cluster_block_rank();
+unsigned cluster_num_blocks();
+dim3 cluster_dims();
+void* cluster_map_shared_rank(const void* p, unsigned rank);
+void grid_sync();
+bool grid_is_cooperative();
 
 // Enqueues host code that stands for device work (a Thrust algorithm on the CPP system) on `stream`: it runs
 // in stream order, when the stream is synchronised.
@@ -135,14 +200,14 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)cuda_emu::warp_excha
 inline void __threadfence() {}
 inline void __threadfence_block() {}
 
-// The asynchronous global -> shared copies of <cuda_pipeline.h> (cp.async): done at once here, so waiting
-// for them is a no-op. A kernel that reads the destination before __pipeline_wait_prior still reads the
-// data on the emulator; the GPU (and compute-sanitizer's racecheck) is where such a bug shows.
+// The asynchronous global -> shared copies of <cuda_pipeline.h> (cp.async): the destination reads as poison
+// (NaN floats, 0xAB bytes) until the issuing thread's __pipeline_wait_prior covers the copy's commit group,
+// where the data lands (async_copy.cpp). A kernel that reads it before that wait reads poison.
 inline void __pipeline_memcpy_async(void* dst, const void* src, std::size_t size, std::size_t = 0) {
-  std::memcpy(dst, src, size);
+  cuda_emu::async_copy(dst, src, size);
 }
-inline void __pipeline_commit() {}
-inline void __pipeline_wait_prior(std::size_t) {}
+inline void __pipeline_commit() { cuda_emu::async_commit(); }
+inline void __pipeline_wait_prior(std::size_t prior) { cuda_emu::async_wait_prior(prior); }
 
 template <class T>
 T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
@@ -225,6 +290,11 @@ inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : 
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 template <class T>
 T __ldg(const T* p) { return *p; }
+
+// cuda_runtime.h's launch templates pass the arguments as void**, which the emulator cannot call a kernel
+// with: its typed versions take their place. Only kernels whose type is known (not a const void*) launch.
+#define cudaLaunchKernelEx(...) ::cuda_emu::launch_ex(__VA_ARGS__)
+#define cudaLaunchCooperativeKernel(...) ::cuda_emu::launch_cooperative(__VA_ARGS__)
 
 // The runtime's C++ overloads that cuda_runtime.h declares only for nvcc.
 template <class T>

@@ -26,8 +26,9 @@ cudaError_t enqueue(cudaStream_t stream, const char* what, std::function<void()>
 // later runtime call returns it, as after a fault on a GPU.
 void report_fault(cudaError_t err, const std::string& what);
 
-// Runs every block of `launch`, one after another, the threads of each as fibers. Returns "" or what went
-// wrong inside (a barrier that not every thread reached, a warp op a lane never joined, ...).
-std::string run_blocks(const KernelLaunch& launch, void* dynamic_shared);
+// Runs every block of `launch`, the threads of each as fibers: one after another, or, for a cluster or
+// cooperative launch, the blocks that must wait for each other together (block_group.cpp). Returns "" or
+// what went wrong inside (a barrier that not every thread reached, a warp op a lane never joined, ...).
+std::string run_blocks(const KernelLaunch& launch);
 
 }  // namespace cuda_emu::detail

@@ -2,8 +2,9 @@
 // (every allocation exact-sized, so AddressSanitizer sees out-of-bounds device accesses), streams whose
 // work runs lazily, in order, only when something waits for it (a synchronisation, a blocking copy, an
 // event), events, stream capture into graphs and graph replay, last-error handling (sticky and not),
-// launch-configuration checks and the pointer check of every kernel argument. What it cannot show: real
-// concurrency between streams, timing, races between blocks (they run one after another), tensor cores.
+// launch-configuration checks (clusters and cooperative launches included) and the pointer check of every
+// kernel argument. What it cannot show: real concurrency between streams, timing, races between blocks
+// (they run one after another, or as fibers of one host thread), tensor cores.
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -31,10 +32,43 @@ void run_kernel(const KernelLaunch& launch) {
                                               ") is host memory that is neither device nor pinned memory");
     return;
   }
-  std::vector<unsigned char> shared;
-  if (launch.shared_bytes > 0) shared.assign(launch.shared_bytes, 0xff);  // uninitialised: reads give NaNs
-  const std::string fault = run_blocks(launch, shared.empty() ? nullptr : shared.data());
+  const std::string fault = run_blocks(launch);
   if (!fault.empty()) report_fault(cudaErrorLaunchFailure, std::string("kernel ") + launch.name + ", " + fault);
+}
+
+std::string dims(dim3 d) { return std::to_string(d.x) + "x" + std::to_string(d.y) + "x" + std::to_string(d.z); }
+
+// A cluster launch needs a device with clusters, a grid of whole clusters and at most 8 blocks per cluster
+// (the portable size); a cooperative launch a grid whose blocks are all resident at once.
+cudaError_t check_blocks_together(const KernelLaunch& launch) {
+  if (launch.clustered) {
+    const dim3 c = launch.cluster;
+    if (!clusters_supported()) {
+      device().last_fault = std::string("kernel ") + launch.name + ": a cluster launch on a device without thread " +
+                            "block clusters (compute capability " + std::to_string(compute_capability()) +
+                            ", LOGREG_EMU_CLUSTERS)";
+      return cudaErrorNotSupported;
+    }
+    const unsigned long long size = static_cast<unsigned long long>(c.x) * c.y * c.z;
+    if (size == 0 || size > 8 || launch.grid.x % c.x != 0 || launch.grid.y % c.y != 0 || launch.grid.z % c.z != 0) {
+      device().last_fault = std::string("kernel ") + launch.name + ": cluster " + dims(c) + " for grid " +
+                            dims(launch.grid) + " (the grid must be whole clusters of at most 8 blocks)";
+      return cudaErrorInvalidClusterSize;
+    }
+  }
+  if (launch.cooperative) {
+    const unsigned threads = launch.block.x * launch.block.y * launch.block.z;
+    const unsigned long long blocks = static_cast<unsigned long long>(launch.grid.x) * launch.grid.y * launch.grid.z;
+    const unsigned long long resident =
+        static_cast<unsigned long long>(resident_blocks_per_sm(threads, launch.shared_bytes)) * multiprocessors();
+    if (blocks > resident) {
+      device().last_fault = std::string("kernel ") + launch.name + ": cooperative launch of " + std::to_string(blocks) +
+                            " blocks, more than the " + std::to_string(resident) +
+                            " that can be resident at once (LOGREG_EMU_SMS multiprocessors)";
+      return cudaErrorCooperativeLaunchTooLarge;
+    }
+  }
+  return cudaSuccess;
 }
 
 }  // namespace
@@ -88,6 +122,8 @@ cudaError_t enqueue_launch(KernelLaunch launch, cudaStream_t stream) {
                           " allowed (over 48 KiB needs cudaFuncSetAttribute(MaxDynamicSharedMemorySize))";
     return result(cudaErrorInvalidValue);
   }
+  const cudaError_t together = check_blocks_together(launch);
+  if (together != cudaSuccess) return result(together);
   Stream* s = as_stream(stream);
   if (s == nullptr) return result(cudaErrorInvalidResourceHandle);
   const char* name = launch.name;
@@ -98,6 +134,18 @@ cudaError_t enqueue_launch(KernelLaunch launch, cudaStream_t stream) {
 cudaError_t enqueue_host_work(cudaStream_t stream, const char* what, std::function<void()> work) {
   EMU_ENTER();
   return result(enqueue(stream, what, std::move(work)));
+}
+
+void apply_launch_attributes(KernelLaunch& launch, const cudaLaunchConfig_t& config) {
+  for (unsigned i = 0; i < config.numAttrs && config.attrs != nullptr; ++i) {
+    const cudaLaunchAttribute& a = config.attrs[i];
+    if (a.id == cudaLaunchAttributeClusterDimension) {
+      launch.clustered = true;
+      launch.cluster = dim3(a.val.clusterDim.x, a.val.clusterDim.y, a.val.clusterDim.z);
+    } else if (a.id == cudaLaunchAttributeCooperative) {
+      launch.cooperative = a.val.cooperative != 0;
+    }
+  }
 }
 
 const char* last_fault() { return device().last_fault.c_str(); }

@@ -1,6 +1,7 @@
 // The emulated device itself and the runtime's bookkeeping calls: error names and strings, the last error
-// (sticky after a fault), device count, selection and properties (compute capability 9.0), whole-device
-// synchronisation and reset, versions, kernel attributes and the profiler calls (no-ops).
+// (sticky after a fault), device count, selection, properties and attributes (compute capability 9.0, or
+// LOGREG_EMU_CC), occupancy (blocks and clusters), whole-device synchronisation and reset, versions, kernel
+// attributes and the profiler calls (no-ops).
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
@@ -53,6 +54,9 @@ const ErrorText kErrors[] = {
     {cudaErrorStreamCaptureWrongThread, "cudaErrorStreamCaptureWrongThread",
      "attempt to terminate a thread-local capture sequence from another thread"},
     {cudaErrorNotSupported, "cudaErrorNotSupported", "operation not supported"},
+    {cudaErrorCooperativeLaunchTooLarge, "cudaErrorCooperativeLaunchTooLarge",
+     "too many blocks in cooperative launch"},
+    {cudaErrorInvalidClusterSize, "cudaErrorInvalidClusterSize", "invalid cluster size"},
     {cudaErrorUnknown, "cudaErrorUnknown", "unknown error"},
 };
 
@@ -134,11 +138,64 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int dev) {
   prop->maxGridSize[2] = 65535;
   prop->multiProcessorCount = multiprocessors();
   prop->maxThreadsPerMultiProcessor = 2048;
+  prop->maxBlocksPerMultiProcessor = 32;
+  prop->cooperativeLaunch = 1;
+  prop->clusterLaunch = clusters_supported() ? 1 : 0;
   prop->l2CacheSize = 50 << 20;
   prop->memoryBusWidth = 5120;
   prop->unifiedAddressing = 1;
   prop->concurrentKernels = 0;
   prop->asyncEngineCount = 1;
+  return cudaSuccess;
+}
+
+// The attributes the emulator's own tests and cluster code ask for; any other is an invalid value.
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int dev) {
+  EMU_ENTER();
+  if (value == nullptr) return result(cudaErrorInvalidValue);
+  if (dev != 0) return result(cudaErrorInvalidDevice);
+  switch (attr) {
+    case cudaDevAttrComputeCapabilityMajor: *value = compute_capability() / 10; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = compute_capability() % 10; break;
+    case cudaDevAttrMultiProcessorCount: *value = multiprocessors(); break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = static_cast<int>(shared_optin_bytes()); break;
+    case cudaDevAttrCooperativeLaunch: *value = 1; break;
+    case cudaDevAttrClusterLaunch: *value = clusters_supported() ? 1 : 0; break;
+    default: return result(cudaErrorInvalidValue);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* blocks, const void* func, int block_size,
+                                                                   size_t dynamic_shared, unsigned int) {
+  EMU_ENTER();
+  if (blocks == nullptr || block_size <= 0) return result(cudaErrorInvalidValue);
+  if (func == nullptr) return result(cudaErrorInvalidDeviceFunction);
+  *blocks = resident_blocks_per_sm(static_cast<unsigned>(block_size), dynamic_shared);
+  return cudaSuccess;
+}
+
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* blocks, const void* func, int block_size,
+                                                          size_t dynamic_shared) {
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(blocks, func, block_size, dynamic_shared, 0);
+}
+
+// Clusters of the configuration's size resident at once: the blocks every multiprocessor holds, in whole
+// clusters (a GPU places a cluster within one GPC; the emulated device is one GPC of LOGREG_EMU_SMS).
+cudaError_t cudaOccupancyMaxActiveClusters(int* clusters, const void* func, const cudaLaunchConfig_t* config) {
+  EMU_ENTER();
+  if (clusters == nullptr || config == nullptr) return result(cudaErrorInvalidValue);
+  if (func == nullptr) return result(cudaErrorInvalidDeviceFunction);
+  if (!clusters_supported()) return result(cudaErrorNotSupported);
+  unsigned size = 0;
+  for (unsigned i = 0; i < config->numAttrs && config->attrs != nullptr; ++i) {
+    const cudaLaunchAttribute& a = config->attrs[i];
+    if (a.id == cudaLaunchAttributeClusterDimension) size = a.val.clusterDim.x * a.val.clusterDim.y * a.val.clusterDim.z;
+  }
+  if (size == 0 || size > 8) return result(cudaErrorInvalidClusterSize);
+  const dim3 b = config->blockDim;
+  const int per_sm = resident_blocks_per_sm(b.x * b.y * b.z, config->dynamicSmemBytes);
+  *clusters = per_sm * multiprocessors() / static_cast<int>(size);
   return cudaSuccess;
 }
 

@@ -112,9 +112,23 @@ inline std::size_t total_bytes() { return env_bytes("LOGREG_EMU_TOTAL_BYTES", kD
 //                              RTX 30/40's 99 KiB, 65536 a T4's 64 KiB), the most cudaFuncSetAttribute allows
 //   LOGREG_EMU_CC              compute capability as digits (default 90; e.g. 86, 75)
 //   LOGREG_EMU_SMS             multiProcessorCount (default 1)
+//   LOGREG_EMU_CLUSTERS        thread block clusters: 1 (default) where the compute capability has them (9.0
+//                              and later), 0 for a GPU without them (sm_80 and older), where cluster launches fail
 inline std::size_t shared_optin_bytes() { return env_bytes("LOGREG_EMU_SMEM_PER_BLOCK", kMaxSharedBytesOptIn); }
 inline int compute_capability() { return static_cast<int>(env_bytes("LOGREG_EMU_CC", 90)); }
 inline int multiprocessors() { return static_cast<int>(env_bytes("LOGREG_EMU_SMS", 1)); }
+inline bool clusters_supported() { return compute_capability() >= 90 && env_bytes("LOGREG_EMU_CLUSTERS", 1) != 0; }
+
+// Blocks of `threads` threads and `shared_bytes` of dynamic shared memory that one multiprocessor holds at
+// once: at most 32, 2048 threads and its shared memory (1 KiB of which each block reserves).
+inline int resident_blocks_per_sm(unsigned threads, std::size_t shared_bytes) {
+  if (threads == 0) return 0;
+  const unsigned warps = (threads + 31) / 32;
+  int n = std::min(32, static_cast<int>(64 / warps));
+  const std::size_t per_sm = shared_optin_bytes() + (1 << 10);
+  n = std::min(n, static_cast<int>(per_sm / (shared_bytes + (1 << 10))));
+  return n;
+}
 
 inline Stream* as_stream(cudaStream_t s) {
   if (s == nullptr || s == cudaStreamLegacy || s == cudaStreamPerThread) return &device().legacy;
