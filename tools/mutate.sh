@@ -71,7 +71,6 @@ MUTANTS=(
   "solver-flags-not-refused|src/cli/run_settings.cpp|if (f.flag != nullptr && f.scope == other && o.is_given(f.flag)) {|if (false) {|OptionsApply*:LbfgsCli*:NewtonCg*"
   "resume-restores-nothing|src/cli/run_settings.cpp|if (f.restore && std::string(f.flag) != \"--lr-schedule\") f.restore(o, saved, path);|if (false) f.restore(o, saved, path);|ResumeAndData.*:TrainOutputs.*"
 )
-)
 
 log() { printf '%s\n' "$*" >&2; }
 
