@@ -13,13 +13,13 @@ cmake --build --preset emulated -j"$(nproc)" --target logreg_cuda logreg_gpu_tes
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 ctest --preset emulated -j"$(nproc)" --timeout 900 --no-tests=error | tee "$log"
-# The CUDA epoch tests again as smaller GPUs (docs/testing.md): 99 KiB of shared memory per block (sm_86/89)
-# and 48 KiB, where the persistent kernel must refuse the shapes it cannot hold and auto must fall back, and
+# The CUDA epoch tests again as smaller GPUs without clusters (docs/testing.md): 99 KiB of shared memory per
+# block (sm_86/89) and 48 KiB, where the persistent kernel must refuse the shapes it cannot hold and auto must fall back, and
 # the L-BFGS objective's kernel keeps its gradient, or its gradient and W, in global memory instead.
 for shape in "101376 86" "49152 75"; do
   read -r smem cc <<<"$shape"
-  echo "test_emulated: the CUDA epoch tests on an emulated device with $smem B of shared memory, sm_$cc"
-  LOGREG_EMU_SMEM_PER_BLOCK=$smem LOGREG_EMU_CC=$cc ctest --preset emulated -j"$(nproc)" --timeout 900 \
+  echo "test_emulated: the CUDA epoch tests on an emulated device with $smem B of shared memory, sm_$cc, no clusters"
+  LOGREG_EMU_SMEM_PER_BLOCK=$smem LOGREG_EMU_CC=$cc LOGREG_EMU_CLUSTERS=0 ctest --preset emulated -j"$(nproc)" --timeout 900 \
     -R 'CudaPersistent|CudaEpochs|CudaCli|CudaObjective' --no-tests=error | tee -a "$log"
 done
 if grep -q "(Skipped)\|\*\*\*Skipped" "$log"; then
