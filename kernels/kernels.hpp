@@ -72,16 +72,10 @@ void loss_grad(LossHead head,
                const LossPartials& partials,
                cudaStream_t stream);
 
-// The SGD step of every parameter (sgd_update_element): the C*D weights and the C biases that follow
-// them, one launch; velocity is nullptr without momentum.
-void sgd_update(float* params,       // (C*D + C) weights (C, D) row-major, then bias (C)
-                const float* grads,  // (C*D + C) dW then db, same layout
-                float* velocity,     // (C*D + C) momentum buffers, or nullptr
-                const SgdStepParams& p,
-                cudaStream_t stream);
-
-// sgd_update with the learning rate read from state->lr on the device (p.lr is ignored); thread 0 then
-// advances state->start by `rows`, moving the device-resident path's cursor to the next batch.
+// The SGD step of every parameter (sgd_update_element, step_bodies.hpp): the C*D weights and the C biases that
+// follow them, one launch, with the learning rate read from state->lr on the device (p.lr is ignored); thread
+// 0 then advances state->start by `rows`, moving the device-resident path's cursor to the next batch.
+// velocity is nullptr without momentum.
 void sgd_update_from_state(float* params,       // (C*D + C)
                            const float* grads,  // (C*D + C)
                            float* velocity,     // (C*D + C), or nullptr

@@ -93,15 +93,6 @@ std::string c_values_problem(const std::string& text, std::vector<double>* out) 
 
 const char* full_batch_title(Solver s) { return s == Solver::kNewtonCg ? "Newton-CG" : "L-BFGS"; }
 
-std::string lbfgs_settings_line(const RunSettings& o) {
-  std::string cs;
-  for (const double C : parse_c_values(o.C)) cs += (cs.empty() ? "" : ",") + c_text(C);
-  return std::string("Optimizer: ") +
-         (o.solver == Solver::kNewtonCg ? "Newton-CG (trust region, full batch)" : "L-BFGS (libLBFGS, full batch)") +
-         ", C " + cs + ", tol " + format("%g", o.tol) + ", max-iter " +
-         std::to_string(o.max_iter) + ", test accuracy every " + std::to_string(o.eval_every) + " iterations";
-}
-
 LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   const Dataset& data = *in.data;
   const TrainSplit& split = *in.split;

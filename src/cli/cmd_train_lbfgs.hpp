@@ -34,9 +34,6 @@ struct LbfgsRunOutcome {
   int iterations = 0;    // of the fit that ran last
 };
 
-// The "Optimizer: L-BFGS ..." (or "Newton-CG ...") settings line.
-std::string lbfgs_settings_line(const RunSettings& o);
-
 // "L-BFGS" or "Newton-CG": the full-batch solver as the output lines name it.
 const char* full_batch_title(Solver s);
 

@@ -7,6 +7,7 @@
 
 #include "logreg/errors.hpp"
 #include "logreg/maths/gemm_plan.hpp"
+#include "gemm.hpp"
 #include "nvtx_range.hpp"
 
 namespace logreg::cuda {

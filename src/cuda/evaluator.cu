@@ -8,6 +8,7 @@
 #include "kernels.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/maths/gemm_plan.hpp"
+#include "gemm.hpp"
 #include "nvtx_range.hpp"
 
 namespace logreg::cuda {
