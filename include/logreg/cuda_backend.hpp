@@ -71,8 +71,8 @@ inline constexpr NameTable<CudaKernel, 3> kCudaKernelNames = {{
 
 inline const char* cuda_kernel_name(CudaKernel k) { return name_of(kCudaKernelNames, k); }
 
-// The largest batch kAuto runs on the persistent kernel: on an H200 it ran a batch-32 epoch in 30.6 ms against
-// the cuBLAS steps' 40.6 ms, and batch 64 in 22.6 ms against 21.5 ms (BENCHMARKS.md, GPU results).
+// The largest batch kAuto runs on the persistent kernel: the largest at which it beat the cuBLAS steps in the
+// GPU runs (the figures: docs/cuda.md).
 constexpr int kPersistentAutoMaxBatch = 32;
 
 struct CudaOptions {
