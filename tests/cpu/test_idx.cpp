@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "logreg/idx.hpp"
@@ -288,6 +289,25 @@ TEST(IdxReader, MaxBytesBoundaryIsInclusive) {
                                    {dir.file("img.gz"), "decompressed size exceeds the limit of 7855 bytes"}));
   EXPECT_TRUE(ThrowsWith<IdxError>([&] { load_idx_images(dir.file("img"), limits); },
                                    {dir.file("img"), "file size 7856 bytes exceeds the limit of 7855"}));
+
+  // The same boundary on the streaming path: a file of two gzip members (the one-call path takes one member).
+  const std::vector<std::uint8_t> raw = ReadBytes(dir.file("img"));
+  for (const std::size_t cut : {std::size_t{16}, raw.size() / 2}) {
+    const std::string two = dir.file("two.gz");
+    std::filesystem::remove(two);
+    for (const auto& [from, to] : {std::pair<std::size_t, std::size_t>{0, cut}, {cut, raw.size()}}) {
+      gzFile gz = gzopen(two.c_str(), "ab");
+      ASSERT_NE(gz, nullptr);
+      ASSERT_EQ(gzwrite(gz, raw.data() + from, static_cast<unsigned>(to - from)), static_cast<int>(to - from));
+      ASSERT_EQ(gzclose(gz), Z_OK);
+    }
+    limits.max_bytes = 7856;
+    EXPECT_EQ(load_idx_images(two, limits).pixels, images.pixels) << "members split at " << cut;
+    limits.max_bytes = 7855;
+    EXPECT_TRUE(ThrowsWith<IdxError>([&] { load_idx_images(two, limits); },
+                                     {two, "decompressed size exceeds the limit of 7855 bytes"}))
+        << "members split at " << cut;
+  }
 }
 
 TEST(IdxReader, RejectsCorruptGzip) {
