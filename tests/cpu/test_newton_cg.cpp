@@ -227,6 +227,38 @@ TEST(NewtonCgSolver, SolvesAQuadratic) {
   EXPECT_GE(r.hessian_products, 3);
 }
 
+// Rosenbrock's function from (-1.2, 1): its Hessian is indefinite there and the first trust region (|g|, about
+// 232) far too large, so trial steps must be rejected. Every accepted step decreases f, steps were rejected
+// (more evaluations than accepted steps), and the minimum (1, 1) is reached.
+TEST(NewtonCgSolver, RejectsStepsThatDoNotDecreaseTheObjective) {
+  auto f = [](const double* x, double* g) {
+    const double a = 1.0 - x[0], b = x[1] - x[0] * x[0];
+    g[0] = -2.0 * a - 400.0 * x[0] * b;
+    g[1] = 200.0 * b;
+    return a * a + 100.0 * b * b;
+  };
+  auto hv = [](const double* x, const double* v, double* out) {
+    const double hxx = 2.0 - 400.0 * x[1] + 1200.0 * x[0] * x[0], hxy = -400.0 * x[0], hyy = 200.0;
+    out[0] = hxx * v[0] + hxy * v[1];
+    out[1] = hxy * v[0] + hyy * v[1];
+  };
+  NewtonCgConfig config;
+  config.tol = 1e-8;
+  config.max_iter = 500;
+  double previous = 24.2;  // f(-1.2, 1)
+  bool decreasing = true;
+  const LbfgsResult r = minimize_newton_cg(f, hv, {-1.2, 1.0}, config, [&](const LbfgsIteration& it) {
+    if (!(it.objective < previous)) decreasing = false;
+    previous = it.objective;
+    return true;
+  });
+  EXPECT_TRUE(decreasing) << "an accepted step increased f";
+  ASSERT_TRUE(r.converged()) << r.reason;
+  EXPECT_NEAR(r.x[0], 1.0, 1e-6);
+  EXPECT_NEAR(r.x[1], 1.0, 1e-6);
+  EXPECT_GT(r.evaluations, r.iterations + 1) << "no trial step was rejected: the test does not exercise rejection";
+}
+
 // The same optimum as L-BFGS (the reference's objective), both to max |g| <= 1e-8: objectives within 1e-9
 // relative; Newton-CG's iterates decrease f; max-iter is not convergence; a run is reproducible; a stop request
 // ends it within one pass.
