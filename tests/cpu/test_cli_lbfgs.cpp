@@ -163,6 +163,19 @@ TEST_F(LbfgsCli, RegularisationPathPicksTheBestCAndRefits) {
   EXPECT_TRUE(std::regex_search(r.out, kFinal)) << r.out;
 }
 
+// The chosen C is the one of the best validation accuracy wherever it stands in the list: C 1e-8 (every weight
+// pushed to 0: one class predicted) before C 1. The refit runs at that C and the record says so.
+TEST_F(LbfgsCli, TheChosenCIsTheBestWhereverItStands) {
+  const std::string model = dir_.file("path.lrm");
+  const auto r = RunCli(Train("--C 1e-8,1 --val-split 0.25 --max-iter 50 --save " + model));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.out.find("Best C: 1 ("), std::string::npos) << r.out;
+  const nlohmann::json record = nlohmann::json::parse(load_model_file(model).settings_json);
+  EXPECT_EQ(record["C_chosen"], 1.0) << record.dump();
+  EXPECT_LT(record["regularisation_path"][0]["val_accuracy"].get<double>(),
+            record["regularisation_path"][1]["val_accuracy"].get<double>());
+}
+
 struct BadFlag {
   const char* args;
   const char* message;

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,6 +58,24 @@ class ResumeAndData : public ::testing::Test {
   std::string Data() const { return " --data " + dir_.path() + " "; }
   test::TempDir dir_;
 };
+
+// Early stopping's state goes into the saved record (what --resume continues from): the best validation loss so
+// far and its epoch, the same as the epoch lines show.
+TEST_F(ResumeAndData, TheSavedRecordHoldsEarlyStoppingsState) {
+  const std::string model = dir_.file("es.lrm");
+  const auto r = RunCli("train --device cpu" + Data() + "--epochs 3 --val-split 0.25 --early-stop 5 --lr 0.05 --save " + model);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json record = nlohmann::json::parse(load_model_file(model).settings_json);
+  ASSERT_TRUE(record.contains("early_stop_state")) << record.dump();
+  const double best = record["early_stop_state"]["best_val_loss"].get<double>();
+  const int epoch = record["early_stop_state"]["best_val_epoch"].get<int>();
+  EXPECT_GE(epoch, 1);
+  EXPECT_LE(epoch, 3);
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "Val loss: %.4f", best);
+  EXPECT_NE(r.out.find("Epoch: " + std::to_string(epoch) + ". "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(expected), std::string::npos) << "no epoch line shows the recorded best loss " << best << "\n" << r.out;
+}
 
 // Every trajectory setting is restored: a resume with no flag but --epochs continues the straight run.
 TEST_F(ResumeAndData, ResumeRestoresEveryTrajectorySettingBitIdentically) {
