@@ -123,6 +123,19 @@ TEST_F(BoundedPredictions, CancellingSumsAreLeftToTheReference) {
   EXPECT_GT(ExpectReferencePredictions(m, images), images.count / 2);
 }
 
+// Two classes whose weights differ in one pixel by a hair (class 1 = class 0 + 2^-12 at pixel 5), both summing
+// large terms of either sign: the exact logits differ by about x_5 / 4096, less than the float32 sums' rounding
+// (several units in their last place, well over one ulp of the result). The bound sends such rows to the
+// reference; a margin of one ulp alone would take the float32 argmax and get some of them wrong.
+TEST_F(BoundedPredictions, ErrorsOfManyUlpsAreLeftToTheReference) {
+  const ImageSet images = test::RandomImages(2000, 28, 28, 31);
+  Model m = RandomModel(784, 2, 2000.0, 32);
+  std::copy(m.weights.begin(), m.weights.begin() + 784, m.weights.begin() + 784);
+  m.weights[784 + 5] = m.weights[5] + 1.0f / 4096.0f;
+  m.bias[1] = m.bias[0];
+  EXPECT_GT(ExpectReferencePredictions(m, images), images.count / 10);
+}
+
 // The printed accuracy is evaluate_model's, for models that decide by a margin and models full of ties.
 TEST_F(BoundedPredictions, AccuracyPercentIsEvaluateModels) {
   const ImageSet images = test::RandomImages(700, 28, 28, 7);
