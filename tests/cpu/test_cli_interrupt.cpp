@@ -36,6 +36,22 @@ int CountLines(const std::string& path) {
   return n;
 }
 
+// Starts `args` (the executable first) with stdout and stderr written to the files named (created), and returns
+// its pid (-1 when it could not be started).
+pid_t Spawn(std::vector<std::string> args, const std::string& out, const std::string& err) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err.c_str(), O_WRONLY | O_CREAT, 0644);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
 class TrainInterrupt : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
@@ -55,16 +71,8 @@ TEST_P(TrainInterrupt, StopsSavesAndExitsWithSignalCode) {
   const std::string data = dir_.path();
   std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--epochs", "100000",
                                    "--batch-size", "8", "--data", data, "--save", model, "--metrics", metrics};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, dir_.file("stderr.txt").c_str(), O_WRONLY | O_CREAT, 0644);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
+  const pid_t pid = Spawn(args, "/dev/null", dir_.file("stderr.txt"));
+  ASSERT_GT(pid, 0);
 
   // Wait until two epochs are in the metrics file (header + 2 rows), at most 60 s.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -101,16 +109,8 @@ TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
   std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C",
                                    "0.001,1000", "--tol", "1e-12", "--max-iter", "1000000", "--val-split", "0.2",
                                    "--data", dir_.path(), "--save", model};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, dir_.file("stderr.txt").c_str(), O_WRONLY | O_CREAT, 0644);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
+  const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
+  ASSERT_GT(pid, 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (ReadAll(out).find("C: 0.001.") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -165,16 +165,8 @@ TEST(TruncatedWhileRead, AGzDataFileCutShortIsAnErrorNotASignal) {
   for (int attempt = 0; attempt < 12; ++attempt) {
     std::filesystem::copy_file(dir.file("pristine.gz"), target, std::filesystem::copy_options::overwrite_existing);
     std::vector<std::string> args = {LOGREG_CUDA_EXE, "info", "--data", dir.path()};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    pid_t pid = 0;
-    ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
+    const pid_t pid = Spawn(args, "/dev/null", "/dev/null");
+    ASSERT_GT(pid, 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(2 * attempt));
     std::filesystem::resize_file(target, full / 3);
     int status = 0;
@@ -194,16 +186,8 @@ TEST_F(TrainInterrupt, NewtonCgStopsAfterTheCurrentStepAndSaves) {
   std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "reference", "--solver", "newton-cg", "--C", "inf",
                                    "--tol", "1e-12", "--max-iter", "1000000", "--eval-every", "0", "--data",
                                    dir_.path(), "--save", model};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, dir_.file("stderr.txt").c_str(), O_WRONLY | O_CREAT, 0644);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
+  const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
+  ASSERT_GT(pid, 0);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (ReadAll(out).find("Iteration: 2.") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
