@@ -12,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "logreg/cpu_fast.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/idx.hpp"
+#include "logreg/model.hpp"
 #include "logreg/rng.hpp"
 
 namespace logreg::test {
@@ -167,6 +169,25 @@ inline void WriteDataDir(const TempDir& dir, const ImageSet& train, const LabelS
   write_idx_labels(dir.file("train-labels-idx1-ubyte"), train_labels);
   write_idx_images(dir.file("t10k-images-idx3-ubyte"), test);
   write_idx_labels(dir.file("t10k-labels-idx1-ubyte"), test_labels);
+}
+
+// Every SIMD level this CPU runs (baseline first), for tests that compare them.
+inline std::vector<CpuSimd> SimdLevelsOfThisCpu() {
+  std::vector<CpuSimd> levels = {CpuSimd::kSse2};
+  if (cpu_simd_supported(CpuSimd::kAvx2)) levels.push_back(CpuSimd::kAvx2);
+  if (cpu_simd_supported(CpuSimd::kAvx512)) levels.push_back(CpuSimd::kAvx512);
+  return levels;
+}
+
+// A model of D inputs and C classes with every weight and bias 0 (a shape for tests to fill).
+inline Model ZeroModel(int D, int C, LossHead head = LossHead::kSoftmax) {
+  Model m;
+  m.input_dim = D;
+  m.num_classes = C;
+  m.head = head;
+  m.weights.assign(static_cast<std::size_t>(C) * D, 0.0f);
+  m.bias.assign(static_cast<std::size_t>(C), 0.0f);
+  return m;
 }
 
 }  // namespace logreg::test

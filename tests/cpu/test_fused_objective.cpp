@@ -23,23 +23,6 @@
 namespace logreg {
 namespace {
 
-Model ShapeOf(int D, int C, LossHead head) {
-  Model m;
-  m.input_dim = D;
-  m.num_classes = C;
-  m.head = head;
-  m.weights.assign(static_cast<std::size_t>(C) * D, 0.0f);
-  m.bias.assign(static_cast<std::size_t>(C), 0.0f);
-  return m;
-}
-
-std::vector<CpuSimd> LevelsOfThisCpu() {
-  std::vector<CpuSimd> levels = {CpuSimd::kSse2};
-  if (cpu_simd_supported(CpuSimd::kAvx2)) levels.push_back(CpuSimd::kAvx2);
-  if (cpu_simd_supported(CpuSimd::kAvx512)) levels.push_back(CpuSimd::kAvx512);
-  return levels;
-}
-
 struct Problem {
   const char* name;
   std::uint32_t rows, height, width;
@@ -106,10 +89,10 @@ TEST_P(FusedObjective, MatchesTheReferenceAtStartMiddleAndOptimum) {
   double start_scale = 0.0;
   for (const double v : g_start) start_scale = std::max(start_scale, std::fabs(v));
 
-  for (const CpuSimd simd : LevelsOfThisCpu()) {
-    const auto one = make_cpu_fast_backend(images, labels, ShapeOf(D, C, head), {}, {}, 1, simd);
-    const auto two = make_cpu_fast_backend(images, labels, ShapeOf(D, C, head), {}, {}, 2, simd);
-    const auto three = make_cpu_fast_backend(images, labels, ShapeOf(D, C, head), {}, {}, 3, simd);
+  for (const CpuSimd simd : test::SimdLevelsOfThisCpu()) {
+    const auto one = make_cpu_fast_backend(images, labels, test::ZeroModel(D, C, head), {}, {}, 1, simd);
+    const auto two = make_cpu_fast_backend(images, labels, test::ZeroModel(D, C, head), {}, {}, 2, simd);
+    const auto three = make_cpu_fast_backend(images, labels, test::ZeroModel(D, C, head), {}, {}, 3, simd);
     for (std::size_t k = 0; k < points.size(); ++k) {
       SCOPED_TRACE(std::string(cpu_simd_name(simd)) + ", point " + std::to_string(k));
       const double* x = points[k].data();
@@ -151,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(EveryHeadAndShape, FusedObjective, ::testing::ValuesIn(
 TEST(FusedObjectiveErrors, RowPastTheSetNamesIt) {
   const ImageSet images = test::RandomImages(10, 2, 2, 1);
   const LabelSet labels = test::RandomLabels(10, 3, 1);
-  const auto fast = make_cpu_fast_backend(images, labels, ShapeOf(4, 3, LossHead::kSoftmax), {}, {}, 2);
+  const auto fast = make_cpu_fast_backend(images, labels, test::ZeroModel(4, 3, LossHead::kSoftmax), {}, {}, 2);
   std::vector<double> params(15, 0.0), grad(15);
   try {
     fast->full_batch_objective({0, 10}, params.data(), 0.0, grad.data());

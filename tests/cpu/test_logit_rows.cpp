@@ -18,13 +18,6 @@
 namespace logreg {
 namespace {
 
-std::vector<CpuSimd> LevelsOfThisCpu() {
-  std::vector<CpuSimd> levels = {CpuSimd::kSse2};
-  if (cpu_simd_supported(CpuSimd::kAvx2)) levels.push_back(CpuSimd::kAvx2);
-  if (cpu_simd_supported(CpuSimd::kAvx512)) levels.push_back(CpuSimd::kAvx512);
-  return levels;
-}
-
 std::vector<float> ReferenceLogits(const Model& m, const ImageSet& images) {
   std::vector<float> z(static_cast<std::size_t>(images.count) * static_cast<std::size_t>(m.num_classes));
   cpu::reference_logit_rows(m, images, 0, images.count, z.data());
@@ -70,7 +63,7 @@ TEST(LogitRows, EverySimdLevelAndTeamGivesTheReferenceBitForBit) {
     const Model m = WideModel(static_cast<int>(s.height * s.width), s.classes, s.rows);
     const ImageSet images = test::RandomImages(s.rows, s.height, s.width, s.rows + 1);
     const std::vector<float> ref = ReferenceLogits(m, images);
-    for (const CpuSimd simd : LevelsOfThisCpu()) {
+    for (const CpuSimd simd : test::SimdLevelsOfThisCpu()) {
       SCOPED_TRACE(std::string(cpu_simd_name(simd)) + ", " + std::to_string(s.rows) + " rows, " +
                    std::to_string(s.classes) + " classes");
       EXPECT_EQ(compute_logits(m, images, simd, one), ref);
