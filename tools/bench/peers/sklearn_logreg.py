@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Benchmark peer, row 3: scikit-learn's LogisticRegression(solver='lbfgs', multinomial, C=1.0) on
 pixels ÷ 255 — a full-batch second-order-ish solver, so it has no epochs: the fit is timed as a whole.
-Not a test; see tools/bench.sh.
+Not a test; see tools/bench/bench.sh.
 
-    /usr/bin/python3 tools/peers/sklearn_logreg.py --max-iter 100
-    /usr/bin/python3 tools/peers/sklearn_logreg.py --target-accuracy 0 --chunk-iters 10
+    /usr/bin/python3 tools/bench/peers/sklearn_logreg.py --max-iter 100
+    /usr/bin/python3 tools/bench/peers/sklearn_logreg.py --target-accuracy 0 --chunk-iters 10
 
 With --target-accuracy the model is fitted in chunks of --chunk-iters L-BFGS iterations
 (warm_start=True: each chunk starts from the previous coefficients, though L-BFGS's curvature memory

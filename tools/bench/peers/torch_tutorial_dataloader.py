@@ -2,9 +2,9 @@
 """Benchmark peer, row 1: the PyTorch tutorial's training loop as written — a torchvision-style Dataset
 that turns each sample into a PIL image and applies ToTensor(), DataLoader(batch 32, shuffle=True),
 nn.Linear(784, C), CrossEntropyLoss on the logits (the correct softmax model, not the tutorial's extra
-sigmoid), SGD lr 0.001, per-epoch evaluation through a test DataLoader. Not a test; see tools/bench.sh.
+sigmoid), SGD lr 0.001, per-epoch evaluation through a test DataLoader. Not a test; see tools/bench/bench.sh.
 
-    /usr/bin/python3 tools/peers/torch_tutorial_dataloader.py --epochs 1 [--limit N] [--device cuda]
+    /usr/bin/python3 tools/bench/peers/torch_tutorial_dataloader.py --epochs 1 [--limit N] [--device cuda]
 """
 
 import common

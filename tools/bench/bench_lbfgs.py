@@ -18,7 +18,7 @@ With --solver newton-cg ours runs `train --solver newton-cg` instead; its evalua
 the rows (objective evaluations + Hessian-vector products). The solvers' comparison without scikit-learn, in one
 process, is `build-cpu/bench_objective --compare` (docs/solvers.md).
 
-usage: tools/bench_lbfgs.py --exe build/logreg_cuda [--data DIR] [--rows 10000,0] [--C 1] [--tol 1e-6]
+usage: tools/bench/bench_lbfgs.py --exe build/logreg_cuda [--data DIR] [--rows 10000,0] [--C 1] [--tol 1e-6]
                             [--device cpu] [--solver lbfgs] [--threads N] [--rounds 2] [--write [--loaded]]
                             [--benchmarks FILE]
   --rows     comma-separated row counts, 0 = the whole training set (default 10000,0)
@@ -40,7 +40,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "peers"))
 sys.path.insert(0, HERE)
-import common  # noqa: E402  (tools/peers/common.py: IDX reading and data discovery, as logreg_cuda's)
+import common  # noqa: E402  (tools/bench/peers/common.py: IDX reading and data discovery, as logreg_cuda's)
 from marked_section import replace_marked_section  # noqa: E402
 
 BEGIN, END = "<!-- lbfgs:begin -->", "<!-- lbfgs:end -->"
@@ -166,7 +166,7 @@ def main():
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--write", action="store_true", help="replace the L-BFGS section of BENCHMARKS.md")
     p.add_argument("--loaded", action="store_true", help="with --write: write even when other processes were busy, labelled")
-    p.add_argument("--benchmarks", default=os.path.join(HERE, "..", "BENCHMARKS.md"))
+    p.add_argument("--benchmarks", default=os.path.join(HERE, "..", "..", "BENCHMARKS.md"))
     a = p.parse_args()
     if a.rounds < 1:
         sys.exit("bench_lbfgs: --rounds must be at least 1")
@@ -238,7 +238,7 @@ def main():
         sys.exit(f"bench_lbfgs: not writing {a.benchmarks}: other processes kept {load.others:.2f} cores busy "
                  f"(> {QUIET_LOAD}) during the runs; run again on a quiet machine, or pass --loaded to write the rows "
                  "labelled")
-    body = (f"Measured {started:%Y-%m-%d %H:%M} UTC with `tools/bench_lbfgs.py --rows {a.rows} --C {a.C:g} --tol {a.tol:g}"
+    body = (f"Measured {started:%Y-%m-%d %H:%M} UTC with `tools/bench/bench_lbfgs.py --rows {a.rows} --C {a.C:g} --tol {a.tol:g}"
             f" --rounds {a.rounds}` on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
             f" (other processes: {load.others:.2f} cores on average; peak 1-minute load average, ours included,"
             f" {load.peak:.2f}"

@@ -5,9 +5,9 @@
 # included, fails the test that triggered it; an out-of-bounds access inside a kernel names the kernel in
 # ASan's stack trace.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-tools/install_deps.sh
-PRESET=asan tools/build.sh
+cd "$(dirname "$0")/../.."
+tools/setup/install_deps.sh
+PRESET=asan tools/setup/build.sh
 # The test preset sets ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:protect_shadow_gap=0,
 # UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 and LOGREG_REQUIRE_GPU=1 (no gpu test may skip).
 ctest --preset asan -j"$(nproc)" --timeout 900

@@ -2,13 +2,13 @@
 """GPU throughput table for tools/gpu_run.sh: logreg_cuda --device cuda at batch 32, 64, 256 and 8192 (data
 resident: the persistent kernel where a batch fits it, the cuBLAS steps with and without CUDA graphs; data
 streamed from pinned memory) and PyTorch with the data preloaded as tensors on the same GPU
-(tools/peers/torch_preloaded.py), all in one run on one machine.
+(tools/bench/peers/torch_preloaded.py), all in one run on one machine.
 
 Each row trains EPOCHS epochs; the first is a warm-up, the median of the others is reported:
 train ms/epoch (60,000 rows / samples_per_second for ours, train_seconds for PyTorch), the whole epoch
 with evaluation, and the last test accuracy. Prints a markdown table; never asserts anything.
 
-    python3 tools/gpu_bench.py --bin build/logreg_cuda --data DIR [--epochs 4] [--out table.md]
+    python3 tools/gpu/gpu_bench.py --bin build/logreg_cuda --data DIR [--epochs 4] [--out table.md]
 """
 import argparse
 import json
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_jsonl(cmd, timeout):

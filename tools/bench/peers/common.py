@@ -1,4 +1,4 @@
-"""Shared parts of the benchmark peers in tools/peers/: IDX reading, data-set discovery (the same rules
+"""Shared parts of the benchmark peers in tools/bench/peers/: IDX reading, data-set discovery (the same rules
 as logreg_cuda), the common command line, the JSON-lines output and the timed epoch loop.
 It defines no model; each peer script holds its own training loop. Imports torch only when asked to.
 

@@ -2,18 +2,18 @@
 # Builds the libFuzzer targets (tests/fuzz/, clang with -fsanitize=fuzzer,address,undefined) with the
 # "fuzz" CMake preset (LOGREG_FUZZ=ON, LOGREG_CUDA=off) into BUILD_DIR (default: the preset's build-fuzz/),
 # writes their seed corpora, and runs each for SECONDS (default 60):
-#   tools/fuzz.sh [SECONDS]
+#   tools/testing/fuzz.sh [SECONDS]
 # The targets run side by side, as many at once as there are cores. Prints each target's executions; exits
 # non-zero on any crash, sanitizer report, leak, timeout or out-of-memory, keeping the input that caused it in
 # BUILD_DIR/crashes/ (replay: BUILD_DIR/TARGET FILE).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 build_dir=${BUILD_DIR:-build-fuzz}
 targets=(fuzz_idx fuzz_model_file fuzz_safetensors fuzz_cli)
 
 if ! command -v clang++ >/dev/null 2>&1 || ! compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null; then
-  tools/install_deps.sh
+  tools/setup/install_deps.sh
 fi
 
 # A build directory of the former standalone fuzz project (source tests/fuzz) is reconfigured from the top.

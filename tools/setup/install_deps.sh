@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages logreg_cuda needs, only those missing (quiet and idempotent when all are
 # there). Two sets:
-#   tools/install_deps.sh run    what tools/run.sh needs: the compilers' inputs of the logreg_cuda target,
+#   tools/setup/install_deps.sh run    what tools/run.sh needs: the compilers' inputs of the logreg_cuda target,
 #                                ccache and the data set (the main job, nothing test-only)
-#   tools/install_deps.sh test   (the default) all of it: the run set, the test and fuzz tools, plot_metrics.py's
-#                                matplotlib, the export tests' clients and their venv (.venv/, tools/python_env.sh:
+#   tools/setup/install_deps.sh test   (the default) all of it: the run set, the test and fuzz tools, plot_metrics.py's
+#                                matplotlib, the export tests' clients and their venv (.venv/, tools/setup/python_env.sh:
 #                                onnxruntime and safetensors from PyPI)
 # The CUDA toolkit itself must already be at /usr/local/cuda (without it only the cpu-only preset builds).
 set -euo pipefail
@@ -16,7 +16,7 @@ run_packages=(cmake ninja-build g++ pkg-config zlib1g-dev libpng-dev libcli11-de
               protobuf-compiler libprotobuf-dev libonnx-dev  # export: protoc, static libprotobuf.a, onnx.proto
               ccache dataset-fashion-mnist)
 test_packages=(libgtest-dev libopenblas-dev python3-matplotlib
-               clang libclang-rt-14-dev  # clang + libFuzzer runtime: tools/fuzz.sh
+               clang libclang-rt-14-dev  # clang + libFuzzer runtime: tools/testing/fuzz.sh
                python3-venv python3-onnx python3-sklearn python3-numpy python3-torch)  # export tests' clients
 case $set_name in
   run) packages=("${run_packages[@]}") ;;

@@ -1,5 +1,5 @@
 """One marked section of a markdown file (BENCHMARKS.md), replaced in place: what bench_report.py (results),
-tools/limit/limit_report.py (CPU limit) and gpu_report.py (GPU run) write. Standard library only."""
+tools/bench/limit/limit_report.py (CPU limit) and gpu_report.py (GPU run) write. Standard library only."""
 import os
 
 

@@ -4,7 +4,7 @@
 # warm-up run and N timed repeats (median); then a time-to-accuracy table. Prints the tables and writes
 # the results section of BENCHMARKS.md. Never part of the tests; timings assert nothing.
 #
-# usage: tools/bench.sh [--quick] [--data DIR] [--repeats N] [--epochs N] [--bin PATH]
+# usage: tools/bench/bench.sh [--quick] [--data DIR] [--repeats N] [--epochs N] [--bin PATH]
 #                       [--tta-settings B,LR,MOMENTUM] [--tta-best B,LR,MOMENTUM] [--tta-max-epochs N]
 #                       [--target ACC] [--no-write] [--limit-only] [--limit-epochs N] [--lbfgs-only]
 #   --quick           ~2 minute smoke run: 1 repeat, 1 epoch, DataLoader row on 6000 rows (scaled up),
@@ -21,21 +21,21 @@
 #   --tta-max-epochs  give up on the target after this many epochs (default 15)
 #   --target ACC      test accuracy (percent) for time to accuracy (default 92.0 on MNIST, else 84.0)
 #   --no-write        print only; do not touch BENCHMARKS.md (--write: write even with --quick)
-#   --limit-only      only the CPU limit section: the plain OpenBLAS loop (tools/limit/cpu_limit),
+#   --limit-only      only the CPU limit section: the plain OpenBLAS loop (tools/bench/limit/cpu_limit),
 #                     our --device cpu rows, the 50-epoch tutorial run's wall time and batch 32 under load;
 #                     writes only that section of BENCHMARKS.md (a full run writes both)
 #   --limit-epochs N  timed epochs per cpu_limit row (default 5, after its own warm-up epoch)
-#   --lbfgs-only      only the "time to scikit-learn's optimum" rows (tools/bench_lbfgs.py): the first
+#   --lbfgs-only      only the "time to scikit-learn's optimum" rows (tools/bench/bench_lbfgs.py): the first
 #                     10,000 rows and the full set, C 1, tol 1e-6, scikit-learn's lbfgs then ours (--device
 #                     cpu, and cuda on a GPU): wall time, iterations, objective; prints the table, writes nothing
-# env:  BUILD_DIR (default build-release), BUILD_TYPE (default Release): where tools/build.sh builds;
+# env:  BUILD_DIR (default build-release), BUILD_TYPE (default Release): where tools/setup/build.sh builds;
 #       TORCH_PYTHON, SKLEARN_PYTHON: interpreters for the peers (default: the first of $PYTHON,
 #       /opt/torch/.venv/bin/python3, /usr/bin/python3, python3 that imports what the peer needs);
 #       BENCH_RUNS: where the raw outputs go (default $BUILD_DIR/bench-runs/<date>).
 set -euo pipefail
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo_root"
-command_line="tools/bench.sh${*:+ $*}"
+command_line="tools/bench/bench.sh${*:+ $*}"
 
 quick=0 write=1 write_forced=0 data_dir="" repeats=3 epochs=2 bin=""
 tta_settings="32,0.1,0" tta_best="128,0.05,0.9" tta_max_epochs=15 target=0 limit_only=0 limit_epochs=5
@@ -114,8 +114,8 @@ log "machine: $(sed -n 's/^cpu=//p' "$machine"); GPU: $(sed -n 's/^gpu=//p' "$ma
 if [[ -z "$bin" ]]; then
   bin="$build_dir/logreg_cuda"
   if [[ ! -x "$bin" ]] || ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$build_dir/CMakeCache.txt" 2>/dev/null; then
-    log "building logreg_cuda (Release) in $build_dir with tools/build.sh (the release preset)"
-    PRESET=release BUILD_DIR="$build_dir" BUILD_TYPE="${BUILD_TYPE:-Release}" tools/build.sh >&2
+    log "building logreg_cuda (Release) in $build_dir with tools/setup/build.sh (the release preset)"
+    PRESET=release BUILD_DIR="$build_dir" BUILD_TYPE="${BUILD_TYPE:-Release}" tools/setup/build.sh >&2
   else
     log "bringing $bin up to date"
     cmake --build "$build_dir" --target logreg_cuda >&2
@@ -161,7 +161,7 @@ if ((lbfgs_only)); then
   if [[ -z "$no_gpu_reason" ]]; then lbfgs_devices+=(cuda); fi
   for device in "${lbfgs_devices[@]}"; do
     log "time to scikit-learn's optimum, --device $device"
-    "$sklearn_python" tools/bench_lbfgs.py --exe "$bin" "${data_args[@]}" --rows 10000,0 --C 1 --tol 1e-6 \
+    "$sklearn_python" tools/bench/bench_lbfgs.py --exe "$bin" "${data_args[@]}" --rows 10000,0 --C 1 --tol 1e-6 \
       --device "$device" | tee "$runs/lbfgs_$device.md"
   done
   exit 0
@@ -223,7 +223,7 @@ sgd_batches=(32 256 8192)
 # $repeats runs is one repeat; the report takes the median of the runs.
 if [[ -x "$limit_bin" ]]; then
   mkdir -p "$runs/limit"
-  log "limit: plain OpenBLAS loop (tools/limit/cpu_limit), $repeats run(s) of $limit_epochs epochs"
+  log "limit: plain OpenBLAS loop (tools/bench/limit/cpu_limit), $repeats run(s) of $limit_epochs epochs"
   status=ok
   for ((k = 1; k <= repeats; k++)); do
     run_once "$runs/limit" "rep$k" "$limit_bin" "${data_args[@]}" --json --epochs "$limit_epochs" || status="failed, see $runs/limit"
@@ -261,7 +261,7 @@ if ((limit_only)); then
   { echo "repeats=$repeats"; echo "epochs=$epochs"; echo "limit_epochs=$limit_epochs"; echo "quick=$quick"; echo "limit_only=1"; } >>"$machine"
   report_args=(--runs "$runs" --limit-only)
   ((write)) && report_args+=(--write BENCHMARKS.md)
-  "$report_python" tools/bench_report.py "${report_args[@]}"
+  "$report_python" tools/bench/bench_report.py "${report_args[@]}"
   log "raw outputs in $runs"
   exit 0
 fi
@@ -271,7 +271,7 @@ dl_label="PyTorch tutorial loop (DataLoader, ToTensor)"
 if [[ -n "$torch_python" ]]; then
   warmup_args=(--epochs 1 --limit 3200)
   timed_row torch_dataloader_cpu_b32 throughput "$dl_label" cpu 32 peer \
-    "$torch_python" tools/peers/torch_tutorial_dataloader.py "${data_args[@]}" --device cpu \
+    "$torch_python" tools/bench/peers/torch_tutorial_dataloader.py "${data_args[@]}" --device cpu \
     --epochs "$epochs" --batch-size 32 --lr 0.001 --limit "$dataloader_limit"
 else
   note torch_dataloader_cpu_b32 throughput "$dl_label" cpu 32 "skipped: no Python with torch"
@@ -288,7 +288,7 @@ for device in cpu cuda; do
     else
       warmup_args=(--epochs 1)
       timed_row "torch_preloaded_${device}_b$b" throughput "$pre_label" "$device" "$b" peer \
-        "$torch_python" tools/peers/torch_preloaded.py "${data_args[@]}" --device "$device" \
+        "$torch_python" tools/bench/peers/torch_preloaded.py "${data_args[@]}" --device "$device" \
         --epochs "$epochs" --batch-size "$b" --lr 0.001
     fi
   done
@@ -299,7 +299,7 @@ sk_label="scikit-learn LogisticRegression (lbfgs, multinomial)"
 if [[ -n "$sklearn_python" ]]; then
   warmup_args=(--max-iter 5)
   timed_row sklearn_cpu throughput "$sk_label" cpu "full" peer \
-    "$sklearn_python" tools/peers/sklearn_logreg.py "${data_args[@]}" --max-iter "$sklearn_iters"
+    "$sklearn_python" tools/bench/peers/sklearn_logreg.py "${data_args[@]}" --max-iter "$sklearn_iters"
 else
   note sklearn_cpu throughput "$sk_label" cpu full "skipped: no Python with scikit-learn"
 fi
@@ -328,19 +328,19 @@ tta_desc="batch $tta_batch, lr $tta_lr, momentum $tta_momentum"
 peer_tta=(--target-accuracy "$target" --epochs "$tta_max_epochs" "${tta[@]}")
 if [[ -n "$torch_python" ]]; then
   tta_row tta_torch_dataloader_cpu "$dl_label" cpu "$tta_desc" peer \
-    "$torch_python" tools/peers/torch_tutorial_dataloader.py "${data_args[@]}" --device cpu "${peer_tta[@]}"
+    "$torch_python" tools/bench/peers/torch_tutorial_dataloader.py "${data_args[@]}" --device cpu "${peer_tta[@]}"
   tta_row tta_torch_preloaded_cpu "$pre_label" cpu "$tta_desc" peer \
-    "$torch_python" tools/peers/torch_preloaded.py "${data_args[@]}" --device cpu "${peer_tta[@]}"
+    "$torch_python" tools/bench/peers/torch_preloaded.py "${data_args[@]}" --device cpu "${peer_tta[@]}"
   if [[ -z "$torch_cuda_reason" ]]; then
     tta_row tta_torch_preloaded_cuda "$pre_label" cuda "$tta_desc" peer \
-      "$torch_python" tools/peers/torch_preloaded.py "${data_args[@]}" --device cuda "${peer_tta[@]}"
+      "$torch_python" tools/bench/peers/torch_preloaded.py "${data_args[@]}" --device cuda "${peer_tta[@]}"
   else
     note tta_torch_preloaded_cuda tta "$pre_label" cuda "$tta_desc" "no GPU: $torch_cuda_reason"
   fi
 fi
 if [[ -n "$sklearn_python" ]]; then
   tta_row tta_sklearn_cpu "$sk_label" cpu "L-BFGS, evaluated every 10 iterations" peer \
-    "$sklearn_python" tools/peers/sklearn_logreg.py "${data_args[@]}" --target-accuracy "$target" \
+    "$sklearn_python" tools/bench/peers/sklearn_logreg.py "${data_args[@]}" --target-accuracy "$target" \
     --chunk-iters 10 --max-iter "$sklearn_tta_iters"
 fi
 for device in cpu cuda; do
@@ -359,7 +359,7 @@ tta_row "tta_ours_best_$best_device" "logreg_cuda, best settings found" "$best_d
   "$bin" train "${data_args[@]}" --seed 0 --device "$best_device" --epochs "$tta_max_epochs" "${best[@]}"
 if [[ -n "$torch_python" && ( "$best_device" == cpu || -z "$torch_cuda_reason" ) ]]; then
   tta_row "tta_torch_preloaded_best_$best_device" "$pre_label, the same settings" "$best_device" "$best_desc" peer \
-    "$torch_python" tools/peers/torch_preloaded.py "${data_args[@]}" --device "$best_device" \
+    "$torch_python" tools/bench/peers/torch_preloaded.py "${data_args[@]}" --device "$best_device" \
     --target-accuracy "$target" --epochs "$tta_max_epochs" "${best[@]}"
 fi
 tta_row "tta_ours_tutorial_$best_device" "logreg_cuda, tutorial settings" "$best_device" \
@@ -367,7 +367,7 @@ tta_row "tta_ours_tutorial_$best_device" "logreg_cuda, tutorial settings" "$best
   "$bin" train "${data_args[@]}" --seed 0 --device "$best_device" --epochs "$tta_max_epochs" --batch-size 32 --lr 0.001
 
 # ---- 6. the report -------------------------------------------------------------------------------------
-# The settings go into machine.txt too, so that `tools/bench_report.py --runs DIR` re-renders a copied run.
+# The settings go into machine.txt too, so that `tools/bench/bench_report.py --runs DIR` re-renders a copied run.
 {
   echo "repeats=$repeats"
   echo "epochs=$epochs"
@@ -380,5 +380,5 @@ tta_row "tta_ours_tutorial_$best_device" "logreg_cuda, tutorial settings" "$best
 } >>"$machine"
 report_args=(--runs "$runs")
 ((write)) && report_args+=(--write BENCHMARKS.md)
-"$report_python" tools/bench_report.py "${report_args[@]}"
+"$report_python" tools/bench/bench_report.py "${report_args[@]}"
 log "raw outputs in $runs"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reads the raw outputs of one tools/bench.sh run (a directory: manifest.tsv, machine.txt, one folder
+"""Reads the raw outputs of one tools/bench/bench.sh run (a directory: manifest.tsv, machine.txt, one folder
 per row with warmup.* and repN.* files), prints the throughput and time-to-accuracy tables, and with
 --write replaces the results section of BENCHMARKS.md (between the bench:begin/end markers).
 Standard library only; it runs no benchmark itself.
@@ -12,10 +12,10 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "limit"))
-import limit_report  # noqa: E402  (tools/limit/limit_report.py: the CPU limit section)
+import limit_report  # noqa: E402  (tools/bench/limit/limit_report.py: the CPU limit section)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import marked_section  # noqa: E402  (tools/marked_section.py)
-import gpu_report  # noqa: E402  (tools/gpu_report.py: the GPU section from tools/gpu_run.sh's summary.md)
+import marked_section  # noqa: E402  (tools/bench/marked_section.py)
+import gpu_report  # noqa: E402  (tools/bench/gpu_report.py: the GPU section from tools/gpu_run.sh's summary.md)
 
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 TARGETS = {"MNIST": 92.0}  # percent test accuracy; every other data set (Fashion-MNIST): 84.0
@@ -84,7 +84,7 @@ def parse_ours(path):
 
 
 def parse_peer(path):
-    """The JSON lines printed by a tools/peers/ script."""
+    """The JSON lines printed by a tools/bench/peers/ script."""
     run = Run()
     records = read_jsonl(path)
     summary = next((r for r in records if r.get("summary")), {})
@@ -295,7 +295,7 @@ def build_report(args):
     gpu = (f"{machine['gpu']} ({machine.get('gpu_memory', '?')}), driver {machine.get('driver', '?')}"
            if have_gpu else f"no GPU: {machine.get('no_gpu_reason', 'unknown')}")
     when = machine.get("date") or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    command = args.command or machine.get("command", "tools/bench.sh")
+    command = args.command or machine.get("command", "tools/bench/bench.sh")
     lines = []
     if args.quick:
         lines.append("**Quick smoke run** (`--quick`): 1 repeat, short runs; the numbers only show that the "
@@ -355,13 +355,13 @@ def write_section(path, body):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", help="the run directory tools/bench.sh wrote")
+    p.add_argument("--runs", help="the run directory tools/bench/bench.sh wrote")
     p.add_argument("--gpu-summary", metavar="FILE",
                    help="instead: the summary.md of a tools/gpu_run.sh run; prints its GPU section (with --write: "
                         "replaces the section between the gpu markers of FILE)")
     p.add_argument("--command", default=None, help="the command line to record (default: from machine.txt)")
     p.add_argument("--write", metavar="FILE", help="replace the results section of FILE (BENCHMARKS.md)")
-    p.add_argument("--limit-only", action="store_true", help="only the CPU limit section (tools/bench.sh --limit-only)")
+    p.add_argument("--limit-only", action="store_true", help="only the CPU limit section (tools/bench/bench.sh --limit-only)")
     args = p.parse_args()
     if args.gpu_summary:
         try:
@@ -375,8 +375,8 @@ def main():
             print(f"wrote the GPU section of {args.write}", file=sys.stderr)
         return
     if not args.runs:
-        p.error("--runs DIR (a tools/bench.sh run) or --gpu-summary FILE is required")
-    # The run's settings, as tools/bench.sh recorded them.
+        p.error("--runs DIR (a tools/bench/bench.sh run) or --gpu-summary FILE is required")
+    # The run's settings, as tools/bench/bench.sh recorded them.
     machine = read_machine(args.runs)
     for key, default, kind in (("repeats", 3, int), ("epochs", 2, int), ("dataloader_limit", 0, int),
                                ("sklearn_iters", 100, int), ("tta_max_epochs", 15, int),

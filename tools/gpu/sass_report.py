@@ -2,10 +2,10 @@
 """What the CUDA kernels compile to: per kernel, registers, spills, stack, shared memory and the SASS
 instruction mix of the whole kernel and of its outermost loop (for a persistent kernel, the step loop).
 
-    tools/sass_report.py                       # sm_90, every kernel of kernels/ and src/cuda/, a markdown report
-    tools/sass_report.py --arch 90 --arch 86   # more architectures
-    tools/sass_report.py --write docs/profiling.md   # also replaces the report's marked section there
-    tools/sass_report.py --fail-on-spill       # exit 1 when a kernel spills (CI), naming it
+    tools/gpu/sass_report.py                       # sm_90, every kernel of kernels/ and src/cuda/, a markdown report
+    tools/gpu/sass_report.py --arch 90 --arch 86   # more architectures
+    tools/gpu/sass_report.py --write docs/profiling.md   # also replaces the report's marked section there
+    tools/gpu/sass_report.py --fail-on-spill       # exit 1 when a kernel spills (CI), naming it
 
 How: each .cu file with a __global__ is compiled again with its own command from BUILD/compile_commands.json
 (BUILD defaults to build/, the nvcc preset; it is configured when absent), for one architecture, to a cubin,
@@ -25,8 +25,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from marked_section import replace_marked_section  # noqa: E402
 
 BEGIN = "<!-- sass_report: begin -->"
@@ -233,7 +233,7 @@ def main():
     text = markdown(kernels)
     print(text)
     if args.write:
-        body = (f"Made by `tools/sass_report.py` ({', '.join('sm_' + a for a in arches)}, the build's own nvcc "
+        body = (f"Made by `tools/gpu/sass_report.py` ({', '.join('sm_' + a for a in arches)}, the build's own nvcc "
                 f"flags).\n\n{text}")
         replace_marked_section(args.write, BEGIN, END, "SASS report", body)
     spilling = [f"{name} (sm_{arch}: {info['spill_stores']} B stores, {info['spill_loads']} B loads)"

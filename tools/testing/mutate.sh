@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
-# tools/mutate.sh: a small mutation check. Plants single-line bugs, one at a time, in a copy of the committed
+# tools/testing/mutate.sh: a small mutation check. Plants single-line bugs, one at a time, in a copy of the committed
 # sources (build-mutate/src, refreshed from HEAD on every run; the working tree is never touched), rebuilds
 # only what each one changes in its own CPU-only build (build-mutate/build, -DLOGREG_CUDA=off), runs the CPU
 # tests that should catch it, and prints mutant -> caught / survived with the score. Exit status 1 when any
 # mutant survives (or no longer applies or does not build). A mutant that makes its tests hang past
 # PER_MUTANT_TIMEOUT counts as caught (ctest's timeout would fail the suite too).
 #
-#   tools/mutate.sh                 # every mutant, on HEAD
-#   tools/mutate.sh early-stop      # only the mutants whose name contains "early-stop"
-#   WORKTREE=1 tools/mutate.sh      # on the working tree's tracked files, uncommitted changes included
-#   BUILD_DIR=/tmp/m tools/mutate.sh
+#   tools/testing/mutate.sh                 # every mutant, on HEAD
+#   tools/testing/mutate.sh early-stop      # only the mutants whose name contains "early-stop"
+#   WORKTREE=1 tools/testing/mutate.sh      # on the working tree's tracked files, uncommitted changes included
+#   BUILD_DIR=/tmp/m tools/testing/mutate.sh
 #
 # A mutant is: name | file | the exact text it replaces (must occur once) | the replacement | gtest filter.
 # Texts are matched literally (no regular expressions); "\n" is not used: every mutant is one line.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${BUILD_DIR:-$ROOT/build-mutate}"
 SRC="$OUT/src"
 BUILD="$OUT/build"

@@ -3,10 +3,10 @@
 # epochs at batch BATCH on --device cpu (Fashion-MNIST or ./data), and prints per binary the median and the
 # fastest per-epoch training time over all rounds, the first epoch of each run left out (warm-up). Only
 # binaries compared in one command compare (BENCHMARKS.md's CPU section).
-#   usage: tools/ab_epochs.sh ROUNDS BATCH BIN [BIN...]      env: EPOCHS (default 5), EXTRA (more train flags)
+#   usage: tools/bench/ab_epochs.sh ROUNDS BATCH BIN [BIN...]      env: EPOCHS (default 5), EXTRA (more train flags)
 set -euo pipefail
 if (($# < 3)); then
-  echo "usage: tools/ab_epochs.sh ROUNDS BATCH BIN [BIN...]" >&2
+  echo "usage: tools/bench/ab_epochs.sh ROUNDS BATCH BIN [BIN...]" >&2
   exit 2
 fi
 rounds=$1 batch=$2

@@ -2,9 +2,9 @@
 """Benchmark peer, row 2: the same model and loop as the tutorial, written the way a user who cares
 about speed would: the whole training and test sets converted once to float tensors (÷255) on the
 device, a torch.randperm per epoch, batches taken with index_select, no DataLoader. nn.Linear(784, C),
-CrossEntropyLoss on the logits, torch.optim.SGD. Not a test; see tools/bench.sh.
+CrossEntropyLoss on the logits, torch.optim.SGD. Not a test; see tools/bench/bench.sh.
 
-    /usr/bin/python3 tools/peers/torch_preloaded.py --epochs 3 --batch-size 32 [--device cuda]
+    /usr/bin/python3 tools/bench/peers/torch_preloaded.py --epochs 3 --batch-size 32 [--device cuda]
 """
 
 import common

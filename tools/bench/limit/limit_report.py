@@ -1,13 +1,13 @@
-"""The CPU limit section of BENCHMARKS.md, from one tools/bench.sh run: our --device cpu epochs
-next to the plain OpenBLAS loop (tools/limit/cpu_limit, same run), as ratios and GFLOP/s, the 50-epoch
+"""The CPU limit section of BENCHMARKS.md, from one tools/bench/bench.sh run: our --device cpu epochs
+next to the plain OpenBLAS loop (tools/bench/limit/cpu_limit, same run), as ratios and GFLOP/s, the 50-epoch
 tutorial run's wall time, batch 32 under load, the evaluation's share and the issue's targets.
-Imported by tools/bench_report.py; not here: the throughput and time-to-accuracy tables.
+Imported by tools/bench/bench_report.py; not here: the throughput and time-to-accuracy tables.
 """
 import json
 import os
 import statistics
 
-import marked_section  # tools/marked_section.py (tools/ is on the path: bench_report.py runs from there)
+import marked_section  # tools/bench/marked_section.py (tools/bench/ is on the path: bench_report.py runs from there)
 
 LIMIT_BEGIN, LIMIT_END = "<!-- limit:begin -->", "<!-- limit:end -->"
 FLOPS_PER_ROW = 4 * 784 * 10  # forward 2·D·C + backward 2·D·C per training row
@@ -102,14 +102,14 @@ def build_limit_report(runs_dir, machine, manifest, summarise):
     lines = [
         "### CPU limit: our --device cpu against a plain OpenBLAS loop, same run",
         "",
-        f"Measured {machine.get('date', '?')} with `{machine.get('command', 'tools/bench.sh')}` on "
+        f"Measured {machine.get('date', '?')} with `{machine.get('command', 'tools/bench/bench.sh')}` on "
         f"{machine.get('cpu', '?')}, {machine.get('cpus', '?')}.",
         "",
         f"- `cblas_sgemm` 1024³: **{gflops:.1f} GFLOP/s** on {threads:.0f} OpenBLAS thread(s), "
         f"{limit.get(('sgemm1',), 0):.1f} on 1; GFLOP/s below = "
         f"4·N·D·C = {rows_n * FLOPS_PER_ROW / 1e9:.2f} GFLOP per epoch ÷ the epoch's training time."
         if gflops else "- `cblas_sgemm` 1024³: not measured (cpu_limit not built)",
-        f"- Plain loop: [`tools/limit/cpu_limit.cpp`](tools/limit/cpu_limit.cpp) on "
+        f"- Plain loop: [`tools/bench/limit/cpu_limit.cpp`](tools/bench/limit/cpu_limit.cpp) on "
         f"{limit.get(('loop_threads',), 1):.0f} OpenBLAS thread(s), one warm-up epoch then the "
         f"median of {machine.get('limit_epochs', '?')} epochs per run, median of {machine.get('repeats', '?')} runs. "
         f"Ours: median of {machine.get('repeats', '?')} runs of {machine.get('epochs', '?')} epochs after a warm-up run.",

@@ -1,7 +1,7 @@
-// cpu_limit: the "limit" rows of tools/bench.sh. A plain OpenBLAS mini-batch SGD loop for
+// cpu_limit: the "limit" rows of tools/bench/bench.sh. A plain OpenBLAS mini-batch SGD loop for
 // Linear(784, 10) + softmax, the loop a user would write in 30 lines, timed on the real training set, shuffled
 // and in order, plus cblas_sgemm's GFLOP/s on 1024^3: what this machine gives without our SIMD backend.
-// Not here: our backend (src/cpu/), the tables of BENCHMARKS.md (tools/bench_report.py).
+// Not here: our backend (src/cpu/), the tables of BENCHMARKS.md (tools/bench/bench_report.py).
 //
 // usage: cpu_limit [--data DIR] [--batch B[,B...]] [--epochs N] [--lr LR] [--threads N] [--json]
 // Each (batch, order) row: one warm-up epoch, then N timed epochs; the median and the fastest are printed.

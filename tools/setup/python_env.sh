@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Creates or updates the Python environment of the export tests (tests/python/) at .venv/: Debian's
 # interpreter with its packages visible (--system-site-packages: python3-onnx, python3-sklearn,
-# python3-numpy, python3-torch, installed by tools/install_deps.sh) plus onnxruntime and safetensors
+# python3-numpy, python3-torch, installed by tools/setup/install_deps.sh) plus onnxruntime and safetensors
 # from PyPI. Quiet and idempotent: pip runs only when a client is missing. VENV_DIR overrides the place.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 venv=${VENV_DIR:-.venv}
 system_python=/usr/bin/python3
 

@@ -1,11 +1,11 @@
 """The GPU section of BENCHMARKS.md from the summary.md that tools/gpu_run.sh writes (what a GPU lease brings
 back): the device, the steps and their verdicts, the 50-epoch and L-BFGS results, the throughput table of
-tools/gpu_bench.py and the issue's GPU targets, each met or missed with its figure. Used by
-`tools/bench_report.py --gpu-summary FILE [--write BENCHMARKS.md]`; standard library only.
+tools/gpu/gpu_bench.py and the issue's GPU targets, each met or missed with its figure. Used by
+`tools/bench/bench_report.py --gpu-summary FILE [--write BENCHMARKS.md]`; standard library only.
 """
 import re
 
-import marked_section  # tools/marked_section.py (on the path beside this file)
+import marked_section  # tools/bench/marked_section.py, beside this file
 
 BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
 EPOCH_BYTES = 47.9e6  # BENCHMARKS.md's bytes_min of a batch-8192 epoch (60,000 rows of 784 pixels)
@@ -88,5 +88,5 @@ def build_gpu_section(text):
 
 def write_gpu_section(path, section):
     """Replaces the text between the gpu markers of `path`, or adds a marked section at the end."""
-    marked_section.replace_marked_section(path, BEGIN, END, "Latest GPU run (tools/bench_report.py --gpu-summary)",
+    marked_section.replace_marked_section(path, BEGIN, END, "Latest GPU run (tools/bench/bench_report.py --gpu-summary)",
                                           section)

@@ -3,8 +3,8 @@
 # tests, the emulator's own tests and the kernel lab's validation, run on the CPU. None may skip: the test
 # preset sets LOGREG_REQUIRE_GPU=1, which turns a skip into a failure, and a "Skipped" line fails this too.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-tools/install_deps.sh
+cd "$(dirname "$0")/../.."
+tools/setup/install_deps.sh
 export PATH="/usr/local/cuda/bin:$PATH"
 cmake --preset emulated -DLOGREG_WERROR="${LOGREG_WERROR:-OFF}" >/dev/null  # ON in CI (.ci/run)
 # Only what the gpu label runs: the CPU tests are the default build's (tools/test.sh) and the asan build's.
