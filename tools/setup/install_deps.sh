@@ -17,6 +17,7 @@ run_packages=(cmake ninja-build g++ pkg-config zlib1g-dev libpng-dev libcli11-de
               ccache dataset-fashion-mnist)
 test_packages=(libgtest-dev libopenblas-dev python3-matplotlib
                clang libclang-rt-14-dev  # clang + libFuzzer runtime: tools/testing/fuzz.sh
+               openmpi-bin libopenmpi-dev  # MPI ranks (LOGREG_MPI=auto builds them when found) and their tests
                python3-venv python3-onnx python3-sklearn python3-numpy python3-torch)  # export tests' clients
 case $set_name in
   run) packages=("${run_packages[@]}") ;;
