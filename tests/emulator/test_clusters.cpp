@@ -29,21 +29,6 @@ class ScopedEnv {
   const char* name_;
 };
 
-cudaLaunchConfig_t cluster_config(dim3 grid, dim3 block, std::size_t shared, unsigned cluster_x,
-                                  cudaLaunchAttribute* attribute) {
-  attribute->id = cudaLaunchAttributeClusterDimension;
-  attribute->val.clusterDim.x = cluster_x;
-  attribute->val.clusterDim.y = 1;
-  attribute->val.clusterDim.z = 1;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = grid;
-  config.blockDim = block;
-  config.dynamicSmemBytes = shared;
-  config.attrs = attribute;
-  config.numAttrs = 1;
-  return config;
-}
-
 // Each block fills its shared memory, then reads its neighbour's (rank + 1 in the cluster) through DSMEM.
 __global__ void neighbour_exchange_kernel(int* out, unsigned* ranks) {  // out (blocks, blockDim.x); ranks (blocks, 2)
   LOGREG_DYNAMIC_SHARED(int, tile);
@@ -106,9 +91,16 @@ TEST_F(EmulatorTest, AClusterBarrierOneBlockSkipsIsReportedNotHung) {
   ASSERT_EQ(cudaLaunchKernelEx(&config, skipped_cluster_barrier_kernel, out.data()), cudaSuccess);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
   const std::string fault = cuda_emu::last_fault();
-  EXPECT_NE(fault.find("cluster.sync() reached by 64 of 128 threads"), std::string::npos) << fault;
-  EXPECT_NE(fault.find("block (0,0,0) rank 0: 64 thread(s) wait at cluster.sync()"), std::string::npos) << fault;
-  EXPECT_NE(fault.find("block (1,0,0) rank 1: all 64 threads exited"), std::string::npos) << fault;
+  EXPECT_NE(fault.find("the cluster barrier (cluster.sync() or barrier_arrive()) reached by 64 of 128 threads"),
+            std::string::npos)
+      << fault;
+  EXPECT_NE(fault.find("block (0,0,0) rank 0: 64 of 64 threads arrived at the cluster barrier, 64 thread(s) wait at "
+                       "the cluster barrier"),
+            std::string::npos)
+      << fault;
+  EXPECT_NE(fault.find("block (1,0,0) rank 1: 0 of 64 threads arrived at the cluster barrier, all 64 threads exited"),
+            std::string::npos)
+      << fault;
 }
 
 __global__ void store_to_exited_peer_kernel(int* out) {  // out (blocks)
@@ -131,19 +123,17 @@ TEST_F(EmulatorTest, AStoreIntoTheSharedMemoryOfAnExitedPeerIsAnError) {
   EXPECT_NE(fault.find("written after the block exited"), std::string::npos) << fault;
 }
 
-__global__ void map_static_shared_kernel(int* out) {
-  __shared__ int s[32];
-  s[threadIdx.x] = 1;
-  out[threadIdx.x] = *cg::this_cluster().map_shared_rank(s + threadIdx.x, 0);
+__global__ void map_global_memory_kernel(int* out) {  // out (32)
+  out[threadIdx.x] = *cg::this_cluster().map_shared_rank(out + threadIdx.x, 0);
 }
 
-TEST_F(EmulatorTest, MappingMemoryThatIsNotDynamicSharedMemoryIsReported) {
+TEST_F(EmulatorTest, MappingMemoryThatIsNotSharedMemoryIsReported) {
   cuda::DeviceBuffer<int> out(32);
   cudaLaunchAttribute attribute;
   cudaLaunchConfig_t config = cluster_config(dim3(2), dim3(32), 0, 2, &attribute);
-  ASSERT_EQ(cudaLaunchKernelEx(&config, map_static_shared_kernel, out.data()), cudaSuccess);
+  ASSERT_EQ(cudaLaunchKernelEx(&config, map_global_memory_kernel, out.data()), cudaSuccess);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
-  EXPECT_NE(std::string(cuda_emu::last_fault()).find("not the block's dynamic shared memory"), std::string::npos)
+  EXPECT_NE(std::string(cuda_emu::last_fault()).find("not the block's shared memory"), std::string::npos)
       << cuda_emu::last_fault();
 }
 
