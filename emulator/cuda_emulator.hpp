@@ -43,6 +43,7 @@
 #define __constant__ static
 #define __managed__
 #define __launch_bounds__(...)
+#include "cluster_dims.h"  // __cluster_dims__(x, y, z): the kernel runs in clusters of that shape
 #ifndef __noinline__
 #define __noinline__ __attribute__((noinline))
 #endif
