@@ -20,7 +20,6 @@ DeviceStep::DeviceStep(const cudaDeviceProp& prop, const Model& initial, const O
                        const std::vector<float>& velocity, cudaStream_t stream)
     : dim_(initial.input_dim),
       classes_(initial.num_classes),
-      shared_optin_(prop.sharedMemPerBlockOptin),
       head_(initial.head),
       optimizer_(optimizer),
       stream_(stream),
@@ -112,11 +111,6 @@ void DeviceStep::update(int rows) {
   NvtxRange range("sgd_update");
   kernels::sgd_update_from_state(params_.data(), grads_.data(), velocity_.size() > 0 ? velocity_.data() : nullptr,
                                  sgd_params(), state(), static_cast<unsigned long long>(rows), stream_);
-}
-
-std::size_t DeviceStep::persistent_shared_bytes(int batch) const {
-  const std::size_t bytes = kernels::persistent_epoch_shared_bytes(batch, dim_, classes_, velocity_.size() > 0);
-  return bytes <= shared_optin_ ? bytes : 0;
 }
 
 void DeviceStep::persistent_epoch(const std::uint8_t* pixels, const std::uint8_t* labels, const std::uint32_t* order,

@@ -2,7 +2,8 @@
 // as floats: forward GEMM, fused loss/gradient kernel, backward GEMM, update. Owns the cuBLAS handle and
 // workspace, the per-batch buffers and the step state {start, lr} that both input paths share: the host
 // writes it once per epoch (begin_epoch), the update kernel reads lr from it and advances start. Where the
-// batches come from is the input paths' business (streamed_input.hpp, resident_input.hpp).
+// batches come from is the input paths' business (streamed_input.hpp, resident_input.hpp), which kernels run
+// an epoch the epoch plan's (epoch_plan.hpp).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -72,12 +73,11 @@ class DeviceStep {
   // The SGD update with lr from the step state; advances the state's start by `rows`.
   void update(int rows);
 
-  // Shared memory the persistent epoch needs at this batch size; 0 when it cannot run it (the shape, or more
-  // than the device's sharedMemPerBlockOptin).
-  std::size_t persistent_shared_bytes(int batch) const;
-  // Every step of an epoch over `rows` rows of the device order in one launch (kernels::persistent_epoch):
-  // lr from the step state, totals into train_totals(), the state's start advanced by `rows`. The
-  // per-step buffers (x(), logits, dz, grads) are not used, so last_step() does not describe it.
+  bool momentum() const { return velocity_.size() > 0; }
+  // Every step of an epoch over `rows` rows of the device order in one launch (kernels::persistent_epoch;
+  // shared_bytes from the epoch plan): lr from the step state, totals into train_totals(), the state's start
+  // advanced by `rows`. The per-step buffers (x(), logits, dz, grads) are not used, so last_step() does not
+  // describe it.
   void persistent_epoch(const std::uint8_t* pixels, const std::uint8_t* labels, const std::uint32_t* order,
                         std::size_t rows, int batch, std::size_t shared_bytes);
 
@@ -92,7 +92,6 @@ class DeviceStep {
 
   int dim_;
   int classes_;
-  std::size_t shared_optin_;  // the device's sharedMemPerBlockOptin
   LossHead head_;
   OptimizerConfig optimizer_;
   cudaStream_t stream_;
