@@ -1,7 +1,6 @@
 // What an input path supplies to the epoch runner (epoch_runner.hpp): the batches of an epoch, each enqueued
 // as floats into the step's x() with its labels on the device. The input paths (resident_input.hpp,
-// streamed_input.hpp) implement BatchSource and choose no kernels. BatchRecorder: what a recording of the
-// batches (a test hook of the backend) is handed.
+// streamed_input.hpp) implement BatchSource and choose no kernels.
 #pragma once
 
 #include <cstddef>
@@ -33,13 +32,6 @@ class BatchSource {
   virtual bool capturable() const = 0;
   // The set and the epoch's order on the device, for one-launch epochs; null when the set is streamed.
   virtual const ResidentInput* resident() const { return nullptr; }
-};
-
-// Called with each batch as the GEMMs read it.
-class BatchRecorder {
- public:
-  virtual ~BatchRecorder() = default;
-  virtual void record(const float* x, const std::uint8_t* labels, int rows) = 0;  // x (rows, D), labels (rows)
 };
 
 }  // namespace logreg::cuda

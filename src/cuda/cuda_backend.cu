@@ -1,4 +1,4 @@
-// The CUDA backend: CudaBackend (TrainerBackend + CudaStepProbe) and make_cuda_backend(). It selects the
+// The CUDA backend: CudaBackend (a TrainerBackend) and make_cuda_backend(). It selects the
 // device, resolves the residency and ties the parts together: DeviceStep (parameters and the maths of a
 // step), one input path (ResidentInput: the set on the device; or StreamedInput: pinned ring slots uploaded
 // on a copy stream), the EpochRunner (which kernels run an epoch, epoch_plan.hpp) and the Evaluator.
@@ -8,7 +8,6 @@
 #include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,7 +17,6 @@
 
 #include "cuda_check.hpp"
 #include "cuda_probe.hpp"
-#include "cuda_step_probe.hpp"
 #include "device_objective.hpp"
 #include "device_resources.hpp"
 #include "device_step.hpp"
@@ -61,44 +59,7 @@ const Model& checked_model(const Model& m) {
   return m;
 }
 
-// The test hook behind CudaStepProbe: every batch as the GEMMs read it, appended on the device.
-class DeviceBatchRecorder final : public BatchRecorder {
- public:
-  DeviceBatchRecorder(std::size_t rows, std::size_t dim, cudaStream_t stream)
-      : dim_(dim), stream_(stream), x_(rows * dim), labels_(rows) {}
-  void record(const float* x, const std::uint8_t* labels, int rows) override {
-    const std::size_t r = static_cast<std::size_t>(rows);
-    CUDA_CHECK(cudaMemcpyAsync(x_.data() + rows_ * dim_, x, r * dim_ * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
-    CUDA_CHECK(cudaMemcpyAsync(labels_.data() + rows_, labels, r, cudaMemcpyDeviceToDevice, stream_));
-    rows_ += r;
-  }
-  // The recording holds the floats x the GEMMs read; each is p / 255 for a uint8 p, so round(x * 255) gives
-  // the pixel back exactly.
-  RecordedBatches read() const {
-    RecordedBatches out;
-    out.pixels.resize(rows_ * dim_);
-    out.labels.resize(rows_);
-    std::vector<float> x(rows_ * dim_);
-    if (!x.empty()) CUDA_CHECK(cudaMemcpyAsync(x.data(), x_.data(), x.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-    if (!out.labels.empty()) {
-      CUDA_CHECK(cudaMemcpyAsync(out.labels.data(), labels_.data(), out.labels.size(), cudaMemcpyDeviceToHost, stream_));
-    }
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-    for (std::size_t k = 0; k < x.size(); ++k) {
-      out.pixels[k] = static_cast<std::uint8_t>(std::lround(static_cast<double>(x[k]) * 255.0));
-    }
-    return out;
-  }
-
- private:
-  std::size_t dim_;
-  cudaStream_t stream_;
-  std::size_t rows_ = 0;
-  DeviceBuffer<float> x_;              // (rows, D)
-  DeviceBuffer<std::uint8_t> labels_;  // (rows)
-};
-
-class CudaBackend final : public TrainerBackend, public CudaStepProbe {
+class CudaBackend final : public TrainerBackend {
  public:
   CudaBackend(const ImageSet& train_images, const LabelSet& train_labels, const Model& initial,
               const CudaOptions& options)
@@ -172,20 +133,14 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     totals.count = static_cast<std::int64_t>(order.size());
     if (order.empty()) return totals;
     check_order(order, train_images_.count);  // before anything is enqueued: a rejected epoch changes nothing
-    std::unique_ptr<DeviceBatchRecorder> recorder;
-    if (recording_) {
-      recorder = std::make_unique<DeviceBatchRecorder>(order.size(), static_cast<std::size_t>(step_.dim()),
-                                                       compute_.get());
-    }
     step_.begin_epoch(lr);
     BatchSource& source = resident_ != nullptr ? static_cast<BatchSource&>(*resident_) : *streamed_;
-    last_batch_rows_ = runner_.train_epoch(order, batch_size, step_, source, recorder.get());
+    const int last_batch_rows = runner_.train_epoch(order, batch_size, step_, source);
     // One read-back per epoch.
     const kernels::DeviceTotals t = step_.read_totals(step_.train_totals());
-    if (recorder != nullptr) recorded_ = recorder->read();
     totals.loss_sum = t.loss_sum;
     totals.correct = static_cast<std::int64_t>(t.correct);
-    totals.last_batch_loss = t.last_batch_loss_sum / static_cast<double>(last_batch_rows_);
+    totals.last_batch_loss = t.last_batch_loss_sum / static_cast<double>(last_batch_rows);
     return totals;
   }
 
@@ -228,12 +183,6 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     }
   }
 
-  // CudaStepProbe
-  StepIntermediates last_step() const override { return step_.last_step(last_batch_rows_); }
-  void set_batch_recording(bool enabled) override { recording_ = enabled; }
-  RecordedBatches recorded_batches() const override { return recorded_; }
-  std::size_t evaluation_uploads() const override { return evaluator_.uploads(); }
-
  private:
   cudaDeviceProp prop_;
   CudaOptions options_;
@@ -248,10 +197,6 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
   EpochRunner runner_;  // which kernels run an epoch, and the step graph
   Evaluator evaluator_;
   DeviceObjective objective_;  // full_batch_objective (the L-BFGS solver)
-  int last_batch_rows_ = 0;
-
-  bool recording_ = false;
-  RecordedBatches recorded_;
 
   bool epoch_range_open_ = false;
   bool profiling_ = false;

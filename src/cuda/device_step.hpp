@@ -12,13 +12,21 @@
 #include <cstdint>
 #include <vector>
 
-#include "cuda_step_probe.hpp"
 #include "device_resources.hpp"
 #include "kernels.hpp"
 #include "logreg/model.hpp"
 #include "logreg/maths/sgd_math.hpp"
 
 namespace logreg::cuda {
+
+// The last training step's device buffers, copied back (DeviceStep::last_step). B = rows of that batch.
+struct StepIntermediates {
+  int batch = 0;
+  std::vector<float> logits;  // (B, C) X·Wᵀ + b, row-major
+  std::vector<float> dz;      // (B, C) dloss/dz / B, row-major
+  std::vector<float> dw;      // (C, D) row-major
+  std::vector<float> db;      // (C)
+};
 
 // The device buffers of kernels::LossPartials for batches of up to `rows` rows of `classes` classes.
 class LossPartialsBuffer {
@@ -83,7 +91,8 @@ class DeviceStep {
 
   Model model(LossHead head) const;               // synchronises
   std::vector<float> optimizer_state() const;     // synchronises; empty without momentum
-  StepIntermediates last_step(int rows) const;    // synchronises
+  // The intermediates of the latest step of `rows` rows taken step by step (synchronises); the tests read them.
+  StepIntermediates last_step(int rows) const;
 
  private:
   kernels::SgdStepParams sgd_params() const;

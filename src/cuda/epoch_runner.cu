@@ -12,9 +12,8 @@ namespace logreg::cuda {
 namespace {
 
 // One SGD step on the next `rows` rows: the batch from the input path, then the step's maths.
-void step_once(std::size_t start, int rows, DeviceStep& step, BatchSource& source, BatchRecorder* recorder) {
+void step_once(std::size_t start, int rows, DeviceStep& step, BatchSource& source) {
   const DeviceBatch batch = source.next_batch(start, rows, step);
-  if (recorder != nullptr) recorder->record(step.x(), batch.labels, rows);
   step.forward_backward(batch.labels, rows, batch.labels_consumed);
   step.update(rows);
 }
@@ -31,10 +30,10 @@ void check_order(const std::vector<std::uint32_t>& order, std::size_t rows) {
 }
 
 // 1. The plan (a refusal before anything is enqueued). 2. The buffers and the input path's epoch. 3. One
-// launch; or every full batch replays the captured step graph (or is enqueued when graphs are off, the input
-// path cannot be captured or batches are recorded), then the partial last batch, uncaptured.
+// launch; or every full batch replays the captured step graph (or is enqueued when graphs are off or the input
+// path cannot be captured), then the partial last batch, uncaptured.
 int EpochRunner::train_epoch(const std::vector<std::uint32_t>& order, int batch_size, DeviceStep& step,
-                             BatchSource& source, BatchRecorder* recorder) {
+                             BatchSource& source) {
   const ResidentInput* resident = source.resident();
   EpochShape shape;
   shape.batch = batch_size;
@@ -43,9 +42,7 @@ int EpochRunner::train_epoch(const std::vector<std::uint32_t>& order, int batch_
   shape.momentum = step.momentum();
   shape.resident = resident != nullptr;
   shape.shared_optin = shared_optin_;
-  // A recording watches the batches on their way into the GEMMs: the step path.
-  const EpochPlan plan = recorder != nullptr ? EpochPlan{&epoch_kernel(CudaKernel::kCublas), 0}
-                                             : plan_epoch(kernel_, shape);
+  const EpochPlan plan = plan_epoch(kernel_, shape);
 
   const std::size_t batch = static_cast<std::size_t>(batch_size);
   const std::size_t max_rows = std::min(order.size(), batch);
@@ -59,23 +56,23 @@ int EpochRunner::train_epoch(const std::vector<std::uint32_t>& order, int batch_
                                                batch_size, plan.shared_bytes});
     return rest > 0 ? rest : batch_size;
   }
-  const bool replay = graph_.enabled() && source.capturable() && recorder == nullptr && full_batches > 0;
+  const bool replay = graph_.enabled() && source.capturable() && full_batches > 0;
   std::int64_t b = 0;
   if (replay && !graph_.ready(batch_size)) {
     // The first full batch runs eagerly, so module loading and cuBLAS's kernel choice happen outside the
     // capture; then the step is recorded (nothing runs) and replayed for the other full batches.
-    step_once(0, batch_size, step, source, nullptr);
+    step_once(0, batch_size, step, source);
     ++b;
-    graph_.capture(step.stream(), batch_size, [&] { step_once(batch, batch_size, step, source, nullptr); });
+    graph_.capture(step.stream(), batch_size, [&] { step_once(batch, batch_size, step, source); });
   }
   for (; b < full_batches; ++b) {
     if (replay && graph_.ready(batch_size)) {
       graph_.launch(step.stream());
     } else {
-      step_once(static_cast<std::size_t>(b) * batch, batch_size, step, source, recorder);
+      step_once(static_cast<std::size_t>(b) * batch, batch_size, step, source);
     }
   }
-  if (rest > 0) step_once(static_cast<std::size_t>(full_batches) * batch, rest, step, source, recorder);
+  if (rest > 0) step_once(static_cast<std::size_t>(full_batches) * batch, rest, step, source);
   return rest > 0 ? rest : batch_size;
 }
 

@@ -23,12 +23,10 @@ class EpochRunner {
   EpochRunner(CudaKernel kernel, bool graphs, std::size_t shared_optin)
       : kernel_(kernel), shared_optin_(shared_optin), graph_(graphs) {}
 
-  // One epoch over `order` (rows of the set, checked by the caller) in batches of `batch_size`, each an SGD
-  // step of `step`. `recorder` (may be null) sees every batch as the GEMMs read it; the steps then run one by
-  // one, without a graph or a one-launch kernel. Returns the rows of the last batch. Throws UsageError, before
-  // anything is enqueued, when the chosen kernel cannot run this batch size.
-  int train_epoch(const std::vector<std::uint32_t>& order, int batch_size, DeviceStep& step, BatchSource& source,
-                  BatchRecorder* recorder);
+  // One epoch over `order` (rows of the set, checked by the caller) in batches of `batch_size` from `source`,
+  // each an SGD step of `step`. Returns the rows of the last batch. Throws UsageError, before anything is
+  // enqueued, when the chosen kernel cannot run this batch size.
+  int train_epoch(const std::vector<std::uint32_t>& order, int batch_size, DeviceStep& step, BatchSource& source);
 
   CudaKernel kernel() const { return kernel_; }
   bool graphs() const { return graph_.enabled(); }
