@@ -113,9 +113,8 @@ void DeviceStep::update(int rows) {
                                  sgd_params(), state(), static_cast<unsigned long long>(rows), stream_);
 }
 
-void DeviceStep::persistent_epoch(const std::uint8_t* pixels, const std::uint8_t* labels, const std::uint32_t* order,
-                                  std::size_t rows, int batch, std::size_t shared_bytes) {
-  NvtxRange range("persistent epoch");
+kernels::PersistentEpochArgs DeviceStep::epoch_args(const std::uint8_t* pixels, const std::uint8_t* labels,
+                                                    const std::uint32_t* order, std::size_t rows, int batch) {
   kernels::PersistentEpochArgs a{};
   a.pixels = pixels;
   a.labels = labels;
@@ -130,7 +129,7 @@ void DeviceStep::persistent_epoch(const std::uint8_t* pixels, const std::uint8_t
   a.velocity = velocity_.size() > 0 ? velocity_.data() : nullptr;
   a.state = state();
   a.totals = train_totals();
-  kernels::persistent_epoch(a, shared_bytes, stream_);
+  return a;
 }
 
 kernels::SgdStepParams DeviceStep::sgd_params() const {

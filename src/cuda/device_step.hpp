@@ -82,12 +82,12 @@ class DeviceStep {
   void update(int rows);
 
   bool momentum() const { return velocity_.size() > 0; }
-  // Every step of an epoch over `rows` rows of the device order in one launch (kernels::persistent_epoch;
-  // shared_bytes from the epoch plan): lr from the step state, totals into train_totals(), the state's start
-  // advanced by `rows`. The per-step buffers (x(), logits, dz, grads) are not used, so last_step() does not
-  // describe it.
-  void persistent_epoch(const std::uint8_t* pixels, const std::uint8_t* labels, const std::uint32_t* order,
-                        std::size_t rows, int batch, std::size_t shared_bytes);
+  // The arguments of a one-launch epoch (an epoch kernel of the plan, epoch_plan.hpp) over `rows` rows of the
+  // device order: these parameters and momentum buffers, lr from the step state, totals into train_totals(),
+  // the state's start advanced by `rows`. Such an epoch does not use the per-step buffers (x(), logits, dz,
+  // grads), so last_step() does not describe it.
+  kernels::PersistentEpochArgs epoch_args(const std::uint8_t* pixels, const std::uint8_t* labels,
+                                          const std::uint32_t* order, std::size_t rows, int batch);
 
   Model model(LossHead head) const;               // synchronises
   std::vector<float> optimizer_state() const;     // synchronises; empty without momentum

@@ -5,8 +5,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "device_step.hpp"
-#include "kernels.hpp"
 #include "logreg/errors.hpp"
 
 namespace logreg::cuda {
@@ -18,10 +16,6 @@ std::size_t persistent_shared_bytes(const EpochShape& s) {
   return bytes <= s.shared_optin ? bytes : 0;
 }
 
-void run_persistent_epoch(DeviceStep& step, const ResidentEpoch& e) {
-  step.persistent_epoch(e.pixels, e.labels, e.order, e.rows, e.batch, e.shared_bytes);
-}
-
 std::string persistent_limits() {
   return "it needs B x D <= " + std::to_string(kernels::kPersistentMaxBatchBytes) + ", D a multiple of 16, at most " +
          std::to_string(kernels::kPersistentMaxClasses) + " classes, and the shared memory to fit";
@@ -30,7 +24,7 @@ std::string persistent_limits() {
 // In the order --kernel auto tries them. The persistent kernel up to batch 32: the largest batch at which it
 // beat the cuBLAS steps in the GPU runs (docs/cuda.md has the figures).
 const EpochKernel kEpochKernels[] = {
-    {CudaKernel::kPersistent, true, 32, persistent_shared_bytes, run_persistent_epoch, persistent_limits},
+    {CudaKernel::kPersistent, true, 32, persistent_shared_bytes, kernels::persistent_epoch, persistent_limits},
     {CudaKernel::kCublas, false, INT_MAX, nullptr, nullptr, nullptr},
 };
 

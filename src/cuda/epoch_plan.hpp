@@ -5,15 +5,15 @@
 // runs what the plan says.
 #pragma once
 
+#include <cuda_runtime_api.h>
+
 #include <cstddef>
-#include <cstdint>
 #include <string>
 
+#include "kernels.hpp"
 #include "logreg/cuda_backend.hpp"
 
 namespace logreg::cuda {
-
-class DeviceStep;
 
 // What the plan decides from.
 struct EpochShape {
@@ -25,16 +25,6 @@ struct EpochShape {
   std::size_t shared_optin = 0;  // the device's sharedMemPerBlockOptin
 };
 
-// An epoch in one launch over the set on the device.
-struct ResidentEpoch {
-  const std::uint8_t* pixels;  // (N, D) the training set, uint8 row-major
-  const std::uint8_t* labels;  // (N)
-  const std::uint32_t* order;  // (rows) the epoch's order, on the device
-  std::size_t rows;
-  int batch;
-  std::size_t shared_bytes;    // what the row's shared_bytes gave for this shape
-};
-
 // One way to run the SGD steps of an epoch: a row of the plan's table.
 struct EpochKernel {
   CudaKernel kernel;     // the --kernel value that asks for it
@@ -42,9 +32,10 @@ struct EpochKernel {
   int auto_max_batch;    // --kernel auto takes it for batches up to this size (rows tried in table order)
   // Dynamic shared memory it needs for this shape on this device; 0 when it cannot run it. Null: any shape.
   std::size_t (*shared_bytes)(const EpochShape& shape);
-  // Enqueues the whole epoch in one launch. Null: step by step over the input path's batches (GEMMs and
-  // element-wise kernels, replayed as a step graph where the input path allows).
-  void (*run_epoch)(DeviceStep& step, const ResidentEpoch& epoch);
+  // The kernel's launcher: enqueues the whole epoch in one launch over the set on the device
+  // (DeviceStep::epoch_args), with the shared memory shared_bytes gave. Null: step by step over the input
+  // path's batches (GEMMs and element-wise kernels, replayed as a step graph where the input path allows).
+  void (*run_epoch)(const kernels::PersistentEpochArgs& args, std::size_t shared_bytes, cudaStream_t stream);
   // What it can run, for the refusal of a shape it cannot (null where it runs any shape).
   std::string (*limits)();
 };

@@ -6,6 +6,7 @@
 
 #include "epoch_plan.hpp"
 #include "logreg/errors.hpp"
+#include "nvtx_range.hpp"
 #include "resident_input.hpp"
 
 namespace logreg::cuda {
@@ -52,8 +53,11 @@ int EpochRunner::train_epoch(const std::vector<std::uint32_t>& order, int batch_
   const int rest = static_cast<int>(order.size() % batch);
 
   if (plan.one_launch()) {
-    plan.kernel->run_epoch(step, ResidentEpoch{resident->pixels(), resident->labels(), resident->order(), order.size(),
-                                               batch_size, plan.shared_bytes});
+    const std::string range_name = std::string(cuda_kernel_name(plan.kernel->kernel)) + " epoch";  // "persistent epoch"
+    NvtxRange range(range_name.c_str());
+    plan.kernel->run_epoch(step.epoch_args(resident->pixels(), resident->labels(), resident->order(), order.size(),
+                                           batch_size),
+                           plan.shared_bytes, step.stream());
     return rest > 0 ? rest : batch_size;
   }
   const bool replay = graph_.enabled() && source.capturable() && full_batches > 0;
