@@ -2,10 +2,11 @@
 // real CUDA 13 headers for the types, enums and runtime/cuBLAS declarations, then what nvcc would provide
 // for device code: the execution-space keywords, threadIdx/blockIdx/blockDim/gridDim/warpSize, the
 // intrinsics (barriers, warp shuffles and votes, atomics, fast maths, cp.async), cuda_emu::launch(), which
-// kernels/kernel_launch.cuh calls instead of <<< >>>, and the typed cudaLaunchKernelEx and
-// cudaLaunchCooperativeKernel. The runtime itself is in runtime.cpp, the block scheduler (threads of a block
-// as cooperative fibers) in block_scheduler.cpp and block_group.cpp, asynchronous copies and mbarriers in
-// async_copy.cpp, cuBLAS in cublas.cpp; cooperative groups and cuda::ptx in the headers of those names.
+// kernels/kernel_launch.cuh calls instead of <<< >>>, the typed cudaLaunchKernelEx and
+// cudaLaunchCooperativeKernel, and __cluster_dims__ (cluster_dims.h). The runtime itself is in runtime.cpp,
+// the block scheduler (threads of a block as cooperative fibers; each co-running block's static __shared__
+// variables) in block_scheduler.cpp and block_group.cpp, asynchronous copies and mbarriers in async_copy.cpp,
+// cuBLAS in cublas.cpp; cooperative groups and cuda::ptx in the headers of those names.
 #pragma once
 
 #include <cuda_profiler_api.h>
