@@ -1,7 +1,7 @@
 // How the emulator reads __cluster_dims__ (included by cuda_emulator.hpp). A kernel declared
 // `__global__ void __cluster_dims__(2, 1, 1) k(...)` is placed in the section `logreg_emu_cluster_2_1_1`, one
 // section per cluster shape; at launch the runtime finds the kernel's address inside one of them (the linker's
-// __start_/__stop_ bounds, runtime.cpp: compiled_cluster_dims) and runs the launch in clusters of that shape.
+// __start_/__stop_ bounds, cluster_dims.cpp: compiled_cluster_dims) and runs the launch in clusters of that shape.
 // The sizes must be integer literals whose product is at most 8 (the portable cluster size): any other
 // spelling names an undefined LOGREG_EMU_CLUSTER_* macro and does not compile.
 #pragma once
