@@ -23,8 +23,8 @@ namespace logreg {
 //   20            4       u32 cols     image width (the feature count for a feature matrix); D = rows * cols
 //   24            4       u32 num_classes, C in [1, 256]
 //   28            4       u32 loss head, the LossHead value: 0 softmax, 1 sigmoid-softmax, 2 ovr
-//   32            4       f32 pixel scale: input = pixel * scale; 1/255 (ToTensor's "pixel / 255"; also how
-//                         uint8 features are scaled; float features are used as they are)
+//   32            4       f32 pixel scale: input = pixel * scale; 1/255 (ToTensor's "pixel / 255", and uint8
+//                         features); version 2 also 1: a model of float features, used as they are
 //   36            4       u32 epochs_done, at most 1000000 (train --epochs' limit)
 //   40            8       u64 seed of the run
 //   48            4       u32 settings_json_bytes S
@@ -58,6 +58,9 @@ struct ModelFile {
   std::string settings_json;           // free-form, written and read back byte for byte
   std::vector<float> optimizer_state;  // empty, or (C*D + C): weight velocity then bias velocity
   std::vector<std::int64_t> class_labels;  // empty (version 1: the labels 0..C-1), or (C) strictly ascending
+  // What the training inputs were multiplied by: 1/255 for pixels and uint8 features, 1 for float features
+  // (version 2 only). Exports tell their clients to scale raw inputs by it.
+  float pixel_scale = kModelFilePixelScale;
 
   // The data label of class c: class_labels[c], or c when the file has none.
   std::int64_t label_of(int c) const { return class_labels.empty() ? c : class_labels[static_cast<std::size_t>(c)]; }

@@ -108,6 +108,9 @@ void check_consistent_for_save(const std::string& path, const ModelFile& f) {
       f.optimizer_state.size() > std::numeric_limits<std::uint32_t>::max()) {
     bad("settings or optimizer state too large for a u32 length");
   }
+  if (f.pixel_scale != kModelFilePixelScale && (f.pixel_scale != 1.0f || f.class_labels.empty())) {
+    bad("pixel scale must be 1/255, or 1 for a model with class labels (version 2)");
+  }
   if (!f.class_labels.empty()) {
     if (f.class_labels.size() != static_cast<std::size_t>(m.num_classes)) {
       bad(std::to_string(f.class_labels.size()) + " class labels, expected 0 or C = " + std::to_string(m.num_classes));
@@ -135,7 +138,7 @@ std::string encode_model_file(const ModelFile& f) {
   w.u32(f.cols);
   w.u32(static_cast<std::uint32_t>(f.model.num_classes));
   w.u32(static_cast<std::uint32_t>(f.model.head));
-  w.f32(kModelFilePixelScale);
+  w.f32(f.pixel_scale);
   w.u32(f.epochs_done);
   w.u64(f.seed);
   w.u32(static_cast<std::uint32_t>(f.settings_json.size()));
@@ -355,8 +358,9 @@ ModelFile load_model_file(const std::string& path) {
   if (!std::isfinite(scale) || !(scale > 0.0f)) {
     r.fail("pixel scale", kOffsetScale, std::to_string(scale) + " is not a finite positive number");
   }
-  if (scale != kModelFilePixelScale) {
-    r.fail("pixel scale", kOffsetScale, std::to_string(scale) + " is not supported: this build scales pixels by 1/255");
+  if (scale != kModelFilePixelScale && !(scale == 1.0f && h.version == kModelFileVersionWithLabels)) {
+    r.fail("pixel scale", kOffsetScale, std::to_string(scale) + " is not supported: this build scales pixels by 1/255 (and "
+                                        "version 2 files of float features by 1)");
   }
   if (state_count != 0 && state_count != weight_count + classes) {
     r.fail("optimizer_state_floats", state_count_offset,
@@ -364,6 +368,7 @@ ModelFile load_model_file(const std::string& path) {
   }
 
   ModelFile f;
+  f.pixel_scale = scale;
   f.rows = rows;
   f.cols = cols;
   f.epochs_done = r.u32("epochs_done", kOffsetEpochs);
