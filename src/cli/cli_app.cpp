@@ -68,6 +68,12 @@ FeatureData load_cli_feature_data(const std::string& path, const std::string& te
   return load_feature_data(path, test_path, g_idx_limits);
 }
 
+std::vector<std::int64_t> default_class_labels(const ModelFile& mf) {
+  std::vector<std::int64_t> labels;
+  for (int c = 0; c < mf.model.num_classes; ++c) labels.push_back(mf.label_of(c));
+  return labels;
+}
+
 std::string class_labels_text(const std::vector<std::int64_t>& classes) {
   std::string out;
   const std::size_t n = classes.size();

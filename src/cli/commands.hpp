@@ -16,6 +16,7 @@
 #include "logreg/feature_data.hpp"
 #include "logreg/idx.hpp"
 #include "logreg/model.hpp"
+#include "logreg/model_file.hpp"
 #include "logreg/name_table.hpp"
 
 namespace logreg::cli {
@@ -68,6 +69,8 @@ bool is_non_idx_file(const std::string& path);
 void add_test_data_option(CLI::App* sub, std::string* test_data);
 // Loads --data FILE (and --test-data) within cli_idx_limits().
 FeatureData load_cli_feature_data(const std::string& path, const std::string& test_path);
+// The labels of a model's classes: its class labels, or 0..C-1 for a model without them (version 1).
+std::vector<std::int64_t> default_class_labels(const ModelFile& mf);
 // "labels 0 .. 9" or the first and last few of the labels, for messages and `info`.
 std::string class_labels_text(const std::vector<std::int64_t>& classes);
 
