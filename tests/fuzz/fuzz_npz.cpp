@@ -34,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const FeatureData d = load_feature_data(path, "", limits);
     if (d.train_x.rows != d.train_y.size() || d.classes.size() < 2) invariant_failed("npz: rows != labels");
-    if (d.train_x.dense.size() != d.train_x.rows * d.train_x.cols * (d.train_x.dtype == FeatureDtype::kUint8 ? 1 : d.train_x.dtype == FeatureDtype::kFloat32 ? 4 : 8)) {
+    // Bytes that are not a zip are read as svmlight (fuzz_svmlight's target): CSR, no dense bytes.
+    if (d.format == "npz" && d.train_x.dense.size() != d.train_x.rows * d.train_x.cols * (d.train_x.dtype == FeatureDtype::kUint8 ? 1 : d.train_x.dtype == FeatureDtype::kFloat32 ? 4 : 8)) {
       invariant_failed("npz: dense bytes != rows * cols * element size");
     }
     for (const std::uint32_t y : d.train_y) {
