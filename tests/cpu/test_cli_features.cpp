@@ -88,6 +88,9 @@ TEST_F(FeatureCli, TrainSavesTheLabelsAndBothBackendsAgree) {
   ASSERT_EQ(eval.exit_code, 0) << eval.output;
   EXPECT_NE(eval.out.find("(its test split, x_test): 60 rows of 36 features"), std::string::npos) << eval.out;
   EXPECT_NE(eval.out.find("Accuracy: " + mr[6].str() + "%"), std::string::npos) << eval.out << mr[6];
+  const auto onnx = RunCli("export --model " + dir_.file("ref.lrm") + " --format onnx --out " + dir_.file("m.onnx"));
+  EXPECT_EQ(onnx.exit_code, 2) << onnx.output;
+  EXPECT_NE(onnx.err.find("trained on float features"), std::string::npos) << onnx.err;
   const auto pred = RunCli("predict --model " + dir_.file("ref.lrm") + " --images " + Npz() + " --index 0 --top-k 1");
   ASSERT_EQ(pred.exit_code, 0) << pred.output;
   const std::string want = std::to_string(10 * test_labels_.labels[0] - 5);
