@@ -152,6 +152,9 @@ TEST_F(FeatureCli, RefusalsAndBadData) {
   EXPECT_NE(both.err.find("holds x_test and y_test, and --test-data"), std::string::npos) << both.err;
   const auto idx_test = RunCli("info --data " + dir_.path() + " --test-data " + Npz());
   EXPECT_EQ(idx_test.exit_code, 2);
+  const auto show = RunCli("show --data " + Npz());
+  EXPECT_EQ(show.exit_code, 2);
+  EXPECT_NE(show.err.find("describe it with info --data"), std::string::npos) << show.err;
   WriteText(dir_.file("bad.npz"), std::string("PK\x03\x04 not really a zip", 24));
   const auto bad = RunCli("info --data " + dir_.file("bad.npz"));
   EXPECT_EQ(bad.exit_code, 3);
