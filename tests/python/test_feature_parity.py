@@ -4,6 +4,10 @@ C = 1, tol 1e-10, both from zeros, on both CPU backends:
 
   Digits   scikit-learn's bundled digits (8x8, float64 values 0-16, not scaled), 1,400 training rows and 397 test
            rows, written by numpy.savez_compressed as x_train/y_train/x_test/y_test (deflated zip64 members).
+  Dense    make_classification (700 rows, 30 features, 5 classes) as float32, labels 10..14, in an .npz without
+           x_test and a second .npz given by --test-data.
+  Fashion  the first 1,000 training and 1,000 test images of Debian's Fashion-MNIST as a uint8 .npz (Keras'
+           (n, 28, 28) layout); scikit-learn fits the same pixels / 255.
   Sparse   make_classification (800 rows, 60 features, 4 classes), values below 0.8 in magnitude set to zero,
            labels -3, 0, 7, 100, written by dump_svmlight_file (1-based) as a training and a test file; read
            back by scikit-learn's load_svmlight_files into CSR for its fit.
@@ -70,7 +74,19 @@ def fit_ours(name, device, data, test_data=None):
             float(arrays["scale"]), int(final.group(1)), float(final.group(3)))
 
 
-def compare(test, name, data, test_data, X, y, X_test, y_test):
+def load_idx(path):
+    """uint8 images (N, 28, 28) or labels (N,) of a gzipped IDX file."""
+    import gzip
+    import struct
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def compare(test, name, data, test_data, X, y, X_test, y_test, scale=1.0):
+    scale_expected = scale
     clf = fit_sklearn(X, y)
     classes = clf.classes_
     y_index = np.searchsorted(classes, y)
@@ -81,7 +97,7 @@ def compare(test, name, data, test_data, X, y, X_test, y_test):
         with test.subTest(device=device):
             W, b, our_classes, scale, iterations, printed_acc = fit_ours(name, device, data, test_data)
             np.testing.assert_array_equal(our_classes, classes)
-            test.assertEqual(scale, 1.0)
+            test.assertAlmostEqual(scale, 1.0 if scale_expected == 1.0 else 1.0 / 255.0, places=12)
             f_ours = objective(W, b, X, y_index, C)
             pred = our_classes[np.argmax(np.asarray(X_test @ W.T) + b, axis=1)]
             acc_ours = 100.0 * float(np.mean(pred == y_test))
@@ -99,6 +115,31 @@ class Digits(unittest.TestCase):
         path = os.path.join(TMP, "digits.npz")
         np.savez_compressed(path, x_train=X[:1400], y_train=y[:1400], x_test=X[1400:], y_test=y[1400:])
         compare(self, "digits", path, None, X[:1400], y[:1400], X[1400:], y[1400:])
+
+
+class Dense(unittest.TestCase):
+    def test_matches_scikit_learn(self):
+        X, y = make_classification(n_samples=700, n_features=30, n_informative=10, n_classes=5, random_state=7)
+        X = X.astype(np.float32)
+        labels = y + 10
+        train, test = os.path.join(TMP, "dense_train.npz"), os.path.join(TMP, "dense_test.npz")
+        np.savez(train, x_train=X[:500], y_train=labels[:500])
+        np.savez(test, x_train=X[500:], y_train=labels[500:])
+        compare(self, "dense", train, test, X[:500].astype(np.float64), labels[:500], X[500:].astype(np.float64),
+                labels[500:])
+
+
+class Fashion(unittest.TestCase):
+    def test_matches_scikit_learn(self):
+        data = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
+        X = load_idx(f"{data}/train-images-idx3-ubyte.gz")[:1000]
+        y = load_idx(f"{data}/train-labels-idx1-ubyte.gz")[:1000]
+        Xt = load_idx(f"{data}/t10k-images-idx3-ubyte.gz")[:1000]
+        yt = load_idx(f"{data}/t10k-labels-idx1-ubyte.gz")[:1000]
+        path = os.path.join(TMP, "fashion.npz")
+        np.savez_compressed(path, x_train=X, y_train=y, x_test=Xt, y_test=yt)
+        unit = lambda a: a.reshape(a.shape[0], -1).astype(np.float64) / 255.0
+        compare(self, "fashion", path, None, unit(X), y.astype(np.int64), unit(Xt), yt.astype(np.int64), scale=1 / 255.0)
 
 
 class Sparse(unittest.TestCase):
