@@ -52,8 +52,9 @@ bool is_feature_file(const std::optional<std::string>& data) {
 
 bool is_non_idx_file(const std::string& path) {
   std::uint64_t file_bytes = 0;
-  const std::vector<std::uint8_t> head = read_file_prefix(path, 3, &file_bytes);
-  const bool idx = head.size() >= 3 && head[0] == 0 && head[1] == 0 && head[2] == 0x08;
+  const std::vector<std::uint8_t> head = read_file_prefix(path, 2, &file_bytes);
+  // IDX magic is 00 00 TYPE NDIM: any file starting 00 00 goes to the IDX reader, which names a wrong type.
+  const bool idx = head.size() >= 2 && head[0] == 0 && head[1] == 0;
   const bool gz = head.size() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
   return !idx && !gz && !head.empty();
 }

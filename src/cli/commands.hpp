@@ -63,7 +63,7 @@ Dataset load_cli_dataset(const std::optional<std::string>& dir);
 
 // --data names a file (an .npz or an svmlight file), not a directory of IDX files.
 bool is_feature_file(const std::optional<std::string>& data);
-// A file that is not IDX (which starts 00 00 08 or, gzipped, 1f 8b): predict --images takes it as features.
+// A file that is not IDX (which starts 00 00 or, gzipped, 1f 8b): predict --images takes it as features.
 bool is_non_idx_file(const std::string& path);
 // Adds --test-data FILE (the test split of a feature file that holds one split) to a subcommand.
 void add_test_data_option(CLI::App* sub, std::string* test_data);
