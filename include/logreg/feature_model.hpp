@@ -29,7 +29,7 @@ class FeatureObjective {
   std::size_t parameter_count() const { return (x_.cols + 1) * static_cast<std::size_t>(C_); }
 
  private:
-  void part(int p, const double* params, double* grad, double* loss) const;
+  void part(int p, const double* wt, const double* b, double* gt, double* loss) const;
 
   const FeatureMatrix& x_;
   const std::vector<std::uint32_t>& y_;
@@ -37,7 +37,8 @@ class FeatureObjective {
   int C_;
   int parts_;
   cpu::ThreadTeam* team_;
-  std::vector<std::vector<double>> part_grads_;
+  std::vector<double> wt_;                       // W transposed, (D, C)
+  std::vector<std::vector<double>> part_grads_;  // per part: (D, C) weights' gradient transposed, then (C) bias
   std::vector<double> part_losses_;
 };
 
