@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,7 @@ struct FeatureData {
   std::vector<std::uint32_t> test_y;   // (test_x.rows)
   std::vector<std::int64_t> classes;   // (C) the label of each class, ascending
   std::string format;                  // "npz" or "svmlight"
+  bool zero_based = true;              // svmlight: the indices were read as 0-based (else 1-based)
 };
 
 // Raw labels of one split as they were read.
@@ -77,13 +79,14 @@ FeatureData load_feature_data(const std::string& path, const std::string& test_p
 
 // The rows of `path` for `eval`/`predict` on a model of width D and classes `classes`: the test split when the
 // file has one (an .npz's x_test), else its only split; labels mapped onto `classes` (DataError when a label
-// is not one of them, or the width is not D; svmlight rows narrower than D are widened with zeros).
+// is not one of them, or the width is not D; svmlight rows narrower than D are widened with zeros). svmlight:
+// `zero_based` is the training file's index base when the model records it, else judged from this file.
 struct LabelledFeatures {
   FeatureMatrix x;
   std::vector<std::uint32_t> y;
   std::string split;  // "test" or "train" (the npz arrays read), "all" (svmlight)
 };
 LabelledFeatures load_features_for_model(const std::string& path, std::size_t D, const std::vector<std::int64_t>& classes,
-                                         const IdxLimits& limits = {});
+                                         const IdxLimits& limits = {}, std::optional<bool> zero_based = std::nullopt);
 
 }  // namespace logreg

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,9 @@ SvmlightRows load_svmlight(const std::string& path, const IdxLimits& limits = {}
 
 // Makes the indices of files read together 0-based, as scikit-learn's zero_based="auto": when no file writes
 // index 0 they are taken as 1-based and shifted down by one. Every matrix gets the same width: the largest
-// index + 1 (at least `min_cols`). Returns whether the files were 0-based.
-bool align_svmlight_indices(std::vector<SvmlightRows*> files, std::size_t min_cols = 1);
+// index + 1 (at least `min_cols`). `zero_based` given: that base, whatever the files hold (a 1-based file that
+// writes index 0 is a DataError naming it). Returns whether the files were taken as 0-based.
+bool align_svmlight_indices(std::vector<SvmlightRows*> files, std::size_t min_cols = 1,
+                            std::optional<bool> zero_based = std::nullopt);
 
 }  // namespace logreg

@@ -75,6 +75,15 @@ std::vector<std::int64_t> default_class_labels(const ModelFile& mf) {
   return labels;
 }
 
+std::optional<bool> recorded_zero_based(const std::string& settings_json) {
+  const nlohmann::json j = nlohmann::json::parse(settings_json, nullptr, false);
+  if (!j.is_object() || !j.contains("data") || !j["data"].is_object() || !j["data"].contains("zero_based") ||
+      !j["data"]["zero_based"].is_boolean()) {
+    return std::nullopt;
+  }
+  return j["data"]["zero_based"].get<bool>();
+}
+
 std::string class_labels_text(const std::vector<std::int64_t>& classes) {
   std::string out;
   const std::size_t n = classes.size();

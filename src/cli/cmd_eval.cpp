@@ -33,8 +33,8 @@ struct EvalOptions {
 void run_feature_eval(const EvalOptions& o, const ModelFile& mf) {
   const std::string& path = *o.data;
   const LabelledFeatures f = load_features_for_model(path, static_cast<std::size_t>(mf.model.input_dim),
-                                                     default_class_labels(mf),
-                                                     cli_idx_limits());
+                                                     default_class_labels(mf), cli_idx_limits(),
+                                                     recorded_zero_based(mf.settings_json));
   if (f.x.rows == 0) throw DataError(path, "has no rows: nothing to evaluate");
   const EvaluationReport report = evaluate_features(mf.model, f.x, f.y);
   if (!std::isfinite(report.totals.loss_sum)) {

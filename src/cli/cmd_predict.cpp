@@ -110,7 +110,8 @@ std::string csv_header(const PredictOptions& o, const std::vector<std::int64_t>&
 // rounded to float for the probabilities.
 std::vector<float> feature_file_logits(const PredictOptions& o, const ModelFile& mf, std::size_t* rows) {
   const LabelledFeatures f = load_features_for_model(o.images, static_cast<std::size_t>(mf.model.input_dim),
-                                                     default_class_labels(mf), cli_idx_limits());
+                                                     default_class_labels(mf), cli_idx_limits(),
+                                                     recorded_zero_based(mf.settings_json));
   if (f.x.rows == 0) throw DataError(o.images, "has no rows: nothing to predict");
   std::size_t first = 0;
   if (o.index) {

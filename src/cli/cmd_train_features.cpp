@@ -52,6 +52,7 @@ nlohmann::ordered_json feature_data_record(const FeatureData& d) {
   r["format"] = d.format;
   r["dtype"] = d.train_x.sparse ? "csr float64" : feature_dtype_name(d.train_x.dtype);
   r["features"] = d.train_x.cols;
+  if (d.format == "svmlight") r["zero_based"] = d.zero_based;  // eval and predict read other files with this base
   std::vector<std::string> files = {d.train_path};
   if (!d.test_path.empty() && d.test_path != d.train_path) files.push_back(d.test_path);
   for (const std::string& p : files) {

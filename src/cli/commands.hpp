@@ -71,6 +71,8 @@ void add_test_data_option(CLI::App* sub, std::string* test_data);
 FeatureData load_cli_feature_data(const std::string& path, const std::string& test_path);
 // The labels of a model's classes: its class labels, or 0..C-1 for a model without them (version 1).
 std::vector<std::int64_t> default_class_labels(const ModelFile& mf);
+// The svmlight index base a model's settings record holds ("data": {"zero_based": ...}), when it has one.
+std::optional<bool> recorded_zero_based(const std::string& settings_json);
 // "labels 0 .. 9" or the first and last few of the labels, for messages and `info`.
 std::string class_labels_text(const std::vector<std::int64_t>& classes);
 

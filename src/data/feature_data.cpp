@@ -274,7 +274,7 @@ FeatureData load_feature_data(const std::string& path, const std::string& test_p
       d.has_test = true;
       d.test_path = test_path;
     }
-    align_svmlight_indices(files);
+    d.zero_based = align_svmlight_indices(files);
     d.train_x = std::move(train.x);
     if (d.has_test) d.test_x = std::move(test.x);
     map_labels(train.y, d.has_test ? &test.y : nullptr, d);
@@ -284,7 +284,7 @@ FeatureData load_feature_data(const std::string& path, const std::string& test_p
 }
 
 LabelledFeatures load_features_for_model(const std::string& path, std::size_t D, const std::vector<std::int64_t>& classes,
-                                         const IdxLimits& limits) {
+                                         const IdxLimits& limits, std::optional<bool> zero_based) {
   LabelledFeatures out;
   RawLabels raw;
   if (feature_format_of(path) == FeatureFormat::kNpz) {
@@ -294,9 +294,9 @@ LabelledFeatures load_features_for_model(const std::string& path, std::size_t D,
     raw = s.has_test ? std::move(s.test_y) : std::move(s.train_y);
   } else {
     SvmlightRows rows = load_svmlight(path, limits);
-    // Whether the file is 0- or 1-based is judged from it alone (as scikit-learn does for one file); a file
-    // narrower than the model is widened with zeros.
-    align_svmlight_indices({&rows});
+    // The training file's base when the model records it; else judged from this file alone (as scikit-learn
+    // does for one file). A file narrower than the model is widened with zeros.
+    align_svmlight_indices({&rows}, 1, zero_based);
     if (rows.x.cols > D) {
       throw DataError(path, "has feature index " + std::to_string(rows.x.cols - 1) + " (0-based), but the model takes " +
                                 std::to_string(D) + " features");

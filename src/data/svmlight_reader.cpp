@@ -170,9 +170,20 @@ SvmlightRows load_svmlight(const std::string& path, const IdxLimits& limits) {
   return parse_svmlight(bytes, path);
 }
 
-bool align_svmlight_indices(std::vector<SvmlightRows*> files, std::size_t min_cols) {
+bool align_svmlight_indices(std::vector<SvmlightRows*> files, std::size_t min_cols, std::optional<bool> base) {
   bool zero_based = false;
   for (const SvmlightRows* f : files) zero_based = zero_based || f->min_index == 0;
+  if (base) {
+    if (!*base && zero_based) {
+      for (const SvmlightRows* f : files) {
+        if (f->min_index == 0) {
+          throw DataError(f->x.path, "writes feature index 0, but the model was trained on 1-based indices (its "
+                                     "training file never wrote index 0)");
+        }
+      }
+    }
+    zero_based = *base;
+  }
   std::size_t cols = min_cols;
   for (SvmlightRows* f : files) {
     if (!zero_based) {

@@ -132,6 +132,19 @@ TEST_F(FeatureCli, SvmlightTrainEvalPredict) {
   ASSERT_EQ(p.exit_code, 0) << p.output;
   EXPECT_EQ(p.out.substr(0, p.out.find('\n')), "index,predicted,p2,p7");
   EXPECT_EQ(p.out.find("0,7,"), p.out.find('\n') + 1) << p.out;
+  // The model keeps its training file's index base: a 1-based model refuses a file that writes index 0, and a
+  // 0-based model reads a file without index 0 as 0-based (judged alone, it would be 1-based, shifted by one).
+  WriteText(dir_.file("c0.svm"), "7 0:1\n");
+  const auto base1 = RunCli("eval --model " + dir_.file("s.lrm") + " --data " + dir_.file("c0.svm"));
+  EXPECT_EQ(base1.exit_code, 3) << base1.output;
+  EXPECT_NE(base1.err.find("writes feature index 0, but the model was trained on 1-based indices"), std::string::npos)
+      << base1.err;
+  WriteText(dir_.file("z.svm"), "2 0:1\n7 1:1\n2 0:1.1\n7 1:0.9\n");
+  WriteText(dir_.file("q.svm"), "7 1:1\n");
+  ASSERT_EQ(RunCli("train --solver lbfgs --data " + dir_.file("z.svm") + " --save " + dir_.file("z.lrm")).exit_code, 0);
+  const auto zero = RunCli("predict --model " + dir_.file("z.lrm") + " --images " + dir_.file("q.svm") + " --index 0");
+  ASSERT_EQ(zero.exit_code, 0) << zero.output;
+  EXPECT_EQ(zero.out.find("0,7,"), zero.out.find('\n') + 1) << zero.out;
   WriteText(dir_.file("c.svm"), "3 1:1\n");
   const auto bad_label = RunCli("eval --model " + dir_.file("s.lrm") + " --data " + dir_.file("c.svm"));
   EXPECT_EQ(bad_label.exit_code, 3) << bad_label.output;
