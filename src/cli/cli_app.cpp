@@ -14,6 +14,7 @@
 #include "option_values.hpp"
 #include "logreg/data_source.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/whole_file.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -38,9 +39,62 @@ const IdxLimits& cli_idx_limits() { return g_idx_limits; }
 
 void add_data_option(CLI::App* sub, std::optional<std::string>* dir) {
   sub->add_option("--data", *dir,
-                  "Directory with the four IDX files (raw or .gz), or DIR/MNIST/raw. Default: ./data, "
-                  "then Debian's Fashion-MNIST");
+                  "Directory with the four IDX files (raw or .gz), or DIR/MNIST/raw; or a feature file: a NumPy .npz "
+                  "(x_train, y_train, optionally x_test, y_test) or an svmlight/libsvm text file (docs/data-formats.md). "
+                  "Default: ./data, then Debian's Fashion-MNIST");
   add_max_bytes_option(sub);
+}
+
+bool is_feature_file(const std::optional<std::string>& data) {
+  std::error_code ec;
+  return data && std::filesystem::exists(*data, ec) && !std::filesystem::is_directory(*data, ec);
+}
+
+bool is_non_idx_file(const std::string& path) {
+  std::uint64_t file_bytes = 0;
+  const std::vector<std::uint8_t> head = read_file_prefix(path, 2, &file_bytes);
+  // IDX magic is 00 00 TYPE NDIM: any file starting 00 00 goes to the IDX reader, which names a wrong type.
+  const bool idx = head.size() >= 2 && head[0] == 0 && head[1] == 0;
+  const bool gz = head.size() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+  return !idx && !gz && !head.empty();
+}
+
+void add_test_data_option(CLI::App* sub, std::string* test_data) {
+  sub->add_option("--test-data", *test_data,
+                  "The test split of a feature file that holds one split (an svmlight file, or an .npz without "
+                  "x_test): a file of the same format as --data FILE");
+}
+
+FeatureData load_cli_feature_data(const std::string& path, const std::string& test_path) {
+  return load_feature_data(path, test_path, g_idx_limits);
+}
+
+std::vector<std::int64_t> default_class_labels(const ModelFile& mf) {
+  std::vector<std::int64_t> labels;
+  for (int c = 0; c < mf.model.num_classes; ++c) labels.push_back(mf.label_of(c));
+  return labels;
+}
+
+std::optional<bool> recorded_zero_based(const std::string& settings_json) {
+  const nlohmann::json j = nlohmann::json::parse(settings_json, nullptr, false);
+  if (!j.is_object() || !j.contains("data") || !j["data"].is_object() || !j["data"].contains("zero_based") ||
+      !j["data"]["zero_based"].is_boolean()) {
+    return std::nullopt;
+  }
+  return j["data"]["zero_based"].get<bool>();
+}
+
+std::string class_labels_text(const std::vector<std::int64_t>& classes) {
+  std::string out;
+  const std::size_t n = classes.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (n > 12 && i == 5) {
+      out += " ...";
+      i = n - 5;
+    }
+    out += (out.empty() ? "" : " ") + std::to_string(classes[i]);
+  }
+  return out;
 }
 
 Dataset load_cli_dataset(const std::optional<std::string>& dir) {

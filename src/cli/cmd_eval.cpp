@@ -16,6 +16,7 @@
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
 #include "logreg/export_safetensors.hpp"
+#include "logreg/feature_model.hpp"
 #include "logreg/model_file.hpp"
 
 namespace logreg::cli {
@@ -27,9 +28,49 @@ struct EvalOptions {
   bool json = false;
 };
 
+// --data FILE (an .npz or svmlight file): its test split when it has one, else its rows, labels mapped onto the
+// model's classes.
+void run_feature_eval(const EvalOptions& o, const ModelFile& mf) {
+  const std::string& path = *o.data;
+  const LabelledFeatures f = load_features_for_model(path, static_cast<std::size_t>(mf.model.input_dim),
+                                                     default_class_labels(mf), cli_idx_limits(),
+                                                     recorded_zero_based(mf.settings_json));
+  if (f.x.rows == 0) throw DataError(path, "has no rows: nothing to evaluate");
+  const EvaluationReport report = evaluate_features(mf.model, f.x, f.y);
+  if (!std::isfinite(report.totals.loss_sum)) {
+    throw_non_finite_output(o.model, mf.model, path, "loss", report.totals.loss_sum);
+  }
+  const char* split = f.split == "test" ? "its test split, x_test" : f.split == "train" ? "x_train, as it has no x_test" : "every row";
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["model"] = o.model;
+    j["loss_head"] = loss_head_name(mf.model.head);
+    j["data"] = path;
+    j["split"] = f.split;
+    j["class_labels"] = default_class_labels(mf);
+    const nlohmann::ordered_json metrics = nlohmann::ordered_json::parse(evaluation_json(report));
+    for (const auto& item : metrics.items()) j[item.key()] = item.value();
+    std::printf("%s\n", json_text(j).c_str());
+    return;
+  }
+  std::printf("Model: %s: Linear(%d -> %d), loss %s\n", o.model.c_str(), mf.model.input_dim, mf.model.num_classes,
+              loss_head_name(mf.model.head));
+  std::printf("Data: %s (%s): %zu rows of %zu features\n", path.c_str(), split, f.x.rows, f.x.cols);
+  std::printf("Loss: %.4f. Accuracy: %.2f%% (%lld of %lld)\n\n", report.totals.mean_loss(),
+              report.totals.accuracy_percent(), static_cast<long long>(report.totals.correct),
+              static_cast<long long>(report.totals.count));
+  const std::vector<std::int64_t> labels = default_class_labels(mf);
+  std::printf("class c is label %s in that order\n", class_labels_text(labels).c_str());
+  std::fputs(format_confusion_matrix(report).c_str(), stdout);
+}
+
 void run_eval(const EvalOptions& o) {
   require_regular_input(o.model, "--model");  // a FIFO would hang the reader
   const ModelFile mf = load_any_model_file(o.model);  // .lrm, or a safetensors nn.Linear
+  if (is_feature_file(o.data)) {
+    run_feature_eval(o, mf);
+    return;
+  }
   // No --data: the data the model was trained on, when its directory is still there.
   std::optional<std::string> dir = o.data;
   const std::string recorded = recorded_data_dir(mf.settings_json);

@@ -42,6 +42,13 @@ void run_export(const ExportOptions& o) {
   require_regular_input(o.model, "--model");
   check_distinct_files({{"--model", o.model, false}, {"--out", o.out, true}});
   const ModelFile mf = load_any_model_file(o.model);
+  // The ONNX graph and the safetensors metadata divide raw inputs by 255; a model of float features takes them as
+  // they are, and only the npz export (its `scale` array) can say so.
+  if (mf.pixel_scale == 1.0f && format != ExportFormat::kNpz) {
+    throw UsageError("--format " + std::string(export_format_name(format)) + ": " + o.model + " was trained on float "
+                     "features (used as they are), but that format divides its inputs by 255 like image pixels; "
+                     "export it as npz (scikit-learn's arrays, scale 1)");
+  }
   try {
     export_model(mf, format, o.out);
   } catch (const ResourceError& e) {

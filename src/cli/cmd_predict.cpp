@@ -19,6 +19,7 @@
 #include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
+#include "logreg/feature_model.hpp"
 #include "logreg/idx.hpp"
 #include "logreg/model_file.hpp"
 #include "logreg/maths/row_math.hpp"
@@ -54,9 +55,11 @@ ImageSet single_image(const ImageSet& images, std::size_t index) {
   return one;
 }
 
-// One output line (without the newline) for image `index` with logits z (C).
-std::string prediction_line(const PredictOptions& o, LossHead head, std::size_t index, const float* z, int C) {
-  const int predicted = row_argmax(z, C);
+// One output line (without the newline) for image `index` with logits z (C); classes are printed as their
+// labels (0..C-1 for a model without class labels).
+std::string prediction_line(const PredictOptions& o, LossHead head, std::size_t index, const float* z, int C,
+                            const std::vector<std::int64_t>& labels) {
+  const std::int64_t predicted = labels[static_cast<std::size_t>(row_argmax(z, C))];
   const std::vector<double> p = class_probabilities(head, z, C);
   // Classes by descending logit, ties to the lower class: the probability order of every head.
   std::vector<int> ranked(static_cast<std::size_t>(C));
@@ -72,7 +75,7 @@ std::string prediction_line(const PredictOptions& o, LossHead head, std::size_t 
       nlohmann::ordered_json top = nlohmann::ordered_json::array();
       for (std::size_t r = 0; r < k; ++r) {
         const int c = ranked[r];
-        top.push_back({{"class", c}, {"p", p[static_cast<std::size_t>(c)]}});
+        top.push_back({{"class", labels[static_cast<std::size_t>(c)]}, {"p", p[static_cast<std::size_t>(c)]}});
       }
       j["top_k"] = std::move(top);
     } else {
@@ -84,7 +87,7 @@ std::string prediction_line(const PredictOptions& o, LossHead head, std::size_t 
   if (o.top_k) {
     for (std::size_t r = 0; r < k; ++r) {
       const int c = ranked[r];
-      line += "," + std::to_string(c) + "," + probability_text(p[static_cast<std::size_t>(c)]);
+      line += "," + std::to_string(labels[static_cast<std::size_t>(c)]) + "," + probability_text(p[static_cast<std::size_t>(c)]);
     }
   } else {
     for (double pc : p) line += "," + probability_text(pc);
@@ -92,14 +95,41 @@ std::string prediction_line(const PredictOptions& o, LossHead head, std::size_t 
   return line;
 }
 
-std::string csv_header(const PredictOptions& o, int C) {
+std::string csv_header(const PredictOptions& o, const std::vector<std::int64_t>& labels) {
   std::string h = "index,predicted";
   if (o.top_k) {
     for (int r = 1; r <= *o.top_k; ++r) h += ",top" + std::to_string(r) + "_class,top" + std::to_string(r) + "_prob";
   } else {
-    for (int c = 0; c < C; ++c) h += ",p" + std::to_string(c);
+    for (const std::int64_t label : labels) h += ",p" + std::to_string(label);
   }
   return h;
+}
+
+// --images FILE that is not IDX: an .npz (its x_test, else x_train) or svmlight file of the model's width. Labels
+// in the file are checked against the model's classes but not used. The logits are the double ones of eval,
+// rounded to float for the probabilities.
+std::vector<float> feature_file_logits(const PredictOptions& o, const ModelFile& mf, std::size_t* rows) {
+  const LabelledFeatures f = load_features_for_model(o.images, static_cast<std::size_t>(mf.model.input_dim),
+                                                     default_class_labels(mf), cli_idx_limits(),
+                                                     recorded_zero_based(mf.settings_json));
+  if (f.x.rows == 0) throw DataError(o.images, "has no rows: nothing to predict");
+  std::size_t first = 0;
+  if (o.index) {
+    if (*o.index < 0 || static_cast<std::uint64_t>(*o.index) >= f.x.rows) {
+      throw UsageError("--index " + std::to_string(*o.index) + " is out of range: " + o.images + " has " +
+                       std::to_string(f.x.rows) + " rows (valid: 0 to " + std::to_string(f.x.rows - 1) + ")");
+    }
+    first = static_cast<std::size_t>(*o.index);
+  }
+  *rows = o.all ? f.x.rows : 1;
+  const std::size_t C = static_cast<std::size_t>(mf.model.num_classes);
+  std::vector<float> logits(*rows * C);
+  std::vector<double> z(C);
+  for (std::size_t r = 0; r < *rows; ++r) {
+    feature_logits(mf.model, f.x, first + r, z.data());
+    for (std::size_t c = 0; c < C; ++c) logits[r * C + c] = static_cast<float>(z[c]);
+  }
+  return logits;
 }
 
 void run_predict(const PredictOptions& o) {
@@ -113,6 +143,29 @@ void run_predict(const PredictOptions& o) {
   if (o.top_k && (*o.top_k < 1 || *o.top_k > C)) {
     throw UsageError("--top-k " + std::to_string(*o.top_k) + " is out of range: the model has " + std::to_string(C) +
                      " classes (valid: 1 to " + std::to_string(C) + ")");
+  }
+  const std::vector<std::int64_t> labels = default_class_labels(mf);
+  if (is_non_idx_file(o.images)) {
+    std::size_t rows = 0;
+    const std::vector<float> logits = feature_file_logits(o, mf, &rows);
+    const std::size_t first = o.index ? static_cast<std::size_t>(*o.index) : 0;
+    for (std::size_t i = 0; i < logits.size(); ++i) {
+      if (!std::isfinite(logits[i])) {
+        throw_non_finite_output(o.model, mf.model, o.images,
+                                "logits of row " + std::to_string(first + i / static_cast<std::size_t>(C)), logits[i]);
+      }
+    }
+    std::string text;
+    if (o.format == "csv") text += csv_header(o, labels) + "\n";
+    for (std::size_t r = 0; r < rows; ++r) {
+      text += prediction_line(o, mf.model.head, first + r, logits.data() + r * static_cast<std::size_t>(C), C, labels) + "\n";
+    }
+    if (o.out.empty()) {
+      std::fputs(text.c_str(), stdout);
+    } else {
+      write_whole_file_atomically(o.out, text);
+    }
+    return;
   }
   const ImageSet images = load_idx_images(o.images, cli_idx_limits());
   if (images.rows != mf.rows || images.cols != mf.cols) {
@@ -141,9 +194,9 @@ void run_predict(const PredictOptions& o) {
   }
 
   std::string text;
-  if (o.format == "csv") text += csv_header(o, C) + "\n";
+  if (o.format == "csv") text += csv_header(o, labels) + "\n";
   for (std::size_t r = 0; r < rows; ++r) {
-    text += prediction_line(o, mf.model.head, first + r, logits.data() + r * static_cast<std::size_t>(C), C) + "\n";
+    text += prediction_line(o, mf.model.head, first + r, logits.data() + r * static_cast<std::size_t>(C), C, labels) + "\n";
   }
   if (o.out.empty()) {
     std::fputs(text.c_str(), stdout);
@@ -161,7 +214,10 @@ void setup_predict_command(CLI::App& app) {
       "Class probabilities of a saved model for one image or every image of an IDX file, as CSV or JSON Lines. "
       "Runs on the CPU");
   sub->add_option("--model", opts->model, "Saved model file (format: include/logreg/model_file.hpp)")->required();
-  sub->add_option("--images", opts->images, "IDX image file (raw or .gz) of the model's image shape")->required();
+  sub->add_option("--images", opts->images,
+                  "IDX image file (raw or .gz) of the model's image shape, or a feature file of the model's width: an "
+                  ".npz (its x_test, else x_train) or an svmlight file")
+      ->required();
   add_max_bytes_option(sub);
   CLI::Option* index = sub->add_option("--index", opts->index, "Predict image N only (0-based); one of --index and --all is required")
       ->transform(integer_in(std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()));

@@ -26,6 +26,10 @@ struct ShowOptions {
 };
 
 void run_show(const ShowOptions& o) {
+  if (is_feature_file(o.data)) {
+    throw UsageError("show draws images of an IDX data set; --data " + *o.data + " is a file (an .npz or svmlight "
+                     "feature file): describe it with info --data " + *o.data);
+  }
   if (!o.out.empty()) check_output_target("--out", o.out);
   std::string note;
   const DataFiles files = locate_data(o.data, &note);

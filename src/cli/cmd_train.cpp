@@ -23,6 +23,7 @@
 
 #include "commands.hpp"
 #include "run_settings.hpp"
+#include "cmd_train_features.hpp"
 #include "cmd_train_lbfgs.hpp"
 #include "train_settings.hpp"
 #include "logreg/checked_files.hpp"
@@ -167,6 +168,10 @@ void apply_rank_rules(RunSettings& o) {
     throw UsageError(std::string("--device ") + (o.device == Device::kCuda ? "cuda" : "reference") +
                      " does not run over MPI ranks: use --device cpu (or auto without a GPU)");
   }
+  if (is_feature_file(o.data)) {
+    throw UsageError("--data " + *o.data + ": .npz and svmlight files do not run over MPI ranks yet: run one "
+                     "process, or give the data as IDX files");
+  }
   if (!ranks::is_root()) {
     o.save.clear();
     o.metrics.clear();
@@ -176,6 +181,21 @@ void apply_rank_rules(RunSettings& o) {
 void run_train(RunSettings o) {
   validate_train_options(o);
   if (ranks::size() > 1) apply_rank_rules(o);
+  if (is_feature_file(o.data)) {
+    // An .npz or svmlight file: its own full-batch path (cmd_train_features.cpp), with the same signals.
+    const StopSignalScope signals;
+    const FeatureTrainOutcome outcome = run_train_features(o, [] { return g_stop_signal != 0 || stdout_failed(); });
+    if (!outcome.stopped) return;
+    const int sig = static_cast<int>(g_stop_signal);
+    std::string what = (sig != 0 ? std::string("interrupted by ") + signal_name(sig)
+                                 : std::string("standard output failed, training stopped")) +
+                       " after " + std::to_string(outcome.iterations) + " L-BFGS iterations";
+    if (!o.save.empty()) what += "; model saved to " + o.save + " (the last iteration's weights)";
+    throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
+  }
+  if (!o.test_data.empty()) {
+    throw UsageError("--test-data needs --data FILE (an .npz or svmlight file), not a directory of IDX files");
+  }
   // 1. Outputs, before any work: regular files or absent (symlinks written through), temporary names that fit.
   const std::string metrics_settings = o.metrics.empty() ? std::string() : metrics_settings_path(o.metrics);
   if (!o.save.empty()) check_output_target("--save", o.save);

@@ -13,8 +13,10 @@
 
 #include "logreg/data_source.hpp"
 #include "logreg/dataset.hpp"
+#include "logreg/feature_data.hpp"
 #include "logreg/idx.hpp"
 #include "logreg/model.hpp"
+#include "logreg/model_file.hpp"
 #include "logreg/name_table.hpp"
 
 namespace logreg::cli {
@@ -58,6 +60,21 @@ const IdxLimits& cli_idx_limits();
 
 // Finds (saying on stderr which data set was chosen) and loads the data set within cli_idx_limits().
 Dataset load_cli_dataset(const std::optional<std::string>& dir);
+
+// --data names a file (an .npz or an svmlight file), not a directory of IDX files.
+bool is_feature_file(const std::optional<std::string>& data);
+// A file that is not IDX (which starts 00 00 or, gzipped, 1f 8b): predict --images takes it as features.
+bool is_non_idx_file(const std::string& path);
+// Adds --test-data FILE (the test split of a feature file that holds one split) to a subcommand.
+void add_test_data_option(CLI::App* sub, std::string* test_data);
+// Loads --data FILE (and --test-data) within cli_idx_limits().
+FeatureData load_cli_feature_data(const std::string& path, const std::string& test_path);
+// The labels of a model's classes: its class labels, or 0..C-1 for a model without them (version 1).
+std::vector<std::int64_t> default_class_labels(const ModelFile& mf);
+// The svmlight index base a model's settings record holds ("data": {"zero_based": ...}), when it has one.
+std::optional<bool> recorded_zero_based(const std::string& settings_json);
+// "labels 0 .. 9" or the first and last few of the labels, for messages and `info`.
+std::string class_labels_text(const std::vector<std::int64_t>& classes);
 
 // A model whose outputs are not finite on `images` (weights near the float limit overflow the logits): DataError
 // naming the model file, the image file and the largest weight magnitude. `what` says which output ("test

@@ -221,6 +221,9 @@ const std::vector<Field>& fields() {
       };
       t.push_back(data);
     }
+    t.push_back(text_field("--test-data", nullptr, &RunSettings::test_data,
+                           "With --data FILE: the test split, a file of the same format (an svmlight file, or an .npz "
+                           "without x_test)"));
     t.push_back(fact("backend", [](const RunFacts& r) { return nlohmann::ordered_json(r.backend); }));
     t.push_back(enum_field("--device", "device", &RunSettings::device, kDeviceNames, "Where to train"));
     {

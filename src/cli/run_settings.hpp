@@ -26,6 +26,7 @@ namespace logreg::cli {
 
 struct RunSettings {
   std::optional<std::string> data;
+  std::string test_data;  // --test-data: the test split of a feature file with one split (not recorded for IDX)
   Device device = Device::kAuto;
   int epochs = 50;
   int batch_size = 32;

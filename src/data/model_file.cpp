@@ -108,6 +108,18 @@ void check_consistent_for_save(const std::string& path, const ModelFile& f) {
       f.optimizer_state.size() > std::numeric_limits<std::uint32_t>::max()) {
     bad("settings or optimizer state too large for a u32 length");
   }
+  if (f.pixel_scale != kModelFilePixelScale && (f.pixel_scale != 1.0f || f.class_labels.empty())) {
+    bad("pixel scale must be 1/255, or 1 for a model with class labels (version 2)");
+  }
+  if (!f.class_labels.empty()) {
+    if (f.class_labels.size() != static_cast<std::size_t>(m.num_classes)) {
+      bad(std::to_string(f.class_labels.size()) + " class labels, expected 0 or C = " + std::to_string(m.num_classes));
+    }
+    if (!std::is_sorted(f.class_labels.begin(), f.class_labels.end()) ||
+        std::adjacent_find(f.class_labels.begin(), f.class_labels.end()) != f.class_labels.end()) {
+      bad("class labels are not strictly ascending");
+    }
+  }
   LossHead head;
   if (!value_from_code(kLossHeadNames, static_cast<std::uint64_t>(static_cast<int>(m.head)), &head)) {
     bad("unknown loss head " + std::to_string(static_cast<int>(m.head)));
@@ -120,13 +132,13 @@ void check_consistent_for_save(const std::string& path, const ModelFile& f) {
 std::string encode_model_file(const ModelFile& f) {
   LittleEndianWriter w;
   w.raw(kModelFileMagic, sizeof kModelFileMagic);
-  w.u32(kModelFileVersion);
+  w.u32(f.class_labels.empty() ? kModelFileVersion : kModelFileVersionWithLabels);
   w.u32(kModelFileHeaderBytes);
   w.u32(f.rows);
   w.u32(f.cols);
   w.u32(static_cast<std::uint32_t>(f.model.num_classes));
   w.u32(static_cast<std::uint32_t>(f.model.head));
-  w.f32(kModelFilePixelScale);
+  w.f32(f.pixel_scale);
   w.u32(f.epochs_done);
   w.u64(f.seed);
   w.u32(static_cast<std::uint32_t>(f.settings_json.size()));
@@ -135,6 +147,10 @@ std::string encode_model_file(const ModelFile& f) {
   w.f32s(f.model.bias);
   w.u32(static_cast<std::uint32_t>(f.optimizer_state.size()));
   w.f32s(f.optimizer_state);
+  if (!f.class_labels.empty()) {
+    w.u32(static_cast<std::uint32_t>(f.class_labels.size()));
+    for (const std::int64_t label : f.class_labels) w.u64(static_cast<std::uint64_t>(label));
+  }
   std::string& bytes = w.bytes();
   w.u32(crc32_of(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
   return std::move(bytes);
@@ -228,6 +244,7 @@ struct HeaderFields {
   std::uint32_t cols = 0;
   std::uint32_t classes = 0;
   std::uint64_t dim = 0;
+  std::uint32_t version = 0;
 };
 
 HeaderFields check_model_header(const std::string& path, const std::vector<std::uint8_t>& head,
@@ -244,19 +261,20 @@ HeaderFields check_model_header(const std::string& path, const std::vector<std::
                             std::to_string(kMinFileBytes));
   }
   const std::uint32_t version = r.u32("version", kOffsetVersion);
-  if (version != kModelFileVersion) {
+  if (version != kModelFileVersion && version != kModelFileVersionWithLabels) {
     r.fail("version", kOffsetVersion,
-           "unsupported model file version " + std::to_string(version) + "; this build reads version " +
-               std::to_string(kModelFileVersion) + " only");
+           "unsupported model file version " + std::to_string(version) + "; this build reads versions " +
+               std::to_string(kModelFileVersion) + " and " + std::to_string(kModelFileVersionWithLabels));
   }
   const std::uint32_t header_bytes = r.u32("header_bytes", kOffsetHeaderBytes);
   if (header_bytes != kModelFileHeaderBytes) {
     r.fail("header_bytes", kOffsetHeaderBytes,
-           "expected " + std::to_string(kModelFileHeaderBytes) + " for version 1, found " + std::to_string(header_bytes));
+           "expected " + std::to_string(kModelFileHeaderBytes) + " for versions 1 and 2, found " + std::to_string(header_bytes));
   }
 
   // 2. Sizes, each bounded by the file length before it is used.
   HeaderFields h;
+  h.version = version;
   h.rows = r.u32("rows", kOffsetRows);
   h.cols = r.u32("cols", kOffsetCols);
   h.classes = r.u32("num_classes", kOffsetClasses);
@@ -276,7 +294,8 @@ HeaderFields check_model_header(const std::string& path, const std::vector<std::
   }
   const std::uint64_t parameters = h.dim * h.classes + h.classes;  // < 2^40
   const std::uint64_t settings_bytes = r.u32("settings_json_bytes", kOffsetSettingsBytes);
-  const std::uint64_t most_bytes = kOffsetSettings + settings_bytes + 4 * parameters + 4 + 4 * parameters + 4;
+  const std::uint64_t label_bytes = version == kModelFileVersionWithLabels ? 4 + 8ull * h.classes : 0;
+  const std::uint64_t most_bytes = kOffsetSettings + settings_bytes + 4 * parameters + 4 + 4 * parameters + label_bytes + 4;
   if (file_bytes > most_bytes) {
     r.fail("file length", most_bytes,
            "the header describes at most " + std::to_string(most_bytes) + " bytes (settings " +
@@ -308,15 +327,17 @@ ModelFile load_model_file(const std::string& path) {
   const std::uint64_t state_count_offset = bias_offset + 4ull * classes;
   const std::uint64_t state_count = r.u32("optimizer_state_floats", state_count_offset);  // checks bounds
   const std::uint64_t state_offset = state_count_offset + 4;
-  const std::uint64_t crc_offset = state_offset + 4 * state_count;
+  const std::uint64_t labels_offset = state_offset + 4 * state_count;  // version 2: the class labels' count
+  const std::uint64_t crc_offset =
+      labels_offset + (h.version == kModelFileVersionWithLabels ? 4 + 8ull * classes : 0);
   const std::uint64_t expected_bytes = crc_offset + 4;
   if (expected_bytes != file_bytes) {
     r.fail(expected_bytes > file_bytes ? "file length" : "trailing bytes", std::min(expected_bytes, file_bytes),
            "the header describes " + std::to_string(expected_bytes) + " bytes (settings " +
                std::to_string(settings_bytes) + " bytes, " + std::to_string(weight_count) + " weights, " +
                std::to_string(classes) + " biases, " + std::to_string(state_count) +
-               " optimizer floats) but the file has " + std::to_string(file_bytes) +
-               (expected_bytes > file_bytes ? ": the file is truncated" : ": unexpected data after the checksum"));
+               " optimizer floats" + (h.version == kModelFileVersionWithLabels ? std::string(", the class labels") : "") +
+               ") but the file has " + std::to_string(file_bytes) + (expected_bytes > file_bytes ? ": the file is truncated" : ": unexpected data after the checksum"));
   }
 
   // 3. The checksum, before any value is trusted.
@@ -337,8 +358,9 @@ ModelFile load_model_file(const std::string& path) {
   if (!std::isfinite(scale) || !(scale > 0.0f)) {
     r.fail("pixel scale", kOffsetScale, std::to_string(scale) + " is not a finite positive number");
   }
-  if (scale != kModelFilePixelScale) {
-    r.fail("pixel scale", kOffsetScale, std::to_string(scale) + " is not supported: this build scales pixels by 1/255");
+  if (scale != kModelFilePixelScale && !(scale == 1.0f && h.version == kModelFileVersionWithLabels)) {
+    r.fail("pixel scale", kOffsetScale, std::to_string(scale) + " is not supported: this build scales pixels by 1/255 (and "
+                                        "version 2 files of float features by 1)");
   }
   if (state_count != 0 && state_count != weight_count + classes) {
     r.fail("optimizer_state_floats", state_count_offset,
@@ -346,6 +368,7 @@ ModelFile load_model_file(const std::string& path) {
   }
 
   ModelFile f;
+  f.pixel_scale = scale;
   f.rows = rows;
   f.cols = cols;
   f.epochs_done = r.u32("epochs_done", kOffsetEpochs);
@@ -362,6 +385,22 @@ ModelFile load_model_file(const std::string& path) {
   f.model.weights = r.finite_f32s("weights", weights_offset, weight_count);
   f.model.bias = r.finite_f32s("bias", bias_offset, classes);
   f.optimizer_state = r.finite_f32s("optimizer_state", state_offset, state_count);
+  if (h.version == kModelFileVersionWithLabels) {
+    const std::uint32_t label_count = r.u32("class_label_count", labels_offset);
+    if (label_count != classes) {
+      r.fail("class_label_count", labels_offset, std::to_string(label_count) + ", expected num_classes " + std::to_string(classes));
+    }
+    f.class_labels.resize(classes);
+    for (std::uint32_t c = 0; c < classes; ++c) {
+      const std::uint64_t at = labels_offset + 4 + 8ull * c;
+      f.class_labels[c] = static_cast<std::int64_t>(r.u64("class_labels", at));
+      if (c > 0 && f.class_labels[c] <= f.class_labels[c - 1]) {
+        r.fail("class_labels[" + std::to_string(c) + "]", at,
+               std::to_string(f.class_labels[c]) + " after " + std::to_string(f.class_labels[c - 1]) +
+                   ": expected strictly ascending labels");
+      }
+    }
+  }
   return f;
 }
 

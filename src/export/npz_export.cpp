@@ -111,8 +111,8 @@ std::string npz_model_bytes(const ModelFile& mf) {
   const std::uint64_t C = static_cast<std::uint64_t>(mf.model.num_classes);
   const std::uint64_t D = static_cast<std::uint64_t>(mf.model.input_dim);
   std::string classes;
-  for (std::uint64_t c = 0; c < C; ++c) append_u64(classes, c);
-  const double scale = 1.0 / 255.0;
+  for (std::uint64_t c = 0; c < C; ++c) append_u64(classes, static_cast<std::uint64_t>(mf.label_of(static_cast<int>(c))));
+  const double scale = mf.pixel_scale == 1.0f ? 1.0 : 1.0 / 255.0;
   std::uint64_t scale_bits = 0;
   std::memcpy(&scale_bits, &scale, 8);
   std::string scale_data;

@@ -195,12 +195,51 @@ TEST(ModelFile, WrongVersionNamesTheSupportedVersion) {
   test::TempDir dir;
   save_model_file(dir.file("m.lrm"), SampleModelFile());
   std::vector<std::uint8_t> b = ReadBytes(dir.file("m.lrm"));
-  PutU32(&b, 8, 2);
+  PutU32(&b, 8, 3);
   FixCrc(&b);  // so that the version check, not the checksum, is what fails
   WriteBytes(dir.file("m.lrm"), b);
   const std::string msg = LoadError(dir.file("m.lrm"));
-  EXPECT_NE(msg.find("unsupported model file version 2"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("reads version 1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unsupported model file version 3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("reads versions 1 and 2"), std::string::npos) << msg;
+  // A version-1 file relabelled as version 2 lacks the class labels: its length says so.
+  b = ReadBytes(dir.file("m.lrm"));
+  PutU32(&b, 8, 2);
+  FixCrc(&b);
+  WriteBytes(dir.file("m.lrm"), b);
+  const std::string v2 = LoadError(dir.file("m.lrm"));
+  EXPECT_NE(v2.find("the class labels"), std::string::npos) << v2;
+}
+
+TEST(ModelFile, ClassLabelsMakeVersion2AndRoundTrip) {
+  test::TempDir dir;
+  ModelFile f = SampleModelFile();
+  save_model_file(dir.file("v1.lrm"), f);
+  const std::vector<std::uint8_t> v1 = ReadBytes(dir.file("v1.lrm"));
+  EXPECT_EQ(GetU32(v1, 8), 1u);
+  f.class_labels = {-7, 0, 1000000000000};
+  save_model_file(dir.file("v2.lrm"), f);
+  const std::vector<std::uint8_t> v2 = ReadBytes(dir.file("v2.lrm"));
+  EXPECT_EQ(GetU32(v2, 8), 2u);
+  ASSERT_EQ(v2.size(), v1.size() + 4 + 8 * 3);
+  // The same bytes up to the optimizer state; then L = 3 and the labels, little-endian i64.
+  EXPECT_TRUE(std::equal(v1.begin() + 12, v1.end() - 4, v2.begin() + 12));
+  EXPECT_EQ(GetU32(v2, v1.size() - 4), 3u);
+  EXPECT_EQ(GetU32(v2, v1.size()), static_cast<std::uint32_t>(-7));
+  EXPECT_EQ(GetU32(v2, v1.size() + 4), 0xFFFFFFFFu);
+  const ModelFile back = load_model_file(dir.file("v2.lrm"));
+  EXPECT_EQ(back.class_labels, f.class_labels);
+  EXPECT_EQ(back.label_of(2), 1000000000000);
+  EXPECT_EQ(load_model_file(dir.file("v1.lrm")).label_of(2), 2);
+  // Labels out of order are refused by name.
+  std::vector<std::uint8_t> bad = v2;
+  PutU32(&bad, v1.size() + 8 + 12, 0x80000000u);  // class 2's label's high word: now negative, below class 1's 0
+  FixCrc(&bad);
+  WriteBytes(dir.file("bad.lrm"), bad);
+  const std::string msg = LoadError(dir.file("bad.lrm"));
+  EXPECT_NE(msg.find("class_labels[2]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("strictly ascending"), std::string::npos) << msg;
+  f.class_labels = {1, 1, 2};
+  EXPECT_THROW(save_model_file(dir.file("x.lrm"), f), std::invalid_argument);
 }
 
 TEST(ModelFile, BadFieldsAreRejectedByName) {

@@ -16,6 +16,7 @@
 
 #include "commands.hpp"
 #include "logreg/idx.hpp"
+#include "logreg/export_npz.hpp"
 #include "logreg/export_safetensors.hpp"
 #include "logreg/model_file.hpp"
 
@@ -97,7 +98,8 @@ int main(int argc, char** argv) {
   const fs::path out = argv[1];
   const fs::path idx = out / "fuzz_idx", model = out / "fuzz_model_file", cli_dir = out / "fuzz_cli";
   const fs::path safetensors = out / "fuzz_safetensors";
-  for (const fs::path& d : {idx, model, cli_dir, safetensors}) fs::create_directories(d);
+  const fs::path npz = out / "fuzz_npz", svmlight = out / "fuzz_svmlight";
+  for (const fs::path& d : {idx, model, cli_dir, safetensors, npz, svmlight}) fs::create_directories(d);
 
   // IDX: images and labels, raw and gzip; the smallest legal files too.
   for (bool gz : {false, true}) {
@@ -108,6 +110,22 @@ int main(int argc, char** argv) {
     write_idx_labels((idx / ("labels_10" + ext)).string(), sample_labels(10, 10), gz);
     write_idx_labels((idx / ("labels_0" + ext)).string(), sample_labels(0, 10), gz);
   }
+
+  // .npz: float64 features with int64 labels, and uint8 images with a test split (stored members; the
+  // fuzzer's mutations reach the deflate path through the method field).
+  {
+    const std::string x(6 * 8, '\x3f'), y("\x01\0\0\0\0\0\0\0\x02\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0", 24);
+    std::ofstream((npz / "float64_3x2.npz").string(), std::ios::binary)
+        << stored_zip_bytes({{"x_train.npy", npy_bytes("<f8", {3, 2}, x)}, {"y_train.npy", npy_bytes("<i8", {3}, y)}});
+    std::ofstream((npz / "uint8_images_split.npz").string(), std::ios::binary)
+        << stored_zip_bytes({{"x_train.npy", npy_bytes("|u1", {2, 2, 2}, std::string("\0\x10\x20\x30\x40\x50\x60\x70", 8))},
+                             {"y_train.npy", npy_bytes("|u1", {2}, std::string("\0\x01", 2))},
+                             {"x_test.npy", npy_bytes("|u1", {1, 2, 2}, std::string("\x01\x02\x03\x04", 4))},
+                             {"y_test.npy", npy_bytes("|u1", {1}, std::string("\x01", 1))}});
+  }
+  // svmlight: 1-based with qid and comments, 0-based.
+  std::ofstream((svmlight / "one_based.svm").string()) << "# comment\n1 qid:3 1:0.5 7:-2e-3\n-1 2:1 # c\n+1\n";
+  std::ofstream((svmlight / "zero_based.svm").string()) << "0 0:1 3:2.5\n2 1:1\r\n1 2:0\n";
 
   // Model files: each loss head; with and without momentum state; a 1-class 1x1 model.
   save_model_file((model / "softmax_4x5x3.lrm").string(), sample_model(4, 5, 3, LossHead::kSoftmax, false));

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 build_dir=${BUILD_DIR:-build-fuzz}
-targets=(fuzz_idx fuzz_model_file fuzz_safetensors fuzz_cli)
+targets=(fuzz_idx fuzz_npz fuzz_svmlight fuzz_model_file fuzz_safetensors fuzz_cli)
 
 if ! command -v clang++ >/dev/null 2>&1 || ! compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null; then
   tools/setup/install_deps.sh

@@ -1,0 +1,489 @@
+// The .npz reader (include/logreg/npz_reader.hpp): the zip's end record and central directory (zip64 where
+// numpy writes it), each member's local header checked against its central entry, stored or raw-deflate data
+// (libdeflate, into a buffer of exactly the declared size) with its CRC-32, then the .npy header parsed
+// strictly. Not here: what the arrays mean (feature_data.cpp).
+#include "logreg/npz_reader.hpp"
+
+#include <libdeflate.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <memory>
+
+#include "logreg/errors.hpp"
+#include "logreg/whole_file.hpp"
+
+namespace logreg {
+namespace {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the .npy data is used in place: a little-endian host");
+
+constexpr std::uint32_t kLocalHeaderSig = 0x04034b50u;
+constexpr std::uint32_t kCentralHeaderSig = 0x02014b50u;
+constexpr std::uint32_t kEndSig = 0x06054b50u;
+constexpr std::uint32_t kEnd64Sig = 0x06064b50u;
+constexpr std::uint32_t kEnd64LocatorSig = 0x07064b50u;
+constexpr std::size_t kEndBytes = 22;
+constexpr std::size_t kCentralBytes = 46;
+constexpr std::size_t kLocalBytes = 30;
+constexpr std::size_t kMaxMembers = 4096;
+constexpr std::size_t kMaxNpyHeader = 65535;  // numpy's own reader refuses longer headers unless told otherwise
+constexpr std::size_t kMaxDims = 32;          // numpy's NPY_MAXDIMS
+
+std::uint16_t le16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | p[1] << 8); }
+std::uint32_t le32(const std::uint8_t* p) {
+  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+std::uint64_t le64(const std::uint8_t* p) { return le32(p) | static_cast<std::uint64_t>(le32(p + 4)) << 32; }
+
+// A name as read from the file, short and printable, for messages.
+std::string shown(const std::string& s) {
+  std::string out;
+  for (const char c : s.substr(0, 64)) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+  return s.size() > 64 ? out + "..." : out;
+}
+
+std::string at(std::uint64_t offset) { return " at byte " + std::to_string(offset); }
+
+// ---- .npy header ------------------------------------------------------------------------------------
+
+// The header dict, e.g. {'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }, as numpy writes it:
+// exactly these three keys, single-quoted strings, Python booleans, a tuple of non-negative integers.
+class NpyHeaderParser {
+ public:
+  NpyHeaderParser(const std::string& text, const std::string& where) : s_(text), where_(where) {}
+
+  void parse(std::string* descr, bool* fortran, std::vector<std::uint64_t>* shape) {
+    bool have_descr = false, have_fortran = false, have_shape = false;
+    skip();
+    expect('{');
+    for (;;) {
+      skip();
+      if (peek() == '}') break;
+      const std::string key = quoted();
+      skip();
+      expect(':');
+      skip();
+      if (key == "descr" && !have_descr) {
+        *descr = quoted();
+        have_descr = true;
+      } else if (key == "fortran_order" && !have_fortran) {
+        *fortran = boolean();
+        have_fortran = true;
+      } else if (key == "shape" && !have_shape) {
+        *shape = tuple();
+        have_shape = true;
+      } else {
+        fail("a key 'descr', 'fortran_order' or 'shape' (each once)", "'" + shown(key) + "'");
+      }
+      skip();
+      if (peek() == ',') {
+        ++i_;
+        continue;
+      }
+      skip();
+      if (peek() != '}') fail("',' or '}'", found());
+    }
+    expect('}');
+    skip();
+    if (i_ != s_.size()) fail("the end of the header after '}'", found());
+    if (!have_descr || !have_fortran || !have_shape) fail("the keys 'descr', 'fortran_order' and 'shape'", "fewer");
+  }
+
+ private:
+  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+  void skip() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n')) ++i_;
+  }
+  std::string found() const {
+    return i_ >= s_.size() ? "the end of the header" : "'" + shown(s_.substr(i_, 12)) + "'";
+  }
+  [[noreturn]] void fail(const std::string& expected, const std::string& got) const {
+    throw DataError(where_, ".npy header at character " + std::to_string(i_) + ": expected " + expected + ", found " + got);
+  }
+  void expect(char c) {
+    if (peek() != c) fail(std::string("'") + c + "'", found());
+    ++i_;
+  }
+  std::string quoted() {
+    if (peek() != '\'') fail("a quoted string", found());
+    const std::size_t end = s_.find('\'', i_ + 1);
+    if (end == std::string::npos) fail("a closing quote", "the end of the header");
+    std::string out = s_.substr(i_ + 1, end - i_ - 1);
+    i_ = end + 1;
+    return out;
+  }
+  bool boolean() {
+    if (s_.compare(i_, 4, "True") == 0) {
+      i_ += 4;
+      return true;
+    }
+    if (s_.compare(i_, 5, "False") == 0) {
+      i_ += 5;
+      return false;
+    }
+    fail("True or False", found());
+  }
+  std::uint64_t integer() {
+    if (!std::isdigit(static_cast<unsigned char>(peek()))) fail("a non-negative whole number", found());
+    std::uint64_t v = 0;
+    while (std::isdigit(static_cast<unsigned char>(peek()))) {
+      if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, static_cast<unsigned>(s_[i_] - '0'), &v)) {
+        fail("a dimension below 2^64", "a larger number");
+      }
+      ++i_;
+    }
+    if (peek() == 'L') ++i_;  // Python 2's long literal, which old numpy wrote
+    return v;
+  }
+  std::vector<std::uint64_t> tuple() {
+    expect('(');
+    std::vector<std::uint64_t> dims;
+    for (;;) {
+      skip();
+      if (peek() == ')') break;
+      if (dims.size() == kMaxDims) fail("at most 32 dimensions", "more");
+      dims.push_back(integer());
+      skip();
+      if (peek() == ',') {
+        ++i_;
+        continue;
+      }
+      if (peek() != ')') fail("',' or ')'", found());
+    }
+    expect(')');
+    return dims;
+  }
+
+  const std::string& s_;
+  const std::string& where_;
+  std::size_t i_ = 0;
+};
+
+// kind and itemsize of a descr numpy writes for a plain numeric array; DataError for anything else, with the
+// reason for the common refusals (objects need pickle; big-endian data).
+void parse_descr(const std::string& descr, const std::string& where, char* kind, std::size_t* itemsize) {
+  if (descr.size() == 3 && (descr[0] == '<' || descr[0] == '|' || descr[0] == '=')) {
+    const char k = descr[1];
+    const char size = descr[2];
+    if ((k == 'u' || k == 'i') && (size == '1' || size == '2' || size == '4' || size == '8')) {
+      *kind = k;
+      *itemsize = static_cast<std::size_t>(size - '0');
+      if (*itemsize == 1 || descr[0] != '|') return;
+    }
+    if (k == 'f' && (size == '4' || size == '8') && descr[0] != '|') {
+      *kind = 'f';
+      *itemsize = static_cast<std::size_t>(size - '0');
+      return;
+    }
+    if (k == 'b' && size == '1') {
+      *kind = 'b';
+      *itemsize = 1;
+      return;
+    }
+  }
+  std::string why;
+  if (descr.find('O') != std::string::npos) {
+    why = " (an object array: reading it needs pickle, which is refused; save numeric arrays)";
+  } else if (!descr.empty() && descr[0] == '>') {
+    why = " (big-endian: save it with arr.astype(arr.dtype.newbyteorder('<')))";
+  }
+  throw DataError(where, ".npy header field 'descr': expected a little-endian integer, bool or float32/float64 dtype "
+                         "('|u1', '<i8', '<f4', '<f8', ...), found '" + shown(descr) + "'" + why);
+}
+
+}  // namespace
+
+std::uint64_t NpyArray::elements() const {
+  std::uint64_t n = 1;
+  for (const std::uint64_t d : shape) n *= d;  // checked for overflow when parsed
+  return n;
+}
+
+std::string NpyArray::descr() const {
+  return std::string(itemsize == 1 ? "|" : "<") + kind + std::to_string(itemsize);
+}
+
+NpyArray parse_npy(const std::uint8_t* b, std::size_t n, const std::string& where) {
+  static const std::uint8_t kMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+  if (n < 10 || std::memcmp(b, kMagic, 6) != 0) {
+    throw DataError(where, "bytes 0-5: expected the .npy magic \\x93NUMPY, found " +
+                               std::string(n < 6 ? "a shorter member" : "other bytes"));
+  }
+  const std::uint8_t major = b[6], minor = b[7];
+  if (major < 1 || major > 3 || minor != 0) {
+    throw DataError(where, ".npy version at byte 6: expected 1.0, 2.0 or 3.0, found " + std::to_string(major) + "." +
+                               std::to_string(minor));
+  }
+  std::size_t header_len = 0, header_at = 0;
+  if (major == 1) {
+    header_len = le16(b + 8);
+    header_at = 10;
+  } else {
+    if (n < 12) throw DataError(where, ".npy header length at byte 8: expected 4 bytes, found the end of the member");
+    const std::uint32_t len = le32(b + 8);
+    if (len > kMaxNpyHeader) {
+      throw DataError(where, ".npy header length at byte 8: expected at most 65535, found " + std::to_string(len));
+    }
+    header_len = len;
+    header_at = 12;
+  }
+  if (header_len > n - header_at) {
+    throw DataError(where, ".npy header length at byte 8: " + std::to_string(header_len) + " bytes, but the member has " +
+                               std::to_string(n - header_at) + " after it");
+  }
+  const std::string header(reinterpret_cast<const char*>(b + header_at), header_len);
+  if (header.empty() || header.back() != '\n') {
+    throw DataError(where, ".npy header: expected it to end in a newline, found " +
+                               std::string(header.empty() ? "an empty header" : "another byte"));
+  }
+  std::string descr;
+  bool fortran = true;
+  NpyArray a;
+  NpyHeaderParser(header, where).parse(&descr, &fortran, &a.shape);
+  if (fortran) {
+    throw DataError(where, ".npy header field 'fortran_order': expected False (C order), found True; save "
+                           "np.ascontiguousarray(arr)");
+  }
+  parse_descr(descr, where, &a.kind, &a.itemsize);
+  std::uint64_t bytes = a.itemsize;
+  for (const std::uint64_t d : a.shape) {
+    if (__builtin_mul_overflow(bytes, d, &bytes)) {
+      throw DataError(where, ".npy header field 'shape': the array's size overflows 64 bits");
+    }
+  }
+  const std::size_t data_at = header_at + header_len;
+  if (bytes != n - data_at) {
+    throw DataError(where, "data at byte " + std::to_string(data_at) + ": the header's shape and dtype '" + descr +
+                               "' promise " + std::to_string(bytes) + " bytes, found " + std::to_string(n - data_at));
+  }
+  a.data.assign(b + data_at, b + n);
+  return a;
+}
+
+namespace {
+
+struct CentralEntry {
+  std::string name;
+  std::uint16_t flags = 0;
+  std::uint16_t method = 0;
+  std::uint32_t crc = 0;
+  std::uint64_t compressed = 0;
+  std::uint64_t size = 0;
+  std::uint64_t local_offset = 0;
+  std::uint64_t entry_offset = 0;  // of the central entry, for messages
+};
+
+// The zip64 extended-information extra field (id 1) supplies, in order, the fields that are 0xFFFFFFFF.
+void apply_zip64_extra(const std::uint8_t* extra, std::size_t len, CentralEntry& e, bool size_max, bool comp_max,
+                       bool offset_max, const std::string& name) {
+  std::size_t i = 0;
+  while (i + 4 <= len) {
+    const std::uint16_t id = le16(extra + i), n = le16(extra + i + 2);
+    if (n > len - i - 4) throw DataError(name, "central entry '" + shown(e.name) + "'" + at(e.entry_offset) +
+                                                   ": an extra field runs past the entry");
+    if (id == 1) {
+      std::size_t j = i + 4;
+      const std::size_t end = j + n;
+      auto take = [&](std::uint64_t* v) {
+        if (j + 8 > end) throw DataError(name, "central entry '" + shown(e.name) + "'" + at(e.entry_offset) +
+                                                   ": the zip64 extra field is too short");
+        *v = le64(extra + j);
+        j += 8;
+      };
+      if (size_max) take(&e.size);
+      if (comp_max) take(&e.compressed);
+      if (offset_max) take(&e.local_offset);
+      return;
+    }
+    i += 4 + n;
+  }
+  if (size_max || comp_max || offset_max) {
+    throw DataError(name, "central entry '" + shown(e.name) + "'" + at(e.entry_offset) +
+                              ": a size or offset is 0xFFFFFFFF but there is no zip64 extra field");
+  }
+}
+
+// The central directory's offset and entry count, from the end record (and the zip64 end record when the end
+// record defers to it). Nothing may follow the end record but its comment.
+void find_central_directory(const std::vector<std::uint8_t>& z, const std::string& name, std::uint64_t* cd_offset,
+                            std::uint64_t* cd_size, std::uint64_t* entries) {
+  const std::size_t n = z.size();
+  if (n < kEndBytes) throw DataError(name, "not a zip archive: " + std::to_string(n) + " bytes, shorter than a zip end record");
+  std::size_t end = n;  // the end record's offset
+  const std::size_t lowest = n - kEndBytes >= 65535 ? n - kEndBytes - 65535 : 0;
+  for (std::size_t i = n - kEndBytes + 1; i-- > lowest;) {
+    if (le32(z.data() + i) == kEndSig && i + kEndBytes + le16(z.data() + i + 20) == n) {
+      end = i;
+      break;
+    }
+  }
+  if (end == n) throw DataError(name, "not a zip archive: no end-of-central-directory record (50 4b 05 06) at its end");
+  const std::uint8_t* e = z.data() + end;
+  if (le16(e + 4) != 0 || le16(e + 6) != 0) {
+    throw DataError(name, "zip end record" + at(end) + ": a multi-disk archive, which is not supported");
+  }
+  *entries = le16(e + 10);
+  *cd_size = le32(e + 12);
+  *cd_offset = le32(e + 16);
+  if (le16(e + 8) != le16(e + 10)) throw DataError(name, "zip end record" + at(end) + ": entry counts disagree");
+  if (*entries == 0xFFFF || *cd_size == 0xFFFFFFFFu || *cd_offset == 0xFFFFFFFFu) {
+    if (end < 20 || le32(z.data() + end - 20) != kEnd64LocatorSig) {
+      throw DataError(name, "zip end record" + at(end) + ": defers to a zip64 end record, but there is no locator");
+    }
+    const std::uint64_t at64 = le64(z.data() + end - 20 + 8);
+    if (at64 > end - 20 || end - 20 - at64 < 56 || le32(z.data() + at64) != kEnd64Sig) {
+      throw DataError(name, "zip64 end record" + at(at64) + ": expected its signature 50 4b 06 06");
+    }
+    *entries = le64(z.data() + at64 + 32);
+    *cd_size = le64(z.data() + at64 + 40);
+    *cd_offset = le64(z.data() + at64 + 48);
+    end = static_cast<std::size_t>(at64);
+  }
+  if (*cd_offset > end || *cd_size > end - *cd_offset) {
+    throw DataError(name, "zip end record: the central directory (" + std::to_string(*cd_size) + " bytes" +
+                              at(*cd_offset) + ") does not lie before the end record" + at(end));
+  }
+  if (*entries > kMaxMembers) {
+    throw DataError(name, "zip end record: " + std::to_string(*entries) + " members, expected at most " +
+                              std::to_string(kMaxMembers));
+  }
+}
+
+std::vector<CentralEntry> read_central_directory(const std::vector<std::uint8_t>& z, const std::string& name) {
+  std::uint64_t cd_offset = 0, cd_size = 0, count = 0;
+  find_central_directory(z, name, &cd_offset, &cd_size, &count);
+  std::vector<CentralEntry> entries;
+  std::uint64_t i = cd_offset;
+  const std::uint64_t cd_end = cd_offset + cd_size;
+  for (std::uint64_t k = 0; k < count; ++k) {
+    if (cd_end - i < kCentralBytes || le32(z.data() + i) != kCentralHeaderSig) {
+      throw DataError(name, "zip central entry " + std::to_string(k) + at(i) +
+                                ": expected the signature 50 4b 01 02 within the central directory");
+    }
+    const std::uint8_t* c = z.data() + i;
+    CentralEntry e;
+    e.entry_offset = i;
+    e.flags = le16(c + 8);
+    e.method = le16(c + 10);
+    e.crc = le32(c + 16);
+    e.compressed = le32(c + 20);
+    e.size = le32(c + 24);
+    const std::size_t name_len = le16(c + 28), extra_len = le16(c + 30), comment_len = le16(c + 32);
+    e.local_offset = le32(c + 42);
+    if (cd_end - i - kCentralBytes < name_len + extra_len + comment_len) {
+      throw DataError(name, "zip central entry " + std::to_string(k) + at(i) + ": its name and extra fields run past "
+                            "the central directory");
+    }
+    e.name.assign(reinterpret_cast<const char*>(c + kCentralBytes), name_len);
+    apply_zip64_extra(c + kCentralBytes + name_len, extra_len, e, e.size == 0xFFFFFFFFu, e.compressed == 0xFFFFFFFFu,
+                      e.local_offset == 0xFFFFFFFFu, name);
+    for (const CentralEntry& seen : entries) {
+      if (seen.name == e.name) throw DataError(name, "zip member '" + shown(e.name) + "' is there twice");
+    }
+    entries.push_back(std::move(e));
+    i += kCentralBytes + name_len + extra_len + comment_len;
+  }
+  return entries;
+}
+
+// The member's bytes, decoded and checked (local header, method, size, CRC-32).
+std::vector<std::uint8_t> member_bytes(const std::vector<std::uint8_t>& z, const CentralEntry& e, const std::string& name,
+                                       const IdxLimits& limits) {
+  const std::string member = "zip member '" + shown(e.name) + "'";
+  if (e.flags & 0x1) throw DataError(name, member + ": encrypted, which is not supported");
+  if (e.method != 0 && e.method != 8) {
+    throw DataError(name, member + " compression method: expected 0 (stored) or 8 (deflate), found " +
+                              std::to_string(e.method));
+  }
+  if (e.size > limits.max_bytes) {
+    throw DataError(name, member + ": decodes to " + std::to_string(e.size) + " bytes, over the limit of " +
+                              std::to_string(limits.max_bytes) + " bytes (raise it with --max-bytes)");
+  }
+  if (e.local_offset > z.size() || z.size() - e.local_offset < kLocalBytes ||
+      le32(z.data() + e.local_offset) != kLocalHeaderSig) {
+    throw DataError(name, member + " local header" + at(e.local_offset) + ": expected the signature 50 4b 03 04");
+  }
+  const std::uint8_t* l = z.data() + e.local_offset;
+  const std::size_t name_len = le16(l + 26), extra_len = le16(l + 28);
+  const std::uint64_t data_at = e.local_offset + kLocalBytes + name_len + extra_len;
+  if (data_at > z.size() || e.compressed > z.size() - data_at) {
+    throw DataError(name, member + ": its data (" + std::to_string(e.compressed) + " bytes" + at(data_at) +
+                              ") runs past the end of the file");
+  }
+  if (std::string(reinterpret_cast<const char*>(l + kLocalBytes), name_len) != e.name || le16(l + 8) != e.method) {
+    throw DataError(name, member + " local header" + at(e.local_offset) +
+                              ": its name or method differs from the central directory's");
+  }
+  const std::uint8_t* in = z.data() + data_at;
+  std::vector<std::uint8_t> out;
+  if (e.method == 0) {
+    if (e.compressed != e.size) {
+      throw DataError(name, member + ": stored, but its sizes differ (" + std::to_string(e.compressed) + " and " +
+                                std::to_string(e.size) + ")");
+    }
+    out.assign(in, in + e.size);
+  } else {
+    // deflate expands at most 1032:1, so a size beyond that is a lie: refused before it is allocated.
+    if (e.size / 1032 > e.compressed) {
+      throw DataError(name, member + ": declares " + std::to_string(e.size) + " bytes from " +
+                                std::to_string(e.compressed) + " compressed, more than deflate can expand to");
+    }
+    std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)> d(libdeflate_alloc_decompressor(),
+                                                                                    libdeflate_free_decompressor);
+    if (d == nullptr) throw ResourceError(name + ": libdeflate_alloc_decompressor failed");
+    out.resize(static_cast<std::size_t>(e.size));
+    std::size_t in_used = 0, got = 0;
+    const libdeflate_result r = libdeflate_deflate_decompress_ex(d.get(), in, static_cast<std::size_t>(e.compressed),
+                                                                 out.data(), out.size(), &in_used, &got);
+    if (r != LIBDEFLATE_SUCCESS || got != out.size()) {
+      throw DataError(name, member + at(data_at) + ": the deflate stream is corrupt or does not decode to the declared " +
+                                std::to_string(e.size) + " bytes");
+    }
+  }
+  const std::uint32_t crc = static_cast<std::uint32_t>(
+      crc32_z(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(out.data()), out.size()));
+  if (crc != e.crc) throw DataError(name, member + ": CRC-32 mismatch (the data is damaged)");
+  return out;
+}
+
+}  // namespace
+
+std::vector<NpyArray> parse_npz(const std::vector<std::uint8_t>& bytes, const std::string& name, const IdxLimits& limits) {
+  const std::vector<CentralEntry> entries = read_central_directory(bytes, name);
+  // Members may share compressed bytes (a zip bomb), so the sum of what they declare is bounded as a whole.
+  std::uint64_t total = 0;
+  for (const CentralEntry& e : entries) {
+    if (__builtin_add_overflow(total, e.size, &total) || total > limits.max_bytes) {
+      throw DataError(name, "the members decode to more than the limit of " + std::to_string(limits.max_bytes) +
+                                " bytes together (raise it with --max-bytes)");
+    }
+  }
+  std::vector<NpyArray> arrays;
+  for (const CentralEntry& e : entries) {
+    if (e.name.size() < 5 || e.name.compare(e.name.size() - 4, 4, ".npy") != 0) {
+      throw DataError(name, "zip member '" + shown(e.name) + "': expected only .npy members in an .npz");
+    }
+    const std::vector<std::uint8_t> npy = member_bytes(bytes, e, name, limits);
+    NpyArray a = parse_npy(npy.data(), npy.size(), name + ": member " + shown(e.name));
+    a.member = e.name;
+    arrays.push_back(std::move(a));
+  }
+  return arrays;
+}
+
+std::vector<NpyArray> load_npz(const std::string& path, const IdxLimits& limits) {
+  std::uint64_t file_bytes = 0;
+  const std::uint64_t want = limits.max_bytes == UINT64_MAX ? UINT64_MAX : limits.max_bytes + 1;
+  std::vector<std::uint8_t> bytes = read_file_prefix(path, want, &file_bytes);
+  if (file_bytes > limits.max_bytes) {
+    throw DataError(path, "the file is " + std::to_string(file_bytes) + " bytes, over the limit of " +
+                              std::to_string(limits.max_bytes) + " bytes (raise it with --max-bytes)");
+  }
+  return parse_npz(bytes, path, limits);
+}
+
+}  // namespace logreg

@@ -1,0 +1,147 @@
+// The full-batch objective and the evaluation over feature matrices (feature_model.hpp): uint8 rows give the
+// CPU reference's IDX objective bit for bit, CSR rows give their dense form's values, the gradient matches
+// finite differences, 8 parts on the thread team are bit-reproducible, and a hand-computed evaluation.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "logreg/cpu_reference.hpp"
+#include "logreg/feature_model.hpp"
+#include "logreg/maths/objective_math.hpp"
+#include "logreg/rng.hpp"
+#include "test_support.hpp"
+
+namespace logreg {
+namespace {
+
+FeatureMatrix Uint8Matrix(const ImageSet& images) {
+  FeatureMatrix m;
+  m.rows = images.count;
+  m.cols = images.dim();
+  m.dtype = FeatureDtype::kUint8;
+  m.dense = images.pixels;
+  return m;
+}
+
+// Dense float64 (rows, cols) with about a third zeros, and its CSR form.
+void RandomFloatMatrix(std::size_t rows, std::size_t cols, std::uint64_t seed, FeatureMatrix* dense, FeatureMatrix* csr) {
+  Rng rng(seed, 3);
+  std::vector<double> v(rows * cols);
+  for (double& x : v) x = rng.below(3) == 0 ? 0.0 : static_cast<double>(rng.below(2001)) / 100.0 - 10.0;
+  dense->rows = csr->rows = rows;
+  dense->cols = csr->cols = cols;
+  dense->dtype = FeatureDtype::kFloat64;
+  dense->dense.resize(v.size() * 8);
+  std::memcpy(dense->dense.data(), v.data(), dense->dense.size());
+  csr->sparse = true;
+  csr->row_start = {0};
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (std::size_t d = 0; d < cols; ++d) {
+      if (v[i * cols + d] != 0.0) {
+        csr->col_index.push_back(static_cast<std::uint32_t>(d));
+        csr->values.push_back(v[i * cols + d]);
+      }
+    }
+    csr->row_start.push_back(csr->values.size());
+  }
+}
+
+std::vector<double> RandomParams(std::size_t n, double scale, std::uint64_t seed) {
+  Rng rng(seed, 7);
+  std::vector<double> p(n);
+  for (double& v : p) v = scale * (2.0 * static_cast<double>(rng.below(1u << 30)) / (1u << 30) - 1.0);
+  return p;
+}
+
+TEST(FeatureObjective, Uint8RowsGiveTheReferenceIdxObjectiveBitForBit) {
+  const int C = 4;
+  const ImageSet images = test::RandomImages(37, 5, 6, 21);
+  const LabelSet labels = test::RandomLabels(37, C, 21);
+  const FeatureMatrix x = Uint8Matrix(images);
+  const std::vector<std::uint32_t> y(labels.labels.begin(), labels.labels.end());
+  std::vector<std::uint32_t> rows(37);
+  std::iota(rows.begin(), rows.end(), 0u);
+  const std::vector<double> params = RandomParams(static_cast<std::size_t>(C) * 31, 0.5, 4);
+  const double l2 = l2_strength(0.7, 37.0);
+  std::vector<double> g_ref(params.size()), g(params.size());
+  const double f_ref = reference_full_batch_objective(images, labels, rows, LossHead::kSoftmax, C, params.data(), l2,
+                                                      g_ref.data());
+  FeatureObjective objective(x, y, LossHead::kSoftmax, C, 1, nullptr);
+  EXPECT_EQ(objective(params.data(), l2, g.data()), f_ref);
+  EXPECT_EQ(g, g_ref);
+}
+
+TEST(FeatureObjective, CsrGivesItsDenseFormAndMatchesFiniteDifferences) {
+  const int C = 3;
+  FeatureMatrix dense, csr;
+  RandomFloatMatrix(29, 7, 5, &dense, &csr);
+  Rng rng(9, 1);
+  std::vector<std::uint32_t> y(29);
+  for (auto& v : y) v = static_cast<std::uint32_t>(rng.below(C));
+  const std::vector<double> params = RandomParams(static_cast<std::size_t>(C) * 8, 0.1, 6);
+  const double l2 = l2_strength(2.0, 29.0);
+  for (const LossHead head : {LossHead::kSoftmax, LossHead::kOvr}) {
+    std::vector<double> gd(params.size()), gs(params.size());
+    FeatureObjective fd(dense, y, head, C, 1, nullptr), fs(csr, y, head, C, 1, nullptr);
+    const double f = fd(params.data(), l2, gd.data());
+    EXPECT_EQ(fs(params.data(), l2, gs.data()), f);
+    EXPECT_EQ(gs, gd);
+    std::vector<double> p = params, scratch(params.size());
+    for (std::size_t j = 0; j < params.size(); j += 5) {
+      const double h = 1e-6;
+      p[j] = params[j] + h;
+      const double fp = fd(p.data(), l2, scratch.data());
+      p[j] = params[j] - h;
+      const double fm = fd(p.data(), l2, scratch.data());
+      p[j] = params[j];
+      EXPECT_NEAR(gd[j], (fp - fm) / (2 * h), 1e-6 * (1.0 + std::fabs(gd[j]))) << "parameter " << j;
+    }
+  }
+}
+
+TEST(FeatureObjective, EightPartsOnTheTeamAreReproducibleAndCloseToRowOrder) {
+  const int C = 5;
+  FeatureMatrix dense, csr;
+  RandomFloatMatrix(203, 11, 8, &dense, &csr);
+  std::vector<std::uint32_t> y(203);
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<std::uint32_t>(i % C);
+  const std::vector<double> params = RandomParams(static_cast<std::size_t>(C) * 12, 0.2, 2);
+  cpu::ThreadTeam team(2);
+  std::vector<double> g1(params.size()), g8(params.size()), g8b(params.size());
+  FeatureObjective one(csr, y, LossHead::kSoftmax, C, 1, nullptr), eight(csr, y, LossHead::kSoftmax, C, 8, &team);
+  const double f1 = one(params.data(), 0.01, g1.data());
+  const double f8 = eight(params.data(), 0.01, g8.data());
+  EXPECT_EQ(eight(params.data(), 0.01, g8b.data()), f8);
+  EXPECT_EQ(g8b, g8);
+  EXPECT_NEAR(f8, f1, 1e-13 * std::fabs(f1));
+  EXPECT_TRUE(test::AllClose(g1.data(), g8.data(), g1.size(), 1e-15, 1e-12));
+}
+
+TEST(FeatureEvaluation, HandComputedReport) {
+  // Two features, two classes: class 1 wins when x0 > x1 (W = [[0, 1], [1, 0]], b = 0).
+  Model m;
+  m.input_dim = 2;
+  m.num_classes = 2;
+  m.weights = {0.0f, 1.0f, 1.0f, 0.0f};
+  m.bias = {0.0f, 0.0f};
+  FeatureMatrix x;
+  x.rows = 3;
+  x.cols = 2;
+  x.dtype = FeatureDtype::kFloat32;
+  const std::vector<float> v = {2.0f, 0.0f, 0.0f, 1.0f, 3.0f, 1.0f};
+  x.dense.resize(v.size() * 4);
+  std::memcpy(x.dense.data(), v.data(), x.dense.size());
+  const EvaluationReport r = evaluate_features(m, x, {1, 1, 0});  // row 0 right, row 1 wrong, row 2 wrong
+  EXPECT_EQ(r.totals.correct, 1);
+  EXPECT_EQ(r.confusion, (std::vector<std::int64_t>{0, 1, 1, 1}));
+  // Softmax losses: log(1 + e^-2), log(1 + e^1), log(1 + e^2).
+  EXPECT_NEAR(r.totals.loss_sum, std::log1p(std::exp(-2.0)) + std::log1p(std::exp(1.0)) + std::log1p(std::exp(2.0)), 1e-12);
+  EXPECT_DOUBLE_EQ(r.precision[1], 0.5);
+  EXPECT_DOUBLE_EQ(r.recall[1], 0.5);
+  EXPECT_DOUBLE_EQ(r.recall[0], 0.0);
+}
+
+}  // namespace
+}  // namespace logreg
