@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "logreg/backend.hpp"
+#include "logreg/engine.hpp"
 #include "logreg/name_table.hpp"
 #include "logreg/maths/sgd_math.hpp"
 
@@ -50,5 +51,13 @@ std::unique_ptr<TrainerBackend> make_cpu_fast_backend(const ImageSet& train_imag
                                                       const std::vector<float>& velocity = {},
                                                       int threads = 0,
                                                       CpuSimd simd = CpuSimd::kAuto);
+
+// The fast CPU full-batch engine (no SGD state): the objective in double, fused passes over fixed row parts on
+// the team (full_batch_objective.hpp), and its Hessian-vector product; for a model of `shape`'s head, classes and
+// pixels (its parameters are not used). threads and simd as make_cpu_fast_backend's, whose name() it shares.
+// The sets must outlive it.
+std::unique_ptr<FullBatchEngine> make_cpu_fast_full_batch_engine(const ImageSet& train_images,
+                                                                 const LabelSet& train_labels, const Model& shape,
+                                                                 int threads = 0, CpuSimd simd = CpuSimd::kAuto);
 
 }  // namespace logreg
