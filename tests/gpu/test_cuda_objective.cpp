@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <vector>
@@ -272,6 +273,52 @@ TEST_F(CudaObjectiveTest, LbfgsFitToTol1e8MatchesTheCpuFit) {
   EXPECT_TRUE(on_gpu.converged()) << on_gpu.reason;
   EXPECT_NEAR(on_gpu.objective, on_cpu.objective, 1e-9 * on_cpu.objective);
   EXPECT_LT(test::RelativeL2(on_cpu.x, on_gpu.x), 1e-4);
+}
+
+// The full-batch engine builds nothing of SGD: the device memory it takes is the objective's buffers
+// (objective_device_bytes) and, with the set on the device, the set's pixels and labels; streamed, the buffers
+// less the row list. The SGD backend takes more for the same set even streamed (its step state, cuBLAS
+// workspace, the evaluator). Exact byte counts need the emulated device's allocator (a GPU rounds allocations
+// up to pages and keeps its own), so a real GPU skips this test.
+TEST_F(CudaObjectiveTest, FullBatchEngineHoldsTheSetAndTheObjectiveAlone) {
+  if (!probe_.emulated) GTEST_SKIP() << "exact device byte counts: the emulated device only";
+  constexpr std::uint32_t N = 300;
+  ImageSet images;
+  LabelSet labels;
+  NoisySet(N, 9, &images, &labels);
+  std::vector<std::uint32_t> rows(N);
+  std::iota(rows.begin(), rows.end(), 0u);
+  const Model shape = init_model(784, kClasses, LossHead::kSoftmax, 1);
+  std::vector<double> x(kParams, 0.0), g(kParams);
+  auto used_bytes = [] {
+    std::size_t free_bytes = 0, total = 0;
+    EXPECT_EQ(cudaMemGetInfo(&free_bytes, &total), cudaSuccess);
+    return total - free_bytes;
+  };
+  const std::size_t before = used_bytes();
+  const std::size_t objective = objective_device_bytes(N, 784, kClasses);
+  CudaOptions on_device;
+  on_device.residency = Residency::kDevice;
+  CudaOptions streamed;
+  streamed.residency = Residency::kStream;
+  {
+    auto engine = make_cuda_full_batch_engine(images, labels, shape, on_device);
+    engine->full_batch_objective(rows, x.data(), 0.0, g.data());
+    EXPECT_EQ(used_bytes() - before, std::size_t{N} * 784 + N + objective);
+  }
+  std::size_t full_batch_streamed = 0;
+  {
+    auto engine = make_cuda_full_batch_engine(images, labels, shape, streamed);
+    engine->full_batch_objective(rows, x.data(), 0.0, g.data());
+    full_batch_streamed = used_bytes() - before;
+    EXPECT_EQ(full_batch_streamed, objective - std::size_t{N} * sizeof(std::uint32_t));
+  }
+  EXPECT_EQ(used_bytes(), before);  // all of it freed
+  const auto sgd = make_cuda_backend(images, labels, shape, streamed);
+  EXPECT_TRUE(sgd->traits().gpu);
+  std::printf("device bytes, %u rows streamed: full-batch engine %zu, SGD backend %zu\n", N, full_batch_streamed,
+              used_bytes() - before);
+  EXPECT_GT(used_bytes() - before, full_batch_streamed);
 }
 
 }  // namespace
