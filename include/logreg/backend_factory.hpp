@@ -1,6 +1,6 @@
-// The backend factory of the train layer: the device names (`--device`), the `auto` rule, creating the
-// backend a request names, and the chunking policy (how many calls an epoch is handed over in). The CLI
-// and tests go through here; nothing else decides what runs where.
+// The engine factory of the train layer: the device names (`--device`), the `auto` rule, creating the SGD
+// backend or the full-batch engine a request names, and the chunking policy (how many calls an epoch is handed
+// over in). The CLI and tests go through here; nothing else decides what runs where.
 #pragma once
 
 #include <memory>
@@ -10,6 +10,7 @@
 #include "logreg/backend.hpp"
 #include "logreg/cuda_backend.hpp"
 #include "logreg/dataset.hpp"
+#include "logreg/engine.hpp"
 #include "logreg/model.hpp"
 #include "logreg/name_table.hpp"
 #include "logreg/maths/sgd_math.hpp"
@@ -28,12 +29,14 @@ inline constexpr NameTable<Device, 4> kDeviceNames = {{
 inline const char* device_name(Device d) { return name_of(kDeviceNames, d); }
 inline bool parse_device(const std::string& s, Device* out) { return parse_name(kDeviceNames, s, out); }
 
-// The CUDA library's two entry points (logreg_cuda_backend). They are handed in rather than called from
+// The CUDA library's entry points (logreg_cuda_backend). They are handed in rather than called from
 // here because that library depends on this one; the defaults are the real ones, tests stand in for a GPU.
 struct CudaEntryPoints {
   CudaProbe (*probe)() = probe_cuda;
   std::unique_ptr<TrainerBackend> (*make)(const ImageSet&, const LabelSet&, const Model&, const CudaOptions&) =
       make_cuda_backend;
+  std::unique_ptr<FullBatchEngine> (*make_full_batch)(const ImageSet&, const LabelSet&, const Model&,
+                                                      const CudaOptions&) = make_cuda_full_batch_engine;
 };
 
 // What a requested device resolves to: kCpu, kCuda or kReference, and for `auto` a line for stderr saying
@@ -65,6 +68,22 @@ struct MadeBackend {
 // outlive it. Throws what the backend's constructor throws (DataError, ResourceError, UsageError).
 MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_images, const LabelSet& train_labels,
                          const Model& initial, const CudaEntryPoints& cuda = {});
+
+struct MadeFullBatchEngine {
+  std::unique_ptr<FullBatchEngine> engine;
+  std::string note;  // as MadeBackend's
+};
+
+// Creates the full-batch engine `request` names (the device rule of make_backend; optimizer and velocity are not
+// used): no SGD state is built. `shape` gives the head, classes and pixels. The sets must outlive it. Throws as
+// make_backend.
+MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const ImageSet& train_images,
+                                           const LabelSet& train_labels, const Model& shape,
+                                           const CudaEntryPoints& cuda = {});
+
+// The engine of `eval` and `predict`, which hold a model and no training set: the host's inference (Engine's
+// logits and accuracy_percent), on the CPU. Never loads the CUDA module.
+std::unique_ptr<Engine> make_inference_engine();
 
 // The chunking policy: an epoch goes to a GPU backend in one call (each call ends in a host sync, and the
 // work must not depend on anything but the settings: a terminal or a benchmark get the same); a CPU backend

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "logreg/backend.hpp"
+#include "logreg/engine.hpp"
 #include "logreg/name_table.hpp"
 #include "logreg/maths/sgd_math.hpp"
 
@@ -39,7 +40,8 @@ inline const char* cpu_simd_name(CpuSimd simd) { return name_of(kCpuSimdNames, s
 // `train_images`/`train_labels` must outlive the backend. `velocity` (C*D + C, or empty for zeros)
 // continues a saved momentum state. threads = 0: the process's shared_thread_team() (thread_team.hpp: the
 // hardware's threads, at most 2, since a training step is split into two column slices), which inference
-// (evaluation.hpp) uses too; threads > 0: a team of its own of that size (evaluate() uses every thread). Results do not depend on the
+// (evaluation.hpp) uses too; threads > 0: a team of its own of that size (its evaluate(), float32 on the
+// team, uses every thread; logits() are the host's, engine.hpp). Results do not depend on the
 // thread count: every output element is summed by one thread in a fixed order, so reruns are
 // bit-identical. They may differ in the last bits between SIMD levels (lane count and FMA change the
 // rounding). Throws UsageError for an unsupported `simd`.
@@ -50,5 +52,13 @@ std::unique_ptr<TrainerBackend> make_cpu_fast_backend(const ImageSet& train_imag
                                                       const std::vector<float>& velocity = {},
                                                       int threads = 0,
                                                       CpuSimd simd = CpuSimd::kAuto);
+
+// The fast CPU full-batch engine (no SGD state): the objective in double, fused passes over fixed row parts on
+// the team (full_batch_objective.hpp), and its Hessian-vector product; for a model of `shape`'s head, classes and
+// pixels (its parameters are not used). threads and simd as make_cpu_fast_backend's, whose name() it shares.
+// The sets must outlive it.
+std::unique_ptr<FullBatchEngine> make_cpu_fast_full_batch_engine(const ImageSet& train_images,
+                                                                 const LabelSet& train_labels, const Model& shape,
+                                                                 int threads = 0, CpuSimd simd = CpuSimd::kAuto);
 
 }  // namespace logreg

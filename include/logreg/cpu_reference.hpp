@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "logreg/backend.hpp"
+#include "logreg/engine.hpp"
 #include "logreg/maths/sgd_math.hpp"
 
 namespace logreg {
@@ -19,6 +20,12 @@ std::unique_ptr<TrainerBackend> make_cpu_reference_backend(const ImageSet& train
                                                            const OptimizerConfig& optimizer = {},
                                                            const std::vector<float>& velocity = {});
 
+// The reference's full-batch engine (no SGD state): reference_full_batch_objective and
+// reference_full_batch_hessian_vector below over the training set, for a model of `shape`'s head and classes
+// (its parameters are not used). The sets must outlive it; DataError as check_set_fits_model.
+std::unique_ptr<FullBatchEngine> make_cpu_reference_full_batch_engine(const ImageSet& train_images,
+                                                                      const LabelSet& train_labels, const Model& shape);
+
 // One SGD step of the reference on explicit rows, exposed for tests:
 //   x: (B, D) row-major inputs in [0,1]; labels: (B); model updated in place.
 //   logits_out (B, C), dz_out (B, C), dw_out (C, D), db_out (C) receive the intermediates when non-null.
@@ -29,14 +36,14 @@ Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labe
                           double* dw_out = nullptr, double* db_out = nullptr,
                           const OptimizerConfig& optimizer = {}, float* velocity = nullptr);
 
-// The reference's full-batch objective (TrainerBackend::full_batch_objective, maths/objective_math.hpp) of a
+// The reference's full-batch objective (FullBatchEngine::full_batch_objective, maths/objective_math.hpp) of a
 // Linear(D -> C) model with `head` over rows `rows` of images/labels, x = pixel_to_unit<double>, every sum in
 // double and in row order: params (C*D + C) W then b, grad (C*D + C). Returns f.
 double reference_full_batch_objective(const ImageSet& images, const LabelSet& labels,
                                       const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
                                       const double* params, double l2, double* grad);
 
-// The reference's Hessian-vector product of that objective (TrainerBackend::full_batch_hessian_vector), softmax
+// The reference's Hessian-vector product of that objective (FullBatchEngine::full_batch_hessian_vector), softmax
 // head only (UsageError otherwise): per row, in row order and in double, p from objective_row_probs at params,
 // u = V x + v_b and hessian_row (maths/objective_math.hpp); then the penalty's l2 v. v, hv: (C*D + C).
 void reference_full_batch_hessian_vector(const ImageSet& images, const LabelSet& labels,

@@ -1,4 +1,5 @@
-// The CUDA backend's public face: probing for a usable device and creating the backend.
+// The CUDA engines' public face: probing for a usable device and creating the SGD backend or the full-batch
+// engine.
 // Everything CUDA-specific (RAII types, kernels, cuBLAS) stays behind this header in src/cuda/.
 #pragma once
 
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "logreg/backend.hpp"
+#include "logreg/engine.hpp"
 #include "logreg/name_table.hpp"
 #include "logreg/maths/sgd_math.hpp"
 
@@ -89,5 +91,14 @@ struct CudaOptions {
 std::unique_ptr<TrainerBackend> make_cuda_backend(const ImageSet& train_images,
                                                   const LabelSet& train_labels, const Model& initial,
                                                   const CudaOptions& options = {});
+
+// The full-batch engine (no SGD state: no DeviceStep, step graphs, cuBLAS handle or evaluator): the objective in
+// double on the device (src/cuda/device_objective.hpp), for a model of `shape`'s head, classes and pixels (its
+// parameters are not used). Of `options` it reads device and residency: with the set on the device its pixels
+// and labels are uploaded once; streamed, the rows are gathered once into pinned host memory. No
+// Hessian-vector product (UsageError). Throws as make_cuda_backend; the sets must outlive it.
+std::unique_ptr<FullBatchEngine> make_cuda_full_batch_engine(const ImageSet& train_images,
+                                                             const LabelSet& train_labels, const Model& shape,
+                                                             const CudaOptions& options = {});
 
 }  // namespace logreg

@@ -1,6 +1,8 @@
-// Inference with a trained model on the CPU (float32 parameters, double accumulation): logits, class
-// probabilities, and the evaluation report of `eval` (loss, accuracy, confusion matrix, per-class
-// precision/recall) with its text table and JSON. Training and model files are elsewhere.
+// Inference with a trained model on the host (float32 parameters, double accumulation): logits (what every
+// engine's Engine::logits gives, engine.hpp), class probabilities, and the evaluation report of `eval`, the
+// confusion matrix and the full-batch run's scores (loss, accuracy, confusion matrix, per-class
+// precision/recall) from an engine's logits, with its text table and JSON. Training and model files are
+// elsewhere.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +12,7 @@
 #include "logreg/backend.hpp"
 #include "logreg/cpu_fast.hpp"
 #include "logreg/dataset.hpp"
+#include "logreg/engine.hpp"
 #include "logreg/model.hpp"
 #include "logreg/thread_team.hpp"
 
@@ -45,6 +48,9 @@ struct EvaluationReport {
 // same prediction `predict` prints). DataError when the image size is not the model's D, the label
 // count differs from the image count, or a label is >= the model's C.
 EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels);
+// The same report from `engine`'s logits (Engine::logits): what eval, the final confusion matrix of a run and the
+// full-batch run's scores use. Same errors, and UsageError when the engine gives the wrong number of logits.
+EvaluationReport evaluate_model(Engine& engine, const Model& model, const ImageSet& images, const LabelSet& labels);
 
 // The percentage of rows whose prediction (as evaluate_model's) is their label, without the loss and the
 // confusion matrix: the test accuracy printed during a fit. Same errors as evaluate_model.

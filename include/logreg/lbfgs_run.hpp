@@ -1,5 +1,6 @@
-// The full-batch run, L-BFGS or trust-region Newton-CG (the solver is a choice of the config), on any engine
-// that gives the objective (and, for Newton-CG, its Hessian-vector product) over rows of its training set: one
+// The full-batch run, L-BFGS or trust-region Newton-CG (the solver is a choice of the config), on any
+// FullBatchEngine (engine.hpp): its objective (and, for Newton-CG, its Hessian-vector product) over rows of its
+// training set, and its logits for the scores: one
 // fit at one C, or the regularisation path (each C warm-started from the previous solution and scored on the
 // validation rows) and the best C refitted on all training rows; the test accuracy every K iterations and the
 // final evaluation. Like run_training (training.hpp) for SGD, it prints nothing: hooks report each step to
@@ -12,20 +13,13 @@
 #include <vector>
 
 #include "logreg/dataset.hpp"
+#include "logreg/engine.hpp"
 #include "logreg/evaluation.hpp"
 #include "logreg/model.hpp"
 #include "logreg/solver.hpp"
 #include "logreg/training.hpp"
 
 namespace logreg {
-
-// The objective over `rows` of the engine's training set (TrainerBackend::full_batch_objective's contract).
-using RowsObjective =
-    std::function<double(const std::vector<std::uint32_t>& rows, const double* params, double l2, double* grad)>;
-
-// The Hessian of the same objective at params times v, into hv (TrainerBackend::full_batch_hessian_vector).
-using RowsHessianVector = std::function<void(const std::vector<std::uint32_t>& rows, const double* params, double l2,
-                                             const double* v, double* hv)>;
 
 struct LbfgsRunConfig {
   std::vector<double> cs = {1.0};  // one C (inf: no penalty), or several: the regularisation path
@@ -70,12 +64,12 @@ struct LbfgsRunResult {
   EvaluationReport val;
 };
 
-// Fits from `start` (its shape and head; scikit-learn starts from zeros). Several C values need validation
-// rows (UsageError otherwise). `all_rows` is the number of training rows before the split: the refit's rows.
-// Newton-CG needs `hessian_vector` (UsageError without it).
-LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, const TrainSplit& split,
-                         std::uint32_t all_rows, const Model& start, const LbfgsRunConfig& config,
-                         const LbfgsRunHooks& hooks, const RowsHessianVector& hessian_vector = {});
+// Fits from `start` (its shape and head; scikit-learn starts from zeros) on `engine`, whose training set the
+// rows index; the validation and test scores come from its logits (evaluate_model, accuracy_percent). Several C
+// values need validation rows (UsageError otherwise). `all_rows` is the number of training rows before the
+// split: the refit's rows. Newton-CG needs the engine's Hessian-vector product (its UsageError without one).
+LbfgsRunResult run_lbfgs(FullBatchEngine& engine, const Dataset& data, const TrainSplit& split, std::uint32_t all_rows,
+                         const Model& start, const LbfgsRunConfig& config, const LbfgsRunHooks& hooks);
 
 // The parameters of a model as the solver sees them: W (C, D) row-major, then b (C), in double; and back.
 std::vector<double> params_of(const Model& m);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "logreg/backend_factory.hpp"
 #include "logreg/checked_files.hpp"
 #include "logreg/data_source.hpp"
 #include "logreg/errors.hpp"
@@ -89,7 +90,7 @@ void run_eval(const EvalOptions& o) {
     throw DataError(images.path, "test images are " + shape_text(images.rows, images.cols) + " but the model " +
                                      o.model + " was trained on " + shape_text(mf.rows, mf.cols) + " images");
   }
-  const EvaluationReport report = evaluate_model(mf.model, images, ds.test_labels);
+  const EvaluationReport report = evaluate_model(*make_inference_engine(), mf.model, images, ds.test_labels);
   if (!std::isfinite(report.totals.loss_sum)) {
     throw_non_finite_output(o.model, mf.model, images.path, "test loss", report.totals.loss_sum);
   }

@@ -16,6 +16,7 @@
 
 #include "commands.hpp"
 #include "option_values.hpp"
+#include "logreg/backend_factory.hpp"
 #include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
@@ -183,8 +184,9 @@ void run_predict(const PredictOptions& o) {
     }
     first = static_cast<std::size_t>(*o.index);
   }
+  const std::unique_ptr<Engine> engine = make_inference_engine();
   const std::vector<float> logits =
-      o.all ? compute_logits(mf.model, images) : compute_logits(mf.model, single_image(images, first));
+      o.all ? engine->logits(mf.model, images) : engine->logits(mf.model, single_image(images, first));
   const std::size_t rows = o.all ? images.count : 1;
   for (std::size_t i = 0; i < logits.size(); ++i) {
     if (!std::isfinite(logits[i])) {

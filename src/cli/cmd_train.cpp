@@ -125,7 +125,7 @@ Model zero_model(Model m) {
 }
 
 // --solver lbfgs and newton-cg (cmd_train_lbfgs.hpp), with the signals and exit codes of an SGD run.
-void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& split, TrainerBackend& backend,
+void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& split, FullBatchEngine& engine,
                const Model& start, const nlohmann::ordered_json& settings) {
   LbfgsRunInputs in;
   in.data = &data;
@@ -133,7 +133,7 @@ void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& spli
   const std::uint32_t count = data.train_images.count;
   in.all_rows = o.limit_train > 0 && static_cast<std::uint64_t>(o.limit_train) < count
                     ? static_cast<std::uint32_t>(o.limit_train) : count;
-  in.backend = &backend;
+  in.engine = &engine;
   in.start = start;
   in.settings = settings;
   in.stop_requested = [] { return g_stop_signal != 0 || stdout_failed(); };
@@ -314,30 +314,38 @@ void run_train(RunSettings o) {
   request.cuda.residency = o.residency;
   request.cuda.cuda_graphs = o.cuda_graphs == "on";
   request.cuda.kernel = o.cuda_kernel;
-  MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
-  if (!made.note.empty()) std::cerr << made.note << "\n";
-  const std::unique_ptr<TrainerBackend> backend = std::move(made.backend);
-  if (!backend->traits().gpu) validate_cuda_options(o, backend->name() + " (--device auto found no usable GPU)");
-  if (ranks::size() > 1 && backend->traits().gpu) {
-    throw UsageError("--device auto chose " + backend->name() + ", which does not run over MPI ranks: give --device cpu");
-  }
-  if (!o.save.empty() && opt.momentum != 0.0f && snapshot.velocity.empty()) snapshot.velocity = backend->optimizer_state();
-  RunFacts facts;
-  facts.backend = backend->name();
-  if (ranks::size() > 1) facts.backend += " on each of " + std::to_string(ranks::size()) + " MPI ranks";
-  facts.first_epoch = cfg.first_epoch;
-  facts.train_rows = split.train_rows.size();
-  facts.val_rows = split.val_images.count;
-  facts.data = data_record(files);
-  const nlohmann::ordered_json settings = settings_record(o, facts);
-  print_settings(settings, data);
-  if (is_full_batch(o.solver)) {
-    if (o.solver == Solver::kNewtonCg && backend->traits().gpu) {
-      throw UsageError("--solver newton-cg runs on --device cpu or reference (--device auto chose " + backend->name() + ")");
+  // The engine's note, the CUDA-only options checked off a GPU, and the settings record printed.
+  auto announce = [&](const std::string& note, const Engine& engine) {
+    if (!note.empty()) std::cerr << note << "\n";
+    if (!engine.traits().gpu) validate_cuda_options(o, engine.name() + " (--device auto found no usable GPU)");
+    RunFacts facts;
+    facts.backend = engine.name();
+    if (ranks::size() > 1) facts.backend += " on each of " + std::to_string(ranks::size()) + " MPI ranks";
+    facts.first_epoch = cfg.first_epoch;
+    facts.train_rows = split.train_rows.size();
+    facts.val_rows = split.val_images.count;
+    facts.data = data_record(files);
+    nlohmann::ordered_json record = settings_record(o, facts);
+    print_settings(record, data);
+    return record;
+  };
+  if (is_full_batch(o.solver)) {  // an engine with the objective alone: no SGD state
+    MadeFullBatchEngine made = make_full_batch_engine(request, data.train_images, data.train_labels, initial);
+    const std::unique_ptr<FullBatchEngine> engine = std::move(made.engine);
+    const nlohmann::ordered_json settings = announce(made.note, *engine);
+    if (ranks::size() > 1 && engine->traits().gpu) {
+      throw UsageError("--device auto chose " + engine->name() + ", which does not run over MPI ranks: give --device cpu");
     }
-    run_lbfgs(o, data, split, *backend, o.init.empty() ? zero_model(initial) : initial, settings);
+    if (o.solver == Solver::kNewtonCg && engine->traits().gpu) {
+      throw UsageError("--solver newton-cg runs on --device cpu or reference (--device auto chose " + engine->name() + ")");
+    }
+    run_lbfgs(o, data, split, *engine, o.init.empty() ? zero_model(initial) : initial, settings);
     return;
   }
+  MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
+  const std::unique_ptr<TrainerBackend> backend = std::move(made.backend);
+  const nlohmann::ordered_json settings = announce(made.note, *backend);
+  if (!o.save.empty() && opt.momentum != 0.0f && snapshot.velocity.empty()) snapshot.velocity = backend->optimizer_state();
 
   std::unique_ptr<MetricsLog> metrics;
   if (!o.metrics.empty()) {
@@ -413,7 +421,7 @@ void run_train(RunSettings o) {
     save_model_file(o.save, model_file_of(snapshot, data, cfg.seed, settings));
     std::printf("Saved model to %s (%d epochs)\n", o.save.c_str(), epochs_done);
   }
-  const EvaluationReport report = evaluate_model(backend->model(), data.test_images, data.test_labels);
+  const EvaluationReport report = evaluate_model(*backend, backend->model(), data.test_images, data.test_labels);
   std::printf("\nTest set confusion matrix after epoch %d (rows: true class, columns: predicted):\n", epochs_done);
   std::fputs(format_confusion_matrix(report).c_str(), stdout);
 }

@@ -1,6 +1,6 @@
 // `train --solver lbfgs` and `newton-cg` (cmd_train_lbfgs.hpp): the fits, their output lines, --metrics
-// records, --save and the regularisation path. The solver sees only the backend's full_batch_objective (and,
-// for Newton-CG, full_batch_hessian_vector) over the rows it fits.
+// records, --save and the regularisation path. The solver sees only the full-batch engine's
+// full_batch_objective (and, for Newton-CG, full_batch_hessian_vector) over the rows it fits.
 #include "cmd_train_lbfgs.hpp"
 
 #include <cerrno>
@@ -96,7 +96,6 @@ const char* full_batch_title(Solver s) { return s == Solver::kNewtonCg ? "Newton
 LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   const Dataset& data = *in.data;
   const TrainSplit& split = *in.split;
-  TrainerBackend& backend = *in.backend;
   LbfgsRunConfig config;
   config.cs = parse_c_values(o.C);
   config.method = o.solver;
@@ -169,14 +168,7 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
     return true;
   };
 
-  const LbfgsRunResult run = run_lbfgs(
-      [&backend](const std::vector<std::uint32_t>& rows, const double* x, double l2, double* g) {
-        return backend.full_batch_objective(rows, x, l2, g);
-      },
-      data, split, in.all_rows, in.start, config, hooks,
-      [&backend](const std::vector<std::uint32_t>& rows, const double* x, double l2, const double* v, double* hv) {
-        backend.full_batch_hessian_vector(rows, x, l2, v, hv);
-      });
+  const LbfgsRunResult run = run_lbfgs(*in.engine, data, split, in.all_rows, in.start, config, hooks);
 
   LbfgsRunOutcome outcome;
   outcome.iterations = run.fit.iterations;

@@ -1,5 +1,5 @@
 // `train --solver lbfgs` and `--solver newton-cg`: the full-batch run of the train command, after cmd_train.cpp has checked the
-// outputs, loaded the data, split it and made the backend. Not here: option parsing (run_settings.cpp), the
+// outputs, loaded the data, split it and made the full-batch engine. Not here: option parsing (run_settings.cpp), the
 // solver (solver.hpp), the maths (maths/objective_math.hpp).
 #pragma once
 
@@ -13,6 +13,7 @@
 #include "run_settings.hpp"
 #include "logreg/backend.hpp"
 #include "logreg/dataset.hpp"
+#include "logreg/engine.hpp"
 #include "logreg/solver.hpp"
 #include "logreg/training.hpp"
 
@@ -22,7 +23,7 @@ struct LbfgsRunInputs {
   const Dataset* data = nullptr;
   const TrainSplit* split = nullptr;
   std::uint32_t all_rows = 0;      // the training rows before the validation split (the refit's rows)
-  TrainerBackend* backend = nullptr;
+  FullBatchEngine* engine = nullptr;  // made for the run: the objective over the training set, no SGD state
   Model start;                     // zeros (scikit-learn's start) or --init's weights
   nlohmann::ordered_json settings; // the run's record; the result is added to it for --save and --metrics
   std::function<bool()> stop_requested;

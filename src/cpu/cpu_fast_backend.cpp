@@ -104,10 +104,7 @@ class CpuFastBackend final : public TrainerBackend {
     for (int s = 0; s <= kSlices; ++s) slice_chunk_[s] = chunks - cpu::split_point(chunks, kSlices - s, kSlices);
   }
 
-  std::string name() const override {
-    return std::string("cpu (float32, ") + cpu_simd_name(simd_) + ", " + std::to_string(team_.size()) +
-           (team_.size() == 1 ? " thread)" : " threads)");
-  }
+  std::string name() const override { return cpu::fast_engine_name(simd_, team_.size()); }
 
   // The steps run in windows of about ShareChooser::kWindowRows rows, each either on one thread or on
   // kSlices participants at once (run_steps); the last step's update is applied before returning, so the
@@ -163,6 +160,10 @@ class CpuFastBackend final : public TrainerBackend {
     return e.totals;
   }
 
+  // The per-epoch scores in its own layout and precision (the padded float32 W, the SIMD forward of the steps,
+  // the loss rows of step_bodies.hpp): about 2 ms on 10,000 rows, where the host's exact report (the default,
+  // evaluation.hpp) takes 12 ms; with it, epochs of the whole training set at batch 32 (about 0.1 s on two
+  // cores) took about 25 ms longer.
   Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
     Model shape;
     shape.input_dim = D_;
@@ -198,18 +199,6 @@ class CpuFastBackend final : public TrainerBackend {
     }
     totals.count = n;
     return totals;
-  }
-
-  // The full batch, in double (FullBatchObjective: full_batch_objective.hpp) on the team. The trained model is
-  // not touched.
-  double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
-                              double* grad) override {
-    return objective_.evaluate(images_, labels_, rows, params, l2, grad, head_, C_, D_, simd_, team_);
-  }
-
-  void full_batch_hessian_vector(const std::vector<std::uint32_t>& rows, const double* params, double l2,
-                                 const double* v, double* hv) override {
-    objective_.hessian_vector(images_, labels_, rows, params, l2, v, hv, head_, C_, D_, simd_, team_);
   }
 
   Model model() const override {
@@ -366,7 +355,6 @@ class CpuFastBackend final : public TrainerBackend {
   cpu::StepBarrier barrier_;
   std::unique_ptr<cpu::ThreadTeam> own_team_;  // threads > 0: a team of that size; else none
   cpu::ThreadTeam& team_;                      // own_team_, or the process's shared_thread_team()
-  cpu::FullBatchObjective objective_;  // full_batch_objective's row pointers and buffers, kept between calls
 };
 
 }  // namespace

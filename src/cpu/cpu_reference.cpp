@@ -1,5 +1,6 @@
-// The CPU reference backend: one SGD step at a time with plain loops, float32 parameters and every
-// sum (logits, gradients, losses) in double. The per-row maths comes from row_math.hpp.
+// The CPU reference engines: the SGD backend (one step at a time with plain loops, float32 parameters and every
+// sum (logits, gradients, losses) in double) and the full-batch engine (the objective and its Hessian-vector
+// product in double, in row order). The per-row maths comes from row_math.hpp and objective_math.hpp.
 #include "logreg/cpu_reference.hpp"
 
 #include <algorithm>
@@ -25,6 +26,8 @@ void reference_logits(const Model& m, const float* x, double* z) {
   }
 }
 
+constexpr const char* kReferenceName = "cpu-reference (double accumulation)";
+
 class CpuReferenceBackend final : public TrainerBackend {
  public:
   CpuReferenceBackend(const ImageSet& images, const LabelSet& labels, const Model& initial,
@@ -39,7 +42,7 @@ class CpuReferenceBackend final : public TrainerBackend {
     }
   }
 
-  std::string name() const override { return "cpu-reference (double accumulation)"; }
+  std::string name() const override { return kReferenceName; }
 
   Totals train_epoch(const std::vector<std::uint32_t>& order, int batch_size, float lr) override {
     const std::size_t D = images_.dim();
@@ -64,34 +67,6 @@ class CpuReferenceBackend final : public TrainerBackend {
     return totals;
   }
 
-  Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
-    check_set_fits_model(model_, images, labels);
-    const std::size_t D = images.dim();
-    std::vector<float> x(D);
-    std::vector<double> z(static_cast<std::size_t>(model_.num_classes));
-    Totals totals;
-    for (std::size_t i = 0; i < images.count; ++i) {
-      const std::uint8_t* px = images.image(i);
-      for (std::size_t d = 0; d < D; ++d) x[d] = pixel_to_unit<float>(px[d]);
-      reference_logits(model_, x.data(), z.data());
-      const int label = labels.labels[i];
-      totals.loss_sum += row_loss_grad<double>(model_.head, z.data(), model_.num_classes, label, 1.0, nullptr);
-      totals.correct += row_argmax(z.data(), model_.num_classes) == label ? 1 : 0;
-      totals.count += 1;
-    }
-    return totals;
-  }
-
-  double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
-                              double* grad) override {
-    return reference_full_batch_objective(images_, labels_, rows, model_.head, model_.num_classes, params, l2, grad);
-  }
-
-  void full_batch_hessian_vector(const std::vector<std::uint32_t>& rows, const double* params, double l2,
-                                 const double* v, double* hv) override {
-    reference_full_batch_hessian_vector(images_, labels_, rows, model_.head, model_.num_classes, params, l2, v, hv);
-  }
-
   Model model() const override { return model_; }
   std::vector<float> optimizer_state() const override { return optimizer_.momentum != 0.0f ? velocity_ : std::vector<float>{}; }
 
@@ -101,6 +76,33 @@ class CpuReferenceBackend final : public TrainerBackend {
   Model model_;
   OptimizerConfig optimizer_;
   std::vector<float> velocity_;  // (C*D + C) when momentum is on
+};
+
+// The full-batch engine: the training set and the model's shape, nothing else.
+class CpuReferenceFullBatch final : public FullBatchEngine {
+ public:
+  CpuReferenceFullBatch(const ImageSet& images, const LabelSet& labels, const Model& shape)
+      : images_(images), labels_(labels), head_(shape.head), classes_(shape.num_classes) {
+    check_set_fits_model(shape, images_, labels_);
+  }
+
+  std::string name() const override { return kReferenceName; }
+
+  double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                              double* grad) override {
+    return reference_full_batch_objective(images_, labels_, rows, head_, classes_, params, l2, grad);
+  }
+
+  void full_batch_hessian_vector(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                                 const double* v, double* hv) override {
+    reference_full_batch_hessian_vector(images_, labels_, rows, head_, classes_, params, l2, v, hv);
+  }
+
+ private:
+  const ImageSet& images_;
+  const LabelSet& labels_;
+  LossHead head_;
+  int classes_;
 };
 
 }  // namespace
@@ -252,6 +254,11 @@ std::unique_ptr<TrainerBackend> make_cpu_reference_backend(const ImageSet& train
                                                            const OptimizerConfig& optimizer,
                                                            const std::vector<float>& velocity) {
   return std::make_unique<CpuReferenceBackend>(train_images, train_labels, initial, optimizer, velocity);
+}
+
+std::unique_ptr<FullBatchEngine> make_cpu_reference_full_batch_engine(const ImageSet& train_images,
+                                                                      const LabelSet& train_labels, const Model& shape) {
+  return std::make_unique<CpuReferenceFullBatch>(train_images, train_labels, shape);
 }
 
 }  // namespace logreg

@@ -1,6 +1,7 @@
-// Inference on the CPU for `eval` and `predict` (include/logreg/evaluation.hpp): logits with double
-// accumulation (SIMD across rows on the shared thread team, logit_rows.hpp), per-row probabilities and losses from row_probabilities.hpp / row_math.hpp, the
-// confusion matrix with precision/recall, and its table and JSON renderings.
+// Inference on the host (include/logreg/evaluation.hpp), every engine's logits(): logits with double
+// accumulation (SIMD across rows on the shared thread team, logit_rows.hpp); the evaluation report of any
+// engine's logits (per-row losses from row_math.hpp, the confusion matrix with precision/recall) and its table
+// and JSON renderings; per-row probabilities from row_probabilities.hpp.
 #include "logreg/evaluation.hpp"
 
 #include <algorithm>
@@ -156,33 +157,26 @@ double accuracy_percent(const Model& model, const ImageSet& images, const LabelS
   return t.accuracy_percent();
 }
 
-EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels) {
-  check_labels(model, images, labels);
+namespace {
+
+// The report of (N, C) logits of `model` against the labels (checked by the caller): each row's prediction
+// (row_argmax of the floats) and loss (row_loss_grad<double> of them, scale 1), summed in row order.
+EvaluationReport report_of_logits(const Model& model, const std::vector<float>& logits, const LabelSet& labels) {
   const int C = model.num_classes;
-  // The logits, and each row's loss and prediction, on the parts' threads; the sums in row order.
   const std::size_t Cs = static_cast<std::size_t>(C);
-  std::vector<float> logits(images.count * Cs);
-  std::vector<double> loss(images.count);
-  std::vector<int> predicted(images.count);
-  logits_in_parts(model, images, CpuSimd::kAuto, cpu::shared_thread_team(), logits.data(),
-                  [&](std::size_t r0, std::size_t r1) {
-                    std::vector<double> z(Cs);
-                    for (std::size_t i = r0; i < r1; ++i) {
-                      const float* zi = logits.data() + i * Cs;
-                      std::copy(zi, zi + Cs, z.begin());
-                      predicted[i] = row_argmax(zi, C);
-                      loss[i] = row_loss_grad<double>(model.head, z.data(), C, labels.labels[i], 1.0, nullptr);
-                    }
-                  });
   EvaluationReport r;
   r.num_classes = C;
   r.confusion.assign(Cs * Cs, 0);
-  for (std::size_t i = 0; i < images.count; ++i) {
+  std::vector<double> z(Cs);
+  for (std::size_t i = 0; i < labels.count(); ++i) {
+    const float* zi = logits.data() + i * Cs;
+    std::copy(zi, zi + Cs, z.begin());
+    const int predicted = row_argmax(zi, C);
     const int label = labels.labels[i];
-    r.totals.loss_sum += loss[i];
-    r.totals.correct += predicted[i] == label ? 1 : 0;
+    r.totals.loss_sum += row_loss_grad<double>(model.head, z.data(), C, label, 1.0, nullptr);
+    r.totals.correct += predicted == label ? 1 : 0;
     r.totals.count += 1;
-    r.confusion[static_cast<std::size_t>(label) * Cs + static_cast<std::size_t>(predicted[i])] += 1;
+    r.confusion[static_cast<std::size_t>(label) * Cs + static_cast<std::size_t>(predicted)] += 1;
   }
   r.precision.assign(Cs, 0.0);
   r.recall.assign(Cs, 0.0);
@@ -197,6 +191,23 @@ EvaluationReport evaluate_model(const Model& model, const ImageSet& images, cons
     if (true_c > 0) r.recall[static_cast<std::size_t>(c)] = hits / static_cast<double>(true_c);
   }
   return r;
+}
+
+}  // namespace
+
+EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels) {
+  check_labels(model, images, labels);
+  return report_of_logits(model, compute_logits(model, images), labels);
+}
+
+EvaluationReport evaluate_model(Engine& engine, const Model& model, const ImageSet& images, const LabelSet& labels) {
+  check_labels(model, images, labels);
+  const std::vector<float> logits = engine.logits(model, images);
+  if (logits.size() != images.count * static_cast<std::size_t>(model.num_classes)) {
+    throw UsageError("the " + engine.name() + " engine gave " + std::to_string(logits.size()) + " logits for " +
+                     std::to_string(images.count) + " rows of " + std::to_string(model.num_classes) + " classes");
+  }
+  return report_of_logits(model, logits, labels);
 }
 
 std::string format_confusion_matrix(const EvaluationReport& r) {

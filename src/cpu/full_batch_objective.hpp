@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -77,5 +78,9 @@ class FullBatchObjective {
   KeptProbabilities kept_[2];                // the last two points evaluated (softmax head)
   std::uint64_t clock_ = 0;
 };
+
+// "cpu (float32, avx512, 2 threads)": the name of the fast CPU engines (SGD and full-batch) on `threads` threads
+// with the loops of `simd` (resolved).
+std::string fast_engine_name(CpuSimd simd, int threads);
 
 }  // namespace logreg::cpu

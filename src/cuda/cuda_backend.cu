@@ -1,7 +1,8 @@
-// The CUDA backend: CudaBackend (a TrainerBackend) and make_cuda_backend(). It selects the
-// device, resolves the residency and ties the parts together: DeviceStep (parameters and the maths of a
-// step), one input path (ResidentInput: the set on the device; or StreamedInput: pinned ring slots uploaded
-// on a copy stream), the EpochRunner (which kernels run an epoch, epoch_plan.hpp) and the Evaluator.
+// The CUDA engines: CudaBackend (the SGD engine, a TrainerBackend) and make_cuda_backend(); and CudaFullBatch (the
+// full-batch engine: DeviceObjective alone) and make_cuda_full_batch_engine(). CudaBackend selects the device,
+// resolves the residency and ties the parts together: DeviceStep (parameters and the maths of a step), one input
+// path (ResidentInput: the set on the device; or StreamedInput: pinned ring slots uploaded on a copy stream), the
+// EpochRunner (which kernels run an epoch, epoch_plan.hpp) and the Evaluator.
 #include "logreg/cuda_backend.hpp"
 
 #include <cuda_profiler_api.h>
@@ -59,6 +60,80 @@ const Model& checked_model(const Model& m) {
   return m;
 }
 
+// The training set has `dim` pixels per image and one label per image (DataError naming the images otherwise).
+void check_training_set(const ImageSet& images, const LabelSet& labels, int dim) {
+  if (images.dim() != static_cast<std::size_t>(dim) || labels.count() != images.count) {
+    throw DataError(images.path, "training images (" + std::to_string(images.count) + " x " +
+                                     std::to_string(images.dim()) + ") do not match " + std::to_string(labels.count()) +
+                                     " labels and input dim " + std::to_string(dim));
+  }
+}
+
+// A GPU engine; built with LOGREG_CUDA=emulated, its device is the CPU emulator.
+BackendTraits cuda_traits() {
+  BackendTraits t;
+  t.gpu = true;
+#ifdef LOGREG_CUDA_EMULATED
+  t.emulated = true;
+#endif
+  return t;
+}
+
+// The test hook behind CudaStepProbe: every batch as the compute stream saw it, appended on the device.
+class DeviceBatchRecorder final : public BatchRecorder {
+ public:
+  DeviceBatchRecorder(std::size_t rows, std::size_t dim, bool floats, cudaStream_t stream)
+      : dim_(dim), stream_(stream), labels_(rows) {
+    if (floats) {
+      x_ = DeviceBuffer<float>(rows * dim);
+    } else {
+      pixels_ = DeviceBuffer<std::uint8_t>(rows * dim);
+    }
+  }
+  void record_pixels(const std::uint8_t* pixels, const std::uint8_t* labels, int rows) override {
+    const std::size_t r = static_cast<std::size_t>(rows);
+    CUDA_CHECK(cudaMemcpyAsync(pixels_.data() + rows_ * dim_, pixels, r * dim_, cudaMemcpyDeviceToDevice, stream_));
+    append_labels(labels, r);
+  }
+  void record_floats(const float* x, const std::uint8_t* labels, int rows) override {
+    const std::size_t r = static_cast<std::size_t>(rows);
+    CUDA_CHECK(cudaMemcpyAsync(x_.data() + rows_ * dim_, x, r * dim_ * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+    append_labels(labels, r);
+  }
+  // With device-resident data the recording holds the gathered floats x (what the GEMMs read); each is
+  // p / 255 for a uint8 p, so round(x * 255) gives the pixel back exactly.
+  RecordedBatches read() const {
+    RecordedBatches out;
+    out.pixels.resize(rows_ * dim_);
+    out.labels.resize(rows_);
+    std::vector<float> x(x_.size() > 0 ? rows_ * dim_ : 0);
+    if (!x.empty()) CUDA_CHECK(cudaMemcpyAsync(x.data(), x_.data(), x.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    if (x_.size() == 0 && !out.pixels.empty()) {
+      CUDA_CHECK(cudaMemcpyAsync(out.pixels.data(), pixels_.data(), out.pixels.size(), cudaMemcpyDeviceToHost, stream_));
+    }
+    if (!out.labels.empty()) {
+      CUDA_CHECK(cudaMemcpyAsync(out.labels.data(), labels_.data(), out.labels.size(), cudaMemcpyDeviceToHost, stream_));
+    }
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      out.pixels[k] = static_cast<std::uint8_t>(std::lround(static_cast<double>(x[k]) * 255.0));
+    }
+    return out;
+  }
+
+ private:
+  void append_labels(const std::uint8_t* labels, std::size_t r) {
+    CUDA_CHECK(cudaMemcpyAsync(labels_.data() + rows_, labels, r, cudaMemcpyDeviceToDevice, stream_));
+    rows_ += r;
+  }
+  std::size_t dim_;
+  cudaStream_t stream_;
+  std::size_t rows_ = 0;
+  DeviceBuffer<std::uint8_t> pixels_;  // (rows, D) streamed path
+  DeviceBuffer<float> x_;              // (rows, D) resident path
+  DeviceBuffer<std::uint8_t> labels_;  // (rows)
+};
+
 class CudaBackend final : public TrainerBackend {
  public:
   CudaBackend(const ImageSet& train_images, const LabelSet& train_labels, const Model& initial,
@@ -69,14 +144,8 @@ class CudaBackend final : public TrainerBackend {
         train_labels_(train_labels),
         head_(checked_model(initial).head),
         step_(prop_, initial, options.optimizer, options.velocity, compute_.get()),
-        runner_(options.kernel, options.cuda_graphs, prop_.sharedMemPerBlockOptin),
-        objective_(step_.classes(), step_.dim(), prop_.sharedMemPerBlockOptin) {
-    if (train_images_.dim() != static_cast<std::size_t>(step_.dim()) || train_labels_.count() != train_images_.count) {
-      throw DataError(train_images_.path, "training images (" + std::to_string(train_images_.count) + " x " +
-                                              std::to_string(train_images_.dim()) + ") do not match " +
-                                              std::to_string(train_labels_.count()) + " labels and input dim " +
-                                              std::to_string(step_.dim()));
-    }
+        runner_(options.kernel, options.cuda_graphs, prop_.sharedMemPerBlockOptin) {
+    check_training_set(train_images_, train_labels_, step_.dim());
     if (options_.ring_slots < 2) {
       throw UsageError("ring_slots must be at least 2 (got " + std::to_string(options_.ring_slots) + ")");
     }
@@ -117,15 +186,7 @@ class CudaBackend final : public TrainerBackend {
     return "cuda (" + std::string(prop_.name) + ", cc " + compute_capability(prop_) + "; " + where + ")";
   }
 
-  // A GPU backend; built with LOGREG_CUDA=emulated, its device is the CPU emulator.
-  BackendTraits traits() const override {
-    BackendTraits t;
-    t.gpu = true;
-#ifdef LOGREG_CUDA_EMULATED
-    t.emulated = true;
-#endif
-    return t;
-  }
+  BackendTraits traits() const override { return cuda_traits(); }
 
   Totals train_epoch(const std::vector<std::uint32_t>& order, int batch_size, float lr) override {
     if (batch_size <= 0) throw UsageError("batch size must be positive (got " + std::to_string(batch_size) + ")");
@@ -146,16 +207,6 @@ class CudaBackend final : public TrainerBackend {
 
   Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
     return evaluator_.evaluate(images, labels, step_, head_);
-  }
-
-  // In double on the device (DeviceObjective): over the resident set, or, with the set streamed, over the rows
-  // gathered once into pinned host memory that the kernel reads in place.
-  double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
-                              double* grad) override {
-    const std::uint8_t* pixels = resident_ != nullptr ? resident_->pixels() : nullptr;
-    const std::uint8_t* labels = resident_ != nullptr ? resident_->labels() : nullptr;
-    return objective_.evaluate(train_images_, train_labels_, pixels, labels, rows, params, l2, grad, head_,
-                               compute_.get());
   }
 
   Model model() const override { return step_.model(head_); }
@@ -196,10 +247,72 @@ class CudaBackend final : public TrainerBackend {
   std::unique_ptr<StreamedInput> streamed_;
   EpochRunner runner_;  // which kernels run an epoch, and the step graph
   Evaluator evaluator_;
-  DeviceObjective objective_;  // full_batch_objective (the L-BFGS solver)
 
   bool epoch_range_open_ = false;
   bool profiling_ = false;
+};
+
+// The full-batch engine: the device, one stream and DeviceObjective; no DeviceStep (no SGD parameters, momentum
+// or step graphs), no cuBLAS handle, no evaluator. With the set on the device (residency device, or auto when it
+// fits in half the free memory) its pixels and labels are uploaded once, here; streamed, DeviceObjective reads
+// the rows it gathers into pinned host memory.
+class CudaFullBatch final : public FullBatchEngine {
+ public:
+  CudaFullBatch(const ImageSet& train_images, const LabelSet& train_labels, const Model& shape,
+                const CudaOptions& options)
+      : prop_(select_device(options)),
+        train_images_(train_images),
+        train_labels_(train_labels),
+        head_(checked_model(shape).head),
+        objective_(shape.num_classes, shape.input_dim, prop_.sharedMemPerBlockOptin) {
+    check_training_set(train_images_, train_labels_, shape.input_dim);
+    check_labels(train_labels_, shape.num_classes);
+    std::size_t free_bytes = 0;
+    std::size_t total_bytes = 0;
+    CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    const std::size_t count = train_images_.count;
+    const std::size_t on_device = count * train_images_.dim() + count +
+                                  objective_device_bytes(count, train_images_.dim(), shape.num_classes);
+    if (resolve_residency(options.residency, on_device, free_bytes) == Residency::kDevice && count > 0) {
+      pixels_ = DeviceBuffer<std::uint8_t>(count * train_images_.dim());
+      labels_ = DeviceBuffer<std::uint8_t>(count);
+      CUDA_CHECK(cudaMemcpyAsync(pixels_.data(), train_images_.pixels.data(), pixels_.bytes(), cudaMemcpyHostToDevice,
+                                 stream_.get()));
+      CUDA_CHECK(cudaMemcpyAsync(labels_.data(), train_labels_.labels.data(), labels_.bytes(), cudaMemcpyHostToDevice,
+                                 stream_.get()));
+      stream_.synchronize();
+    }
+  }
+
+  ~CudaFullBatch() override {
+    log_release_failure(cudaStreamSynchronize(stream_.get()), "cudaStreamSynchronize(full batch)");
+  }
+
+  std::string name() const override {
+    return "cuda (" + std::string(prop_.name) + ", cc " + compute_capability(prop_) + "; " +
+           (pixels_.size() > 0 ? "data on device" : "data streamed from pinned host memory") + ", full batch)";
+  }
+
+  BackendTraits traits() const override { return cuda_traits(); }
+
+  // In double on the device (DeviceObjective): over the set uploaded above, or over the rows gathered once
+  // into pinned host memory that the kernel reads in place.
+  double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
+                              double* grad) override {
+    const bool resident = pixels_.size() > 0;
+    return objective_.evaluate(train_images_, train_labels_, resident ? pixels_.data() : nullptr,
+                               resident ? labels_.data() : nullptr, rows, params, l2, grad, head_, stream_.get());
+  }
+
+ private:
+  cudaDeviceProp prop_;
+  const ImageSet& train_images_;
+  const LabelSet& train_labels_;
+  LossHead head_;
+  CudaStream stream_;
+  DeviceBuffer<std::uint8_t> pixels_;  // (N, D) the set on the device, or empty (streamed)
+  DeviceBuffer<std::uint8_t> labels_;  // (N)
+  DeviceObjective objective_;
 };
 
 }  // namespace
@@ -208,6 +321,12 @@ class CudaBackend final : public TrainerBackend {
 std::unique_ptr<TrainerBackend> make_cuda_backend(const ImageSet& train_images, const LabelSet& train_labels,
                                                   const Model& initial, const CudaOptions& options) {
   return std::make_unique<cuda::CudaBackend>(train_images, train_labels, initial, options);
+}
+
+std::unique_ptr<FullBatchEngine> make_cuda_full_batch_engine(const ImageSet& train_images,
+                                                             const LabelSet& train_labels, const Model& shape,
+                                                             const CudaOptions& options) {
+  return std::make_unique<cuda::CudaFullBatch>(train_images, train_labels, shape, options);
 }
 
 }  // namespace logreg

@@ -1,5 +1,5 @@
 // The contract between the executable and the CUDA backend's run-time module (liblogreg_cuda_module.so, built
-// from src/cuda/ and kernels/ with the CUDA runtime, cuBLAS or the emulator inside): two C entry points that
+// from src/cuda/ and kernels/ with the CUDA runtime, cuBLAS or the emulator inside): three C entry points that
 // the executable finds with dlsym, and an ABI tag they must agree on. The module and the executable are built
 // together from one tree by one compiler, so the entry points pass the project's C++ types; the tag refuses a
 // module from another build. Not here: the loader (src/train/cuda_module_loader.cpp), the backend itself.
@@ -13,7 +13,7 @@
 #define LOGREG_CUDA_MODULE_FILE "liblogreg_cuda_module.so"
 
 // Changes whenever the entry points' signatures or the types they pass change.
-#define LOGREG_CUDA_MODULE_ABI "logreg_cuda_module 1 " __VERSION__
+#define LOGREG_CUDA_MODULE_ABI "logreg_cuda_module 2 " __VERSION__
 
 extern "C" {
 // The ABI tag the module was built with.
@@ -26,4 +26,10 @@ using LogregCudaModuleMake = logreg::TrainerBackend* (*)(const logreg::ImageSet*
                                                          const logreg::Model* initial,
                                                          const logreg::CudaOptions* options, int* exit_code,
                                                          std::string* error);
+// make_cuda_full_batch_engine() of the module, reporting failures as LogregCudaModuleMake does.
+using LogregCudaModuleMakeFullBatch = logreg::FullBatchEngine* (*)(const logreg::ImageSet* images,
+                                                                   const logreg::LabelSet* labels,
+                                                                   const logreg::Model* shape,
+                                                                   const logreg::CudaOptions* options, int* exit_code,
+                                                                   std::string* error);
 }

@@ -1,12 +1,35 @@
 // The entry points of the CUDA run-time module (cuda_module.hpp): the only symbols the module exports. They
-// call the backend's own probe_cuda and make_cuda_backend; an exception does not cross the boundary as such
-// but as its exit code and message, which the loader throws again as the same kind of logreg::Error.
+// call the module's own probe_cuda, make_cuda_backend and make_cuda_full_batch_engine; an exception does not
+// cross the boundary as such but as its exit code and message, which the loader throws again as the same kind
+// of logreg::Error.
 #include <exception>
 #include <new>
 #include <string>
 
 #include "cuda_module.hpp"
 #include "logreg/errors.hpp"
+
+namespace {
+
+// make() (a factory's release()d pointer), or nullptr with the exception's exit code and message.
+template <class Make>
+auto reported(const Make& make, int* exit_code, std::string* error) -> decltype(make()) {
+  try {
+    return make();
+  } catch (const logreg::Error& e) {
+    *exit_code = static_cast<int>(e.code());
+    *error = e.what();
+  } catch (const std::bad_alloc&) {
+    *exit_code = static_cast<int>(logreg::ExitCode::kDevice);
+    *error = "out of host memory creating the CUDA engine";
+  } catch (const std::exception& e) {
+    *exit_code = static_cast<int>(logreg::ExitCode::kFailure);
+    *error = e.what();
+  }
+  return nullptr;
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -19,19 +42,15 @@ __attribute__((visibility("default"))) void logreg_cuda_module_probe(logreg::Cud
 __attribute__((visibility("default"))) logreg::TrainerBackend* logreg_cuda_module_make(
     const logreg::ImageSet* images, const logreg::LabelSet* labels, const logreg::Model* initial,
     const logreg::CudaOptions* options, int* exit_code, std::string* error) {
-  try {
-    return logreg::make_cuda_backend(*images, *labels, *initial, *options).release();
-  } catch (const logreg::Error& e) {
-    *exit_code = static_cast<int>(e.code());
-    *error = e.what();
-  } catch (const std::bad_alloc&) {
-    *exit_code = static_cast<int>(logreg::ExitCode::kDevice);
-    *error = "out of host memory creating the CUDA backend";
-  } catch (const std::exception& e) {
-    *exit_code = static_cast<int>(logreg::ExitCode::kFailure);
-    *error = e.what();
-  }
-  return nullptr;
+  return reported([&] { return logreg::make_cuda_backend(*images, *labels, *initial, *options).release(); },
+                  exit_code, error);
+}
+
+__attribute__((visibility("default"))) logreg::FullBatchEngine* logreg_cuda_module_make_full_batch(
+    const logreg::ImageSet* images, const logreg::LabelSet* labels, const logreg::Model* shape,
+    const logreg::CudaOptions* options, int* exit_code, std::string* error) {
+  return reported([&] { return logreg::make_cuda_full_batch_engine(*images, *labels, *shape, *options).release(); },
+                  exit_code, error);
 }
 
 }  // extern "C"

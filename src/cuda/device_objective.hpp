@@ -1,9 +1,9 @@
-// DeviceObjective: the CUDA backend's full-batch objective (TrainerBackend::full_batch_objective) in double on
+// DeviceObjective: the CUDA full-batch engine's objective (FullBatchEngine::full_batch_objective) in double on
 // the device: two launches per evaluation (kernels/objective_fp64.cu: fixed row blocks into their own slots,
 // then the slots added in slot order), the parameters in and the gradient and loss out through pinned buffers,
 // one synchronisation; the penalty added on the host (maths/objective_math.hpp), as every backend does.
 // Bit-reproducible run to run and device to device. Not here: the solver (solver.hpp), the device's copy of
-// the set (the caller's, with the data on the device).
+// the set (the engine's, with the data on the device).
 #pragma once
 
 #include <cuda_runtime_api.h>

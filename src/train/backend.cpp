@@ -1,10 +1,13 @@
-// check_set_fits_model: the shape and label check the CPU backends share (backend.hpp), and the default
-// full_batch_objective and full_batch_hessian_vector (none).
+// check_set_fits_model: the shape and label check the CPU backends share (backend.hpp); the engines' default
+// inference, the host's (engine.hpp), and the SGD engines' default per-epoch scores from it; the default
+// full_batch_hessian_vector (none).
 #include "logreg/backend.hpp"
 
 #include <string>
 
+#include "logreg/engine.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/evaluation.hpp"
 
 namespace logreg {
 
@@ -25,14 +28,21 @@ void check_set_fits_model(const Model& m, const ImageSet& images, const LabelSet
   }
 }
 
-double TrainerBackend::full_batch_objective(const std::vector<std::uint32_t>& /*rows*/, const double* /*params*/,
-                                            double /*l2*/, double* /*grad*/) {
-  throw UsageError("the " + name() + " backend has no full-batch objective (--solver lbfgs)");
+Totals TrainerBackend::evaluate(const ImageSet& images, const LabelSet& labels) {
+  const Model m = model();
+  check_set_fits_model(m, images, labels);
+  return evaluate_model(*this, m, images, labels).totals;
 }
 
-void TrainerBackend::full_batch_hessian_vector(const std::vector<std::uint32_t>& /*rows*/, const double* /*params*/,
-                                               double /*l2*/, const double* /*v*/, double* /*hv*/) {
-  throw UsageError("--solver newton-cg runs on --device cpu or reference (the " + name() + " backend has no "
+std::vector<float> Engine::logits(const Model& model, const ImageSet& images) { return compute_logits(model, images); }
+
+double Engine::accuracy_percent(const Model& model, const ImageSet& images, const LabelSet& labels) {
+  return logreg::accuracy_percent(model, images, labels);
+}
+
+void FullBatchEngine::full_batch_hessian_vector(const std::vector<std::uint32_t>& /*rows*/, const double* /*params*/,
+                                                double /*l2*/, const double* /*v*/, double* /*hv*/) {
+  throw UsageError("--solver newton-cg runs on --device cpu or reference (the " + name() + " engine has no "
                    "Hessian-vector product)");
 }
 

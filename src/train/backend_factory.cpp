@@ -1,7 +1,9 @@
-// The backend factory (backend_factory.hpp): the `auto` rule, creating the requested backend, and the
-// chunking policy. Not here: the backends themselves, the CLI's options.
+// The engine factory (backend_factory.hpp): the `auto` rule, creating the requested SGD backend or full-batch
+// engine, and the chunking policy. Not here: the engines themselves, the CLI's options.
 #include "logreg/backend_factory.hpp"
 
+#include <memory>
+#include <string>
 #include <utility>
 
 #include "logreg/cpu_fast.hpp"
@@ -9,6 +11,15 @@
 #include "logreg/errors.hpp"
 
 namespace logreg {
+
+namespace {
+
+class HostInference final : public Engine {
+ public:
+  std::string name() const override { return "cpu (inference)"; }
+};
+
+}  // namespace
 
 DeviceChoice resolve_device(Device requested, const CudaProbe& probe) {
   DeviceChoice choice;
@@ -60,6 +71,31 @@ MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_im
   }
   return made;
 }
+
+MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const ImageSet& train_images,
+                                           const LabelSet& train_labels, const Model& shape,
+                                           const CudaEntryPoints& cuda) {
+  const bool may_use_cuda = request.device == Device::kAuto || request.device == Device::kCuda;
+  const DeviceChoice choice = resolve_device(request.device, may_use_cuda ? cuda.probe() : CudaProbe{});
+  MadeFullBatchEngine made;
+  made.note = choice.note;
+  switch (choice.device) {
+    case Device::kReference:
+      made.engine = make_cpu_reference_full_batch_engine(train_images, train_labels, shape);
+      break;
+    case Device::kCuda:
+      made.engine = cuda.make_full_batch(train_images, train_labels, shape, request.cuda);
+      made.note = "logreg_cuda: training on " + made.engine->name();
+      break;
+    case Device::kCpu:
+    case Device::kAuto:
+      made.engine = make_cpu_fast_full_batch_engine(train_images, train_labels, shape);
+      break;
+  }
+  return made;
+}
+
+std::unique_ptr<Engine> make_inference_engine() { return std::make_unique<HostInference>(); }
 
 int chunks_per_epoch(const BackendTraits& traits) { return traits.gpu ? 1 : kCpuChunksPerEpoch; }
 

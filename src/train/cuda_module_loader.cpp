@@ -1,4 +1,5 @@
-// probe_cuda() and make_cuda_backend() for the executable (cuda_backend.hpp), through the CUDA run-time module
+// probe_cuda(), make_cuda_backend() and make_cuda_full_batch_engine() for the executable (cuda_backend.hpp),
+// through the CUDA run-time module
 // (src/cuda/cuda_module.hpp): the module is loaded with dlopen the first time either is called, from beside
 // the executable (or from $LOGREG_CUDA_MODULE), so a command that never asks for CUDA (--version, info, eval,
 // --device cpu) loads no CUDA library, and a machine without them runs the CPU backend. A missing or broken
@@ -24,6 +25,7 @@ struct LoadedModule {
   void* handle = nullptr;
   LogregCudaModuleProbe probe = nullptr;
   LogregCudaModuleMake make = nullptr;
+  LogregCudaModuleMakeFullBatch make_full_batch = nullptr;
   std::string problem;  // why the module cannot be used ("" when it can)
 };
 
@@ -59,7 +61,9 @@ const LoadedModule& module() {
     const auto abi = reinterpret_cast<LogregCudaModuleAbi>(dlsym(m.handle, "logreg_cuda_module_abi"));
     m.probe = reinterpret_cast<LogregCudaModuleProbe>(dlsym(m.handle, "logreg_cuda_module_probe"));
     m.make = reinterpret_cast<LogregCudaModuleMake>(dlsym(m.handle, "logreg_cuda_module_make"));
-    if (abi == nullptr || m.probe == nullptr || m.make == nullptr) {
+    m.make_full_batch =
+        reinterpret_cast<LogregCudaModuleMakeFullBatch>(dlsym(m.handle, "logreg_cuda_module_make_full_batch"));
+    if (abi == nullptr || m.probe == nullptr || m.make == nullptr || m.make_full_batch == nullptr) {
       m.problem = "the CUDA module " + path + " lacks its entry points (not a logreg_cuda module?)";
     } else if (std::string(abi()) != LOGREG_CUDA_MODULE_ABI) {
       m.problem = "the CUDA module " + path + " is from another build ('" + abi() + "', this program is '" +
@@ -68,9 +72,21 @@ const LoadedModule& module() {
     if (!m.problem.empty()) {
       m.probe = nullptr;
       m.make = nullptr;
+      m.make_full_batch = nullptr;
     }
   });
   return m;
+}
+
+// The module's failure, thrown again as the kind of logreg::Error its exit code names.
+[[noreturn]] void throw_module_error(int exit_code, const std::string& error) {
+  switch (static_cast<ExitCode>(exit_code)) {
+    case ExitCode::kUsage: throw UsageError(error);
+    case ExitCode::kBadData: throw DataError("", error);
+    case ExitCode::kDevice: throw ResourceError(error);
+    case ExitCode::kDiverged: throw DivergedError(error);
+    default: throw Error(static_cast<ExitCode>(exit_code), error);
+  }
 }
 
 }  // namespace
@@ -93,14 +109,20 @@ std::unique_ptr<TrainerBackend> make_cuda_backend(const ImageSet& train_images, 
   int exit_code = 0;
   std::string error;
   TrainerBackend* backend = m.make(&train_images, &train_labels, &initial, &options, &exit_code, &error);
-  if (backend != nullptr) return std::unique_ptr<TrainerBackend>(backend);
-  switch (static_cast<ExitCode>(exit_code)) {
-    case ExitCode::kUsage: throw UsageError(error);
-    case ExitCode::kBadData: throw DataError("", error);
-    case ExitCode::kDevice: throw ResourceError(error);
-    case ExitCode::kDiverged: throw DivergedError(error);
-    default: throw Error(static_cast<ExitCode>(exit_code), error);
-  }
+  if (backend == nullptr) throw_module_error(exit_code, error);
+  return std::unique_ptr<TrainerBackend>(backend);
+}
+
+std::unique_ptr<FullBatchEngine> make_cuda_full_batch_engine(const ImageSet& train_images,
+                                                             const LabelSet& train_labels, const Model& shape,
+                                                             const CudaOptions& options) {
+  const LoadedModule& m = module();
+  if (!m.problem.empty()) throw ResourceError("CUDA backend unavailable: " + m.problem);
+  int exit_code = 0;
+  std::string error;
+  FullBatchEngine* engine = m.make_full_batch(&train_images, &train_labels, &shape, &options, &exit_code, &error);
+  if (engine == nullptr) throw_module_error(exit_code, error);
+  return std::unique_ptr<FullBatchEngine>(engine);
 }
 
 }  // namespace logreg

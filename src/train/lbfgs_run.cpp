@@ -13,16 +13,15 @@
 namespace logreg {
 namespace {
 
-LbfgsResult fit(const RowsObjective& objective, const RowsHessianVector& hessian_vector,
-                const std::vector<std::uint32_t>& rows, double C, std::vector<double> x0, const LbfgsRunConfig& config,
-                const std::function<bool(const LbfgsIteration&)>& on_iteration,
+LbfgsResult fit(FullBatchEngine& engine, const std::vector<std::uint32_t>& rows, double C, std::vector<double> x0,
+                const LbfgsRunConfig& config, const std::function<bool(const LbfgsIteration&)>& on_iteration,
                 const std::function<bool()>& stop_requested) {
   const double l2 = l2_strength(C, static_cast<double>(rows.size()));
-  auto f = [&](const double* x, double* g) { return objective(rows, x, l2, g); };
+  auto f = [&](const double* x, double* g) { return engine.full_batch_objective(rows, x, l2, g); };
   if (config.method == Solver::kNewtonCg) {
     return minimize_newton_cg(
-        f, [&](const double* x, const double* v, double* hv) { hessian_vector(rows, x, l2, v, hv); }, std::move(x0),
-        config.newton, on_iteration, stop_requested);
+        f, [&](const double* x, const double* v, double* hv) { engine.full_batch_hessian_vector(rows, x, l2, v, hv); },
+        std::move(x0), config.newton, on_iteration, stop_requested);
   }
   return minimize_lbfgs(f, std::move(x0), config.solver, on_iteration);
 }
@@ -43,15 +42,11 @@ Model model_of(const std::vector<double>& x, const Model& shape) {
   return m;
 }
 
-LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, const TrainSplit& split,
-                         std::uint32_t all_rows, const Model& start, const LbfgsRunConfig& config,
-                         const LbfgsRunHooks& hooks, const RowsHessianVector& hessian_vector) {
+LbfgsRunResult run_lbfgs(FullBatchEngine& engine, const Dataset& data, const TrainSplit& split, std::uint32_t all_rows,
+                         const Model& start, const LbfgsRunConfig& config, const LbfgsRunHooks& hooks) {
   if (config.cs.empty()) throw UsageError("run_lbfgs: no value of C");
   if (config.method != Solver::kLbfgs && config.method != Solver::kNewtonCg) {
     throw UsageError(std::string("run_lbfgs: --solver ") + solver_name(config.method) + " is not a full-batch solver");
-  }
-  if (config.method == Solver::kNewtonCg && !hessian_vector) {
-    throw UsageError("run_lbfgs: --solver newton-cg needs a Hessian-vector product");
   }
   LbfgsRunResult out;
   std::vector<double> x = params_of(start);
@@ -75,7 +70,7 @@ LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, co
     for (const double C : config.cs) {
       PathPoint point;
       point.C = C;
-      point.fit = fit(objective, hessian_vector, rows, C, x, config, stop_check, stop_polled);
+      point.fit = fit(engine, rows, C, x, config, stop_check, stop_polled);
       x = point.fit.x;
       if (out.stopped) {
         out.stopped_in_path = true;
@@ -85,7 +80,7 @@ LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, co
         out.model = model_of(x, start);
         return out;
       }
-      point.val_accuracy = accuracy_percent(model_of(x, start), split.val_images, split.val_labels);
+      point.val_accuracy = engine.accuracy_percent(model_of(x, start), split.val_images, split.val_labels);
       if (hooks.on_path_point) hooks.on_path_point(point);
       if (point.val_accuracy > out.best_val_accuracy) {
         out.best_val_accuracy = point.val_accuracy;
@@ -101,11 +96,11 @@ LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, co
   out.fit_rows = rows.size();
   if (hooks.on_final_fit) hooks.on_final_fit(out);
 
-  out.fit = fit(objective, hessian_vector, rows, out.best_c, x, config, [&](const LbfgsIteration& it) {
+  out.fit = fit(engine, rows, out.best_c, x, config, [&](const LbfgsIteration& it) {
     double test_accuracy = NAN;
     if (config.eval_every > 0 && it.iteration % config.eval_every == 0) {
       const std::vector<double> xi(it.x, it.x + x.size());
-      test_accuracy = accuracy_percent(model_of(xi, start), data.test_images, data.test_labels);
+      test_accuracy = engine.accuracy_percent(model_of(xi, start), data.test_images, data.test_labels);
     }
     if (hooks.on_iteration && !hooks.on_iteration(it, test_accuracy)) {
       out.stopped = true;
@@ -115,10 +110,10 @@ LbfgsRunResult run_lbfgs(const RowsObjective& objective, const Dataset& data, co
   }, stop_polled);
   out.model = model_of(out.fit.x, start);
   if (out.stopped) return out;
-  out.test = evaluate_model(out.model, data.test_images, data.test_labels);
+  out.test = evaluate_model(engine, out.model, data.test_images, data.test_labels);
   if (config.cs.size() == 1 && split.has_val()) {
     out.has_val = true;
-    out.val = evaluate_model(out.model, split.val_images, split.val_labels);
+    out.val = evaluate_model(engine, out.model, split.val_images, split.val_labels);
   }
   return out;
 }

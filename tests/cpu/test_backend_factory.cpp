@@ -92,6 +92,24 @@ std::unique_ptr<TrainerBackend> FakeMake(const ImageSet&, const LabelSet&, const
   return std::make_unique<FakeGpuBackend>(m);
 }
 
+class FakeGpuFullBatch final : public FullBatchEngine {
+ public:
+  std::string name() const override { return "fake gpu, full batch"; }
+  BackendTraits traits() const override {
+    BackendTraits t;
+    t.gpu = true;
+    return t;
+  }
+  double full_batch_objective(const std::vector<std::uint32_t>&, const double*, double, double*) override { return 0.0; }
+};
+
+int g_full_batch_makes = 0;
+std::unique_ptr<FullBatchEngine> FakeMakeFullBatch(const ImageSet&, const LabelSet&, const Model&, const CudaOptions& o) {
+  ++g_full_batch_makes;
+  g_options = o;
+  return std::make_unique<FakeGpuFullBatch>();
+}
+
 class Factory : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -102,8 +120,13 @@ class Factory : public ::testing::Test {
     g_options = CudaOptions{};
     cuda_.probe = CountingProbe;
     cuda_.make = FakeMake;
+    cuda_.make_full_batch = FakeMakeFullBatch;
+    g_full_batch_makes = 0;
   }
   MadeBackend Make(const BackendRequest& r) { return make_backend(r, images_, labels_, initial_, cuda_); }
+  MadeFullBatchEngine MakeFullBatch(const BackendRequest& r) {
+    return make_full_batch_engine(r, images_, labels_, initial_, cuda_);
+  }
   ImageSet images_;
   LabelSet labels_;
   Model initial_;
@@ -162,6 +185,37 @@ TEST_F(Factory, CudaOnTheEmulatorIsWhatWasAskedFor) {
   BackendRequest r;
   r.device = Device::kCuda;
   EXPECT_TRUE(Make(r).backend->traits().gpu);
+}
+
+// The full-batch engines: the same device rule, no SGD backend made, and the names the SGD backends give (the
+// settings record holds them).
+TEST_F(Factory, FullBatchEnginesFollowTheDeviceRuleAndNameThemselvesAsTheBackends) {
+  g_probe = RealGpu();
+  BackendRequest r;
+  r.device = Device::kCpu;
+  const MadeFullBatchEngine cpu = MakeFullBatch(r);
+  EXPECT_EQ(cpu.engine->name(), Make(r).backend->name());
+  EXPECT_FALSE(cpu.engine->traits().gpu);
+  r.device = Device::kReference;
+  const MadeFullBatchEngine ref = MakeFullBatch(r);
+  EXPECT_EQ(ref.engine->name(), "cpu-reference (double accumulation)");
+  EXPECT_EQ(g_probes, 0);
+  EXPECT_EQ(g_full_batch_makes, 0);
+
+  r.device = Device::kAuto;
+  r.cuda.residency = Residency::kStream;
+  const MadeFullBatchEngine gpu = MakeFullBatch(r);
+  EXPECT_EQ(g_probes, 1);
+  EXPECT_EQ(g_full_batch_makes, 1);
+  EXPECT_TRUE(gpu.engine->traits().gpu);
+  EXPECT_EQ(gpu.note, "logreg_cuda: training on fake gpu, full batch");
+  EXPECT_EQ(g_options.residency, Residency::kStream);
+
+  g_probe = NoGpu();
+  const MadeFullBatchEngine fallback = MakeFullBatch(r);
+  EXPECT_EQ(fallback.engine->name().rfind("cpu (float32", 0), 0u) << fallback.engine->name();
+  EXPECT_NE(fallback.note.find("training on the CPU"), std::string::npos) << fallback.note;
+  EXPECT_EQ(g_full_batch_makes, 1);
 }
 
 TEST(ChunkingPolicy, GpuEpochsWholeCpuEpochsInFiftyChunks) {

@@ -6,11 +6,14 @@
 #include <cmath>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "logreg/backend_factory.hpp"
 #include "logreg/cpu_reference.hpp"
+#include "logreg/engine.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
 #include "logreg/maths/row_probabilities.hpp"
@@ -148,6 +151,55 @@ TEST(Evaluation, ConfusionMatrixAgreesWithTotalsAndTheReference) {
     EXPECT_EQ(r.totals.correct, ref.correct) << loss_head_name(head);
     EXPECT_NEAR(r.totals.loss_sum, ref.loss_sum, 1e-5 * std::fabs(ref.loss_sum)) << loss_head_name(head);
   }
+}
+
+// An engine whose logits are given: the report is built from the engine's logits, not from the model's weights.
+class GivenLogits final : public Engine {
+ public:
+  explicit GivenLogits(std::vector<float> logits) : logits_(std::move(logits)) {}
+  std::string name() const override { return "given"; }
+  std::vector<float> logits(const Model&, const ImageSet&) override { return logits_; }
+
+ private:
+  std::vector<float> logits_;
+};
+
+TEST(Evaluation, TheReportComesFromTheEnginesLogits) {
+  const Model m = init_model(4, 3, LossHead::kSoftmax, 1);
+  const ImageSet images = test::RandomImages(3, 2, 2, 5);
+  LabelSet labels;
+  labels.labels = {0, 2, 1};
+  // Row 0 predicts 0 (right), row 1 predicts 1 (wrong), row 2 predicts 1 (right).
+  GivenLogits engine({2.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0.0f, 3.0f, 0.0f});
+  const EvaluationReport r = evaluate_model(engine, m, images, labels);
+  EXPECT_EQ(r.totals.count, 3);
+  EXPECT_EQ(r.totals.correct, 2);
+  const std::vector<std::int64_t> expected = {1, 0, 0, 0, 1, 0, 0, 1, 0};
+  EXPECT_EQ(r.confusion, expected);
+  // The softmax losses of the three rows: log(1 + 2e^-2), log(2 + e), log(1 + 2e^-3).
+  const double e = std::exp(1.0);
+  const double loss = std::log(1.0 + 2.0 * std::exp(-2.0)) + std::log(2.0 + e) + std::log(1.0 + 2.0 * std::exp(-3.0));
+  EXPECT_NEAR(r.totals.loss_sum, loss, 1e-12);
+  GivenLogits short_by_one({1.0f, 0.0f});
+  EXPECT_THROW(evaluate_model(short_by_one, m, images, labels), UsageError);
+}
+
+// Every engine keeps the host's inference: the same floats as compute_logits, the same report as evaluate_model.
+TEST(Evaluation, EnginesGiveTheHostsLogits) {
+  ImageSet images;
+  LabelSet labels;
+  test::SeparableSet(120, 10, 8, 3, &images, &labels);
+  const Model m = init_model(64, 10, LossHead::kSoftmax, 9);
+  const std::vector<float> host = compute_logits(m, images);
+  const auto inference = make_inference_engine();
+  const auto reference = make_cpu_reference_full_batch_engine(images, labels, m);
+  EXPECT_EQ(inference->logits(m, images), host);
+  EXPECT_EQ(reference->logits(m, images), host);
+  const EvaluationReport a = evaluate_model(m, images, labels);
+  const EvaluationReport b = evaluate_model(*reference, m, images, labels);
+  EXPECT_EQ(a.confusion, b.confusion);
+  EXPECT_EQ(a.totals.loss_sum, b.totals.loss_sum);
+  EXPECT_EQ(reference->accuracy_percent(m, images, labels), a.totals.accuracy_percent());
 }
 
 TEST(Evaluation, ShapeAndLabelMismatchesAreDataErrors) {

@@ -90,9 +90,9 @@ TEST_P(FusedObjective, MatchesTheReferenceAtStartMiddleAndOptimum) {
   for (const double v : g_start) start_scale = std::max(start_scale, std::fabs(v));
 
   for (const CpuSimd simd : test::SimdLevelsOfThisCpu()) {
-    const auto one = make_cpu_fast_backend(images, labels, test::ZeroModel(D, C, head), {}, {}, 1, simd);
-    const auto two = make_cpu_fast_backend(images, labels, test::ZeroModel(D, C, head), {}, {}, 2, simd);
-    const auto three = make_cpu_fast_backend(images, labels, test::ZeroModel(D, C, head), {}, {}, 3, simd);
+    const auto one = make_cpu_fast_full_batch_engine(images, labels, test::ZeroModel(D, C, head), 1, simd);
+    const auto two = make_cpu_fast_full_batch_engine(images, labels, test::ZeroModel(D, C, head), 2, simd);
+    const auto three = make_cpu_fast_full_batch_engine(images, labels, test::ZeroModel(D, C, head), 3, simd);
     for (std::size_t k = 0; k < points.size(); ++k) {
       SCOPED_TRACE(std::string(cpu_simd_name(simd)) + ", point " + std::to_string(k));
       const double* x = points[k].data();
@@ -134,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(EveryHeadAndShape, FusedObjective, ::testing::ValuesIn(
 TEST(FusedObjectiveErrors, RowPastTheSetNamesIt) {
   const ImageSet images = test::RandomImages(10, 2, 2, 1);
   const LabelSet labels = test::RandomLabels(10, 3, 1);
-  const auto fast = make_cpu_fast_backend(images, labels, test::ZeroModel(4, 3, LossHead::kSoftmax), {}, {}, 2);
+  const auto fast = make_cpu_fast_full_batch_engine(images, labels, test::ZeroModel(4, 3, LossHead::kSoftmax), 2);
   std::vector<double> params(15, 0.0), grad(15);
   try {
     fast->full_batch_objective({0, 10}, params.data(), 0.0, grad.data());

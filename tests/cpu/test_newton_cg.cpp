@@ -73,7 +73,7 @@ TEST_P(HessianVector, FusedMatchesTheReferenceAndIsTheSameAtAnyThreadCount) {
     SCOPED_TRACE(cpu_simd_name(simd));
     std::vector<std::vector<double>> hv(3, std::vector<double>(n_params));
     for (int threads = 1; threads <= 3; ++threads) {
-      const auto fast = make_cpu_fast_backend(images, labels, test::ZeroModel(D, C, LossHead::kSoftmax), {}, {}, threads, simd);
+      const auto fast = make_cpu_fast_full_batch_engine(images, labels, test::ZeroModel(D, C, LossHead::kSoftmax), threads, simd);
       std::vector<double> g(n_params);
       fast->full_batch_objective(rows, x.data(), l2, g.data());  // keeps the probabilities at x
       fast->full_batch_hessian_vector(rows, x.data(), l2, v.data(), hv[static_cast<std::size_t>(threads - 1)].data());
@@ -139,7 +139,7 @@ TEST(HessianVectorKept, AnyPointGivesTheProductOfAFreshEvaluation) {
   const std::vector<double> x1 = RandomVector(n, 0.1, 31), x2 = RandomVector(n, 0.1, 32), x3 = RandomVector(n, 0.1, 33);
   const std::vector<double> v = RandomVector(n, 1.0, 34);
   auto fresh = [&](const std::vector<double>& x) {
-    const auto b = make_cpu_fast_backend(images, labels, test::ZeroModel(D, C, LossHead::kSoftmax), {}, {}, 2);
+    const auto b = make_cpu_fast_full_batch_engine(images, labels, test::ZeroModel(D, C, LossHead::kSoftmax), 2);
     std::vector<double> g(n), hv(n);
     b->full_batch_objective(rows, x.data(), l2, g.data());
     b->full_batch_hessian_vector(rows, x.data(), l2, v.data(), hv.data());
@@ -147,7 +147,7 @@ TEST(HessianVectorKept, AnyPointGivesTheProductOfAFreshEvaluation) {
   };
   const std::vector<double> h1 = fresh(x1), h2 = fresh(x2), h3 = fresh(x3);
   EXPECT_NE(h1, h2);
-  const auto b = make_cpu_fast_backend(images, labels, test::ZeroModel(D, C, LossHead::kSoftmax), {}, {}, 2);
+  const auto b = make_cpu_fast_full_batch_engine(images, labels, test::ZeroModel(D, C, LossHead::kSoftmax), 2);
   std::vector<double> g(n), hv(n);
   b->full_batch_hessian_vector(rows, x1.data(), l2, v.data(), hv.data());  // never evaluated
   EXPECT_EQ(hv, h1);
@@ -172,7 +172,7 @@ TEST(HessianVectorKept, OtherHeadsAreRefusedNamingTheSolver) {
   std::iota(rows.begin(), rows.end(), 0u);
   std::vector<double> x(15, 0.0), v(15, 1.0), hv(15);
   for (const LossHead head : {LossHead::kOvr, LossHead::kSigmoidSoftmax}) {
-    const auto fast = make_cpu_fast_backend(images, labels, test::ZeroModel(4, 3, head), {}, {}, 2);
+    const auto fast = make_cpu_fast_full_batch_engine(images, labels, test::ZeroModel(4, 3, head), 2);
     try {
       fast->full_batch_hessian_vector(rows, x.data(), 0.0, v.data(), hv.data());
       FAIL() << "expected a UsageError";
@@ -253,7 +253,7 @@ TEST(NewtonCgSolver, ReachesTheOptimumOfLbfgs) {
   std::iota(rows.begin(), rows.end(), 0u);
   const std::size_t n = static_cast<std::size_t>(C) * D + C;
   const double l2 = l2_strength(1.0, 240.0);
-  const auto fast = make_cpu_fast_backend(images, labels, test::ZeroModel(D, C, LossHead::kSoftmax), {}, {}, 2);
+  const auto fast = make_cpu_fast_full_batch_engine(images, labels, test::ZeroModel(D, C, LossHead::kSoftmax), 2);
   auto f = [&](const double* x, double* g) { return fast->full_batch_objective(rows, x, l2, g); };
   auto hv = [&](const double* x, const double* v, double* out) {
     fast->full_batch_hessian_vector(rows, x, l2, v, out);

@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
     const logreg::Model shape = logreg::init_model(D, C, logreg::LossHead::kSoftmax, 0);
 
     if (compare) {
-      const auto backend = logreg::make_cpu_fast_backend(data.train_images, data.train_labels, shape);
+      const auto backend = logreg::make_cpu_fast_full_batch_engine(data.train_images, data.train_labels, shape);
       double load[3] = {0, 0, 0};
       getloadavg(load, 3);
       std::printf("L-BFGS and Newton-CG from zeros, C 1, tol %g, first %zu rows (%s); target objective %.10f; "
@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (!forcings.empty()) {
-      const auto backend = logreg::make_cpu_fast_backend(data.train_images, data.train_labels, shape);
+      const auto backend = logreg::make_cpu_fast_full_batch_engine(data.train_images, data.train_labels, shape);
       std::printf("Newton-CG from zeros, C 1, tol %g, first %zu rows; target objective %.10f\n\n", tol, rows, target);
       std::printf("| CG forcing | to the target: iteration, evaluations + products = passes, s, CPU s | converged: "
                   "iterations, passes, objective, s, CPU s |\n| --- | --- | --- |\n");
@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (!memories.empty()) {
-      const auto backend = logreg::make_cpu_fast_backend(data.train_images, data.train_labels, shape);
+      const auto backend = logreg::make_cpu_fast_full_batch_engine(data.train_images, data.train_labels, shape);
       std::printf("L-BFGS from zeros, C 1, tol %g, first %zu rows; target objective %.10f\n\n", tol, rows, target);
       std::printf("| corrections m | to the target: iteration, evaluations, s | converged: iterations, evaluations, "
                   "objective, s |\n| --- | --- | --- |\n");
@@ -263,20 +263,20 @@ int main(int argc, char** argv) {
                 data.name.c_str(), rows, C, D, data.test_images.count, repeats);
     std::printf("| primitive | rows | median ms | best ms | CPU ms | M rows/s |\n| --- | --- | --- | --- | --- | --- |\n");
     for (const int threads : {1, 2}) {
-      const auto backend = logreg::make_cpu_fast_backend(data.train_images, data.train_labels, shape, {}, {}, threads);
+      const auto backend = logreg::make_cpu_fast_full_batch_engine(data.train_images, data.train_labels, shape, threads);
       const std::string what = "full_batch_objective, cpu, " + std::to_string(threads) + " thread" +
                                (threads == 1 ? "" : "s") + " (" + backend->name() + ")";
       row(what.c_str(), rows, time_it(repeats, [&] { backend->full_batch_objective(fit, params.data(), l2, grad.data()); }));
     }
     {
-      const auto backend = logreg::make_cpu_fast_backend(data.train_images, data.train_labels, shape, {}, {}, 2);
+      const auto backend = logreg::make_cpu_fast_full_batch_engine(data.train_images, data.train_labels, shape, 2);
       std::vector<double> v(params.size()), hv(params.size());
       for (double& x : v) x = static_cast<double>(rng.below(1u << 20)) / (1u << 20) - 0.5;
       backend->full_batch_objective(fit, params.data(), l2, grad.data());  // keeps the probabilities at params
       row("full_batch_hessian_vector, cpu, 2 threads (Newton-CG)", rows,
           time_it(repeats, [&] { backend->full_batch_hessian_vector(fit, params.data(), l2, v.data(), hv.data()); }));
     }
-    const auto reference = logreg::make_cpu_reference_backend(data.train_images, data.train_labels, shape);
+    const auto reference = logreg::make_cpu_reference_full_batch_engine(data.train_images, data.train_labels, shape);
     row("full_batch_objective, reference (1 thread)", rows,
         time_it(std::max(1, repeats / 10), [&] { reference->full_batch_objective(fit, params.data(), l2, grad.data()); }));
 
