@@ -35,11 +35,8 @@ class TrainerBackend : public Engine {
   virtual Totals train_epoch(const std::vector<std::uint32_t>& order, int batch_size, float lr) = 0;
 
   // Loss and accuracy of the current model on a labelled image set (no update): the per-epoch test and
-  // validation scores. The default scores the engine's logits of model() (evaluate_model(*this, ...),
-  // evaluation.hpp), after check_set_fits_model: the reference's. The fast CPU engine scores with its own
-  // float32 loops (six times faster than the host's exact report), the CUDA backend on the device, where its
-  // parameters are, without copying them back.
-  virtual Totals evaluate(const ImageSet& images, const LabelSet& labels);
+  // validation scores, where the parameters are (on the device for CUDA, without copying them back).
+  virtual Totals evaluate(const ImageSet& images, const LabelSet& labels) = 0;
 
   // The current parameters (copied back from the device for the CUDA backend).
   virtual Model model() const = 0;

@@ -40,8 +40,7 @@ inline const char* cpu_simd_name(CpuSimd simd) { return name_of(kCpuSimdNames, s
 // `train_images`/`train_labels` must outlive the backend. `velocity` (C*D + C, or empty for zeros)
 // continues a saved momentum state. threads = 0: the process's shared_thread_team() (thread_team.hpp: the
 // hardware's threads, at most 2, since a training step is split into two column slices), which inference
-// (evaluation.hpp) uses too; threads > 0: a team of its own of that size (its evaluate(), float32 on the
-// team, uses every thread; logits() are the host's, engine.hpp). Results do not depend on the
+// (evaluation.hpp) uses too; threads > 0: a team of its own of that size (evaluate() uses every thread). Results do not depend on the
 // thread count: every output element is summed by one thread in a fixed order, so reruns are
 // bit-identical. They may differ in the last bits between SIMD levels (lane count and FMA change the
 // rounding). Throws UsageError for an unsupported `simd`.

@@ -160,10 +160,6 @@ class CpuFastBackend final : public TrainerBackend {
     return e.totals;
   }
 
-  // The per-epoch scores in its own layout and precision (the padded float32 W, the SIMD forward of the steps,
-  // the loss rows of step_bodies.hpp): about 2 ms on 10,000 rows, where the host's exact report (the default,
-  // evaluation.hpp) takes 12 ms; with it, epochs of the whole training set at batch 32 (about 0.1 s on two
-  // cores) took about 25 ms longer.
   Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
     Model shape;
     shape.input_dim = D_;

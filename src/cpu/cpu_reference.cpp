@@ -67,6 +67,24 @@ class CpuReferenceBackend final : public TrainerBackend {
     return totals;
   }
 
+  Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
+    check_set_fits_model(model_, images, labels);
+    const std::size_t D = images.dim();
+    std::vector<float> x(D);
+    std::vector<double> z(static_cast<std::size_t>(model_.num_classes));
+    Totals totals;
+    for (std::size_t i = 0; i < images.count; ++i) {
+      const std::uint8_t* px = images.image(i);
+      for (std::size_t d = 0; d < D; ++d) x[d] = pixel_to_unit<float>(px[d]);
+      reference_logits(model_, x.data(), z.data());
+      const int label = labels.labels[i];
+      totals.loss_sum += row_loss_grad<double>(model_.head, z.data(), model_.num_classes, label, 1.0, nullptr);
+      totals.correct += row_argmax(z.data(), model_.num_classes) == label ? 1 : 0;
+      totals.count += 1;
+    }
+    return totals;
+  }
+
   Model model() const override { return model_; }
   std::vector<float> optimizer_state() const override { return optimizer_.momentum != 0.0f ? velocity_ : std::vector<float>{}; }
 

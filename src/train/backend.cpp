@@ -1,6 +1,5 @@
 // check_set_fits_model: the shape and label check the CPU backends share (backend.hpp); the engines' default
-// inference, the host's (engine.hpp), and the SGD engines' default per-epoch scores from it; the default
-// full_batch_hessian_vector (none).
+// inference, the host's (engine.hpp); the default full_batch_hessian_vector (none).
 #include "logreg/backend.hpp"
 
 #include <string>
@@ -26,12 +25,6 @@ void check_set_fits_model(const Model& m, const ImageSet& images, const LabelSet
                                        " is not below the model's " + std::to_string(m.num_classes) + " classes");
     }
   }
-}
-
-Totals TrainerBackend::evaluate(const ImageSet& images, const LabelSet& labels) {
-  const Model m = model();
-  check_set_fits_model(m, images, labels);
-  return evaluate_model(*this, m, images, labels).totals;
 }
 
 std::vector<float> Engine::logits(const Model& model, const ImageSet& images) { return compute_logits(model, images); }
