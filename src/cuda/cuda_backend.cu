@@ -79,61 +79,6 @@ BackendTraits cuda_traits() {
   return t;
 }
 
-// The test hook behind CudaStepProbe: every batch as the compute stream saw it, appended on the device.
-class DeviceBatchRecorder final : public BatchRecorder {
- public:
-  DeviceBatchRecorder(std::size_t rows, std::size_t dim, bool floats, cudaStream_t stream)
-      : dim_(dim), stream_(stream), labels_(rows) {
-    if (floats) {
-      x_ = DeviceBuffer<float>(rows * dim);
-    } else {
-      pixels_ = DeviceBuffer<std::uint8_t>(rows * dim);
-    }
-  }
-  void record_pixels(const std::uint8_t* pixels, const std::uint8_t* labels, int rows) override {
-    const std::size_t r = static_cast<std::size_t>(rows);
-    CUDA_CHECK(cudaMemcpyAsync(pixels_.data() + rows_ * dim_, pixels, r * dim_, cudaMemcpyDeviceToDevice, stream_));
-    append_labels(labels, r);
-  }
-  void record_floats(const float* x, const std::uint8_t* labels, int rows) override {
-    const std::size_t r = static_cast<std::size_t>(rows);
-    CUDA_CHECK(cudaMemcpyAsync(x_.data() + rows_ * dim_, x, r * dim_ * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
-    append_labels(labels, r);
-  }
-  // With device-resident data the recording holds the gathered floats x (what the GEMMs read); each is
-  // p / 255 for a uint8 p, so round(x * 255) gives the pixel back exactly.
-  RecordedBatches read() const {
-    RecordedBatches out;
-    out.pixels.resize(rows_ * dim_);
-    out.labels.resize(rows_);
-    std::vector<float> x(x_.size() > 0 ? rows_ * dim_ : 0);
-    if (!x.empty()) CUDA_CHECK(cudaMemcpyAsync(x.data(), x_.data(), x.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-    if (x_.size() == 0 && !out.pixels.empty()) {
-      CUDA_CHECK(cudaMemcpyAsync(out.pixels.data(), pixels_.data(), out.pixels.size(), cudaMemcpyDeviceToHost, stream_));
-    }
-    if (!out.labels.empty()) {
-      CUDA_CHECK(cudaMemcpyAsync(out.labels.data(), labels_.data(), out.labels.size(), cudaMemcpyDeviceToHost, stream_));
-    }
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-    for (std::size_t k = 0; k < x.size(); ++k) {
-      out.pixels[k] = static_cast<std::uint8_t>(std::lround(static_cast<double>(x[k]) * 255.0));
-    }
-    return out;
-  }
-
- private:
-  void append_labels(const std::uint8_t* labels, std::size_t r) {
-    CUDA_CHECK(cudaMemcpyAsync(labels_.data() + rows_, labels, r, cudaMemcpyDeviceToDevice, stream_));
-    rows_ += r;
-  }
-  std::size_t dim_;
-  cudaStream_t stream_;
-  std::size_t rows_ = 0;
-  DeviceBuffer<std::uint8_t> pixels_;  // (rows, D) streamed path
-  DeviceBuffer<float> x_;              // (rows, D) resident path
-  DeviceBuffer<std::uint8_t> labels_;  // (rows)
-};
-
 class CudaBackend final : public TrainerBackend {
  public:
   CudaBackend(const ImageSet& train_images, const LabelSet& train_labels, const Model& initial,
