@@ -147,9 +147,9 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
       resident_ = std::make_unique<ResidentInput>(train_images_, train_labels_, options_.cuda_graphs, options_.kernel,
                                                   step_);
     } else {
-      if (options_.kernel == CudaKernel::kPersistent) {
-        throw UsageError("--kernel persistent needs the training set on the device (--residency device or auto), "
-                         "not streamed");
+      if (options_.kernel == CudaKernel::kPersistent || options_.kernel == CudaKernel::kCluster) {  // cluster epoch hookup
+        throw UsageError(std::string("--kernel ") + cuda_kernel_name(options_.kernel) +
+                         " needs the training set on the device (--residency device or auto), not streamed");
       }
       streamed_ = std::make_unique<StreamedInput>(train_images_, train_labels_, options_.ring_slots, copy_.get());
     }

@@ -139,6 +139,26 @@ void DeviceStep::persistent_epoch(const std::uint8_t* pixels, const std::uint8_t
   kernels::persistent_epoch(a, shared_bytes, stream_);
 }
 
+// cluster epoch hookup
+kernels::PersistentEpochArgs DeviceStep::epoch_args(const std::uint8_t* pixels, const std::uint8_t* labels,
+                                                    const std::uint32_t* order, std::size_t rows, int batch) {
+  kernels::PersistentEpochArgs a{};
+  a.pixels = pixels;
+  a.labels = labels;
+  a.order = order;
+  a.rows = rows;
+  a.batch = batch;
+  a.dim = dim_;
+  a.classes = classes_;
+  a.head = head_;
+  a.sgd = sgd_params();
+  a.params = params_.data();
+  a.velocity = velocity_.size() > 0 ? velocity_.data() : nullptr;
+  a.state = state();
+  a.totals = train_totals();
+  return a;
+}
+
 kernels::SgdStepParams DeviceStep::sgd_params() const {
   kernels::SgdStepParams p;  // p.lr stays 0: the update kernel reads the epoch's lr from the step state
   p.momentum = optimizer_.momentum;

@@ -80,6 +80,11 @@ class DeviceStep {
   // per-step buffers (x(), logits, dz, grads) are not used, so last_step() does not describe it.
   void persistent_epoch(const std::uint8_t* pixels, const std::uint8_t* labels, const std::uint32_t* order,
                         std::size_t rows, int batch, std::size_t shared_bytes);
+  // cluster epoch hookup: the arguments of a one-launch epoch over `rows` rows of the device order (the
+  // parameters, velocity, step state and training totals of this step), for kernels other than the persistent one.
+  kernels::PersistentEpochArgs epoch_args(const std::uint8_t* pixels, const std::uint8_t* labels,
+                                          const std::uint32_t* order, std::size_t rows, int batch);
+  bool has_velocity() const { return velocity_.size() > 0; }  // momentum buffers are kept
 
   Model model(LossHead head) const;               // synchronises
   std::vector<float> optimizer_state() const;     // synchronises; empty without momentum

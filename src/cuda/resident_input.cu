@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cluster_epoch_launcher.hpp"
 #include "cuda_check.hpp"
 #include "kernels.hpp"
 #include "logreg/errors.hpp"
@@ -55,7 +56,7 @@ ResidentInput::ResidentInput(const ImageSet& images, const LabelSet& labels, boo
 }
 
 bool ResidentInput::persistent(int batch_size, const DeviceStep& step) const {
-  if (kernel_ == CudaKernel::kCublas) return false;
+  if (kernel_ == CudaKernel::kCublas || kernel_ == CudaKernel::kCluster) return false;
   if (kernel_ == CudaKernel::kAuto && batch_size > kPersistentAutoMaxBatch) return false;
   return step.persistent_shared_bytes(batch_size) > 0;
 }
@@ -66,7 +67,19 @@ bool ResidentInput::persistent(int batch_size, const DeviceStep& step) const {
 int ResidentInput::train_epoch(const std::vector<std::uint32_t>& order, int batch_size, DeviceStep& step,
                                BatchRecorder* recorder) {
   check_order(order, rows_);
-  const bool one_launch = recorder == nullptr && persistent(batch_size, step);
+  // cluster epoch hookup: --kernel cluster runs the epoch as one cluster launch, or refuses before anything runs.
+  const bool cluster = kernel_ == CudaKernel::kCluster && recorder == nullptr;
+  ClusterEpochPlan cluster_plan;
+  if (cluster) {
+    cluster_plan = plan_cluster_epoch(batch_size, static_cast<int>(dim_), step.classes(),
+                                      step.has_velocity());
+    if (!cluster_plan.runs()) {
+      throw UsageError("--kernel cluster cannot run batches of " + std::to_string(batch_size) + " rows of " +
+                       std::to_string(dim_) + " pixels and " + std::to_string(step.classes()) + " classes here: " +
+                       cluster_plan.refusal + "; use --kernel persistent, cublas or auto");
+    }
+  }
+  const bool one_launch = recorder == nullptr && (cluster || persistent(batch_size, step));
   if (kernel_ == CudaKernel::kPersistent && !one_launch && recorder == nullptr) {
     throw UsageError("--kernel persistent cannot run batches of " + std::to_string(batch_size) + " rows of " +
                      std::to_string(dim_) + " pixels and " + std::to_string(step.classes()) +
@@ -89,9 +102,14 @@ int ResidentInput::train_epoch(const std::vector<std::uint32_t>& order, int batc
   CUDA_CHECK(cudaMemcpyAsync(order_.data(), host_order_.data(), order.size() * sizeof(std::uint32_t),
                              cudaMemcpyHostToDevice, step.stream()));
 
-  if (one_launch) {
+  if (cluster) {
+    run_cluster_epoch(step.epoch_args(pixels_.data(), labels_.data(), order_.data(), order.size(), batch_size),
+                      cluster_plan, step.stream());
+  } else if (one_launch) {
     step.persistent_epoch(pixels_.data(), labels_.data(), order_.data(), order.size(), batch_size,
                           step.persistent_shared_bytes(batch_size));
+  }
+  if (one_launch) {
     const int rest_rows = static_cast<int>(order.size() % batch);
     return rest_rows > 0 ? rest_rows : batch_size;
   }
