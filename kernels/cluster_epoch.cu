@@ -131,10 +131,6 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
   const std::size_t steps = (n + B - 1) / B;
   const SgdStepParams& p = a.sgd;
 
-  // Where this block's partials go in every block of the cluster (the same offset in each).
-  float* peer_slots[8];
-  for (int r = 0; r < R; ++r) peer_slots[r] = cluster.map_shared_rank(s_slots, static_cast<unsigned>(r));
-
   // 1. Stage this block's W slice (and velocity), the bias, the pixel table and the first batch's slice.
   for (int k = t; k < C * S; k += kClusterThreads) {
     const int c = k / S;
@@ -191,8 +187,10 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
         acc = fmaf(s_unit[px.z], w.z, acc);
         acc = fmaf(s_unit[px.w], w.w, acc);
       }
-      const std::size_t at = (parity * R + rank) * slot_floats + static_cast<std::size_t>(item);
-      for (int r = 0; r < R; ++r) peer_slots[r][at] = acc;
+      // The same offset in every block; map_shared_rank (mapa) per store, as an array of the R peer pointers
+      // would sit in local memory (it is indexed by the loop counter).
+      float* mine = s_slots + (parity * R + rank) * slot_floats + static_cast<std::size_t>(item);
+      for (int r = 0; r < R; ++r) *cluster.map_shared_rank(mine, static_cast<unsigned>(r)) = acc;
     }
     cluster.sync();  // every block's partials of this step are in every block
 

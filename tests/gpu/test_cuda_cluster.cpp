@@ -231,12 +231,21 @@ TEST_F(CudaCluster, RefusesWhatItCannotRun) {
     ScopedEnv cc("LOGREG_EMU_CC", "80");
     expect_refusal(32, "no thread block clusters");
   }
+  // The other cases on an sm_90 with clusters whatever the environment says (tools/test_emulated.sh reruns
+  // these tests as smaller GPUs without clusters).
+  ScopedEnv cc("LOGREG_EMU_CC", "90");
+  ScopedEnv clusters("LOGREG_EMU_CLUSTERS", "1");
+  {
+    ScopedEnv none("LOGREG_EMU_CLUSTERS", "0");  // as a MIG slice without cluster launches
+    expect_refusal(32, "no thread block clusters");
+  }
   {
     ScopedEnv smem("LOGREG_EMU_SMEM_PER_BLOCK", "101376");  // an RTX 4090's 99 KiB
     expect_refusal(256, "bytes of shared memory per block");
   }
   {
-    ScopedEnv one_sm("LOGREG_EMU_SMS", "1");  // room for 1 block of 256 threads and 223 KiB, not a cluster of 7
+    ScopedEnv smem("LOGREG_EMU_SMEM_PER_BLOCK", "232448");  // an H100's 227 KiB
+    ScopedEnv one_sm("LOGREG_EMU_SMS", "1");  // room for 1 block of 256 threads and 219 KiB, not a cluster of 7
     expect_refusal(256, "cannot hold a cluster of 7 blocks");
   }
 #endif
