@@ -27,6 +27,13 @@
 
 #include "kernel_launch.cuh"
 
+// Clusters exist from sm_90 on (cooperative_groups has no cluster_group before): the kernel's body and its
+// device helpers compile for those architectures and for the host (and emulated) pass; the launcher never
+// launches the kernel on an older device (cluster_epoch_max_active_clusters is 0 there), which gets a trap.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+#define LOGREG_CLUSTER_BODY 1
+#endif
+
 namespace logreg::kernels {
 namespace {
 
@@ -62,6 +69,7 @@ LOGREG_HD inline ClusterLayout cluster_layout(int batch, int slice, int classes,
   return l;
 }
 
+#if defined(LOGREG_CLUSTER_BODY)
 __device__ __forceinline__ double warp_sum(double v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
@@ -94,8 +102,13 @@ __device__ __forceinline__ std::uint8_t issue_slice_copy(const PersistentEpochAr
   __pipeline_commit();
   return t < rows ? a.labels[a.order[first + static_cast<std::size_t>(t)]] : std::uint8_t{0};
 }
+#endif  // LOGREG_CLUSTER_BODY
 
 __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(PersistentEpochArgs a) {
+#if !defined(LOGREG_CLUSTER_BODY)
+  (void)a;
+  __trap();
+#else
   LOGREG_DYNAMIC_SHARED(unsigned char, smem);
   const cg::cluster_group cluster = cg::this_cluster();
   const int R = static_cast<int>(cluster.num_blocks());
@@ -285,6 +298,7 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
     a.totals->last_batch_loss_sum = last_batch_loss;
     a.state->start = start + n;
   }
+#endif
 }
 
 }  // namespace
