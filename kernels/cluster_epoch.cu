@@ -11,6 +11,11 @@
 //      place (dW = dzᵀ·x over the batch rows in row order, sgd_param_step); rank 0 keeps the totals.
 // Two parity slots make one cluster barrier per step enough: a block writes step s+2's partials into a
 // peer's slot only after the barrier of step s+1, which the peer reaches after reading step s's.
+// Two exchanges (ClusterExchange): kClusterSync waits at that cluster.sync(); kMbarrier replaces it with an
+// mbarrier per parity slot in every block, on which each block arrives remotely (release.cluster) once its
+// partials are stored there, so a block waits only for the partials it needs, never for a slow peer's dW.
+// The same parity argument holds: a block pushes step s+1 only after its barrier of step s completed, i.e.
+// after every peer pushed step s, which each did after reading its step s-1 slots (the same parity).
 // Every sum has a fixed order and there are no atomics; tests/gpu/cluster_epoch_model.hpp is a CPU model
 // of exactly these sums, which the emulated kernel matches bit for bit.
 #include "cluster_epoch.hpp"
@@ -20,10 +25,14 @@
 #include <cuda_pipeline.h>  // __pipeline_memcpy_async (cp.async); the emulator provides its own
 #endif
 #include <cooperative_groups.h>
+#if !defined(LOGREG_CUDA_EMULATED)
+#include <cuda/ptx>  // the mbarrier exchange's remote arrive; the emulator has no remote arrive (see below)
+#endif
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 
 #include "kernel_launch.cuh"
 
@@ -46,7 +55,7 @@ LOGREG_HD inline std::size_t align16(std::size_t n) { return (n + 15) / 16 * 16;
 LOGREG_HD inline int w_stride(int slice) { return slice + 4; }
 
 struct ClusterLayout {
-  std::size_t w, v, b, vb, x, y, slots, dz, row_loss, row_correct, unit, bytes;
+  std::size_t w, v, b, vb, x, y, slots, dz, row_loss, row_correct, unit, bars, bytes;
 };
 
 LOGREG_HD inline ClusterLayout cluster_layout(int batch, int slice, int classes, int ranks, bool momentum) {
@@ -65,7 +74,8 @@ LOGREG_HD inline ClusterLayout cluster_layout(int batch, int slice, int classes,
   l.row_loss = align16(l.dz + B * C * sizeof(float));              // (B) loss of each row
   l.row_correct = align16(l.row_loss + B * sizeof(float));         // (B) 1 when the row was predicted right
   l.unit = align16(l.row_correct + B * sizeof(int));               // (256) pixel_to_unit<float>(p)
-  l.bytes = align16(l.unit + 256 * sizeof(float));
+  l.bars = align16(l.unit + 256 * sizeof(float));                  // (2) mbarriers, one per parity slot
+  l.bytes = align16(l.bars + 2 * sizeof(std::uint64_t));
   return l;
 }
 
@@ -104,6 +114,16 @@ __device__ __forceinline__ std::uint8_t issue_slice_copy(const PersistentEpochAr
 }
 #endif  // LOGREG_CLUSTER_BODY
 
+// The mbarrier exchange needs a remote mbarrier arrive, which the emulated device does not have yet: there it
+// is not built, and cluster_exchange_available says so.
+#if defined(LOGREG_CUDA_EMULATED)
+constexpr bool kMbarrierBuilt = false;
+#else
+constexpr bool kMbarrierBuilt = true;
+#endif
+
+// kMbarrierExchange: ClusterExchange::kMbarrier (a bool, so that the kernel's name reads plainly in profiles).
+template <bool kMbarrierExchange>
 __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(PersistentEpochArgs a) {
 #if !defined(LOGREG_CLUSTER_BODY)
   (void)a;
@@ -130,6 +150,8 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
   float* s_row_loss = reinterpret_cast<float*>(smem + l.row_loss);
   int* s_row_correct = reinterpret_cast<int*>(smem + l.row_correct);
   float* s_unit = reinterpret_cast<float*>(smem + l.unit);
+  [[maybe_unused]] std::uint64_t* s_bars = reinterpret_cast<std::uint64_t*>(smem + l.bars);
+  [[maybe_unused]] constexpr bool kMbarrier = kMbarrierExchange && kMbarrierBuilt;
 
   const int t = static_cast<int>(threadIdx.x);
   const int lane = t % 32;
@@ -163,8 +185,18 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
     __pipeline_wait_prior(0);
     if (t < rows0) s_y[t] = label;
   }
+#if !defined(LOGREG_CUDA_EMULATED)
+  if constexpr (kMbarrier) {
+    if (t == 0) {
+      // Each parity's barrier completes a phase when all R blocks have pushed that step's partials here.
+      ::cuda::ptx::mbarrier_init(s_bars, static_cast<std::uint32_t>(R));
+      ::cuda::ptx::mbarrier_init(s_bars + 1, static_cast<std::uint32_t>(R));
+      ::cuda::ptx::fence_mbarrier_init(::cuda::ptx::sem_release, ::cuda::ptx::scope_cluster);
+    }
+  }
+#endif
   __syncthreads();
-  cluster.sync();  // every block has started before any writes into its shared memory
+  cluster.sync();  // every block has started (and initialised its barriers) before any writes into its shared memory
 
   double loss_sum = 0.0;  // rank 0, warp 0's running totals (every lane holds the same values)
   unsigned long long correct = 0;
@@ -205,7 +237,27 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
       float* mine = s_slots + (parity * R + rank) * slot_floats + static_cast<std::size_t>(item);
       for (int r = 0; r < R; ++r) *cluster.map_shared_rank(mine, static_cast<unsigned>(r)) = acc;
     }
+#if !defined(LOGREG_CUDA_EMULATED)
+    if constexpr (kMbarrier) {
+      // This block's stores into every peer are done (the block barrier), then one thread per peer makes
+      // them visible to it with a release at cluster scope; the wait acquires every peer's stores here. Use
+      // s / 2 of a parity slot is phase s / 2 of its barrier.
+      __syncthreads();
+      if (t < R) {
+        ::cuda::ptx::fence(::cuda::ptx::sem_acq_rel, ::cuda::ptx::scope_cluster);
+        ::cuda::ptx::mbarrier_arrive(::cuda::ptx::sem_release, ::cuda::ptx::scope_cluster, ::cuda::ptx::space_cluster,
+                                   cluster.map_shared_rank(s_bars + parity, static_cast<unsigned>(t)));
+      }
+      const std::uint32_t phase = static_cast<std::uint32_t>((s / 2) % 2);
+      while (!::cuda::ptx::mbarrier_try_wait_parity(::cuda::ptx::sem_acquire, ::cuda::ptx::scope_cluster, s_bars + parity,
+                                                  phase)) {
+      }
+    } else {
+      cluster.sync();  // every block's partials of this step are in every block
+    }
+#else
     cluster.sync();  // every block's partials of this step are in every block
+#endif
 
     // 4. Logits in rank order into rank 0's slot (in place), then the loss and dz of every row (the shared row
     //    maths, which adds the bias), scaled by 1/rows as the cuBLAS path's loss kernel.
@@ -280,7 +332,8 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
   }
 
   // 7. Write this block's W slice back (rank 0: the bias and the totals too); move the cursor past the epoch.
-  //    No block reads a peer's shared memory after the last step's cluster barrier, so blocks may end apart.
+  //    No block touches a peer's shared memory after the last step's barrier (cluster or mbarrier: every peer's
+  //    last stores and arrivals are behind it), so blocks may end apart.
   for (int k = t; k < C * S; k += kClusterThreads) {
     const int c = k / S;
     const int j = k - c * S;
@@ -316,11 +369,17 @@ std::size_t cluster_epoch_shared_bytes(int batch, int dim, int classes, bool mom
   return cluster_layout(batch, dim / ranks, classes, ranks, momentum).bytes;
 }
 
+bool cluster_exchange_available(ClusterExchange exchange) {
+  return exchange == ClusterExchange::kClusterSync || kMbarrierBuilt;
+}
+
 int cluster_epoch_max_active_clusters(int dim, int classes, std::size_t shared_bytes) {
   (void)classes;
   const int ranks = cluster_epoch_ranks(dim);
   if (ranks == 0 || shared_bytes == 0) return 0;
-  if (cudaFuncSetAttribute(cluster_epoch_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  // Both exchanges have the same shape and resources but for their registers; the cluster.sync() kernel asks.
+  const auto kernel = cluster_epoch_kernel<false>;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            static_cast<int>(shared_bytes)) != cudaSuccess) {
     (void)cudaGetLastError();
     return 0;
@@ -337,21 +396,32 @@ int cluster_epoch_max_active_clusters(int dim, int classes, std::size_t shared_b
   config.attrs = &attribute;
   config.numAttrs = 1;
   int clusters = 0;
-  if (cudaOccupancyMaxActiveClusters(&clusters, cluster_epoch_kernel, &config) != cudaSuccess) {
+  if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
     (void)cudaGetLastError();
     return 0;
   }
   return clusters;
 }
 
-void cluster_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaStream_t stream) {
+void cluster_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaStream_t stream,
+                   ClusterExchange exchange) {
   if (a.rows == 0) return;
+  if (!cluster_exchange_available(exchange)) {
+    throw std::logic_error("cluster_epoch: the mbarrier exchange is not built here (the emulated device has no "
+                           "remote mbarrier arrive)");
+  }
   const unsigned ranks = static_cast<unsigned>(cluster_epoch_ranks(a.dim));
-  CUDA_CHECK(cudaFuncSetAttribute(cluster_epoch_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(shared_bytes)));
   const LaunchShape shape = clustered(
       bounded(LaunchShape{ranks, static_cast<unsigned>(kClusterThreads), shared_bytes}, kClusterThreads), ranks);
-  launch_kernel("cluster_epoch_kernel", cluster_epoch_kernel, shape, stream, a);
+  if (exchange == ClusterExchange::kMbarrier) {
+    const auto kernel = cluster_epoch_kernel<true>;
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
+    launch_kernel("cluster_epoch_kernel<true>", kernel, shape, stream, a);
+  } else {
+    const auto kernel = cluster_epoch_kernel<false>;
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
+    launch_kernel("cluster_epoch_kernel<false>", kernel, shape, stream, a);
+  }
 }
 
 }  // namespace logreg::kernels

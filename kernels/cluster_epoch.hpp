@@ -30,8 +30,18 @@ std::size_t cluster_epoch_shared_bytes(int batch, int dim, int classes, bool mom
 // without cluster support, or too little shared memory), with the runtime's error cleared.
 int cluster_epoch_max_active_clusters(int dim, int classes, std::size_t shared_bytes);
 
+// How the blocks hand each other a step's partial logits (cluster_epoch.cu): a cluster.sync() per step, or an
+// mbarrier per parity slot in every block with remote arrivals (no cluster-wide barrier per step).
+enum class ClusterExchange { kClusterSync, kMbarrier };
+
+// Whether this build has the exchange: kMbarrier needs a remote mbarrier arrive
+// (mbarrier.arrive.release.cluster.shared::cluster), which the emulated device does not have yet.
+bool cluster_exchange_available(ClusterExchange exchange);
+
 // Enqueues the whole epoch (one cluster launch). The arguments mean what they mean for persistent_epoch;
-// shared_bytes = cluster_epoch_shared_bytes(...) > 0 and cluster_epoch_max_active_clusters(...) >= 1.
-void cluster_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaStream_t stream);
+// shared_bytes = cluster_epoch_shared_bytes(...) > 0 and cluster_epoch_max_active_clusters(...) >= 1; the
+// exchange must be available (std::logic_error otherwise). Both exchanges give the same bits.
+void cluster_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaStream_t stream,
+                   ClusterExchange exchange = ClusterExchange::kClusterSync);
 
 }  // namespace logreg::kernels
