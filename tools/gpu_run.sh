@@ -43,6 +43,7 @@ export LOGREG_REQUIRE_GPU=1
 cli="$build/logreg_cuda"
 tests="$build/tests/logreg_gpu_tests"
 lab="$build/kernel_lab_fused_step"
+cluster_lab="$build/kernel_lab_cluster_epoch"
 data="${DATA:-/usr/share/datasets/fashion-mnist}"
 case "$data" in /*) ;; *) data="$repo_root/$data" ;; esac
 export LOGREG_CUDA_EXE="$cli" LOGREG_FASHION_MNIST="$data"
@@ -135,6 +136,10 @@ step "cluster bench" "$out/bench.log" 90 "$python" tools/gpu_bench.py --bin "$cl
   --batches 32,256 --variants persistent,cluster,graphs --no-torch --out "$summary"
 step "kernel lab" "$out/bench.log" 60 "$lab"
 sed -n '/==> kernel lab/,$p' "$out/bench.log" | grep -iE "bandwidth|GB/s|us/step|µs|median|FAIL" | tail -20 >>"$summary"
+# The one-launch epoch kernels launched directly: both cluster exchanges and the persistent kernel (validated
+# against the cluster kernel's CPU model first), ms per epoch, and cycles per cluster.sync() and DSMEM load.
+step "kernel lab cluster" "$out/bench.log" 60 "$cluster_lab"
+sed -n '/==> kernel lab cluster/,$p' "$out/bench.log" | grep -E "^(32|256) |cycles|FAILED|not built|no cluster" >>"$summary"
 
 # 5. compute-sanitizer on a fast subset.
 filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum:CudaClusterEpochs/*softmax_B45_momentum:AllHeads/CudaObjectiveHeads.*/softmax:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"

@@ -9,7 +9,7 @@ export PATH="/usr/local/cuda/bin:$PATH"
 cmake --preset emulated -DLOGREG_WERROR="${LOGREG_WERROR:-OFF}" >/dev/null  # ON in CI (.ci/run)
 # Only what the gpu label runs: the CPU tests are the default build's (tools/test.sh) and the asan build's.
 cmake --build --preset emulated -j"$(nproc)" --target logreg_cuda logreg_gpu_tests logreg_emulator_tests \
-  kernel_lab_fused_step
+  kernel_lab_fused_step kernel_lab_cluster_epoch
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 ctest --preset emulated -j"$(nproc)" --timeout 900 --no-tests=error | tee "$log"
