@@ -13,7 +13,8 @@
 // peer's slot only after the barrier of step s+1, which the peer reaches after reading step s's.
 // Two exchanges (ClusterExchange): kClusterSync waits at that cluster.sync(); kMbarrier replaces it with an
 // mbarrier per parity slot in every block, on which each block arrives remotely (release.cluster) once its
-// partials are stored there, so a block waits only for the partials it needs, never for a slow peer's dW.
+// partials are stored there: R arrivals per block and a wait on its own shared memory instead of a barrier of
+// every thread of the cluster (whether that is cheaper is what the kernel lab measures).
 // The same parity argument holds: a block pushes step s+1 only after its barrier of step s completed, i.e.
 // after every peer pushed step s, which each did after reading its step s-1 slots (the same parity).
 // Every sum has a fixed order and there are no atomics; tests/gpu/cluster_epoch_model.hpp is a CPU model
