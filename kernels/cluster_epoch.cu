@@ -115,6 +115,18 @@ __device__ __forceinline__ std::uint8_t issue_slice_copy(const PersistentEpochAr
 }
 #endif  // LOGREG_CLUSTER_BODY
 
+// Cycles for the phase timings (cluster_epoch's phase_cycles): clock64() on a GPU; the emulated device has no
+// cycle counter, so there every phase reads 0.
+#if defined(LOGREG_CLUSTER_BODY)
+__device__ __forceinline__ long long phase_clock() {
+#if defined(LOGREG_CUDA_EMULATED)
+  return 0;
+#else
+  return clock64();
+#endif
+}
+#endif
+
 // The mbarrier exchange needs a remote mbarrier arrive, which the emulated device does not have yet: there it
 // is not built, and cluster_exchange_available says so.
 #if defined(LOGREG_CUDA_EMULATED)
@@ -125,9 +137,11 @@ constexpr bool kMbarrierBuilt = true;
 
 // kMbarrierExchange: ClusterExchange::kMbarrier (a bool, so that the kernel's name reads plainly in profiles).
 template <bool kMbarrierExchange>
-__global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(PersistentEpochArgs a) {
+__global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(PersistentEpochArgs a,
+                                                                        long long* phase_cycles) {  // (kClusterPhases) or null
 #if !defined(LOGREG_CLUSTER_BODY)
   (void)a;
+  (void)phase_cycles;
   __trap();
 #else
   LOGREG_DYNAMIC_SHARED(unsigned char, smem);
@@ -203,6 +217,18 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
   unsigned long long correct = 0;
   double last_batch_loss = 0.0;
 
+  // Phase timings: rank 0's thread 0 adds the cycles from one mark to the next to its phase (its own view:
+  // a phase that ends at a barrier includes the wait for the slowest thread or block).
+  const bool timed = phase_cycles != nullptr && rank == 0 && t == 0;
+  long long phase_sum[kClusterPhases] = {};
+  long long mark = timed ? phase_clock() : 0;
+  auto end_phase = [&](int phase) {
+    if (!timed) return;
+    const long long now = phase_clock();
+    phase_sum[phase] += now - mark;
+    mark = now;
+  };
+
   for (std::size_t s = 0; s < steps; ++s) {
     const std::size_t first = s * B;
     const int rows = static_cast<int>(n - first < B ? n - first : B);
@@ -238,6 +264,7 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
       float* mine = s_slots + (parity * R + rank) * slot_floats + static_cast<std::size_t>(item);
       for (int r = 0; r < R; ++r) *cluster.map_shared_rank(mine, static_cast<unsigned>(r)) = acc;
     }
+    end_phase(0);
 #if !defined(LOGREG_CUDA_EMULATED)
     if constexpr (kMbarrier) {
       // This block's stores into every peer are done (the block barrier), then one thread per peer makes
@@ -259,6 +286,7 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
 #else
     cluster.sync();  // every block's partials of this step are in every block
 #endif
+    end_phase(1);
 
     // 4. Logits in rank order into rank 0's slot (in place), then the loss and dz of every row (the shared row
     //    maths, which adds the bias), scaled by 1/rows as the cuBLAS path's loss kernel.
@@ -276,6 +304,7 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
       s_row_correct[i] = o.correct;
     }
     __syncthreads();
+    end_phase(2);
 
     // 5a. Rank 0, warp 0: the batch's loss sum and correct count, lanes over rows then a fixed xor tree.
     if (rank == 0 && warp == 0) {
@@ -326,10 +355,16 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
       }
     }
 
+    end_phase(3);
+
     // 6. The next batch's slice has landed (this thread's copies; the barrier makes them everyone's).
     __pipeline_wait_prior(0);
     if (t < next_rows) s_y[(1 - parity) * B + static_cast<std::size_t>(t)] = next_label;
     __syncthreads();
+    end_phase(4);
+  }
+  if (timed) {
+    for (int k = 0; k < kClusterPhases; ++k) phase_cycles[k] = phase_sum[k];
   }
 
   // 7. Write this block's W slice back (rank 0: the bias and the totals too); move the cursor past the epoch.
@@ -405,7 +440,7 @@ int cluster_epoch_max_active_clusters(int dim, int classes, std::size_t shared_b
 }
 
 void cluster_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaStream_t stream,
-                   ClusterExchange exchange) {
+                   ClusterExchange exchange, long long* phase_cycles) {
   if (a.rows == 0) return;
   if (!cluster_exchange_available(exchange)) {
     throw std::logic_error("cluster_epoch: the mbarrier exchange is not built here (the emulated device has no "
@@ -417,11 +452,11 @@ void cluster_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaS
   if (exchange == ClusterExchange::kMbarrier) {
     const auto kernel = cluster_epoch_kernel<true>;
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
-    launch_kernel("cluster_epoch_kernel<true>", kernel, shape, stream, a);
+    launch_kernel("cluster_epoch_kernel<true>", kernel, shape, stream, a, phase_cycles);
   } else {
     const auto kernel = cluster_epoch_kernel<false>;
     CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared_bytes)));
-    launch_kernel("cluster_epoch_kernel<false>", kernel, shape, stream, a);
+    launch_kernel("cluster_epoch_kernel<false>", kernel, shape, stream, a, phase_cycles);
   }
 }
 

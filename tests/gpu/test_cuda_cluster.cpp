@@ -263,12 +263,13 @@ TEST_F(CudaCluster, RefusesWhatItCannotRun) {
   }
 }
 
-// Epochs of the cluster kernel launched directly (no backend), with the given exchange: the parameters and
-// velocity after them and the last epoch's totals.
+// Epochs of the cluster kernel launched directly (no backend), with the given exchange and its phase timings
+// on: the parameters and velocity after them, the last epoch's totals and phase cycles.
 struct KernelEpochs {
   std::vector<float> params;
   std::vector<float> velocity;
   kernels::DeviceTotals totals{};
+  std::vector<long long> phase_cycles;
 };
 
 KernelEpochs RunKernelEpochs(kernels::ClusterExchange exchange, const ImageSet& images, const LabelSet& labels,
@@ -283,6 +284,7 @@ KernelEpochs RunKernelEpochs(kernels::ClusterExchange exchange, const ImageSet& 
   DeviceBuffer<float> velocity(momentum ? initial.size() : 0);
   DeviceBuffer<kernels::DeviceStepState> state(1);
   DeviceBuffer<kernels::DeviceTotals> totals(1);
+  DeviceBuffer<long long> phases(kernels::kClusterPhases);
   CUDA_CHECK(cudaMemcpy(pixels.data(), images.pixels.data(), pixels.bytes(), cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemcpy(device_labels.data(), labels.labels.data(), device_labels.bytes(), cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemcpy(params.data(), initial.data(), params.bytes(), cudaMemcpyHostToDevice));
@@ -308,7 +310,7 @@ KernelEpochs RunKernelEpochs(kernels::ClusterExchange exchange, const ImageSet& 
     CUDA_CHECK(cudaMemcpy(order.data(), orders[e].data(), order.bytes(), cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemcpy(state.data(), &s, sizeof s, cudaMemcpyHostToDevice));
     CUDA_CHECK(cudaMemset(totals.data(), 0, totals.bytes()));
-    kernels::cluster_epoch(a, shared, nullptr, exchange);
+    kernels::cluster_epoch(a, shared, nullptr, exchange, phases.data());
     CUDA_CHECK(cudaDeviceSynchronize());
   }
   out.params.resize(initial.size());
@@ -318,11 +320,14 @@ KernelEpochs RunKernelEpochs(kernels::ClusterExchange exchange, const ImageSet& 
     CUDA_CHECK(cudaMemcpy(out.velocity.data(), velocity.data(), velocity.bytes(), cudaMemcpyDeviceToHost));
   }
   CUDA_CHECK(cudaMemcpy(&out.totals, totals.data(), sizeof out.totals, cudaMemcpyDeviceToHost));
+  out.phase_cycles.resize(kernels::kClusterPhases);
+  CUDA_CHECK(cudaMemcpy(out.phase_cycles.data(), phases.data(), phases.bytes(), cudaMemcpyDeviceToHost));
   return out;
 }
 
 // The mbarrier exchange (no cluster barrier per step) hands over the same partials in the same slots, so it
-// gives the cluster.sync() exchange's bits, which are the CPU model's on the emulated device. The emulated
+// gives the cluster.sync() exchange's bits, which are the CPU model's on the emulated device (with the phase
+// timings on: they change no result). The emulated
 // device has no remote mbarrier arrive (mbarrier.arrive.release.cluster.shared::cluster into a peer's
 // barrier) yet, so there the mbarrier kernel is not built: the test checks that it is refused, and runs the
 // comparison where the exchange is available (a GPU).
@@ -360,8 +365,10 @@ TEST_F(CudaCluster, MbarrierExchangeGivesTheClusterSyncBits) {
   EXPECT_TRUE(bit_identical(sync.params, model_params));
   EXPECT_TRUE(bit_identical(sync.velocity, model_velocity));
   EXPECT_EQ(sync.totals.loss_sum, model.loss_sum);
+  EXPECT_EQ(sync.phase_cycles, std::vector<long long>(kernels::kClusterPhases, 0));  // no cycle counter here
 #else
   EXPECT_LE(test::RelativeL2(model_params, sync.params), 1e-5);
+  EXPECT_GT(sync.phase_cycles[0], 0);  // the forward takes time
 #endif
   if (!kernels::cluster_exchange_available(kernels::ClusterExchange::kMbarrier)) {
     EXPECT_THROW(RunKernelEpochs(kernels::ClusterExchange::kMbarrier, images, labels, params, batch, opt, orders, lrs),

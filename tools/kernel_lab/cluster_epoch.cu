@@ -13,7 +13,9 @@ Each version is first validated against the CPU model of its summation order (te
 on 2,048 rows: bit for bit on the emulated device, |model - x| <= 1e-5 relative L2 on a GPU (the device's expf
 and contracted multiply-adds differ from the host's in the last bits). Then, on a GPU, each is timed: a warm-up
 epoch, then 5 epochs between CUDA events, the median in ms per epoch and µs per step, at batch 32 and 256.
-Last, two micro-benchmarks with clock64(): cycles per cluster.sync() of 7 blocks, and cycles per dependent
+For the cluster versions one more epoch reports where a step's time goes (kClusterPhases: clock64() cycles of
+rank 0's thread 0 per step: forward and stores, exchange wait, loss, update, copy wait). Last, two
+micro-benchmarks with clock64(): cycles per cluster.sync() of 7 blocks, and cycles per dependent
 distributed-shared-memory load from a peer block.
 
 Build (EXCLUDE_FROM_ALL with nvcc; tools/gpu_prepare.sh builds it, tools/gpu_run.sh runs it):
@@ -178,6 +180,23 @@ double time_epochs(Lab& lab, Version v, int batch, cudaStream_t stream) {
   return ms[ms.size() / 2];
 }
 
+// Cycles per step of each phase over one epoch of the cluster version v (after time_epochs loaded the order).
+std::vector<double> phase_cycles_per_step(Lab& lab, Version v, int batch, cudaStream_t stream) {
+  DeviceBuffer<long long> cycles(logreg::kernels::kClusterPhases);
+  reset(lab, 0.001f);
+  const PersistentEpochArgs a = epoch_args(lab, kSetRows, batch, false);
+  logreg::kernels::cluster_epoch(a, logreg::kernels::cluster_epoch_shared_bytes(batch, kDim, kClasses, false), stream,
+                                 v == Version::kMbarrier ? ClusterExchange::kMbarrier : ClusterExchange::kClusterSync,
+                                 cycles.data());
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::vector<long long> host(logreg::kernels::kClusterPhases);
+  CUDA_CHECK(cudaMemcpy(host.data(), cycles.data(), cycles.bytes(), cudaMemcpyDeviceToHost));
+  const double steps = static_cast<double>((kSetRows + batch - 1) / batch);
+  std::vector<double> out;
+  for (long long c : host) out.push_back(static_cast<double>(c) / steps);
+  return out;
+}
+
 #if !defined(LOGREG_CUDA_EMULATED)
 // cycles[block] = clock64() cycles of `iterations` cluster.sync() calls of a 7-block cluster, divided by them.
 // Both have clusters from sm_90 on only (the fat binary's older architectures get a trap; never launched there).
@@ -322,6 +341,11 @@ int run(int argc, char** argv) {
       const double ms = time_epochs(lab, v, batch, stream.get());
       const double steps = static_cast<double>((kSetRows + batch - 1) / batch);
       std::printf("%-6d %-32s %14.3f %10.2f\n", batch, version_name(v), ms, 1e3 * ms / steps);
+      if (v != Version::kPersistent) {
+        const std::vector<double> c = phase_cycles_per_step(lab, v, batch, stream.get());
+        std::printf("       phases, cycles per step: forward+stores %.0f, exchange %.0f, loss %.0f, update %.0f, "
+                    "copy wait %.0f\n", c[0], c[1], c[2], c[3], c[4]);
+      }
     }
   }
 #if !defined(LOGREG_CUDA_EMULATED)
