@@ -5,7 +5,9 @@
 // expected arrival is in, its bytes then completing the barrier's transactions. A kernel that reads the data
 // before that wait reads poison. The source is read when the copy lands. mbarriers (init, arrive, arrive
 // with expect-tx, expect-tx, wait with phase parity) keep their state by address in the running group of
-// blocks, so a barrier in a peer block's shared memory works too. Not here: the fibers and their waits
+// blocks (a static __shared__ barrier by the address of its block's own copy: BlockGroup::stable), so a
+// barrier in a peer block's shared memory works too, arrived on remotely through a map_shared_rank address;
+// an arrive on the barrier of a block that has exited is reported. Not here: the fibers and their waits
 // (block_scheduler.cpp), tensor-map (TMA tiled) copies, multicast, cp.reduce.async.bulk.
 #include <cstdint>
 #include <cstdio>
@@ -40,7 +42,7 @@ ThreadCopies& thread_copies(BlockRun& me) {
 }
 
 Mbarrier* find_mbarrier(BlockRun& me, const void* bar, const char* what) {
-  auto it = me.group().mbarriers.find(bar);
+  auto it = me.group().mbarriers.find(me.group().stable(bar));
   if (it != me.group().mbarriers.end()) return &it->second;
   me.fail(std::string(what) + " on the mbarrier at " + address(bar) + ", which mbarrier_init has not initialised");
   return nullptr;
@@ -53,16 +55,23 @@ void complete_if_done(BlockRun& me, const void* bar, Mbarrier& m) {
   m.pending = m.expected;
   if (m.waiters == 0) return;
   m.waiters = 0;
-  for (BlockRun* b : me.group().blocks()) b->release(FiberState::kAtMbarrier, bar);
+  const void* key = me.group().stable(bar);
+  for (BlockRun* b : me.group().blocks()) b->release(FiberState::kAtMbarrier, key);
 }
 
-// The bulk copies on `m` land (at a wait, once no arrival is missing) and complete their transactions.
-void land_bulk_copies(Mbarrier& m) {
+// The bulk copies on `m` land (at a wait, once no arrival is missing) and complete their transactions. Their
+// destinations are stable addresses (BlockGroup::stable): the block they belong to may not be the running one.
+void land_bulk_copies(const BlockGroup& group, Mbarrier& m) {
   for (const AsyncCopy& c : m.copies) {
-    land(c);
+    std::memmove(group.current(c.dst), c.src, c.bytes);
     m.tx -= static_cast<long long>(c.bytes);
   }
   m.copies.clear();
+}
+
+std::string block_of(const BlockRun& b) {
+  return "block (" + std::to_string(b.index().x) + "," + std::to_string(b.index().y) + "," +
+         std::to_string(b.index().z) + ") rank " + std::to_string(b.rank);
 }
 
 }  // namespace
@@ -132,7 +141,7 @@ void mbarrier_init(std::uint64_t* bar, unsigned count) {
     return;
   }
   *bar = 0;
-  Mbarrier& m = me.group().mbarriers[bar];
+  Mbarrier& m = me.group().mbarriers[me.group().stable(bar)];
   m = Mbarrier{};
   m.expected = count;
   m.pending = count;
@@ -140,6 +149,13 @@ void mbarrier_init(std::uint64_t* bar, unsigned count) {
 
 std::uint64_t mbarrier_arrive(std::uint64_t* bar, unsigned count, unsigned tx) {
   BlockRun& me = detail::current_or_abort("mbarrier_arrive");
+  const BlockRun* owner = me.group().owner_of(bar);
+  if (owner != nullptr && owner != &me && owner->finished()) {
+    me.fail("mbarrier_arrive on the mbarrier at " + detail::address(bar) + " in the shared memory of " +
+            detail::block_of(*owner) + ", which has exited (a remote arrive on an ended block: keep the cluster "
+            "together with cluster.sync() until no peer arrives on a block's barriers)");
+    return 0;
+  }
   Mbarrier* m = detail::find_mbarrier(me, bar, "mbarrier_arrive");
   if (m == nullptr) return 0;
   const std::uint64_t state = m->phase;
@@ -151,9 +167,21 @@ std::uint64_t mbarrier_arrive(std::uint64_t* bar, unsigned count, unsigned tx) {
   m->tx += tx;
   m->pending -= count;
   // Waiters already there: the copies land now, so that the phase can complete.
-  if (m->pending == 0 && m->waiters > 0) detail::land_bulk_copies(*m);
+  if (m->pending == 0 && m->waiters > 0) detail::land_bulk_copies(me.group(), *m);
   detail::complete_if_done(me, bar, *m);
   return state;
+}
+
+void mbarrier_arrive_cluster(std::uint64_t* bar, unsigned count, unsigned tx) {
+  BlockRun& me = detail::current_or_abort("mbarrier_arrive (.shared::cluster)");
+  const BlockRun* owner = me.group().owner_of(bar);
+  if (owner == nullptr || owner->cluster != me.cluster) {
+    me.fail("mbarrier_arrive(.shared::cluster) on " + detail::address(bar) +
+            ", which is not shared memory of a block of this cluster (map a peer's barrier with "
+            "cluster.map_shared_rank)");
+    return;
+  }
+  (void)mbarrier_arrive(bar, count, tx);
 }
 
 void mbarrier_expect_tx(std::uint64_t* bar, unsigned tx) {
@@ -168,12 +196,12 @@ bool mbarrier_wait_parity(std::uint64_t* bar, unsigned parity) {
   if (m == nullptr) return false;
   if ((m->phase & 1u) != (parity & 1u)) return true;  // the phase of that parity has completed
   if (m->pending == 0) {
-    detail::land_bulk_copies(*m);
+    detail::land_bulk_copies(me.group(), *m);
     detail::complete_if_done(me, bar, *m);
     if ((m->phase & 1u) != (parity & 1u)) return true;
   }
   ++m->waiters;
-  return me.wait(detail::FiberState::kAtMbarrier, bar);
+  return me.wait(detail::FiberState::kAtMbarrier, me.group().stable(bar));
 }
 
 void bulk_copy(void* dst, const void* src, unsigned bytes, std::uint64_t* bar) {
@@ -186,7 +214,7 @@ void bulk_copy(void* dst, const void* src, unsigned bytes, std::uint64_t* bar) {
   Mbarrier* m = detail::find_mbarrier(me, bar, "cp_async_bulk");
   if (m == nullptr) return;
   detail::poison(dst, bytes);
-  m->copies.push_back(AsyncCopy{dst, src, bytes, 0});
+  m->copies.push_back(AsyncCopy{me.group().stable(dst), src, bytes, 0});
 }
 
 }  // namespace cuda_emu

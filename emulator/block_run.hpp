@@ -122,6 +122,11 @@ class BlockRun {
 
   // cp.async copies per thread, sized at the block's first cp.async.
   std::vector<ThreadCopies> async_copies;
+  // In a group of several blocks: this block's copy of the static __shared__ section, the live data while
+  // another block runs (BlockGroup::make_live).
+  std::vector<unsigned char> static_shared;
+  // The split cluster barrier: the phase this thread arrived in (barrier_arrive), -1 while it has not.
+  std::vector<long long> cluster_arrival;
 
  private:
   bool complete_warp_op(Warp& w, int warp, unsigned mask, int slot);
@@ -154,6 +159,11 @@ class BlockRun {
 // The block whose fiber runs now (null outside a kernel).
 BlockRun* current_block();
 
+// The static __shared__ variables of every kernel of the program, in the one section cuda_emulator.hpp puts
+// them in (bounds from the linker; empty when the program has none).
+unsigned char* static_shared_begin();
+std::size_t static_shared_bytes();
+
 // Blocks that run together, and what they share: the first fault, the fiber stacks, the cluster and grid
 // barriers. Blocks of an ordinary launch run alone, one group of one block after another.
 class BlockGroup {
@@ -168,9 +178,19 @@ class BlockGroup {
   void block_finished(BlockRun& block);
 
   // ---- Called on a fiber ----
-  void cluster_barrier(BlockRun& me);
+  void cluster_barrier_arrive(BlockRun& me);
+  void cluster_barrier_wait(BlockRun& me);
   void grid_barrier(BlockRun& me);
   void* map_shared_rank(BlockRun& me, const void* p, unsigned rank);
+
+  // Static __shared__ addresses of a group of several blocks. A block's static variables live in the section
+  // while it runs and in its own copy otherwise: stable() names an address by where it is when its block is
+  // not running (the section's address of the running block becomes its copy's address), current() gives
+  // where that byte is now. mbarriers and bulk copies keep stable addresses, since they outlive a block's turn.
+  void* stable(const void* p) const;
+  void* current(void* stable_address) const;
+  // The block of the group whose shared memory (dynamic or static) holds `p`; null if none.
+  BlockRun* owner_of(const void* p) const;
   const KernelLaunch& launch() const { return launch_; }
   int blocks_per_cluster() const { return blocks_per_cluster_; }
   const std::vector<BlockRun*>& blocks() const { return blocks_; }
@@ -182,12 +202,17 @@ class BlockGroup {
   std::string describe_deadlock() const;
   std::string describe_mbarriers() const;
   std::string check_exited_blocks_untouched() const;
+  // Swaps the static __shared__ section to `block`'s copy (saving the running block's).
+  void make_live(BlockRun* block);
 
   const KernelLaunch& launch_;
   int blocks_per_cluster_ = 1;
   std::vector<BlockRun*> blocks_;
   std::vector<std::vector<BlockRun*>> clusters_;  // [cluster][rank]
-  std::vector<int> cluster_arrived_;
+  std::vector<int> cluster_arrived_;              // [cluster] threads arrived in the current phase
+  std::vector<long long> cluster_phase_;          // [cluster] phases of the cluster barrier completed
+  BlockRun* live_ = nullptr;                      // whose static __shared__ variables the section holds
+  bool swaps_static_shared_ = false;              // several blocks and a non-empty section
   int grid_arrived_ = 0;
   std::vector<BlockRun*> poisoned_;
   std::size_t stacks_used_ = 0;

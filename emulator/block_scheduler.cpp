@@ -258,7 +258,7 @@ std::string BlockRun::describe_deadlock() const {
   const struct {
     FiberState state;
     const char* what;
-  } waits[] = {{FiberState::kAtClusterBarrier, "at cluster.sync()"},
+  } waits[] = {{FiberState::kAtClusterBarrier, "at the cluster barrier (cluster.sync() or barrier_wait())"},
                {FiberState::kAtGridBarrier, "at grid.sync()"},
                {FiberState::kAtMbarrier, "in an mbarrier wait whose phase never completes"}};
   const char* sep = "";

@@ -1,10 +1,11 @@
 // The emulator's <cooperative_groups.h> (LOGREG_CUDA=emulated: emulator/ comes before the toolkit on the
 // include path): the subset of CUDA's cooperative groups that kernels here may use, with CUDA's names and
 // semantics. this_thread_block(); this_cluster() with block_rank(), num_blocks(), dim_blocks(),
-// block_index(), map_shared_rank(ptr, rank) (a pointer into the peer block's dynamic shared memory) and
-// sync(); this_grid() with sync() (cooperative launches only), is_valid(), block_rank(), num_blocks().
-// Not here: tiled partitions, coalesced groups, the collectives of <cooperative_groups/reduce.h>, the split
-// cluster barrier (barrier_arrive/barrier_wait), and grid groups of multi-device launches.
+// block_index(), map_shared_rank(ptr, rank) (a pointer into the peer block's shared memory, dynamic or a
+// __shared__ variable), sync() and the split barrier (barrier_arrive(), then barrier_wait()); this_grid() with
+// sync() (cooperative launches only), is_valid(), block_rank(), num_blocks().
+// Not here: tiled partitions, coalesced groups, the collectives of <cooperative_groups/reduce.h>, and grid
+// groups of multi-device launches.
 #pragma once
 
 #include "cuda_emulator.hpp"
@@ -25,7 +26,14 @@ class thread_block {
 // The blocks of this block's cluster (a launch without clusters is a cluster of one block, as on sm_90).
 class cluster_group {
  public:
+  struct arrival_token {};
   void sync() const { cuda_emu::cluster_sync(); }
+  static arrival_token barrier_arrive() {
+    cuda_emu::cluster_barrier_arrive();
+    return {};
+  }
+  static void barrier_wait() { cuda_emu::cluster_barrier_wait(); }
+  static void barrier_wait(arrival_token&&) { cuda_emu::cluster_barrier_wait(); }
   static unsigned block_rank() { return cuda_emu::cluster_block_rank(); }
   static unsigned num_blocks() { return cuda_emu::cluster_num_blocks(); }
   static dim3 dim_blocks() { return cuda_emu::cluster_dims(); }

@@ -2,10 +2,11 @@
 // real CUDA 13 headers for the types, enums and runtime/cuBLAS declarations, then what nvcc would provide
 // for device code: the execution-space keywords, threadIdx/blockIdx/blockDim/gridDim/warpSize, the
 // intrinsics (barriers, warp shuffles and votes, atomics, fast maths, cp.async), cuda_emu::launch(), which
-// kernels/kernel_launch.cuh calls instead of <<< >>>, and the typed cudaLaunchKernelEx and
-// cudaLaunchCooperativeKernel. The runtime itself is in runtime.cpp, the block scheduler (threads of a block
-// as cooperative fibers) in block_scheduler.cpp and block_group.cpp, asynchronous copies and mbarriers in
-// async_copy.cpp, cuBLAS in cublas.cpp; cooperative groups and cuda::ptx in the headers of those names.
+// kernels/kernel_launch.cuh calls instead of <<< >>>, the typed cudaLaunchKernelEx and
+// cudaLaunchCooperativeKernel, and __cluster_dims__ (cluster_dims.h). The runtime itself is in runtime.cpp,
+// the block scheduler (threads of a block as cooperative fibers; each co-running block's static __shared__
+// variables) in block_scheduler.cpp and block_group.cpp, asynchronous copies and mbarriers in async_copy.cpp,
+// cuBLAS in cublas.cpp; cooperative groups and cuda::ptx in the headers of those names.
 #pragma once
 
 #include <cuda_profiler_api.h>
@@ -25,9 +26,11 @@
 #define LOGREG_CUDA_EMULATED 1
 
 // ---- Execution spaces and qualifiers ----------------------------------------------------------------
-// Block-shared variables are function statics: every thread of the running block sees the same object, and
-// so does every other block (blocks of an ordinary launch run one after another; blocks that run together,
-// in a cluster or a cooperative launch, must keep their own data in dynamic shared memory).
+// Block-shared variables are statics in one section of the program, `logreg_emu_shared`: every thread of the
+// running block sees the same object. Blocks of an ordinary launch run one after another and use the section
+// in turn; when blocks run together (a cluster or a cooperative launch), each has its own copy of the section,
+// swapped in while its fibers run, so each block sees its own variables (block_group.cpp), and
+// cluster.map_shared_rank() reaches a peer's copy. `static __shared__` is not accepted (write `__shared__`).
 #undef __host__
 #undef __device__
 #undef __global__
@@ -37,10 +40,11 @@
 #define __host__
 #define __device__
 #define __global__
-#define __shared__ static
+#define __shared__ __attribute__((section("logreg_emu_shared"))) static
 #define __constant__ static
 #define __managed__
 #define __launch_bounds__(...)
+#include "cluster_dims.h"  // __cluster_dims__(x, y, z): the kernel runs in clusters of that shape
 #ifndef __noinline__
 #define __noinline__ __attribute__((noinline))
 #endif
@@ -155,12 +159,16 @@ void async_commit();
 void async_wait_prior(std::size_t newer);
 void mbarrier_init(std::uint64_t* bar, unsigned count);
 std::uint64_t mbarrier_arrive(std::uint64_t* bar, unsigned count, unsigned tx);  // returns the phase arrived on
+// An arrive on an mbarrier of any block of the cluster (.shared::cluster: a map_shared_rank address).
+void mbarrier_arrive_cluster(std::uint64_t* bar, unsigned count, unsigned tx);
 void mbarrier_expect_tx(std::uint64_t* bar, unsigned tx);
 bool mbarrier_wait_parity(std::uint64_t* bar, unsigned parity);  // blocks until that phase has completed
 void bulk_copy(void* dst, const void* src, unsigned bytes, std::uint64_t* bar);
 
 // ---- What emulator/cooperative_groups.h calls (block_group.cpp) --------------------------------------------
 void cluster_sync();
+void cluster_barrier_arrive();  // barrier.cluster.arrive: counts towards the phase, does not wait
+void cluster_barrier_wait();    // barrier.cluster.wait: until the phase this thread arrived in completes
 unsigned cluster_block_rank();
 unsigned cluster_num_blocks();
 dim3 cluster_dims();

@@ -31,4 +31,7 @@ void report_fault(cudaError_t err, const std::string& what);
 // what went wrong inside (a barrier that not every thread reached, a warp op a lane never joined, ...).
 std::string run_blocks(const KernelLaunch& launch);
 
+// The cluster shape a kernel is compiled with (__cluster_dims__, cluster_dims.h); false when it has none.
+bool compiled_cluster_dims(const void* function, dim3* out);
+
 }  // namespace cuda_emu::detail

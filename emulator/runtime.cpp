@@ -2,8 +2,8 @@
 // (every allocation exact-sized, so AddressSanitizer sees out-of-bounds device accesses), streams whose
 // work runs lazily, in order, only when something waits for it (a synchronisation, a blocking copy, an
 // event), events, stream capture into graphs and graph replay, last-error handling (sticky and not),
-// launch-configuration checks (clusters and cooperative launches included) and the pointer check of every
-// kernel argument. What it cannot show: real concurrency between streams, timing, races between blocks
+// launch-configuration checks (clusters, a kernel's __cluster_dims__ and cooperative launches included) and
+// the pointer check of every kernel argument. What it cannot show: real concurrency between streams, timing, races between blocks
 // (they run one after another, or as fibers of one host thread), tensor cores.
 #include <cuda_runtime.h>
 
@@ -14,8 +14,27 @@
 
 #include "runtime_state.hpp"
 
+// The bounds of each __cluster_dims__ section (cluster_dims.h), defined by the linker for the shapes the
+// program's kernels use; weak, so the other shapes are null.
+#define LOGREG_EMU_DECLARE_CLUSTER_SECTION(x, y, z)                                              \
+  extern "C" char __start_logreg_emu_cluster_##x##_##y##_##z[] __attribute__((weak)); \
+  extern "C" char __stop_logreg_emu_cluster_##x##_##y##_##z[] __attribute__((weak));
+LOGREG_EMU_CLUSTER_SHAPES(LOGREG_EMU_DECLARE_CLUSTER_SECTION)
+#undef LOGREG_EMU_DECLARE_CLUSTER_SECTION
+
 namespace cuda_emu::detail {
 namespace {
+
+struct ClusterSection {
+  const char* begin;
+  const char* end;
+  unsigned x, y, z;
+};
+
+#define LOGREG_EMU_CLUSTER_SECTION_ROW(x, y, z) \
+  {__start_logreg_emu_cluster_##x##_##y##_##z, __stop_logreg_emu_cluster_##x##_##y##_##z, x, y, z},
+const ClusterSection kClusterSections[] = {LOGREG_EMU_CLUSTER_SHAPES(LOGREG_EMU_CLUSTER_SECTION_ROW)};
+#undef LOGREG_EMU_CLUSTER_SECTION_ROW
 
 std::string hex_pointer(const void* p) {
   char buf[32];
@@ -86,6 +105,16 @@ void report_fault(cudaError_t err, const std::string& what) {
   std::fprintf(stderr, "cuda emulator: %s (%s)\n", what.c_str(), cudaGetErrorName(err));
 }
 
+bool compiled_cluster_dims(const void* function, dim3* out) {
+  const auto* f = static_cast<const char*>(function);
+  for (const ClusterSection& s : kClusterSections) {
+    if (s.begin == nullptr || f < s.begin || f >= s.end) continue;
+    *out = dim3(s.x, s.y, s.z);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace cuda_emu::detail
 
 
@@ -121,6 +150,21 @@ cudaError_t enqueue_launch(KernelLaunch launch, cudaStream_t stream) {
                           " bytes of dynamic shared memory, more than the " + std::to_string(shared_limit) +
                           " allowed (over 48 KiB needs cudaFuncSetAttribute(MaxDynamicSharedMemorySize))";
     return result(cudaErrorInvalidValue);
+  }
+  // A kernel compiled with __cluster_dims__ runs in clusters of that shape; a launch attribute may only
+  // repeat it (CUDA: the compile-time cluster size cannot be changed at launch).
+  dim3 compiled;
+  if (compiled_cluster_dims(launch.function, &compiled)) {
+    if (launch.clustered && (launch.cluster.x != compiled.x || launch.cluster.y != compiled.y ||
+                             launch.cluster.z != compiled.z)) {
+      device().last_fault = std::string("kernel ") + launch.name + ": launched with cluster dimension " +
+                            dims(launch.cluster) + ", but the kernel is compiled with __cluster_dims__(" +
+                            std::to_string(compiled.x) + ", " + std::to_string(compiled.y) + ", " +
+                            std::to_string(compiled.z) + ")";
+      return result(cudaErrorInvalidClusterSize);
+    }
+    launch.clustered = true;
+    launch.cluster = compiled;
   }
   const cudaError_t together = check_blocks_together(launch);
   if (together != cudaSuccess) return result(together);

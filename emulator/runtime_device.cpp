@@ -188,6 +188,8 @@ cudaError_t cudaOccupancyMaxActiveClusters(int* clusters, const void* func, cons
   if (func == nullptr) return result(cudaErrorInvalidDeviceFunction);
   if (!clusters_supported()) return result(cudaErrorNotSupported);
   unsigned size = 0;
+  dim3 compiled;
+  if (compiled_cluster_dims(func, &compiled)) size = compiled.x * compiled.y * compiled.z;
   for (unsigned i = 0; i < config->numAttrs && config->attrs != nullptr; ++i) {
     const cudaLaunchAttribute& a = config->attrs[i];
     if (a.id == cudaLaunchAttributeClusterDimension) size = a.val.clusterDim.x * a.val.clusterDim.y * a.val.clusterDim.z;
@@ -234,6 +236,12 @@ cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, const void* fu
   const auto it = device().functions.find(func);
   attributes->maxDynamicSharedSizeBytes =
       it == device().functions.end() ? static_cast<int>(kDefaultSharedBytes) : it->second.max_dynamic_shared;
+  dim3 cluster;
+  if (compiled_cluster_dims(func, &cluster)) {
+    attributes->requiredClusterWidth = static_cast<int>(cluster.x);
+    attributes->requiredClusterHeight = static_cast<int>(cluster.y);
+    attributes->requiredClusterDepth = static_cast<int>(cluster.z);
+  }
   return cudaSuccess;
 }
 

@@ -11,6 +11,7 @@
 #include "kernel_launch.cuh"
 #include "kernels.hpp"
 #include "logreg/maths/step_bodies.hpp"
+#include "logreg/maths/step_state.hpp"
 #include "thrust_policy.cuh"
 
 namespace logreg::kernels {

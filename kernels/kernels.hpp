@@ -9,7 +9,9 @@
 #include <cstdint>
 
 #include "logreg/maths/row_math.hpp"
+#include "logreg/maths/launch_sizes.hpp"
 #include "logreg/maths/step_bodies.hpp"
+#include "logreg/maths/step_state.hpp"
 
 namespace logreg::kernels {
 
@@ -118,7 +120,7 @@ void persistent_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cu
 // row blocks of kObjectiveThreads threads, each summing its rows' loss and gradient into its own slot, then
 // one launch adding the slots in slot order. Bit-reproducible, and the same on every device: the row blocks
 // depend on n alone.
-// (The block counts and sizes are in step_bodies.hpp, which plain C++ reads to count the device bytes.)
+// (The block counts and sizes are in launch_sizes.hpp, which plain C++ reads to count the device bytes.)
 
 // Where a block keeps its data: a tile of tile_rows rows (1..kObjectiveMaxTileRows) of pixels as doubles,
 // W (w_shared) and the block's gradient (g_shared) in shared memory when they fit, else read from / added into

@@ -7,6 +7,7 @@
 
 #include "kernel_launch.cuh"
 #include "kernels.hpp"
+#include "logreg/maths/launch_sizes.hpp"
 #include "logreg/maths/step_bodies.hpp"
 
 namespace logreg::kernels {

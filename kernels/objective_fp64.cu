@@ -9,6 +9,7 @@
 
 #include "kernel_launch.cuh"
 #include "kernels.hpp"
+#include "logreg/maths/launch_sizes.hpp"
 #include "logreg/maths/objective_math.hpp"
 
 namespace logreg::kernels {

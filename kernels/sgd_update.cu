@@ -7,6 +7,7 @@
 #include "kernel_launch.cuh"
 #include "kernels.hpp"
 #include "logreg/maths/step_bodies.hpp"
+#include "logreg/maths/step_state.hpp"
 
 namespace logreg::kernels {
 

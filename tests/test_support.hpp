@@ -109,7 +109,7 @@ template <class E, class F>
   return ::testing::AssertionFailure() << "did not throw";
 }
 
-// The size knob of the heavy tests. LOGREG_TEST_SIZE=small (the sanitizer stage, tools/test_sanitizers.sh)
+// The size knob of the heavy tests. LOGREG_TEST_SIZE=small (the sanitizer stage, tools/testing/test_sanitizers.sh)
 // runs them on fewer rows and steps: every kernel and host path still runs, at a size that shows memory
 // errors rather than one that proves convergence. Unset or "full": the sizes that check the numbers.
 inline bool SmallTestSize() {

@@ -35,7 +35,7 @@ for f in $changed; do
     emulator/*) emulator_changed=1 ;;
   esac
   case $f in
-    kernels/*|src/cuda/*|tools/kernel_lab/*) cuda_changed=1 ;;
+    kernels/*|src/cuda/*|tools/gpu/kernel_lab/*) cuda_changed=1 ;;
   esac
   case $f in
     src/*|include/*|kernels/*|emulator/*)

@@ -8,7 +8,7 @@
 #   train.log      train --device cuda, 50 epochs, tutorial settings, and the CPU backend on the same seed;
 #                  train --solver lbfgs --C 1 on the full set, GPU and CPU backends; the GPU's double objective
 #                  alone (no test accuracy) at tol 1e-4 and 1e-8, with its ms per evaluation
-#   bench.log      tools/gpu_bench.py (batch 32/256/8192: resident with and without graphs, streamed, and
+#   bench.log      tools/gpu/gpu_bench.py (batch 32/256/8192: resident with and without graphs, streamed, and
 #                  PyTorch preloaded on the same GPU), the cluster kernel against the persistent kernel and the
 #                  cuBLAS graphs at batch 32 and 256 (median of 5 epochs), and the kernel lab (validate, time,
 #                  copy bandwidth)
@@ -17,7 +17,7 @@
 #                  cannot profile)
 #   timeline.log   nsys stats of one epoch when nsys can write a report, else the NVTX-bracketed CUDA-event
 #                  timings the program prints with --profile-epoch
-#   summary.md     one line per step (PASS/FAIL, seconds) and the figures tools/bench_report.py reads
+#   summary.md     one line per step (PASS/FAIL, seconds) and the figures tools/bench/bench_report.py reads
 #
 # The steps run in order of importance under one time budget (GPU_RUN_BUDGET seconds, default 540): a step
 # gets at most what is left, and a step with under 20 s left is recorded as SKIPPED, so the files always
@@ -129,10 +129,10 @@ rm -rf "$metrics_dir"
 } >>"$summary"
 
 # 4. Throughput: ours and PyTorch preloaded on the same GPU, then the kernel lab.
-step "gpu bench" "$out/bench.log" 150 "$python" tools/gpu_bench.py --bin "$cli" --data "$data" --epochs 4 --out "$summary"
+step "gpu bench" "$out/bench.log" 150 "$python" tools/gpu/gpu_bench.py --bin "$cli" --data "$data" --epochs 4 --out "$summary"
 # The cluster kernel against today's kernels, same call, 6 epochs each (the first a warm-up): its adoption
 # threshold is in docs/profiling.md ("The cluster epoch kernel").
-step "cluster bench" "$out/bench.log" 90 "$python" tools/gpu_bench.py --bin "$cli" --data "$data" --epochs 6 \
+step "cluster bench" "$out/bench.log" 90 "$python" tools/gpu/gpu_bench.py --bin "$cli" --data "$data" --epochs 6 \
   --batches 32,256 --variants persistent,cluster,graphs --no-torch --out "$summary"
 step "kernel lab" "$out/bench.log" 60 "$lab"
 sed -n '/==> kernel lab/,$p' "$out/bench.log" | grep -iE "bandwidth|GB/s|us/step|µs|median|FAIL" | tail -20 >>"$summary"

@@ -54,30 +54,26 @@ std::size_t objective_device_bytes(std::size_t rows, std::size_t dim, int classe
 // given (kDevice that does not fit then fails with "out of GPU memory" when the set is uploaded).
 Residency resolve_residency(Residency requested, std::size_t resident, std::size_t free_bytes);
 
-// Which kernels run the SGD steps of a device-resident epoch:
+// Which kernels run the SGD steps of an epoch (each choice's limits, and the batches auto gives it, are its row
+// of the epoch plan, src/cuda/epoch_plan.cpp):
 //   kCublas:     per step a gather kernel, two cuBLAS GEMMs, the loss kernel and the update kernel (replayed
-//                as one CUDA graph per step with cuda_graphs); any batch size.
+//                as one CUDA graph per step with cuda_graphs); any shape.
 //   kPersistent: one launch per epoch runs every step on one SM with W in shared memory
-//                (kernels/persistent_epoch.cu); batches of up to 64 KiB of pixels (83 rows of 784), at most
-//                16 classes, D a multiple of 16, data on the device.
+//                (kernels/persistent_epoch.cu); small batches and few classes, data on the device.
 //   kCluster:    one launch per epoch of one thread block cluster, each block owning a slice of W's pixels
 //                (kernels/cluster_epoch.cu); compute capability 9.0+, batches of up to 256 rows, at most 16
-//                classes, data on the device. auto does not pick it until a GPU run has measured it.
-//   kAuto:       kPersistent where it can run and the batch is at most kPersistentAutoMaxBatch (32), else kCublas.
+//                classes, data on the device. auto does not take it until a GPU run has measured it.
+//   kAuto:       the first choice of the plan that can run the shape and takes batches of this size.
 enum class CudaKernel { kAuto, kPersistent, kCublas, kCluster };
 
 inline constexpr NameTable<CudaKernel, 4> kCudaKernelNames = {{
     {CudaKernel::kAuto, "auto", "persistent for small batches where it can run, else cublas"},
-    {CudaKernel::kPersistent, "persistent", "one launch per epoch, W in shared memory (batches up to 64 KiB of pixels)"},
+    {CudaKernel::kPersistent, "persistent", "one launch per epoch, W in shared memory (small batches)"},
     {CudaKernel::kCublas, "cublas", "gather, cuBLAS GEMMs, loss and update kernels per step"},
     {CudaKernel::kCluster, "cluster", "one launch per epoch on a cluster of SMs, each owning a slice of W (sm_90+)"},
 }};
 
 inline const char* cuda_kernel_name(CudaKernel k) { return name_of(kCudaKernelNames, k); }
-
-// The largest batch kAuto runs on the persistent kernel: the largest at which it beat the cuBLAS steps in the
-// GPU runs (the figures: docs/cuda.md).
-constexpr int kPersistentAutoMaxBatch = 32;
 
 struct CudaOptions {
   int device = 0;

@@ -33,7 +33,7 @@ std::optional<DataFiles> find_data_files(const std::string& dir);
 // --data DIR given: its files or a DataError naming DIR and the missing names.
 // A place with some but not all four files is a DataError naming the missing ones (never a fall-back).
 // Not given: ./data, then kFashionMnistDir; `note` receives one line saying what was chosen and how to
-// get MNIST (tools/fetch_mnist.sh DIR). Throws DataError when nothing is found.
+// get MNIST (tools/setup/fetch_mnist.sh DIR). Throws DataError when nothing is found.
 DataFiles locate_data(const std::optional<std::string>& dir, std::string* note);
 
 // Loads and cross-checks the four files (image/label counts agree, image shapes agree, test labels

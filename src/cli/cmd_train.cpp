@@ -33,6 +33,7 @@
 #include "logreg/export_safetensors.hpp"
 #include "logreg/metrics_log.hpp"
 #include "logreg/model_file.hpp"
+#include "logreg/ranks.hpp"
 #include "logreg/training.hpp"
 
 namespace logreg::cli {
@@ -155,8 +156,26 @@ void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& spli
   throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
 }
 
+// Under mpirun -np N > 1: what runs over ranks (the full-batch solvers on the cpu backend, whose objective
+// sums fixed row parts that the ranks share out, ranks.hpp), and only rank 0 writes --save and --metrics.
+void apply_rank_rules(RunSettings& o) {
+  if (!is_full_batch(o.solver)) {
+    throw UsageError("--solver " + std::string(solver_name(o.solver)) + " does not run over MPI ranks: under mpirun "
+                     "-np " + std::to_string(ranks::size()) + " use --solver lbfgs or newton-cg, or run one process");
+  }
+  if (o.device == Device::kReference || o.device == Device::kCuda) {
+    throw UsageError(std::string("--device ") + (o.device == Device::kCuda ? "cuda" : "reference") +
+                     " does not run over MPI ranks: use --device cpu (or auto without a GPU)");
+  }
+  if (!ranks::is_root()) {
+    o.save.clear();
+    o.metrics.clear();
+  }
+}
+
 void run_train(RunSettings o) {
   validate_train_options(o);
+  if (ranks::size() > 1) apply_rank_rules(o);
   // 1. Outputs, before any work: regular files or absent (symlinks written through), temporary names that fit.
   const std::string metrics_settings = o.metrics.empty() ? std::string() : metrics_settings_path(o.metrics);
   if (!o.save.empty()) check_output_target("--save", o.save);
@@ -279,9 +298,13 @@ void run_train(RunSettings o) {
   if (!made.note.empty()) std::cerr << made.note << "\n";
   const std::unique_ptr<TrainerBackend> backend = std::move(made.backend);
   if (!backend->traits().gpu) validate_cuda_options(o, backend->name() + " (--device auto found no usable GPU)");
+  if (ranks::size() > 1 && backend->traits().gpu) {
+    throw UsageError("--device auto chose " + backend->name() + ", which does not run over MPI ranks: give --device cpu");
+  }
   if (!o.save.empty() && opt.momentum != 0.0f && snapshot.velocity.empty()) snapshot.velocity = backend->optimizer_state();
   RunFacts facts;
   facts.backend = backend->name();
+  if (ranks::size() > 1) facts.backend += " on each of " + std::to_string(ranks::size()) + " MPI ranks";
   facts.first_epoch = cfg.first_epoch;
   facts.train_rows = split.train_rows.size();
   facts.val_rows = split.val_images.count;

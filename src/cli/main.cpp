@@ -1,23 +1,29 @@
 // Entry point of logreg_cuda: builds the CLI11 app (cli_app.cpp), parses, and maps every exception to a
 // one-line message on stderr and the documented exit code. Also the process-wide signal and stdout rules:
 // SIGPIPE and SIGXFSZ are ignored (a closed pipe or a file-size limit becomes a write error the code reports),
-// and stdout is flushed and checked before exit 0 (a lost output is exit 5, never a silent success).
+// and stdout is flushed and checked before exit 0 (a lost output is exit 5, never a silent success). Under mpirun
+// (ranks.hpp) rank 0 alone prints, errors name their rank, and a failing rank ends every rank.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <iostream>
 #include <new>
+#include <sstream>
+#include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/ranks.hpp"
 
 namespace {
 
@@ -45,6 +51,33 @@ int finish_stdout(int rc) {
   return static_cast<int>(logreg::ExitCode::kDevice);
 }
 
+// Where errors are written: stderr, or for a silenced MPI rank a copy of the stderr it started with.
+int g_error_fd = STDERR_FILENO;
+
+// A rank other than 0: stdout and stderr to /dev/null (rank 0 prints the run), errors still to the terminal.
+void silence_output() {
+  g_error_fd = ::dup(STDERR_FILENO);
+  if (g_error_fd < 0) g_error_fd = STDERR_FILENO;
+  std::cout.flush();
+  std::cerr.flush();
+  const int null_fd = ::open("/dev/null", O_WRONLY);
+  if (null_fd < 0) return;
+  ::dup2(null_fd, STDOUT_FILENO);
+  if (g_error_fd != STDERR_FILENO) ::dup2(null_fd, STDERR_FILENO);
+  ::close(null_fd);
+}
+
+void print_error(const std::string& text) {
+  std::cerr.flush();
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(g_error_fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // nowhere left to report to
+    done += static_cast<std::size_t>(n);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,24 +89,40 @@ int main(int argc, char** argv) {
   logreg::cli::build_cli(app);
   int rc = 0;
   errno = 0;
+  std::ostringstream error;  // the one-line message of a failure
   try {
+    // Under mpirun every rank runs the command and rank 0 alone prints: the others' stdout and stderr go to
+    // /dev/null, and only their own errors reach the terminal.
+    if (logreg::ranks::start(&argc, &argv) && !logreg::ranks::is_root()) silence_output();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints help/version (rc 0) or the parse error
+    std::ostringstream out;
+    const int code = app.exit(e, out, error);  // help/version (rc 0) or the parse error
+    std::cout << out.str();
     rc = code == 0 ? 0 : static_cast<int>(ExitCode::kUsage);
   } catch (const logreg::Error& e) {
-    std::cerr << "logreg_cuda: error: " << e.what() << "\n";
+    error << "logreg_cuda: error: " << logreg::ranks::message_prefix() << e.what() << "\n";
     rc = static_cast<int>(e.code());
   } catch (const std::bad_alloc&) {
-    std::cerr << "logreg_cuda: error: out of host memory\n";
+    error << "logreg_cuda: error: " << logreg::ranks::message_prefix() << "out of host memory\n";
     rc = static_cast<int>(ExitCode::kDevice);
   } catch (const nlohmann::json::exception& e) {
     // Never the library's "[json.exception...]" text: say what failed in words.
-    std::cerr << "logreg_cuda: error: internal error formatting or reading a JSON record (id " << e.id << ")\n";
+    error << "logreg_cuda: error: " << logreg::ranks::message_prefix()
+          << "internal error formatting or reading a JSON record (id " << e.id << ")\n";
     rc = static_cast<int>(ExitCode::kFailure);
   } catch (const std::exception& e) {
-    std::cerr << "logreg_cuda: error: " << e.what() << "\n";
+    error << "logreg_cuda: error: " << logreg::ranks::message_prefix() << e.what() << "\n";
     rc = static_cast<int>(ExitCode::kFailure);
   }
-  return finish_stdout(rc);
+  if (rc != 0 && logreg::ranks::size() > 1 && !logreg::ranks::is_root()) {
+    // Rank 0 mostly fails the same way (the same arguments, the same files) and ends the run with its message;
+    // another rank's own failure is reported after this pause.
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  print_error(error.str());
+  rc = finish_stdout(rc);
+  if (rc != 0) logreg::ranks::abort_all(rc);  // a failing rank ends them all: the others would wait for its sums
+  logreg::ranks::finish();
+  return rc;
 }

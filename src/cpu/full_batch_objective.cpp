@@ -12,6 +12,7 @@
 #include "logreg/errors.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/model.hpp"
+#include "logreg/ranks.hpp"
 #include "objective_loops.hpp"
 
 namespace logreg::cpu {
@@ -40,24 +41,44 @@ void FullBatchObjective::take_rows(const ImageSet& images, const LabelSet& label
   }
   rows_ = rows;
   for (KeptProbabilities& k : kept_) k.params.clear();  // of other rows
+  if (ranks::size() > 1) {
+    // Every rank computes its parts of these rows from its own copy of the set: they must be the same rows.
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a over the rows' labels and pixels
+    auto mix = [&h](std::uint8_t byte) { h = (h ^ byte) * 1099511628211ull; };
+    const std::size_t dim = images.dim();
+    for (std::size_t i = 0; i < n; ++i) {
+      mix(labels_[i]);
+      for (std::size_t j = 0; j < dim; ++j) mix(pixels_[i][j]);
+    }
+    ranks::check_same(h ^ (static_cast<std::uint64_t>(n) << 32) ^ dim, "training rows (their pixels and labels)");
+  }
 }
 
-void FullBatchObjective::sum_parts(std::size_t np, int classes, int dim, std::size_t Dp, double* out) const {
-  // The parts' sums in part order, whatever the threads; the pixel sums' 1/255 once per weight.
+std::size_t FullBatchObjective::start_parts(int parts, std::size_t padded, int classes) {
+  stride_ = padded + static_cast<std::size_t>(classes) + 1;
+  parts_.assign(static_cast<std::size_t>(parts) * stride_, 0.0);
+  return stride_;
+}
+
+double FullBatchObjective::sum_parts(std::size_t np, int classes, int dim, std::size_t Dp, double* out) const {
+  // The parts' sums in part order, whatever the threads and ranks; the pixel sums' 1/255 once per weight.
   const std::size_t C = static_cast<std::size_t>(classes);
   const std::size_t D = static_cast<std::size_t>(dim);
-  const std::size_t padded = g_.size() / np;
+  const std::size_t bias_at = stride_ - C - 1;
   for (std::size_t c = 0; c < C; ++c) {
     double* o = out + c * D;
     for (std::size_t d = 0; d < D; ++d) {
-      double sum = g_[c * Dp + d];
-      for (std::size_t p = 1; p < np; ++p) sum += g_[p * padded + c * Dp + d];
+      double sum = parts_[c * Dp + d];
+      for (std::size_t p = 1; p < np; ++p) sum += parts_[p * stride_ + c * Dp + d];
       o[d] = sum / 255.0;
     }
-    double sum_b = gb_[c];
-    for (std::size_t p = 1; p < np; ++p) sum_b += gb_[p * C + c];
+    double sum_b = parts_[bias_at + c];
+    for (std::size_t p = 1; p < np; ++p) sum_b += parts_[p * stride_ + bias_at + c];
     out[C * D + c] = sum_b;
   }
+  double loss_sum = 0.0;
+  for (std::size_t p = 0; p < np; ++p) loss_sum += parts_[p * stride_ + stride_ - 1];
+  return loss_sum;
 }
 
 double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labels,
@@ -86,31 +107,28 @@ double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labe
   }
   const int parts = std::min(kObjectiveParts, ni);
   const std::size_t np = static_cast<std::size_t>(parts);
-  g_.assign(np * padded, 0.0);
-  gb_.assign(np * C, 0.0);
+  const std::size_t stride = start_parts(parts, padded, classes);
   const std::size_t scratch_size = ObjectiveScratch::size(shape);
   scratch_.resize(np * scratch_size);
   tiles_.resize(np * kObjectiveTileRows * Dp);
-  std::vector<double> loss(np, 0.0);
   const double inv_n = 1.0 / static_cast<double>(n);
   double* probs = keep != nullptr ? keep->probs.data() : nullptr;
   auto job = [&](int part) {
     const std::size_t p = static_cast<std::size_t>(part);
-    loss[p] = objective_rows(simd, pixels_.data(), labels_.data(), split_point(ni, part, parts),
-                             split_point(ni, part + 1, parts), head, shape, w_.data(), b, inv_n, g_.data() + p * padded,
-                             gb_.data() + p * C, probs,
+    double* sums = parts_.data() + p * stride;  // this part's (Ck, Dp) pixel sums, C bias sums, loss
+    sums[stride - 1] = objective_rows(simd, pixels_.data(), labels_.data(), split_point(ni, part, parts),
+                                      split_point(ni, part + 1, parts), head, shape, w_.data(), b, inv_n, sums,
+                                      sums + padded, probs,
                              ObjectiveScratch::in(scratch_.data() + p * scratch_size,
                                                   tiles_.data() + p * kObjectiveTileRows * Dp, shape));
   };
-  team.run(parts, job, true);
+  run_my_parts(parts, job, team);
   if (keep != nullptr) {
     keep->params.assign(params, params + n_params);
     keep->used = ++clock_;
   }
 
-  double loss_sum = 0.0;
-  for (std::size_t p = 0; p < np; ++p) loss_sum += loss[p];
-  sum_parts(np, classes, dim, Dp, grad);
+  const double loss_sum = sum_parts(np, classes, dim, Dp, grad);
   const double penalty = add_weight_penalty(params, grad, n_weights, l2);
   return loss_sum * inv_n + penalty;
 }
@@ -151,8 +169,7 @@ void FullBatchObjective::hessian_vector(const ImageSet& images, const LabelSet& 
   const double* vb = v + n_weights;
   const int parts = std::min(kObjectiveParts, ni);
   const std::size_t np = static_cast<std::size_t>(parts);
-  g_.assign(np * padded, 0.0);
-  gb_.assign(np * C, 0.0);
+  const std::size_t stride = start_parts(parts, padded, classes);
   const std::size_t scratch_size = ObjectiveScratch::size(shape);
   scratch_.resize(np * scratch_size);
   tiles_.resize(np * kObjectiveTileRows * Dp);
@@ -161,11 +178,11 @@ void FullBatchObjective::hessian_vector(const ImageSet& images, const LabelSet& 
   auto job = [&](int part) {
     const std::size_t p = static_cast<std::size_t>(part);
     hessian_vector_rows(simd, pixels_.data(), split_point(ni, part, parts), split_point(ni, part + 1, parts), shape,
-                        v_.data(), vb, probs, inv_n, g_.data() + p * padded, gb_.data() + p * C,
+                        v_.data(), vb, probs, inv_n, parts_.data() + p * stride, parts_.data() + p * stride + padded,
                         ObjectiveScratch::in(scratch_.data() + p * scratch_size,
                                              tiles_.data() + p * kObjectiveTileRows * Dp, shape));
   };
-  team.run(parts, job, true);
+  run_my_parts(parts, job, team);
   sum_parts(np, classes, dim, Dp, hv);
   add_weight_penalty_hv(v, hv, n_weights, l2);
 }

@@ -1,17 +1,20 @@
 // FullBatchObjective: the fast CPU backend's full_batch_objective (the L-BFGS solver's function and gradient,
 // objective_math.hpp) over a set of training rows, in double: one fused pass per evaluation (objective_rows,
 // objective_loops.hpp) over kObjectiveParts fixed row ranges run on the backend's ThreadTeam, each into its own
-// gradient buffer, and their sums added in part order, so the result does not depend on the thread count; and
+// gradient buffer, and their sums added in part order, so the result does not depend on the thread count (nor on
+// the number of MPI ranks: each rank computes some of the parts and all of them are exchanged, ranks.hpp); and
 // the Newton-CG solver's Hessian-vector product, one more such pass, from the probabilities an evaluation kept.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "logreg/cpu_fast.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/maths/row_math.hpp"
+#include "logreg/ranks.hpp"
 #include "logreg/thread_team.hpp"
 
 namespace logreg::cpu {
@@ -46,16 +49,28 @@ class FullBatchObjective {
   };
   // Checks and keeps rows' pixel pointers and labels (when the rows changed).
   void take_rows(const ImageSet& images, const LabelSet& labels, const std::vector<std::uint32_t>& rows, int classes);
-  // Sums the parts' pixel-sum buffers g_ and gb_ in part order into out (C*D + C), the weights / 255.
-  void sum_parts(std::size_t parts, int classes, int dim, std::size_t Dp, double* out) const;
+  // Sizes and zeroes parts_ for `parts` parts of `padded` pixel sums, C bias sums and a loss; returns the stride.
+  std::size_t start_parts(int parts, std::size_t padded, int classes);
+  // Runs job(part) for this rank's parts (all of them in a single process) on the team, then gives every rank
+  // every part's sums.
+  template <typename Job>
+  void run_my_parts(int parts, Job& job, ThreadTeam& team) {
+    const std::pair<int, int> mine = ranks::parts_of(parts);
+    auto run_part = [&](int k) { job(mine.first + k); };
+    team.run(mine.second - mine.first, run_part, true);
+    ranks::allgather_parts(parts_.data(), parts, stride_);
+  }
+  // Adds the parts' sums in part order: the gradient into out (C*D + C), the weights' pixel sums / 255; returns
+  // the loss sum.
+  double sum_parts(std::size_t parts, int classes, int dim, std::size_t Dp, double* out) const;
 
   // Kept between evaluations (the solver asks about the same rows every iteration):
   std::vector<std::uint32_t> rows_;          // the rows the two below are of
   std::vector<const std::uint8_t*> pixels_;  // (n) their pixel rows
   std::vector<std::uint8_t> labels_;         // (n) their labels
   std::vector<double> w_;                    // (Ck, Dp) the weights, zero-padded
-  std::vector<double> g_;                    // (parts, Ck, Dp) each part's pixel-sum gradient
-  std::vector<double> gb_;                   // (parts, C) each part's bias gradient
+  std::vector<double> parts_;                // (parts, stride_): each part's (Ck, Dp) pixel sums, C bias sums, loss
+  std::size_t stride_ = 0;
   std::vector<double> scratch_;              // (parts, ObjectiveScratch::size) each part's sums and dz
   std::vector<std::uint8_t> tiles_;          // (parts, kObjectiveTileRows, Dp) each part's pixel tile
   std::vector<double> v_;                    // (Ck, Dp) hessian_vector's direction, zero-padded

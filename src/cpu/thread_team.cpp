@@ -1,6 +1,9 @@
 // ThreadTeam (include/logreg/thread_team.hpp): the lock-free claim of parts, the workers' wait (spin, nap,
 // sleep) and the shutdown. Not here: what the parts compute.
 #include "logreg/thread_team.hpp"
+#include "logreg/ranks.hpp"
+
+#include <sched.h>
 
 #include <chrono>
 
@@ -117,8 +120,26 @@ std::uint64_t ThreadTeam::wait_for_job(std::uint64_t seen, bool back_off, bool* 
   }
 }
 
+namespace {
+
+// The shared team's size: the cores this process may run on (taskset, a cgroup's cpuset, mpirun's --bind-to), or
+// when it is not bound, the node's cores shared by the MPI ranks on it.
+int shared_team_size() {
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0 && CPU_COUNT(&allowed) < cores) {
+    cores = CPU_COUNT(&allowed);
+  } else {
+    cores /= ranks::local_size();
+  }
+  return std::clamp(cores, 1, kSharedTeamMax);
+}
+
+}  // namespace
+
 ThreadTeam& shared_thread_team() {
-  static ThreadTeam team(std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, kSharedTeamMax));
+  static ThreadTeam team(shared_team_size());
   return team;
 }
 

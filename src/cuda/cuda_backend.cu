@@ -1,14 +1,13 @@
-// The CUDA backend: CudaBackend (TrainerBackend + CudaStepProbe) and make_cuda_backend(). It selects the
+// The CUDA backend: CudaBackend (a TrainerBackend) and make_cuda_backend(). It selects the
 // device, resolves the residency and ties the parts together: DeviceStep (parameters and the maths of a
-// step), one input path (ResidentInput: the set on the device, a captured step graph replayed per batch;
-// or StreamedInput: pinned ring slots uploaded on a copy stream) and the Evaluator.
+// step), one input path (ResidentInput: the set on the device; or StreamedInput: pinned ring slots uploaded
+// on a copy stream), the EpochRunner (which kernels run an epoch, epoch_plan.hpp) and the Evaluator.
 #include "logreg/cuda_backend.hpp"
 
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,10 +17,11 @@
 
 #include "cuda_check.hpp"
 #include "cuda_probe.hpp"
-#include "cuda_step_probe.hpp"
 #include "device_objective.hpp"
 #include "device_resources.hpp"
 #include "device_step.hpp"
+#include "epoch_plan.hpp"
+#include "epoch_runner.hpp"
 #include "evaluator.hpp"
 #include "logreg/errors.hpp"
 #include "resident_input.hpp"
@@ -59,62 +59,7 @@ const Model& checked_model(const Model& m) {
   return m;
 }
 
-// The test hook behind CudaStepProbe: every batch as the compute stream saw it, appended on the device.
-class DeviceBatchRecorder final : public BatchRecorder {
- public:
-  DeviceBatchRecorder(std::size_t rows, std::size_t dim, bool floats, cudaStream_t stream)
-      : dim_(dim), stream_(stream), labels_(rows) {
-    if (floats) {
-      x_ = DeviceBuffer<float>(rows * dim);
-    } else {
-      pixels_ = DeviceBuffer<std::uint8_t>(rows * dim);
-    }
-  }
-  void record_pixels(const std::uint8_t* pixels, const std::uint8_t* labels, int rows) override {
-    const std::size_t r = static_cast<std::size_t>(rows);
-    CUDA_CHECK(cudaMemcpyAsync(pixels_.data() + rows_ * dim_, pixels, r * dim_, cudaMemcpyDeviceToDevice, stream_));
-    append_labels(labels, r);
-  }
-  void record_floats(const float* x, const std::uint8_t* labels, int rows) override {
-    const std::size_t r = static_cast<std::size_t>(rows);
-    CUDA_CHECK(cudaMemcpyAsync(x_.data() + rows_ * dim_, x, r * dim_ * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
-    append_labels(labels, r);
-  }
-  // With device-resident data the recording holds the gathered floats x (what the GEMMs read); each is
-  // p / 255 for a uint8 p, so round(x * 255) gives the pixel back exactly.
-  RecordedBatches read() const {
-    RecordedBatches out;
-    out.pixels.resize(rows_ * dim_);
-    out.labels.resize(rows_);
-    std::vector<float> x(x_.size() > 0 ? rows_ * dim_ : 0);
-    if (!x.empty()) CUDA_CHECK(cudaMemcpyAsync(x.data(), x_.data(), x.size() * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-    if (x_.size() == 0 && !out.pixels.empty()) {
-      CUDA_CHECK(cudaMemcpyAsync(out.pixels.data(), pixels_.data(), out.pixels.size(), cudaMemcpyDeviceToHost, stream_));
-    }
-    if (!out.labels.empty()) {
-      CUDA_CHECK(cudaMemcpyAsync(out.labels.data(), labels_.data(), out.labels.size(), cudaMemcpyDeviceToHost, stream_));
-    }
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
-    for (std::size_t k = 0; k < x.size(); ++k) {
-      out.pixels[k] = static_cast<std::uint8_t>(std::lround(static_cast<double>(x[k]) * 255.0));
-    }
-    return out;
-  }
-
- private:
-  void append_labels(const std::uint8_t* labels, std::size_t r) {
-    CUDA_CHECK(cudaMemcpyAsync(labels_.data() + rows_, labels, r, cudaMemcpyDeviceToDevice, stream_));
-    rows_ += r;
-  }
-  std::size_t dim_;
-  cudaStream_t stream_;
-  std::size_t rows_ = 0;
-  DeviceBuffer<std::uint8_t> pixels_;  // (rows, D) streamed path
-  DeviceBuffer<float> x_;              // (rows, D) resident path
-  DeviceBuffer<std::uint8_t> labels_;  // (rows)
-};
-
-class CudaBackend final : public TrainerBackend, public CudaStepProbe {
+class CudaBackend final : public TrainerBackend {
  public:
   CudaBackend(const ImageSet& train_images, const LabelSet& train_labels, const Model& initial,
               const CudaOptions& options)
@@ -124,6 +69,7 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
         train_labels_(train_labels),
         head_(checked_model(initial).head),
         step_(prop_, initial, options.optimizer, options.velocity, compute_.get()),
+        runner_(options.kernel, options.cuda_graphs, prop_.sharedMemPerBlockOptin),
         objective_(step_.classes(), step_.dim(), prop_.sharedMemPerBlockOptin) {
     if (train_images_.dim() != static_cast<std::size_t>(step_.dim()) || train_labels_.count() != train_images_.count) {
       throw DataError(train_images_.path, "training images (" + std::to_string(train_images_.count) + " x " +
@@ -143,14 +89,10 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
         resident_bytes(train_images_.count, static_cast<std::size_t>(step_.dim()), step_.classes(),
                        cublas_workspace_bytes(prop_)),
         free_bytes);
+    check_residency(options_.kernel, residency == Residency::kDevice);
     if (residency == Residency::kDevice) {
-      resident_ = std::make_unique<ResidentInput>(train_images_, train_labels_, options_.cuda_graphs, options_.kernel,
-                                                  step_);
+      resident_ = std::make_unique<ResidentInput>(train_images_, train_labels_, step_);
     } else {
-      if (options_.kernel == CudaKernel::kPersistent || options_.kernel == CudaKernel::kCluster) {  // cluster epoch hookup
-        throw UsageError(std::string("--kernel ") + cuda_kernel_name(options_.kernel) +
-                         " needs the training set on the device (--residency device or auto), not streamed");
-      }
       streamed_ = std::make_unique<StreamedInput>(train_images_, train_labels_, options_.ring_slots, copy_.get());
     }
     compute_.synchronize();
@@ -166,12 +108,12 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     std::string where;
     if (resident_ == nullptr) {
       where = "data streamed from pinned host memory";
-    } else if (!resident_->graph_failure().empty()) {
-      where = "data on device, " + resident_->graph_failure();
+    } else if (!runner_.graph_failure().empty()) {
+      where = "data on device, " + runner_.graph_failure();
     } else {
-      where = std::string("data on device, CUDA graphs ") + (resident_->graphs() ? "on" : "off");
+      where = std::string("data on device, CUDA graphs ") + (runner_.graphs() ? "on" : "off");
     }
-    if (resident_ != nullptr) where += std::string(", kernel ") + cuda_kernel_name(resident_->kernel());
+    if (resident_ != nullptr) where += std::string(", kernel ") + cuda_kernel_name(runner_.kernel());
     return "cuda (" + std::string(prop_.name) + ", cc " + compute_capability(prop_) + "; " + where + ")";
   }
 
@@ -191,20 +133,14 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     totals.count = static_cast<std::int64_t>(order.size());
     if (order.empty()) return totals;
     check_order(order, train_images_.count);  // before anything is enqueued: a rejected epoch changes nothing
-    std::unique_ptr<DeviceBatchRecorder> recorder;
-    if (recording_) {
-      recorder = std::make_unique<DeviceBatchRecorder>(order.size(), static_cast<std::size_t>(step_.dim()),
-                                                       resident_ != nullptr, compute_.get());
-    }
     step_.begin_epoch(lr);
-    last_batch_rows_ = resident_ != nullptr ? resident_->train_epoch(order, batch_size, step_, recorder.get())
-                                            : streamed_->train_epoch(order, batch_size, step_, recorder.get());
+    BatchSource& source = resident_ != nullptr ? static_cast<BatchSource&>(*resident_) : *streamed_;
+    const int last_batch_rows = runner_.train_epoch(order, batch_size, step_, source);
     // One read-back per epoch.
     const kernels::DeviceTotals t = step_.read_totals(step_.train_totals());
-    if (recorder != nullptr) recorded_ = recorder->read();
     totals.loss_sum = t.loss_sum;
     totals.correct = static_cast<std::int64_t>(t.correct);
-    totals.last_batch_loss = t.last_batch_loss_sum / static_cast<double>(last_batch_rows_);
+    totals.last_batch_loss = t.last_batch_loss_sum / static_cast<double>(last_batch_rows);
     return totals;
   }
 
@@ -247,12 +183,6 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
     }
   }
 
-  // CudaStepProbe
-  StepIntermediates last_step() const override { return step_.last_step(last_batch_rows_); }
-  void set_batch_recording(bool enabled) override { recording_ = enabled; }
-  RecordedBatches recorded_batches() const override { return recorded_; }
-  std::size_t evaluation_uploads() const override { return evaluator_.uploads(); }
-
  private:
   cudaDeviceProp prop_;
   CudaOptions options_;
@@ -264,12 +194,9 @@ class CudaBackend final : public TrainerBackend, public CudaStepProbe {
   DeviceStep step_;     // bound to compute_
   std::unique_ptr<ResidentInput> resident_;  // one of the two input paths
   std::unique_ptr<StreamedInput> streamed_;
+  EpochRunner runner_;  // which kernels run an epoch, and the step graph
   Evaluator evaluator_;
   DeviceObjective objective_;  // full_batch_objective (the L-BFGS solver)
-  int last_batch_rows_ = 0;
-
-  bool recording_ = false;
-  RecordedBatches recorded_;
 
   bool epoch_range_open_ = false;
   bool profiling_ = false;

@@ -20,7 +20,6 @@ DeviceStep::DeviceStep(const cudaDeviceProp& prop, const Model& initial, const O
                        const std::vector<float>& velocity, cudaStream_t stream)
     : dim_(initial.input_dim),
       classes_(initial.num_classes),
-      shared_optin_(prop.sharedMemPerBlockOptin),
       head_(initial.head),
       optimizer_(optimizer),
       stream_(stream),
@@ -114,32 +113,6 @@ void DeviceStep::update(int rows) {
                                  sgd_params(), state(), static_cast<unsigned long long>(rows), stream_);
 }
 
-std::size_t DeviceStep::persistent_shared_bytes(int batch) const {
-  const std::size_t bytes = kernels::persistent_epoch_shared_bytes(batch, dim_, classes_, velocity_.size() > 0);
-  return bytes <= shared_optin_ ? bytes : 0;
-}
-
-void DeviceStep::persistent_epoch(const std::uint8_t* pixels, const std::uint8_t* labels, const std::uint32_t* order,
-                                  std::size_t rows, int batch, std::size_t shared_bytes) {
-  NvtxRange range("persistent epoch");
-  kernels::PersistentEpochArgs a{};
-  a.pixels = pixels;
-  a.labels = labels;
-  a.order = order;
-  a.rows = rows;
-  a.batch = batch;
-  a.dim = dim_;
-  a.classes = classes_;
-  a.head = head_;
-  a.sgd = sgd_params();
-  a.params = params_.data();
-  a.velocity = velocity_.size() > 0 ? velocity_.data() : nullptr;
-  a.state = state();
-  a.totals = train_totals();
-  kernels::persistent_epoch(a, shared_bytes, stream_);
-}
-
-// cluster epoch hookup
 kernels::PersistentEpochArgs DeviceStep::epoch_args(const std::uint8_t* pixels, const std::uint8_t* labels,
                                                     const std::uint32_t* order, std::size_t rows, int batch) {
   kernels::PersistentEpochArgs a{};

@@ -2,7 +2,8 @@
 // as floats: forward GEMM, fused loss/gradient kernel, backward GEMM, update. Owns the cuBLAS handle and
 // workspace, the per-batch buffers and the step state {start, lr} that both input paths share: the host
 // writes it once per epoch (begin_epoch), the update kernel reads lr from it and advances start. Where the
-// batches come from is the input paths' business (streamed_input.hpp, resident_input.hpp).
+// batches come from is the input paths' business (streamed_input.hpp, resident_input.hpp), which kernels run
+// an epoch the epoch plan's (epoch_plan.hpp).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -11,13 +12,21 @@
 #include <cstdint>
 #include <vector>
 
-#include "cuda_step_probe.hpp"
 #include "device_resources.hpp"
 #include "kernels.hpp"
 #include "logreg/model.hpp"
 #include "logreg/maths/sgd_math.hpp"
 
 namespace logreg::cuda {
+
+// The last training step's device buffers, copied back (DeviceStep::last_step). B = rows of that batch.
+struct StepIntermediates {
+  int batch = 0;
+  std::vector<float> logits;  // (B, C) X·Wᵀ + b, row-major
+  std::vector<float> dz;      // (B, C) dloss/dz / B, row-major
+  std::vector<float> dw;      // (C, D) row-major
+  std::vector<float> db;      // (C)
+};
 
 // The device buffers of kernels::LossPartials for batches of up to `rows` rows of `classes` classes.
 class LossPartialsBuffer {
@@ -72,23 +81,18 @@ class DeviceStep {
   // The SGD update with lr from the step state; advances the state's start by `rows`.
   void update(int rows);
 
-  // Shared memory the persistent epoch needs at this batch size; 0 when it cannot run it (the shape, or more
-  // than the device's sharedMemPerBlockOptin).
-  std::size_t persistent_shared_bytes(int batch) const;
-  // Every step of an epoch over `rows` rows of the device order in one launch (kernels::persistent_epoch):
-  // lr from the step state, totals into train_totals(), the state's start advanced by `rows`. The
-  // per-step buffers (x(), logits, dz, grads) are not used, so last_step() does not describe it.
-  void persistent_epoch(const std::uint8_t* pixels, const std::uint8_t* labels, const std::uint32_t* order,
-                        std::size_t rows, int batch, std::size_t shared_bytes);
-  // cluster epoch hookup: the arguments of a one-launch epoch over `rows` rows of the device order (the
-  // parameters, velocity, step state and training totals of this step), for kernels other than the persistent one.
+  bool momentum() const { return velocity_.size() > 0; }
+  // The arguments of a one-launch epoch (an epoch kernel of the plan, epoch_plan.hpp) over `rows` rows of the
+  // device order: these parameters and momentum buffers, lr from the step state, totals into train_totals(),
+  // the state's start advanced by `rows`. Such an epoch does not use the per-step buffers (x(), logits, dz,
+  // grads), so last_step() does not describe it.
   kernels::PersistentEpochArgs epoch_args(const std::uint8_t* pixels, const std::uint8_t* labels,
                                           const std::uint32_t* order, std::size_t rows, int batch);
-  bool has_velocity() const { return velocity_.size() > 0; }  // momentum buffers are kept
 
   Model model(LossHead head) const;               // synchronises
   std::vector<float> optimizer_state() const;     // synchronises; empty without momentum
-  StepIntermediates last_step(int rows) const;    // synchronises
+  // The intermediates of the latest step of `rows` rows taken step by step (synchronises); the tests read them.
+  StepIntermediates last_step(int rows) const;
 
  private:
   kernels::SgdStepParams sgd_params() const;
@@ -97,7 +101,6 @@ class DeviceStep {
 
   int dim_;
   int classes_;
-  std::size_t shared_optin_;  // the device's sharedMemPerBlockOptin
   LossHead head_;
   OptimizerConfig optimizer_;
   cudaStream_t stream_;

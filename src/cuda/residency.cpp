@@ -7,7 +7,8 @@
 #include <string>
 
 #include "logreg/cuda_backend.hpp"
-#include "logreg/maths/step_bodies.hpp"
+#include "logreg/maths/launch_sizes.hpp"
+#include "logreg/maths/step_state.hpp"
 
 namespace logreg {
 

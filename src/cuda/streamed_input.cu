@@ -1,24 +1,11 @@
 // StreamedInput (streamed_input.hpp): host gather into pinned ring slots, upload on the copy stream,
-// convert and step on the compute stream.
+// convert on the compute stream.
 #include "streamed_input.hpp"
 
-#include <algorithm>
-#include <string>
-
 #include "kernels.hpp"
-#include "logreg/errors.hpp"
 #include "nvtx_range.hpp"
 
 namespace logreg::cuda {
-
-void check_order(const std::vector<std::uint32_t>& order, std::size_t rows) {
-  for (const std::uint32_t row : order) {
-    if (row >= rows) {
-      throw Error(ExitCode::kFailure, "train_epoch: row index " + std::to_string(row) + " outside the training set of " +
-                                          std::to_string(rows) + " images");
-    }
-  }
-}
 
 StreamedInput::StreamedInput(const ImageSet& images, const LabelSet& labels, int ring_slots, cudaStream_t copy_stream)
     : images_(images), labels_(labels), ring_slots_(ring_slots), copy_(copy_stream) {
@@ -40,44 +27,36 @@ void StreamedInput::reserve(std::size_t rows, std::size_t dim) {
   capacity_ = rows;
 }
 
-int StreamedInput::train_epoch(const std::vector<std::uint32_t>& order, int batch_size, DeviceStep& step,
-                               BatchRecorder* recorder) {
-  check_order(order, images_.count);  // before any step: a rejected epoch changes nothing
-  const std::size_t rows_max = std::min(order.size(), static_cast<std::size_t>(batch_size));
-  if (step.reserve(rows_max) || capacity_ < rows_max) {
+bool StreamedInput::begin_epoch(const std::vector<std::uint32_t>& order, std::size_t max_rows, DeviceStep& step) {
+  order_ = &order;
+  if (capacity_ < max_rows) {
     CUDA_CHECK(cudaStreamSynchronize(step.stream()));  // no kernel still reads a slot about to be freed
-    reserve(rows_max, images_.dim());
+    reserve(max_rows, images_.dim());
   }
-  // 1. Gather batch k into a pinned slot and upload it on the copy stream; 2. compute it on the compute
-  // stream. The host runs ahead, so the upload of batch k + 1 overlaps the compute of batch k.
-  const std::int64_t batches = batch_count(order.size(), batch_size);
-  const cudaStream_t compute = step.stream();
-  int rows = 0;
-  for (std::int64_t b = 0; b < batches; ++b) {
-    const std::size_t start = static_cast<std::size_t>(b) * static_cast<std::size_t>(batch_size);
-    rows = static_cast<int>(std::min(order.size() - start, static_cast<std::size_t>(batch_size)));
-    RingSlot& slot = slots_[static_cast<std::size_t>(upload_batch(order, start, rows))];
-    CUDA_CHECK(cudaStreamWaitEvent(compute, slot.uploaded.get(), 0));
-    if (recorder != nullptr) recorder->record_pixels(slot.pixels.data(), slot.labels.data(), rows);
-    {
-      NvtxRange range("convert");
-      kernels::convert_pixels(slot.pixels.data(), step.x(), static_cast<std::size_t>(rows) * images_.dim(), compute);
-    }
-    // The last readers of the device slot: pixels in convert, labels in the loss kernel.
-    step.forward_backward(slot.labels.data(), rows, &slot.consumed);
-    step.update(rows);
-  }
-  return rows;
+  return false;
 }
 
-int StreamedInput::upload_batch(const std::vector<std::uint32_t>& order, std::size_t start, int rows) {
+// 1. Gather batch k into a pinned slot and upload it on the copy stream; 2. the compute stream waits for it
+// and converts it. The host runs ahead, so the upload of batch k + 1 overlaps the compute of batch k.
+DeviceBatch StreamedInput::next_batch(std::size_t start, int rows, DeviceStep& step) {
+  RingSlot& slot = slots_[static_cast<std::size_t>(upload_batch(start, rows))];
+  CUDA_CHECK(cudaStreamWaitEvent(step.stream(), slot.uploaded.get(), 0));
+  {
+    NvtxRange range("convert");
+    kernels::convert_pixels(slot.pixels.data(), step.x(), static_cast<std::size_t>(rows) * images_.dim(), step.stream());
+  }
+  // The last readers of the device slot: pixels in convert, labels in the loss kernel (recorded by the step).
+  return DeviceBatch{slot.labels.data(), &slot.consumed};
+}
+
+int StreamedInput::upload_batch(std::size_t start, int rows) {
   NvtxRange range("h2d");
   const std::int64_t k = issued_++;
   const int s = schedule_->slot_of(k);
   RingSlot& slot = slots_[static_cast<std::size_t>(s)];
   const bool reused = schedule_->must_complete_before_reuse(k) >= 0;
   if (reused) slot.uploaded.synchronize();  // the pinned slot is free once its last upload is done
-  gather_batch(images_, labels_, order.data(), start, rows, slot.host_pixels.data(), slot.host_labels.data());
+  gather_batch(images_, labels_, order_->data(), start, rows, slot.host_pixels.data(), slot.host_labels.data());
   // The device slot is free once the compute stream has run the last kernel that reads it.
   if (reused) CUDA_CHECK(cudaStreamWaitEvent(copy_, slot.consumed.get(), 0));
   const std::size_t pixel_bytes = static_cast<std::size_t>(rows) * images_.dim();

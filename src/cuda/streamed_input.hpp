@@ -1,7 +1,8 @@
 // StreamedInput: the input path that keeps the training set on the host. Each batch is gathered into the
 // next slot of a ring of pinned staging buffers and uploaded on a copy stream while the previous batch
 // computes; the compute stream waits for each upload (event) and converts the uint8 batch to floats.
-// The slot schedule itself (which slot, which earlier batch must be done with it) is batch_ring.hpp.
+// The slot schedule itself (which slot, which earlier batch must be done with it) is batch_ring.hpp. Each
+// batch's position is the host's, so its steps are not captured as a graph.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "batch_ring.hpp"
+#include "batch_source.hpp"
 #include "device_resources.hpp"
 #include "device_step.hpp"
 #include "logreg/dataset.hpp"
@@ -31,31 +33,28 @@ struct RingSlot {
       : host_pixels(capacity * dim), host_labels(capacity), pixels(capacity * dim), labels(capacity) {}
 };
 
-// Called with each batch as the compute stream sees it, before it is used (tests record them).
-class BatchRecorder {
- public:
-  virtual ~BatchRecorder() = default;
-  virtual void record_pixels(const std::uint8_t* pixels, const std::uint8_t* labels, int rows) = 0;  // (rows, D)
-  virtual void record_floats(const float* x, const std::uint8_t* labels, int rows) = 0;              // (rows, D)
-};
-
-class StreamedInput {
+class StreamedInput final : public BatchSource {
  public:
   StreamedInput(const ImageSet& images, const LabelSet& labels, int ring_slots, cudaStream_t copy_stream);
   ~StreamedInput();
   StreamedInput(const StreamedInput&) = delete;
   StreamedInput& operator=(const StreamedInput&) = delete;
 
-  // One epoch over `order` (rows of the set, checked first) in batches of `batch_size`, each an SGD step
-  // of `step`; `recorder` (may be null) sees every batch. Returns the rows of the last batch.
-  int train_epoch(const std::vector<std::uint32_t>& order, int batch_size, DeviceStep& step, BatchRecorder* recorder);
+  // Sizes the ring for batches of up to `max_rows` rows and keeps `order` for the epoch's batches (the
+  // caller keeps it alive until they are enqueued). Returns false: nothing a step graph uses changes.
+  bool begin_epoch(const std::vector<std::uint32_t>& order, std::size_t max_rows, DeviceStep& step) override;
+  // Gathers the batch on the host into the next ring slot, uploads it on the copy stream; the compute stream
+  // waits for the upload and converts it into step.x().
+  DeviceBatch next_batch(std::size_t start, int rows, DeviceStep& step) override;
+  bool capturable() const override { return false; }
 
  private:
-  int upload_batch(const std::vector<std::uint32_t>& order, std::size_t start, int rows);
+  int upload_batch(std::size_t start, int rows);
   void reserve(std::size_t rows, std::size_t dim);
 
   const ImageSet& images_;
   const LabelSet& labels_;
+  const std::vector<std::uint32_t>* order_ = nullptr;  // the current epoch's
   int ring_slots_;
   cudaStream_t copy_;
   std::size_t capacity_ = 0;
@@ -63,8 +62,5 @@ class StreamedInput {
   std::vector<RingSlot> slots_;
   std::int64_t issued_ = 0;  // batches uploaded through the ring so far
 };
-
-// Throws when a row of `order` is outside a set of `rows` images (before any step is taken).
-void check_order(const std::vector<std::uint32_t>& order, std::size_t rows);
 
 }  // namespace logreg::cuda

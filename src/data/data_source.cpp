@@ -144,7 +144,7 @@ void throw_if_partial(const std::string& dir, const std::string& label) {
   if (best_place.empty()) return;
   throw DataError("", label + ": " + best_place + " has only some of the four IDX files: missing " +
                           join(best_missing, ", ") + " (looked in " + join(looked, ", ") +
-                          "). For MNIST run: tools/fetch_mnist.sh " + dir);
+                          "). For MNIST run: tools/setup/fetch_mnist.sh " + dir);
 }
 
 }  // namespace
@@ -158,7 +158,7 @@ DataFiles locate_data(const std::optional<std::string>& dir, std::string* note) 
     if (auto files = find_data_files(*dir)) return *files;
     throw_if_partial(*dir, "--data " + *dir);
     throw DataError("", "--data " + *dir + ": missing " + join(missing_names(*dir), ", ") + " (looked in " +
-                            join(data_places(*dir), ", ") + "). For MNIST run: tools/fetch_mnist.sh " + *dir);
+                            join(data_places(*dir), ", ") + "). For MNIST run: tools/setup/fetch_mnist.sh " + *dir);
   }
   const bool have_data_dir = is_dir("data");
   if (have_data_dir) {
@@ -177,14 +177,14 @@ DataFiles locate_data(const std::optional<std::string>& dir, std::string* note) 
     if (note != nullptr) {
       *note = "logreg_cuda: using " + files->name + " from " + files->dir + " (no --data given and " +
               (have_data_dir ? "./data has no IDX files" : "there is no ./data") +
-              "). For MNIST run: tools/fetch_mnist.sh data";
+              "). For MNIST run: tools/setup/fetch_mnist.sh data";
     }
     return *files;
   }
   throw DataError("", std::string("no data set found: no --data given, ./data has no IDX files and ") +
                           kFashionMnistDir +
                           " does not exist. Install Fashion-MNIST (apt install dataset-fashion-mnist), or "
-                          "download MNIST with tools/fetch_mnist.sh DIR and pass --data DIR");
+                          "download MNIST with tools/setup/fetch_mnist.sh DIR and pass --data DIR");
 }
 
 namespace {

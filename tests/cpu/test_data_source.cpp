@@ -102,7 +102,7 @@ TEST(DataSource, LocateNamesMissingFilesAndBothPlaces) {
   fs::remove(tmp.file("t10k-labels-idx1-ubyte.gz"));
   EXPECT_TRUE(ThrowsWith<DataError>([&] { locate_data(tmp.path(), nullptr); },
                                     {"--data " + tmp.path(), "missing t10k-labels-idx1-ubyte[.gz]", tmp.path(),
-                                     tmp.file("MNIST/raw"), "tools/fetch_mnist.sh"}));
+                                     tmp.file("MNIST/raw"), "tools/setup/fetch_mnist.sh"}));
 }
 
 TEST(DataSource, LocateRejectsMissingDirectory) {
@@ -127,10 +127,10 @@ TEST(DataSource, LocateWithoutDirTriesDataThenFashionMnist) {
     const DataFiles files = locate_data(std::nullopt, &note);
     EXPECT_EQ(files.dir, kFashionMnistDir);
     EXPECT_NE(note.find("Fashion-MNIST"), std::string::npos) << note;
-    EXPECT_NE(note.find("tools/fetch_mnist.sh"), std::string::npos) << note;
+    EXPECT_NE(note.find("tools/setup/fetch_mnist.sh"), std::string::npos) << note;
   } else {
     EXPECT_TRUE(ThrowsWith<DataError>([&] { locate_data(std::nullopt, &note); },
-                                      {"dataset-fashion-mnist", "tools/fetch_mnist.sh"}));
+                                      {"dataset-fashion-mnist", "tools/setup/fetch_mnist.sh"}));
   }
   WriteSet("data", true);
   const DataFiles files = locate_data(std::nullopt, &note);

@@ -23,7 +23,9 @@
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
 #include "logreg/maths/row_math.hpp"
+#include "logreg/maths/launch_sizes.hpp"
 #include "logreg/maths/step_bodies.hpp"
+#include "logreg/maths/step_state.hpp"
 #include "test_support.hpp"
 
 namespace logreg {

@@ -1,6 +1,6 @@
 // What the emulator's tests share: a fixture that leaves a clean device behind (a test may provoke a
-// sticky fault on purpose), device buffers filled from and read back into vectors, and run(), which
-// launches a kernel through the emulator and synchronises.
+// sticky fault on purpose), device buffers filled from and read back into vectors, run(), which
+// launches a kernel through the emulator and synchronises, and the configuration of a cluster launch.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -41,6 +41,23 @@ cudaError_t run(void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t sh
                                                 std::forward<Args>(args)...);
   if (launched != cudaSuccess) return launched;
   return cudaDeviceSynchronize();
+}
+
+// The configuration of a cudaLaunchKernelEx launch in clusters of cluster_x blocks; `attribute` holds the
+// cluster dimension and must outlive the launch.
+inline cudaLaunchConfig_t cluster_config(dim3 grid, dim3 block, std::size_t shared, unsigned cluster_x,
+                                         cudaLaunchAttribute* attribute) {
+  attribute->id = cudaLaunchAttributeClusterDimension;
+  attribute->val.clusterDim.x = cluster_x;
+  attribute->val.clusterDim.y = 1;
+  attribute->val.clusterDim.z = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared;
+  config.attrs = attribute;
+  config.numAttrs = 1;
+  return config;
 }
 
 }  // namespace logreg::test

@@ -3,6 +3,8 @@
 // synchronises its grid, and the failures a GPU would hang on or corrupt memory with are reported: a cluster
 // barrier one block skips, a store into the shared memory of a peer that has exited, grid.sync() outside a
 // cooperative launch, cluster launches on a device without clusters (LOGREG_EMU_CLUSTERS=0, LOGREG_EMU_CC).
+// A kernel compiled with __cluster_dims__ runs in clusters of that shape, and a launch attribute that
+// contradicts it is refused.
 #include <cooperative_groups.h>
 
 #include <cstdlib>
@@ -28,21 +30,6 @@ class ScopedEnv {
  private:
   const char* name_;
 };
-
-cudaLaunchConfig_t cluster_config(dim3 grid, dim3 block, std::size_t shared, unsigned cluster_x,
-                                  cudaLaunchAttribute* attribute) {
-  attribute->id = cudaLaunchAttributeClusterDimension;
-  attribute->val.clusterDim.x = cluster_x;
-  attribute->val.clusterDim.y = 1;
-  attribute->val.clusterDim.z = 1;
-  cudaLaunchConfig_t config = {};
-  config.gridDim = grid;
-  config.blockDim = block;
-  config.dynamicSmemBytes = shared;
-  config.attrs = attribute;
-  config.numAttrs = 1;
-  return config;
-}
 
 // Each block fills its shared memory, then reads its neighbour's (rank + 1 in the cluster) through DSMEM.
 __global__ void neighbour_exchange_kernel(int* out, unsigned* ranks) {  // out (blocks, blockDim.x); ranks (blocks, 2)
@@ -106,9 +93,16 @@ TEST_F(EmulatorTest, AClusterBarrierOneBlockSkipsIsReportedNotHung) {
   ASSERT_EQ(cudaLaunchKernelEx(&config, skipped_cluster_barrier_kernel, out.data()), cudaSuccess);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
   const std::string fault = cuda_emu::last_fault();
-  EXPECT_NE(fault.find("cluster.sync() reached by 64 of 128 threads"), std::string::npos) << fault;
-  EXPECT_NE(fault.find("block (0,0,0) rank 0: 64 thread(s) wait at cluster.sync()"), std::string::npos) << fault;
-  EXPECT_NE(fault.find("block (1,0,0) rank 1: all 64 threads exited"), std::string::npos) << fault;
+  EXPECT_NE(fault.find("the cluster barrier (cluster.sync() or barrier_arrive()) reached by 64 of 128 threads"),
+            std::string::npos)
+      << fault;
+  EXPECT_NE(fault.find("block (0,0,0) rank 0: 64 of 64 threads arrived at the cluster barrier, 64 thread(s) wait at "
+                       "the cluster barrier"),
+            std::string::npos)
+      << fault;
+  EXPECT_NE(fault.find("block (1,0,0) rank 1: 0 of 64 threads arrived at the cluster barrier, all 64 threads exited"),
+            std::string::npos)
+      << fault;
 }
 
 __global__ void store_to_exited_peer_kernel(int* out) {  // out (blocks)
@@ -131,19 +125,17 @@ TEST_F(EmulatorTest, AStoreIntoTheSharedMemoryOfAnExitedPeerIsAnError) {
   EXPECT_NE(fault.find("written after the block exited"), std::string::npos) << fault;
 }
 
-__global__ void map_static_shared_kernel(int* out) {
-  __shared__ int s[32];
-  s[threadIdx.x] = 1;
-  out[threadIdx.x] = *cg::this_cluster().map_shared_rank(s + threadIdx.x, 0);
+__global__ void map_global_memory_kernel(int* out) {  // out (32)
+  out[threadIdx.x] = *cg::this_cluster().map_shared_rank(out + threadIdx.x, 0);
 }
 
-TEST_F(EmulatorTest, MappingMemoryThatIsNotDynamicSharedMemoryIsReported) {
+TEST_F(EmulatorTest, MappingMemoryThatIsNotSharedMemoryIsReported) {
   cuda::DeviceBuffer<int> out(32);
   cudaLaunchAttribute attribute;
   cudaLaunchConfig_t config = cluster_config(dim3(2), dim3(32), 0, 2, &attribute);
-  ASSERT_EQ(cudaLaunchKernelEx(&config, map_static_shared_kernel, out.data()), cudaSuccess);
+  ASSERT_EQ(cudaLaunchKernelEx(&config, map_global_memory_kernel, out.data()), cudaSuccess);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
-  EXPECT_NE(std::string(cuda_emu::last_fault()).find("not the block's dynamic shared memory"), std::string::npos)
+  EXPECT_NE(std::string(cuda_emu::last_fault()).find("not the block's shared memory"), std::string::npos)
       << cuda_emu::last_fault();
 }
 
@@ -189,6 +181,57 @@ TEST_F(EmulatorTest, MaxActiveClustersCountsWholeClustersOfResidentBlocks) {
   config = cluster_config(dim3(8), dim3(128), 100 << 10, 4, &attribute);
   ASSERT_EQ(cudaOccupancyMaxActiveClusters(&clusters, neighbour_exchange_kernel, &config), cudaSuccess);
   EXPECT_EQ(clusters, 2);  // 100 KiB each: 2 blocks per multiprocessor
+}
+
+// Compiled with its cluster shape: each block reports its rank and its cluster's size.
+__global__ void __cluster_dims__(2, 1, 1) compiled_pairs_kernel(int* out) {  // out (blocks, 2)
+  cg::cluster_group cluster = cg::this_cluster();
+  if (threadIdx.x == 0) {
+    out[2 * blockIdx.x] = static_cast<int>(cluster.block_rank());
+    out[2 * blockIdx.x + 1] = static_cast<int>(cluster.num_blocks());
+  }
+  cluster.sync();
+}
+
+__global__ void __cluster_dims__(4) compiled_quads_kernel(int* out) {  // out (blocks, 2); y and z default to 1
+  cg::cluster_group cluster = cg::this_cluster();
+  if (threadIdx.x == 0) {
+    out[2 * blockIdx.x] = static_cast<int>(cluster.block_rank());
+    out[2 * blockIdx.x + 1] = static_cast<int>(cluster.dim_blocks().x * 10 + cluster.dim_blocks().y);
+  }
+  cluster.sync();
+}
+
+TEST_F(EmulatorTest, AKernelCompiledWithClusterDimsRunsInThoseClustersWithoutALaunchAttribute) {
+  auto out = upload(std::vector<int>(8, -1));
+  ASSERT_EQ(run(compiled_pairs_kernel, dim3(4), dim3(32), 0, out.data()), cudaSuccess) << cuda_emu::last_fault();
+  EXPECT_EQ(download(out), (std::vector<int>{0, 2, 1, 2, 0, 2, 1, 2}));
+  ASSERT_EQ(run(compiled_quads_kernel, dim3(4), dim3(32), 0, out.data()), cudaSuccess) << cuda_emu::last_fault();
+  EXPECT_EQ(download(out), (std::vector<int>{0, 41, 1, 41, 2, 41, 3, 41}));
+  cudaFuncAttributes attributes{};
+  ASSERT_EQ(cudaFuncGetAttributes(&attributes, compiled_pairs_kernel), cudaSuccess);
+  EXPECT_EQ(attributes.requiredClusterWidth, 2);
+  EXPECT_EQ(attributes.requiredClusterHeight, 1);
+  EXPECT_EQ(attributes.requiredClusterDepth, 1);
+  ASSERT_EQ(cudaFuncGetAttributes(&attributes, neighbour_exchange_kernel), cudaSuccess);
+  EXPECT_EQ(attributes.requiredClusterWidth, 0);  // no compiled shape
+}
+
+TEST_F(EmulatorTest, AClusterAttributeMustRepeatTheKernelsClusterDims) {
+  auto out = upload(std::vector<int>(8, -1));
+  cudaLaunchAttribute attribute;
+  cudaLaunchConfig_t config = cluster_config(dim3(4), dim3(32), 0, 2, &attribute);
+  ASSERT_EQ(cudaLaunchKernelEx(&config, compiled_pairs_kernel, out.data()), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess) << cuda_emu::last_fault();
+  EXPECT_EQ(download(out), (std::vector<int>{0, 2, 1, 2, 0, 2, 1, 2}));
+  config = cluster_config(dim3(4), dim3(32), 0, 4, &attribute);
+  EXPECT_EQ(cudaLaunchKernelEx(&config, compiled_pairs_kernel, out.data()), cudaErrorInvalidClusterSize);
+  EXPECT_NE(std::string(cuda_emu::last_fault()).find("compiled with __cluster_dims__(2, 1, 1)"), std::string::npos)
+      << cuda_emu::last_fault();
+  (void)cudaGetLastError();
+  // The grid must be whole clusters of the compiled shape too.
+  EXPECT_EQ(run(compiled_pairs_kernel, dim3(3), dim3(32), 0, out.data()), cudaErrorInvalidClusterSize);
+  (void)cudaGetLastError();
 }
 
 // Block b writes slot b, the grid synchronises, block b reads slot b + 1: only right if every block waits.

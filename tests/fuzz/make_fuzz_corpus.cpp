@@ -2,7 +2,7 @@
 // small valid IDX image and label files (raw and gzip) made by the project's writers, valid model
 // files (every loss head, with and without optimizer state) made by save_model_file, and command
 // lines for every subcommand; the dictionary lists every subcommand and option name of build_cli's app.
-// Usage: make_fuzz_corpus OUT_DIR   (tools/fuzz.sh runs it; no data set is kept in git).
+// Usage: make_fuzz_corpus OUT_DIR   (tools/testing/fuzz.sh runs it; no data set is kept in git).
 #include <CLI/CLI.hpp>
 
 #include <cstdint>

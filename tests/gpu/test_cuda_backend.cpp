@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda_step_probe.hpp"
+#include "cuda_parts.hpp"
 #include "device_resources.hpp"
 #include "logreg/cpu_reference.hpp"
 #include "logreg/cuda_backend.hpp"
@@ -30,7 +30,6 @@ namespace {
 
 using test::bit_identical;
 using test::ExpectBatchesInShuffledOrder;
-using test::step_probe;
 
 using test::AllClose;
 
@@ -90,12 +89,11 @@ TEST_P(CudaOneStep, MatchesReferenceSgdStep) {
   const std::vector<std::uint32_t> order = epoch_order(3, 1, n);  // shuffled: the gather is part of it
   const float lr = 0.5f;  // large, so a wrong gradient moves the weights beyond the tolerance
 
-  CudaOptions options;
-  options.kernel = CudaKernel::kCublas;  // last_step() describes the step-by-step path's buffers
-  auto backend = make_cuda_backend(images, labels, initial, options);
-  const Totals got = backend->train_epoch(order, batch, lr);
-  const Model after = backend->model();
-  const cuda::StepIntermediates step = step_probe(*backend).last_step();
+  // The backend's parts (last_step() describes the step-by-step path's buffers).
+  test::CudaParts parts(images, labels, initial, Residency::kDevice);
+  const Totals got = parts.train_epoch(order, batch, lr);
+  const Model after = parts.model();
+  const cuda::StepIntermediates step = parts.last_step();
 
   std::vector<float> x;
   std::vector<std::uint8_t> y;
@@ -232,14 +230,12 @@ TEST_F(CudaBackendTest, TestAndValidationSetsAreUploadedOnceEach) {
   const LabelSet test_labels = test::RandomLabels(50, kClasses, 37);
   const ImageSet val_images = test::RandomImages(30, kSide, kSide, 38);
   const LabelSet val_labels = test::RandomLabels(30, kClasses, 39);
-  auto gpu = make_cuda_backend(train, train_labels, init_model(kDim, kClasses, LossHead::kSoftmax, 40));
-  auto* probe = dynamic_cast<cuda::CudaStepProbe*>(gpu.get());
-  ASSERT_NE(probe, nullptr);
+  test::CudaParts gpu(train, train_labels, init_model(kDim, kClasses, LossHead::kSoftmax, 40), Residency::kDevice);
   Totals first_test;
   Totals first_val;
   for (int epoch = 1; epoch <= 3; ++epoch) {
-    const Totals t = gpu->evaluate(test_images, test_labels);
-    const Totals v = gpu->evaluate(val_images, val_labels);
+    const Totals t = gpu.evaluate(test_images, test_labels);
+    const Totals v = gpu.evaluate(val_images, val_labels);
     if (epoch == 1) {
       first_test = t;
       first_val = v;
@@ -249,7 +245,7 @@ TEST_F(CudaBackendTest, TestAndValidationSetsAreUploadedOnceEach) {
     EXPECT_EQ(t.count, 50);
     EXPECT_EQ(v.count, 30);
   }
-  EXPECT_EQ(probe->evaluation_uploads(), 2u);
+  EXPECT_EQ(gpu.evaluator().uploads(), 2u);
 }
 
 // ---- The pinned batch ring -----------------------------------------------------------------------
@@ -261,12 +257,10 @@ TEST_P(CudaBatchRing, BatchesArriveOnDeviceInShuffledOrder) {
   const int batch = 96;  // 10 full batches and a partial one of 40 rows
   const ImageSet images = test::RandomImages(n, kSide, kSide, 41);
   const LabelSet labels = test::RandomLabels(n, kClasses, 42);
-  CudaOptions options;
-  options.ring_slots = GetParam();
-  options.residency = Residency::kStream;  // the pinned ring is the streaming path
-  auto backend = make_cuda_backend(images, labels, init_model(kDim, kClasses, LossHead::kSoftmax, 43), options);
-  ExpectBatchesInShuffledOrder(*backend, images, labels, batch, 44,
-                               "ring of " + std::to_string(GetParam()) + " slots");
+  // The pinned ring is the streaming path.
+  test::CudaParts parts(images, labels, init_model(kDim, kClasses, LossHead::kSoftmax, 43), Residency::kStream,
+                        GetParam());
+  ExpectBatchesInShuffledOrder(parts, images, labels, batch, 44, "ring of " + std::to_string(GetParam()) + " slots");
 }
 
 INSTANTIATE_TEST_SUITE_P(CudaBatchRing, CudaBatchRing, ::testing::Values(2, 3, 5));

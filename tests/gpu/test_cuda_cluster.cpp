@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "cluster_epoch.hpp"
-#include "cluster_epoch_launcher.hpp"
+#include "cluster_epoch_plan.hpp"
 #include "cluster_epoch_model.hpp"
 #include "cuda_check.hpp"
 #include "device_resources.hpp"
@@ -234,7 +234,7 @@ TEST_F(CudaCluster, RefusesWhatItCannotRun) {
     ScopedEnv cc("LOGREG_EMU_CC", "80");
     expect_refusal(32, "no thread block clusters");
   }
-  // The other cases on an sm_90 with clusters whatever the environment says (tools/test_emulated.sh reruns
+  // The other cases on an sm_90 with clusters whatever the environment says (tools/testing/test_emulated.sh reruns
   // these tests as smaller GPUs without clusters).
   ScopedEnv cc("LOGREG_EMU_CC", "90");
   ScopedEnv clusters("LOGREG_EMU_CLUSTERS", "1");
@@ -344,7 +344,7 @@ TEST_F(CudaCluster, MbarrierExchangeGivesTheClusterSyncBits) {
   opt.weight_decay = 1e-3f;
   const int batch = 32;
   const cuda::ClusterEpochPlan plan = cuda::plan_cluster_epoch(batch, kDim, kClasses, true);
-  if (!plan.runs()) {  // a GPU without clusters (as tools/test_emulated.sh's sm_86 and sm_75): nothing to compare
+  if (!plan.runs()) {  // a GPU without clusters (as tools/testing/test_emulated.sh's sm_86 and sm_75): nothing to compare
     EXPECT_NE(plan.refusal.find("no thread block clusters"), std::string::npos) << plan.refusal;
     return;
   }

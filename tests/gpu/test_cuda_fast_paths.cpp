@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda_step_probe.hpp"
+#include "cuda_parts.hpp"
 #include "logreg/cpu_reference.hpp"
 #include "logreg/cuda_backend.hpp"
 #include "logreg/errors.hpp"
@@ -34,7 +34,6 @@ namespace {
 
 using test::bit_identical;
 using test::ExpectBatchesInShuffledOrder;
-using test::step_probe;
 
 constexpr int kSide = 28;
 constexpr int kDim = kSide * kSide;
@@ -290,9 +289,8 @@ TEST_P(CudaResidentBatches, BatchesArriveOnDeviceInShuffledOrder) {
   const int batch = 96;  // 10 full batches and a partial one of 40 rows
   const ImageSet images = test::RandomImages(n, kSide, kSide, 750);
   const LabelSet labels = test::RandomLabels(n, kClasses, 751);
-  auto backend = make_cuda_backend(images, labels, init_model(kDim, kClasses, LossHead::kSoftmax, 752),
-                                   options_for(GetParam(), true));
-  ExpectBatchesInShuffledOrder(*backend, images, labels, batch, 753, residency_name(GetParam()));
+  test::CudaParts parts(images, labels, init_model(kDim, kClasses, LossHead::kSoftmax, 752), GetParam());
+  ExpectBatchesInShuffledOrder(parts, images, labels, batch, 753, residency_name(GetParam()));
 }
 
 INSTANTIATE_TEST_SUITE_P(CudaResidentBatches, CudaResidentBatches,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "epoch_plan.hpp"
 #include "gpu_test.hpp"
 #include "logreg/cpu_reference.hpp"
 #include "logreg/cuda_backend.hpp"
@@ -147,16 +148,18 @@ TEST_F(CudaPersistent, RunsAreBitIdenticalAndAgreeWithTheCublasPath) {
   EXPECT_LE(test::RelativeL2(cublas->model().weights, a->model().weights), 1e-4);
 }
 
-// auto: the persistent kernel up to kPersistentAutoMaxBatch rows where it fits the device, the cuBLAS path
-// above or where it does not (bit for bit each).
+// auto: the persistent kernel up to its row's auto_max_batch (the epoch plan) where it fits the device, the
+// cuBLAS path above or where it does not (bit for bit each).
 TEST_F(CudaPersistent, AutoPicksPersistentForSmallBatchesOnly) {
   ImageSet images;
   LabelSet labels;
   test::SeparableSet(test::TestSize(300u, 100u), kClasses, kSide, 43, &images, &labels);
   const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 13);
   const std::vector<std::uint32_t> order = epoch_order(4, 1, images.count);
-  for (int batch : {kPersistentAutoMaxBatch, kPersistentAutoMaxBatch + 1}) {
-    const CudaKernel expected = batch <= kPersistentAutoMaxBatch && test::PersistentFits(batch, kDim, kClasses, false)
+  const int auto_max = cuda::epoch_kernel(CudaKernel::kPersistent).auto_max_batch;
+  EXPECT_EQ(auto_max, 32);
+  for (int batch : {auto_max, auto_max + 1}) {
+    const CudaKernel expected = batch <= auto_max && test::PersistentFits(batch, kDim, kClasses, false)
                                     ? CudaKernel::kPersistent
                                     : CudaKernel::kCublas;
     auto automatic = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kAuto));

@@ -10,7 +10,7 @@
   PyTorchTrained   the tutorial's model trained in PyTorch and saved with safetensors: `eval --model` gives
                    the accuracy PyTorch computes, and `train --init` starts from those weights.
 
-Run by ctest (Export.*) with the venv of tools/python_env.sh: .venv/bin/python test_export.py --exe
+Run by ctest (Export.*) with the venv of tools/setup/python_env.sh: .venv/bin/python test_export.py --exe
 build/logreg_cuda [TestClass ...]. A client that cannot be imported fails the run; nothing is skipped.
 """
 import argparse

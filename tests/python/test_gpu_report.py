@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tools/gpu_report.py (tools/bench_report.py --gpu-summary): from a gpu_run summary.md to BENCHMARKS.md's GPU
+"""tools/bench/gpu_report.py (tools/bench/bench_report.py --gpu-summary): from a gpu_run summary.md to BENCHMARKS.md's GPU
 section. A summary in the format tools/gpu_run.sh writes goes in; the device, the steps, the throughput rows
 and each target's verdict and figure must come out, and --write must replace only the marked section."""
 import os
@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 
-TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "bench")
 sys.path.insert(0, TOOLS)
 import gpu_report  # noqa: E402
 

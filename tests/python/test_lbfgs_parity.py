@@ -9,7 +9,7 @@
   FastCpu     --device cpu (float32 logits, double sums): the same bounds.
 
 The objective is scikit-learn's: mean cross-entropy + ||W||^2 / (2 C n), the bias not penalised.
-Run by ctest (LbfgsParity.*) with the venv of tools/python_env.sh:
+Run by ctest (LbfgsParity.*) with the venv of tools/setup/python_env.sh:
   .venv/bin/python test_lbfgs_parity.py --exe build/logreg_cuda [TestClass ...]
 """
 import argparse

@@ -1,6 +1,7 @@
 // The bodies of the CUDA training-step kernels as __host__ __device__ per-element / per-row functions.
 // The kernels in kernels/*.cu only compute an index, check bounds and reduce; the CPU tests call these
-// very functions in a loop over every index. No CUDA headers, no launches, no loops over rows here.
+// very functions in a loop over every index. No CUDA headers, no launches, no loops over rows here; the launch
+// sizes are in launch_sizes.hpp, the device step state a step graph replays with in step_state.hpp.
 #pragma once
 
 #include <cmath>
@@ -12,26 +13,9 @@
 
 namespace logreg::kernels {
 
-// Labels are uint8, so at most 256 classes; the loss kernel's one thread per class in the bias
-// reduction relies on C <= kLossThreads.
+// Labels are uint8, so at most 256 classes (the loss kernel's bias reduction relies on C <= kLossThreads,
+// launch_sizes.hpp).
 constexpr int kMaxClasses = 256;
-
-// Threads of the single-block loss kernel (loss_grad_kernel); also the number of bias-gradient partials.
-constexpr int kLossThreads = 256;
-static_assert(kMaxClasses <= kLossThreads, "the bias reduction gives every class at least one thread");
-
-// The L-BFGS objective's kernel (kernels/objective_fp64.cu): threads per block, rows of a tile, row blocks.
-constexpr int kObjectiveThreads = 256;
-constexpr int kObjectiveMaxTileRows = 8;    // rows whose pixels (as doubles) sit in shared memory at a time
-constexpr int kObjectiveRowBlocks = 132;    // at most: one per SM of an H100 / H200
-constexpr int kObjectiveMinBlockRows = 64;  // fewer blocks on small sets, each of at least this many rows
-
-// Row blocks for n rows: ceil(n / kObjectiveMinBlockRows), between 1 and kObjectiveRowBlocks. Depends on n
-// alone, so the order of the sums (and the bits of the result) is the same on every device.
-LOGREG_HD inline int objective_row_blocks(std::size_t rows) {
-  const std::size_t wanted = (rows + kObjectiveMinBlockRows - 1) / kObjectiveMinBlockRows;
-  return wanted < 1 ? 1 : (wanted > kObjectiveRowBlocks ? kObjectiveRowBlocks : static_cast<int>(wanted));
-}
 
 struct RowOutcome {
   float loss;   // loss of the row (not scaled)
@@ -50,6 +34,7 @@ LOGREG_HD inline void convert_pixel_element(std::size_t k,
 //   order[start + i] of the training set), and for k < rows also the label y[k] = labels[order[start + k]].
 // The same values gather_batch (src/cuda/batch_ring.hpp) + convert_pixel_element give on the streamed
 // path. Indices k >= rows * D write nothing. Every order[start + i] must be < N (the host checks).
+// (`start` is DeviceStepState::start, step_state.hpp, read on the device.)
 LOGREG_HD inline void gather_convert_element(std::size_t k,
                                              const std::uint8_t* pixels,  // (N, D) the training set, row-major
                                              const std::uint8_t* labels,  // (N)
@@ -64,21 +49,6 @@ LOGREG_HD inline void gather_convert_element(std::size_t k,
   const std::size_t d = k - i * dim;
   x[k] = pixel_to_unit<float>(pixels[static_cast<std::size_t>(order[start + i]) * dim + d]);
   if (k < rows) y[k] = labels[order[start + k]];
-}
-
-// Per-step scalars kept in device memory so that one captured CUDA graph serves every full batch of
-// every epoch: the host writes {0, lr} once per train_epoch; each step's gather reads `start` and its
-// update reads `lr` and then advances `start` by the batch's rows.
-struct DeviceStepState {
-  unsigned long long start;  // position in the epoch's order of the next batch's first row
-  float lr;                  // learning rate of the current epoch
-};
-
-// The update kernel's epilogue on the step state: thread j == 0 moves the cursor to the next batch.
-// Safe inside the update kernel because the only reader of `start` (the gather) ran earlier on the stream
-// and the update's other threads read only `lr`.
-LOGREG_HD inline void advance_step_state(std::size_t j, DeviceStepState* state, unsigned long long rows) {
-  if (j == 0) state->start += rows;
 }
 
 // Row i of the fused bias + loss + dloss/dz step:

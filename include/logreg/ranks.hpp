@@ -1,0 +1,47 @@
+// The process's place among the MPI ranks of a data-parallel run (`mpirun -np N logreg_cuda train ...`), and
+// the few collective operations the full-batch objective needs. Without MPI (a build with LOGREG_MPI=off, or a
+// process not started by mpirun) this is one rank of one: every call below is then a no-op, and no MPI library
+// is initialised. Implemented in src/mpi/ (ranks_mpi.cpp with Open MPI, ranks_single.cpp without).
+//
+// How results stay the same at any rank count: the full-batch objective already sums its rows in a fixed number
+// of row parts, each into its own buffer, added in part order (cpu/full_batch_objective.hpp). Under N ranks each
+// rank computes a contiguous range of those parts (parts_of), every rank receives all the parts' buffers
+// (allgather_parts) and adds them in the same part order, so each rank holds the sums a single process would
+// have, bit for bit, and the solver takes identical steps on every rank.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace logreg::ranks {
+
+// Starts MPI when this build has it and the process was started by an MPI launcher (mpirun, srun); call once,
+// first thing in main. Returns whether MPI was started. Throws UsageError when launched by mpirun in a build
+// without MPI support and more than one rank was asked for.
+bool start(int* argc, char*** argv);
+// Ends MPI (MPI_Finalize) if start began it. Call on the normal exit path of every rank.
+void finish();
+// Ends every rank of the run now, with exit status `code`, after this rank printed why (MPI_Abort): what a
+// failing rank does so that the others never wait for it. Returns only without MPI (then the caller exits).
+void abort_all(int code);
+
+int rank();        // 0 .. size() - 1; 0 without MPI
+int size();        // 1 without MPI
+int local_size();  // ranks on this node (they share its cores); 1 without MPI
+bool is_root();    // rank() == 0: the rank that prints, writes metrics and saves
+// "rank r of N: " when size() > 1, else "" (prefixes the messages a rank prints on stderr).
+std::string message_prefix();
+
+// [first, last) of `parts` fixed parts computed by this rank: part p belongs to rank p * size() / parts
+// (rounded down), so ranks get contiguous, near-equal ranges; a rank past the part count gets none.
+std::pair<int, int> parts_of(int parts);
+// buffer is (parts, stride) doubles; this rank filled its parts_of(parts) rows. On return every rank holds
+// every rank's rows (MPI_Allgatherv in place). No-op with one rank.
+void allgather_parts(double* buffer, int parts, std::size_t stride);
+// Checks that every rank passed the same value (e.g. a fingerprint of the training rows); throws DataError
+// naming `what` and the first rank that differs from rank 0.
+void check_same(std::uint64_t value, const std::string& what);
+
+}  // namespace logreg::ranks
