@@ -26,14 +26,11 @@
 #include <cuda_pipeline.h>  // __pipeline_memcpy_async (cp.async); the emulator provides its own
 #endif
 #include <cooperative_groups.h>
-#if !defined(LOGREG_CUDA_EMULATED)
-#include <cuda/ptx>  // the mbarrier exchange's remote arrive; the emulator has no remote arrive (see below)
-#endif
+#include <cuda/ptx>  // the mbarrier exchange (the emulator's own <cuda/ptx> in the emulated build)
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <stdexcept>
 
 #include "kernel_launch.cuh"
 
@@ -127,14 +124,6 @@ __device__ __forceinline__ long long phase_clock() {
 }
 #endif
 
-// The mbarrier exchange needs a remote mbarrier arrive, which the emulated device does not have yet: there it
-// is not built, and cluster_exchange_available says so.
-#if defined(LOGREG_CUDA_EMULATED)
-constexpr bool kMbarrierBuilt = false;
-#else
-constexpr bool kMbarrierBuilt = true;
-#endif
-
 // kMbarrierExchange: ClusterExchange::kMbarrier (a bool, so that the kernel's name reads plainly in profiles).
 template <bool kMbarrierExchange>
 __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(PersistentEpochArgs a,
@@ -165,8 +154,7 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
   float* s_row_loss = reinterpret_cast<float*>(smem + l.row_loss);
   int* s_row_correct = reinterpret_cast<int*>(smem + l.row_correct);
   float* s_unit = reinterpret_cast<float*>(smem + l.unit);
-  [[maybe_unused]] std::uint64_t* s_bars = reinterpret_cast<std::uint64_t*>(smem + l.bars);
-  [[maybe_unused]] constexpr bool kMbarrier = kMbarrierExchange && kMbarrierBuilt;
+  std::uint64_t* s_bars = reinterpret_cast<std::uint64_t*>(smem + l.bars);
 
   const int t = static_cast<int>(threadIdx.x);
   const int lane = t % 32;
@@ -200,8 +188,7 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
     __pipeline_wait_prior(0);
     if (t < rows0) s_y[t] = label;
   }
-#if !defined(LOGREG_CUDA_EMULATED)
-  if constexpr (kMbarrier) {
+  if constexpr (kMbarrierExchange) {
     if (t == 0) {
       // Each parity's barrier completes a phase when all R blocks have pushed that step's partials here.
       ::cuda::ptx::mbarrier_init(s_bars, static_cast<std::uint32_t>(R));
@@ -209,7 +196,6 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
       ::cuda::ptx::fence_mbarrier_init(::cuda::ptx::sem_release, ::cuda::ptx::scope_cluster);
     }
   }
-#endif
   __syncthreads();
   cluster.sync();  // every block has started (and initialised its barriers) before any writes into its shared memory
 
@@ -265,8 +251,7 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
       for (int r = 0; r < R; ++r) *cluster.map_shared_rank(mine, static_cast<unsigned>(r)) = acc;
     }
     end_phase(0);
-#if !defined(LOGREG_CUDA_EMULATED)
-    if constexpr (kMbarrier) {
+    if constexpr (kMbarrierExchange) {
       // This block's stores into every peer are done (the block barrier), then one thread per peer makes
       // them visible to it with a release at cluster scope; the wait acquires every peer's stores here. Use
       // s / 2 of a parity slot is phase s / 2 of its barrier.
@@ -283,9 +268,6 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
     } else {
       cluster.sync();  // every block's partials of this step are in every block
     }
-#else
-    cluster.sync();  // every block's partials of this step are in every block
-#endif
     end_phase(1);
 
     // 4. Logits in rank order into rank 0's slot (in place), then the loss and dz of every row (the shared row
@@ -405,10 +387,6 @@ std::size_t cluster_epoch_shared_bytes(int batch, int dim, int classes, bool mom
   return cluster_layout(batch, dim / ranks, classes, ranks, momentum).bytes;
 }
 
-bool cluster_exchange_available(ClusterExchange exchange) {
-  return exchange == ClusterExchange::kClusterSync || kMbarrierBuilt;
-}
-
 int cluster_epoch_max_active_clusters(int dim, int classes, std::size_t shared_bytes) {
   (void)classes;
   const int ranks = cluster_epoch_ranks(dim);
@@ -442,10 +420,6 @@ int cluster_epoch_max_active_clusters(int dim, int classes, std::size_t shared_b
 void cluster_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaStream_t stream,
                    ClusterExchange exchange, long long* phase_cycles) {
   if (a.rows == 0) return;
-  if (!cluster_exchange_available(exchange)) {
-    throw std::logic_error("cluster_epoch: the mbarrier exchange is not built here (the emulated device has no "
-                           "remote mbarrier arrive)");
-  }
   const unsigned ranks = static_cast<unsigned>(cluster_epoch_ranks(a.dim));
   const LaunchShape shape = clustered(
       bounded(LaunchShape{ranks, static_cast<unsigned>(kClusterThreads), shared_bytes}, kClusterThreads), ranks);

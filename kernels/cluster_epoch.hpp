@@ -34,18 +34,14 @@ int cluster_epoch_max_active_clusters(int dim, int classes, std::size_t shared_b
 // mbarrier per parity slot in every block with remote arrivals (no cluster-wide barrier per step).
 enum class ClusterExchange { kClusterSync, kMbarrier };
 
-// Whether this build has the exchange: kMbarrier needs a remote mbarrier arrive
-// (mbarrier.arrive.release.cluster.shared::cluster), which the emulated device does not have yet.
-bool cluster_exchange_available(ClusterExchange exchange);
-
 // The phases of a step that cluster_epoch can time (clock64() cycles of rank 0's thread 0, summed over the
 // epoch): 0 forward and the stores into the peers, 1 the exchange's wait (cluster.sync() or mbarrier), 2 the
 // logits, loss and dz, 3 bias, dW and the update, 4 the next batch's copy wait and the step's last barrier.
 constexpr int kClusterPhases = 5;
 
 // Enqueues the whole epoch (one cluster launch). The arguments mean what they mean for persistent_epoch;
-// shared_bytes = cluster_epoch_shared_bytes(...) > 0 and cluster_epoch_max_active_clusters(...) >= 1; the
-// exchange must be available (std::logic_error otherwise). Both exchanges give the same bits. phase_cycles:
+// shared_bytes = cluster_epoch_shared_bytes(...) > 0 and cluster_epoch_max_active_clusters(...) >= 1. Both
+// exchanges give the same bits (on the emulated device too, which runs remote mbarrier arrives). phase_cycles:
 // null, or a device buffer of kClusterPhases that receives the epoch's cycles per phase (0 on the emulated
 // device, which has no cycle counter).
 void cluster_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaStream_t stream,

@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <optional>
 #include <ostream>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -326,12 +325,11 @@ KernelEpochs RunKernelEpochs(kernels::ClusterExchange exchange, const ImageSet& 
 }
 
 // The mbarrier exchange (no cluster barrier per step) hands over the same partials in the same slots, so it
-// gives the cluster.sync() exchange's bits, which are the CPU model's on the emulated device (with the phase
-// timings on: they change no result). The emulated
-// device has no remote mbarrier arrive (mbarrier.arrive.release.cluster.shared::cluster into a peer's
-// barrier) yet, so there the mbarrier kernel is not built: the test checks that it is refused, and runs the
-// comparison where the exchange is available (a GPU).
-TEST_F(CudaCluster, MbarrierExchangeGivesTheClusterSyncBits) {
+// gives the cluster.sync() exchange's bits, and both give the CPU model's on the emulated device (which runs
+// the remote arrives, the fences and the parity waits; with the phase timings on: they change no result). Two
+// epochs with momentum at batch 32 (a partial last batch), and at batch 1, where consecutive steps reuse each
+// parity barrier fastest.
+TEST_F(CudaCluster, MbarrierExchangeGivesTheClusterSyncBitsAndTheModels) {
   ImageSet images;
   LabelSet labels;
   test::SeparableSet(test::TestSize(300u, 96u), kClasses, kSide, 47, &images, &labels);
@@ -342,45 +340,47 @@ TEST_F(CudaCluster, MbarrierExchangeGivesTheClusterSyncBits) {
   opt.momentum = 0.9f;
   opt.nesterov = true;
   opt.weight_decay = 1e-3f;
-  const int batch = 32;
-  const cuda::ClusterEpochPlan plan = cuda::plan_cluster_epoch(batch, kDim, kClasses, true);
-  if (!plan.runs()) {  // a GPU without clusters (as tools/testing/test_emulated.sh's sm_86 and sm_75): nothing to compare
-    EXPECT_NE(plan.refusal.find("no thread block clusters"), std::string::npos) << plan.refusal;
-    return;
-  }
-  const std::vector<std::vector<std::uint32_t>> orders = {epoch_order(9, 1, images.count), epoch_order(9, 2, images.count)};
-  const std::vector<float> lrs = {0.02f, 0.01f};
-  const KernelEpochs sync = RunKernelEpochs(kernels::ClusterExchange::kClusterSync, images, labels, params, batch, opt,
-                                            orders, lrs);
-  std::vector<float> model_params = params;
-  std::vector<float> model_velocity(params.size(), 0.0f);
-  test::ClusterModelTotals model;
-  for (std::size_t e = 0; e < orders.size(); ++e) {
-    model = test::cluster_epoch_model(images.pixels.data(), labels.labels.data(), orders[e], batch, kDim, kClasses,
-                                      kernels::cluster_epoch_ranks(kDim), LossHead::kSoftmax, sgd_params(opt), lrs[e],
-                                      model_params, model_velocity);
-  }
-  EXPECT_EQ(sync.totals.correct, model.correct);
+  for (const int batch : {32, 1}) {
+    SCOPED_TRACE("batch " + std::to_string(batch));
+    const cuda::ClusterEpochPlan plan = cuda::plan_cluster_epoch(batch, kDim, kClasses, true);
+    if (!plan.runs()) {  // a GPU without clusters (as tools/testing/test_emulated.sh's sm_86 and sm_75)
+      EXPECT_NE(plan.refusal.find("no thread block clusters"), std::string::npos) << plan.refusal;
+      return;
+    }
+    const std::vector<std::vector<std::uint32_t>> orders = {epoch_order(9, 1, images.count),
+                                                             epoch_order(9, 2, images.count)};
+    const std::vector<float> lrs = {0.02f, 0.01f};
+    const KernelEpochs sync = RunKernelEpochs(kernels::ClusterExchange::kClusterSync, images, labels, params, batch,
+                                              opt, orders, lrs);
+    const KernelEpochs mbarrier = RunKernelEpochs(kernels::ClusterExchange::kMbarrier, images, labels, params, batch,
+                                                  opt, orders, lrs);
+    std::vector<float> model_params = params;
+    std::vector<float> model_velocity(params.size(), 0.0f);
+    test::ClusterModelTotals model;
+    for (std::size_t e = 0; e < orders.size(); ++e) {
+      model = test::cluster_epoch_model(images.pixels.data(), labels.labels.data(), orders[e], batch, kDim, kClasses,
+                                        kernels::cluster_epoch_ranks(kDim), LossHead::kSoftmax, sgd_params(opt),
+                                        lrs[e], model_params, model_velocity);
+    }
+    for (const KernelEpochs* run : {&sync, &mbarrier}) {
+      SCOPED_TRACE(run == &sync ? "cluster.sync() exchange" : "mbarrier exchange");
+      EXPECT_EQ(run->totals.correct, model.correct);
 #if defined(LOGREG_CUDA_EMULATED)
-  EXPECT_TRUE(bit_identical(sync.params, model_params));
-  EXPECT_TRUE(bit_identical(sync.velocity, model_velocity));
-  EXPECT_EQ(sync.totals.loss_sum, model.loss_sum);
-  EXPECT_EQ(sync.phase_cycles, std::vector<long long>(kernels::kClusterPhases, 0));  // no cycle counter here
+      EXPECT_TRUE(bit_identical(run->params, model_params));
+      EXPECT_TRUE(bit_identical(run->velocity, model_velocity));
+      EXPECT_EQ(run->totals.loss_sum, model.loss_sum);
+      EXPECT_EQ(run->phase_cycles, std::vector<long long>(kernels::kClusterPhases, 0));  // no cycle counter here
 #else
-  EXPECT_LE(test::RelativeL2(model_params, sync.params), 1e-5);
-  EXPECT_GT(sync.phase_cycles[0], 0);  // the forward takes time
+      EXPECT_LE(test::RelativeL2(model_params, run->params), 1e-5);
+      EXPECT_GT(run->phase_cycles[0], 0);  // the forward takes time
 #endif
-  if (!kernels::cluster_exchange_available(kernels::ClusterExchange::kMbarrier)) {
-    EXPECT_THROW(RunKernelEpochs(kernels::ClusterExchange::kMbarrier, images, labels, params, batch, opt, orders, lrs),
-                 std::logic_error);
-    return;
+    }
+    EXPECT_TRUE(bit_identical(mbarrier.params, sync.params));
+    EXPECT_TRUE(bit_identical(mbarrier.velocity, sync.velocity));
+    EXPECT_EQ(mbarrier.totals.loss_sum, sync.totals.loss_sum);
+    EXPECT_EQ(mbarrier.totals.correct, sync.totals.correct);
+    EXPECT_EQ(mbarrier.totals.last_batch_loss_sum, sync.totals.last_batch_loss_sum);
   }
-  const KernelEpochs mbarrier = RunKernelEpochs(kernels::ClusterExchange::kMbarrier, images, labels, params, batch,
-                                                opt, orders, lrs);
-  EXPECT_TRUE(bit_identical(mbarrier.params, sync.params));
-  EXPECT_TRUE(bit_identical(mbarrier.velocity, sync.velocity));
-  EXPECT_EQ(mbarrier.totals.loss_sum, sync.totals.loss_sum);
-  EXPECT_EQ(mbarrier.totals.correct, sync.totals.correct);
 }
 
 // auto does not pick the cluster kernel (no GPU has measured it yet): at batch 32 it still runs the persistent

@@ -5,7 +5,7 @@ set of MNIST's shape (60,000 rows of 784 pixels, 10 classes) resident on the dev
 version 1: cluster_epoch_kernel<false> (kernels/cluster_epoch.cu): a cluster of 7 blocks, each owning 112
            pixels of W; partial logits pushed through distributed shared memory; one cluster.sync() per step.
 version 2: cluster_epoch_kernel<true>: the same, with an mbarrier per parity slot and remote arrivals instead of
-           the cluster.sync() (GPU only: the emulated device has no remote mbarrier arrive).
+           the cluster.sync().
 baseline:  persistent_epoch_kernel (kernels/persistent_epoch.cu): one block of 1,024 threads on one SM; at
            batch 32 only (it holds at most 83 rows of 784 pixels).
 
@@ -294,16 +294,12 @@ int run(int argc, char** argv) {
   CUDA_CHECK(cudaMemcpy(lab.d_pixels.data(), lab.pixels.data(), lab.pixels.size(), cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemcpy(lab.d_labels.data(), lab.labels.data(), lab.labels.size(), cudaMemcpyHostToDevice));
 
-  // Which versions this device runs: the cluster ones where plan_cluster_epoch says so, the mbarrier one where
-  // this build has it, the persistent one at batch 32.
+  // Which versions this device runs: the cluster ones where plan_cluster_epoch says so, the persistent one at
+  // batch 32.
   std::vector<Version> versions;
   if (logreg::cuda::plan_cluster_epoch(256, kDim, kClasses, true).runs()) {
     versions.push_back(Version::kClusterSync);
-    if (logreg::kernels::cluster_exchange_available(ClusterExchange::kMbarrier)) {
-      versions.push_back(Version::kMbarrier);
-    } else {
-      std::printf("v2 (mbarrier exchange) not built here: the emulated device has no remote mbarrier arrive\n");
-    }
+    versions.push_back(Version::kMbarrier);
   } else {
     std::printf("no cluster version on this device: %s\n",
                 logreg::cuda::plan_cluster_epoch(256, kDim, kClasses, true).refusal.c_str());
