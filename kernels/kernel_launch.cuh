@@ -18,6 +18,7 @@ struct LaunchShape {
   unsigned block = 0;         // threads per block
   std::size_t shared_bytes = 0;  // dynamic shared memory per block (extern __shared__)
   int max_threads = 0;        // the kernel's __launch_bounds__, when it has them (checked on the emulator)
+  unsigned cluster = 0;       // blocks per thread block cluster (x only); 0 = an ordinary launch
 };
 
 // One thread per element, `threads` per block.
@@ -27,6 +28,12 @@ inline LaunchShape elementwise_shape(std::size_t n, unsigned threads = 256) {
 
 // One block whose threads loop over the rows (deterministic reductions).
 inline LaunchShape single_block_shape(unsigned threads) { return LaunchShape{1, threads}; }
+
+// The same shape launched as clusters of `blocks` blocks (cudaLaunchAttributeClusterDimension; grid a multiple).
+inline LaunchShape clustered(LaunchShape shape, unsigned blocks) {
+  shape.cluster = blocks;
+  return shape;
+}
 
 // The same shape for a kernel declared with __launch_bounds__(max_threads).
 inline LaunchShape bounded(LaunchShape shape, int max_threads) {
@@ -38,6 +45,34 @@ template <class... Params, class... Args>
 void launch_kernel(const char* name, void (*kernel)(Params...), LaunchShape shape, cudaStream_t stream,
                    Args&&... args) {
   if (shape.grid == 0) return;
+  if (shape.cluster > 0) {
+    // A cluster launch: cudaLaunchKernelEx with the cluster dimension as an attribute (not __cluster_dims__,
+    // so the size can follow the shape, and the emulator reads it).
+#if defined(LOGREG_CUDA_EMULATED)
+    ::cuda_emu::KernelLaunch l = ::cuda_emu::make_launch(name, kernel, dim3(shape.grid), dim3(shape.block),
+                                                         shape.shared_bytes, shape.max_threads,
+                                                         std::forward<Args>(args)...);
+    l.clustered = true;
+    l.cluster = dim3(shape.cluster, 1, 1);
+    (void)::cuda_emu::enqueue_launch(std::move(l), stream);
+#else
+    cudaLaunchAttribute attribute{};
+    attribute.id = cudaLaunchAttributeClusterDimension;
+    attribute.val.clusterDim.x = shape.cluster;
+    attribute.val.clusterDim.y = 1;
+    attribute.val.clusterDim.z = 1;
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(shape.grid);
+    config.blockDim = dim3(shape.block);
+    config.dynamicSmemBytes = shape.shared_bytes;
+    config.stream = stream;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+    CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
+#endif
+    CUDA_CHECK_LAUNCH(name);
+    return;
+  }
 #if defined(LOGREG_CUDA_EMULATED)
   (void)::cuda_emu::launch(name, kernel, dim3(shape.grid), dim3(shape.block), shape.shared_bytes, stream,
                            shape.max_threads, std::forward<Args>(args)...);

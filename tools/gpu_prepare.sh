@@ -17,13 +17,14 @@ export PATH="/usr/local/cuda/bin:$PATH"
 # LOGREG_MPI=off: the GPU machine has no Open MPI to load (and a single GPU run needs no ranks).
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CUDA_ARCHITECTURES="$arch" -DLOGREG_MPI=off \
   >/dev/null
-cmake --build build-gpu --target logreg_cuda logreg_gpu_tests kernel_lab_fused_step -j"$(nproc)"
+cmake --build build-gpu --target logreg_cuda logreg_gpu_tests kernel_lab_fused_step kernel_lab_cluster_epoch -j"$(nproc)"
 
 rm -rf .gpu
 mkdir -p .gpu/tests .gpu/data
-cp build-gpu/logreg_cuda build-gpu/liblogreg_cuda_module.so build-gpu/kernel_lab_fused_step .gpu/
+cp build-gpu/logreg_cuda build-gpu/liblogreg_cuda_module.so build-gpu/kernel_lab_fused_step build-gpu/kernel_lab_cluster_epoch .gpu/
 cp build-gpu/tests/logreg_gpu_tests .gpu/tests/
-strip --strip-debug .gpu/logreg_cuda .gpu/liblogreg_cuda_module.so .gpu/kernel_lab_fused_step .gpu/tests/logreg_gpu_tests
+strip --strip-debug .gpu/logreg_cuda .gpu/liblogreg_cuda_module.so .gpu/kernel_lab_fused_step .gpu/kernel_lab_cluster_epoch \
+  .gpu/tests/logreg_gpu_tests
 found=0
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
   for candidate in "$data/$f.gz" "$data/$f"; do

@@ -9,9 +9,12 @@
 #                  train --solver lbfgs --C 1 on the full set, GPU and CPU backends; the GPU's double objective
 #                  alone (no test accuracy) at tol 1e-4 and 1e-8, with its ms per evaluation
 #   bench.log      tools/gpu/gpu_bench.py (batch 32/256/8192: resident with and without graphs, streamed, and
-#                  PyTorch preloaded on the same GPU) and the kernel lab (validate, time, copy bandwidth)
+#                  PyTorch preloaded on the same GPU), the cluster kernel against the persistent kernel and the
+#                  cuBLAS graphs at batch 32 and 256 (median of 5 epochs), and the kernel lab (validate, time,
+#                  copy bandwidth)
 #   kernels.csv    ncu: each kernel's duration, DRAM throughput and achieved occupancy: one cuBLAS step at
-#                  batch 32 and 8192, the persistent kernel's epoch at batch 32 (a note when ncu cannot profile)
+#                  batch 32 and 8192, the persistent and the cluster kernel's epoch at batch 32 (a note when ncu
+#                  cannot profile)
 #   timeline.log   nsys stats of one epoch when nsys can write a report, else the NVTX-bracketed CUDA-event
 #                  timings the program prints with --profile-epoch
 #   summary.md     one line per step (PASS/FAIL, seconds) and the figures tools/bench/bench_report.py reads
@@ -40,6 +43,7 @@ export LOGREG_REQUIRE_GPU=1
 cli="$build/logreg_cuda"
 tests="$build/tests/logreg_gpu_tests"
 lab="$build/kernel_lab_fused_step"
+cluster_lab="$build/kernel_lab_cluster_epoch"
 data="${DATA:-/usr/share/datasets/fashion-mnist}"
 case "$data" in /*) ;; *) data="$repo_root/$data" ;; esac
 export LOGREG_CUDA_EXE="$cli" LOGREG_FASHION_MNIST="$data"
@@ -126,12 +130,20 @@ rm -rf "$metrics_dir"
 
 # 4. Throughput: ours and PyTorch preloaded on the same GPU, then the kernel lab.
 step "gpu bench" "$out/bench.log" 150 "$python" tools/gpu/gpu_bench.py --bin "$cli" --data "$data" --epochs 4 --out "$summary"
+# The cluster kernel against today's kernels, same call, 6 epochs each (the first a warm-up): its adoption
+# threshold is in docs/profiling.md ("The cluster epoch kernel").
+step "cluster bench" "$out/bench.log" 90 "$python" tools/gpu/gpu_bench.py --bin "$cli" --data "$data" --epochs 6 \
+  --batches 32,256 --variants persistent,cluster,graphs --no-torch --out "$summary"
 step "kernel lab" "$out/bench.log" 60 "$lab"
 sed -n '/==> kernel lab/,$p' "$out/bench.log" | grep -iE "bandwidth|GB/s|us/step|µs|median|FAIL" | tail -20 >>"$summary"
+# The one-launch epoch kernels launched directly: both cluster exchanges and the persistent kernel (validated
+# against the cluster kernel's CPU model first), ms per epoch, and cycles per cluster.sync() and DSMEM load.
+step "kernel lab cluster" "$out/bench.log" 60 "$cluster_lab"
+sed -n '/==> kernel lab cluster/,$p' "$out/bench.log" | grep -E "^(32|256) |cycles|phases|FAILED|no cluster" >>"$summary"
 
 # 5. compute-sanitizer on a fast subset.
-filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum:AllHeads/CudaObjectiveHeads.*/softmax:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
-race_filter="${GPU_RUN_RACECHECK_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaPersistentEpochs/softmax_B83_sgd:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
+filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum:CudaClusterEpochs/*softmax_B45_momentum:AllHeads/CudaObjectiveHeads.*/softmax:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
+race_filter="${GPU_RUN_RACECHECK_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaPersistentEpochs/softmax_B83_sgd:CudaClusterEpochs/*softmax_B8_sgd:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
 if command -v compute-sanitizer >/dev/null 2>&1; then
   for tool in memcheck initcheck synccheck; do
     step "compute-sanitizer $tool" "$out/sanitizer.log" 60 \
@@ -149,7 +161,7 @@ fi
 
 # 6. Kernel metrics of the third epoch's first launches at batch 32 and 8192.
 if command -v ncu >/dev/null 2>&1; then
-  for run in 32:cublas 8192:cublas 32:persistent; do
+  for run in 32:cublas 8192:cublas 32:persistent 32:cluster; do
     b=${run%%:*} kernel=${run#*:}
     step "ncu batch $b $kernel" "$out/timeline.log" 60 ncu --csv --clock-control none --profile-from-start off --launch-count 8 \
       --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active \

@@ -62,13 +62,17 @@ Residency resolve_residency(Residency requested, std::size_t resident, std::size
 //                as one CUDA graph per step with cuda_graphs); any shape.
 //   kPersistent: one launch per epoch runs every step on one SM with W in shared memory
 //                (kernels/persistent_epoch.cu); small batches and few classes, data on the device.
+//   kCluster:    one launch per epoch of one thread block cluster, each block owning a slice of W's pixels
+//                (kernels/cluster_epoch.cu); compute capability 9.0+, batches of up to 256 rows, at most 16
+//                classes, data on the device. auto does not take it until a GPU run has measured it.
 //   kAuto:       the first choice of the plan that can run the shape and takes batches of this size.
-enum class CudaKernel { kAuto, kPersistent, kCublas };
+enum class CudaKernel { kAuto, kPersistent, kCublas, kCluster };
 
-inline constexpr NameTable<CudaKernel, 3> kCudaKernelNames = {{
+inline constexpr NameTable<CudaKernel, 4> kCudaKernelNames = {{
     {CudaKernel::kAuto, "auto", "persistent for small batches where it can run, else cublas"},
     {CudaKernel::kPersistent, "persistent", "one launch per epoch, W in shared memory (small batches)"},
     {CudaKernel::kCublas, "cublas", "gather, cuBLAS GEMMs, loss and update kernels per step"},
+    {CudaKernel::kCluster, "cluster", "one launch per epoch on a cluster of SMs, each owning a slice of W (sm_90+)"},
 }};
 
 inline const char* cuda_kernel_name(CudaKernel k) { return name_of(kCudaKernelNames, k); }

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "cluster_epoch.hpp"
+#include "cluster_epoch_plan.hpp"
 #include "logreg/errors.hpp"
 
 namespace logreg::cuda {
@@ -16,15 +18,34 @@ std::size_t persistent_shared_bytes(const EpochShape& s) {
   return bytes <= s.shared_optin ? bytes : 0;
 }
 
-std::string persistent_limits() {
+std::string persistent_limits(const EpochShape& /*shape*/) {
   return "it needs B x D <= " + std::to_string(kernels::kPersistentMaxBatchBytes) + ", D a multiple of 16, at most " +
          std::to_string(kernels::kPersistentMaxClasses) + " classes, and the shared memory to fit";
 }
 
+// The cluster epoch (kernels/cluster_epoch.cu): its shape limits, then the device's clusters, shared memory
+// and room for one cluster (plan_cluster_epoch asks the device).
+std::size_t cluster_shared_bytes(const EpochShape& s) {
+  const ClusterEpochPlan plan = plan_cluster_epoch(s.batch, s.dim, s.classes, s.momentum);
+  return plan.runs() && plan.shared_bytes <= s.shared_optin ? plan.shared_bytes : 0;
+}
+
+std::string cluster_limits(const EpochShape& s) {
+  return plan_cluster_epoch(s.batch, s.dim, s.classes, s.momentum).refusal;
+}
+
+// The production exchange is the cluster.sync() one; the mbarrier exchange gives the same bits and stays in
+// the kernel lab until a GPU run shows it faster (docs/profiling.md).
+void cluster_epoch_sync(const kernels::PersistentEpochArgs& args, std::size_t shared_bytes, cudaStream_t stream) {
+  kernels::cluster_epoch(args, shared_bytes, stream, kernels::ClusterExchange::kClusterSync);
+}
+
 // In the order --kernel auto tries them. The persistent kernel up to batch 32: the largest batch at which it
-// beat the cuBLAS steps in the GPU runs (docs/cuda.md has the figures).
+// beat the cuBLAS steps in the GPU runs (docs/cuda.md has the figures). auto gives the cluster kernel no
+// batch (0) until a GPU run has measured it against the other two.
 const EpochKernel kEpochKernels[] = {
     {CudaKernel::kPersistent, true, 32, persistent_shared_bytes, kernels::persistent_epoch, persistent_limits},
+    {CudaKernel::kCluster, true, 0, cluster_shared_bytes, cluster_epoch_sync, cluster_limits},
     {CudaKernel::kCublas, false, INT_MAX, nullptr, nullptr, nullptr},
 };
 
@@ -64,7 +85,7 @@ EpochPlan plan_epoch(CudaKernel requested, const EpochShape& shape) {
   if (!can_run(k, shape)) {
     throw UsageError(std::string("--kernel ") + cuda_kernel_name(requested) + " cannot run batches of " +
                      std::to_string(shape.batch) + " rows of " + std::to_string(shape.dim) + " pixels and " +
-                     std::to_string(shape.classes) + " classes on this GPU (" + k.limits() +
+                     std::to_string(shape.classes) + " classes on this GPU (" + k.limits(shape) +
                      "); use --kernel cublas or auto");
   }
   return EpochPlan{&k, shared_bytes_of(k, shape)};

@@ -36,8 +36,9 @@ struct EpochKernel {
   // (DeviceStep::epoch_args), with the shared memory shared_bytes gave. Null: step by step over the input
   // path's batches (GEMMs and element-wise kernels, replayed as a step graph where the input path allows).
   void (*run_epoch)(const kernels::PersistentEpochArgs& args, std::size_t shared_bytes, cudaStream_t stream);
-  // What it can run, for the refusal of a shape it cannot (null where it runs any shape).
-  std::string (*limits)();
+  // What it can run, for the refusal of a shape it cannot (null where it runs any shape); given the shape, so
+  // a kernel whose limits are the device's (clusters, their occupancy) can name the one that failed.
+  std::string (*limits)(const EpochShape& shape);
 };
 
 // The plan of one epoch: the row that runs it and the shared memory it asked for.

@@ -1,7 +1,7 @@
 // The shared memory of blocks that run together on the emulator: each block of a cluster or a cooperative
 // launch has its own static __shared__ variables, a peer's are reached through map_shared_rank, a block
-// arrives on a peer's mbarrier remotely (.shared::cluster), and the split cluster barrier
-// (barrier_arrive / barrier_wait) orders them. The mistakes a GPU would hang on or corrupt memory with are
+// arrives on a peer's mbarrier remotely (.shared::cluster, after a cluster-scope fence), and the split cluster
+// barrier (barrier_arrive / barrier_wait) orders them. The mistakes a GPU would hang on or corrupt memory with are
 // reported: a store into an exited peer's __shared__ variable, an arrive on an exited peer's mbarrier, a
 // cluster barrier one block skips, an arrive twice without a wait.
 #include <cooperative_groups.h>
@@ -125,6 +125,67 @@ TEST_F(EmulatorTest, ARemoteArriveCompletesAPeersMbarrierPhase) {
   for (unsigned t = 0; t < kThreads; ++t) {
     EXPECT_EQ(r[t], static_cast<int>(100 + t)) << t;
     EXPECT_EQ(r[kThreads + t], static_cast<int>(200 + t)) << t;
+  }
+}
+
+// The cluster kernel's handoff (kernels/cluster_epoch.cu): every thread of each block stores into a slot of
+// every peer, then after a block barrier one thread per peer fences (acq_rel.cluster) and arrives on that
+// peer's mbarrier remotely, so each barrier counts one arrival per block; a block reads its slots once its
+// own barrier's phase has completed. Three rounds over two parity barriers and slots, no cluster barrier
+// between rounds: a block pushes round r + 2 only after its own barrier of round r + 1 completed, i.e. after
+// every peer had read round r (each arrives for round r + 1 behind the block barrier that follows its reads).
+constexpr unsigned kHandoffBlocks = 4;
+
+__global__ void fenced_remote_arrive_kernel(int* out) {  // out (blocks, rounds, blocks, kThreads)
+  __shared__ std::uint64_t bars[2];
+  __shared__ int slots[2][kHandoffBlocks][kThreads];
+  cg::cluster_group cluster = cg::this_cluster();
+  const unsigned t = threadIdx.x;
+  const unsigned rank = cluster.block_rank();
+  const unsigned blocks = cluster.num_blocks();
+  if (t == 0) {
+    ptx::mbarrier_init(&bars[0], blocks);
+    ptx::mbarrier_init(&bars[1], blocks);
+    ptx::fence_mbarrier_init(ptx::sem_release, ptx::scope_cluster);
+  }
+  cluster.sync();  // every barrier is initialised before any peer arrives
+  for (unsigned round = 0; round < 3; ++round) {
+    const unsigned parity = round % 2;
+    for (unsigned r = 0; r < blocks; ++r) {
+      cluster.map_shared_rank(&slots[parity][rank][0], r)[t] = static_cast<int>(1000 * (round + 1) + 100 * rank + t);
+    }
+    __syncthreads();
+    if (t < blocks) {
+      ptx::fence(ptx::sem_acq_rel, ptx::scope_cluster);
+      ptx::mbarrier_arrive(ptx::sem_release, ptx::scope_cluster, ptx::space_cluster,
+                           cluster.map_shared_rank(&bars[parity], t));
+    }
+    while (!ptx::mbarrier_try_wait_parity(ptx::sem_acquire, ptx::scope_cluster, &bars[parity], (round / 2) % 2)) {
+    }
+    for (unsigned r = 0; r < blocks; ++r) {
+      out[((rank * 3 + round) * blocks + r) * kThreads + t] = slots[parity][r][t];
+    }
+  }
+  // No cluster barrier at the end: every store into this block and every arrival on its barriers came before
+  // its last wait completed, so blocks may exit apart (the emulator poisons an exited block's memory).
+}
+
+TEST_F(EmulatorTest, AFenceAndOneRemoteArrivePerBlockHandOverEveryThreadsStores) {
+  const std::size_t words = kHandoffBlocks * 3 * kHandoffBlocks * kThreads;
+  auto out = upload(std::vector<int>(words, -1));
+  ASSERT_EQ(launch_clusters(kHandoffBlocks, kHandoffBlocks, fenced_remote_arrive_kernel, out.data()), cudaSuccess)
+      << cuda_emu::last_fault();
+  const std::vector<int> got = download(out);
+  for (unsigned reader = 0; reader < kHandoffBlocks; ++reader) {
+    for (unsigned round = 0; round < 3; ++round) {
+      for (unsigned writer = 0; writer < kHandoffBlocks; ++writer) {
+        for (unsigned t = 0; t < kThreads; ++t) {
+          const std::size_t i = ((reader * 3 + round) * kHandoffBlocks + writer) * kThreads + t;
+          ASSERT_EQ(got[i], static_cast<int>(1000 * (round + 1) + 100 * writer + t))
+              << "block " << reader << " round " << round << " from block " << writer << " thread " << t;
+        }
+      }
+    }
   }
 }
 

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """GPU throughput table for tools/gpu_run.sh: logreg_cuda --device cuda at batch 32, 64, 256 and 8192 (data
-resident: the persistent kernel where a batch fits it, the cuBLAS steps with and without CUDA graphs; data
-streamed from pinned memory) and PyTorch with the data preloaded as tensors on the same GPU
-(tools/bench/peers/torch_preloaded.py), all in one run on one machine.
+resident: the persistent kernel where a batch fits it, the cluster kernel up to batch 256 on sm_90+, the cuBLAS
+steps with and without CUDA graphs; data streamed from pinned memory) and PyTorch with the data preloaded as
+tensors on the same GPU (tools/bench/peers/torch_preloaded.py), all in one run on one machine.
 
 Each row trains EPOCHS epochs; the first is a warm-up, the median of the others is reported:
 train ms/epoch (60,000 rows / samples_per_second for ours, train_seconds for PyTorch), the whole epoch
 with evaluation, and the last test accuracy. Prints a markdown table; never asserts anything.
 
     python3 tools/gpu/gpu_bench.py --bin build/logreg_cuda --data DIR [--epochs 4] [--out table.md]
+    python3 tools/gpu/gpu_bench.py ... --batches 32,256 --epochs 6 --variants persistent,cluster,graphs --no-torch
 """
 import argparse
 import json
@@ -84,20 +85,30 @@ def main():
     p.add_argument("--timeout", type=int, default=120, help="seconds per row")
     p.add_argument("--scratch", default="/tmp/gpu_bench")
     p.add_argument("--out", default="")
+    p.add_argument("--variants", default="", help="comma-separated keys of the rows to run (persistent, cluster, "
+                   "graphs, nographs, streamed); default all")
+    p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch rows")
     args = p.parse_args()
     os.makedirs(args.scratch, exist_ok=True)
 
-    variants = [("persistent kernel", ["--residency", "device", "--kernel", "persistent"]),
-                ("cuBLAS steps, graphs on", ["--residency", "device", "--kernel", "cublas", "--cuda-graphs", "on"]),
-                ("cuBLAS steps, graphs off", ["--residency", "device", "--kernel", "cublas", "--cuda-graphs", "off"]),
-                ("streamed", ["--residency", "stream"])]
+    variants = [("persistent", "persistent kernel", ["--residency", "device", "--kernel", "persistent"]),
+                ("cluster", "cluster kernel", ["--residency", "device", "--kernel", "cluster"]),
+                ("graphs", "cuBLAS steps, graphs on", ["--residency", "device", "--kernel", "cublas", "--cuda-graphs", "on"]),
+                ("nographs", "cuBLAS steps, graphs off",
+                 ["--residency", "device", "--kernel", "cublas", "--cuda-graphs", "off"]),
+                ("streamed", "streamed", ["--residency", "stream"])]
+    wanted = set(args.variants.split(",")) if args.variants else {key for key, _, _ in variants}
+    variants = [(label, extra) for key, label, extra in variants if key in wanted]
     rows = []
     for batch in [int(b) for b in args.batches.split(",")]:
-        torch_res, torch_err = torch_row(args, batch)
-        rows.append(("PyTorch preloaded", batch, torch_res, torch_err))
+        if not args.no_torch:
+            torch_res, torch_err = torch_row(args, batch)
+            rows.append(("PyTorch preloaded", batch, torch_res, torch_err))
         for label, extra in variants:
             if "persistent" in extra and batch * 784 > 65536:
                 continue  # the persistent kernel holds at most 64 KiB of a batch's pixels
+            if "cluster" in extra and batch > 256:
+                continue  # the cluster kernel's partial-logit slots hold at most 256 rows
             res, err = ours(args, batch, extra, label)
             rows.append((f"logreg_cuda, {label}", batch, res, err))
         print(f"[gpu_bench] batch {batch} done", file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ export PATH="/usr/local/cuda/bin:$PATH"
 cmake --preset emulated -DLOGREG_WERROR="${LOGREG_WERROR:-OFF}" >/dev/null  # ON in CI (.ci/run)
 # Only what the gpu label runs: the CPU tests are the default build's (tools/test.sh) and the asan build's.
 cmake --build --preset emulated -j"$(nproc)" --target logreg_cuda logreg_gpu_tests logreg_emulator_tests \
-  kernel_lab_fused_step
+  kernel_lab_fused_step kernel_lab_cluster_epoch
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 ctest --preset emulated -j"$(nproc)" --timeout 900 --no-tests=error | tee "$log"
@@ -20,7 +20,7 @@ for shape in "101376 86" "49152 75"; do
   read -r smem cc <<<"$shape"
   echo "test_emulated: the CUDA epoch tests on an emulated device with $smem B of shared memory, sm_$cc, no clusters"
   LOGREG_EMU_SMEM_PER_BLOCK=$smem LOGREG_EMU_CC=$cc LOGREG_EMU_CLUSTERS=0 ctest --preset emulated -j"$(nproc)" --timeout 900 \
-    -R 'CudaPersistent|CudaEpochs|CudaCli|CudaObjective' --no-tests=error | tee -a "$log"
+    -R 'CudaPersistent|CudaCluster|CudaEpochs|CudaCli|CudaObjective' --no-tests=error | tee -a "$log"
 done
 if grep -q "(Skipped)\|\*\*\*Skipped" "$log"; then
   echo "test_emulated: a gpu test was skipped on the emulated device" >&2
