@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "epoch_parts.cuh"
 #include "kernel_launch.cuh"
 
 // Clusters exist from sm_90 on (cooperative_groups has no cluster_group before): the kernel's body and its
@@ -78,18 +79,6 @@ LOGREG_HD inline ClusterLayout cluster_layout(int batch, int slice, int classes,
 }
 
 #if defined(LOGREG_CLUSTER_BODY)
-__device__ __forceinline__ double warp_sum(double v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-__device__ __forceinline__ unsigned long long warp_sum(unsigned long long v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
 // Issues the cp.async copies of this block's slice (S bytes at pixel rank·S) of batch rows [first, first +
 // rows) of the order into s_x, (rows, S) row-major, and returns this thread's label of the batch (every block
 // needs every label). Nothing waits here.
@@ -290,25 +279,12 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
 
     // 5a. Rank 0, warp 0: the batch's loss sum and correct count, lanes over rows then a fixed xor tree.
     if (rank == 0 && warp == 0) {
-      double bl = 0.0;
-      unsigned long long bc = 0;
-      for (int i = lane; i < rows; i += 32) {
-        bl += static_cast<double>(s_row_loss[i]);
-        bc += static_cast<unsigned long long>(s_row_correct[i]);
-      }
-      bl = warp_sum(bl);
-      bc = warp_sum(bc);
-      loss_sum += bl;
-      correct += bc;
-      last_batch_loss = bl;
+      add_batch_totals(s_row_loss, s_row_correct, rows, lane, loss_sum, correct, last_batch_loss);
     }
     // 5b. Warp 1 of every block: db[c] over rows in row order and the bias update (no weight decay); every
     //     block computes the same bits. Every read of the old bias (the loss) is behind the barrier above.
     if (warp == 1 && lane < C) {
-      double db = 0.0;
-      for (int i = 0; i < rows; ++i) db += static_cast<double>(s_dz[i * C + lane]);
-      s_b[lane] = sgd_param_step<float>(s_b[lane], static_cast<float>(db), momentum ? s_vb + lane : nullptr, lr,
-                                        p.momentum, 0.0f, p.nesterov);
+      update_bias_lane(s_b, momentum ? s_vb : nullptr, s_dz, rows, C, lane, lr, p.momentum, p.nesterov);
     }
     // 5c. dW of this block's slice fused with its update: a thread per (pixel j, group of kClusterClassGroup
     //     classes), the batch rows in order; consecutive threads read consecutive pixels, the dz reads broadcast.

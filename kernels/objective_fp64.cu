@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "epoch_parts.cuh"
 #include "kernel_launch.cuh"
 #include "kernels.hpp"
 #include "logreg/maths/launch_sizes.hpp"
@@ -22,12 +23,6 @@ constexpr int kMicroClasses = 5;  // each pixel value five times
 // Block b's rows: [first, last) of n, fixed by n and the block count alone (not by the device).
 __device__ inline int block_row(int n, int block, int blocks) {
   return static_cast<int>(static_cast<long long>(n) * block / blocks);
-}
-
-// Sum over the warp's 32 lanes, fixed butterfly pairing: every lane ends with the same bits.
-__device__ inline double warp_sum(double v) {
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
 }
 
 // Row i of the rows summed over, as a row of the set.

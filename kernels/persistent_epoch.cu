@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "epoch_parts.cuh"
 #include "kernel_launch.cuh"
 #include "kernels.hpp"
 
@@ -64,24 +65,6 @@ LOGREG_HD inline PersistentLayout persistent_layout(int batch, int dim, int clas
   l.unit = align16(l.row_correct + B * sizeof(int));            // (256) pixel_to_unit<float>(p)
   l.bytes = align16(l.unit + 256 * sizeof(float));
   return l;
-}
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-__device__ __forceinline__ double warp_sum(double v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-__device__ __forceinline__ unsigned long long warp_sum(unsigned long long v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  return v;
 }
 
 // Issues the asynchronous copies (cp.async, 16 bytes each) of batch rows [first, first + rows) of the order
@@ -239,26 +222,11 @@ __global__ void __launch_bounds__(kPersistentThreads) persistent_epoch_kernel(Pe
     __syncthreads();
 
     // 5a. Warp 0: the batch's loss sum and correct count, lanes over rows then a fixed xor tree.
-    if (warp == 0) {
-      double bl = 0.0;
-      unsigned long long bc = 0;
-      for (int i = lane; i < rows; i += 32) {
-        bl += static_cast<double>(s_row_loss[i]);
-        bc += static_cast<unsigned long long>(s_row_correct[i]);
-      }
-      bl = warp_sum(bl);
-      bc = warp_sum(bc);
-      loss_sum += bl;
-      correct += bc;
-      last_batch_loss = bl;
-    }
+    if (warp == 0) add_batch_totals(s_row_loss, s_row_correct, rows, lane, loss_sum, correct, last_batch_loss);
     // 5b. Warp 1: db[c] = sum over rows of dz (row order) and the bias update (no weight decay). Every read
     //     of the old bias (the loss) is behind the barrier above.
     if (warp == 1 && lane < C) {
-      double db = 0.0;
-      for (int i = 0; i < rows; ++i) db += static_cast<double>(s_dz[i * C + lane]);
-      s_b[lane] = sgd_param_step<float>(s_b[lane], static_cast<float>(db), momentum ? s_vb + lane : nullptr, lr,
-                                        p.momentum, 0.0f, p.nesterov);
+      update_bias_lane(s_b, momentum ? s_vb : nullptr, s_dz, rows, C, lane, lr, p.momentum, p.nesterov);
     }
     // 5c. dW = dzᵀ·x fused with the weight update: a thread per (4 pixels q, group of kGroup classes), so each
     //     pixel read from shared memory serves kGroup classes; consecutive threads take consecutive q, so
