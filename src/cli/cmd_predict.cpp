@@ -133,6 +133,32 @@ std::vector<float> feature_file_logits(const PredictOptions& o, const ModelFile&
   return logits;
 }
 
+
+// Rows [first, first + rows) of the input's logits (rows, C) as lines (csv or text), to --out or stdout; a
+// non-finite logit is refused, naming the `what` ("row", "image") it belongs to.
+void write_predictions(const PredictOptions& o, const ModelFile& mf, const std::vector<std::int64_t>& labels,
+                       const std::vector<float>& logits, std::size_t rows, std::size_t first, const char* what) {
+  const int C = mf.model.num_classes;
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    if (!std::isfinite(logits[i])) {
+      throw_non_finite_output(o.model, mf.model, o.images,
+                              std::string("logits of ") + what + " " +
+                                  std::to_string(first + i / static_cast<std::size_t>(C)),
+                              logits[i]);
+    }
+  }
+  std::string text;
+  if (o.format == "csv") text += csv_header(o, labels) + "\n";
+  for (std::size_t r = 0; r < rows; ++r) {
+    text += prediction_line(o, mf.model.head, first + r, logits.data() + r * static_cast<std::size_t>(C), C, labels) + "\n";
+  }
+  if (o.out.empty()) {
+    std::fputs(text.c_str(), stdout);
+  } else {
+    write_whole_file_atomically(o.out, text);
+  }
+}
+
 void run_predict(const PredictOptions& o) {
   if (!o.index && !o.all) throw UsageError("predict: give --index N (one image) or --all (every image)");
   if (!o.out.empty()) check_output_target("--out", o.out);
@@ -149,23 +175,7 @@ void run_predict(const PredictOptions& o) {
   if (is_non_idx_file(o.images)) {
     std::size_t rows = 0;
     const std::vector<float> logits = feature_file_logits(o, mf, &rows);
-    const std::size_t first = o.index ? static_cast<std::size_t>(*o.index) : 0;
-    for (std::size_t i = 0; i < logits.size(); ++i) {
-      if (!std::isfinite(logits[i])) {
-        throw_non_finite_output(o.model, mf.model, o.images,
-                                "logits of row " + std::to_string(first + i / static_cast<std::size_t>(C)), logits[i]);
-      }
-    }
-    std::string text;
-    if (o.format == "csv") text += csv_header(o, labels) + "\n";
-    for (std::size_t r = 0; r < rows; ++r) {
-      text += prediction_line(o, mf.model.head, first + r, logits.data() + r * static_cast<std::size_t>(C), C, labels) + "\n";
-    }
-    if (o.out.empty()) {
-      std::fputs(text.c_str(), stdout);
-    } else {
-      write_whole_file_atomically(o.out, text);
-    }
+    write_predictions(o, mf, labels, logits, rows, o.index ? static_cast<std::size_t>(*o.index) : 0, "row");
     return;
   }
   const ImageSet images = load_idx_images(o.images, cli_idx_limits());
@@ -187,24 +197,7 @@ void run_predict(const PredictOptions& o) {
   const std::unique_ptr<Engine> engine = make_inference_engine();
   const std::vector<float> logits =
       o.all ? engine->logits(mf.model, images) : engine->logits(mf.model, single_image(images, first));
-  const std::size_t rows = o.all ? images.count : 1;
-  for (std::size_t i = 0; i < logits.size(); ++i) {
-    if (!std::isfinite(logits[i])) {
-      throw_non_finite_output(o.model, mf.model, o.images,
-                              "logits of image " + std::to_string(first + i / static_cast<std::size_t>(C)), logits[i]);
-    }
-  }
-
-  std::string text;
-  if (o.format == "csv") text += csv_header(o, labels) + "\n";
-  for (std::size_t r = 0; r < rows; ++r) {
-    text += prediction_line(o, mf.model.head, first + r, logits.data() + r * static_cast<std::size_t>(C), C, labels) + "\n";
-  }
-  if (o.out.empty()) {
-    std::fputs(text.c_str(), stdout);
-  } else {
-    write_whole_file_atomically(o.out, text);
-  }
+  write_predictions(o, mf, labels, logits, o.all ? images.count : 1, first, "image");
 }
 
 }  // namespace
