@@ -168,7 +168,7 @@ TEST_F(FeatureCli, RefusalsAndBadData) {
   const auto show = RunCli("show --data " + Npz());
   EXPECT_EQ(show.exit_code, 2);
   EXPECT_NE(show.err.find("describe it with info --data"), std::string::npos) << show.err;
-  WriteText(dir_.file("bad.npz"), std::string("PK\x03\x04 not really a zip", 24));
+  WriteText(dir_.file("bad.npz"), std::string("PK\x03\x04 not really a zip"));
   const auto bad = RunCli("info --data " + dir_.file("bad.npz"));
   EXPECT_EQ(bad.exit_code, 3);
   EXPECT_NE(bad.err.find(dir_.file("bad.npz") + ": not a zip archive"), std::string::npos) << bad.err;
