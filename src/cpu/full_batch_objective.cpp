@@ -54,10 +54,19 @@ void FullBatchObjective::take_rows(const ImageSet& images, const LabelSet& label
   }
 }
 
-std::size_t FullBatchObjective::start_parts(int parts, std::size_t padded, int classes) {
-  stride_ = padded + static_cast<std::size_t>(classes) + 1;
-  parts_.assign(static_cast<std::size_t>(parts) * stride_, 0.0);
+std::size_t FullBatchObjective::start_parts(int parts, const ObjectiveShape& shape) {
+  const std::size_t np = static_cast<std::size_t>(parts);
+  const std::size_t padded = static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
+  stride_ = padded + static_cast<std::size_t>(shape.C) + 1;
+  parts_.assign(np * stride_, 0.0);
+  scratch_.resize(np * ObjectiveScratch::size(shape));
+  tiles_.resize(np * kObjectiveTileRows * static_cast<std::size_t>(shape.Dp));
   return stride_;
+}
+
+ObjectiveScratch FullBatchObjective::scratch_of(std::size_t part, const ObjectiveShape& shape) {
+  return ObjectiveScratch::in(scratch_.data() + part * ObjectiveScratch::size(shape),
+                              tiles_.data() + part * kObjectiveTileRows * static_cast<std::size_t>(shape.Dp), shape);
 }
 
 double FullBatchObjective::sum_parts(std::size_t np, int classes, int dim, std::size_t Dp, double* out) const {
@@ -107,10 +116,7 @@ double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labe
   }
   const int parts = std::min(kObjectiveParts, ni);
   const std::size_t np = static_cast<std::size_t>(parts);
-  const std::size_t stride = start_parts(parts, padded, classes);
-  const std::size_t scratch_size = ObjectiveScratch::size(shape);
-  scratch_.resize(np * scratch_size);
-  tiles_.resize(np * kObjectiveTileRows * Dp);
+  const std::size_t stride = start_parts(parts, shape);
   const double inv_n = 1.0 / static_cast<double>(n);
   double* probs = keep != nullptr ? keep->probs.data() : nullptr;
   auto job = [&](int part) {
@@ -118,9 +124,7 @@ double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labe
     double* sums = parts_.data() + p * stride;  // this part's (Ck, Dp) pixel sums, C bias sums, loss
     sums[stride - 1] = objective_rows(simd, pixels_.data(), labels_.data(), split_point(ni, part, parts),
                                       split_point(ni, part + 1, parts), head, shape, w_.data(), b, inv_n, sums,
-                                      sums + padded, probs,
-                             ObjectiveScratch::in(scratch_.data() + p * scratch_size,
-                                                  tiles_.data() + p * kObjectiveTileRows * Dp, shape));
+                                      sums + padded, probs, scratch_of(p, shape));
   };
   run_my_parts(parts, job, team);
   if (keep != nullptr) {
@@ -169,18 +173,14 @@ void FullBatchObjective::hessian_vector(const ImageSet& images, const LabelSet& 
   const double* vb = v + n_weights;
   const int parts = std::min(kObjectiveParts, ni);
   const std::size_t np = static_cast<std::size_t>(parts);
-  const std::size_t stride = start_parts(parts, padded, classes);
-  const std::size_t scratch_size = ObjectiveScratch::size(shape);
-  scratch_.resize(np * scratch_size);
-  tiles_.resize(np * kObjectiveTileRows * Dp);
+  const std::size_t stride = start_parts(parts, shape);
   const double inv_n = 1.0 / static_cast<double>(n);
   const double* probs = kept->probs.data();
   auto job = [&](int part) {
     const std::size_t p = static_cast<std::size_t>(part);
     hessian_vector_rows(simd, pixels_.data(), split_point(ni, part, parts), split_point(ni, part + 1, parts), shape,
                         v_.data(), vb, probs, inv_n, parts_.data() + p * stride, parts_.data() + p * stride + padded,
-                        ObjectiveScratch::in(scratch_.data() + p * scratch_size,
-                                             tiles_.data() + p * kObjectiveTileRows * Dp, shape));
+                        scratch_of(p, shape));
   };
   run_my_parts(parts, job, team);
   sum_parts(np, classes, dim, Dp, hv);

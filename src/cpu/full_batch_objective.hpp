@@ -16,6 +16,7 @@
 #include "logreg/dataset.hpp"
 #include "logreg/maths/row_math.hpp"
 #include "logreg/ranks.hpp"
+#include "objective_loops.hpp"
 #include "logreg/thread_team.hpp"
 
 namespace logreg::cpu {
@@ -50,8 +51,11 @@ class FullBatchObjective {
   };
   // Checks and keeps rows' pixel pointers and labels (when the rows changed).
   void take_rows(const ImageSet& images, const LabelSet& labels, const std::vector<std::uint32_t>& rows, int classes);
-  // Sizes and zeroes parts_ for `parts` parts of `padded` pixel sums, C bias sums and a loss; returns the stride.
-  std::size_t start_parts(int parts, std::size_t padded, int classes);
+  // Sizes and zeroes parts_ for `parts` parts of (Ck, Dp) pixel sums, C bias sums and a loss, and sizes each
+  // part's scratch and tile; returns the stride of parts_.
+  std::size_t start_parts(int parts, const ObjectiveShape& shape);
+  // Part `part`'s scratch and pixel tile (start_parts sized them).
+  ObjectiveScratch scratch_of(std::size_t part, const ObjectiveShape& shape);
   // Runs job(part) for this rank's parts (all of them in a single process) on the team, then gives every rank
   // every part's sums.
   template <typename Job>
