@@ -86,7 +86,8 @@ void save_model_file(const std::string& path, const ModelFile& file);
 
 // Reads and validates a model file: magic, version, header size, every size against the file length
 // (nothing is allocated from an unchecked size), the CRC, loss head, C, pixel scale, finite weights and
-// bias, the scaler's count, finite means and finite positive scales, no trailing bytes. DataError naming `path` and the field with its byte offset.
+// bias, the scaler's count, finite means and finite positive scales, no trailing bytes. DataError naming
+// `path` and the field with its byte offset.
 ModelFile load_model_file(const std::string& path);
 
 }  // namespace logreg

@@ -97,7 +97,8 @@ std::string prediction_line(const PredictOptions& o, LossHead head, std::size_t 
   if (o.top_k) {
     for (std::size_t r = 0; r < k; ++r) {
       const int c = ranked[r];
-      line += "," + std::to_string(labels[static_cast<std::size_t>(c)]) + "," + value_text(o, p[static_cast<std::size_t>(c)]);
+      const std::size_t cc = static_cast<std::size_t>(c);
+      line += "," + std::to_string(labels[cc]) + "," + value_text(o, p[cc]);
     }
   } else {
     for (double pc : p) line += "," + value_text(o, pc);
@@ -182,7 +183,8 @@ void run_predict(const PredictOptions& o) {
   const ModelFile mf = load_model_file(o.model);
   const int C = mf.model.num_classes;
   if (o.top_k && o.output == "class") {
-    throw UsageError("--top-k ranks probabilities or logits: give --output proba or logits with it, not --output class");
+    throw UsageError("--top-k ranks probabilities or logits: give --output proba or logits with it, not --output "
+                     "class");
   }
   if (o.top_k && (*o.top_k < 1 || *o.top_k > C)) {
     throw UsageError("--top-k " + std::to_string(*o.top_k) + " is out of range: the model has " + std::to_string(C) +

@@ -99,7 +99,9 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   facts.data = data_record;
   nlohmann::ordered_json settings = settings_record(o, facts);
   if (!o.test_data.empty()) settings["test_data"] = o.test_data;
-  if (o.standardize) settings["standardize"] = d.train_x.sparse ? "scale only (CSR rows are not centred)" : "mean and scale";
+  if (o.standardize) {
+    settings["standardize"] = d.train_x.sparse ? "scale only (CSR rows are not centred)" : "mean and scale";
+  }
 
   const FeatureMatrix& eval_x = d.has_test ? d.test_x : d.train_x;
   const std::vector<std::uint32_t>& eval_y = d.has_test ? d.test_y : d.train_y;
@@ -109,7 +111,8 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
               settings["data"]["dtype"].get<std::string>().c_str());
   if (o.standardize) {
     std::printf("  standardised: each feature %s by its standard deviation over the training rows (StandardScaler%s), "
-                "kept in the model\n", d.train_x.sparse ? "divided" : "centred and divided", d.train_x.sparse ? ", with_mean=False" : "");
+                "kept in the model\n",
+                d.train_x.sparse ? "divided" : "centred and divided", d.train_x.sparse ? ", with_mean=False" : "");
   }
   if (!d.has_test) std::printf("  no test split: accuracy is reported on the training rows (give --test-data FILE)\n");
   std::printf("Model: Linear(%zu -> %d), loss %s; backend %s\n", D, C, loss_head_name(o.loss), backend.c_str());

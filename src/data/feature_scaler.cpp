@@ -25,7 +25,9 @@ bool is_constant_feature(double var, double mean, double n) {
 }  // namespace
 
 FeatureScaler fit_feature_scaler(const FeatureMatrix& x) {
-  if (x.rows == 0) throw DataError(x.path, "has no rows: --standardize needs training rows to take means and deviations from");
+  if (x.rows == 0) {
+    throw DataError(x.path, "has no rows: --standardize needs training rows to take means and deviations from");
+  }
   const std::size_t D = x.cols;
   const double n = static_cast<double>(x.rows);
   std::vector<double> sum(D, 0.0), var(D, 0.0), mean(D, 0.0);

@@ -221,7 +221,8 @@ class ModelFileReader {
     return v;
   }
   // `count` doubles at `offset`, each finite and, when `positive`, > 0.
-  std::vector<double> finite_f64s(const std::string& field, std::uint64_t offset, std::uint64_t count, bool positive) const {
+  std::vector<double> finite_f64s(const std::string& field, std::uint64_t offset, std::uint64_t count,
+                                  bool positive) const {
     require(field, offset, count * 8);
     std::vector<double> v(static_cast<std::size_t>(count));
     for (std::size_t i = 0; i < v.size(); ++i) {
@@ -304,7 +305,8 @@ HeaderFields check_model_header(const std::string& path, const std::vector<std::
                             std::to_string(kMinFileBytes));
   }
   const std::uint32_t version = r.u32("version", kOffsetVersion);
-  if (version != kModelFileVersion && version != kModelFileVersionWithLabels && version != kModelFileVersionWithScaler) {
+  if (version != kModelFileVersion && version != kModelFileVersionWithLabels &&
+      version != kModelFileVersionWithScaler) {
     r.fail("version", kOffsetVersion,
            "unsupported model file version " + std::to_string(version) + "; this build reads versions " +
                std::to_string(kModelFileVersion) + " to " + std::to_string(kModelFileVersionWithScaler));
@@ -312,7 +314,8 @@ HeaderFields check_model_header(const std::string& path, const std::vector<std::
   const std::uint32_t header_bytes = r.u32("header_bytes", kOffsetHeaderBytes);
   if (header_bytes != kModelFileHeaderBytes) {
     r.fail("header_bytes", kOffsetHeaderBytes,
-           "expected " + std::to_string(kModelFileHeaderBytes) + " for versions 1 to 3, found " + std::to_string(header_bytes));
+           "expected " + std::to_string(kModelFileHeaderBytes) + " for versions 1 to 3, found " +
+               std::to_string(header_bytes));
   }
 
   // 2. Sizes, each bounded by the file length before it is used.

@@ -374,7 +374,9 @@ ModelFile load_safetensors_model(const std::string& path) {
                               "\": a scaler needs both");
   }
   if (mean != nullptr) {
-    if (mf.class_labels.empty()) throw DataError(path, "tensors \"mean\" and \"scale\" without \"classes\": a scaler belongs to a feature model");
+    if (mf.class_labels.empty()) {
+      throw DataError(path, "tensors \"mean\" and \"scale\" without \"classes\": a scaler belongs to a feature model");
+    }
     mf.scaler.mean.resize(D);
     mf.scaler.scale.resize(D);
     for (std::size_t j = 0; j < D; ++j) {

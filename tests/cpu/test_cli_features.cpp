@@ -180,7 +180,8 @@ TEST_F(FeatureCli, StandardizeKeepsTheScalerAndEvalAndPredictApplyIt) {
   const auto idx = RunCli("train --solver lbfgs --standardize --data " + dir_.path());
   EXPECT_EQ(idx.exit_code, 2);
   EXPECT_NE(idx.err.find("--standardize applies to --data FILE"), std::string::npos) << idx.err;
-  const auto top = RunCli("predict --model " + dir_.file("std.lrm") + " --images " + Npz() + " --all --output class --top-k 2");
+  const auto top =
+      RunCli("predict --model " + dir_.file("std.lrm") + " --images " + Npz() + " --all --output class --top-k 2");
   EXPECT_EQ(top.exit_code, 2);
   EXPECT_NE(top.err.find("--top-k ranks probabilities or logits"), std::string::npos) << top.err;
 }

@@ -472,8 +472,10 @@ TEST(OnnxWriter, FeatureModelStandardisesAndOutputsLabels) {
   ASSERT_EQ(init.size(), 5u);  // mean, scale, weight, bias, classes: no pixel_max for float features
   // The scaler in double, exactly the model file's.
   EXPECT_EQ(init["mean"]->data_type(), onnx::TensorProto::DOUBLE);
-  EXPECT_EQ(U64At(init["mean"]->raw_data(), 24), [] { const double third = 1.0 / 3.0; std::uint64_t b; std::memcpy(&b, &third, 8); return b; }());
-  EXPECT_EQ(U64At(init["scale"]->raw_data(), 16), 0x3FD0000000000000u);  // 0.25
+  double third = 0.0;
+  std::memcpy(&third, init["mean"]->raw_data().data() + 24, 8);
+  EXPECT_EQ(third, 1.0 / 3.0);
+  EXPECT_EQ(U64At(init["scale"]->raw_data(), 16), 0x3FD0000000000000u);  // 0.25 as binary64
   EXPECT_EQ(init["classes"]->data_type(), onnx::TensorProto::INT64);
   EXPECT_EQ(static_cast<std::int64_t>(U64At(init["classes"]->raw_data(), 0)), -1);
   EXPECT_EQ(U64At(init["classes"]->raw_data(), 16), 10u);

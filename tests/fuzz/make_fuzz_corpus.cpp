@@ -140,7 +140,8 @@ int main(int argc, char** argv) {
   scaled.scaler.mean = {0.5, -1.0, 0.0, 3.25};
   scaled.scaler.scale = {2.0, 1.0, 0.125, 7.5};
   save_model_file((model / "scaled_1x4x3.lrm").string(), scaled);
-  std::ofstream((safetensors / "scaled_1x4x3.safetensors").string(), std::ios::binary) << safetensors_model_bytes(scaled);
+  std::ofstream((safetensors / "scaled_1x4x3.safetensors").string(), std::ios::binary)
+      << safetensors_model_bytes(scaled);
   // safetensors files: our writer's, each loss head.
   for (const auto& [name, head] : {std::pair<const char*, LossHead>{"softmax_4x5x3", LossHead::kSoftmax},
                                    {"sigmoid_softmax_2x3x4", LossHead::kSigmoidSoftmax}, {"ovr_3x3x2", LossHead::kOvr}}) {

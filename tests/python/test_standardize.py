@@ -79,10 +79,15 @@ def train(data, name, *extra, device="cpu"):
     return model
 
 
+def export(model, fmt):
+    """`export --format FMT` of `model` beside it; the file's path."""
+    out = f"{model}.{fmt}"
+    run("export", "--model", model, "--format", fmt, "--out", out)
+    return out
+
+
 def export_npz(model):
-    out = model + ".npz"
-    run("export", "--model", model, "--format", "npz", "--out", out)
-    return np.load(out)
+    return np.load(export(model, "npz"))
 
 
 def objective(W, b, X, y_index, C=1.0):
@@ -163,8 +168,7 @@ class OnnxRoundTrip(unittest.TestCase):
     def test_runtime_gives_our_labels_and_logits(self):
         _, _, Xt, _ = dense_set()
         model = train(path("dense.npz"), "dense")
-        onnx_path = model + ".onnx"
-        run("export", "--model", model, "--format", "onnx", "--out", onnx_path)
+        onnx_path = export(model, "onnx")
         m = onnx.load(onnx_path)
         onnx.checker.check_model(m, full_check=True)
         self.assertEqual([i.name for i in m.graph.input], ["features"])
@@ -189,8 +193,7 @@ class SafetensorsRoundTrip(unittest.TestCase):
     def test_tensors_predict_as_we_do_and_eval_reads_the_scaler_back(self):
         _, _, Xt, yt = dense_set()
         model = train(path("dense.npz"), "dense")
-        st = model + ".safetensors"
-        run("export", "--model", model, "--format", "safetensors", "--out", st)
+        st = export(model, "safetensors")
         t = load_file(st)
         self.assertEqual(sorted(t), ["bias", "classes", "mean", "scale", "weight"])
         self.assertEqual((t["classes"].dtype, t["mean"].dtype, t["scale"].dtype), (np.int64, np.float64, np.float64))
