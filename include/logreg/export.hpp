@@ -21,11 +21,14 @@ struct ExportFormatName {
 // The one name table: the parser, --help and the messages all read it.
 inline constexpr ExportFormatName kExportFormats[] = {
     {ExportFormat::kOnnx, "onnx", ".onnx",
-     "ONNX (opset 13): input pixels float32 [N, D] raw 0-255, outputs logits and probabilities"},
+     "ONNX (opset 13): input pixels float32 [N, D] raw 0-255 (a feature model: features, standardised in the graph "
+     "when trained with --standardize), outputs logits and probabilities (and a feature model's label)"},
     {ExportFormat::kSafetensors, "safetensors", ".safetensors",
-     "PyTorch nn.Linear state_dict, weight [C, D] and bias [C] float32; the user scales pixels by 1/255"},
+     "PyTorch nn.Linear state_dict, weight [C, D] and bias [C] float32; the user scales pixels by 1/255 (a feature "
+     "model adds classes [C] int64, and mean and scale [D] float64 when standardised)"},
     {ExportFormat::kNpz, "npz", ".npz",
-     "NumPy arrays coef_, intercept_, classes_ for scikit-learn's LogisticRegression, and scale (1/255)"},
+     "NumPy arrays coef_, intercept_, classes_ for scikit-learn's LogisticRegression, scale (1/255 or 1), and "
+     "StandardScaler's mean_ and scale_ when standardised"},
 };
 
 const char* export_format_name(ExportFormat format);

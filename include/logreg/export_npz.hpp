@@ -15,9 +15,13 @@ namespace logreg {
 // The arrays of an exported model of C classes over D inputs:
 //   coef_       float32 (C, D)  the weights, as LogisticRegression.coef_
 //   intercept_  float32 (C,)    the bias, as LogisticRegression.intercept_
-//   classes_    int64 (C,)      0 .. C-1, as LogisticRegression.classes_
-//   scale       float64 ()      1/255: the model's input is pixel * scale
-// so `clf.coef_, clf.intercept_, clf.classes_ = ...; clf.predict(pixels * scale)` predicts as we do.
+//   classes_    int64 (C,)      the class labels (0 .. C-1 for an IDX model), as LogisticRegression.classes_
+//   scale       float64 ()      1/255 (pixels, uint8 features) or 1 (float features): the input is raw * scale
+// and, for a model trained with --standardize, StandardScaler's two arrays:
+//   mean_       float64 (D,)    the training rows' means (zeros for CSR rows, with_mean=False)
+//   scale_      float64 (D,)    their population standard deviations (1 for a constant feature)
+// so `clf.coef_, clf.intercept_, clf.classes_ = ...; clf.predict((raw * scale - mean_) / scale_)` (without
+// the scaler: clf.predict(raw * scale)) predicts as we do.
 std::string npz_model_bytes(const ModelFile& mf);
 
 // One .npy file (version 1.0): magic "\x93NUMPY", 1, 0, u16 header length, the header dict

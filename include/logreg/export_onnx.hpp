@@ -20,6 +20,13 @@ namespace logreg {
 //     sigmoid-softmax  Softmax(Sigmoid(logits), axis = 1)   (the tutorial's head; sums to 1)
 //     ovr              Sigmoid(logits)                      (independent per class; does not sum to 1)
 //
+// A feature model (one with class labels, trained on --data FILE) has the input "features" instead: raw values
+// divided by 255 only for uint8 features (pixel scale 1/255), and when it carries a scaler (train --standardize)
+// the standardisation in double, as training computed it, before the Gemm:
+//   x       = Cast(Div(Sub(Cast(features, DOUBLE) [/ 255], mean), scale), FLOAT)   mean, scale: float64 [D]
+// and a third output, the label of the predicted class:
+//   label   = Gather(classes, ArgMax(logits, axis = 1, keepdims = 0))   classes: int64 [C]  -> int64 [N]
+//
 // The model's doc_string states the head, the input convention and the training settings JSON; the
 // settings, head, epochs, seed and image shape are also metadata_props ("logreg_cuda.*").
 inline constexpr std::int64_t kOnnxOpset = 13;      // Softmax over one axis since 13; onnxruntime >= 1.7
@@ -27,6 +34,8 @@ inline constexpr std::int64_t kOnnxIrVersion = 7;   // the IR version of opset 1
 inline constexpr const char* kOnnxInputName = "pixels";
 inline constexpr const char* kOnnxLogitsName = "logits";
 inline constexpr const char* kOnnxProbabilitiesName = "probabilities";
+inline constexpr const char* kOnnxFeaturesName = "features";  // a feature model's input
+inline constexpr const char* kOnnxLabelName = "label";        // a feature model's third output
 
 // The serialized onnx.ModelProto. std::invalid_argument when `mf` is inconsistent.
 std::string onnx_model_bytes(const ModelFile& mf);

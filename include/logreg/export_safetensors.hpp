@@ -19,7 +19,10 @@ namespace logreg {
 //
 // We write "weight" [C, D] then "bias" [C], float32, and string metadata: "format": "pt",
 // "producer", "loss_head", "rows", "cols", "epochs_done", "seed", "input": how to scale pixels
-// (pixel / 255: the user's job, as with ToTensor()), "settings": the training settings JSON.
+// (pixel / 255: the user's job, as with ToTensor()), "settings": the training settings JSON. A feature
+// model (one with class labels) also has "classes" [C] int64 (the labels, ascending), metadata
+// "pixel_scale" ("1", or "1/255" for uint8 features) and, when trained with --standardize, "mean" [D] and
+// "scale" [D] float64: its input is (x * pixel_scale - mean) / scale.
 std::string safetensors_model_bytes(const ModelFile& mf);
 
 // Largest safetensors header accepted by the reader (the JSON; the tensors are bounded by the file).
@@ -28,7 +31,9 @@ inline constexpr std::uint64_t kSafetensorsMaxHeaderBytes = 100u << 20;
 // Reads a linear model from a safetensors file: the tensors "weight" [C, D] and "bias" [C] float32, or one
 // pair "PREFIX.weight" / "PREFIX.bias" (a module's state_dict, e.g. the tutorial's "linear.weight").
 // Metadata written by safetensors_model_bytes is used when present: the loss head (else softmax), the image
-// shape (else square, sqrt(D) x sqrt(D), when D is a square; else 1 x D), epochs, seed, settings.
+// shape (else square, sqrt(D) x sqrt(D), when D is a square; else 1 x D), epochs, seed, settings, the pixel
+// scale; and the tensors "classes" (I64 [C], ascending), "mean" and "scale" (F64 [D], both or neither,
+// finite, scale > 0; only with classes).
 // DataError naming `path` and the field or byte offset: not a safetensors file, a header beyond the file,
 // invalid JSON, offsets outside the data, dtypes other than F32, wrong ranks or sizes, C outside [1, 256],
 // non-finite values, missing or ambiguous tensors.

@@ -1,4 +1,5 @@
-// The model: Linear(D -> C) with bias, its PyTorch-style initialisation, and prediction helpers.
+// The model: Linear(D -> C) with bias, the standardisation of its inputs a feature model may carry, its
+// PyTorch-style initialisation, and prediction helpers.
 // Parameters are float32 in every backend; the CPU reference accumulates in double.
 #pragma once
 
@@ -17,6 +18,15 @@ struct Model {
   LossHead head = LossHead::kSoftmax;
   std::vector<float> weights;  // (C, D) row-major, as nn.Linear.weight
   std::vector<float> bias;     // (C)
+};
+
+// scikit-learn's StandardScaler as fitted on the training rows: the model's input is (x - mean) / scale per
+// feature, x being the row as the model reads it (after the pixel scale). Empty when the run did not
+// standardise. Fitting and applying it to a feature matrix is feature_scaler.hpp.
+struct FeatureScaler {
+  std::vector<double> mean;   // (D): the training rows' means; zeros for CSR rows (centring is not done there)
+  std::vector<double> scale;  // (D): the population standard deviations, > 0 (a constant feature has 1)
+  bool empty() const { return scale.empty(); }
 };
 
 // nn.Linear's default: weights then bias uniform in [-1/sqrt(D), 1/sqrt(D)), drawn from Rng(seed).

@@ -18,6 +18,7 @@
 #include "logreg/evaluation.hpp"
 #include "logreg/export_safetensors.hpp"
 #include "logreg/feature_model.hpp"
+#include "logreg/feature_scaler.hpp"
 #include "logreg/model_file.hpp"
 
 namespace logreg::cli {
@@ -30,13 +31,14 @@ struct EvalOptions {
 };
 
 // --data FILE (an .npz or svmlight file): its test split when it has one, else its rows, labels mapped onto the
-// model's classes.
+// model's classes, standardised with the model's scaler when it has one.
 void run_feature_eval(const EvalOptions& o, const ModelFile& mf) {
   const std::string& path = *o.data;
-  const LabelledFeatures f = load_features_for_model(path, static_cast<std::size_t>(mf.model.input_dim),
-                                                     default_class_labels(mf), cli_idx_limits(),
-                                                     recorded_zero_based(mf.settings_json));
+  LabelledFeatures f = load_features_for_model(path, static_cast<std::size_t>(mf.model.input_dim),
+                                               default_class_labels(mf), cli_idx_limits(),
+                                               recorded_zero_based(mf.settings_json));
   if (f.x.rows == 0) throw DataError(path, "has no rows: nothing to evaluate");
+  apply_feature_scaler(mf.scaler, f.x, "the model " + o.model);
   const EvaluationReport report = evaluate_features(mf.model, f.x, f.y);
   if (!std::isfinite(report.totals.loss_sum)) {
     throw_non_finite_output(o.model, mf.model, path, "loss", report.totals.loss_sum);

@@ -1,6 +1,6 @@
 // `logreg_cuda export`: converts a saved model (.lrm, or a safetensors nn.Linear) to ONNX, safetensors
-// or NumPy .npz for use outside logreg_cuda (include/logreg/export.hpp). Writes atomically; trains and
-// evaluates nothing.
+// or NumPy .npz for use outside logreg_cuda (include/logreg/export.hpp), with a feature model's class labels
+// and scaler. Writes atomically; trains and evaluates nothing.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -42,13 +42,6 @@ void run_export(const ExportOptions& o) {
   require_regular_input(o.model, "--model");
   check_distinct_files({{"--model", o.model, false}, {"--out", o.out, true}});
   const ModelFile mf = load_any_model_file(o.model);
-  // The ONNX graph and the safetensors metadata divide raw inputs by 255; a model of float features takes them as
-  // they are, and only the npz export (its `scale` array) can say so.
-  if (mf.pixel_scale == 1.0f && format != ExportFormat::kNpz) {
-    throw UsageError("--format " + std::string(export_format_name(format)) + ": " + o.model + " was trained on float "
-                     "features (used as they are), but that format divides its inputs by 255 like image pixels; "
-                     "export it as npz (scikit-learn's arrays, scale 1)");
-  }
   try {
     export_model(mf, format, o.out);
   } catch (const ResourceError& e) {

@@ -1,6 +1,7 @@
-// `logreg_cuda predict`: class probabilities of a saved model for one image (--index N) or every image
-// (--all) of an IDX image file, as CSV or JSON Lines, all classes or the top K, to stdout or atomically
-// to --out. Runs on the CPU (evaluation.hpp).
+// `logreg_cuda predict`: the predicted class, with the class probabilities or the logits (--output), of a saved
+// model for one row (--index N) or every row (--all) of an IDX image file or a feature file (standardised with the
+// model's scaler when it has one), as CSV or JSON Lines, all classes or the top K, to stdout or atomically to
+// --out. Runs on the CPU (evaluation.hpp).
 #include <algorithm>
 #include <cstdint>
 #include <cmath>
@@ -21,6 +22,7 @@
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
 #include "logreg/feature_model.hpp"
+#include "logreg/feature_scaler.hpp"
 #include "logreg/idx.hpp"
 #include "logreg/model_file.hpp"
 #include "logreg/maths/row_math.hpp"
@@ -36,12 +38,14 @@ struct PredictOptions {
   bool all = false;
   std::optional<int> top_k;
   std::string format = "csv";
+  std::string output = "proba";  // class, proba or logits: what follows the predicted class on each line
   std::string out;
 };
 
-std::string probability_text(double p) {
+// A probability with 6 significant digits; a logit (a float) with the 9 that give it back exactly.
+std::string value_text(const PredictOptions& o, double v) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", p);
+  std::snprintf(buf, sizeof buf, o.output == "logits" ? "%.9g" : "%.6g", v);
   return buf;
 }
 
@@ -61,7 +65,10 @@ ImageSet single_image(const ImageSet& images, std::size_t index) {
 std::string prediction_line(const PredictOptions& o, LossHead head, std::size_t index, const float* z, int C,
                             const std::vector<std::int64_t>& labels) {
   const std::int64_t predicted = labels[static_cast<std::size_t>(row_argmax(z, C))];
-  const std::vector<double> p = class_probabilities(head, z, C);
+  // What follows the prediction: the probabilities, or the logits, or nothing (--output class).
+  const bool logits = o.output == "logits";
+  const std::vector<double> p = logits ? std::vector<double>(z, z + C) : class_probabilities(head, z, C);
+  const char* value_key = logits ? "logit" : "p";
   // Classes by descending logit, ties to the lower class: the probability order of every head.
   std::vector<int> ranked(static_cast<std::size_t>(C));
   std::iota(ranked.begin(), ranked.end(), 0);
@@ -72,48 +79,56 @@ std::string prediction_line(const PredictOptions& o, LossHead head, std::size_t 
     nlohmann::ordered_json j;
     j["index"] = index;
     j["predicted"] = predicted;
+    if (o.output == "class") return json_text(j);
     if (o.top_k) {
       nlohmann::ordered_json top = nlohmann::ordered_json::array();
       for (std::size_t r = 0; r < k; ++r) {
         const int c = ranked[r];
-        top.push_back({{"class", labels[static_cast<std::size_t>(c)]}, {"p", p[static_cast<std::size_t>(c)]}});
+        top.push_back({{"class", labels[static_cast<std::size_t>(c)]}, {value_key, p[static_cast<std::size_t>(c)]}});
       }
       j["top_k"] = std::move(top);
     } else {
-      j["probabilities"] = p;
+      j[logits ? "logits" : "probabilities"] = p;
     }
     return json_text(j);
   }
   std::string line = std::to_string(index) + "," + std::to_string(predicted);
+  if (o.output == "class") return line;
   if (o.top_k) {
     for (std::size_t r = 0; r < k; ++r) {
       const int c = ranked[r];
-      line += "," + std::to_string(labels[static_cast<std::size_t>(c)]) + "," + probability_text(p[static_cast<std::size_t>(c)]);
+      const std::size_t cc = static_cast<std::size_t>(c);
+      line += "," + std::to_string(labels[cc]) + "," + value_text(o, p[cc]);
     }
   } else {
-    for (double pc : p) line += "," + probability_text(pc);
+    for (double pc : p) line += "," + value_text(o, pc);
   }
   return line;
 }
 
 std::string csv_header(const PredictOptions& o, const std::vector<std::int64_t>& labels) {
   std::string h = "index,predicted";
+  if (o.output == "class") return h;
+  const bool logits = o.output == "logits";
   if (o.top_k) {
-    for (int r = 1; r <= *o.top_k; ++r) h += ",top" + std::to_string(r) + "_class,top" + std::to_string(r) + "_prob";
+    for (int r = 1; r <= *o.top_k; ++r) {
+      h += ",top" + std::to_string(r) + "_class,top" + std::to_string(r) + (logits ? "_logit" : "_prob");
+    }
   } else {
-    for (const std::int64_t label : labels) h += ",p" + std::to_string(label);
+    for (const std::int64_t label : labels) h += (logits ? ",z" : ",p") + std::to_string(label);
   }
   return h;
 }
 
-// --images FILE that is not IDX: an .npz (its x_test, else x_train) or svmlight file of the model's width. Labels
-// in the file are checked against the model's classes but not used. The logits are the double ones of eval,
-// rounded to float for the probabilities.
+// --images FILE that is not IDX: an .npz (its x_test, else x_train) or svmlight file of the model's width,
+// standardised with the model's scaler when it has one. Labels in the file are checked against the model's
+// classes but not used. The logits are the double ones of eval, rounded to float for the probabilities.
 std::vector<float> feature_file_logits(const PredictOptions& o, const ModelFile& mf, std::size_t* rows) {
-  const LabelledFeatures f = load_features_for_model(o.images, static_cast<std::size_t>(mf.model.input_dim),
+  LabelledFeatures f = load_features_for_model(o.images, static_cast<std::size_t>(mf.model.input_dim),
                                                      default_class_labels(mf), cli_idx_limits(),
                                                      recorded_zero_based(mf.settings_json));
   if (f.x.rows == 0) throw DataError(o.images, "has no rows: nothing to predict");
+  apply_feature_scaler(mf.scaler, f.x, "the model " + o.model);
   std::size_t first = 0;
   if (o.index) {
     if (*o.index < 0 || static_cast<std::uint64_t>(*o.index) >= f.x.rows) {
@@ -167,6 +182,10 @@ void run_predict(const PredictOptions& o) {
   check_distinct_files({{"--model", o.model, false}, {"--images", o.images, false}, {"--out", o.out, true}});
   const ModelFile mf = load_model_file(o.model);
   const int C = mf.model.num_classes;
+  if (o.top_k && o.output == "class") {
+    throw UsageError("--top-k ranks probabilities or logits: give --output proba or logits with it, not --output "
+                     "class");
+  }
   if (o.top_k && (*o.top_k < 1 || *o.top_k > C)) {
     throw UsageError("--top-k " + std::to_string(*o.top_k) + " is out of range: the model has " + std::to_string(C) +
                      " classes (valid: 1 to " + std::to_string(C) + ")");
@@ -206,7 +225,8 @@ void setup_predict_command(CLI::App& app) {
   auto opts = std::make_shared<PredictOptions>();
   CLI::App* sub = app.add_subcommand(
       "predict",
-      "Class probabilities of a saved model for one image or every image of an IDX file, as CSV or JSON Lines. "
+      "The predicted class, with the class probabilities or the logits (--output), of a saved model for one row or "
+      "every row of an IDX image file or a feature file, as CSV or JSON Lines. "
       "Runs on the CPU");
   sub->add_option("--model", opts->model, "Saved model file (format: include/logreg/model_file.hpp)")->required();
   sub->add_option("--images", opts->images,
@@ -226,6 +246,12 @@ void setup_predict_command(CLI::App& app) {
                   "csv: header index,predicted,p0..p{C-1} (with --top-k: top1_class,top1_prob,...); jsonl: one "
                   "object per image {index, predicted, probabilities | top_k: [{class, p}]}")
       ->check(CLI::IsMember({"csv", "jsonl"}))
+      ->capture_default_str();
+  sub->add_option("--output", opts->output,
+                  "What follows each row's predicted class: proba, the class probabilities (csv columns p<label>, "
+                  "jsonl probabilities); logits, the model's logits z = x W^T + b (csv columns z<label>, 9 "
+                  "significant digits; jsonl logits); class, nothing")
+      ->check(CLI::IsMember({"class", "proba", "logits"}))
       ->capture_default_str();
   sub->add_option("--out", opts->out, "Write to this file (atomically: complete or not at all) instead of stdout");
   sub->footer(

@@ -15,6 +15,7 @@
 #include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/feature_model.hpp"
+#include "logreg/feature_scaler.hpp"
 #include "logreg/lbfgs_run.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/model_file.hpp"
@@ -77,8 +78,13 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   std::optional<OutputLock> save_lock;
   if (!o.save.empty()) save_lock.emplace("--save", o.save);
 
-  // 2. The data and the objective of the chosen CPU backend.
-  const FeatureData d = load_cli_feature_data(path, o.test_data);
+  // 2. The data (standardised with the training rows' scaler when asked) and the objective of the chosen CPU backend.
+  FeatureData d = load_cli_feature_data(path, o.test_data);
+  const nlohmann::ordered_json data_record = feature_data_record(d);  // the data as read
+  const bool uint8_input = !d.train_x.sparse && d.train_x.dtype == FeatureDtype::kUint8;
+  const FeatureScaler scaler = o.standardize ? fit_feature_scaler(d.train_x) : FeatureScaler{};
+  apply_feature_scaler(scaler, d.train_x, "the training rows' scaler");
+  if (d.has_test) apply_feature_scaler(scaler, d.test_x, "the training rows' scaler");
   const std::size_t D = d.train_x.cols;
   const int C = static_cast<int>(d.classes.size());
   const bool reference = o.device == Device::kReference;
@@ -90,9 +96,12 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   RunFacts facts;
   facts.backend = backend;
   facts.train_rows = d.train_x.rows;
-  facts.data = feature_data_record(d);
+  facts.data = data_record;
   nlohmann::ordered_json settings = settings_record(o, facts);
   if (!o.test_data.empty()) settings["test_data"] = o.test_data;
+  if (o.standardize) {
+    settings["standardize"] = d.train_x.sparse ? "scale only (CSR rows are not centred)" : "mean and scale";
+  }
 
   const FeatureMatrix& eval_x = d.has_test ? d.test_x : d.train_x;
   const std::vector<std::uint32_t>& eval_y = d.has_test ? d.test_y : d.train_y;
@@ -100,6 +109,11 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   std::printf("Data: %s (%s), %zu training rows, %zu test rows, %d classes (labels %s), %zu features (%s)\n", path.c_str(),
               d.format.c_str(), d.train_x.rows, d.has_test ? d.test_x.rows : 0, C, class_labels_text(d.classes).c_str(), D,
               settings["data"]["dtype"].get<std::string>().c_str());
+  if (o.standardize) {
+    std::printf("  standardised: each feature %s by its standard deviation over the training rows (StandardScaler%s), "
+                "kept in the model\n",
+                d.train_x.sparse ? "divided" : "centred and divided", d.train_x.sparse ? ", with_mean=False" : "");
+  }
   if (!d.has_test) std::printf("  no test split: accuracy is reported on the training rows (give --test-data FILE)\n");
   std::printf("Model: Linear(%zu -> %d), loss %s; backend %s\n", D, C, loss_head_name(o.loss), backend.c_str());
   std::printf("Optimizer: L-BFGS (libLBFGS, full batch), C %s, tol %g, max-iter %d, %s accuracy every %d iterations\n",
@@ -141,7 +155,8 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   mf.rows = 1;
   mf.cols = static_cast<std::uint32_t>(D);
   mf.class_labels = d.classes;
-  mf.pixel_scale = !d.train_x.sparse && d.train_x.dtype == FeatureDtype::kUint8 ? kModelFilePixelScale : 1.0f;
+  mf.scaler = scaler;
+  mf.pixel_scale = uint8_input ? kModelFilePixelScale : 1.0f;
   mf.seed = o.seed;
   if (outcome.stopped) {
     settings["lbfgs_result"] = {{"stopped", true}, {"iterations", fit.iterations}};

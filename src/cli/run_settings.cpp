@@ -409,6 +409,24 @@ const std::vector<Field>& fields() {
                               "L-BFGS, Newton-CG: at most this many iterations", Scope::kFullBatch));
     t.push_back(integer_field("--eval-every", "eval_every", &RunSettings::eval_every, 0, 1000000,
                               "L-BFGS, Newton-CG: print the test accuracy every K iterations (0 = only at the end)", Scope::kFullBatch));
+    {
+      // Recorded by the feature path beside its data record (cmd_train_features.cpp), as IDX runs do not take it.
+      Field standardize;
+      standardize.flag = "--standardize";
+      standardize.scope = Scope::kFullBatch;
+      standardize.bind = [](CLI::App* sub, RunSettings* o) {
+        return sub->add_flag("--standardize", o->standardize,
+                             "Feature files: scale each feature to mean 0 and standard deviation 1 over the training "
+                             "rows (scikit-learn's StandardScaler; CSR rows are scaled, not centred); the model "
+                             "keeps the scaler and eval, predict and export apply it");
+      };
+      standardize.check = [](const RunSettings& o) {
+        if (o.standardize && !is_feature_file(o.data)) {
+          throw UsageError("--standardize applies to --data FILE (an .npz or svmlight file), not to IDX images");
+        }
+      };
+      t.push_back(standardize);
+    }
     t.push_back(fact("data", [](const RunFacts& r) { return r.data; }));
     return t;
   }();

@@ -56,6 +56,7 @@ struct RunSettings {
   double tol = 1e-4;               // L-BFGS: max |gradient component| at which it has converged
   int max_iter = 100;              // L-BFGS: iterations at most
   int eval_every = 10;             // L-BFGS: test accuracy every K iterations (0 = only at the end)
+  bool standardize = false;        // feature files: fit StandardScaler on the training rows (model file v3)
   std::set<std::string> given;  // the flags given on the command line ("--lr", ...)
   bool is_given(const std::string& flag) const { return given.count(flag) > 0; }
 };

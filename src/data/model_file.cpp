@@ -69,6 +69,13 @@ class LittleEndianWriter {
   void f32s(const std::vector<float>& v) {
     for (float x : v) f32(x);
   }
+  void f64s(const std::vector<double>& v) {
+    for (double x : v) {
+      std::uint64_t bits = 0;
+      std::memcpy(&bits, &x, 8);
+      u64(bits);
+    }
+  }
   void raw(const char* p, std::size_t n) { bytes_.append(p, n); }
   std::string& bytes() { return bytes_; }
 
@@ -111,6 +118,21 @@ void check_consistent_for_save(const std::string& path, const ModelFile& f) {
   if (f.pixel_scale != kModelFilePixelScale && (f.pixel_scale != 1.0f || f.class_labels.empty())) {
     bad("pixel scale must be 1/255, or 1 for a model with class labels (version 2)");
   }
+  if (!f.scaler.empty() || !f.scaler.mean.empty()) {
+    if (f.class_labels.empty()) bad("a scaler needs class labels (a feature model, version 3)");
+    const std::size_t d = static_cast<std::size_t>(m.input_dim);
+    if (f.scaler.mean.size() != d || f.scaler.scale.size() != d) {
+      bad("scaler of " + std::to_string(f.scaler.mean.size()) + " means and " + std::to_string(f.scaler.scale.size()) +
+          " scales, expected D = " + std::to_string(d) + " of each");
+    }
+    for (std::size_t j = 0; j < d; ++j) {
+      if (!std::isfinite(f.scaler.mean[j]) || !std::isfinite(f.scaler.scale[j]) || !(f.scaler.scale[j] > 0.0)) {
+        throw DivergedError("refusing to save " + path + ": scaler feature " + std::to_string(j) + " has mean " +
+                            std::to_string(f.scaler.mean[j]) + " and scale " + std::to_string(f.scaler.scale[j]) +
+                            " (expected finite, and a scale > 0)");
+      }
+    }
+  }
   if (!f.class_labels.empty()) {
     if (f.class_labels.size() != static_cast<std::size_t>(m.num_classes)) {
       bad(std::to_string(f.class_labels.size()) + " class labels, expected 0 or C = " + std::to_string(m.num_classes));
@@ -132,7 +154,8 @@ void check_consistent_for_save(const std::string& path, const ModelFile& f) {
 std::string encode_model_file(const ModelFile& f) {
   LittleEndianWriter w;
   w.raw(kModelFileMagic, sizeof kModelFileMagic);
-  w.u32(f.class_labels.empty() ? kModelFileVersion : kModelFileVersionWithLabels);
+  w.u32(!f.scaler.empty() ? kModelFileVersionWithScaler
+                           : f.class_labels.empty() ? kModelFileVersion : kModelFileVersionWithLabels);
   w.u32(kModelFileHeaderBytes);
   w.u32(f.rows);
   w.u32(f.cols);
@@ -150,6 +173,11 @@ std::string encode_model_file(const ModelFile& f) {
   if (!f.class_labels.empty()) {
     w.u32(static_cast<std::uint32_t>(f.class_labels.size()));
     for (const std::int64_t label : f.class_labels) w.u64(static_cast<std::uint64_t>(label));
+  }
+  if (!f.scaler.empty()) {
+    w.u32(static_cast<std::uint32_t>(f.scaler.scale.size()));
+    w.f64s(f.scaler.mean);
+    w.f64s(f.scaler.scale);
   }
   std::string& bytes = w.bytes();
   w.u32(crc32_of(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
@@ -190,6 +218,22 @@ class ModelFileReader {
     const std::uint32_t bits = u32(field, offset);
     float v = 0.0f;
     std::memcpy(&v, &bits, 4);
+    return v;
+  }
+  // `count` doubles at `offset`, each finite and, when `positive`, > 0.
+  std::vector<double> finite_f64s(const std::string& field, std::uint64_t offset, std::uint64_t count,
+                                  bool positive) const {
+    require(field, offset, count * 8);
+    std::vector<double> v(static_cast<std::size_t>(count));
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::uint64_t at = offset + 8 * static_cast<std::uint64_t>(i);
+      const std::uint64_t bits = u64(field, at);
+      std::memcpy(&v[i], &bits, 8);
+      if (!std::isfinite(v[i]) || (positive && !(v[i] > 0.0))) {
+        fail(field + "[" + std::to_string(i) + "]", at,
+             std::to_string(v[i]) + (positive ? " is not a finite number > 0" : " is not finite"));
+      }
+    }
     return v;
   }
   // `count` floats at `offset`, each finite; the caller has bounded count by the file length.
@@ -261,15 +305,17 @@ HeaderFields check_model_header(const std::string& path, const std::vector<std::
                             std::to_string(kMinFileBytes));
   }
   const std::uint32_t version = r.u32("version", kOffsetVersion);
-  if (version != kModelFileVersion && version != kModelFileVersionWithLabels) {
+  if (version != kModelFileVersion && version != kModelFileVersionWithLabels &&
+      version != kModelFileVersionWithScaler) {
     r.fail("version", kOffsetVersion,
            "unsupported model file version " + std::to_string(version) + "; this build reads versions " +
-               std::to_string(kModelFileVersion) + " and " + std::to_string(kModelFileVersionWithLabels));
+               std::to_string(kModelFileVersion) + " to " + std::to_string(kModelFileVersionWithScaler));
   }
   const std::uint32_t header_bytes = r.u32("header_bytes", kOffsetHeaderBytes);
   if (header_bytes != kModelFileHeaderBytes) {
     r.fail("header_bytes", kOffsetHeaderBytes,
-           "expected " + std::to_string(kModelFileHeaderBytes) + " for versions 1 and 2, found " + std::to_string(header_bytes));
+           "expected " + std::to_string(kModelFileHeaderBytes) + " for versions 1 to 3, found " +
+               std::to_string(header_bytes));
   }
 
   // 2. Sizes, each bounded by the file length before it is used.
@@ -294,8 +340,10 @@ HeaderFields check_model_header(const std::string& path, const std::vector<std::
   }
   const std::uint64_t parameters = h.dim * h.classes + h.classes;  // < 2^40
   const std::uint64_t settings_bytes = r.u32("settings_json_bytes", kOffsetSettingsBytes);
-  const std::uint64_t label_bytes = version == kModelFileVersionWithLabels ? 4 + 8ull * h.classes : 0;
-  const std::uint64_t most_bytes = kOffsetSettings + settings_bytes + 4 * parameters + 4 + 4 * parameters + label_bytes + 4;
+  const std::uint64_t label_bytes = version >= kModelFileVersionWithLabels ? 4 + 8ull * h.classes : 0;
+  const std::uint64_t scaler_bytes = version == kModelFileVersionWithScaler ? 4 + 16 * h.dim : 0;  // < 2^36
+  const std::uint64_t most_bytes =
+      kOffsetSettings + settings_bytes + 4 * parameters + 4 + 4 * parameters + label_bytes + scaler_bytes + 4;
   if (file_bytes > most_bytes) {
     r.fail("file length", most_bytes,
            "the header describes at most " + std::to_string(most_bytes) + " bytes (settings " +
@@ -328,15 +376,17 @@ ModelFile load_model_file(const std::string& path) {
   const std::uint64_t state_count = r.u32("optimizer_state_floats", state_count_offset);  // checks bounds
   const std::uint64_t state_offset = state_count_offset + 4;
   const std::uint64_t labels_offset = state_offset + 4 * state_count;  // version 2: the class labels' count
-  const std::uint64_t crc_offset =
-      labels_offset + (h.version == kModelFileVersionWithLabels ? 4 + 8ull * classes : 0);
+  const std::uint64_t scaler_offset =  // version 3: the scaler's count
+      labels_offset + (h.version >= kModelFileVersionWithLabels ? 4 + 8ull * classes : 0);
+  const std::uint64_t crc_offset = scaler_offset + (h.version == kModelFileVersionWithScaler ? 4 + 16 * dim : 0);
   const std::uint64_t expected_bytes = crc_offset + 4;
   if (expected_bytes != file_bytes) {
     r.fail(expected_bytes > file_bytes ? "file length" : "trailing bytes", std::min(expected_bytes, file_bytes),
            "the header describes " + std::to_string(expected_bytes) + " bytes (settings " +
                std::to_string(settings_bytes) + " bytes, " + std::to_string(weight_count) + " weights, " +
                std::to_string(classes) + " biases, " + std::to_string(state_count) +
-               " optimizer floats" + (h.version == kModelFileVersionWithLabels ? std::string(", the class labels") : "") +
+               " optimizer floats" + (h.version >= kModelFileVersionWithLabels ? std::string(", the class labels") : "") +
+               (h.version == kModelFileVersionWithScaler ? std::string(", the scaler") : "") +
                ") but the file has " + std::to_string(file_bytes) + (expected_bytes > file_bytes ? ": the file is truncated" : ": unexpected data after the checksum"));
   }
 
@@ -358,9 +408,9 @@ ModelFile load_model_file(const std::string& path) {
   if (!std::isfinite(scale) || !(scale > 0.0f)) {
     r.fail("pixel scale", kOffsetScale, std::to_string(scale) + " is not a finite positive number");
   }
-  if (scale != kModelFilePixelScale && !(scale == 1.0f && h.version == kModelFileVersionWithLabels)) {
+  if (scale != kModelFilePixelScale && !(scale == 1.0f && h.version >= kModelFileVersionWithLabels)) {
     r.fail("pixel scale", kOffsetScale, std::to_string(scale) + " is not supported: this build scales pixels by 1/255 (and "
-                                        "version 2 files of float features by 1)");
+                                        "version 2 and 3 files of float features by 1)");
   }
   if (state_count != 0 && state_count != weight_count + classes) {
     r.fail("optimizer_state_floats", state_count_offset,
@@ -385,7 +435,7 @@ ModelFile load_model_file(const std::string& path) {
   f.model.weights = r.finite_f32s("weights", weights_offset, weight_count);
   f.model.bias = r.finite_f32s("bias", bias_offset, classes);
   f.optimizer_state = r.finite_f32s("optimizer_state", state_offset, state_count);
-  if (h.version == kModelFileVersionWithLabels) {
+  if (h.version >= kModelFileVersionWithLabels) {
     const std::uint32_t label_count = r.u32("class_label_count", labels_offset);
     if (label_count != classes) {
       r.fail("class_label_count", labels_offset, std::to_string(label_count) + ", expected num_classes " + std::to_string(classes));
@@ -400,6 +450,14 @@ ModelFile load_model_file(const std::string& path) {
                    ": expected strictly ascending labels");
       }
     }
+  }
+  if (h.version == kModelFileVersionWithScaler) {
+    const std::uint32_t scaler_count = r.u32("scaler_count", scaler_offset);
+    if (scaler_count != dim) {
+      r.fail("scaler_count", scaler_offset, std::to_string(scaler_count) + ", expected D = " + std::to_string(dim));
+    }
+    f.scaler.mean = r.finite_f64s("scaler mean", scaler_offset + 4, dim, false);
+    f.scaler.scale = r.finite_f64s("scaler scale", scaler_offset + 4 + 8 * dim, dim, true);
   }
   return f;
 }

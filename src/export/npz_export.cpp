@@ -16,7 +16,6 @@ namespace logreg {
 
 using export_detail::append_u16;
 using export_detail::append_u32;
-using export_detail::append_u64;
 
 std::string npy_bytes(const std::string& descr, const std::vector<std::uint64_t>& shape, const std::string& data) {
   std::string shape_text = "(";
@@ -110,19 +109,20 @@ std::string npz_model_bytes(const ModelFile& mf) {
   }
   const std::uint64_t C = static_cast<std::uint64_t>(mf.model.num_classes);
   const std::uint64_t D = static_cast<std::uint64_t>(mf.model.input_dim);
-  std::string classes;
-  for (std::uint64_t c = 0; c < C; ++c) append_u64(classes, static_cast<std::uint64_t>(mf.label_of(static_cast<int>(c))));
+  std::vector<std::int64_t> classes(static_cast<std::size_t>(C));
+  for (std::size_t c = 0; c < classes.size(); ++c) classes[c] = mf.label_of(static_cast<int>(c));
   const double scale = mf.pixel_scale == 1.0f ? 1.0 : 1.0 / 255.0;
-  std::uint64_t scale_bits = 0;
-  std::memcpy(&scale_bits, &scale, 8);
-  std::string scale_data;
-  append_u64(scale_data, scale_bits);
-  return stored_zip_bytes({
+  std::vector<std::pair<std::string, std::string>> arrays = {
       {"coef_.npy", npy_bytes("<f4", {C, D}, export_detail::float32_bytes(mf.model.weights))},
       {"intercept_.npy", npy_bytes("<f4", {C}, export_detail::float32_bytes(mf.model.bias))},
-      {"classes_.npy", npy_bytes("<i8", {C}, classes)},
-      {"scale.npy", npy_bytes("<f8", {}, scale_data)},
-  });
+      {"classes_.npy", npy_bytes("<i8", {C}, export_detail::int64_bytes(classes))},
+      {"scale.npy", npy_bytes("<f8", {}, export_detail::float64_bytes({scale}))},
+  };
+  if (!mf.scaler.empty()) {
+    arrays.push_back({"mean_.npy", npy_bytes("<f8", {D}, export_detail::float64_bytes(mf.scaler.mean))});
+    arrays.push_back({"scale_.npy", npy_bytes("<f8", {D}, export_detail::float64_bytes(mf.scaler.scale))});
+  }
+  return stored_zip_bytes(arrays);
 }
 
 }  // namespace logreg

@@ -139,6 +139,20 @@ std::vector<float> read_f32_tensor(const std::string& path, const TensorEntry& e
   return v;
 }
 
+// The tensor `name` (no prefix) when the file has it: `dtype`, one dimension of `n` elements, else DataError.
+const TensorEntry* optional_vector(const std::string& path, const std::vector<TensorEntry>& entries, const char* name,
+                                   const char* dtype, std::uint64_t n, const char* what) {
+  for (const TensorEntry& e : entries) {
+    if (e.name != name) continue;
+    if (e.dtype != dtype || e.shape.size() != 1 || e.shape[0] != n) {
+      throw DataError(path, "tensor \"" + e.name + "\" is " + e.dtype + " " + shape_text(e.shape) + ", expected " + dtype +
+                                " [" + std::to_string(n) + "] (" + what + ")");
+    }
+    return &e;
+  }
+  return nullptr;
+}
+
 // A decimal metadata value, or `fallback` when absent. DataError when present but not a number in range.
 std::uint64_t metadata_u64(const std::string& path, const json& meta, const char* key, std::uint64_t fallback,
                            std::uint64_t max) {
@@ -171,11 +185,30 @@ std::string safetensors_model_bytes(const ModelFile& mf) {
   meta["cols"] = std::to_string(mf.cols);
   meta["epochs_done"] = std::to_string(mf.epochs_done);
   meta["seed"] = std::to_string(mf.seed);
-  meta["input"] = "x = pixel / 255 (as torchvision's ToTensor()), flattened to " + std::to_string(D) +
-                  " values in row-major order; logits = x @ weight.T + bias";
+  const bool features = !mf.class_labels.empty();
+  if (!features) {
+    meta["input"] = "x = pixel / 255 (as torchvision's ToTensor()), flattened to " + std::to_string(D) +
+                    " values in row-major order; logits = x @ weight.T + bias";
+  } else {
+    meta["pixel_scale"] = mf.pixel_scale == 1.0f ? "1" : "1/255";
+    meta["input"] = std::string(mf.pixel_scale == 1.0f ? "x = the " : "x = (uint8 value / 255) of the ") +
+                    std::to_string(D) + " features" + (mf.scaler.empty() ? "" : ", then x = (x - mean) / scale") +
+                    "; logits = x @ weight.T + bias; the predicted label is classes[argmax(logits)]";
+  }
   meta["settings"] = mf.settings_json;
-  header["weight"] = {{"dtype", "F32"}, {"shape", {C, D}}, {"data_offsets", {0, 4 * C * D}}};
-  header["bias"] = {{"dtype", "F32"}, {"shape", {C}}, {"data_offsets", {4 * C * D, 4 * C * D + 4 * C}}};
+  // The tensors in data order: weight, bias, then a feature model's classes and its scaler.
+  std::uint64_t at = 0;
+  auto add = [&](const char* name, const char* dtype, std::vector<std::uint64_t> shape, std::uint64_t bytes) {
+    header[name] = {{"dtype", dtype}, {"shape", shape}, {"data_offsets", {at, at + bytes}}};
+    at += bytes;
+  };
+  add("weight", "F32", {C, D}, 4 * C * D);
+  add("bias", "F32", {C}, 4 * C);
+  if (features) add("classes", "I64", {C}, 8 * C);
+  if (!mf.scaler.empty()) {
+    add("mean", "F64", {D}, 8 * D);
+    add("scale", "F64", {D}, 8 * D);
+  }
   std::string text = header.dump(-1, ' ', false, ordered_json::error_handler_t::replace);  // bytes that are not UTF-8 (a path): U+FFFD
   text.append((8 - text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
   std::string out;
@@ -183,6 +216,11 @@ std::string safetensors_model_bytes(const ModelFile& mf) {
   out += text;
   out += export_detail::float32_bytes(mf.model.weights);
   out += export_detail::float32_bytes(mf.model.bias);
+  if (features) out += export_detail::int64_bytes(mf.class_labels);
+  if (!mf.scaler.empty()) {
+    out += export_detail::float64_bytes(mf.scaler.mean);
+    out += export_detail::float64_bytes(mf.scaler.scale);
+  }
   return out;
 }
 
@@ -317,6 +355,40 @@ ModelFile load_safetensors_model(const std::string& path) {
   mf.model.weights = read_f32_tensor(path, *w, data);
   mf.model.bias = read_f32_tensor(path, *b, data);
 
+  // A feature model's class labels and scaler (written by safetensors_model_bytes), when present.
+  if (const TensorEntry* e = optional_vector(path, entries, "classes", "I64", C, "the class labels, ascending")) {
+    mf.class_labels.resize(C);
+    for (std::size_t c = 0; c < mf.class_labels.size(); ++c) {
+      mf.class_labels[c] = static_cast<std::int64_t>(export_detail::read_u64_le(data + e->begin + 8 * c));
+      if (c > 0 && mf.class_labels[c] <= mf.class_labels[c - 1]) {
+        throw DataError(path, "tensor \"classes\" element " + std::to_string(c) + " is " +
+                                  std::to_string(mf.class_labels[c]) + " after " + std::to_string(mf.class_labels[c - 1]) +
+                                  ": expected strictly ascending labels");
+      }
+    }
+  }
+  const TensorEntry* mean = optional_vector(path, entries, "mean", "F64", D, "the scaler's means");
+  const TensorEntry* scale = optional_vector(path, entries, "scale", "F64", D, "the scaler's standard deviations");
+  if ((mean == nullptr) != (scale == nullptr)) {
+    throw DataError(path, std::string("tensor \"") + (mean ? "mean" : "scale") + "\" without \"" + (mean ? "scale" : "mean") +
+                              "\": a scaler needs both");
+  }
+  if (mean != nullptr) {
+    if (mf.class_labels.empty()) {
+      throw DataError(path, "tensors \"mean\" and \"scale\" without \"classes\": a scaler belongs to a feature model");
+    }
+    mf.scaler.mean.resize(D);
+    mf.scaler.scale.resize(D);
+    for (std::size_t j = 0; j < D; ++j) {
+      mf.scaler.mean[j] = export_detail::read_f64_le(data + mean->begin + 8 * j);
+      mf.scaler.scale[j] = export_detail::read_f64_le(data + scale->begin + 8 * j);
+      if (!std::isfinite(mf.scaler.mean[j]) || !std::isfinite(mf.scaler.scale[j]) || !(mf.scaler.scale[j] > 0.0)) {
+        throw DataError(path, "scaler feature " + std::to_string(j) + ": mean " + std::to_string(mf.scaler.mean[j]) +
+                                  ", scale " + std::to_string(mf.scaler.scale[j]) + " (expected finite, and a scale > 0)");
+      }
+    }
+  }
+
   for (const auto& item : meta.items()) {
     if (!item.value().is_string()) throw DataError(path, "__metadata__ \"" + item.key() + "\" is not a string");
   }
@@ -339,6 +411,14 @@ ModelFile load_safetensors_model(const std::string& path) {
     const bool square = side * side == D;
     mf.rows = static_cast<std::uint32_t>(square ? side : 1);
     mf.cols = static_cast<std::uint32_t>(square ? side : D);
+  }
+  if (meta.contains("pixel_scale")) {
+    const std::string ps = meta["pixel_scale"].get<std::string>();
+    if (ps != "1/255" && !(ps == "1" && !mf.class_labels.empty())) {
+      throw DataError(path, "__metadata__ \"pixel_scale\" is \"" + short_json(json(ps)).substr(1) +
+                                ", expected \"1/255\", or \"1\" with a \"classes\" tensor (a model of float features)");
+    }
+    mf.pixel_scale = ps == "1" ? 1.0f : kModelFilePixelScale;
   }
   mf.epochs_done = static_cast<std::uint32_t>(
       metadata_u64(path, meta, "epochs_done", 0, std::numeric_limits<std::uint32_t>::max()));

@@ -1,8 +1,9 @@
 // The CLI on feature files (.npz and svmlight): info, train --solver lbfgs on both CPU backends, --save with the
-// class labels, eval and predict; a uint8 .npz trains to the very weights of the same images as IDX files; and
-// the refusals and bad-data exits.
+// class labels, eval and predict; --standardize's scaler kept and applied; a uint8 .npz trains to the very
+// weights of the same images as IDX files; and the refusals and bad-data exits.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <regex>
 #include <string>
 #include <vector>
@@ -89,8 +90,7 @@ TEST_F(FeatureCli, TrainSavesTheLabelsAndBothBackendsAgree) {
   EXPECT_NE(eval.out.find("(its test split, x_test): 60 rows of 36 features"), std::string::npos) << eval.out;
   EXPECT_NE(eval.out.find("Accuracy: " + mr[6].str() + "%"), std::string::npos) << eval.out << mr[6];
   const auto onnx = RunCli("export --model " + dir_.file("ref.lrm") + " --format onnx --out " + dir_.file("m.onnx"));
-  EXPECT_EQ(onnx.exit_code, 2) << onnx.output;
-  EXPECT_NE(onnx.err.find("trained on float features"), std::string::npos) << onnx.err;
+  EXPECT_EQ(onnx.exit_code, 0) << onnx.output;  // a float model's graph takes its features as they are
   const auto pred = RunCli("predict --model " + dir_.file("ref.lrm") + " --images " + Npz() + " --index 0 --top-k 1");
   ASSERT_EQ(pred.exit_code, 0) << pred.output;
   const std::string want = std::to_string(10 * test_labels_.labels[0] - 5);
@@ -150,6 +150,40 @@ TEST_F(FeatureCli, SvmlightTrainEvalPredict) {
   EXPECT_EQ(bad_label.exit_code, 3) << bad_label.output;
   EXPECT_NE(bad_label.err.find("label at row 0 is 3, which is not one of the model's 2 classes"), std::string::npos)
       << bad_label.err;
+}
+
+TEST_F(FeatureCli, StandardizeKeepsTheScalerAndEvalAndPredictApplyIt) {
+  const auto r = RunCli("train --solver lbfgs --tol 1e-6 --max-iter 300 --device reference --standardize --data " + Npz() +
+                        " --save " + dir_.file("std.lrm"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.out.find("standardised: each feature centred and divided by its standard deviation"), std::string::npos)
+      << r.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.out, m, kFeatureFinal)) << r.out;
+  const ModelFile mf = load_model_file(dir_.file("std.lrm"));
+  ASSERT_EQ(mf.scaler.mean.size(), 36u);
+  // Feature 0 of the training rows, as the model reads them (pixels / 10): its mean and population deviation.
+  double sum = 0.0, squares = 0.0;
+  for (std::size_t i = 0; i < 300; ++i) sum += train_.pixels[i * 36] / 10.0;
+  for (std::size_t i = 0; i < 300; ++i) squares += std::pow(train_.pixels[i * 36] / 10.0 - sum / 300, 2);
+  EXPECT_NEAR(mf.scaler.mean[0], sum / 300, 1e-12);
+  EXPECT_NEAR(mf.scaler.scale[0], std::sqrt(squares / 300), 1e-12);
+  EXPECT_NE(mf.settings_json.find(R"("standardize":"mean and scale")"), std::string::npos) << mf.settings_json;
+  // eval standardises the test rows as training did: the accuracy train printed.
+  const auto eval = RunCli("eval --model " + dir_.file("std.lrm") + " --data " + Npz());
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(eval.out.find("Accuracy: " + m[6].str() + "%"), std::string::npos) << eval.out << m[6];
+  const auto pred = RunCli("predict --model " + dir_.file("std.lrm") + " --images " + Npz() + " --index 0 --output class");
+  ASSERT_EQ(pred.exit_code, 0) << pred.output;
+  EXPECT_EQ(pred.out, "index,predicted\n0," + std::to_string(10 * test_labels_.labels[0] - 5) + "\n");
+
+  const auto idx = RunCli("train --solver lbfgs --standardize --data " + dir_.path());
+  EXPECT_EQ(idx.exit_code, 2);
+  EXPECT_NE(idx.err.find("--standardize applies to --data FILE"), std::string::npos) << idx.err;
+  const auto top =
+      RunCli("predict --model " + dir_.file("std.lrm") + " --images " + Npz() + " --all --output class --top-k 2");
+  EXPECT_EQ(top.exit_code, 2);
+  EXPECT_NE(top.err.find("--top-k ranks probabilities or logits"), std::string::npos) << top.err;
 }
 
 TEST_F(FeatureCli, RefusalsAndBadData) {

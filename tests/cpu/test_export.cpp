@@ -1,7 +1,8 @@
 // The export writers and the safetensors reader (include/logreg/export*.hpp) byte by byte: safetensors
 // header and data, .npy headers and the stored zip of the .npz, the ONNX graph read back with the same
-// generated protobuf classes, and every rejection of a bad safetensors file. Real clients (onnxruntime,
-// PyTorch, scikit-learn) check the files in tests/python/test_export.py.
+// generated protobuf classes (a feature model's scaler nodes and label output too), and every rejection of a
+// bad safetensors file. Real clients (onnxruntime, PyTorch, scikit-learn) check the files in
+// tests/python/test_export.py and tests/python/test_standardize.py.
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -433,6 +434,115 @@ TEST(OnnxWriter, GraphFieldsPerHead) {
     EXPECT_EQ(init["weight"]->raw_data(), Floats(mf.model.weights));
     EXPECT_EQ(init["bias"]->raw_data(), Floats(mf.model.bias));
   }
+}
+
+
+// SmallModel as a feature model: labels -1, 4, 10 over 4 float features, standardised.
+ModelFile SmallFeatureModel() {
+  ModelFile mf = SmallModel();
+  mf.rows = 1;
+  mf.cols = 4;
+  mf.class_labels = {-1, 4, 10};
+  mf.pixel_scale = 1.0f;
+  mf.scaler.mean = {0.5, -2.0, 0.0, 1.0 / 3.0};
+  mf.scaler.scale = {2.0, 1.0, 0.25, 3.0};
+  return mf;
+}
+
+TEST(OnnxWriter, FeatureModelStandardisesAndOutputsLabels) {
+  ModelFile mf = SmallFeatureModel();
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(onnx_model_bytes(mf)));
+  const onnx::GraphProto& g = m.graph();
+  ASSERT_EQ(g.input_size(), 1);
+  EXPECT_EQ(g.input(0).name(), "features");
+  std::vector<std::string> ops, outputs;
+  for (const onnx::NodeProto& n : g.node()) ops.push_back(n.op_type());
+  for (const onnx::ValueInfoProto& o : g.output()) outputs.push_back(o.name());
+  EXPECT_EQ(ops, (std::vector<std::string>{"Cast", "Sub", "Div", "Cast", "Gemm", "Softmax", "ArgMax", "Gather"}));
+  EXPECT_EQ(outputs, (std::vector<std::string>{"logits", "probabilities", "label"}));
+  EXPECT_EQ(g.output(2).type().tensor_type().elem_type(), onnx::TensorProto::INT64);
+  EXPECT_EQ(g.node(0).input(0), "features");
+  EXPECT_EQ(g.node(1).input(1), "mean");
+  EXPECT_EQ(g.node(2).input(1), "scale");
+  EXPECT_EQ(g.node(4).input(0), "x");
+  EXPECT_EQ(g.node(7).input(0), "classes");
+  std::map<std::string, const onnx::TensorProto*> init;
+  for (const onnx::TensorProto& t : g.initializer()) init[t.name()] = &t;
+  ASSERT_EQ(init.size(), 5u);  // mean, scale, weight, bias, classes: no pixel_max for float features
+  // The scaler in double, exactly the model file's.
+  EXPECT_EQ(init["mean"]->data_type(), onnx::TensorProto::DOUBLE);
+  double third = 0.0;
+  std::memcpy(&third, init["mean"]->raw_data().data() + 24, 8);
+  EXPECT_EQ(third, 1.0 / 3.0);
+  EXPECT_EQ(U64At(init["scale"]->raw_data(), 16), 0x3FD0000000000000u);  // 0.25 as binary64
+  EXPECT_EQ(init["classes"]->data_type(), onnx::TensorProto::INT64);
+  EXPECT_EQ(static_cast<std::int64_t>(U64At(init["classes"]->raw_data(), 0)), -1);
+  EXPECT_EQ(U64At(init["classes"]->raw_data(), 16), 10u);
+  EXPECT_NE(m.doc_string().find("(features - mean) / scale @ weight.T + bias"), std::string::npos) << m.doc_string();
+  // uint8 features without a scaler: Div by 255, then the Gemm, and the labels still.
+  mf.scaler = FeatureScaler{};
+  mf.pixel_scale = kModelFilePixelScale;
+  ASSERT_TRUE(m.ParseFromString(onnx_model_bytes(mf)));
+  ops.clear();
+  for (const onnx::NodeProto& n : m.graph().node()) ops.push_back(n.op_type());
+  EXPECT_EQ(ops, (std::vector<std::string>{"Div", "Gemm", "Softmax", "ArgMax", "Gather"}));
+  EXPECT_EQ(m.graph().node(1).input(0), "x_unit");
+}
+
+TEST(SafetensorsReader, FeatureModelKeepsLabelsScalerAndPixelScale) {
+  test::TempDir dir;
+  const ModelFile mf = SmallFeatureModel();
+  const std::string bytes = safetensors_model_bytes(mf);
+  const std::uint64_t n = U64At(bytes, 0);
+  const nlohmann::json h = nlohmann::json::parse(bytes.substr(8, n));
+  EXPECT_EQ(h["classes"], nlohmann::json::parse(R"({"dtype":"I64","shape":[3],"data_offsets":[60,84]})"));
+  EXPECT_EQ(h["mean"], nlohmann::json::parse(R"({"dtype":"F64","shape":[4],"data_offsets":[84,116]})"));
+  EXPECT_EQ(h["scale"], nlohmann::json::parse(R"({"dtype":"F64","shape":[4],"data_offsets":[116,148]})"));
+  EXPECT_EQ(h["__metadata__"]["pixel_scale"], "1");
+  WriteBytes(dir.file("f.safetensors"), bytes);
+  const ModelFile back = load_safetensors_model(dir.file("f.safetensors"));
+  EXPECT_EQ(back.class_labels, mf.class_labels);
+  EXPECT_EQ(back.scaler.mean, mf.scaler.mean);
+  EXPECT_EQ(back.scaler.scale, mf.scaler.scale);
+  EXPECT_EQ(back.pixel_scale, 1.0f);
+  EXPECT_EQ(back.model.weights, mf.model.weights);
+  // A scale of 0 and a scaler without its other half are refused by name.
+  std::string zero = bytes;
+  std::memset(zero.data() + 8 + n + 116 + 8, 0, 8);
+  WriteBytes(dir.file("zero.safetensors"), zero);
+  try {
+    load_safetensors_model(dir.file("zero.safetensors"));
+    ADD_FAILURE() << "a zero scale was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("scaler feature 1"), std::string::npos) << e.what();
+  }
+  nlohmann::json half = h;
+  half.erase("scale");
+  half.erase("__metadata__");
+  WriteBytes(dir.file("half.safetensors"), Safetensors(half, bytes.substr(8 + n, 116)));
+  try {
+    load_safetensors_model(dir.file("half.safetensors"));
+    ADD_FAILURE() << "a mean without a scale was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor \"mean\" without \"scale\""), std::string::npos) << e.what();
+  }
+}
+
+TEST(NpzWriter, FeatureModelAddsLabelsAndStandardScalerArrays) {
+  const ModelFile mf = SmallFeatureModel();
+  const std::map<std::string, std::string> files = ReadStoredZip(npz_model_bytes(mf));
+  ASSERT_EQ(files.size(), 6u);
+  const std::string& mean = files.at("mean_.npy");
+  EXPECT_NE(mean.find("'descr': '<f8', 'fortran_order': False, 'shape': (4,)"), std::string::npos);
+  double v = 0.0;
+  std::memcpy(&v, mean.data() + mean.size() - 8, 8);
+  EXPECT_EQ(v, 1.0 / 3.0);
+  const std::string& scale = files.at("scale_.npy");
+  std::memcpy(&v, scale.data() + scale.size() - 32, 8);
+  EXPECT_EQ(v, 2.0);
+  const std::string& classes = files.at("classes_.npy");
+  EXPECT_EQ(static_cast<std::int64_t>(U64At(classes, classes.size() - 24)), -1);
 }
 
 }  // namespace

@@ -195,12 +195,12 @@ TEST(ModelFile, WrongVersionNamesTheSupportedVersion) {
   test::TempDir dir;
   save_model_file(dir.file("m.lrm"), SampleModelFile());
   std::vector<std::uint8_t> b = ReadBytes(dir.file("m.lrm"));
-  PutU32(&b, 8, 3);
+  PutU32(&b, 8, 4);
   FixCrc(&b);  // so that the version check, not the checksum, is what fails
   WriteBytes(dir.file("m.lrm"), b);
   const std::string msg = LoadError(dir.file("m.lrm"));
-  EXPECT_NE(msg.find("unsupported model file version 3"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("reads versions 1 and 2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unsupported model file version 4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("reads versions 1 to 3"), std::string::npos) << msg;
   // A version-1 file relabelled as version 2 lacks the class labels: its length says so.
   b = ReadBytes(dir.file("m.lrm"));
   PutU32(&b, 8, 2);
@@ -240,6 +240,74 @@ TEST(ModelFile, ClassLabelsMakeVersion2AndRoundTrip) {
   EXPECT_NE(msg.find("strictly ascending"), std::string::npos) << msg;
   f.class_labels = {1, 1, 2};
   EXPECT_THROW(save_model_file(dir.file("x.lrm"), f), std::invalid_argument);
+}
+
+TEST(ModelFile, ScalerMakesVersion3AndRoundTripsExactly) {
+  test::TempDir dir;
+  ModelFile f = SampleModelFile();
+  f.class_labels = {-1, 2, 9};
+  save_model_file(dir.file("v2.lrm"), f);
+  const std::vector<std::uint8_t> v2 = ReadBytes(dir.file("v2.lrm"));
+  for (int j = 0; j < 20; ++j) {
+    f.scaler.mean.push_back(0.1 * j - 0.7);
+    f.scaler.scale.push_back(j == 3 ? 1.0 : 1.0 / 3.0 + j);  // 1/3: a double that a float would round
+  }
+  save_model_file(dir.file("v3.lrm"), f);
+  const std::vector<std::uint8_t> v3 = ReadBytes(dir.file("v3.lrm"));
+  EXPECT_EQ(GetU32(v3, 8), 3u);
+  ASSERT_EQ(v3.size(), v2.size() + 4 + 16 * 20);
+  // The version-2 bytes up to its CRC; then D = 20, the means, the scales (f64).
+  EXPECT_TRUE(std::equal(v2.begin() + 12, v2.end() - 4, v3.begin() + 12));
+  const std::size_t at = v2.size() - 4;
+  EXPECT_EQ(GetU32(v3, at), 20u);
+  double scale1 = 0.0;
+  std::memcpy(&scale1, v3.data() + at + 4 + 8 * 20 + 8, 8);
+  EXPECT_EQ(scale1, 1.0 / 3.0 + 1);
+  const ModelFile back = load_model_file(dir.file("v3.lrm"));
+  EXPECT_EQ(back.scaler.mean, f.scaler.mean);
+  EXPECT_EQ(back.scaler.scale, f.scaler.scale);
+  EXPECT_EQ(back.class_labels, f.class_labels);
+  EXPECT_TRUE(load_model_file(dir.file("v2.lrm")).scaler.empty());
+
+  // A bad scaler block is refused by field name: a zero scale, a wrong count, a NaN mean.
+  std::vector<std::uint8_t> bad = v3;
+  std::memset(bad.data() + at + 4 + 8 * 20 + 8 * 5, 0, 8);  // scale[5] = 0
+  FixCrc(&bad);
+  WriteBytes(dir.file("bad.lrm"), bad);
+  std::string msg = LoadError(dir.file("bad.lrm"));
+  EXPECT_NE(msg.find("scaler scale[5]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not a finite number > 0"), std::string::npos) << msg;
+  bad = v3;
+  PutU32(&bad, at, 19);
+  FixCrc(&bad);
+  WriteBytes(dir.file("bad.lrm"), bad);
+  msg = LoadError(dir.file("bad.lrm"));
+  EXPECT_NE(msg.find("scaler_count"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expected D = 20"), std::string::npos) << msg;
+  bad = v3;
+  PutU32(&bad, at + 4 + 8 * 2 + 4, 0x7FF80000u);  // mean[2]'s high word: NaN
+  FixCrc(&bad);
+  WriteBytes(dir.file("bad.lrm"), bad);
+  msg = LoadError(dir.file("bad.lrm"));
+  EXPECT_NE(msg.find("scaler mean[2]"), std::string::npos) << msg;
+  // A version-2 file relabelled as 3 lacks the scaler: its length says so.
+  bad = v2;
+  PutU32(&bad, 8, 3);
+  FixCrc(&bad);
+  WriteBytes(dir.file("bad.lrm"), bad);
+  msg = LoadError(dir.file("bad.lrm"));
+  EXPECT_NE(msg.find("the scaler"), std::string::npos) << msg;
+
+  // The writer refuses what the reader would: a scaler without labels, of the wrong width, or a zero scale.
+  ModelFile no_labels = f;
+  no_labels.class_labels.clear();
+  EXPECT_THROW(save_model_file(dir.file("x.lrm"), no_labels), std::invalid_argument);
+  ModelFile narrow = f;
+  narrow.scaler.mean.pop_back();
+  EXPECT_THROW(save_model_file(dir.file("x.lrm"), narrow), std::invalid_argument);
+  ModelFile zero = f;
+  zero.scaler.scale[0] = 0.0;
+  EXPECT_THROW(save_model_file(dir.file("x.lrm"), zero), DivergedError);
 }
 
 TEST(ModelFile, BadFieldsAreRejectedByName) {

@@ -46,6 +46,15 @@ void check_accepted(const logreg::ModelFile& f, const std::vector<std::uint8_t>&
       if (!std::isfinite(x)) invariant_failed("accepted a non-finite value");
     }
   }
+  if (!f.scaler.empty() && (f.class_labels.empty() || f.scaler.scale.size() != static_cast<std::size_t>(m.input_dim) ||
+                            f.scaler.mean.size() != f.scaler.scale.size())) {
+    invariant_failed("accepted a scaler without labels or of the wrong width");
+  }
+  for (std::size_t j = 0; j < f.scaler.scale.size(); ++j) {
+    if (!std::isfinite(f.scaler.mean[j]) || !std::isfinite(f.scaler.scale[j]) || !(f.scaler.scale[j] > 0.0)) {
+      invariant_failed("accepted a non-finite scaler value or a scale <= 0");
+    }
+  }
   // Re-encode: must give back the input exactly.
   const std::string path = logreg::fuzz::scratch_dir() + "/resaved.lrm";
   logreg::save_model_file(path, f);

@@ -38,7 +38,8 @@ void check_accepted(const logreg::ModelFile& f) {
       "resaved.safetensors", reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
   const logreg::ModelFile back = logreg::load_safetensors_model(path);
   if (back.model.weights != m.weights || back.model.bias != m.bias || back.model.head != m.head ||
-      back.rows != f.rows || back.cols != f.cols) {
+      back.rows != f.rows || back.cols != f.cols || back.class_labels != f.class_labels ||
+      back.scaler.mean != f.scaler.mean || back.scaler.scale != f.scaler.scale || back.pixel_scale != f.pixel_scale) {
     invariant_failed("load(save(load(x))) differs from load(x)");
   }
 }

@@ -1,7 +1,8 @@
 // Writes the seed corpora of the fuzz targets into OUT_DIR/<target>/ and OUT_DIR/fuzz_cli.dict:
 // small valid IDX image and label files (raw and gzip) made by the project's writers, valid model
-// files (every loss head, with and without optimizer state) made by save_model_file, and command
-// lines for every subcommand; the dictionary lists every subcommand and option name of build_cli's app.
+// files (every loss head, with and without optimizer state, a feature model with labels and a scaler) made by
+// save_model_file, and command lines for every subcommand; the dictionary lists every subcommand and option
+// name of build_cli's app.
 // Usage: make_fuzz_corpus OUT_DIR   (tools/testing/fuzz.sh runs it; no data set is kept in git).
 #include <CLI/CLI.hpp>
 
@@ -132,6 +133,15 @@ int main(int argc, char** argv) {
   save_model_file((model / "sigmoid_softmax_2x3x4.lrm").string(), sample_model(2, 3, 4, LossHead::kSigmoidSoftmax, false));
   save_model_file((model / "ovr_3x3x2_state.lrm").string(), sample_model(3, 3, 2, LossHead::kOvr, true));
   save_model_file((model / "softmax_1x1x1.lrm").string(), sample_model(1, 1, 1, LossHead::kSoftmax, false));
+  // A feature model with class labels and a scaler (version 3), also as safetensors.
+  ModelFile scaled = sample_model(1, 4, 3, LossHead::kSoftmax, false);
+  scaled.class_labels = {-2, 5, 9};
+  scaled.pixel_scale = 1.0f;
+  scaled.scaler.mean = {0.5, -1.0, 0.0, 3.25};
+  scaled.scaler.scale = {2.0, 1.0, 0.125, 7.5};
+  save_model_file((model / "scaled_1x4x3.lrm").string(), scaled);
+  std::ofstream((safetensors / "scaled_1x4x3.safetensors").string(), std::ios::binary)
+      << safetensors_model_bytes(scaled);
   // safetensors files: our writer's, each loss head.
   for (const auto& [name, head] : {std::pair<const char*, LossHead>{"softmax_4x5x3", LossHead::kSoftmax},
                                    {"sigmoid_softmax_2x3x4", LossHead::kSigmoidSoftmax}, {"ovr_3x3x2", LossHead::kOvr}}) {
@@ -156,6 +166,8 @@ int main(int argc, char** argv) {
       {"predict", "--model", "m.lrm", "--images", "x.idx", "--index", "0", "--top-k", "3", "--format", "jsonl",
        "--out", "p.jsonl"},
       {"predict", "--model", "m.lrm", "--images", "x.idx", "--all", "--index", "1"},
+      {"predict", "--model", "m.lrm", "--images", "x.npz", "--all", "--output", "logits", "--top-k", "2"},
+      {"train", "--data", "x.npz", "--solver", "lbfgs", "--standardize"},
       {"train", "--epochs", "-1", "--lr=abc"},
       {"bogus"},
   };
