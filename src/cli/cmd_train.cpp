@@ -190,7 +190,8 @@ void run_train(RunSettings o) {
     std::string what = (sig != 0 ? std::string("interrupted by ") + signal_name(sig)
                                  : std::string("standard output failed, training stopped")) +
                        " after " + std::to_string(outcome.iterations) + " L-BFGS iterations";
-    if (!o.save.empty()) what += "; model saved to " + o.save + " (the last iteration's weights)";
+    if (outcome.stopped_in_cv) what += " during cross-validation (no model fitted on all rows; nothing saved)";
+    else if (!o.save.empty()) what += "; model saved to " + o.save + " (the last iteration's weights)";
     throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
   }
   if (!o.test_data.empty()) {
