@@ -38,6 +38,7 @@ void check_real_option(const char* flag, double v, const RealRange& range) {
 
 // --penalty with the solver, --l1-ratio and --C.
 void check_penalty(const RunSettings& o) {
+  if (!is_full_batch(o.solver)) return;  // the scope check names --penalty with SGD
   const std::string given = std::string("--penalty ") + penalty_name(o.penalty);
   if (has_l1(o.penalty) && o.solver != Solver::kLbfgs) {
     throw UsageError(given + ": the L1 and elastic-net penalties run on --solver lbfgs only (OWL-QN), not --solver " +
@@ -59,7 +60,7 @@ void check_penalty(const RunSettings& o) {
 
 // --cv with the values of --C and --val-split.
 void check_cv(const RunSettings& o) {
-  if (o.cv == 0) return;
+  if (o.cv == 0 || !is_full_batch(o.solver)) return;
   if (o.cv < 2) throw UsageError("--cv " + std::to_string(o.cv) + ": needs K >= 2 folds (0 = off)");
   if (parse_c_values(o.C).size() < 2) {
     throw UsageError("--cv " + std::to_string(o.cv) + " chooses among several --C values; give several (--C "
