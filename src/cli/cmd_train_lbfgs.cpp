@@ -216,13 +216,17 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
 
   LbfgsRunOutcome outcome;
   outcome.iterations = run.fit.iterations;
+  if (run.stopped_in_path && run.has_cv) {  // no fold's fit is a model of the training set: nothing is saved
+    outcome.stopped = outcome.stopped_in_cv = true;
+    return outcome;
+  }
   if (run.stopped_in_path) {
     // The iterate of a C that was not chosen, on the training rows only: its record says exactly that.
     outcome.stopped = true;
     outcome.stopped_in_path = true;
     if (!o.save.empty()) {
       in.settings["lbfgs_result"] = {{"stopped", true},
-                                     {"stopped_in", run.has_cv ? "cross-validation" : "regularisation path"},
+                                     {"stopped_in", "regularisation path"},
                                      {"C", c_json(run.stopped_at_c)},
                                      {"iterations", run.fit.iterations},
                                      {"fit_rows", run.fit_rows},

@@ -33,6 +33,7 @@ struct LbfgsRunInputs {
 struct LbfgsRunOutcome {
   bool stopped = false;  // stop_requested said so (the model of the last iteration was saved with --save)
   bool stopped_in_path = false;  // ... during the regularisation path: the saved model is that C's iterate
+  bool stopped_in_cv = false;    // ... during --cv's fits: no model was fitted on all rows, none saved
   int iterations = 0;    // of the fit that ran last
 };
 

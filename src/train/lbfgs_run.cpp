@@ -49,9 +49,9 @@ void copy_rows(const Dataset& data, const std::vector<std::uint32_t>& rows, Imag
 LbfgsConfig penalised_config(const LbfgsConfig& base, double C, std::size_t n, double l1_ratio, std::size_t n_weights,
                              double* l2) {
   const PenaltyStrengths s = penalty_strengths(C, static_cast<double>(n), l1_ratio);
-  *l2 = l1_ratio == 0.0 ? l2_strength(C, static_cast<double>(n)) : s.l2;
+  *l2 = s.l2;
   LbfgsConfig config = base;
-  config.l1 = l1_ratio == 0.0 ? 0.0 : s.l1;
+  config.l1 = s.l1;
   config.l1_count = n_weights;
   return config;
 }
