@@ -9,7 +9,9 @@ on small standardized sets written as .npz files, on both CPU backends:
   NoPenalty      the same set; --penalty none against LogisticRegression(penalty="none", solver="lbfgs").
   CrossValidated the same set; --cv 4 against LogisticRegressionCV(Cs=..., cv=StratifiedKFold(4)): the same mean
                  validation accuracy for every C and the same chosen C, with --C 0.003,0.03,0.3,3 (one best C)
-                 and with --C 0.01,0.1,1,10 (the last three tie: the first of them is chosen).
+                 and with --C 0.01,0.1,1,10 (the last three tie: the first of them is chosen); and --cv 3 on
+                 a sparse make_classification set (300 rows, 30 features, values below 0.8 set to 0) written as
+                 svmlight, whose folds are CSR row copies.
 
 For L1 and elastic-net: our objective (written out below in numpy, evaluated at the float32 weights of our model
 file) is at most scikit-learn's + 1e-6, and the zero patterns agree: each weight is exactly 0 in our model where
@@ -29,7 +31,7 @@ import unittest
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_digits, make_classification
+from sklearn.datasets import dump_svmlight_file, load_digits, load_svmlight_file, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
@@ -138,16 +140,16 @@ class NoPenalty(unittest.TestCase):
 
 
 class CrossValidated(unittest.TestCase):
-    def check(self, name, Cs, unique_best):
-        X, y = standardized_classification()
-        cv = LogisticRegressionCV(Cs=Cs, cv=StratifiedKFold(4), tol=1e-10, max_iter=20000).fit(X, y)
+    def check(self, name, Cs, unique_best, data=None, K=4):
+        X, y = standardized_classification() if data is None else data[:2]
+        cv = LogisticRegressionCV(Cs=Cs, cv=StratifiedKFold(K), tol=1e-10, max_iter=20000).fit(X, y)
         mean_accuracy = cv.scores_[0].mean(axis=0)
         report(f"{name} scikit-learn", f"C_ {cv.C_[0]}, mean accuracies {mean_accuracy}")
         self.assertEqual(int(np.sum(mean_accuracy == mean_accuracy.max())) == 1, unique_best)  # the case it claims
-        path = write_npz(name, X, y)
+        path = write_npz(name, X, y) if data is None else data[2]
         for device in ("reference", "cpu"):
             with self.subTest(device=device):
-                W, b, out = train(name, path, device, ["--C", ",".join(str(c) for c in Cs), "--cv", "4",
+                W, b, out = train(name, path, device, ["--C", ",".join(str(c) for c in Cs), "--cv", str(K),
                                                        "--tol", "1e-10", "--max-iter", "20000"])
                 rows = re.findall(r"^  ([0-9.e+-]+|inf) +([0-9.]+) +([0-9.]+) +\d+ +(?:yes|no)", out, re.M)
                 self.assertEqual(len(rows), len(Cs), out)
@@ -167,6 +169,15 @@ class CrossValidated(unittest.TestCase):
 
     def test_chooses_the_first_of_tied_cs(self):
         self.check("cv_tied", [0.01, 0.1, 1.0, 10.0], False)
+
+    def test_cuts_sparse_rows_into_folds(self):
+        X, y = make_classification(n_samples=300, n_features=30, n_informative=8, n_classes=3, flip_y=0.05,
+                                   random_state=4)
+        X[np.abs(X) < 0.8] = 0.0
+        path = os.path.join(TMP, "cv_sparse.svm")
+        dump_svmlight_file(X, y, path, zero_based=False)
+        X_csr, y_read = load_svmlight_file(path)
+        self.check("cv_sparse", [0.01, 0.1, 1.0, 10.0], True, (X_csr, y_read.astype(np.int64), path), K=3)
 
 
 def main():
