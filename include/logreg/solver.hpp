@@ -35,11 +35,11 @@ inline bool parse_solver(const std::string& s, Solver* out) { return parse_name(
 enum class Penalty { kL2, kL1, kElasticNet, kNone };
 
 inline constexpr NameTable<Penalty, 4> kPenaltyNames = {{
-    {Penalty::kL2, "l2", "||W||^2 / 2 (scikit-learn's default); every full-batch solver"},
-    {Penalty::kL1, "l1", "||W||_1, sparse weights; --solver lbfgs only (OWL-QN)"},
+    {Penalty::kL2, "l2", "||W||^2 / 2, scikit-learn's default; every full-batch solver"},
+    {Penalty::kL1, "l1", "||W||_1, sparse weights; --solver lbfgs only, by OWL-QN"},
     {Penalty::kElasticNet, "elasticnet",
-     "(1 - R) ||W||^2 / 2 + R ||W||_1 with R = --l1-ratio; --solver lbfgs only (OWL-QN)"},
-    {Penalty::kNone, "none", "no penalty (C is ignored)"},
+     "(1 - R) ||W||^2 / 2 + R ||W||_1 with R = --l1-ratio; --solver lbfgs only, by OWL-QN"},
+    {Penalty::kNone, "none", "no penalty; --C is ignored"},
 }};
 
 inline const char* penalty_name(Penalty p) { return name_of(kPenaltyNames, p); }

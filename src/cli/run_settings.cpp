@@ -423,8 +423,8 @@ const std::vector<Field>& fields() {
     {
       Field c = text_field("--C", "C", &RunSettings::C,
                            "L-BFGS, Newton-CG: inverse regularisation strength, scikit-learn's C (> 0; inf: no penalty); several "
-                           "comma-separated values (0.01,0.1,1,10) fit the regularisation path on --val-split and "
-                           "refit the best",
+                           "comma-separated values (0.01,0.1,1,10) fit the regularisation path on --val-split or --cv "
+                           "and refit the best",
                            Scope::kFullBatch);
       const auto bind = c.bind;
       c.bind = [bind](CLI::App* sub, RunSettings* o) {
