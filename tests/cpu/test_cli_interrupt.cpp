@@ -102,6 +102,15 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
+// Waits up to 60 s until the file `out` holds `text`; whether it does.
+bool WaitForOutput(const std::string& out, const std::string& text) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (ReadAll(out).find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return ReadAll(out).find(text) != std::string::npos;
+}
+
 TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
   const std::string model = dir_.file("model.bin");
   const std::string out = dir_.file("stdout.txt");
@@ -111,11 +120,7 @@ TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
                                    "--data", dir_.path(), "--save", model};
   const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
   ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (ReadAll(out).find("C: 0.001.") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_NE(ReadAll(out).find("C: 0.001."), std::string::npos) << "the path's first C did not finish in 60 s";
+  ASSERT_TRUE(WaitForOutput(out, "C: 0.001.")) << "the path's first C did not finish in 60 s";
   ASSERT_EQ(kill(pid, SIGINT), 0);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
@@ -147,10 +152,7 @@ TEST_F(TrainInterrupt, DuringCrossValidationSavesNothingAndSaysSo) {
                                    "--data", dir_.path(), "--save", model};
   const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
   ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (ReadAll(out).find("Optimizer:") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  ASSERT_TRUE(WaitForOutput(out, "Optimizer:")) << "the run did not start in 60 s";
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_EQ(kill(pid, SIGINT), 0);
   int status = 0;
