@@ -2,8 +2,9 @@
 // FullBatchEngine (engine.hpp): its objective (and, for Newton-CG, its Hessian-vector product) over rows of its
 // training set, and its logits for the scores: one
 // fit at one C, or the regularisation path (each C warm-started from the previous solution and scored on the
-// validation rows) and the best C refitted on all training rows; the test accuracy every K iterations and the
-// final evaluation. Like run_training (training.hpp) for SGD, it prints nothing: hooks report each step to
+// validation rows) and the best C refitted on all training rows, or the path cross-validated over K stratified
+// folds (cross_validation.hpp) and the chosen C refitted; the L1 and elastic-net penalties through the solver's
+// OWL-QN (penalised_config); the test accuracy every K iterations and the final evaluation. Like run_training (training.hpp) for SGD, it prints nothing: hooks report each step to
 // the caller, which formats lines, metrics records and saved files (src/cli/cmd_train_lbfgs.cpp).
 // Not here: the solver (solver.hpp), the objective's maths (maths/objective_math.hpp).
 #pragma once
@@ -12,6 +13,7 @@
 #include <functional>
 #include <vector>
 
+#include "logreg/cross_validation.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/engine.hpp"
 #include "logreg/evaluation.hpp"
@@ -27,7 +29,16 @@ struct LbfgsRunConfig {
   LbfgsConfig solver;              // tol, max_iter, memory
   NewtonCgConfig newton;           // tol, max_iter, CG's limits
   int eval_every = 10;             // the test accuracy every K iterations of the final fit (0: only at the end)
+  double l1_ratio = 0.0;           // the penalty's L1 share r (objective_math.hpp); > 0 needs kLbfgs (OWL-QN)
+  int cv_folds = 0;                // >= 2: the path cross-validated over this many stratified folds of the
+                                   // training rows (no validation split), instead of scored on validation rows
 };
+
+// The solver's settings for a fit at C on n rows whose first n_weights parameters are W: `base` with the L1
+// part of the penalty (penalty_strengths(C, n, l1_ratio).l1 on those weights), and in *l2 the L2 strength the
+// objective takes (exactly l2_strength(C, n) when l1_ratio is 0).
+LbfgsConfig penalised_config(const LbfgsConfig& base, double C, std::size_t n, double l1_ratio, std::size_t n_weights,
+                             double* l2);
 
 // One C of the regularisation path, fitted on the training rows and scored on the validation rows.
 struct PathPoint {
@@ -53,6 +64,8 @@ struct LbfgsRunResult {
   std::vector<PathPoint> path;  // empty for one C
   double best_c = 0.0;          // the C of the final fit
   double best_val_accuracy = 0.0;  // its validation accuracy on the path (path only)
+  bool has_cv = false;          // the path was cross-validated (config.cv_folds): `cv` holds its scores
+  CvResult cv;
   std::size_t fit_rows = 0;     // the rows of the final fit
   bool stopped = false;         // stop_requested or on_iteration ended the run
   bool stopped_in_path = false; // ... during the path's fit of C = stopped_at_c (no final fit ran)
@@ -66,7 +79,8 @@ struct LbfgsRunResult {
 
 // Fits from `start` (its shape and head; scikit-learn starts from zeros) on `engine`, whose training set the
 // rows index; the validation and test scores come from its logits (evaluate_model, accuracy_percent). Several C
-// values need validation rows (UsageError otherwise). `all_rows` is the number of training rows before the
+// values need validation rows or cv_folds (UsageError otherwise); with cv_folds the folds cut the training rows
+// (split.train_rows, by data.train_labels) and the refit starts from the folds' mean solution at the chosen C. `all_rows` is the number of training rows before the
 // split: the refit's rows. Newton-CG needs the engine's Hessian-vector product (its UsageError without one).
 LbfgsRunResult run_lbfgs(FullBatchEngine& engine, const Dataset& data, const TrainSplit& split, std::uint32_t all_rows,
                          const Model& start, const LbfgsRunConfig& config, const LbfgsRunHooks& hooks);

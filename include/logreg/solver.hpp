@@ -1,10 +1,12 @@
 // The solvers of `train --solver` (a name table) and the two full-batch drivers: libLBFGS minimises a function
 // it sees only as "value and gradient at these parameters" (a backend's full_batch_objective); the trust-region
 // Newton-CG also asks for "the Hessian at these parameters times v" (full_batch_hessian_vector). Both apply
-// scikit-learn's stopping rule and say why they stopped. Not here: the maths (maths/objective_math.hpp), the
+// scikit-learn's stopping rule and say why they stopped. L-BFGS also minimises f + l1 ||x_weights||_1 (libLBFGS's
+// orthant-wise OWL-QN) for the L1 and elastic-net penalties (`--penalty`, a name table). Not here: the maths (maths/objective_math.hpp), the
 // backends, the output lines (src/cli/).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
@@ -29,12 +31,33 @@ inline bool is_full_batch(Solver s) { return s == Solver::kLbfgs || s == Solver:
 inline const char* solver_name(Solver s) { return name_of(kSolverNames, s); }
 inline bool parse_solver(const std::string& s, Solver* out) { return parse_name(kSolverNames, s, out); }
 
+// The penalty of the full-batch objective (maths/objective_math.hpp, penalty_strengths): scikit-learn's names.
+enum class Penalty { kL2, kL1, kElasticNet, kNone };
+
+inline constexpr NameTable<Penalty, 4> kPenaltyNames = {{
+    {Penalty::kL2, "l2", "||W||^2 / 2, scikit-learn's default; every full-batch solver"},
+    {Penalty::kL1, "l1", "||W||_1, sparse weights; --solver lbfgs only, by OWL-QN"},
+    {Penalty::kElasticNet, "elasticnet",
+     "(1 - R) ||W||^2 / 2 + R ||W||_1 with R = --l1-ratio; --solver lbfgs only, by OWL-QN"},
+    {Penalty::kNone, "none", "no penalty; --C is ignored"},
+}};
+
+inline const char* penalty_name(Penalty p) { return name_of(kPenaltyNames, p); }
+// The share r of the penalty that is L1 (objective_math.hpp's l1_ratio): 0 for l2 and none, 1 for l1.
+inline double l1_ratio_of(Penalty p, double elasticnet_ratio) {
+  return p == Penalty::kL1 ? 1.0 : p == Penalty::kElasticNet ? elasticnet_ratio : 0.0;
+}
+// Whether the penalty has an L1 part (OWL-QN, --solver lbfgs only).
+inline bool has_l1(Penalty p) { return p == Penalty::kL1 || p == Penalty::kElasticNet; }
+
 struct LbfgsConfig {
   double tol = 1e-4;        // converged when max_j |df/dx_j| <= tol (scikit-learn's tol, scipy's gtol)
   int max_iter = 100;       // iterations at most (scikit-learn's max_iter)
   int memory = 20;          // corrections kept (scipy's maxcor, which scikit-learn leaves at 10): 20 reaches
                             // scikit-learn's optimum in 27 % fewer evaluations on Fashion-MNIST (docs/solvers.md)
   int max_linesearch = 50;  // function evaluations per line search at most (scikit-learn's maxls)
+  double l1 = 0.0;          // > 0: minimise f(x) + l1 sum_{j < l1_count} |x_j| by OWL-QN (the L1 term's weights
+  std::size_t l1_count = 0; // are the first l1_count parameters: W, never the bias)
 };
 
 struct NewtonCgConfig {
@@ -78,7 +101,10 @@ struct LbfgsResult {
 // f(x, grad): writes grad (n) and returns the value at x (n).
 using ObjectiveFunction = std::function<double(const double* x, double* grad)>;
 
-// Minimises f from x0 with libLBFGS (More-Thuente line search, `memory` corrections). Stops when the
+// Minimises f from x0 with libLBFGS (More-Thuente line search, `memory` corrections). With config.l1 > 0 it
+// minimises f + l1 ||x_[0, l1_count)||_1 instead by libLBFGS's orthant-wise OWL-QN (its backtracking line
+// search, the only one libLBFGS allows there; iterates keep exact zeros): the objective it reports includes the
+// L1 term, and the gradient it reports and tests is the pseudo-gradient (l1_pseudo_grad). Stops when the
 // gradient's max-norm is <= tol (at x0 too: 0 iterations), after max_iter iterations, when the objective's
 // relative decrease falls below 64 machine epsilons (scipy's ftol, which scikit-learn uses), when the line
 // search cannot decrease f (rounding errors), or when on_iteration returns false. An exception thrown by

@@ -143,7 +143,9 @@ void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& spli
   const int sig = static_cast<int>(g_stop_signal);
   std::string what = sig != 0 ? std::string("interrupted by ") + signal_name(sig)
                               : std::string("standard output failed, training stopped");
-  if (outcome.stopped_in_path) {
+  if (outcome.stopped_in_cv) {
+    what += " during cross-validation (no model fitted on all rows; nothing saved)";
+  } else if (outcome.stopped_in_path) {
     what += " during the regularisation path, after " + std::to_string(outcome.iterations) + " " +
             full_batch_title(o.solver) + " iterations of one C";
     if (!o.save.empty()) {
@@ -190,7 +192,8 @@ void run_train(RunSettings o) {
     std::string what = (sig != 0 ? std::string("interrupted by ") + signal_name(sig)
                                  : std::string("standard output failed, training stopped")) +
                        " after " + std::to_string(outcome.iterations) + " L-BFGS iterations";
-    if (!o.save.empty()) what += "; model saved to " + o.save + " (the last iteration's weights)";
+    if (outcome.stopped_in_cv) what += " during cross-validation (no model fitted on all rows; nothing saved)";
+    else if (!o.save.empty()) what += "; model saved to " + o.save + " (the last iteration's weights)";
     throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
   }
   if (!o.test_data.empty()) {

@@ -10,6 +10,7 @@
 #include <system_error>
 #include <vector>
 
+#include "cmd_train_features_cv.hpp"
 #include "cmd_train_lbfgs.hpp"
 #include "commands.hpp"
 #include "logreg/checked_files.hpp"
@@ -42,9 +43,9 @@ void refuse_unsupported_feature_options(const RunSettings& o) {
   for (const char* flag : {"--resume", "--init", "--val-split", "--limit-train", "--metrics"}) {
     if (o.is_given(flag)) throw UsageError(std::string(flag) + why + "not supported yet");
   }
-  if (parse_c_values(o.C).size() > 1) {
-    throw UsageError("--C " + o.C + why + "the regularisation path needs validation rows (--val-split), which feature "
-                     "files do not take yet; give one C");
+  if (parse_c_values(o.C).size() > 1 && o.cv == 0) {
+    throw UsageError("--C " + o.C + why + "the regularisation path needs --cv K (feature files take no --val-split "
+                     "yet), or give one C");
   }
 }
 
@@ -90,8 +91,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   const bool reference = o.device == Device::kReference;
   const std::string backend = reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)";
   FeatureObjective objective(d.train_x, d.train_y, o.loss, C, reference ? 1 : 8, reference ? nullptr : &cpu::shared_thread_team());
-  const double c_value = parse_c_values(o.C).front();
-  const double l2 = l2_strength(c_value, static_cast<double>(d.train_x.rows));
+  const std::vector<double> cs = c_values_of(o);
 
   RunFacts facts;
   facts.backend = backend;
@@ -116,8 +116,8 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   }
   if (!d.has_test) std::printf("  no test split: accuracy is reported on the training rows (give --test-data FILE)\n");
   std::printf("Model: Linear(%zu -> %d), loss %s; backend %s\n", D, C, loss_head_name(o.loss), backend.c_str());
-  std::printf("Optimizer: L-BFGS (libLBFGS, full batch), C %s, tol %g, max-iter %d, %s accuracy every %d iterations\n",
-              o.C.c_str(), o.tol, o.max_iter, d.has_test ? "test" : "training", o.eval_every);
+  std::printf("Optimizer: L-BFGS (libLBFGS, full batch), C %s%s, tol %g, max-iter %d, %s accuracy every %d iterations\n",
+              o.C.c_str(), penalty_text(settings).c_str(), o.tol, o.max_iter, d.has_test ? "test" : "training", o.eval_every);
   std::fflush(stdout);
 
   // 3. The fit, from zeros (scikit-learn's start).
@@ -127,12 +127,28 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   shape.head = o.loss;
   shape.weights.assign(D * static_cast<std::size_t>(C), 0.0f);
   shape.bias.assign(static_cast<std::size_t>(C), 0.0f);
-  LbfgsConfig config;
-  config.tol = o.tol;
-  config.max_iter = o.max_iter;
+  LbfgsConfig base;
+  base.tol = o.tol;
+  base.max_iter = o.max_iter;
   FeatureTrainOutcome outcome;
+  double c_value = cs.front();
+  std::vector<double> start = params_of(shape);
+  if (o.cv > 0) {  // C chosen on folds; the refit starts from the folds' mean solution at it
+    const CvResult cv = cross_validate_features(o, d, cs, shape, reference ? 1 : 8,
+                                                reference ? nullptr : &cpu::shared_thread_team(), stop_requested);
+    if (cv.stopped) {
+      outcome.stopped = outcome.stopped_in_cv = true;
+      return outcome;
+    }
+    report_cross_validation(cv, d.train_x.rows, &settings);
+    c_value = cs[cv.best];
+    start = cv.refit_start;
+  }
+  double l2 = 0.0;
+  const LbfgsConfig config = penalised_config(base, c_value, d.train_x.rows, l1_ratio_of(o.penalty, o.l1_ratio),
+                                              shape.weights.size(), &l2);
   const LbfgsResult fit = minimize_lbfgs(
-      [&](const double* x, double* g) { return objective(x, l2, g); }, params_of(shape), config,
+      [&](const double* x, double* g) { return objective(x, l2, g); }, start, config,
       [&](const LbfgsIteration& it) {
         std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " +
                            features_number("%.10g", it.objective) + ". Gradient: " + features_number("%.3e", it.grad_max) +

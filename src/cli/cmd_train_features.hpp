@@ -13,10 +13,11 @@ namespace logreg::cli {
 struct FeatureTrainOutcome {
   bool stopped = false;  // stop_requested said so (the last iterate was saved with --save)
   int iterations = 0;
+  bool stopped_in_cv = false;  // ... during --cv's fits: no model was fitted on all rows, none saved
 };
 
 // UsageError for the options this path does not take (SGD and its flags, --device cuda, --resume, --init,
-// --val-split, --limit-train, --metrics, several --C values), naming the option.
+// --val-split, --limit-train, --metrics, several --C values without --cv), naming the option.
 FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function<bool()>& stop_requested);
 
 }  // namespace logreg::cli

@@ -1,5 +1,5 @@
 // `train --solver lbfgs` and `newton-cg` (cmd_train_lbfgs.hpp): the fits, their output lines, --metrics
-// records, --save and the regularisation path. The solver sees only the full-batch engine's
+// records, --save, the regularisation path and its cross-validation table. The solver sees only the full-batch engine's
 // full_batch_objective (and, for Newton-CG, full_batch_hessian_vector) over the rows it fits.
 #include "cmd_train_lbfgs.hpp"
 
@@ -91,14 +91,57 @@ std::string c_values_problem(const std::string& text, std::vector<double>* out) 
   return "";
 }
 
+std::vector<double> c_values_of(const RunSettings& o) {
+  if (o.penalty == Penalty::kNone) return {INFINITY};
+  return parse_c_values(o.C);
+}
+
+std::string penalty_text(const nlohmann::ordered_json& settings) {
+  std::string text;
+  const std::string penalty = settings.value("penalty", std::string("l2"));
+  if (penalty == "none") text += ", penalty none (C ignored)";
+  if (penalty == "l1") text += ", penalty l1 (OWL-QN)";
+  if (penalty == "elasticnet") text += ", penalty elasticnet l1-ratio " + format("%g", settings["l1_ratio"].get<double>()) + " (OWL-QN)";
+  if (settings.contains("cv")) text += ", C chosen by " + std::to_string(settings["cv"].get<int>()) + "-fold cross-validation";
+  return text;
+}
+
+void report_cross_validation(const CvResult& cv, std::size_t refit_rows, nlohmann::ordered_json* settings) {
+  const std::size_t K = cv.points.empty() ? 0 : cv.points.front().folds.size();
+  std::printf("Cross-validation over %zu stratified folds (mean over the folds' held-out rows):\n", K);
+  std::printf("  %-10s %14s %14s %11s %10s\n", "C", "val log-loss", "val accuracy", "iterations", "converged");
+  nlohmann::ordered_json points = nlohmann::ordered_json::array();
+  for (std::size_t j = 0; j < cv.points.size(); ++j) {
+    const CvPoint& p = cv.points[j];
+    std::printf("  %-10s %14.6f %14.4f %11d %10s%s\n", c_text(p.C).c_str(), p.mean_log_loss, 100.0 * p.mean_accuracy,
+                p.iterations, p.converged ? "yes" : "no", j == cv.best ? "   <- chosen" : "");
+    nlohmann::ordered_json fold_accuracy = nlohmann::ordered_json::array();
+    nlohmann::ordered_json fold_loss = nlohmann::ordered_json::array();
+    for (const FoldScore& f : p.folds) {
+      fold_accuracy.push_back(f.accuracy);
+      fold_loss.push_back(f.log_loss);
+    }
+    points.push_back({{"C", c_json(p.C)}, {"iterations", p.iterations}, {"converged", p.converged},
+                      {"val_log_loss", p.mean_log_loss}, {"val_accuracy", 100.0 * p.mean_accuracy},
+                      {"fold_log_loss", fold_loss}, {"fold_accuracy", fold_accuracy}});
+  }
+  (*settings)["cross_validation"] = {{"folds", K}, {"scoring", "accuracy"}, {"path", points}};
+  (*settings)["C_chosen"] = c_json(cv.points[cv.best].C);
+  std::printf("Best C: %s (mean validation accuracy %.4f); refitting on all %zu training rows\n",
+              c_text(cv.points[cv.best].C).c_str(), 100.0 * cv.points[cv.best].mean_accuracy, refit_rows);
+  std::fflush(stdout);
+}
+
 const char* full_batch_title(Solver s) { return s == Solver::kNewtonCg ? "Newton-CG" : "L-BFGS"; }
 
 LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   const Dataset& data = *in.data;
   const TrainSplit& split = *in.split;
   LbfgsRunConfig config;
-  config.cs = parse_c_values(o.C);
+  config.cs = c_values_of(o);
   config.method = o.solver;
+  config.l1_ratio = l1_ratio_of(o.penalty, o.l1_ratio);
+  config.cv_folds = o.cv;
   config.solver.tol = o.tol;
   config.solver.max_iter = o.max_iter;
   config.newton.tol = o.tol;
@@ -117,6 +160,7 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   };
   std::unique_ptr<MetricsLog> metrics;
   hooks.on_final_fit = [&](const LbfgsRunResult& r) {
+    if (r.has_cv) report_cross_validation(r.cv, r.fit_rows, &in.settings);
     if (!r.path.empty()) {
       nlohmann::ordered_json path = nlohmann::ordered_json::array();
       for (const PathPoint& p : r.path) {
@@ -172,6 +216,10 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
 
   LbfgsRunOutcome outcome;
   outcome.iterations = run.fit.iterations;
+  if (run.stopped_in_path && run.has_cv) {  // no fold's fit is a model of the training set: nothing is saved
+    outcome.stopped = outcome.stopped_in_cv = true;
+    return outcome;
+  }
   if (run.stopped_in_path) {
     // The iterate of a C that was not chosen, on the training rows only: its record says exactly that.
     outcome.stopped = true;

@@ -12,6 +12,7 @@
 
 #include "run_settings.hpp"
 #include "logreg/backend.hpp"
+#include "logreg/cross_validation.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/engine.hpp"
 #include "logreg/solver.hpp"
@@ -32,6 +33,7 @@ struct LbfgsRunInputs {
 struct LbfgsRunOutcome {
   bool stopped = false;  // stop_requested said so (the model of the last iteration was saved with --save)
   bool stopped_in_path = false;  // ... during the regularisation path: the saved model is that C's iterate
+  bool stopped_in_cv = false;    // ... during --cv's fits: no model was fitted on all rows, none saved
   int iterations = 0;    // of the fit that ran last
 };
 
@@ -43,6 +45,18 @@ const char* full_batch_title(Solver s);
 // same records to --metrics and the model to --save. Several --C values: the regularisation path (one line
 // per C with its validation accuracy, warm starts), then the best C refitted on all training rows.
 LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in);
+
+// The C values a run fits: {inf} for --penalty none, else parse_c_values(--C).
+std::vector<double> c_values_of(const RunSettings& o);
+
+// ", penalty l1 (OWL-QN)", ..., ", C chosen by K-fold cross-validation" from the run's settings record: the
+// Optimizer line's words for what is not the default ("" for L2 without --cv).
+std::string penalty_text(const nlohmann::ordered_json& settings);
+
+// The table of a cross-validated path (C, mean validation log-loss and accuracy, iterations summed over the
+// folds, the chosen C marked), then "Best C: ...; refitting on all N training rows"; the same scores, per fold
+// too, in *settings as "cross_validation", and the chosen C as "C_chosen".
+void report_cross_validation(const CvResult& cv, std::size_t refit_rows, nlohmann::ordered_json* settings);
 
 // The comma-separated values of --C: each "inf" or a number > 0. UsageError naming --C otherwise.
 std::vector<double> parse_c_values(const std::string& text);

@@ -29,10 +29,46 @@ constexpr RealRange kNonNegativeFloat{0.0, false, INFINITY, false, true};
 constexpr RealRange kMomentumRange{0.0, false, 1.0, true, true};
 constexpr RealRange kValSplitRange{0.0, false, 1.0, true, false};
 constexpr RealRange kTolRange{0.0, true, INFINITY, false, false};
+constexpr RealRange kUnitRange{0.0, false, 1.0, false, false};
 
 void check_real_option(const char* flag, double v, const RealRange& range) {
   const std::string problem = real_range_problem(v, number_text(v), range);
   if (!problem.empty()) throw UsageError(std::string(flag) + ": " + problem);
+}
+
+// --penalty with the solver, --l1-ratio and --C.
+void check_penalty(const RunSettings& o) {
+  if (!is_full_batch(o.solver)) return;  // the scope check names --penalty with SGD
+  const std::string given = std::string("--penalty ") + penalty_name(o.penalty);
+  if (has_l1(o.penalty) && o.solver != Solver::kLbfgs) {
+    throw UsageError(given + ": the L1 and elastic-net penalties run on --solver lbfgs only (OWL-QN), not --solver " +
+                     solver_name(o.solver));
+  }
+  if (o.penalty == Penalty::kElasticNet && !o.is_given("--l1-ratio")) {
+    throw UsageError(given + " needs --l1-ratio R in [0, 1] (the L1 share of the penalty)");
+  }
+  if (o.penalty != Penalty::kElasticNet && o.is_given("--l1-ratio")) {
+    throw UsageError("--l1-ratio applies to --penalty elasticnet only, not " + given);
+  }
+  if (o.penalty == Penalty::kNone && (o.cv > 0 || parse_c_values(o.C).size() > 1)) {
+    throw UsageError(given + " has no C to choose: give one --C (it is ignored) and no --cv");
+  }
+  if (o.penalty == Penalty::kNone && o.is_given("--C")) {
+    std::cerr << "logreg_cuda: warning: --C " << o.C << " is ignored with --penalty none (no penalty to scale)\n";
+  }
+}
+
+// --cv with the values of --C and --val-split.
+void check_cv(const RunSettings& o) {
+  if (o.cv == 0 || !is_full_batch(o.solver)) return;
+  if (o.cv < 2) throw UsageError("--cv " + std::to_string(o.cv) + ": needs K >= 2 folds (0 = off)");
+  if (parse_c_values(o.C).size() < 2) {
+    throw UsageError("--cv " + std::to_string(o.cv) + " chooses among several --C values; give several (--C "
+                     "0.01,0.1,1,10) or no --cv");
+  }
+  if (o.val_split > 0.0) {
+    throw UsageError("--cv and --val-split both choose C (on folds, or on held-out rows); give one of them");
+  }
 }
 
 // Reads one setting of the saved run from its settings record; DataError naming the file and the key.
@@ -118,6 +154,7 @@ struct Field {
   // --resume: the saved value, unless the flag is given (a warning when it differs); empty: not restored.
   std::function<void(RunSettings&, const SavedSettings&, const std::string& path)> restore;
   std::function<void(const RunSettings&)> check;  // the value training uses, after --resume too; may be empty
+  std::function<bool(const RunSettings&)> omitted;  // true: left out of the record (a default older records lack)
 };
 
 template <class T>
@@ -386,8 +423,8 @@ const std::vector<Field>& fields() {
     {
       Field c = text_field("--C", "C", &RunSettings::C,
                            "L-BFGS, Newton-CG: inverse regularisation strength, scikit-learn's C (> 0; inf: no penalty); several "
-                           "comma-separated values (0.01,0.1,1,10) fit the regularisation path on --val-split and "
-                           "refit the best",
+                           "comma-separated values (0.01,0.1,1,10) fit the regularisation path on --val-split or --cv "
+                           "and refit the best",
                            Scope::kFullBatch);
       const auto bind = c.bind;
       c.bind = [bind](CLI::App* sub, RunSettings* o) {
@@ -401,6 +438,27 @@ const std::vector<Field>& fields() {
             ->capture_default_str();
       };
       t.push_back(c);
+    }
+    {
+      // The penalty, recorded when it is not the default L2 (records of L2 runs stay as they were).
+      Field penalty = enum_field("--penalty", "penalty", &RunSettings::penalty, kPenaltyNames,
+                                 "L-BFGS, Newton-CG: the penalty of scikit-learn's objective", Scope::kFullBatch);
+      penalty.omitted = [](const RunSettings& o) { return o.penalty == Penalty::kL2; };
+      penalty.check = check_penalty;
+      t.push_back(penalty);
+      Field ratio = real_field("--l1-ratio", "l1_ratio", &RunSettings::l1_ratio, kUnitRange,
+                               "--penalty elasticnet: the L1 share R in [0, 1] of (1 - R) ||W||^2 / 2 + R ||W||_1 "
+                               "(scikit-learn's l1_ratio)",
+                               Scope::kFullBatch);
+      ratio.omitted = [](const RunSettings& o) { return o.penalty != Penalty::kElasticNet; };
+      t.push_back(ratio);
+      Field cv = integer_field("--cv", "cv", &RunSettings::cv, 0, 1000000,
+                               "L-BFGS, Newton-CG: choose among the --C values by K-fold stratified cross-validation "
+                               "(the best mean accuracy), then refit on all training rows (0 = off)",
+                               Scope::kFullBatch);
+      cv.omitted = [](const RunSettings& o) { return o.cv == 0; };
+      cv.check = check_cv;
+      t.push_back(cv);
     }
     t.push_back(real_field("--tol", "tol", &RunSettings::tol, kTolRange,
                            "L-BFGS, Newton-CG: converged when the largest absolute gradient component is <= tol (> 0)",
@@ -449,6 +507,7 @@ nlohmann::ordered_json settings_record(const RunSettings& o, const RunFacts& fac
   for (const Field& f : fields()) {
     if (f.key == nullptr || !f.record) continue;
     if (f.scope == Scope::kFullBatch && !is_full_batch(o.solver)) continue;
+    if (f.omitted && f.omitted(o)) continue;
     s[f.key] = f.record(o, facts);
   }
   return s;
@@ -489,8 +548,9 @@ void validate_solver_options(const RunSettings& o) {
     throw UsageError(std::string("--seed: --solver ") + solver_name(o.solver) + " starts from zeros and uses the seed "
                      "only for the validation split, so without --val-split the seed does nothing");
   }
-  if (parse_c_values(o.C).size() > 1 && o.val_split == 0.0) {
-    throw UsageError("--C with several values (the regularisation path) needs a validation split (--val-split F)");
+  if (parse_c_values(o.C).size() > 1 && o.val_split == 0.0 && o.cv == 0) {
+    throw UsageError("--C with several values (the regularisation path) needs a validation split (--val-split F) or "
+                     "cross-validation (--cv K)");
   }
 }
 

@@ -57,6 +57,9 @@ struct RunSettings {
   int max_iter = 100;              // L-BFGS: iterations at most
   int eval_every = 10;             // L-BFGS: test accuracy every K iterations (0 = only at the end)
   bool standardize = false;        // feature files: fit StandardScaler on the training rows (model file v3)
+  Penalty penalty = Penalty::kL2;  // L-BFGS, Newton-CG: l2, none; L-BFGS also l1, elasticnet (OWL-QN)
+  double l1_ratio = 0.0;           // --penalty elasticnet: the L1 share R in [0, 1]
+  int cv = 0;                      // >= 2: choose among the --C values by K-fold cross-validation (0 = off)
   std::set<std::string> given;  // the flags given on the command line ("--lr", ...)
   bool is_given(const std::string& flag) const { return given.count(flag) > 0; }
 };

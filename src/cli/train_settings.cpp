@@ -7,6 +7,7 @@
 #include <string>
 #include <system_error>
 
+#include "cmd_train_lbfgs.hpp"
 #include "logreg/name_table.hpp"
 
 namespace logreg::cli {
@@ -37,10 +38,10 @@ void print_settings(const nlohmann::ordered_json& s, const Dataset& data) {
               s["backend"].get<std::string>().c_str());
   const std::string solver = s.value("solver", std::string());
   if (solver == "lbfgs" || solver == "newton-cg") {
-    std::printf("Optimizer: %s, C %s, tol %g, max-iter %d, test accuracy every %d iterations\n",
+    std::printf("Optimizer: %s, C %s%s, tol %g, max-iter %d, test accuracy every %d iterations\n",
                 solver == "lbfgs" ? "L-BFGS (libLBFGS, full batch)" : "Newton-CG (trust region, full batch)",
-                s["C"].get<std::string>().c_str(), s["tol"].get<double>(), s["max_iter"].get<int>(),
-                s["eval_every"].get<int>());
+                s["C"].get<std::string>().c_str(), penalty_text(s).c_str(), s["tol"].get<double>(),
+                s["max_iter"].get<int>(), s["eval_every"].get<int>());
     std::fflush(stdout);
     return;
   }

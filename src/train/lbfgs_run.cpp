@@ -2,6 +2,7 @@
 // the evaluations, reported through hooks.
 #include "logreg/lbfgs_run.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <string>
@@ -14,19 +15,46 @@ namespace logreg {
 namespace {
 
 LbfgsResult fit(FullBatchEngine& engine, const std::vector<std::uint32_t>& rows, double C, std::vector<double> x0,
-                const LbfgsRunConfig& config, const std::function<bool(const LbfgsIteration&)>& on_iteration,
+                std::size_t n_weights, const LbfgsRunConfig& config,
+                const std::function<bool(const LbfgsIteration&)>& on_iteration,
                 const std::function<bool()>& stop_requested) {
-  const double l2 = l2_strength(C, static_cast<double>(rows.size()));
+  double l2 = 0.0;
+  const LbfgsConfig solver = penalised_config(config.solver, C, rows.size(), config.l1_ratio, n_weights, &l2);
   auto f = [&](const double* x, double* g) { return engine.full_batch_objective(rows, x, l2, g); };
   if (config.method == Solver::kNewtonCg) {
+    if (config.l1_ratio > 0.0) throw UsageError("--solver newton-cg: the L1 and elastic-net penalties need --solver lbfgs");
     return minimize_newton_cg(
         f, [&](const double* x, const double* v, double* hv) { engine.full_batch_hessian_vector(rows, x, l2, v, hv); },
         std::move(x0), config.newton, on_iteration, stop_requested);
   }
-  return minimize_lbfgs(f, std::move(x0), config.solver, on_iteration);
+  return minimize_lbfgs(f, std::move(x0), solver, on_iteration);
+}
+
+// Copies of the training rows `rows` as an image set and its labels (a fold's held-out rows, for the scores).
+void copy_rows(const Dataset& data, const std::vector<std::uint32_t>& rows, ImageSet* images, LabelSet* labels) {
+  const ImageSet& from = data.train_images;
+  images->rows = from.rows;
+  images->cols = from.cols;
+  images->count = static_cast<std::uint32_t>(rows.size());
+  images->pixels.resize(rows.size() * from.dim());
+  labels->labels.resize(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    std::copy(from.image(rows[i]), from.image(rows[i]) + from.dim(), images->pixels.begin() + i * from.dim());
+    labels->labels[i] = data.train_labels.labels[rows[i]];
+  }
 }
 
 }  // namespace
+
+LbfgsConfig penalised_config(const LbfgsConfig& base, double C, std::size_t n, double l1_ratio, std::size_t n_weights,
+                             double* l2) {
+  const PenaltyStrengths s = penalty_strengths(C, static_cast<double>(n), l1_ratio);
+  *l2 = s.l2;
+  LbfgsConfig config = base;
+  config.l1 = s.l1;
+  config.l1_count = n_weights;
+  return config;
+}
 
 std::vector<double> params_of(const Model& m) {
   std::vector<double> x(m.weights.begin(), m.weights.end());
@@ -62,15 +90,52 @@ LbfgsRunResult run_lbfgs(FullBatchEngine& engine, const Dataset& data, const Tra
 
   // The regularisation path: each C from the previous solution, scored on the validation rows.
   out.best_c = config.cs.front();
+  const std::size_t n_weights = start.weights.size();
   std::vector<std::uint32_t> rows = split.train_rows;
-  if (config.cs.size() > 1) {
+  if (config.cv_folds > 0) {
+    // ... or cross-validated: each fold's path on its training rows, scored on its held-out rows.
+    std::vector<std::uint32_t> labels(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) labels[i] = data.train_labels.labels[rows[i]];
+    const std::vector<int> fold_of = stratified_folds(labels, config.cv_folds);
+    std::vector<std::vector<std::uint32_t>> fit_rows(static_cast<std::size_t>(config.cv_folds));
+    std::vector<ImageSet> held_images(fit_rows.size());
+    std::vector<LabelSet> held_labels(fit_rows.size());
+    for (int k = 0; k < config.cv_folds; ++k) {
+      const auto fk = static_cast<std::size_t>(k);
+      for (const std::uint32_t i : fold_rows(fold_of, k, false)) fit_rows[fk].push_back(rows[i]);
+      std::vector<std::uint32_t> held;
+      for (const std::uint32_t i : fold_rows(fold_of, k, true)) held.push_back(rows[i]);
+      copy_rows(data, held, &held_images[fk], &held_labels[fk]);
+    }
+    CvFits fits;
+    fits.fit = [&](int k, double C, std::vector<double> x0) {
+      return fit(engine, fit_rows[static_cast<std::size_t>(k)], C, std::move(x0), n_weights, config, stop_check,
+                 stop_polled);
+    };
+    fits.score = [&](int k, const std::vector<double>& xk) {
+      const EvaluationReport r = evaluate_model(engine, model_of(xk, start), held_images[static_cast<std::size_t>(k)],
+                                                held_labels[static_cast<std::size_t>(k)]);
+      return fold_score_of(r.totals);
+    };
+    out.cv = cross_validate(config.cv_folds, config.cs, x, fits);
+    out.has_cv = true;
+    if (out.cv.stopped) {
+      out.stopped = true;
+      out.stopped_in_path = true;
+      out.fit_rows = rows.size();
+      out.model = model_of(x, start);
+      return out;
+    }
+    out.best_c = config.cs[out.cv.best];
+    x = out.cv.refit_start;
+  } else if (config.cs.size() > 1) {
     if (!split.has_val()) throw UsageError("--C with several values needs validation rows (--val-split F > 0)");
     out.best_val_accuracy = -1.0;
     std::vector<double> best_x;
     for (const double C : config.cs) {
       PathPoint point;
       point.C = C;
-      point.fit = fit(engine, rows, C, x, config, stop_check, stop_polled);
+      point.fit = fit(engine, rows, C, x, n_weights, config, stop_check, stop_polled);
       x = point.fit.x;
       if (out.stopped) {
         out.stopped_in_path = true;
@@ -96,7 +161,7 @@ LbfgsRunResult run_lbfgs(FullBatchEngine& engine, const Dataset& data, const Tra
   out.fit_rows = rows.size();
   if (hooks.on_final_fit) hooks.on_final_fit(out);
 
-  out.fit = fit(engine, rows, out.best_c, x, config, [&](const LbfgsIteration& it) {
+  out.fit = fit(engine, rows, out.best_c, x, n_weights, config, [&](const LbfgsIteration& it) {
     double test_accuracy = NAN;
     if (config.eval_every > 0 && it.iteration % config.eval_every == 0) {
       const std::vector<double> xi(it.x, it.x + x.size());

@@ -1,6 +1,7 @@
 // minimize_lbfgs (solver.hpp): libLBFGS driven through its C callbacks. The progress callback applies
 // scikit-learn's stopping rule (the gradient's max-norm; libLBFGS's own test is on the L2 norm and is turned
-// off) and keeps the last accepted point, which is what the result returns whatever way libLBFGS ends.
+// off) and keeps the last accepted point, which is what the result returns whatever way libLBFGS ends. With an L1
+// term, libLBFGS runs OWL-QN and the callback tests the pseudo-gradient (maths/objective_math.hpp).
 #include "logreg/solver.hpp"
 
 #include <lbfgs.h>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "logreg/errors.hpp"
+#include "logreg/maths/objective_math.hpp"
 
 namespace logreg {
 namespace {
@@ -52,6 +54,25 @@ struct Run {
   double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); }
 };
 
+// The max-norm the stopping rule tests: of the gradient, or with an L1 term of the pseudo-gradient (g is the
+// smooth part's gradient).
+double stopping_grad_max(const LbfgsConfig& config, const double* x, const double* g, int n) {
+  double gmax = 0.0;
+  for (int j = 0; j < n; ++j) {
+    const bool l1 = config.l1 > 0.0 && static_cast<std::size_t>(j) < config.l1_count;
+    gmax = std::max(gmax, std::fabs(l1 ? l1_pseudo_grad(g[j], x[j], config.l1) : g[j]));
+  }
+  return gmax;
+}
+
+// The L1 term l1 ||x_[0, l1_count)||_1 (0 without one), summed in j order as libLBFGS's owlqn_x1norm.
+double l1_term(const LbfgsConfig& config, const double* x) {
+  if (!(config.l1 > 0.0)) return 0.0;
+  double norm = 0.0;
+  for (std::size_t j = 0; j < config.l1_count; ++j) norm += std::fabs(x[j]);
+  return norm * config.l1;
+}
+
 lbfgsfloatval_t evaluate(void* instance, const lbfgsfloatval_t* x, lbfgsfloatval_t* g, const int n,
                          const lbfgsfloatval_t /*step*/) {
   Run& run = *static_cast<Run*>(instance);
@@ -74,8 +95,7 @@ int progress(void* instance, const lbfgsfloatval_t* x, const lbfgsfloatval_t* g,
              int /*ls*/) {
   Run& run = *static_cast<Run*>(instance);
   if (run.error) return kStopRequested;
-  double gmax = 0.0;
-  for (int j = 0; j < n; ++j) gmax = std::max(gmax, std::fabs(g[j]));
+  const double gmax = stopping_grad_max(*run.config, x, g, n);
   run.iterations = k;
   run.x.assign(x, x + n);
   run.fx = fx;
@@ -131,6 +151,9 @@ LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, c
   if (!(config.tol > 0.0) || config.max_iter < 1 || config.memory < 1 || config.max_linesearch < 1) {
     throw UsageError("minimize_lbfgs: tol must be > 0, max_iter, memory and max_linesearch >= 1");
   }
+  if (!(config.l1 >= 0.0) || !std::isfinite(config.l1) || config.l1_count > x0.size()) {
+    throw UsageError("minimize_lbfgs: l1 must be finite and >= 0, l1_count at most the parameters");
+  }
   const int n = static_cast<int>(x0.size());
   Run run;
   run.f = &f;
@@ -142,8 +165,8 @@ LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, c
   // The start: already optimal?
   std::vector<double> g0(x0.size());
   ++run.evaluations;
-  run.fx = f(x0.data(), g0.data());
-  run.grad_max = max_abs(g0);
+  run.fx = f(x0.data(), g0.data()) + l1_term(config, x0.data());
+  run.grad_max = stopping_grad_max(config, x0.data(), g0.data(), n);
   run.x = x0;
   int status = kStopGradient;
   if (!(run.grad_max <= config.tol)) {
@@ -158,6 +181,12 @@ LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, c
     param.max_iterations = 0;  // the progress callback counts
     param.max_linesearch = config.max_linesearch;
     param.linesearch = LBFGS_LINESEARCH_MORETHUENTE;
+    if (config.l1 > 0.0) {  // OWL-QN: libLBFGS accepts only its backtracking line search here
+      param.orthantwise_c = config.l1;
+      param.orthantwise_start = 0;
+      param.orthantwise_end = static_cast<int>(config.l1_count);
+      param.linesearch = LBFGS_LINESEARCH_BACKTRACKING;
+    }
     lbfgsfloatval_t fx = 0.0;
     status = lbfgs(n, x.p, &fx, evaluate, progress, &run, &param);
   }

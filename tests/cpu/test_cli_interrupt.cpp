@@ -1,7 +1,7 @@
 // SIGINT / SIGTERM / SIGHUP during `train`: the run stops after the current step, writes the model of the
 // last complete epoch atomically with --save, leaves a complete metrics file, and exits with 130 / 143 / 129.
-// During an L-BFGS regularisation path, the saved model's record says which C's iterate it is; a Newton-CG fit
-// stops and saves the same way. A .gz data file truncated while it is read is an error, never a SIGBUS.
+// During an L-BFGS regularisation path, the saved model's record says which C's iterate it is; during --cv's
+// folds nothing is saved and the message says so; a Newton-CG fit stops and saves the same way. A .gz data file truncated while it is read is an error, never a SIGBUS.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -102,6 +102,15 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
+// Waits up to 60 s until the file `out` holds `text`; whether it does.
+bool WaitForOutput(const std::string& out, const std::string& text) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (ReadAll(out).find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return ReadAll(out).find(text) != std::string::npos;
+}
+
 TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
   const std::string model = dir_.file("model.bin");
   const std::string out = dir_.file("stdout.txt");
@@ -111,11 +120,7 @@ TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
                                    "--data", dir_.path(), "--save", model};
   const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
   ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (ReadAll(out).find("C: 0.001.") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_NE(ReadAll(out).find("C: 0.001."), std::string::npos) << "the path's first C did not finish in 60 s";
+  ASSERT_TRUE(WaitForOutput(out, "C: 0.001.")) << "the path's first C did not finish in 60 s";
   ASSERT_EQ(kill(pid, SIGINT), 0);
   int status = 0;
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
@@ -136,6 +141,30 @@ TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
   EXPECT_GT(result["iterations"].get<int>(), 0);
   EXPECT_EQ(result["fit_rows"], 2400);  // the training rows of the split, not all 3000
   EXPECT_FALSE(record.contains("C_chosen")) << "no C was chosen: " << mf.settings_json;
+}
+
+TEST_F(TrainInterrupt, DuringCrossValidationSavesNothingAndSaysSo) {
+  const std::string model = dir_.file("model.bin");
+  const std::string out = dir_.file("stdout.txt");
+  // C 1000 at tol 1e-12 on separable rows runs until interrupted, in the folds.
+  std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C",
+                                   "1000,0.001", "--cv", "2", "--tol", "1e-12", "--max-iter", "1000000",
+                                   "--data", dir_.path(), "--save", model};
+  const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(WaitForOutput(out, "Optimizer:")) << "the run did not start in 60 s";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_EQ(ReadAll(out).find("Best C"), std::string::npos) << "the folds did not end";
+  const std::string err = ReadAll(dir_.file("stderr.txt"));
+  EXPECT_NE(err.find("interrupted by SIGINT during cross-validation (no model fitted on all rows; nothing saved)"),
+            std::string::npos)
+      << err;
+  EXPECT_FALSE(std::ifstream(model).good()) << "no model is saved from a fold's fit";
 }
 
 // A .gz data file cut short by another process while logreg_cuda decodes it: the reader holds its own copy of

@@ -2,8 +2,9 @@
 // LogisticRegression objective (>= 1.2, multinomial),
 //   f(W, b) = (1/n) sum_i loss(W x_i + b, y_i) + ||W||^2 / (2 C n),   the bias b not penalised,
 // as its per-row part (row_loss_grad with scale 1/n, row_math.hpp) and its per-weight part (below), and, for
-// the Newton-CG solver, the softmax head's per-row Hessian-vector product. Nothing here loops over rows or
-// parameters; the backends do.
+// the Newton-CG solver, the softmax head's per-row Hessian-vector product; the elastic-net split of the penalty
+// (an L2 part the backends add, an L1 part the OWL-QN solver adds) and the L1 term's pseudo-gradient. Nothing
+// here loops over rows or parameters; the backends and the solver do.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +16,31 @@ namespace logreg {
 // The penalty's strength per ||W||^2 / 2 of the mean objective: 1 / (C n); C = +inf gives 0 (no penalty).
 LOGREG_HD inline double l2_strength(double C, double n) {
   return C == INFINITY ? 0.0 : 1.0 / (C * n);
+}
+
+// scikit-learn's elastic-net penalty with mixing ratio r in [0, 1] (1.2's saga: alpha = (1 - r) / C and
+// beta = r / C, each divided by n):
+//   f(W, b) = (1/n) sum_i loss + (1 - r) ||W||^2 / (2 C n) + r ||W||_1 / (C n),
+// l2 the strength the backends' smooth objective takes, l1 the coefficient of ||W||_1 the solver adds.
+// r = 0 gives l2 = l2_strength(C, n) exactly and l1 = 0 (the L2 penalty); r = 1 the L1 penalty.
+struct PenaltyStrengths {
+  double l2 = 0.0;
+  double l1 = 0.0;
+};
+LOGREG_HD inline PenaltyStrengths penalty_strengths(double C, double n, double l1_ratio) {
+  const double s = l2_strength(C, n);
+  return PenaltyStrengths{(1.0 - l1_ratio) * s, l1_ratio * s};
+}
+
+// Component j of the pseudo-gradient of g(x) + l1 |x_j| (OWL-QN's, the minimum-norm subgradient): the
+// gradient with the L1 term's slope where x_j != 0; at x_j = 0 the one-sided slope that still descends, or 0
+// when neither does. Zero at every component is the optimality condition of the L1-penalised objective.
+LOGREG_HD inline double l1_pseudo_grad(double g, double x, double l1) {
+  if (x > 0.0) return g + l1;
+  if (x < 0.0) return g - l1;
+  if (g + l1 < 0.0) return g + l1;
+  if (g - l1 > 0.0) return g - l1;
+  return 0.0;
 }
 
 // One row of the full batch: its loss (unscaled, for the sum) and dz[c] = (1/n) dloss/dz[c]. z: (C) logits

@@ -1,0 +1,87 @@
+// cross_validate_features (cmd_train_features_cv.hpp), and the copy of a fold's rows out of a feature matrix.
+#include "cmd_train_features_cv.hpp"
+
+#include <cstring>
+#include <memory>
+#include <utility>
+
+#include "logreg/feature_model.hpp"
+#include "logreg/lbfgs_run.hpp"
+
+namespace logreg::cli {
+namespace {
+
+// Rows `rows` of x (ascending) as a matrix of their own: the same dtype, dense or CSR.
+FeatureMatrix copy_rows(const FeatureMatrix& x, const std::vector<std::uint32_t>& rows) {
+  FeatureMatrix out;
+  out.path = x.path;
+  out.rows = rows.size();
+  out.cols = x.cols;
+  out.sparse = x.sparse;
+  out.dtype = x.dtype;
+  if (!x.sparse) {
+    const std::size_t row_bytes = x.rows == 0 ? 0 : x.dense.size() / x.rows;
+    out.dense.resize(rows.size() * row_bytes);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::memcpy(out.dense.data() + i * row_bytes, x.dense.data() + rows[i] * row_bytes, row_bytes);
+    }
+    return out;
+  }
+  out.row_start.push_back(0);
+  for (const std::uint32_t r : rows) {
+    for (std::uint64_t e = x.row_start[r]; e < x.row_start[r + 1]; ++e) {
+      out.col_index.push_back(x.col_index[e]);
+      out.values.push_back(x.values[e]);
+    }
+    out.row_start.push_back(out.values.size());
+  }
+  return out;
+}
+
+// One fold: its fitted rows and held-out rows as matrices, and the objective over the fitted ones.
+struct FeatureFold {
+  FeatureMatrix fit_x;
+  std::vector<std::uint32_t> fit_y;
+  FeatureMatrix held_x;
+  std::vector<std::uint32_t> held_y;
+  std::unique_ptr<FeatureObjective> objective;  // refers to fit_x and fit_y: the fold never moves once made
+};
+
+}  // namespace
+
+CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, const std::vector<double>& cs,
+                                 const Model& shape, int parts, cpu::ThreadTeam* team,
+                                 const std::function<bool()>& stop_requested) {
+  const std::vector<int> fold_of = stratified_folds(d.train_y, o.cv);
+  std::vector<std::unique_ptr<FeatureFold>> folds;
+  for (int k = 0; k < o.cv; ++k) {
+    auto fold = std::make_unique<FeatureFold>();
+    const std::vector<std::uint32_t> fit_rows = fold_rows(fold_of, k, false);
+    const std::vector<std::uint32_t> held_rows = fold_rows(fold_of, k, true);
+    fold->fit_x = copy_rows(d.train_x, fit_rows);
+    fold->held_x = copy_rows(d.train_x, held_rows);
+    for (const std::uint32_t r : fit_rows) fold->fit_y.push_back(d.train_y[r]);
+    for (const std::uint32_t r : held_rows) fold->held_y.push_back(d.train_y[r]);
+    fold->objective = std::make_unique<FeatureObjective>(fold->fit_x, fold->fit_y, o.loss, shape.num_classes, parts, team);
+    folds.push_back(std::move(fold));
+  }
+  LbfgsConfig base;
+  base.tol = o.tol;
+  base.max_iter = o.max_iter;
+  const double l1_ratio = l1_ratio_of(o.penalty, o.l1_ratio);
+  CvFits fits;
+  fits.fit = [&](int k, double C, std::vector<double> x0) {
+    FeatureFold& fold = *folds[static_cast<std::size_t>(k)];
+    double l2 = 0.0;
+    const LbfgsConfig config = penalised_config(base, C, fold.fit_x.rows, l1_ratio, shape.weights.size(), &l2);
+    return minimize_lbfgs([&](const double* x, double* g) { return (*fold.objective)(x, l2, g); }, std::move(x0),
+                          config, [&](const LbfgsIteration&) { return !(stop_requested && stop_requested()); });
+  };
+  fits.score = [&](int k, const std::vector<double>& x) {
+    const FeatureFold& fold = *folds[static_cast<std::size_t>(k)];
+    return fold_score_of(evaluate_features(model_of(x, shape), fold.held_x, fold.held_y).totals);
+  };
+  return cross_validate(o.cv, cs, params_of(shape), fits);
+}
+
+}  // namespace logreg::cli
