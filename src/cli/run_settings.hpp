@@ -56,6 +56,9 @@ struct RunSettings {
   double tol = 1e-4;               // L-BFGS: max |gradient component| at which it has converged
   int max_iter = 100;              // L-BFGS: iterations at most
   int eval_every = 10;             // L-BFGS: test accuracy every K iterations (0 = only at the end)
+  std::string sample_weight;           // feature files: a 1-D float .npy of per-row weights ("" = none)
+  std::string class_weight = "none";   // feature files: none, balanced, or a file of LABEL WEIGHT lines
+  bool no_intercept = false;           // feature files: no bias (scikit-learn's fit_intercept=False)
   std::set<std::string> given;  // the flags given on the command line ("--lr", ...)
   bool is_given(const std::string& flag) const { return given.count(flag) > 0; }
 };
