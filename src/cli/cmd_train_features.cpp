@@ -135,18 +135,18 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   FeatureTrainOutcome outcome;
   const ObjectiveFunction f = [&](const double* x, double* g) { return objective(x, l2, g); };
   const std::function<bool(const LbfgsIteration&)> on_iteration = [&](const LbfgsIteration& it) {
-        std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " +
-                           features_number("%.10g", it.objective) + ". Gradient: " + features_number("%.3e", it.grad_max) +
-                           ". Step: " + features_number("%.4g", it.step) + ". Time: " + features_number("%.2f", it.seconds) + " s";
-        if (o.eval_every > 0 && it.iteration % o.eval_every == 0) {
-          const EvaluationReport r = evaluate_features(model_of(full_params(it.x), shape), eval_x, eval_y);
-          line += std::string(". ") + eval_name + " accuracy: " + features_number("%.2f", r.totals.accuracy_percent());
-        }
-        std::printf("%s\n", line.c_str());
-        std::fflush(stdout);
-        if (stop_requested && stop_requested()) outcome.stopped = true;
-        return !outcome.stopped;
-      };
+    std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " +
+                       features_number("%.10g", it.objective) + ". Gradient: " + features_number("%.3e", it.grad_max) +
+                       ". Step: " + features_number("%.4g", it.step) + ". Time: " + features_number("%.2f", it.seconds) + " s";
+    if (o.eval_every > 0 && it.iteration % o.eval_every == 0) {
+      const EvaluationReport r = evaluate_features(model_of(full_params(it.x), shape), eval_x, eval_y);
+      line += std::string(". ") + eval_name + " accuracy: " + features_number("%.2f", r.totals.accuracy_percent());
+    }
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    if (stop_requested && stop_requested()) outcome.stopped = true;
+    return !outcome.stopped;
+  };
   LbfgsResult fit;
   if (newton) {
     NewtonCgConfig config;
