@@ -58,7 +58,7 @@ std::size_t FullBatchObjective::start_parts(int parts, const ObjectiveShape& sha
   const std::size_t np = static_cast<std::size_t>(parts);
   const std::size_t padded = static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
   stride_ = padded + static_cast<std::size_t>(shape.C) + 1;
-  parts_.assign(np * stride_, 0.0);
+  parts_.resize(np * stride_);  // each part zeroes its own sums, on its thread
   scratch_.resize(np * ObjectiveScratch::size(shape));
   tile_bytes_ = tile_bytes;
   tiles_.resize(np * kObjectiveTileRows * static_cast<std::size_t>(shape.Dp) * tile_bytes);
@@ -91,17 +91,28 @@ double FullBatchObjective::sum_parts(std::size_t np, const ObjectiveShape& shape
   const std::size_t C = static_cast<std::size_t>(shape.C);
   const std::size_t D = static_cast<std::size_t>(shape.D);
   const std::size_t Ck = static_cast<std::size_t>(shape.Ck), Dp = static_cast<std::size_t>(shape.Dp);
-  const bool transposed = rows.transposed();
   const bool pixels = rows.layout == RowLayout::kPixels;
   const std::size_t bias_at = stride_ - C - 1;
-  for (std::size_t c = 0; c < C; ++c) {
-    double* o = out + c * D;
+  if (rows.transposed()) {
+    // (D, Ck): each part's buffer read in its own order, a row of Ck at a time.
     for (std::size_t d = 0; d < D; ++d) {
-      const std::size_t at = transposed ? d * Ck + c : c * Dp + d;
-      double sum = parts_[at];
-      for (std::size_t p = 1; p < np; ++p) sum += parts_[p * stride_ + at];
-      o[d] = pixels ? sum / 255.0 : sum;
+      for (std::size_t c = 0; c < C; ++c) {
+        double sum = parts_[d * Ck + c];
+        for (std::size_t p = 1; p < np; ++p) sum += parts_[p * stride_ + d * Ck + c];
+        out[c * D + d] = sum;
+      }
     }
+  } else {
+    for (std::size_t c = 0; c < C; ++c) {
+      double* o = out + c * D;
+      for (std::size_t d = 0; d < D; ++d) {
+        double sum = parts_[c * Dp + d];
+        for (std::size_t p = 1; p < np; ++p) sum += parts_[p * stride_ + c * Dp + d];
+        o[d] = pixels ? sum / 255.0 : sum;
+      }
+    }
+  }
+  for (std::size_t c = 0; c < C; ++c) {
     double sum_b = parts_[bias_at + c];
     for (std::size_t p = 1; p < np; ++p) sum_b += parts_[p * stride_ + bias_at + c];
     out[C * D + c] = sum_b;
@@ -157,6 +168,7 @@ double FullBatchObjective::evaluate_rows(const ObjectiveRows& rows, std::size_t 
   auto job = [&](int part) {
     const std::size_t p = static_cast<std::size_t>(part);
     double* sums = parts_.data() + p * stride;  // this part's (Ck, Dp) value sums, C bias sums, loss
+    std::fill(sums, sums + stride, 0.0);
     sums[stride - 1] = objective_rows(simd, rows, split_point(ni, part, parts), split_point(ni, part + 1, parts), head,
                                       shape, w_.data(), b, sums, sums + padded, probs, scratch_of(p, shape));
   };
@@ -218,6 +230,7 @@ void FullBatchObjective::hessian_vector_rows(const ObjectiveRows& rows, std::siz
   const double* probs = kept->probs.data();
   auto job = [&](int part) {
     const std::size_t p = static_cast<std::size_t>(part);
+    std::fill(parts_.data() + p * stride, parts_.data() + (p + 1) * stride, 0.0);
     cpu::hessian_vector_rows(simd, rows, split_point(ni, part, parts), split_point(ni, part + 1, parts), shape,
                              v_.data(), vb, probs, parts_.data() + p * stride, parts_.data() + p * stride + padded,
                              scratch_of(p, shape));

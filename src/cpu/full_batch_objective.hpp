@@ -61,8 +61,8 @@ class FullBatchObjective {
   };
   // Checks and keeps rows' pixel pointers and labels (when the rows changed).
   void take_rows(const ImageSet& images, const LabelSet& labels, const std::vector<std::uint32_t>& rows, int classes);
-  // Sizes and zeroes parts_ for `parts` parts of (Ck, Dp) value sums, C bias sums and a loss, and sizes each
-  // part's scratch and tile (tile_bytes per value); returns the stride of parts_.
+  // Sizes parts_ for `parts` parts of (Ck, Dp) value sums, C bias sums and a loss (each part's job zeroes its
+  // own, on its thread), and each part's scratch and tile (tile_bytes per value); returns the stride of parts_.
   std::size_t start_parts(int parts, const ObjectiveShape& shape, std::size_t tile_bytes);
   // params (C*D + C) into w_ (Ck, Dp) zero-padded, or (D, Ck) when transposed.
   static void pad_weights(const double* params, const ObjectiveShape& shape, bool transposed, std::vector<double>& out);

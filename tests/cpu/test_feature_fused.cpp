@@ -24,6 +24,8 @@
 namespace logreg {
 namespace {
 
+using test::RandomParams;
+
 enum class Layout { kUint8, kFloat32, kFloat64, kCsr };
 const char* LayoutName(Layout l) {
   return l == Layout::kUint8 ? "Uint8" : l == Layout::kFloat32 ? "Float32" : l == Layout::kFloat64 ? "Float64" : "Csr";
@@ -83,13 +85,6 @@ std::vector<std::uint32_t> Labels(const FeatureMatrix& x, int C) {
     y[i] = static_cast<std::uint32_t>((i + (s > 0 ? 1 : 0)) % static_cast<std::size_t>(C));
   }
   return y;
-}
-
-std::vector<double> RandomParams(std::size_t n, double scale, std::uint64_t seed) {
-  Rng rng(seed, 7);
-  std::vector<double> p(n);
-  for (double& v : p) v = scale * (2.0 * static_cast<double>(rng.below(1u << 30)) / (1u << 30) - 1.0);
-  return p;
 }
 
 // |ref - x| <= rtol (|ref| + scale) elementwise: near the optimum a gradient is the cancellation of terms the size

@@ -17,12 +17,10 @@ For each: ours (in float64, at the float32 weights the model file holds) <= scik
 predicted labels on the test rows agree. Run by ctest (FeatureParity.Weights):
   .venv/bin/python test_weighted_parity.py --exe build/logreg_cuda [TestClass ...]
 """
-import argparse
 import os
 import re
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import numpy as np
@@ -30,6 +28,9 @@ import scipy.sparse as sp
 from sklearn.datasets import dump_svmlight_file, load_digits, load_svmlight_files, make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_feature_parity  # noqa: E402  (its runner: --exe, a temporary directory)
 
 C = 1.0
 TOL = 1e-10
@@ -157,14 +158,7 @@ class NoIntercept(unittest.TestCase):
 
 
 def main():
-    global EXE, TMP
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--exe", required=True)
-    args, rest = parser.parse_known_args()
-    EXE = os.path.abspath(args.exe)
-    with tempfile.TemporaryDirectory() as tmp:
-        TMP = tmp
-        unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    test_feature_parity.run(sys.modules[__name__])
 
 
 if __name__ == "__main__":

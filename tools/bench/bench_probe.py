@@ -29,7 +29,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_lbfgs import LoadWatch  # noqa: E402
+from bench_lbfgs import LoadWatch, first_reaching  # noqa: E402
 
 
 def objective(W, b, X, y, C):
@@ -82,11 +82,8 @@ def run_ours(a, path, sk_f):
     wall = time.perf_counter() - start
     if r.returncode != 0:
         sys.exit(f"bench_probe: {' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr}")
-    reached = None
-    for m in re.finditer(r"^Iteration: (\d+)\. Objective: ([0-9.e+-]+)\. .* Time: ([0-9.]+) s", r.stdout, re.M):
-        if float(m.group(2)) <= sk_f * (1 + 1e-6):
-            reached = float(m.group(3))
-            break
+    first = first_reaching(r.stdout, sk_f)
+    reached = first[1] if first is not None else None
     final = re.search(r"^Solver: [a-z-]+\. Iterations: (\d+)\. Objective: ([0-9.e+-]+)\.", r.stdout, re.M)
     if final is None:
         sys.exit(f"bench_probe: no 'Solver:' line in the output of {' '.join(cmd)}:\n{r.stdout[-2000:]}")
