@@ -1,7 +1,7 @@
 // Feature data for `--data FILE` (include/logreg/feature_data.hpp): the format from the file's first bytes, the
-// .npz arrays turned into dense matrices (x: 2-D or more, trailing dimensions flattened; y: 1-D integers) and
-// svmlight rows into CSR, the labels mapped to sorted classes. The byte-level readers are npz_reader.cpp and
-// svmlight_reader.cpp.
+// .npz arrays turned into dense matrices (x: 2-D or more, trailing dimensions flattened; y: 1-D integers; w_train:
+// sample weights, fit_weights.hpp) and svmlight rows into CSR, the labels mapped to sorted classes. The
+// byte-level readers are npz_reader.cpp and svmlight_reader.cpp.
 #include "logreg/feature_data.hpp"
 
 #include <algorithm>
