@@ -1,5 +1,5 @@
 // Shared test helpers: the one tolerance comparison (|ref - x| <= atol + rtol*|ref|, non-finite fails,
-// worst element reported), temporary directories, and small generated IDX data sets.
+// worst element reported), temporary directories, small generated IDX data sets and random parameters.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -188,6 +188,14 @@ inline Model ZeroModel(int D, int C, LossHead head = LossHead::kSoftmax) {
   m.weights.assign(static_cast<std::size_t>(C) * D, 0.0f);
   m.bias.assign(static_cast<std::size_t>(C), 0.0f);
   return m;
+}
+
+// n parameters uniform in [-scale, scale), generated from `seed` (the same on every platform).
+inline std::vector<double> RandomParams(std::size_t n, double scale, std::uint64_t seed) {
+  Rng rng(seed, 7);
+  std::vector<double> p(n);
+  for (double& v : p) v = scale * (2.0 * static_cast<double>(rng.below(1u << 30)) / (1u << 30) - 1.0);
+  return p;
 }
 
 }  // namespace logreg::test

@@ -44,6 +44,7 @@ struct FeatureData {
   std::string test_path;   // the test split's file ("" when there is none)
   FeatureMatrix train_x;
   std::vector<std::uint32_t> train_y;  // (train_x.rows) class index
+  std::vector<double> train_w;         // (train_x.rows) an .npz's w_train sample weights; empty when it has none
   bool has_test = false;
   FeatureMatrix test_x;
   std::vector<std::uint32_t> test_y;   // (test_x.rows)
@@ -72,7 +73,7 @@ void map_labels(const RawLabels& train, const RawLabels* test, FeatureData& out)
 
 // Reads `--data FILE` (and `--test-data FILE` when not empty): the format from the first file's bytes, every
 // size checked against limits.max_bytes before it is allocated. An .npz holds x_train/y_train (or
-// X_train/y_train) and optionally x_test/y_test; svmlight holds one split, the test split comes from
+// X_train/y_train), optionally x_test/y_test and w_train (sample weights, fit_weights.hpp's checks); svmlight holds one split, the test split comes from
 // test_path. The widths of the two splits must agree (svmlight: the wider one is used for both). DataError
 // naming the file, the field or byte offset, and what was expected.
 FeatureData load_feature_data(const std::string& path, const std::string& test_path, const IdxLimits& limits = {});

@@ -1,9 +1,11 @@
 // Training and inference maths over a feature matrix (feature_data.hpp: dense uint8/float32/float64 rows or
-// CSR): the full-batch objective of the L-BFGS solver (maths/objective_math.hpp, scikit-learn's) and the
+// CSR): the full-batch objective of the L-BFGS and Newton-CG solvers (maths/objective_math.hpp, scikit-learn's,
+// with its sample and class weights and with or without intercept), its Hessian-vector product, and the
 // evaluation report of `eval`. The IDX image path (backend.hpp, evaluation.hpp) is separate and unchanged.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "logreg/evaluation.hpp"
@@ -13,33 +15,53 @@
 
 namespace logreg {
 
-// f and df/dparams over every row of `x` (labels y, class indices < num_classes), in double: the rows are cut
-// into `parts` fixed ranges, each summed in row order into its own loss and gradient, and the parts are added
-// in part order, so the result depends on `parts` only, never on the threads. parts = 1 is the reference
-// (--device reference: one pass in row order); the cpu device runs 8 parts on the shared thread team. CSR rows
-// touch only their nonzeros.
+// The weighting and the intercept of a feature-file fit (scikit-learn's LogisticRegression sample_weight,
+// class_weight and fit_intercept).
+struct FeatureFitTerms {
+  std::vector<double> row_weights;  // (n) a_i = sample weight x class weight of row i's class; empty: all 1
+  double weight_total = 0.0;        // S: the sum of the sample weights (n without them); l2 = 1 / (C S)
+  bool intercept = true;            // false: no bias parameters (fixed at 0)
+};
+
+// f and df/dparams over every row of `x` (labels y, class indices < num_classes), in double:
+//   f = sum_i a_i loss_i / S + ||W||^2 l2 / 2   (a_i, S of FeatureFitTerms; a_i = 1, S = n by default).
+// parts = 1 is the reference (--device reference: one plain pass in row order over each row's nonzeros); parts
+// > 1 (the cpu device) is the fused pass of the fast CPU backend (cpu/full_batch_objective.hpp) in its fixed
+// row parts on `team`, bit-identical at any thread count.
 class FeatureObjective {
  public:
   FeatureObjective(const FeatureMatrix& x, const std::vector<std::uint32_t>& y, LossHead head, int num_classes,
-                   int parts, cpu::ThreadTeam* team);
+                   int parts, cpu::ThreadTeam* team, FeatureFitTerms terms = {});
+  ~FeatureObjective();
+  FeatureObjective(const FeatureObjective&) = delete;
+  FeatureObjective& operator=(const FeatureObjective&) = delete;
 
-  // params, grad: (C*D + C), W (C, D) row-major then b (C); l2 = l2_strength(C, n). Returns f.
+  // params, grad: parameter_count(): W (C, D) row-major, then b (C) when there is an intercept; l2 =
+  // l2_strength(C, weight_total()). Returns f.
   double operator()(const double* params, double l2, double* grad);
+  // hv = the Hessian of f at params times v (all parameter_count()), softmax head only (UsageError otherwise).
+  void hessian_vector(const double* params, double l2, const double* v, double* hv);
 
-  std::size_t parameter_count() const { return (x_.cols + 1) * static_cast<std::size_t>(C_); }
+  std::size_t parameter_count() const {
+    return (x_.cols + (terms_.intercept ? 1 : 0)) * static_cast<std::size_t>(C_);
+  }
+  // S: the sum of the sample weights (n without them).
+  double weight_total() const { return terms_.weight_total; }
 
  private:
-  void part(int p, const double* wt, const double* b, double* gt, double* loss) const;
+  struct Fused;  // the cpu device's rows and FullBatchObjective
+  double reference(const double* params, double l2, double* grad) const;
+  void reference_hessian_vector(const double* params, double l2, const double* v, double* hv) const;
+  // params (parameter_count()) with a zero bias appended when there is no intercept: (C*D + C).
+  const double* with_bias(const double* params, std::vector<double>& out) const;
 
   const FeatureMatrix& x_;
   const std::vector<std::uint32_t>& y_;
   LossHead head_;
   int C_;
-  int parts_;
-  cpu::ThreadTeam* team_;
-  std::vector<double> wt_;                       // W transposed, (D, C)
-  std::vector<std::vector<double>> part_grads_;  // per part: (D, C) weights' gradient transposed, then (C) bias
-  std::vector<double> part_losses_;
+  FeatureFitTerms terms_;
+  std::unique_ptr<Fused> fused_;  // null: the reference
+  std::vector<double> full_params_, full_v_, full_grad_;  // (C*D + C) when there is no intercept
 };
 
 // (C) logits W x + b of row i in double, the weights as stored (float32).

@@ -37,7 +37,7 @@ struct LbfgsRunConfig {
 // The solver's settings for a fit at C on n rows whose first n_weights parameters are W: `base` with the L1
 // part of the penalty (penalty_strengths(C, n, l1_ratio).l1 on those weights), and in *l2 the L2 strength the
 // objective takes (exactly l2_strength(C, n) when l1_ratio is 0).
-LbfgsConfig penalised_config(const LbfgsConfig& base, double C, std::size_t n, double l1_ratio, std::size_t n_weights,
+LbfgsConfig penalised_config(const LbfgsConfig& base, double C, double n, double l1_ratio, std::size_t n_weights,
                              double* l2);
 
 // One C of the regularisation path, fitted on the training rows and scored on the validation rows.

@@ -1,5 +1,6 @@
-// `train --data FILE` on a feature file (cmd_train_features.hpp): checks, the fit's lines (the same as the IDX
-// L-BFGS run's), the final evaluation and --save.
+// `train --data FILE` on a feature file (cmd_train_features.hpp): checks, the weights and intercept of the fit
+// (fit_weights.hpp), the fit's lines (the same as the IDX L-BFGS / Newton-CG run's), the final evaluation and
+// --save.
 #include "cmd_train_features.hpp"
 
 #include <cmath>
@@ -17,6 +18,7 @@
 #include "logreg/errors.hpp"
 #include "logreg/feature_model.hpp"
 #include "logreg/feature_scaler.hpp"
+#include "logreg/fit_weights.hpp"
 #include "logreg/lbfgs_run.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/model_file.hpp"
@@ -33,9 +35,9 @@ std::string features_number(const char* fmt, double v) {
 
 void refuse_unsupported_feature_options(const RunSettings& o) {
   const std::string why = " with --data FILE (an .npz or svmlight file): ";
-  if (o.solver != Solver::kLbfgs) {
+  if (!is_full_batch(o.solver)) {
     throw UsageError("--solver " + std::string(solver_name(o.solver)) + why +
-                     "feature files train with --solver lbfgs (full batch) in this version");
+                     "feature files train with --solver lbfgs or newton-cg (full batch) in this version");
   }
   if (o.device == Device::kCuda) {
     throw UsageError("--device cuda" + why + "feature files train on --device cpu or reference in this version");
@@ -90,7 +92,16 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   const int C = static_cast<int>(d.classes.size());
   const bool reference = o.device == Device::kReference;
   const std::string backend = reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)";
-  FeatureObjective objective(d.train_x, d.train_y, o.loss, C, reference ? 1 : 8, reference ? nullptr : &cpu::shared_thread_team());
+  if (!o.sample_weight.empty() && !d.train_w.empty()) {
+    throw UsageError("--sample-weight " + o.sample_weight + ": " + path + " holds w_train too; either could be meant");
+  }
+  const std::vector<double> sample_weights =
+      o.sample_weight.empty() ? d.train_w : read_sample_weights(o.sample_weight, d.train_x.rows, cli_idx_limits());
+  const std::vector<double> class_weights = class_weights_of(o.class_weight, d.classes, d.train_y);
+  const int parts = reference ? 1 : 8;
+  cpu::ThreadTeam* team = reference ? nullptr : &cpu::shared_thread_team();
+  FeatureObjective objective(d.train_x, d.train_y, o.loss, C, parts, team,
+                             fit_terms_of(sample_weights, class_weights, d.train_y, !o.no_intercept, path));
   const std::vector<double> cs = c_values_of(o);
 
   RunFacts facts;
@@ -116,8 +127,10 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   }
   if (!d.has_test) std::printf("  no test split: accuracy is reported on the training rows (give --test-data FILE)\n");
   std::printf("Model: Linear(%zu -> %d), loss %s; backend %s\n", D, C, loss_head_name(o.loss), backend.c_str());
-  std::printf("Optimizer: L-BFGS (libLBFGS, full batch), C %s%s, tol %g, max-iter %d, %s accuracy every %d iterations\n",
-              o.C.c_str(), penalty_text(settings).c_str(), o.tol, o.max_iter, d.has_test ? "test" : "training", o.eval_every);
+  const bool newton = o.solver == Solver::kNewtonCg;
+  std::printf("Optimizer: %s (full batch), C %s%s, tol %g, max-iter %d, %s accuracy every %d iterations\n",
+              newton ? "Newton-CG (trust region)" : "L-BFGS (libLBFGS)", o.C.c_str(), penalty_text(settings).c_str(),
+              o.tol, o.max_iter, d.has_test ? "test" : "training", o.eval_every);
   std::fflush(stdout);
 
   // 3. The fit, from zeros (scikit-learn's start).
@@ -127,15 +140,21 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   shape.head = o.loss;
   shape.weights.assign(D * static_cast<std::size_t>(C), 0.0f);
   shape.bias.assign(static_cast<std::size_t>(C), 0.0f);
+  // Without an intercept the solver's parameters are the weights only; the model's bias stays 0.
+  auto full_params = [&](const double* x) {
+    std::vector<double> full(x, x + objective.parameter_count());
+    full.resize(shape.weights.size() + shape.bias.size(), 0.0);
+    return full;
+  };
   LbfgsConfig base;
   base.tol = o.tol;
   base.max_iter = o.max_iter;
   FeatureTrainOutcome outcome;
   double c_value = cs.front();
   std::vector<double> start = params_of(shape);
+  start.resize(objective.parameter_count());
   if (o.cv > 0) {  // C chosen on folds; the refit starts from the folds' mean solution at it
-    const CvResult cv = cross_validate_features(o, d, cs, shape, reference ? 1 : 8,
-                                                reference ? nullptr : &cpu::shared_thread_team(), stop_requested);
+    const CvResult cv = cross_validate_features(o, d, cs, shape, {sample_weights, class_weights, parts, team}, stop_requested);
     if (cv.stopped) {
       outcome.stopped = outcome.stopped_in_cv = true;
       return outcome;
@@ -145,26 +164,38 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
     start = cv.refit_start;
   }
   double l2 = 0.0;
-  const LbfgsConfig config = penalised_config(base, c_value, d.train_x.rows, l1_ratio_of(o.penalty, o.l1_ratio),
+  const LbfgsConfig config = penalised_config(base, c_value, objective.weight_total(), l1_ratio_of(o.penalty, o.l1_ratio),
                                               shape.weights.size(), &l2);
-  const LbfgsResult fit = minimize_lbfgs(
-      [&](const double* x, double* g) { return objective(x, l2, g); }, start, config,
-      [&](const LbfgsIteration& it) {
-        std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " +
-                           features_number("%.10g", it.objective) + ". Gradient: " + features_number("%.3e", it.grad_max) +
-                           ". Step: " + features_number("%.4g", it.step) + ". Time: " + features_number("%.2f", it.seconds) + " s";
-        if (o.eval_every > 0 && it.iteration % o.eval_every == 0) {
-          const std::vector<double> xi(it.x, it.x + shape.weights.size() + shape.bias.size());
-          const EvaluationReport r = evaluate_features(model_of(xi, shape), eval_x, eval_y);
-          line += std::string(". ") + eval_name + " accuracy: " + features_number("%.2f", r.totals.accuracy_percent());
-        }
-        std::printf("%s\n", line.c_str());
-        std::fflush(stdout);
-        if (stop_requested && stop_requested()) outcome.stopped = true;
-        return !outcome.stopped;
-      });
+  const ObjectiveFunction f = [&](const double* x, double* g) { return objective(x, l2, g); };
+  const std::function<bool(const LbfgsIteration&)> on_iteration = [&](const LbfgsIteration& it) {
+    std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " +
+                       features_number("%.10g", it.objective) + ". Gradient: " + features_number("%.3e", it.grad_max) +
+                       ". Step: " + features_number("%.4g", it.step) + ". Time: " + features_number("%.2f", it.seconds) + " s";
+    if (o.eval_every > 0 && it.iteration % o.eval_every == 0) {
+      const EvaluationReport r = evaluate_features(model_of(full_params(it.x), shape), eval_x, eval_y);
+      line += std::string(". ") + eval_name + " accuracy: " + features_number("%.2f", r.totals.accuracy_percent());
+    }
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+    if (stop_requested && stop_requested()) outcome.stopped = true;
+    return !outcome.stopped;
+  };
+  LbfgsResult fit;
+  if (newton) {
+    NewtonCgConfig newton_config;
+    newton_config.tol = o.tol;
+    newton_config.max_iter = o.max_iter;
+    fit = minimize_newton_cg(
+        f, [&](const double* x, const double* v, double* hv) { objective.hessian_vector(x, l2, v, hv); }, std::move(start),
+        newton_config, on_iteration, [&]() {
+          if (stop_requested && stop_requested()) outcome.stopped = true;
+          return outcome.stopped;
+        });
+  } else {
+    fit = minimize_lbfgs(f, std::move(start), config, on_iteration);
+  }
   outcome.iterations = fit.iterations;
-  const Model model = model_of(fit.x, shape);
+  const Model model = model_of(full_params(fit.x.data()), shape);
 
   ModelFile mf;
   mf.model = model;
@@ -183,22 +214,23 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
 
   // 4. The verdict, the evaluation and the model.
   const EvaluationReport report = evaluate_features(model, eval_x, eval_y);
-  std::printf("Solver: lbfgs. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s (%s). Accuracy: %.2f.\n",
-              fit.iterations, fit.objective, fit.grad_max, fit.converged() ? "yes" : "no", fit.reason.c_str(),
+  std::printf("Solver: %s. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s (%s). Accuracy: %.2f.\n",
+              solver_name(o.solver), fit.iterations, fit.objective, fit.grad_max, fit.converged() ? "yes" : "no", fit.reason.c_str(),
               report.totals.accuracy_percent());
   settings["lbfgs_result"] = {{"iterations", fit.iterations}, {"objective", fit.objective},
                               {"gradient", fit.grad_max},     {"converged", fit.converged()},
                               {"reason", fit.reason},         {"evaluations", fit.evaluations},
                               {"seconds", fit.seconds},       {d.has_test ? "test_accuracy" : "train_accuracy",
                                                                report.totals.accuracy_percent()}};
+  if (newton) settings["lbfgs_result"]["hessian_products"] = fit.hessian_products;
   mf.settings_json = json_text(settings);
   if (!o.save.empty()) {
     save_model_file(o.save, mf);
-    std::printf("Saved model to %s (L-BFGS, %d iterations)\n", o.save.c_str(), fit.iterations);
+    std::printf("Saved model to %s (%s, %d iterations)\n", o.save.c_str(), newton ? "Newton-CG" : "L-BFGS", fit.iterations);
   }
-  std::printf("\n%s set confusion matrix after L-BFGS iteration %d (rows: true class, columns: predicted; class c is "
+  std::printf("\n%s set confusion matrix after %s iteration %d (rows: true class, columns: predicted; class c is "
               "label %s in that order):\n",
-              eval_name, fit.iterations, class_labels_text(d.classes).c_str());
+              eval_name, newton ? "Newton-CG" : "L-BFGS", fit.iterations, class_labels_text(d.classes).c_str());
   std::fputs(format_confusion_matrix(report).c_str(), stdout);
   return outcome;
 }

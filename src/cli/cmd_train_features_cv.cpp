@@ -3,9 +3,11 @@
 
 #include <cstring>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "logreg/feature_model.hpp"
+#include "logreg/fit_weights.hpp"
 #include "logreg/lbfgs_run.hpp"
 
 namespace logreg::cli {
@@ -50,7 +52,7 @@ struct FeatureFold {
 }  // namespace
 
 CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, const std::vector<double>& cs,
-                                 const Model& shape, int parts, cpu::ThreadTeam* team,
+                                 const Model& shape, const CvObjectiveTerms& terms,
                                  const std::function<bool()>& stop_requested) {
   const std::vector<int> fold_of = stratified_folds(d.train_y, o.cv);
   std::vector<std::unique_ptr<FeatureFold>> folds;
@@ -62,7 +64,14 @@ CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, con
     fold->held_x = copy_rows(d.train_x, held_rows);
     for (const std::uint32_t r : fit_rows) fold->fit_y.push_back(d.train_y[r]);
     for (const std::uint32_t r : held_rows) fold->held_y.push_back(d.train_y[r]);
-    fold->objective = std::make_unique<FeatureObjective>(fold->fit_x, fold->fit_y, o.loss, shape.num_classes, parts, team);
+    std::vector<double> fit_weights;
+    if (!terms.sample_weights.empty()) {
+      for (const std::uint32_t r : fit_rows) fit_weights.push_back(terms.sample_weights[r]);
+    }
+    fold->objective = std::make_unique<FeatureObjective>(
+        fold->fit_x, fold->fit_y, o.loss, shape.num_classes, terms.parts, terms.team,
+        fit_terms_of(fit_weights, terms.class_weights, fold->fit_y, !o.no_intercept,
+                     "--cv fold " + std::to_string(k + 1) + " of " + *o.data));
     folds.push_back(std::move(fold));
   }
   LbfgsConfig base;
@@ -73,15 +82,18 @@ CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, con
   fits.fit = [&](int k, double C, std::vector<double> x0) {
     FeatureFold& fold = *folds[static_cast<std::size_t>(k)];
     double l2 = 0.0;
-    const LbfgsConfig config = penalised_config(base, C, fold.fit_x.rows, l1_ratio, shape.weights.size(), &l2);
+    const LbfgsConfig config = penalised_config(base, C, fold.objective->weight_total(), l1_ratio, shape.weights.size(), &l2);
     return minimize_lbfgs([&](const double* x, double* g) { return (*fold.objective)(x, l2, g); }, std::move(x0),
                           config, [&](const LbfgsIteration&) { return !(stop_requested && stop_requested()); });
   };
-  fits.score = [&](int k, const std::vector<double>& x) {
+  fits.score = [&](int k, std::vector<double> x) {
     const FeatureFold& fold = *folds[static_cast<std::size_t>(k)];
+    x.resize(shape.weights.size() + shape.bias.size(), 0.0);  // the bias, 0, under --no-intercept
     return fold_score_of(evaluate_features(model_of(x, shape), fold.held_x, fold.held_y).totals);
   };
-  return cross_validate(o.cv, cs, params_of(shape), fits);
+  std::vector<double> start = params_of(shape);
+  start.resize(folds.front()->objective->parameter_count());
+  return cross_validate(o.cv, cs, std::move(start), fits);
 }
 
 }  // namespace logreg::cli

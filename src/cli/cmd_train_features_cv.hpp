@@ -14,10 +14,20 @@
 
 namespace logreg::cli {
 
-// The path over `cs` on --cv stratified folds of d's training rows, each fit from `shape`'s parameters (zeros)
-// with --tol, --max-iter and the penalty of `o`, on FeatureObjective(parts, team). Prints nothing.
+// What each fold's FeatureObjective is built with: the training rows' sample weights (empty: none) and the class
+// weights (C), taken as LogisticRegressionCV does (each fold fitted with its rows' sample weights, "balanced"
+// computed once on all training rows), and the CPU backend's parts and team.
+struct CvObjectiveTerms {
+  const std::vector<double>& sample_weights;
+  const std::vector<double>& class_weights;
+  int parts;
+  cpu::ThreadTeam* team;
+};
+
+// The path over `cs` on --cv stratified folds of d's training rows, each fit from `shape`'s parameters (zeros;
+// without the bias under --no-intercept) with --tol, --max-iter and the penalty of `o`. Prints nothing.
 CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, const std::vector<double>& cs,
-                                 const Model& shape, int parts, cpu::ThreadTeam* team,
+                                 const Model& shape, const CvObjectiveTerms& terms,
                                  const std::function<bool()>& stop_requested);
 
 }  // namespace logreg::cli

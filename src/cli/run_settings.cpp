@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <limits>
@@ -235,6 +236,16 @@ Field text_field(const char* flag, const char* key, Member<std::string> m, const
   f.scope = scope;
   f.bind = [=](CLI::App* sub, RunSettings* o) { return sub->add_option(flag, o->*m, help); };
   if (key != nullptr) f.record = [=](const RunSettings& o, const RunFacts&) { return nlohmann::ordered_json(o.*m); };
+  return f;
+}
+
+Field bool_field(const char* flag, const char* key, Member<bool> m, const char* help, Scope scope) {
+  Field f;
+  f.flag = flag;
+  f.key = key;
+  f.scope = scope;
+  f.bind = [=](CLI::App* sub, RunSettings* o) { return sub->add_flag(flag, o->*m, help); };
+  f.record = [=](const RunSettings& o, const RunFacts&) { return nlohmann::ordered_json(o.*m); };
   return f;
 }
 
@@ -484,6 +495,25 @@ const std::vector<Field>& fields() {
         }
       };
       t.push_back(standardize);
+    }
+    for (Field f : {text_field("--sample-weight", "sample_weight", &RunSettings::sample_weight,
+                               "L-BFGS, Newton-CG on --data FILE: per-row weights, a 1-D float .npy of one weight per "
+                               "training row (scikit-learn's sample_weight; an .npz may hold them as w_train)",
+                               Scope::kFullBatch),
+                    text_field("--class-weight", "class_weight", &RunSettings::class_weight,
+                               "L-BFGS, Newton-CG on --data FILE: none, balanced, or a file of `LABEL WEIGHT` lines "
+                               "(scikit-learn's class_weight)",
+                               Scope::kFullBatch),
+                    bool_field("--no-intercept", "no_intercept", &RunSettings::no_intercept,
+                               "L-BFGS, Newton-CG on --data FILE: fit no bias (scikit-learn's fit_intercept=False)",
+                               Scope::kFullBatch)}) {
+      // Feature files only: the IDX engines take neither weights nor a missing intercept.
+      f.check = [flag = f.flag](const RunSettings& o) {
+        if (o.is_given(flag) && (!o.data || std::filesystem::is_directory(*o.data))) {
+          throw UsageError(std::string(flag) + " applies to --data FILE (an .npz or svmlight file), not to IDX image sets");
+        }
+      };
+      t.push_back(f);
     }
     t.push_back(fact("data", [](const RunFacts& r) { return r.data; }));
     return t;

@@ -60,6 +60,9 @@ struct RunSettings {
   Penalty penalty = Penalty::kL2;  // L-BFGS, Newton-CG: l2, none; L-BFGS also l1, elasticnet (OWL-QN)
   double l1_ratio = 0.0;           // --penalty elasticnet: the L1 share R in [0, 1]
   int cv = 0;                      // >= 2: choose among the --C values by K-fold cross-validation (0 = off)
+  std::string sample_weight;           // feature files: a 1-D float .npy of per-row weights ("" = none)
+  std::string class_weight = "none";   // feature files: none, balanced, or a file of LABEL WEIGHT lines
+  bool no_intercept = false;           // feature files: no bias (scikit-learn's fit_intercept=False)
   std::set<std::string> given;  // the flags given on the command line ("--lr", ...)
   bool is_given(const std::string& flag) const { return given.count(flag) > 0; }
 };

@@ -1,114 +1,233 @@
-// The full-batch objective and the evaluation over feature matrices (include/logreg/feature_model.hpp): plain
-// double loops per row, dense rows converted once into a row buffer, CSR rows over their nonzeros; the per-row
-// loss and gradient are objective_row (objective_math.hpp), as for every backend.
+// The full-batch objective over feature matrices (include/logreg/feature_model.hpp): on the reference, plain
+// double loops per row in row order (dense rows converted once into a row buffer, CSR rows over their nonzeros);
+// on the cpu device, the fast CPU backend's fused pass (cpu/full_batch_objective.hpp) over the rows in their
+// stored layout. The per-row loss and gradient are objective_row (objective_math.hpp), as for every backend.
+// Also the evaluation of a model on feature rows.
 #include "logreg/feature_model.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 
+#include "full_batch_objective.hpp"
+#include "logreg/errors.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/row_math.hpp"
+#include "simd_kernels.hpp"
 
 namespace logreg {
+namespace {
 
-FeatureObjective::FeatureObjective(const FeatureMatrix& x, const std::vector<std::uint32_t>& y, LossHead head,
-                                   int num_classes, int parts, cpu::ThreadTeam* team)
-    : x_(x), y_(y), head_(head), C_(num_classes), parts_(std::max(1, std::min<int>(parts, static_cast<int>(x.rows)))),
-      team_(team) {
-  if (x.rows == 0 || y.size() != x.rows) throw std::invalid_argument("FeatureObjective: rows and labels disagree");
-  part_grads_.resize(static_cast<std::size_t>(parts_));
-  part_losses_.assign(static_cast<std::size_t>(parts_), 0.0);
-}
-
-// One part's rows into its gradient `gt`, kept transposed: (D, C) for the weights, then (C) for the bias, so that
-// a feature's C products are contiguous (they vectorise). `wt` is W transposed the same way. Each logit and
-// each gradient element is still summed over the row's features in feature order, and over the rows in row
-// order: the same values as the untransposed loops (and as the CPU reference's IDX objective).
-void FeatureObjective::part(int p, const double* wt, const double* b, double* gt, double* loss) const {
-  const std::size_t D = x_.cols, C = static_cast<std::size_t>(C_);
-  const std::size_t begin = x_.rows * static_cast<std::size_t>(p) / static_cast<std::size_t>(parts_);
-  const std::size_t end = x_.rows * static_cast<std::size_t>(p + 1) / static_cast<std::size_t>(parts_);
-  const double inv_n = 1.0 / static_cast<double>(x_.rows);
-  double* gt_b = gt + C * D;
-  std::fill(gt, gt + C * D + C, 0.0);
-  std::vector<double> row(x_.sparse ? 0 : D), z(C), dz(C);
+// Calls fn(i, index, values, nnz) for every row i in order with its nonzeros in column order (dense rows
+// converted to double, zeros skipped: a zero adds nothing to a sum).
+template <class Fn>
+void for_each_row(const FeatureMatrix& x, Fn&& fn) {
+  const std::size_t D = x.cols;
+  std::vector<double> row(x.sparse ? 0 : D);
   std::vector<std::uint32_t> nonzero;
   std::vector<double> nonzero_values;
-  nonzero.reserve(x_.sparse ? 0 : D);
-  nonzero_values.reserve(x_.sparse ? 0 : D);
-  double sum = 0.0;
-  for (std::size_t i = begin; i < end; ++i) {
-    // The row's nonzeros in feature order: a zero adds nothing to a sum (images are mostly zeros).
-    const std::uint32_t* idx = nullptr;
-    const double* val = nullptr;
-    std::size_t nnz = 0;
-    if (x_.sparse) {
-      const std::uint64_t k0 = x_.row_start[i];
-      idx = x_.col_index.data() + k0;
-      val = x_.values.data() + k0;
-      nnz = static_cast<std::size_t>(x_.row_start[i + 1] - k0);
-    } else {
-      x_.row_to_double(i, row.data());
-      nonzero.clear();
-      nonzero_values.clear();
-      for (std::size_t d = 0; d < D; ++d) {
-        if (row[d] != 0.0) {
-          nonzero.push_back(static_cast<std::uint32_t>(d));
-          nonzero_values.push_back(row[d]);
-        }
+  nonzero.reserve(x.sparse ? 0 : D);
+  nonzero_values.reserve(x.sparse ? 0 : D);
+  for (std::size_t i = 0; i < x.rows; ++i) {
+    if (x.sparse) {
+      const std::uint64_t k0 = x.row_start[i];
+      fn(i, x.col_index.data() + k0, x.values.data() + k0, static_cast<std::size_t>(x.row_start[i + 1] - k0));
+      continue;
+    }
+    x.row_to_double(i, row.data());
+    nonzero.clear();
+    nonzero_values.clear();
+    for (std::size_t d = 0; d < D; ++d) {
+      if (row[d] != 0.0) {
+        nonzero.push_back(static_cast<std::uint32_t>(d));
+        nonzero_values.push_back(row[d]);
       }
-      idx = nonzero.data();
-      val = nonzero_values.data();
-      nnz = nonzero.size();
     }
-    std::copy(b, b + C, z.begin());
-    for (std::size_t k = 0; k < nnz; ++k) {
-      const double* w = wt + static_cast<std::size_t>(idx[k]) * C;
-      const double v = val[k];
-      for (std::size_t c = 0; c < C; ++c) z[c] += w[c] * v;
-    }
-    sum += objective_row<double>(head_, z.data(), C_, static_cast<int>(y_[i]), inv_n, dz.data());
-    for (std::size_t k = 0; k < nnz; ++k) {
-      double* g = gt + static_cast<std::size_t>(idx[k]) * C;
-      const double v = val[k];
-      for (std::size_t c = 0; c < C; ++c) g[c] += dz[c] * v;
-    }
-    for (std::size_t c = 0; c < C; ++c) gt_b[c] += dz[c];
+    fn(i, nonzero.data(), nonzero_values.data(), nonzero.size());
   }
-  *loss = sum;
+}
+
+// W (C, D) of params transposed to (D, C), so that a feature's C products are contiguous (they vectorise).
+std::vector<double> transposed_weights(const double* params, std::size_t C, std::size_t D) {
+  std::vector<double> wt(D * C);
+  for (std::size_t c = 0; c < C; ++c) {
+    for (std::size_t d = 0; d < D; ++d) wt[d * C + c] = params[c * D + d];
+  }
+  return wt;
+}
+
+// z (C) = b + sum over the nonzeros of x_k W[:, index_k] (wt (D, C)), in column order.
+void row_logits(const double* wt, const double* b, std::size_t C, const std::uint32_t* idx, const double* val,
+                std::size_t nnz, double* z) {
+  std::copy(b, b + C, z);
+  for (std::size_t k = 0; k < nnz; ++k) {
+    const double* w = wt + static_cast<std::size_t>(idx[k]) * C;
+    for (std::size_t c = 0; c < C; ++c) z[c] += w[c] * val[k];
+  }
+}
+
+// gt (D, C) += x r^T over the row's nonzeros, gt_b (C) += r.
+void add_row_gradient(const double* r, std::size_t C, const std::uint32_t* idx, const double* val, std::size_t nnz,
+                      double* gt, double* gt_b) {
+  for (std::size_t k = 0; k < nnz; ++k) {
+    double* g = gt + static_cast<std::size_t>(idx[k]) * C;
+    for (std::size_t c = 0; c < C; ++c) g[c] += r[c] * val[k];
+  }
+  for (std::size_t c = 0; c < C; ++c) gt_b[c] += r[c];
+}
+
+// grad (C*D + C) = gt (D, C) transposed, then its bias part.
+void untranspose(const std::vector<double>& gt, std::size_t C, std::size_t D, double* grad) {
+  for (std::size_t c = 0; c < C; ++c) {
+    for (std::size_t d = 0; d < D; ++d) grad[c * D + d] = gt[d * C + c];
+    grad[C * D + c] = gt[C * D + c];
+  }
+}
+
+}  // namespace
+
+// The cpu device's rows as the fused pass reads them, kept for the whole fit.
+struct FeatureObjective::Fused {
+  cpu::ObjectiveRows rows;
+  std::vector<const std::uint8_t*> pixels;
+  std::vector<const float*> f32;
+  std::vector<const double*> f64;
+  std::vector<std::uint8_t> labels;
+  cpu::FullBatchObjective objective;
+  cpu::ThreadTeam* team = nullptr;
+  CpuSimd simd = CpuSimd::kAuto;
+};
+
+FeatureObjective::FeatureObjective(const FeatureMatrix& x, const std::vector<std::uint32_t>& y, LossHead head,
+                                   int num_classes, int parts, cpu::ThreadTeam* team, FeatureFitTerms terms)
+    : x_(x), y_(y), head_(head), C_(num_classes), terms_(std::move(terms)) {
+  if (x.rows == 0 || y.size() != x.rows) throw std::invalid_argument("FeatureObjective: rows and labels disagree");
+  if (!terms_.row_weights.empty() && terms_.row_weights.size() != x.rows) {
+    throw std::invalid_argument("FeatureObjective: one weight per row");
+  }
+  if (terms_.weight_total <= 0.0) terms_.weight_total = static_cast<double>(x.rows);
+  if (parts <= 1 || team == nullptr) return;
+  if (x.rows > static_cast<std::size_t>(INT32_MAX) || C_ > 256) {
+    throw UsageError("--device cpu: the fused objective takes at most 2^31 - 1 rows and 256 classes");
+  }
+  fused_ = std::make_unique<Fused>();
+  Fused& f = *fused_;
+  f.team = team;
+  f.simd = cpu::resolve_simd(CpuSimd::kAuto);
+  cpu::ObjectiveRows& r = f.rows;
+  const std::size_t n = x.rows, D = x.cols;
+  if (x.sparse) {
+    r.layout = cpu::RowLayout::kCsr;
+    r.csr_start = x.row_start.data();
+    r.csr_index = x.col_index.data();
+    r.csr_values = x.values.data();
+  } else if (x.dtype == FeatureDtype::kUint8) {
+    r.layout = cpu::RowLayout::kPixels;
+    f.pixels.resize(n);
+    for (std::size_t i = 0; i < n; ++i) f.pixels[i] = x.dense.data() + i * D;
+    r.pixels = f.pixels.data();
+  } else if (x.dtype == FeatureDtype::kFloat32) {
+    r.layout = cpu::RowLayout::kFloat32;
+    f.f32.resize(n);
+    const float* base = reinterpret_cast<const float*>(x.dense.data());
+    for (std::size_t i = 0; i < n; ++i) f.f32[i] = base + i * D;
+    r.f32 = f.f32.data();
+  } else {
+    r.layout = cpu::RowLayout::kFloat64;
+    f.f64.resize(n);
+    const double* base = reinterpret_cast<const double*>(x.dense.data());
+    for (std::size_t i = 0; i < n; ++i) f.f64[i] = base + i * D;
+    r.f64 = f.f64.data();
+  }
+  f.labels.resize(n);
+  for (std::size_t i = 0; i < n; ++i) f.labels[i] = static_cast<std::uint8_t>(y[i]);
+  r.labels = f.labels.data();
+  r.weights = terms_.row_weights.empty() ? nullptr : terms_.row_weights.data();
+  r.inv_total = 1.0 / terms_.weight_total;
+}
+
+FeatureObjective::~FeatureObjective() = default;
+
+const double* FeatureObjective::with_bias(const double* params, std::vector<double>& out) const {
+  if (terms_.intercept) return params;
+  const std::size_t n_weights = x_.cols * static_cast<std::size_t>(C_);
+  out.assign(n_weights + static_cast<std::size_t>(C_), 0.0);
+  std::copy(params, params + n_weights, out.begin());
+  return out.data();
 }
 
 double FeatureObjective::operator()(const double* params, double l2, double* grad) {
-  const std::size_t D = x_.cols, C = static_cast<std::size_t>(C_);
-  const std::size_t n_params = parameter_count();
-  wt_.resize(D * C);
-  for (std::size_t c = 0; c < C; ++c) {
-    for (std::size_t d = 0; d < D; ++d) wt_[d * C + c] = params[c * D + d];
+  const double* full = with_bias(params, full_params_);
+  double* g = grad;
+  if (!terms_.intercept) {
+    full_grad_.resize(x_.cols * static_cast<std::size_t>(C_) + static_cast<std::size_t>(C_));
+    g = full_grad_.data();
   }
-  for (auto& g : part_grads_) g.resize(n_params);
-  auto job = [&](int p) {
-    part(p, wt_.data(), params + C * D, part_grads_[static_cast<std::size_t>(p)].data(),
-         &part_losses_[static_cast<std::size_t>(p)]);
-  };
-  if (team_ != nullptr && parts_ > 1) {
-    team_->run(parts_, job, true);
+  const double f = fused_ ? fused_->objective.evaluate_rows(fused_->rows, x_.rows, full, l2, g, head_, C_,
+                                                            static_cast<int>(x_.cols), fused_->simd, *fused_->team)
+                          : reference(full, l2, g);
+  if (!terms_.intercept) std::copy(g, g + parameter_count(), grad);  // the bias's gradient dropped
+  return f;
+}
+
+void FeatureObjective::hessian_vector(const double* params, double l2, const double* v, double* hv) {
+  if (head_ != LossHead::kSoftmax) {
+    throw UsageError(std::string("--solver newton-cg needs the Hessian of --loss softmax; --loss ") +
+                     loss_head_name(head_) + " has none here (use --solver lbfgs)");
+  }
+  const double* full = with_bias(params, full_params_);
+  const double* fv = with_bias(v, full_v_);
+  double* h = hv;
+  if (!terms_.intercept) {
+    full_grad_.resize(x_.cols * static_cast<std::size_t>(C_) + static_cast<std::size_t>(C_));
+    h = full_grad_.data();
+  }
+  if (fused_) {
+    fused_->objective.hessian_vector_rows(fused_->rows, x_.rows, full, l2, fv, h, head_, C_, static_cast<int>(x_.cols),
+                                          fused_->simd, *fused_->team);
   } else {
-    for (int p = 0; p < parts_; ++p) job(p);
+    reference_hessian_vector(full, l2, fv, h);
   }
-  // The parts in part order into part 0's gradient, then back to the (C, D) layout of params.
-  std::vector<double>& total = part_grads_[0];
-  double loss = part_losses_[0];
-  for (int p = 1; p < parts_; ++p) {
-    const std::vector<double>& g = part_grads_[static_cast<std::size_t>(p)];
-    for (std::size_t j = 0; j < n_params; ++j) total[j] += g[j];
-    loss += part_losses_[static_cast<std::size_t>(p)];
-  }
-  for (std::size_t c = 0; c < C; ++c) {
-    for (std::size_t d = 0; d < D; ++d) grad[c * D + d] = total[d * C + c];
-    grad[C * D + c] = total[C * D + c];
-  }
-  const double inv_n = 1.0 / static_cast<double>(x_.rows);
-  return loss * inv_n + add_weight_penalty(params, grad, C * D, l2);
+  if (!terms_.intercept) std::copy(h, h + parameter_count(), hv);
+}
+
+// One pass in row order: each logit and each gradient element summed over the row's nonzeros in column order,
+// and over the rows in row order (for uint8 rows the same values as the CPU reference's IDX objective).
+double FeatureObjective::reference(const double* params, double l2, double* grad) const {
+  const std::size_t D = x_.cols, C = static_cast<std::size_t>(C_);
+  const std::vector<double> wt = transposed_weights(params, C, D);
+  const double* b = params + C * D;
+  const double inv_total = 1.0 / terms_.weight_total;
+  const double* weights = terms_.row_weights.empty() ? nullptr : terms_.row_weights.data();
+  std::vector<double> gt(C * D + C, 0.0), z(C), dz(C);
+  double sum = 0.0;
+  for_each_row(x_, [&](std::size_t i, const std::uint32_t* idx, const double* val, std::size_t nnz) {
+    row_logits(wt.data(), b, C, idx, val, nnz, z.data());
+    const double scale = weights != nullptr ? weights[i] * inv_total : inv_total;
+    const double loss = objective_row<double>(head_, z.data(), C_, static_cast<int>(y_[i]), scale, dz.data());
+    sum += weights != nullptr ? weights[i] * loss : loss;
+    add_row_gradient(dz.data(), C, idx, val, nnz, gt.data(), gt.data() + C * D);
+  });
+  untranspose(gt, C, D, grad);
+  return sum * inv_total + add_weight_penalty(params, grad, C * D, l2);
+}
+
+// The Hessian-vector product in row order, each row's probabilities recomputed at params.
+void FeatureObjective::reference_hessian_vector(const double* params, double l2, const double* v, double* hv) const {
+  const std::size_t D = x_.cols, C = static_cast<std::size_t>(C_);
+  const std::vector<double> wt = transposed_weights(params, C, D), vt = transposed_weights(v, C, D);
+  const double inv_total = 1.0 / terms_.weight_total;
+  const double* weights = terms_.row_weights.empty() ? nullptr : terms_.row_weights.data();
+  std::vector<double> gt(C * D + C, 0.0), z(C), dz(C), p(C), u(C), r(C);
+  for_each_row(x_, [&](std::size_t i, const std::uint32_t* idx, const double* val, std::size_t nnz) {
+    row_logits(wt.data(), params + C * D, C, idx, val, nnz, z.data());
+    const double scale = weights != nullptr ? weights[i] * inv_total : inv_total;
+    objective_row_probs<double>(z.data(), C_, static_cast<int>(y_[i]), scale, dz.data(), p.data());
+    row_logits(vt.data(), v + C * D, C, idx, val, nnz, u.data());
+    hessian_row<double>(p.data(), u.data(), C_, scale, r.data());
+    add_row_gradient(r.data(), C, idx, val, nnz, gt.data(), gt.data() + C * D);
+  });
+  untranspose(gt, C, D, hv);
+  add_weight_penalty_hv(v, hv, C * D, l2);
 }
 
 void feature_logits(const Model& m, const FeatureMatrix& x, std::size_t i, double* z) {

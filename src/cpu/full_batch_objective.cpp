@@ -54,33 +54,65 @@ void FullBatchObjective::take_rows(const ImageSet& images, const LabelSet& label
   }
 }
 
-std::size_t FullBatchObjective::start_parts(int parts, const ObjectiveShape& shape) {
+std::size_t FullBatchObjective::start_parts(int parts, const ObjectiveShape& shape, std::size_t tile_bytes) {
   const std::size_t np = static_cast<std::size_t>(parts);
   const std::size_t padded = static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
   stride_ = padded + static_cast<std::size_t>(shape.C) + 1;
-  parts_.assign(np * stride_, 0.0);
+  parts_.resize(np * stride_);  // each part zeroes its own sums, on its thread
   scratch_.resize(np * ObjectiveScratch::size(shape));
-  tiles_.resize(np * kObjectiveTileRows * static_cast<std::size_t>(shape.Dp));
+  tile_bytes_ = tile_bytes;
+  tiles_.resize(np * kObjectiveTileRows * static_cast<std::size_t>(shape.Dp) * tile_bytes);
   return stride_;
 }
 
 ObjectiveScratch FullBatchObjective::scratch_of(std::size_t part, const ObjectiveShape& shape) {
   return ObjectiveScratch::in(scratch_.data() + part * ObjectiveScratch::size(shape),
-                              tiles_.data() + part * kObjectiveTileRows * static_cast<std::size_t>(shape.Dp), shape);
+                              tiles_.data() + part * kObjectiveTileRows * static_cast<std::size_t>(shape.Dp) * tile_bytes_,
+                              shape);
 }
 
-double FullBatchObjective::sum_parts(std::size_t np, int classes, int dim, std::size_t Dp, double* out) const {
-  // The parts' sums in part order, whatever the threads and ranks; the pixel sums' 1/255 once per weight.
-  const std::size_t C = static_cast<std::size_t>(classes);
-  const std::size_t D = static_cast<std::size_t>(dim);
-  const std::size_t bias_at = stride_ - C - 1;
+void FullBatchObjective::pad_weights(const double* params, const ObjectiveShape& shape, bool transposed,
+                                     std::vector<double>& out) {
+  const std::size_t C = static_cast<std::size_t>(shape.C), D = static_cast<std::size_t>(shape.D);
+  const std::size_t Ck = static_cast<std::size_t>(shape.Ck), Dp = static_cast<std::size_t>(shape.Dp);
+  out.assign(Ck * Dp, 0.0);
   for (std::size_t c = 0; c < C; ++c) {
-    double* o = out + c * D;
-    for (std::size_t d = 0; d < D; ++d) {
-      double sum = parts_[c * Dp + d];
-      for (std::size_t p = 1; p < np; ++p) sum += parts_[p * stride_ + c * Dp + d];
-      o[d] = sum / 255.0;
+    if (transposed) {
+      for (std::size_t d = 0; d < D; ++d) out[d * Ck + c] = params[c * D + d];
+    } else {
+      std::copy(params + c * D, params + (c + 1) * D, out.begin() + static_cast<std::ptrdiff_t>(c * Dp));
     }
+  }
+}
+
+double FullBatchObjective::sum_parts(std::size_t np, const ObjectiveShape& shape, const ObjectiveRows& rows,
+                                     double* out) const {
+  // The parts' sums in part order, whatever the threads and ranks; pixel sums' 1/255 once per weight.
+  const std::size_t C = static_cast<std::size_t>(shape.C);
+  const std::size_t D = static_cast<std::size_t>(shape.D);
+  const std::size_t Ck = static_cast<std::size_t>(shape.Ck), Dp = static_cast<std::size_t>(shape.Dp);
+  const bool pixels = rows.layout == RowLayout::kPixels;
+  const std::size_t bias_at = stride_ - C - 1;
+  if (rows.transposed()) {
+    // (D, Ck): each part's buffer read in its own order, a row of Ck at a time.
+    for (std::size_t d = 0; d < D; ++d) {
+      for (std::size_t c = 0; c < C; ++c) {
+        double sum = parts_[d * Ck + c];
+        for (std::size_t p = 1; p < np; ++p) sum += parts_[p * stride_ + d * Ck + c];
+        out[c * D + d] = sum;
+      }
+    }
+  } else {
+    for (std::size_t c = 0; c < C; ++c) {
+      double* o = out + c * D;
+      for (std::size_t d = 0; d < D; ++d) {
+        double sum = parts_[c * Dp + d];
+        for (std::size_t p = 1; p < np; ++p) sum += parts_[p * stride_ + c * Dp + d];
+        o[d] = pixels ? sum / 255.0 : sum;
+      }
+    }
+  }
+  for (std::size_t c = 0; c < C; ++c) {
     double sum_b = parts_[bias_at + c];
     for (std::size_t p = 1; p < np; ++p) sum_b += parts_[p * stride_ + bias_at + c];
     out[C * D + c] = sum_b;
@@ -90,22 +122,37 @@ double FullBatchObjective::sum_parts(std::size_t np, int classes, int dim, std::
   return loss_sum;
 }
 
+ObjectiveRows FullBatchObjective::pixel_rows() const {
+  ObjectiveRows r;
+  r.layout = RowLayout::kPixels;
+  r.pixels = pixels_.data();
+  r.labels = labels_.data();
+  r.inv_total = 1.0 / static_cast<double>(rows_.size());
+  return r;
+}
+
 double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labels,
                                     const std::vector<std::uint32_t>& rows, const double* params, double l2,
                                     double* grad, LossHead head, int classes, int dim, CpuSimd simd,
                                     ThreadTeam& team) {
   take_rows(images, labels, rows, classes);
-  const std::size_t n = rows.size();
+  return evaluate_rows(pixel_rows(), rows.size(), params, l2, grad, head, classes, dim, simd, team);
+}
+
+double FullBatchObjective::evaluate_rows(const ObjectiveRows& rows, std::size_t n, const double* params, double l2,
+                                         double* grad, LossHead head, int classes, int dim, CpuSimd simd,
+                                         ThreadTeam& team) {
+  if (n == 0 || n > static_cast<std::size_t>(INT32_MAX)) {
+    throw UsageError("full_batch_objective: needs 1 to 2^31 - 1 rows, got " + std::to_string(n));
+  }
   const int ni = static_cast<int>(n);
   const ObjectiveShape shape = ObjectiveShape::of(classes, dim);
   const std::size_t C = static_cast<std::size_t>(classes);
   const std::size_t D = static_cast<std::size_t>(dim);
-  const std::size_t Dp = static_cast<std::size_t>(shape.Dp);
-  const std::size_t padded = static_cast<std::size_t>(shape.Ck) * Dp;
+  const std::size_t padded = static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
   const std::size_t n_weights = C * D;
   const std::size_t n_params = n_weights + C;
-  w_.assign(padded, 0.0);  // W zero-padded to (Ck, Dp)
-  for (std::size_t c = 0; c < C; ++c) std::copy(params + c * D, params + (c + 1) * D, w_.begin() + c * Dp);
+  pad_weights(params, shape, rows.transposed(), w_);
   const double* b = params + n_weights;
   // The softmax head keeps its rows' probabilities, in the least recently used of the two slots.
   KeptProbabilities* keep = nullptr;
@@ -116,15 +163,14 @@ double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labe
   }
   const int parts = std::min(kObjectiveParts, ni);
   const std::size_t np = static_cast<std::size_t>(parts);
-  const std::size_t stride = start_parts(parts, shape);
-  const double inv_n = 1.0 / static_cast<double>(n);
+  const std::size_t stride = start_parts(parts, shape, rows.tile_value_bytes());
   double* probs = keep != nullptr ? keep->probs.data() : nullptr;
   auto job = [&](int part) {
     const std::size_t p = static_cast<std::size_t>(part);
-    double* sums = parts_.data() + p * stride;  // this part's (Ck, Dp) pixel sums, C bias sums, loss
-    sums[stride - 1] = objective_rows(simd, pixels_.data(), labels_.data(), split_point(ni, part, parts),
-                                      split_point(ni, part + 1, parts), head, shape, w_.data(), b, inv_n, sums,
-                                      sums + padded, probs, scratch_of(p, shape));
+    double* sums = parts_.data() + p * stride;  // this part's (Ck, Dp) value sums, C bias sums, loss
+    std::fill(sums, sums + stride, 0.0);
+    sums[stride - 1] = objective_rows(simd, rows, split_point(ni, part, parts), split_point(ni, part + 1, parts), head,
+                                      shape, w_.data(), b, sums, sums + padded, probs, scratch_of(p, shape));
   };
   run_my_parts(parts, job, team);
   if (keep != nullptr) {
@@ -132,9 +178,9 @@ double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labe
     keep->used = ++clock_;
   }
 
-  const double loss_sum = sum_parts(np, classes, dim, Dp, grad);
+  const double loss_sum = sum_parts(np, shape, rows, grad);
   const double penalty = add_weight_penalty(params, grad, n_weights, l2);
-  return loss_sum * inv_n + penalty;
+  return loss_sum * rows.inv_total + penalty;
 }
 
 void FullBatchObjective::hessian_vector(const ImageSet& images, const LabelSet& labels,
@@ -146,13 +192,21 @@ void FullBatchObjective::hessian_vector(const ImageSet& images, const LabelSet& 
                      loss_head_name(head) + " has none here (use --solver lbfgs)");
   }
   take_rows(images, labels, rows, classes);
-  const std::size_t n = rows.size();
+  hessian_vector_rows(pixel_rows(), rows.size(), params, l2, v, hv, head, classes, dim, simd, team);
+}
+
+void FullBatchObjective::hessian_vector_rows(const ObjectiveRows& rows, std::size_t n, const double* params,
+                                             double l2, const double* v, double* hv, LossHead head, int classes,
+                                             int dim, CpuSimd simd, ThreadTeam& team) {
+  if (head != LossHead::kSoftmax) {
+    throw UsageError(std::string("--solver newton-cg needs the Hessian of --loss softmax; --loss ") +
+                     loss_head_name(head) + " has none here (use --solver lbfgs)");
+  }
   const int ni = static_cast<int>(n);
   const ObjectiveShape shape = ObjectiveShape::of(classes, dim);
   const std::size_t C = static_cast<std::size_t>(classes);
   const std::size_t D = static_cast<std::size_t>(dim);
-  const std::size_t Dp = static_cast<std::size_t>(shape.Dp);
-  const std::size_t padded = static_cast<std::size_t>(shape.Ck) * Dp;
+  const std::size_t padded = static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
   const std::size_t n_weights = C * D;
   const std::size_t n_params = n_weights + C;
   auto kept_at = [&]() -> KeptProbabilities* {
@@ -164,26 +218,25 @@ void FullBatchObjective::hessian_vector(const ImageSet& images, const LabelSet& 
   KeptProbabilities* kept = kept_at();
   if (kept == nullptr) {  // a point not evaluated lately: evaluate it (its gradient is not needed)
     std::vector<double> unused(n_params);
-    evaluate(images, labels, rows, params, l2, unused.data(), head, classes, dim, simd, team);
+    evaluate_rows(rows, n, params, l2, unused.data(), head, classes, dim, simd, team);
     kept = kept_at();
   }
   kept->used = ++clock_;
-  v_.assign(padded, 0.0);  // V zero-padded to (Ck, Dp)
-  for (std::size_t c = 0; c < C; ++c) std::copy(v + c * D, v + (c + 1) * D, v_.begin() + c * Dp);
+  pad_weights(v, shape, rows.transposed(), v_);
   const double* vb = v + n_weights;
   const int parts = std::min(kObjectiveParts, ni);
   const std::size_t np = static_cast<std::size_t>(parts);
-  const std::size_t stride = start_parts(parts, shape);
-  const double inv_n = 1.0 / static_cast<double>(n);
+  const std::size_t stride = start_parts(parts, shape, rows.tile_value_bytes());
   const double* probs = kept->probs.data();
   auto job = [&](int part) {
     const std::size_t p = static_cast<std::size_t>(part);
-    hessian_vector_rows(simd, pixels_.data(), split_point(ni, part, parts), split_point(ni, part + 1, parts), shape,
-                        v_.data(), vb, probs, inv_n, parts_.data() + p * stride, parts_.data() + p * stride + padded,
-                        scratch_of(p, shape));
+    std::fill(parts_.data() + p * stride, parts_.data() + (p + 1) * stride, 0.0);
+    cpu::hessian_vector_rows(simd, rows, split_point(ni, part, parts), split_point(ni, part + 1, parts), shape,
+                             v_.data(), vb, probs, parts_.data() + p * stride, parts_.data() + p * stride + padded,
+                             scratch_of(p, shape));
   };
   run_my_parts(parts, job, team);
-  sum_parts(np, classes, dim, Dp, hv);
+  sum_parts(np, shape, rows, hv);
   add_weight_penalty_hv(v, hv, n_weights, l2);
 }
 

@@ -1,5 +1,6 @@
 // FullBatchObjective: the fast CPU backend's full_batch_objective (the L-BFGS solver's function and gradient,
-// objective_math.hpp) over a set of training rows, in double: one fused pass per evaluation (objective_rows,
+// objective_math.hpp) over a set of training rows (IDX images, or the rows of a feature file in any layout of
+// ObjectiveRows, with per-row weights), in double: one fused pass per evaluation (objective_rows,
 // objective_loops.hpp) over kObjectiveParts fixed row ranges run on the backend's ThreadTeam, each into its own
 // gradient buffer, and their sums added in part order, so the result does not depend on the thread count (nor on
 // the number of MPI ranks: each rank computes some of the parts and all of them are exchanged, ranks.hpp); and
@@ -42,6 +43,15 @@ class FullBatchObjective {
                       const double* params, double l2, const double* v, double* hv, LossHead head, int C, int D,
                       CpuSimd simd, ThreadTeam& team);
 
+  // The same two over n rows given in any layout (the feature files' objective): the objective is
+  //   sum_i a_i loss_i / S + penalty   (a_i = rows.weights[i] or 1, 1/S = rows.inv_total),
+  // with l2 = l2_strength(C, S). The caller keeps the rows alive and unchanged between calls (the kept
+  // probabilities are of them); labels below C are the caller's to check.
+  double evaluate_rows(const ObjectiveRows& rows, std::size_t n, const double* params, double l2, double* grad,
+                       LossHead head, int C, int D, CpuSimd simd, ThreadTeam& team);
+  void hessian_vector_rows(const ObjectiveRows& rows, std::size_t n, const double* params, double l2, const double* v,
+                           double* hv, LossHead head, int C, int D, CpuSimd simd, ThreadTeam& team);
+
  private:
   // The rows' probabilities (n, C) at one point, kept by evaluate for hessian_vector.
   struct KeptProbabilities {
@@ -51,9 +61,11 @@ class FullBatchObjective {
   };
   // Checks and keeps rows' pixel pointers and labels (when the rows changed).
   void take_rows(const ImageSet& images, const LabelSet& labels, const std::vector<std::uint32_t>& rows, int classes);
-  // Sizes and zeroes parts_ for `parts` parts of (Ck, Dp) pixel sums, C bias sums and a loss, and sizes each
-  // part's scratch and tile; returns the stride of parts_.
-  std::size_t start_parts(int parts, const ObjectiveShape& shape);
+  // Sizes parts_ for `parts` parts of (Ck, Dp) value sums, C bias sums and a loss (each part's job zeroes its
+  // own, on its thread), and each part's scratch and tile (tile_bytes per value); returns the stride of parts_.
+  std::size_t start_parts(int parts, const ObjectiveShape& shape, std::size_t tile_bytes);
+  // params (C*D + C) into w_ (Ck, Dp) zero-padded, or (D, Ck) when transposed.
+  static void pad_weights(const double* params, const ObjectiveShape& shape, bool transposed, std::vector<double>& out);
   // Part `part`'s scratch and pixel tile (start_parts sized them).
   ObjectiveScratch scratch_of(std::size_t part, const ObjectiveShape& shape);
   // Runs job(part) for this rank's parts (all of them in a single process) on the team, then gives every rank
@@ -65,20 +77,23 @@ class FullBatchObjective {
     team.run(mine.second - mine.first, run_part, true);
     ranks::allgather_parts(parts_.data(), parts, stride_);
   }
-  // Adds the parts' sums in part order: the gradient into out (C*D + C), the weights' pixel sums / 255; returns
-  // the loss sum.
-  double sum_parts(std::size_t parts, int classes, int dim, std::size_t Dp, double* out) const;
+  // Adds the parts' sums in part order: the gradient into out (C*D + C) (pixel rows: the weights' sums / 255;
+  // CSR: from the transposed sums); returns the loss sum.
+  double sum_parts(std::size_t parts, const ObjectiveShape& shape, const ObjectiveRows& rows, double* out) const;
+  // rows_ of the IDX images taken by take_rows, as ObjectiveRows.
+  ObjectiveRows pixel_rows() const;
 
   // Kept between evaluations (the solver asks about the same rows every iteration):
   std::vector<std::uint32_t> rows_;          // the rows the two below are of
   std::vector<const std::uint8_t*> pixels_;  // (n) their pixel rows
   std::vector<std::uint8_t> labels_;         // (n) their labels
-  std::vector<double> w_;                    // (Ck, Dp) the weights, zero-padded
+  std::vector<double> w_;                    // (Ck, Dp) the weights, zero-padded (CSR: (D, Ck))
+  std::size_t tile_bytes_ = 1;               // bytes of a tile's value (start_parts)
   std::vector<double> parts_;                // (parts, stride_): each part's (Ck, Dp) pixel sums, C bias sums, loss
   std::size_t stride_ = 0;
   std::vector<double> scratch_;              // (parts, ObjectiveScratch::size) each part's sums and dz
-  std::vector<std::uint8_t> tiles_;          // (parts, kObjectiveTileRows, Dp) each part's pixel tile
-  std::vector<double> v_;                    // (Ck, Dp) hessian_vector's direction, zero-padded
+  std::vector<std::uint8_t> tiles_;          // (parts, kObjectiveTileRows, Dp) each part's tile of values
+  std::vector<double> v_;                    // (Ck, Dp) hessian_vector's direction, zero-padded (CSR: (D, Ck))
   KeptProbabilities kept_[2];                // the last two points evaluated (softmax head)
   std::uint64_t clock_ = 0;
 };

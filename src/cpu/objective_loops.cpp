@@ -1,8 +1,9 @@
-// objective_rows (objective_loops.hpp): tile by tile, dense double SIMD logits over the pixels (a block of rows
-// times a block of classes in registers), the shared per-row loss, then the tile's weight gradient (a block of
-// classes' gradient vectors in registers, the tile's rows added in order); and hessian_vector_rows, the same
-// tiles over a direction instead of W. Compiled for three instruction sets; the block sizes at the end of the
-// file are each one's register budget.
+// objective_rows (objective_loops.hpp): one tile loop (rows_body) for every row layout. Dense layouts: dense
+// double SIMD logits over the tile's values (a block of rows times a block of classes in registers), then the
+// tile's weight gradient (a block of classes' gradient vectors in registers, the tile's rows added in order);
+// CSR: each row's nonzeros gathered from and scattered into W transposed, C classes at a time. Between them the
+// shared per-row loss. hessian_vector_rows: the same tiles over a direction instead of W. Compiled for three
+// instruction sets; the block sizes at the end of the file are each one's register budget.
 #include "objective_loops.hpp"
 
 #include <algorithm>
@@ -23,11 +24,12 @@ constexpr int kTile = kObjectiveTileRows;
 constexpr int kChunkPixels = 256;
 constexpr int kMaxCk = (kernels::kMaxClasses + kObjectiveClassBlock - 1) / kObjectiveClassBlock * kObjectiveClassBlock;
 
-// V doubles in one vector, and V int32 to widen pixels through.
+// V doubles in one vector, V int32 to widen pixels through, V floats to widen float32 values from.
 template <int V>
 struct Lanes {
   typedef double D __attribute__((vector_size(V * sizeof(double))));
   typedef std::int32_t I __attribute__((vector_size(V * sizeof(std::int32_t))));
+  typedef float F __attribute__((vector_size(V * sizeof(float))));
 };
 
 // x = V pixels as doubles 0..255. Vectors by reference only: none crosses a call boundary by value (-Wpsabi:
@@ -63,6 +65,22 @@ inline void load_pixels<2>(const std::uint8_t* p, Lanes<2>::D& x) {
   x = Lanes<2>::D{static_cast<double>(p[0]), static_cast<double>(p[1])};
 }
 
+// x = V dense values of a tile as doubles: pixels through load_pixels, float32 widened, float64 as they are.
+template <int V>
+inline void load_values(const std::uint8_t* p, typename Lanes<V>::D& x) {
+  load_pixels<V>(p, x);
+}
+template <int V>
+inline void load_values(const float* p, typename Lanes<V>::D& x) {
+  typename Lanes<V>::F f;
+  std::memcpy(&f, p, sizeof f);
+  x = __builtin_convertvector(f, typename Lanes<V>::D);
+}
+template <int V>
+inline void load_values(const double* p, typename Lanes<V>::D& x) {
+  std::memcpy(&x, p, sizeof x);
+}
+
 // Makes the compiler load v into a register once, to be used by every row of a block: left alone, GCC folds
 // the load into each row's multiply-add, one load per row, and the AVX-512 loop is bound by the load ports.
 // (Other widths: the compiler's choice.)
@@ -87,8 +105,8 @@ inline double lane_sum(const typename Lanes<V>::D& v) {
 // that a chunk of W stays in L1 while every row of the tile passes over it: RB rows x KC classes of
 // accumulators in registers, each pixel vector widened once per block of classes, each weight vector read
 // once per block of rows; between chunks the accumulators wait in acc (kTile, Ck) vectors of V lanes.
-template <int V, int RB, int KC>
-inline void tile_logits(const std::uint8_t* tile, int nt, int Dp, const double* w, int Ck, double* acc_spill,
+template <int V, int RB, int KC, class E>
+inline void tile_logits(const E* tile, int nt, int Dp, const double* w, int Ck, double* acc_spill,
                         double* s) {
   using D = typename Lanes<V>::D;
   for (int d0 = 0; d0 < Dp; d0 += kChunkPixels) {
@@ -107,7 +125,7 @@ inline void tile_logits(const std::uint8_t* tile, int nt, int Dp, const double* 
         }
         for (int d = d0; d < d1; d += V) {
           D x[RB];
-          for (int rb = 0; rb < RB; ++rb) load_pixels<V>(tile + static_cast<std::size_t>(r0 + rb) * Dp + d, x[rb]);
+          for (int rb = 0; rb < RB; ++rb) load_values<V>(tile + static_cast<std::size_t>(r0 + rb) * Dp + d, x[rb]);
           for (int k = 0; k < KC; ++k) {
             D wv;
             std::memcpy(&wv, w + static_cast<std::size_t>(c0 + k) * Dp + d, sizeof wv);
@@ -132,8 +150,8 @@ inline void tile_logits(const std::uint8_t* tile, int nt, int Dp, const double* 
 // g (Ck, Dp) += dzᵀ (Ck, kTile) . tile (kTile, Dp) over rows [0, nt) (rows past nt have dz 0 and zero pixels;
 // classes past C have dz 0): KC gradient vectors in registers, read and written once per tile, each adding
 // the tile's rows in order (KC independent chains of multiply-adds keep both FMA ports busy).
-template <int V, int KC>
-inline void tile_gradient(const std::uint8_t* tile, int nt, int Dp, const double* dz, int Ck, double* g) {
+template <int V, int KC, class E>
+inline void tile_gradient(const E* tile, int nt, int Dp, const double* dz, int Ck, double* g) {
   using D = typename Lanes<V>::D;
   for (int d = 0; d < Dp; d += V) {
     for (int c0 = 0; c0 < Ck; c0 += KC) {
@@ -141,7 +159,7 @@ inline void tile_gradient(const std::uint8_t* tile, int nt, int Dp, const double
       for (int k = 0; k < KC; ++k) std::memcpy(&acc[k], g + static_cast<std::size_t>(c0 + k) * Dp + d, sizeof(D));
       for (int r = 0; r < nt; ++r) {
         D x;
-        load_pixels<V>(tile + static_cast<std::size_t>(r) * Dp + d, x);
+        load_values<V>(tile + static_cast<std::size_t>(r) * Dp + d, x);
         const double* dzr = dz + r * Ck + c0;
         for (int k = 0; k < KC; ++k) acc[k] += dzr[k] * x;
       }
@@ -150,102 +168,180 @@ inline void tile_gradient(const std::uint8_t* tile, int nt, int Dp, const double
   }
 }
 
-// tile (kTile, Dp) = the pixels of rows[0, nt), zero past D and past row nt (a tile in L1 for both passes).
-inline void copy_tile(const std::uint8_t* const* rows, int nt, int D, int Dp, std::uint8_t* tile) {
-  for (int i = 0; i < kTile; ++i) {
-    std::uint8_t* out = tile + static_cast<std::size_t>(i) * Dp;
-    if (i < nt) {
-      std::memcpy(out, rows[i], static_cast<std::size_t>(D));
-      std::memset(out + D, 0, static_cast<std::size_t>(Dp - D));
-    } else {
-      std::memset(out, 0, static_cast<std::size_t>(Dp));
+// Dense rows of E (uint8 pixels, float, double): each tile copied into a zero-padded (kTile, Dp) tile of E,
+// summed densely against W (Ck, Dp). Pixel sums are of values 0..255 and scaled by 1 / 255 once per logit.
+template <class E>
+struct DenseRows {
+  const E* const* rows;  // (n) rows of D values
+  static constexpr bool kPixels = sizeof(E) == 1;
+
+  static double logit(double b, double s) { return kPixels ? b + s / 255.0 : b + s; }
+  // tile (kTile, Dp) = rows [t, t + nt), zero past D and past row nt; the next tile's rows prefetched.
+  void load_tile(int t, int nt, int r1, const ObjectiveShape& shape, const ObjectiveScratch& scratch) const {
+    E* tile = reinterpret_cast<E*>(scratch.tile);
+    const std::size_t D = static_cast<std::size_t>(shape.D), Dp = static_cast<std::size_t>(shape.Dp);
+    for (int i = 0; i < kTile; ++i) {
+      E* out = tile + static_cast<std::size_t>(i) * Dp;
+      if (i < nt) {
+        std::memcpy(out, rows[t + i], D * sizeof(E));
+        std::memset(out + D, 0, (Dp - D) * sizeof(E));
+      } else {
+        std::memset(out, 0, Dp * sizeof(E));
+      }
+    }
+    // The next tile's rows are read from L3 while this one is computed.
+    for (int i = t + kTile; i < std::min(r1, t + 2 * kTile); ++i) {
+      for (std::size_t d = 0; d < D; d += 64 / sizeof(E)) __builtin_prefetch(rows[i] + d);
     }
   }
-}
+  template <int V, int RB, int KC>
+  void logits(int /*t*/, int nt, const ObjectiveShape& shape, const double* w, const ObjectiveScratch& scratch,
+              double* s) const {
+    tile_logits<V, RB, KC>(reinterpret_cast<const E*>(scratch.tile), nt, shape.Dp, w, shape.Ck, scratch.acc, s);
+  }
+  template <int V, int KB>
+  void gradient(int /*t*/, int nt, const ObjectiveShape& shape, const double* dz, const ObjectiveScratch& scratch,
+                double* g) const {
+    tile_gradient<V, KB>(reinterpret_cast<const E*>(scratch.tile), nt, shape.Dp, dz, shape.Ck, g);
+  }
+};
 
-template <int V, int RB, int KC, int KB>
-inline double rows_body(const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1, LossHead head,
-                        const ObjectiveShape& shape, const double* w, const double* b, double inv_n, double* g,
-                        double* gb, double* probs, const ObjectiveScratch& scratch) {
+// CSR rows: each row's nonzeros in column order, each a gather of W's row (D, Ck) for the logits and a scatter
+// into the gradient's; the Ck classes of a column are contiguous, so each is one short vector loop.
+struct CsrRows {
+  const std::uint64_t* start;  // (n + 1)
+  const std::uint32_t* index;  // (nnz)
+  const double* values;        // (nnz)
+
+  static double logit(double b, double s) { return b + s; }
+  void load_tile(int, int, int, const ObjectiveShape&, const ObjectiveScratch&) const {}
+  template <int V, int RB, int KC>
+  void logits(int t, int nt, const ObjectiveShape& shape, const double* w, const ObjectiveScratch&, double* s) const {
+    const std::size_t Ck = static_cast<std::size_t>(shape.Ck);
+    for (int i = 0; i < nt; ++i) {
+      double* si = s + static_cast<std::size_t>(i) * Ck;
+      for (std::size_t c = 0; c < Ck; ++c) si[c] = 0.0;
+      for (std::uint64_t k = start[t + i]; k < start[t + i + 1]; ++k) {
+        const double* wk = w + static_cast<std::size_t>(index[k]) * Ck;
+        const double x = values[k];
+        for (std::size_t c = 0; c < Ck; ++c) si[c] += x * wk[c];
+      }
+    }
+  }
+  template <int V, int KB>
+  void gradient(int t, int nt, const ObjectiveShape& shape, const double* dz, const ObjectiveScratch&, double* g) const {
+    const std::size_t Ck = static_cast<std::size_t>(shape.Ck);
+    for (int i = 0; i < nt; ++i) {
+      const double* dzi = dz + static_cast<std::size_t>(i) * Ck;
+      for (std::uint64_t k = start[t + i]; k < start[t + i + 1]; ++k) {
+        double* gk = g + static_cast<std::size_t>(index[k]) * Ck;
+        const double x = values[k];
+        for (std::size_t c = 0; c < Ck; ++c) gk[c] += dzi[c] * x;
+      }
+    }
+  }
+};
+
+// The fused pass over rows [r0, r1) of any layout (Rows: DenseRows<E> or CsrRows), objective_loops.hpp.
+template <int V, int RB, int KC, int KB, class Rows>
+inline double rows_body(const Rows& layout, const ObjectiveRows& rows, int r0, int r1, LossHead head,
+                        const ObjectiveShape& shape, const double* w, const double* b, double* g, double* gb,
+                        double* probs, const ObjectiveScratch& scratch) {
   static_assert(kTile % RB == 0, "blocks of rows tile the tile");
   static_assert(kObjectiveClassBlock % KC == 0 && kObjectiveClassBlock % KB == 0, "blocks of classes tile Ck");
-  static_assert(kObjectivePixelLanes % V == 0, "pixel rows are padded to whole vectors");
-  const int C = shape.C, Ck = shape.Ck, Dp = shape.Dp;
+  static_assert(kObjectivePixelLanes % V == 0, "dense rows are padded to whole vectors");
+  const int C = shape.C, Ck = shape.Ck;
   double* s = scratch.sums;
   double* dz = scratch.dz;
   double z[kMaxCk];
   double loss = 0.0;
+  const double* weights = rows.weights;
   for (int t = r0; t < r1; t += kTile) {
     const int nt = std::min(kTile, r1 - t);
-    copy_tile(rows + t, nt, shape.D, Dp, scratch.tile);
-    // The next tile's rows are read from L3 while this one is computed.
-    for (int i = t + kTile; i < std::min(r1, t + 2 * kTile); ++i) {
-      for (int d = 0; d < shape.D; d += 64) __builtin_prefetch(rows[i] + d);
-    }
-    tile_logits<V, RB, KC>(scratch.tile, nt, Dp, w, Ck, scratch.acc, s);
+    layout.load_tile(t, nt, r1, shape, scratch);
+    layout.template logits<V, RB, KC>(t, nt, shape, w, scratch, s);
     for (int i = 0; i < nt; ++i) {
-      for (int c = 0; c < C; ++c) z[c] = b[c] + s[i * Ck + c] / 255.0;
+      for (int c = 0; c < C; ++c) z[c] = Rows::logit(b[c], s[i * Ck + c]);
       double* dzi = dz + i * Ck;
+      const double scale = weights != nullptr ? weights[t + i] * rows.inv_total : rows.inv_total;
+      double row_loss;
       if (probs != nullptr) {
-        loss += objective_row_probs<double>(z, C, labels[t + i], inv_n, dzi,
-                                            probs + static_cast<std::size_t>(t + i) * static_cast<std::size_t>(C));
+        row_loss = objective_row_probs<double>(z, C, rows.labels[t + i], scale, dzi,
+                                               probs + static_cast<std::size_t>(t + i) * static_cast<std::size_t>(C));
       } else {
-        loss += objective_row<double>(head, z, C, labels[t + i], inv_n, dzi);
+        row_loss = objective_row<double>(head, z, C, rows.labels[t + i], scale, dzi);
       }
+      loss += weights != nullptr ? weights[t + i] * row_loss : row_loss;
       for (int c = 0; c < C; ++c) gb[c] += dzi[c];
     }
     for (int i = 0; i < kTile; ++i) {  // zero past the rows and past the classes
       for (int c = i < nt ? C : 0; c < Ck; ++c) dz[i * Ck + c] = 0.0;
     }
-    tile_gradient<V, KB>(scratch.tile, nt, Dp, dz, Ck, g);
+    layout.template gradient<V, KB>(t, nt, shape, dz, scratch, g);
   }
   return loss;
 }
 
 // The same tiles as rows_body, with the direction v in place of W and the kept probabilities in place of the
-// loss: u = v_b + (tile . vᵀ) / 255 per row, r = hessian_row(p, u), then the tile's r into g and gb.
-template <int V, int RB, int KC, int KB>
-inline void hessian_body(const std::uint8_t* const* rows, int r0, int r1, const ObjectiveShape& shape, const double* v,
-                         const double* vb, const double* probs, double inv_n, double* g, double* gb,
+// loss: u = v_b + (x . vᵀ) per row, r = hessian_row(p, u, a_i / S), then the tile's r into g and gb.
+template <int V, int RB, int KC, int KB, class Rows>
+inline void hessian_body(const Rows& layout, const ObjectiveRows& rows, int r0, int r1, const ObjectiveShape& shape,
+                         const double* v, const double* vb, const double* probs, double* g, double* gb,
                          const ObjectiveScratch& scratch) {
-  const int C = shape.C, Ck = shape.Ck, Dp = shape.Dp;
+  const int C = shape.C, Ck = shape.Ck;
   double* s = scratch.sums;
   double* r = scratch.dz;
   double u[kMaxCk];
   for (int t = r0; t < r1; t += kTile) {
     const int nt = std::min(kTile, r1 - t);
-    copy_tile(rows + t, nt, shape.D, Dp, scratch.tile);
-    for (int i = t + kTile; i < std::min(r1, t + 2 * kTile); ++i) {
-      for (int d = 0; d < shape.D; d += 64) __builtin_prefetch(rows[i] + d);
-    }
-    tile_logits<V, RB, KC>(scratch.tile, nt, Dp, v, Ck, scratch.acc, s);
+    layout.load_tile(t, nt, r1, shape, scratch);
+    layout.template logits<V, RB, KC>(t, nt, shape, v, scratch, s);
     for (int i = 0; i < nt; ++i) {
-      for (int c = 0; c < C; ++c) u[c] = vb[c] + s[i * Ck + c] / 255.0;
+      for (int c = 0; c < C; ++c) u[c] = Rows::logit(vb[c], s[i * Ck + c]);
       double* ri = r + i * Ck;
-      hessian_row<double>(probs + static_cast<std::size_t>(t + i) * static_cast<std::size_t>(C), u, C, inv_n, ri);
+      const double scale = rows.weights != nullptr ? rows.weights[t + i] * rows.inv_total : rows.inv_total;
+      hessian_row<double>(probs + static_cast<std::size_t>(t + i) * static_cast<std::size_t>(C), u, C, scale, ri);
       for (int c = 0; c < C; ++c) gb[c] += ri[c];
     }
     for (int i = 0; i < kTile; ++i) {  // zero past the rows and past the classes
       for (int c = i < nt ? C : 0; c < Ck; ++c) r[i * Ck + c] = 0.0;
     }
-    tile_gradient<V, KB>(scratch.tile, nt, Dp, r, Ck, g);
+    layout.template gradient<V, KB>(t, nt, shape, r, scratch, g);
+  }
+}
+
+// Calls body(layout) with the layout type of `rows`.
+template <class Body>
+inline auto with_layout(const ObjectiveRows& rows, Body&& body) {
+  switch (rows.layout) {
+    case RowLayout::kFloat32:
+      return body(DenseRows<float>{rows.f32});
+    case RowLayout::kFloat64:
+      return body(DenseRows<double>{rows.f64});
+    case RowLayout::kCsr:
+      return body(CsrRows{rows.csr_start, rows.csr_index, rows.csr_values});
+    case RowLayout::kPixels:
+    default:
+      return body(DenseRows<std::uint8_t>{rows.pixels});
   }
 }
 
 // Per instruction set: V doubles per vector; RB x KC logit accumulators and RB pixel vectors, then KB gradient
 // vectors, in registers (32 vector registers with AVX-512, 16 below it).
 #define LOGREG_OBJECTIVE_ROWS(SUFFIX, TARGET, V, RB, KC, KB)                                                           \
-  TARGET double objective_rows_##SUFFIX(const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1,  \
-                                        LossHead head, const ObjectiveShape& shape, const double* w, const double* b, \
-                                        double inv_n, double* g, double* gb, double* probs,                          \
-                                        const ObjectiveScratch& scratch) {                                           \
-    return rows_body<V, RB, KC, KB>(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, probs, scratch);           \
-  }                                                                                                                    \
-  TARGET void hessian_vector_rows_##SUFFIX(const std::uint8_t* const* rows, int r0, int r1,                           \
-                                           const ObjectiveShape& shape, const double* v, const double* vb,            \
-                                           const double* probs, double inv_n, double* g, double* gb,                 \
-                                           const ObjectiveScratch& scratch) {                                        \
-    hessian_body<V, RB, KC, KB>(rows, r0, r1, shape, v, vb, probs, inv_n, g, gb, scratch);                            \
+  TARGET double objective_rows_##SUFFIX(const ObjectiveRows& rows, int r0, int r1, LossHead head,                    \
+                                        const ObjectiveShape& shape, const double* w, const double* b, double* g,    \
+                                        double* gb, double* probs, const ObjectiveScratch& scratch) {                \
+    return with_layout(rows, [&](const auto& layout) {                                                               \
+      return rows_body<V, RB, KC, KB>(layout, rows, r0, r1, head, shape, w, b, g, gb, probs, scratch);              \
+    });                                                                                                              \
+  }                                                                                                                  \
+  TARGET void hessian_vector_rows_##SUFFIX(const ObjectiveRows& rows, int r0, int r1, const ObjectiveShape& shape,   \
+                                           const double* v, const double* vb, const double* probs, double* g,        \
+                                           double* gb, const ObjectiveScratch& scratch) {                            \
+    with_layout(rows, [&](const auto& layout) {                                                                      \
+      hessian_body<V, RB, KC, KB>(layout, rows, r0, r1, shape, v, vb, probs, g, gb, scratch);                       \
+    });                                                                                                              \
   }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -256,33 +352,33 @@ LOGREG_OBJECTIVE_ROWS(sse2, __attribute__((flatten)), 2, 2, 5, 10)
 
 }  // namespace
 
-double objective_rows(CpuSimd simd, const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1,
-                      LossHead head, const ObjectiveShape& shape, const double* w, const double* b, double inv_n,
-                      double* g, double* gb, double* probs, const ObjectiveScratch& scratch) {
+double objective_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1, LossHead head,
+                      const ObjectiveShape& shape, const double* w, const double* b, double* g, double* gb,
+                      double* probs, const ObjectiveScratch& scratch) {
   switch (simd) {
 #if defined(__x86_64__) && defined(__GNUC__)
     case CpuSimd::kAvx512:
-      return objective_rows_avx512(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, probs, scratch);
+      return objective_rows_avx512(rows, r0, r1, head, shape, w, b, g, gb, probs, scratch);
     case CpuSimd::kAvx2:
-      return objective_rows_avx2(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, probs, scratch);
+      return objective_rows_avx2(rows, r0, r1, head, shape, w, b, g, gb, probs, scratch);
 #endif
     default:
-      return objective_rows_sse2(rows, labels, r0, r1, head, shape, w, b, inv_n, g, gb, probs, scratch);
+      return objective_rows_sse2(rows, r0, r1, head, shape, w, b, g, gb, probs, scratch);
   }
 }
 
-void hessian_vector_rows(CpuSimd simd, const std::uint8_t* const* rows, int r0, int r1, const ObjectiveShape& shape,
-                         const double* v, const double* vb, const double* probs, double inv_n, double* g, double* gb,
+void hessian_vector_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1, const ObjectiveShape& shape,
+                         const double* v, const double* vb, const double* probs, double* g, double* gb,
                          const ObjectiveScratch& scratch) {
   switch (simd) {
 #if defined(__x86_64__) && defined(__GNUC__)
     case CpuSimd::kAvx512:
-      return hessian_vector_rows_avx512(rows, r0, r1, shape, v, vb, probs, inv_n, g, gb, scratch);
+      return hessian_vector_rows_avx512(rows, r0, r1, shape, v, vb, probs, g, gb, scratch);
     case CpuSimd::kAvx2:
-      return hessian_vector_rows_avx2(rows, r0, r1, shape, v, vb, probs, inv_n, g, gb, scratch);
+      return hessian_vector_rows_avx2(rows, r0, r1, shape, v, vb, probs, g, gb, scratch);
 #endif
     default:
-      return hessian_vector_rows_sse2(rows, r0, r1, shape, v, vb, probs, inv_n, g, gb, scratch);
+      return hessian_vector_rows_sse2(rows, r0, r1, shape, v, vb, probs, g, gb, scratch);
   }
 }
 

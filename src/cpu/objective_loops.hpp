@@ -1,11 +1,14 @@
-// The fast CPU backend's full-batch objective loop (TrainerBackend::full_batch_objective): one fused pass over
-// a range of rows, tile by tile. Per tile of kObjectiveTileRows rows: the pixels copied into a zero-padded
-// tile, the logits against W summed densely over the pixels in double SIMD, the per-row loss and dz from the
-// shared objective_row (maths/objective_math.hpp), then, while the tile is still in L1, its weight gradient
-// added into the range's own double buffer. Double throughout: the solver needs an objective smooth in its
-// parameters to ~1e-16 (float32 logits stall the line search near the optimum). hessian_vector_rows is the
-// same pass over a direction (the Newton-CG solver's Hessian-vector product). Not here: the fixed row
-// parts over the thread team and their sum in part order, the penalty (full_batch_objective.cpp).
+// The fast CPU backend's full-batch objective loop (TrainerBackend::full_batch_objective, and the feature files'
+// FeatureObjective on --device cpu): one fused pass over a range of rows, tile by tile, written once for every
+// row layout (ObjectiveRows: uint8 pixel rows, dense float32 or float64 rows of any width, CSR rows). Per tile
+// of kObjectiveTileRows rows: dense rows copied into a zero-padded tile and their logits against W summed
+// densely over the values in double SIMD (CSR rows: over their nonzeros, against W transposed); the per-row loss
+// and dz from the shared objective_row (maths/objective_math.hpp), scaled by the row's weight; then, while the
+// tile is still in L1, its weight gradient added into the range's own double buffer. Double throughout: the
+// solver needs an objective smooth in its parameters to ~1e-16 (float32 logits stall the line search near the
+// optimum). hessian_vector_rows is the same pass over a direction (the Newton-CG solver's Hessian-vector
+// product). Not here: the fixed row parts over the thread team and their sum in part order, the penalty
+// (full_batch_objective.cpp).
 #pragma once
 
 #include <cstddef>
@@ -33,9 +36,9 @@ struct ObjectiveShape {
 };
 
 // One part's scratch, reused tile after tile: ObjectiveScratch::size(shape) doubles at `p` and a tile of
-// kObjectiveTileRows x Dp bytes.
+// kObjectiveTileRows x Dp values (ObjectiveRows::tile_value_bytes each).
 struct ObjectiveScratch {
-  std::uint8_t* tile;  // (kObjectiveTileRows, Dp) the tile's pixels, zero-padded
+  std::uint8_t* tile;  // (kObjectiveTileRows, Dp) the tile's dense values (of the layout's type), zero-padded
   double* acc;         // (kObjectiveTileRows, Ck, kObjectivePixelLanes) logit accumulators between chunks of pixels
   double* sums;        // (kObjectiveTileRows, Ck) the tile's pixel sums
   double* dz;          // (kObjectiveTileRows, Ck) the tile's dz
@@ -48,26 +51,55 @@ struct ObjectiveScratch {
   }
 };
 
-// Rows [r0, r1) of the full batch, in order: for each row i (pixels rows[i], label labels[i]),
-//   s = sum_d p_d w[c, d] over the uint8 pixels p (0..255),  z_c = b_c + s_c / 255,
-//   loss_i = objective_row(head, z, C, y_i, inv_n, dz),  g[c, d] += dz_c p_d,  gb[c] += dz_c
-// (so the weight gradient is g / 255). Returns the sum of the rows' losses in row order.
-//   rows (n) pixel rows of D bytes; labels (n); w (Ck, Dp) zero-padded; b (C); g (Ck, Dp) and gb (C)
-//   accumulated; probs (n, C), when not null (softmax head only), receives rows r0..r1's probabilities
-//   (objective_row_probs: the same loss and dz), for hessian_vector_rows.
+// How the rows of one objective are stored. Dense layouts (pixel rows, float32, float64) are summed densely over
+// their D values; CSR rows over their nonzeros.
+enum class RowLayout : std::uint8_t {
+  kPixels,   // uint8 rows (IDX images, uint8 .npz): values p / 255; W, the gradient (Ck, Dp), sums / 255 once
+  kFloat32,  // float32 rows of D values; W, the gradient (Ck, Dp)
+  kFloat64,  // float64 rows of D values; W, the gradient (Ck, Dp)
+  kCsr,      // CSR rows, float64 values; W, the gradient transposed: (D, Ck)
+};
+
+// The rows of one objective: n rows in one layout, their labels and weights. Only the layout's pointers are set.
+struct ObjectiveRows {
+  RowLayout layout = RowLayout::kPixels;
+  const std::uint8_t* const* pixels = nullptr;  // kPixels: (n) rows of D bytes
+  const float* const* f32 = nullptr;            // kFloat32: (n) rows of D values
+  const double* const* f64 = nullptr;           // kFloat64: (n) rows of D values
+  const std::uint64_t* csr_start = nullptr;     // kCsr: (n + 1) row i holds entries [csr_start[i], csr_start[i+1])
+  const std::uint32_t* csr_index = nullptr;     // kCsr: (nnz) column of each entry, < D
+  const double* csr_values = nullptr;           // kCsr: (nnz)
+  const std::uint8_t* labels = nullptr;         // (n) class indices
+  const double* weights = nullptr;              // (n) each row's weight a_i (sample x class weight); null: all 1
+  double inv_total = 0.0;                       // 1 / S: S = n unweighted, else the sum of the sample weights
+  // W and the gradient are (D, Ck) rather than (Ck, Dp).
+  bool transposed() const { return layout == RowLayout::kCsr; }
+  // Bytes of one value in a dense tile (0: no tile).
+  std::size_t tile_value_bytes() const {
+    return layout == RowLayout::kPixels ? 1 : layout == RowLayout::kFloat32 ? 4 : layout == RowLayout::kFloat64 ? 8 : 0;
+  }
+};
+
+// Rows [r0, r1) of the full batch, in order: for each row i (values x, label y_i, weight a_i, 1 without weights),
+//   s = sum_d x_d w[c, d],  z_c = b_c + s_c (pixels: b_c + s_c / 255),
+//   loss_i = objective_row(head, z, C, y_i, a_i / S, dz),  g[c, d] += dz_c x_d,  gb[c] += dz_c
+// (pixels: the weight gradient is g / 255). Returns the sum of a_i loss_i in row order (loss_i without weights).
+//   w (Ck, Dp) zero-padded, or (D, Ck) for CSR; b (C); g like w and gb (C) accumulated; probs (n, C), when not
+//   null (softmax head only), receives rows r0..r1's probabilities (objective_row_probs: the same loss and dz),
+//   for hessian_vector_rows.
 // `simd` (resolved, not kAuto) picks the loops compiled for AVX-512, AVX2 + FMA or the baseline; the results
 // differ between those in the last bits (FMA, lane count), never with the thread count.
-double objective_rows(CpuSimd simd, const std::uint8_t* const* rows, const std::uint8_t* labels, int r0, int r1,
-                      LossHead head, const ObjectiveShape& shape, const double* w, const double* b, double inv_n,
-                      double* g, double* gb, double* probs, const ObjectiveScratch& scratch);
+double objective_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1, LossHead head,
+                      const ObjectiveShape& shape, const double* w, const double* b, double* g, double* gb,
+                      double* probs, const ObjectiveScratch& scratch);
 
 // The softmax head's Hessian-vector product over rows [r0, r1), in order, the same tiles as objective_rows: for
-// each row i, with the direction's pixel sums s = sum_d p_d v[c, d] and u_c = vb_c + s_c / 255,
-//   r = hessian_row(probs_i, u, C, inv_n),  g[c, d] += r_c p_d,  gb[c] += r_c
-// (so the weights' product is g / 255). No exp: probs (n, C) are the rows' probabilities at the parameters
-// of the Hessian, from objective_rows. v (Ck, Dp) zero-padded; vb (C); g (Ck, Dp) and gb (C) accumulated.
-void hessian_vector_rows(CpuSimd simd, const std::uint8_t* const* rows, int r0, int r1, const ObjectiveShape& shape,
-                         const double* v, const double* vb, const double* probs, double inv_n, double* g, double* gb,
+// each row i, with the direction's sums s = sum_d x_d v[c, d] and u_c = vb_c + s_c (pixels: s_c / 255),
+//   r = hessian_row(probs_i, u, C, a_i / S),  g[c, d] += r_c x_d,  gb[c] += r_c
+// No exp: probs (n, C) are the rows' probabilities at the parameters of the Hessian, from objective_rows.
+// v like w of objective_rows; vb (C); g like v and gb (C) accumulated.
+void hessian_vector_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1, const ObjectiveShape& shape,
+                         const double* v, const double* vb, const double* probs, double* g, double* gb,
                          const ObjectiveScratch& scratch);
 
 }  // namespace logreg::cpu

@@ -1,7 +1,7 @@
 // Feature data for `--data FILE` (include/logreg/feature_data.hpp): the format from the file's first bytes, the
-// .npz arrays turned into dense matrices (x: 2-D or more, trailing dimensions flattened; y: 1-D integers) and
-// svmlight rows into CSR, the labels mapped to sorted classes. The byte-level readers are npz_reader.cpp and
-// svmlight_reader.cpp.
+// .npz arrays turned into dense matrices (x: 2-D or more, trailing dimensions flattened; y: 1-D integers; w_train:
+// sample weights, fit_weights.hpp) and svmlight rows into CSR, the labels mapped to sorted classes. The
+// byte-level readers are npz_reader.cpp and svmlight_reader.cpp.
 #include "logreg/feature_data.hpp"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "logreg/errors.hpp"
+#include "logreg/fit_weights.hpp"
 #include "logreg/maths/row_math.hpp"
 #include "logreg/npz_reader.hpp"
 #include "logreg/svmlight_reader.hpp"
@@ -193,6 +194,7 @@ void check_parameter_bytes(const FeatureData& d, const IdxLimits& limits) {
 struct NpzSplits {
   FeatureMatrix train_x, test_x;
   RawLabels train_y, test_y;
+  std::vector<double> train_w;
   bool has_test = false;
 };
 
@@ -213,6 +215,9 @@ NpzSplits read_npz_splits(const std::string& path, const IdxLimits& limits, bool
   if (xtr != nullptr) {
     s.train_x = dense_of(std::move(*xtr), path);
     s.train_y = labels_of(*ytr, path, s.train_x.rows);
+    if (NpyArray* wtr = find_array(arrays, path, {"w_train"})) {
+      s.train_w = sample_weights_of(*wtr, path + ": " + wtr->member, s.train_x.rows);
+    }
   }
   if (xte != nullptr) {
     s.has_test = true;
@@ -257,6 +262,7 @@ FeatureData load_feature_data(const std::string& path, const std::string& test_p
       d.test_path = path;
     }
     d.train_x = std::move(s.train_x);
+    d.train_w = std::move(s.train_w);
     d.has_test = s.has_test;
     if (d.has_test) d.test_x = std::move(s.test_x);
     map_labels(s.train_y, d.has_test ? &test_y : nullptr, d);

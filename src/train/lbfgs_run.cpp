@@ -19,7 +19,7 @@ LbfgsResult fit(FullBatchEngine& engine, const std::vector<std::uint32_t>& rows,
                 const std::function<bool(const LbfgsIteration&)>& on_iteration,
                 const std::function<bool()>& stop_requested) {
   double l2 = 0.0;
-  const LbfgsConfig solver = penalised_config(config.solver, C, rows.size(), config.l1_ratio, n_weights, &l2);
+  const LbfgsConfig solver = penalised_config(config.solver, C, static_cast<double>(rows.size()), config.l1_ratio, n_weights, &l2);
   auto f = [&](const double* x, double* g) { return engine.full_batch_objective(rows, x, l2, g); };
   if (config.method == Solver::kNewtonCg) {
     if (config.l1_ratio > 0.0) throw UsageError("--solver newton-cg: the L1 and elastic-net penalties need --solver lbfgs");
@@ -46,9 +46,9 @@ void copy_rows(const Dataset& data, const std::vector<std::uint32_t>& rows, Imag
 
 }  // namespace
 
-LbfgsConfig penalised_config(const LbfgsConfig& base, double C, std::size_t n, double l1_ratio, std::size_t n_weights,
+LbfgsConfig penalised_config(const LbfgsConfig& base, double C, double n, double l1_ratio, std::size_t n_weights,
                              double* l2) {
-  const PenaltyStrengths s = penalty_strengths(C, static_cast<double>(n), l1_ratio);
+  const PenaltyStrengths s = penalty_strengths(C, n, l1_ratio);
   *l2 = s.l2;
   LbfgsConfig config = base;
   config.l1 = s.l1;

@@ -1,6 +1,7 @@
 // The CLI on feature files (.npz and svmlight): info, train --solver lbfgs on both CPU backends, --save with the
 // class labels, eval and predict; --standardize's scaler kept and applied; a uint8 .npz trains to the very
-// weights of the same images as IDX files; and the refusals and bad-data exits.
+// weights of the same images as IDX files; the refusals and bad-data exits; a weighted Newton-CG fit without
+// intercept and its flags' refusals.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -206,6 +207,41 @@ TEST_F(FeatureCli, RefusalsAndBadData) {
   const auto bad = RunCli("info --data " + dir_.file("bad.npz"));
   EXPECT_EQ(bad.exit_code, 3);
   EXPECT_NE(bad.err.find(dir_.file("bad.npz") + ": not a zip archive"), std::string::npos) << bad.err;
+}
+
+// --sample-weight, --class-weight and --no-intercept: a weighted Newton-CG fit on both devices, and each flag's
+// refusals and bad files named with their exit codes.
+TEST_F(FeatureCli, WeightsAndNoIntercept) {
+  std::vector<double> w(300);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = 0.5 + static_cast<double>(i % 3);
+  WriteText(dir_.file("w.npy"), npy_bytes("<f8", {300}, RawBytes(w)));
+  WriteText(dir_.file("cw.txt"), "# label weight\n15 2\n-5 0.5\n");
+  const std::string common = "train --solver newton-cg --tol 1e-8 --eval-every 0 --data " + Npz() + " --sample-weight " +
+                             dir_.file("w.npy") + " --class-weight " + dir_.file("cw.txt") + " --no-intercept";
+  const auto ref = RunCli(common + " --device reference");
+  const auto cpu = RunCli(common + " --device cpu");
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.output;
+  const std::regex final_line(R"(Solver: newton-cg\. Iterations: \d+\. Objective: ([0-9.e+-]+)\..*Converged: yes)");
+  std::smatch a, b;
+  ASSERT_TRUE(std::regex_search(ref.output, a, final_line)) << ref.output;
+  ASSERT_TRUE(std::regex_search(cpu.output, b, final_line)) << cpu.output;
+  EXPECT_NEAR(std::stod(a[1]), std::stod(b[1]), 1e-9 * std::stod(a[1]));
+
+  const auto sgd = RunCli("train --data " + Npz() + " --class-weight balanced");
+  EXPECT_EQ(sgd.exit_code, 2);
+  EXPECT_NE(sgd.err.find("--class-weight applies to --solver lbfgs or newton-cg only"), std::string::npos) << sgd.err;
+  const auto idx = RunCli("train --solver lbfgs --data " + dir_.path() + " --no-intercept");
+  EXPECT_EQ(idx.exit_code, 2);
+  EXPECT_NE(idx.err.find("--no-intercept applies to --data FILE"), std::string::npos) << idx.err;
+  WriteText(dir_.file("short.npy"), npy_bytes("<f8", {2}, RawBytes(std::vector<double>{1.0, 2.0})));
+  const auto shorter = RunCli("train --solver lbfgs --data " + Npz() + " --sample-weight " + dir_.file("short.npy"));
+  EXPECT_EQ(shorter.exit_code, 3);
+  EXPECT_NE(shorter.err.find("holds 2 sample weights but the training set has 300 rows"), std::string::npos) << shorter.err;
+  WriteText(dir_.file("bad_cw.txt"), "7 1\n");
+  const auto label = RunCli("train --solver lbfgs --data " + Npz() + " --class-weight " + dir_.file("bad_cw.txt"));
+  EXPECT_EQ(label.exit_code, 3);
+  EXPECT_NE(label.err.find("line 1: label 7 is not one of the training labels"), std::string::npos) << label.err;
 }
 
 }  // namespace

@@ -16,6 +16,8 @@
 namespace logreg {
 namespace {
 
+using test::RandomParams;
+
 FeatureMatrix Uint8Matrix(const ImageSet& images) {
   FeatureMatrix m;
   m.rows = images.count;
@@ -46,13 +48,6 @@ void RandomFloatMatrix(std::size_t rows, std::size_t cols, std::uint64_t seed, F
     }
     csr->row_start.push_back(csr->values.size());
   }
-}
-
-std::vector<double> RandomParams(std::size_t n, double scale, std::uint64_t seed) {
-  Rng rng(seed, 7);
-  std::vector<double> p(n);
-  for (double& v : p) v = scale * (2.0 * static_cast<double>(rng.below(1u << 30)) / (1u << 30) - 1.0);
-  return p;
 }
 
 TEST(FeatureObjective, Uint8RowsGiveTheReferenceIdxObjectiveBitForBit) {

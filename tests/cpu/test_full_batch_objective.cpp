@@ -20,18 +20,12 @@ namespace logreg {
 namespace {
 
 using test::AllClose;
+using test::RandomParams;
 
 std::vector<std::uint32_t> AllRows(std::uint32_t n) {
   std::vector<std::uint32_t> rows(n);
   std::iota(rows.begin(), rows.end(), 0u);
   return rows;
-}
-
-std::vector<double> RandomParams(std::size_t n, double scale, std::uint64_t seed) {
-  Rng rng(seed, 7);
-  std::vector<double> p(n);
-  for (double& v : p) v = scale * (2.0 * static_cast<double>(rng.below(1u << 30)) / (1u << 30) - 1.0);
-  return p;
 }
 
 TEST(ObjectiveMath, PenaltyStrengthIsOneOverCn) {

@@ -155,15 +155,19 @@ class Sparse(unittest.TestCase):
         compare(self, "sparse", train, test, X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64))
 
 
-def main():
-    global EXE, TMP
+def run(module):
+    """Runs `module`'s test classes: its EXE set from --exe, its TMP a temporary directory for their files."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--exe", required=True)
     args, rest = parser.parse_known_args()
-    EXE = os.path.abspath(args.exe)
+    module.EXE = os.path.abspath(args.exe)
     with tempfile.TemporaryDirectory() as tmp:
-        TMP = tmp
-        unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+        module.TMP = tmp
+        unittest.main(module=module, argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+def main():
+    run(sys.modules[__name__])
 
 
 if __name__ == "__main__":

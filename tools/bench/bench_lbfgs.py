@@ -132,11 +132,7 @@ def run_ours(a, n, tmp, eval_every, sk_f):
     wall = time.perf_counter() - start
     if r.returncode != 0:
         sys.exit(f"bench_lbfgs: {' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr}")
-    reached = None
-    for m in re.finditer(r"^Iteration: (\d+)\. Objective: ([0-9.e+-]+)\. .* Time: ([0-9.]+) s", r.stdout, re.M):
-        if float(m.group(2)) <= sk_f * (1 + 1e-6):
-            reached = (int(m.group(1)), float(m.group(3)))
-            break
+    reached = first_reaching(r.stdout, sk_f)
     final = re.search(r"^Solver: [a-z-]+\. Iterations: (\d+)\. Objective: ([0-9.e+-]+)\..*Converged: (\w+).*"
                       r"Accuracy: ([0-9]+(?:\.[0-9]+)?)", r.stdout, re.M)
     if final is None:
@@ -147,6 +143,15 @@ def run_ours(a, n, tmp, eval_every, sk_f):
             "accuracy": float(final.group(4)), "solver_s": float(last["seconds"]),
             "evaluations": int(last["evaluations"]) + int(last.get("hessian_products") or 0),
             "model": model}
+
+
+def first_reaching(stdout, target):
+    """(iteration, solver seconds) of the first `Iteration:` line of a train run whose objective is within 1e-6
+    relative of `target`, or None."""
+    for m in re.finditer(r"^Iteration: (\d+)\. Objective: ([0-9.e+-]+)\. .* Time: ([0-9.]+) s", stdout, re.M):
+        if float(m.group(2)) <= target * (1 + 1e-6):
+            return int(m.group(1)), float(m.group(3))
+    return None
 
 
 def best(runs, key):
