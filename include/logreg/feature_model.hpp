@@ -16,8 +16,9 @@ namespace logreg {
 // f and df/dparams over every row of `x` (labels y, class indices < num_classes), in double: the rows are cut
 // into `parts` fixed ranges, each summed in row order into its own loss and gradient, and the parts are added
 // in part order, so the result depends on `parts` only, never on the threads. parts = 1 is the reference
-// (--device reference: one pass in row order); the cpu device runs 8 parts on the shared thread team. CSR rows
-// touch only their nonzeros.
+// (--device reference: one pass in row order); the cpu device runs 8 parts on the shared thread team. Under MPI
+// ranks each rank runs its share of the parts and every part's sums are exchanged (ranks.hpp), so the result is
+// the same at any rank count. CSR rows touch only their nonzeros.
 class FeatureObjective {
  public:
   FeatureObjective(const FeatureMatrix& x, const std::vector<std::uint32_t>& y, LossHead head, int num_classes,

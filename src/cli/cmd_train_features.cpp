@@ -18,6 +18,7 @@
 #include "logreg/lbfgs_run.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/model_file.hpp"
+#include "logreg/ranks.hpp"
 #include "logreg/thread_team.hpp"
 
 namespace logreg::cli {
@@ -66,6 +67,24 @@ nlohmann::ordered_json feature_data_record(const FeatureData& d) {
   return r;
 }
 
+// Under MPI ranks every rank loads the whole file (an .npz member may be compressed, a svmlight file has no row
+// offsets) and fits its parts of the objective: the ranks compare a fingerprint of the training rows (their
+// shape, every label and 64 sample rows spread over them); DataError naming the first rank that differs.
+void check_same_rows_on_ranks(const FeatureData& d) {
+  ranks::Fingerprint f;
+  const FeatureMatrix& x = d.train_x;
+  f.mix(x.rows);
+  f.mix(x.cols);
+  for (const std::uint32_t y : d.train_y) f.mix(y);
+  std::vector<double> row(x.cols);
+  constexpr std::size_t kSampleRows = 64;
+  for (std::size_t k = 0; k < kSampleRows && x.rows > 0; ++k) {
+    x.row_to_double((x.rows - 1) * k / (kSampleRows - 1), row.data());
+    f.mix(reinterpret_cast<const std::uint8_t*>(row.data()), row.size() * sizeof(double));
+  }
+  ranks::check_same(f.value, "training rows (their features and labels)");
+}
+
 }  // namespace
 
 FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function<bool()>& stop_requested) {
@@ -79,10 +98,13 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
 
   // 2. The data and the objective of the chosen CPU backend.
   const FeatureData d = load_cli_feature_data(path, o.test_data);
+  if (ranks::size() > 1) check_same_rows_on_ranks(d);
   const std::size_t D = d.train_x.cols;
   const int C = static_cast<int>(d.classes.size());
   const bool reference = o.device == Device::kReference;
-  const std::string backend = reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)";
+  const std::string backend =
+      std::string(reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)") +
+      (ranks::size() > 1 ? " on each of " + std::to_string(ranks::size()) + " MPI ranks" : "");
   FeatureObjective objective(d.train_x, d.train_y, o.loss, C, reference ? 1 : 8, reference ? nullptr : &cpu::shared_thread_team());
   const double c_value = parse_c_values(o.C).front();
   const double l2 = l2_strength(c_value, static_cast<double>(d.train_x.rows));

@@ -8,6 +8,7 @@
 
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/row_math.hpp"
+#include "logreg/ranks.hpp"
 
 namespace logreg {
 
@@ -90,11 +91,15 @@ double FeatureObjective::operator()(const double* params, double l2, double* gra
     part(p, wt_.data(), params + C * D, part_grads_[static_cast<std::size_t>(p)].data(),
          &part_losses_[static_cast<std::size_t>(p)]);
   };
-  if (team_ != nullptr && parts_ > 1) {
-    team_->run(parts_, job, true);
+  // This rank's parts (all of them in a single process), then every part's sums to every rank (ranks.hpp).
+  const std::pair<int, int> mine = ranks::parts_of(parts_);
+  auto my_job = [&](int k) { job(mine.first + k); };
+  if (team_ != nullptr && mine.second - mine.first > 1) {
+    team_->run(mine.second - mine.first, my_job, true);
   } else {
-    for (int p = 0; p < parts_; ++p) job(p);
+    for (int p = mine.first; p < mine.second; ++p) job(p);
   }
+  ranks::allgather_part_vectors(part_grads_, part_losses_);
   // The parts in part order into part 0's gradient, then back to the (C, D) layout of params.
   std::vector<double>& total = part_grads_[0];
   double loss = part_losses_[0];

@@ -4,12 +4,14 @@
 // rank that cannot reach its peers must do.
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "logreg/errors.hpp"
 #include "logreg/ranks.hpp"
+#include "logreg/thread_team.hpp"
 
 namespace logreg::ranks {
 namespace {
@@ -78,6 +80,13 @@ std::string message_prefix() {
 
 std::pair<int, int> parts_of(int parts) { return {first_part(g_rank, parts), first_part(g_rank + 1, parts)}; }
 
+std::pair<std::size_t, std::size_t> rows_of(std::size_t n, int parts) {
+  const std::pair<int, int> mine = parts_of(parts);
+  const int ni = static_cast<int>(n);  // the objective's row count is below 2^31
+  return {static_cast<std::size_t>(cpu::split_point(ni, mine.first, parts)),
+          static_cast<std::size_t>(cpu::split_point(ni, mine.second, parts))};
+}
+
 void allgather_parts(double* buffer, int parts, std::size_t stride) {
   if (g_size == 1) return;
   std::vector<int> counts(static_cast<std::size_t>(g_size));
@@ -91,6 +100,27 @@ void allgather_parts(double* buffer, int parts, std::size_t stride) {
   check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buffer, counts.data(), displs.data(), MPI_DOUBLE,
                        MPI_COMM_WORLD),
         "MPI_Allgatherv");
+}
+
+void allgather_part_vectors(std::vector<std::vector<double>>& parts, std::vector<double>& losses) {
+  if (g_size == 1 || parts.empty()) return;
+  // Packed as (parts, length + 1) for one exchange: each part's vector, then its loss.
+  const int n = static_cast<int>(parts.size());
+  const std::size_t length = parts[0].size();
+  const std::size_t stride = length + 1;
+  std::vector<double> packed(parts.size() * stride);
+  const std::pair<int, int> mine = parts_of(n);
+  for (int p = mine.first; p < mine.second; ++p) {
+    const std::size_t at = static_cast<std::size_t>(p) * stride;
+    std::copy(parts[static_cast<std::size_t>(p)].begin(), parts[static_cast<std::size_t>(p)].end(), packed.begin() + static_cast<std::ptrdiff_t>(at));
+    packed[at + length] = losses[static_cast<std::size_t>(p)];
+  }
+  allgather_parts(packed.data(), n, stride);
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    const double* from = packed.data() + p * stride;
+    parts[p].assign(from, from + length);
+    losses[p] = from[length];
+  }
 }
 
 void check_same(std::uint64_t value, const std::string& what) {

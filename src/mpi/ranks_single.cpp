@@ -27,7 +27,9 @@ int local_size() { return 1; }
 bool is_root() { return true; }
 std::string message_prefix() { return ""; }
 std::pair<int, int> parts_of(int parts) { return {0, parts}; }
+std::pair<std::size_t, std::size_t> rows_of(std::size_t n, int) { return {0, n}; }
 void allgather_parts(double*, int, std::size_t) {}
+void allgather_part_vectors(std::vector<std::vector<double>>&, std::vector<double>&) {}
 void check_same(std::uint64_t, const std::string&) {}
 
 }  // namespace logreg::ranks
