@@ -23,6 +23,10 @@ inline constexpr NameTable<CpuSimd, 4> kCpuSimdNames = {{
     {CpuSimd::kAvx512, "avx512", "16 floats per vector, with FMA"},
 }};
 
+// The fixed row parts of the fast CPU full-batch objective (n rows cut at cpu::split_point): its sums are
+// added in part order, whatever the threads; MPI ranks share these parts out (ranks::rows_of).
+inline constexpr int kFullBatchParts = 8;
+
 bool cpu_simd_supported(CpuSimd simd);  // kAuto and kSse2 always are
 
 // The optional levels a CPU has, so that the choice below can be tested for any CPU, not only this one.

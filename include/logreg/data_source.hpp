@@ -1,7 +1,9 @@
 // Finding and loading a train/test data set: --data DIR, DIR/{MNIST,FashionMNIST,KMNIST}/raw (torchvision),
-// ./data, then Debian's Fashion-MNIST. Checks that images and labels agree.
+// ./data, then Debian's Fashion-MNIST, whole or an MPI rank's share of it. Checks that images and labels agree.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -39,5 +41,17 @@ DataFiles locate_data(const std::optional<std::string>& dir, std::string* note);
 // Loads and cross-checks the four files (image/label counts agree, image shapes agree, test labels
 // < number of classes seen in training).
 Dataset load_dataset(const DataFiles& files, const IdxLimits& limits = {});
+
+// What one MPI rank of a full-batch fit loads (ranks.hpp): the training labels whole (one byte a row), of the
+// training images only the rows `train_rows` asks for (load_idx_image_rows; their sample rows' pixels into
+// `sample_pixels`), and the test files only when `test_set` (rank 0, which prints the evaluation); without them
+// the test set is empty, with the training images' shape.
+struct DatasetShare {
+  std::function<ImageRowRequest(std::uint32_t count)> train_rows;
+  bool test_set = true;
+};
+// load_dataset of a share, with the same checks (those of the test set when it is loaded).
+Dataset load_dataset_share(const DataFiles& files, const DatasetShare& share, std::vector<std::uint8_t>* sample_pixels,
+                           const IdxLimits& limits = {});
 
 }  // namespace logreg

@@ -1,5 +1,6 @@
 // In-memory IDX data: images as uint8 (count, rows*cols) row-major, labels as uint8, and the four
-// files of a train/test data set. Parsing and discovery live in src/data/; nothing here does I/O.
+// files of a train/test data set; an image set may hold only a window of its file's rows (an MPI rank's share).
+// Parsing and discovery live in src/data/; nothing here does I/O.
 #pragma once
 
 #include <cstddef>
@@ -14,10 +15,15 @@ struct ImageSet {
   std::uint32_t count = 0;
   std::uint32_t rows = 0;
   std::uint32_t cols = 0;
-  std::vector<std::uint8_t> pixels;  // (count, rows*cols) row-major
+  // (count, rows*cols) row-major; for a window (load_idx_image_rows), the rows [first, first + loaded()) only.
+  std::vector<std::uint8_t> pixels;
+  std::uint32_t first = 0;  // the row pixels starts with: 0 unless a window
 
   std::size_t dim() const { return static_cast<std::size_t>(rows) * cols; }
-  const std::uint8_t* image(std::size_t i) const { return pixels.data() + i * dim(); }
+  std::size_t loaded() const { return dim() == 0 ? 0 : pixels.size() / dim(); }  // rows in pixels
+  bool holds(std::size_t i) const { return i >= first && i - first < loaded(); }
+  // Row i of the file (holds(i) for a window).
+  const std::uint8_t* image(std::size_t i) const { return pixels.data() + (i - first) * dim(); }
 };
 
 struct LabelSet {

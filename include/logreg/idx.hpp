@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,21 @@ std::vector<std::uint8_t> read_maybe_gzip(const std::string& path, const IdxLimi
 // the exact file length are checked before any data is used.
 ImageSet load_idx_images(const std::string& path, const IdxLimits& limits = {});
 LabelSet load_idx_labels(const std::string& path, const IdxLimits& limits = {});
+
+// What to read of an image file whose header says it holds `count` images: the rows [first, last), kept, and
+// the `sample` rows, whose pixels are copied out (rows that every MPI rank reads alike, for a fingerprint).
+struct ImageRowRequest {
+  std::uint32_t first = 0;
+  std::uint32_t last = 0;
+  std::vector<std::uint32_t> sample;
+};
+// An idx3 image file's header and length checked as load_idx_images does, then only the rows request(count)
+// names read (pread): an ImageSet with the file's count whose pixels hold rows [first, last) (ImageSet::first),
+// and `sample_pixels` (when not null) the (sample.size(), rows*cols) pixels of the sample rows. A gzip file is
+// decoded whole and then cut to the window (its rows cannot be reached without decoding those before them), so
+// it needs the whole file's memory while loading. DataError when the request is not within the file.
+ImageSet load_idx_image_rows(const std::string& path, const std::function<ImageRowRequest(std::uint32_t count)>& request,
+                             std::vector<std::uint8_t>* sample_pixels, const IdxLimits& limits = {});
 
 // Parse from bytes already in memory (`name` is used in error messages).
 ImageSet parse_idx_images(const std::vector<std::uint8_t>& bytes, const std::string& name);

@@ -37,9 +37,23 @@ std::string message_prefix();
 // [first, last) of `parts` fixed parts computed by this rank: part p belongs to rank p * size() / parts
 // (rounded down), so ranks get contiguous, near-equal ranges; a rank past the part count gets none.
 std::pair<int, int> parts_of(int parts);
+// [first, last) positions of this rank's parts when n rows are cut into `parts` parts at cpu::split_point
+// (thread_team.hpp): the rows a rank needs in memory (all n in a single process; none for a rank without parts).
+std::pair<std::size_t, std::size_t> rows_of(std::size_t n, int parts);
 // buffer is (parts, stride) doubles; this rank filled its parts_of(parts) rows. On return every rank holds
 // every rank's rows (MPI_Allgatherv in place). No-op with one rank.
 void allgather_parts(double* buffer, int parts, std::size_t stride);
+
+// FNV-1a over the bytes of what every rank fits, for check_same.
+struct Fingerprint {
+  std::uint64_t value = 1469598103934665603ull;
+  void mix(const std::uint8_t* bytes, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) value = (value ^ bytes[i]) * 1099511628211ull;
+  }
+  void mix(std::uint64_t v) {
+    for (int b = 0; b < 8; ++b) value = (value ^ ((v >> (8 * b)) & 0xFF)) * 1099511628211ull;
+  }
+};
 // Checks that every rank passed the same value (e.g. a fingerprint of the training rows); throws DataError
 // naming `what` and the first rank that differs from rank 0.
 void check_same(std::uint64_t value, const std::string& what);

@@ -27,6 +27,7 @@
 #include "cmd_train_lbfgs.hpp"
 #include "train_settings.hpp"
 #include "logreg/checked_files.hpp"
+#include "logreg/cpu_fast.hpp"
 #include "logreg/backend_factory.hpp"
 #include "logreg/data_source.hpp"
 #include "logreg/errors.hpp"
@@ -159,25 +160,78 @@ void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& spli
   throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
 }
 
-// Under mpirun -np N > 1: what runs over ranks (the full-batch solvers on the cpu backend, whose objective
-// sums fixed row parts that the ranks share out, ranks.hpp), and only rank 0 writes --save and --metrics.
+// Under mpirun -np N > 1: what runs over ranks (the full-batch solvers on the cpu backend, IDX or feature files,
+// whose objectives sum fixed row parts that the ranks share out, ranks.hpp), and only rank 0 writes --save and
+// --metrics.
 void apply_rank_rules(RunSettings& o) {
   if (!is_full_batch(o.solver)) {
     throw UsageError("--solver " + std::string(solver_name(o.solver)) + " does not run over MPI ranks: under mpirun "
                      "-np " + std::to_string(ranks::size()) + " use --solver lbfgs or newton-cg, or run one process");
   }
-  if (o.device == Device::kReference || o.device == Device::kCuda) {
-    throw UsageError(std::string("--device ") + (o.device == Device::kCuda ? "cuda" : "reference") +
-                     " does not run over MPI ranks: use --device cpu (or auto without a GPU)");
+  if (o.device == Device::kCuda) {
+    throw UsageError("--device cuda does not run over MPI ranks: use --device cpu (or auto without a GPU)");
   }
-  if (is_feature_file(o.data)) {
-    throw UsageError("--data " + *o.data + ": .npz and svmlight files do not run over MPI ranks yet: run one "
-                     "process, or give the data as IDX files");
+  if (o.device == Device::kReference) {
+    // The reference adds every row into one sum in row order: shared out over ranks, the parts' sums would be
+    // added in another order, and the fit would differ from the single process's in its last bits.
+    throw UsageError("--device reference does not run over MPI ranks: it sums all rows in one pass in row order, "
+                     "which ranks cannot share without changing its result; use --device cpu (fixed row parts, "
+                     "the same weights at any rank count)");
   }
   if (!ranks::is_root()) {
     o.save.clear();
     o.metrics.clear();
   }
+}
+
+// Under MPI ranks, a full-batch fit without validation rows fits rows 0..n-1 (n: --limit-train or the file's
+// count), so each rank reads only the rows of its parts of the objective (ranks::rows_of), and rank 0 alone the
+// test set. With --val-split the fitted rows are a random subset: every rank loads the whole set.
+bool loads_rank_share(const RunSettings& o) { return ranks::size() > 1 && is_full_batch(o.solver) && o.val_split == 0.0; }
+
+// The rows every rank reads alike for the data check: kSampleRows spread evenly over the n fitted rows.
+constexpr std::uint32_t kSampleRows = 64;
+std::vector<std::uint32_t> sample_rows(std::uint32_t n) {
+  std::vector<std::uint32_t> rows;
+  for (std::uint32_t k = 0; k < kSampleRows && n > 0; ++k) {
+    rows.push_back(static_cast<std::uint32_t>(static_cast<std::uint64_t>(n - 1) * k / (kSampleRows - 1)));
+  }
+  return rows;
+}
+
+DatasetShare rank_share(const RunSettings& o) {
+  DatasetShare share;
+  share.test_set = ranks::is_root();
+  const auto limit = static_cast<std::uint32_t>(o.limit_train);
+  share.train_rows = [limit](std::uint32_t count) {
+    const std::uint32_t n = limit > 0 && limit < count ? limit : count;
+    ImageRowRequest want;
+    if (n == 0) return want;  // load_dataset reports the empty set
+    const auto mine = ranks::rows_of(n, std::min<int>(kFullBatchParts, static_cast<int>(n)));
+    want.first = static_cast<std::uint32_t>(mine.first);
+    want.last = static_cast<std::uint32_t>(mine.second);
+    want.sample = sample_rows(n);
+    return want;
+  };
+  return share;
+}
+
+// Every rank must fit the same rows (each computes some parts of one objective): a fingerprint of the rows
+// fitted (their count, shape and labels, and the pixels of the sample rows when each rank holds only its share,
+// else of every fitted row), compared over the ranks; DataError naming the first rank that differs.
+void check_same_rows_on_ranks(const Dataset& data, const TrainSplit& split, const std::vector<std::uint8_t>& sample_pixels,
+                              bool share) {
+  ranks::Fingerprint f;
+  f.mix(split.train_rows.size());
+  f.mix(data.train_images.dim());
+  for (const std::uint32_t r : split.train_rows) f.mix(&data.train_labels.labels[r], 1);
+  if (share) {
+    f.mix(sample_pixels.data(), sample_pixels.size());
+  } else {
+    for (const std::uint32_t r : split.train_rows) f.mix(data.train_images.image(r), data.train_images.dim());
+    f.mix(split.val_images.count);
+  }
+  ranks::check_same(f.value, "training rows (their pixels and labels)");
 }
 
 void run_train(RunSettings o) {
@@ -267,7 +321,10 @@ void run_train(RunSettings o) {
   check_distinct_files(roles, {{"--save", "--resume"}});  // the model is read whole, then replaced atomically
   std::optional<OutputLock> save_lock;
   if (!o.save.empty()) save_lock.emplace("--save", o.save);
-  const Dataset data = load_dataset(files, cli_idx_limits());
+  const bool share = loads_rank_share(o);
+  std::vector<std::uint8_t> sample_pixels;
+  const Dataset data = share ? load_dataset_share(files, rank_share(o), &sample_pixels, cli_idx_limits())
+                             : load_dataset(files, cli_idx_limits());
   const int dim = static_cast<int>(data.train_images.dim());
 
   Model initial;
@@ -301,6 +358,7 @@ void run_train(RunSettings o) {
     std::cerr << "logreg_cuda: warning: --val-split " << o.val_split << " of " << split.train_rows.size()
               << " training rows rounds to 0 validation rows: no validation\n";
   }
+  if (ranks::size() > 1) check_same_rows_on_ranks(data, split, sample_pixels, share);
   // The snapshot --save writes on an interrupt: the state at the start of the first epoch to run.
   EpochSnapshot snapshot;
   snapshot.epoch = cfg.first_epoch - 1;

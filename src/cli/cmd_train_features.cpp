@@ -22,6 +22,7 @@
 #include "logreg/lbfgs_run.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/model_file.hpp"
+#include "logreg/ranks.hpp"
 #include "logreg/thread_team.hpp"
 
 namespace logreg::cli {
@@ -70,6 +71,24 @@ nlohmann::ordered_json feature_data_record(const FeatureData& d) {
   return r;
 }
 
+// Under MPI ranks every rank loads the whole file (an .npz member may be compressed, a svmlight file has no row
+// offsets) and fits its parts of the objective: the ranks compare a fingerprint of the training rows (their
+// shape, every label and 64 sample rows spread over them); DataError naming the first rank that differs.
+void check_same_rows_on_ranks(const FeatureData& d) {
+  ranks::Fingerprint f;
+  const FeatureMatrix& x = d.train_x;
+  f.mix(x.rows);
+  f.mix(x.cols);
+  for (const std::uint32_t y : d.train_y) f.mix(y);
+  std::vector<double> row(x.cols);
+  constexpr std::size_t kSampleRows = 64;
+  for (std::size_t k = 0; k < kSampleRows && x.rows > 0; ++k) {
+    x.row_to_double((x.rows - 1) * k / (kSampleRows - 1), row.data());
+    f.mix(reinterpret_cast<const std::uint8_t*>(row.data()), row.size() * sizeof(double));
+  }
+  ranks::check_same(f.value, "training rows (their features and labels)");
+}
+
 }  // namespace
 
 FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function<bool()>& stop_requested) {
@@ -83,6 +102,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
 
   // 2. The data (standardised with the training rows' scaler when asked) and the objective of the chosen CPU backend.
   FeatureData d = load_cli_feature_data(path, o.test_data);
+  if (ranks::size() > 1) check_same_rows_on_ranks(d);
   const nlohmann::ordered_json data_record = feature_data_record(d);  // the data as read
   const bool uint8_input = !d.train_x.sparse && d.train_x.dtype == FeatureDtype::kUint8;
   const FeatureScaler scaler = o.standardize ? fit_feature_scaler(d.train_x) : FeatureScaler{};
@@ -91,7 +111,9 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   const std::size_t D = d.train_x.cols;
   const int C = static_cast<int>(d.classes.size());
   const bool reference = o.device == Device::kReference;
-  const std::string backend = reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)";
+  const std::string backend =
+      std::string(reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)") +
+      (ranks::size() > 1 ? " on each of " + std::to_string(ranks::size()) + " MPI ranks" : "");
   if (!o.sample_weight.empty() && !d.train_w.empty()) {
     throw UsageError("--sample-weight " + o.sample_weight + ": " + path + " holds w_train too; either could be meant");
   }

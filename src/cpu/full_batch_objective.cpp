@@ -26,6 +26,9 @@ void FullBatchObjective::take_rows(const ImageSet& images, const LabelSet& label
   if (rows == rows_) return;
   pixels_.resize(n);
   labels_.resize(n);
+  // This rank's rows (all of them in a single process): under MPI a rank may hold only those (ranks.hpp); the
+  // other positions keep no pixel pointer, as their parts are computed elsewhere.
+  const std::pair<std::size_t, std::size_t> mine = ranks::rows_of(n, std::min(kObjectiveParts, static_cast<int>(n)));
   for (std::size_t i = 0; i < n; ++i) {
     if (rows[i] >= images.count) {
       throw DataError(images.path, "row " + std::to_string(rows[i]) + " is past the " + std::to_string(images.count) +
@@ -36,22 +39,15 @@ void FullBatchObjective::take_rows(const ImageSet& images, const LabelSet& label
                                        std::to_string(rows[i]) + " is not below the model's " +
                                        std::to_string(classes) + " classes");
     }
-    pixels_[i] = images.image(rows[i]);
+    const bool needed = i >= mine.first && i < mine.second;
+    if (needed && !images.holds(rows[i])) {
+      throw DataError(images.path, "row " + std::to_string(rows[i]) + " is not among the rows loaded on this rank");
+    }
+    pixels_[i] = needed ? images.image(rows[i]) : nullptr;
     labels_[i] = labels.labels[rows[i]];
   }
   rows_ = rows;
   for (KeptProbabilities& k : kept_) k.params.clear();  // of other rows
-  if (ranks::size() > 1) {
-    // Every rank computes its parts of these rows from its own copy of the set: they must be the same rows.
-    std::uint64_t h = 1469598103934665603ull;  // FNV-1a over the rows' labels and pixels
-    auto mix = [&h](std::uint8_t byte) { h = (h ^ byte) * 1099511628211ull; };
-    const std::size_t dim = images.dim();
-    for (std::size_t i = 0; i < n; ++i) {
-      mix(labels_[i]);
-      for (std::size_t j = 0; j < dim; ++j) mix(pixels_[i][j]);
-    }
-    ranks::check_same(h ^ (static_cast<std::uint64_t>(n) << 32) ^ dim, "training rows (their pixels and labels)");
-  }
 }
 
 std::size_t FullBatchObjective::start_parts(int parts, const ObjectiveShape& shape, std::size_t tile_bytes) {

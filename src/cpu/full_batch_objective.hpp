@@ -25,7 +25,7 @@ namespace logreg::cpu {
 class FullBatchObjective {
  public:
   // Fixed row ranges of every evaluation (results independent of the threads that run them).
-  static constexpr int kObjectiveParts = 8;
+  static constexpr int kObjectiveParts = kFullBatchParts;
 
   // Objective at `params` ((C*D + C): weights (C, D) row-major, then the bias) over rows `rows` of the set,
   // with L2 strength `l2` on the weights; `grad` (C*D + C) receives its gradient. `simd` (resolved) picks the

@@ -193,9 +193,13 @@ namespace {
 // test images, test labels). The training images are most of the bytes (gunzip is most of the start-up
 // time), so when all four are regular files the other three load on a second thread meanwhile; a FIFO or a
 // device could block, so then they load in order.
-void load_four_files(const DataFiles& files, const IdxLimits& limits, Dataset& ds) {
+// With a share (not null), the training images' rows it asks for and the test files only if it says so.
+void load_four_files(const DataFiles& files, const IdxLimits& limits, const DatasetShare* share,
+                     std::vector<std::uint8_t>* sample_pixels, Dataset& ds) {
+  const bool test_set = share == nullptr || share->test_set;
   auto load_rest = [&] {
     ds.train_labels = load_idx_labels(files.train_labels, limits);
+    if (!test_set) return;
     ds.test_images = load_idx_images(files.test_images, limits);
     ds.test_labels = load_idx_labels(files.test_labels, limits);
   };
@@ -220,7 +224,8 @@ void load_four_files(const DataFiles& files, const IdxLimits& limits, Dataset& d
   }
   std::exception_ptr train_error;
   try {
-    ds.train_images = load_idx_images(files.train_images, limits);
+    ds.train_images = share == nullptr ? load_idx_images(files.train_images, limits)
+                                       : load_idx_image_rows(files.train_images, share->train_rows, sample_pixels, limits);
   } catch (...) {
     train_error = std::current_exception();
   }
@@ -235,14 +240,24 @@ void load_four_files(const DataFiles& files, const IdxLimits& limits, Dataset& d
 
 }  // namespace
 
-Dataset load_dataset(const DataFiles& files, const IdxLimits& limits) {
+namespace {
+
+Dataset load_and_check(const DataFiles& files, const IdxLimits& limits, const DatasetShare* share,
+                       std::vector<std::uint8_t>* sample_pixels) {
   Dataset ds;
   ds.name = files.name;
   ds.dir = files.dir;
-  load_four_files(files, limits, ds);
+  load_four_files(files, limits, share, sample_pixels, ds);
+  const bool test_set = share == nullptr || share->test_set;
+  if (!test_set) {  // an empty test set of the training images' shape
+    ds.test_images.path = files.test_images;
+    ds.test_images.rows = ds.train_images.rows;
+    ds.test_images.cols = ds.train_images.cols;
+    ds.test_labels.path = files.test_labels;
+  }
 
   check_counts(ds.train_images, ds.train_labels);
-  check_counts(ds.test_images, ds.test_labels);
+  if (test_set) check_counts(ds.test_images, ds.test_labels);
   if (ds.train_images.rows != ds.test_images.rows || ds.train_images.cols != ds.test_images.cols) {
     throw DataError(files.test_images, "images are " + std::to_string(ds.test_images.rows) + "x" +
                                            std::to_string(ds.test_images.cols) + " but " + files.train_images +
@@ -250,7 +265,7 @@ Dataset load_dataset(const DataFiles& files, const IdxLimits& limits) {
                                            std::to_string(ds.train_images.cols) + " images; the shapes must match");
   }
   if (ds.train_labels.count() == 0) throw DataError(files.train_labels, "no training samples (0 labels)");
-  if (ds.test_labels.count() == 0) {
+  if (test_set && ds.test_labels.count() == 0) {
     throw DataError(files.test_labels, "the test set is empty (0 labels): nothing to evaluate on");
   }
 
@@ -285,6 +300,17 @@ Dataset load_dataset(const DataFiles& files, const IdxLimits& limits) {
     }
   }
   return ds;
+}
+
+}  // namespace
+
+Dataset load_dataset(const DataFiles& files, const IdxLimits& limits) {
+  return load_and_check(files, limits, nullptr, nullptr);
+}
+
+Dataset load_dataset_share(const DataFiles& files, const DatasetShare& share, std::vector<std::uint8_t>* sample_pixels,
+                           const IdxLimits& limits) {
+  return load_and_check(files, limits, &share, sample_pixels);
 }
 
 }  // namespace logreg

@@ -1,7 +1,8 @@
 // IDX reader (include/logreg/idx.hpp): whole-file reads with gunzip (libdeflate in one call for a well-formed
 // file, else zlib streaming) bounded by IdxLimits, the header kept apart from the data so the pixels are never
-// copied, header and length validation with messages naming file, field, offset, expected and found. Not
-// here: the writers (idx_writer.cpp), data-set discovery.
+// copied, header and length validation with messages naming file, field, offset, expected and found; and the
+// read of a row window of an image file (pread, an MPI rank's rows). Not here: the writers (idx_writer.cpp),
+// data-set discovery.
 #include "logreg/idx.hpp"
 
 #include "logreg/checked_files.hpp"
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -351,10 +353,11 @@ void check_within_limit(const std::string& name, std::uint64_t data_bytes, const
   }
 }
 
-// The data vector moves into the ImageSet: no copy of the pixels.
-ImageSet parse_images(SplitBytes& bytes, const std::string& name, const IdxLimits& limits) {
-  const std::vector<std::uint8_t>& b = bytes.head();
-  check_header(b, bytes.size(), name, 3, "image");
+// An image file's header checked against its length `file_bytes` (the shape, the promised size within the limit and
+// equal to the file's): the ImageSet without its pixels.
+ImageSet image_header_of(const std::vector<std::uint8_t>& b, std::uint64_t file_bytes, const std::string& name,
+                         const IdxLimits& limits) {
+  check_header(b, file_bytes, name, 3, "image");
   const std::uint32_t count = be32(b, 4), rows = be32(b, 8), cols = be32(b, 12);
   if (rows == 0) throw IdxError(name, "rows at byte 8: expected > 0, found 0");
   if (cols == 0) throw IdxError(name, "columns at byte 12: expected > 0, found 0");
@@ -367,12 +370,18 @@ ImageSet parse_images(SplitBytes& bytes, const std::string& name, const IdxLimit
                              " overflows a 64-bit byte count");
   }
   check_within_limit(name, data_bytes, what_promised, limits);
-  check_length(bytes.size(), name, kImageHeaderBytes, data_bytes, what_promised);
+  check_length(file_bytes, name, kImageHeaderBytes, data_bytes, what_promised);
   ImageSet s;
   s.path = name;
   s.count = count;
   s.rows = rows;
   s.cols = cols;
+  return s;
+}
+
+// The data vector moves into the ImageSet: no copy of the pixels.
+ImageSet parse_images(SplitBytes& bytes, const std::string& name, const IdxLimits& limits) {
+  ImageSet s = image_header_of(bytes.head(), bytes.size(), name, limits);
   s.pixels = std::move(bytes.data());
   return s;
 }
@@ -451,6 +460,88 @@ LabelSet load_idx_labels(const std::string& path, const IdxLimits& limits) {
   SplitBytes bytes(kLabelHeaderBytes);
   read_split(path, limits, bytes);
   return parse_labels(bytes, path, limits);
+}
+
+namespace {
+
+// Reads exactly n bytes at `offset` of the open file, or throws naming the file (a file that shrank since its
+// length was checked comes up short).
+void read_exactly_at(int fd, const std::string& path, std::uint8_t* dst, std::size_t n, std::uint64_t offset) {
+  std::size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::pread(fd, dst + got, n - got, static_cast<off_t>(offset + got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw DataError(path, "read error: " + errno_text(errno));
+    if (r == 0) throw DataError(path, "ended at byte " + std::to_string(offset + got) + " while being read (did it change?)");
+    got += static_cast<std::size_t>(r);
+  }
+}
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
+// The request for a file of `count` images, checked: a window within the file, sample rows in it.
+ImageRowRequest checked_request(const std::function<ImageRowRequest(std::uint32_t)>& request, std::uint32_t count,
+                                const std::string& path) {
+  ImageRowRequest want = request(count);
+  if (want.first > want.last || want.last > count) {
+    throw DataError(path, "rows " + std::to_string(want.first) + " to " + std::to_string(want.last) +
+                              " asked for, but the file holds " + std::to_string(count) + " images");
+  }
+  for (const std::uint32_t r : want.sample) {
+    if (r >= count) throw DataError(path, "sample row " + std::to_string(r) + " is past its " + std::to_string(count) + " images");
+  }
+  return want;
+}
+
+}  // namespace
+
+ImageSet load_idx_image_rows(const std::string& path, const std::function<ImageRowRequest(std::uint32_t)>& request,
+                             std::vector<std::uint8_t>* sample_pixels, const IdxLimits& limits) {
+  const FdCloser file{open_regular_for_reading(path, "")};
+  std::uint8_t magic[2] = {0, 0};
+  struct stat st {};
+  if (fstat(file.fd, &st) != 0) throw DataError(path, "cannot stat: " + errno_text(errno));
+  const auto file_bytes = static_cast<std::uint64_t>(st.st_size);
+  if (file_bytes >= 2) read_exactly_at(file.fd, path, magic, 2, 0);
+  ImageSet s;
+  ImageRowRequest want;
+  const bool whole = magic[0] == 0x1f && magic[1] == 0x8b;
+  if (whole) {
+    // gzip: the rows before the window cannot be skipped, so the file is decoded whole, then cut.
+    s = load_idx_images(path, limits);
+    want = checked_request(request, s.count, path);
+  } else {
+    std::vector<std::uint8_t> head(static_cast<std::size_t>(std::min<std::uint64_t>(file_bytes, kImageHeaderBytes)));
+    read_exactly_at(file.fd, path, head.data(), head.size(), 0);
+    s = image_header_of(head, file_bytes, path, limits);
+    want = checked_request(request, s.count, path);
+  }
+  const std::size_t dim = s.dim();
+  if (sample_pixels != nullptr) {
+    sample_pixels->resize(want.sample.size() * dim);
+    for (std::size_t k = 0; k < want.sample.size(); ++k) {
+      if (whole) {
+        std::copy_n(s.image(want.sample[k]), dim, sample_pixels->data() + k * dim);
+      } else {
+        read_exactly_at(file.fd, path, sample_pixels->data() + k * dim, dim,
+                        kImageHeaderBytes + static_cast<std::uint64_t>(want.sample[k]) * dim);
+      }
+    }
+  }
+  const std::size_t window = static_cast<std::size_t>(want.last - want.first) * dim;
+  if (whole) {  // keep the window's bytes alone
+    std::memmove(s.pixels.data(), s.image(want.first), window);
+    s.pixels.resize(window);
+    s.pixels.shrink_to_fit();
+  } else {
+    s.pixels.resize(window);
+    read_exactly_at(file.fd, path, s.pixels.data(), window, kImageHeaderBytes + static_cast<std::uint64_t>(want.first) * dim);
+  }
+  s.first = want.first;
+  return s;
 }
 
 ImageSet parse_idx_images(const std::vector<std::uint8_t>& bytes, const std::string& name) {

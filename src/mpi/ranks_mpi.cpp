@@ -4,12 +4,14 @@
 // rank that cannot reach its peers must do.
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "logreg/errors.hpp"
 #include "logreg/ranks.hpp"
+#include "logreg/thread_team.hpp"
 
 namespace logreg::ranks {
 namespace {
@@ -77,6 +79,13 @@ std::string message_prefix() {
 }
 
 std::pair<int, int> parts_of(int parts) { return {first_part(g_rank, parts), first_part(g_rank + 1, parts)}; }
+
+std::pair<std::size_t, std::size_t> rows_of(std::size_t n, int parts) {
+  const std::pair<int, int> mine = parts_of(parts);
+  const int ni = static_cast<int>(n);  // the objective's row count is below 2^31
+  return {static_cast<std::size_t>(cpu::split_point(ni, mine.first, parts)),
+          static_cast<std::size_t>(cpu::split_point(ni, mine.second, parts))};
+}
 
 void allgather_parts(double* buffer, int parts, std::size_t stride) {
   if (g_size == 1) return;

@@ -27,6 +27,7 @@ int local_size() { return 1; }
 bool is_root() { return true; }
 std::string message_prefix() { return ""; }
 std::pair<int, int> parts_of(int parts) { return {0, parts}; }
+std::pair<std::size_t, std::size_t> rows_of(std::size_t n, int) { return {0, n}; }
 void allgather_parts(double*, int, std::size_t) {}
 void check_same(std::uint64_t, const std::string&) {}
 

@@ -1,5 +1,5 @@
 // Peak heap use while loading an IDX image file : the decoded file must not be held twice
-// (a whole-file buffer, then a copy without the 16-byte header). This file replaces the global operator
+// (a whole-file buffer, then a copy without the 16-byte header), and a row window of a raw file costs its rows. This file replaces the global operator
 // new/delete of the test executable with a malloc wrapper that counts live bytes while a test asks it to;
 // every other test allocates through it unchanged.
 #include <gtest/gtest.h>
@@ -85,6 +85,53 @@ TEST(IdxPeakMemory, LoadingImagesHoldsThePixelsOnce) {
     const std::int64_t compressed = std::string(name) == "gz" ? static_cast<std::int64_t>(std::filesystem::file_size(dir.file(name))) : 0;
     EXPECT_LT(peak, pixels + compressed + (1 << 20)) << "peak " << peak << " bytes for " << pixels << " bytes of pixels";
     EXPECT_GE(peak, pixels);  // the counting works at all
+  }
+}
+
+// An MPI rank's rows (load_idx_image_rows): the window's pixels and the sample rows' are the file's, the set
+// keeps the file's count, and a raw file costs the window alone; a .gz is decoded whole, then cut.
+TEST(IdxPeakMemory, ARowWindowHoldsItsRowsOnly) {
+  test::TempDir dir;
+  const ImageSet images = test::RandomImages(20000, 28, 28, 5);  // 15.7 MB of pixels
+  write_idx_images(dir.file("raw"), images);
+  write_idx_images(dir.file("gz"), images, /*gzip=*/true);
+  const std::size_t dim = images.dim();
+  auto request = [](std::uint32_t count) {
+    EXPECT_EQ(count, 20000u);
+    ImageRowRequest want;
+    want.first = 15000;
+    want.last = 17500;
+    want.sample = {0, 9999, 19999};
+    return want;
+  };
+  for (const char* name : {"raw", "gz"}) {
+    SCOPED_TRACE(name);
+    ImageSet back;
+    std::vector<std::uint8_t> sample;
+    const std::int64_t peak = PeakHeapBytes([&] { back = load_idx_image_rows(dir.file(name), request, &sample); });
+    EXPECT_EQ(back.count, 20000u);
+    EXPECT_EQ(back.first, 15000u);
+    ASSERT_EQ(back.loaded(), 2500u);
+    EXPECT_TRUE(back.holds(15000) && back.holds(17499) && !back.holds(14999) && !back.holds(17500));
+    EXPECT_TRUE(std::equal(back.image(15000), back.image(15000) + 2500 * dim, images.image(15000)));
+    ASSERT_EQ(sample.size(), 3 * dim);
+    EXPECT_TRUE(std::equal(sample.begin(), sample.begin() + static_cast<std::ptrdiff_t>(dim), images.image(0)));
+    EXPECT_TRUE(std::equal(sample.end() - static_cast<std::ptrdiff_t>(dim), sample.end(), images.image(19999)));
+    if (std::string(name) == "raw") {
+      EXPECT_LT(peak, static_cast<std::int64_t>(2500 * dim + (1 << 16))) << "peak " << peak << " bytes for 2,500 rows";
+    }
+  }
+  auto past_the_end = [](std::uint32_t count) {
+    ImageRowRequest want;
+    want.first = 0;
+    want.last = count + 1;
+    return want;
+  };
+  try {
+    load_idx_image_rows(dir.file("raw"), past_the_end, nullptr);
+    FAIL() << "a window past the file's rows was read";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("asked for, but the file holds 20000 images"), std::string::npos) << e.what();
   }
 }
 

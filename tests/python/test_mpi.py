@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """`mpirun -np N logreg_cuda train --solver lbfgs|newton-cg` (include/logreg/ranks.hpp): the fitted weights are
-byte-identical to the single-process run for N = 1..4 (uneven shards) and 9 (a rank with no rows), only rank 0 prints
-and writes files, a rank that sees other data or is killed ends the whole run within seconds with a message
-naming the rank, and what does not run over ranks is refused.
+byte-identical to the single-process run for N = 1..4 (uneven shards) and 9 (a rank with no rows), from IDX files
+(raw ones read in shares: each rank its rows, within a memory limit one process exceeds) and from .npz and
+svmlight files; only rank 0 prints and writes files, a rank that sees other data or is killed ends the whole run
+within seconds with a message naming the rank, and what does not run over ranks is refused.
 
 Run by ctest (Mpi.*) in a build with LOGREG_MPI on, with the system python3 (standard library only):
   python3 test_mpi.py --exe build/logreg_cuda [TestClass ...]
 Data: Debian's dataset-fashion-mnist (installed by tools/setup/install_deps.sh).
 """
 import argparse
+import gzip
 import os
 import shutil
 import struct
@@ -27,6 +29,70 @@ ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIR
 def fit_args(solver="lbfgs", rows=700, iters=25):
     return ["train", "--data", DATA, "--device", "cpu", "--solver", solver, "--limit-train", str(rows),
             "--max-iter", str(iters), "--eval-every", "0"]
+
+
+def write_raw_set(work, rows, test_rows=500, offset=0):
+    """Raw (not gzip) IDX files in `work`: `rows` training rows, Fashion-MNIST's from row `offset` on, repeated as
+    needed, and its first `test_rows` test rows. Raw files let each rank read only its rows."""
+    os.makedirs(work, exist_ok=True)
+
+    def read(name):
+        with gzip.open(os.path.join(DATA, name + ".gz"), "rb") as f:
+            return f.read()
+
+    def repeat(data, start, size, count):
+        out = bytearray()
+        at = start
+        while len(out) < count * size:
+            out += data[at * size:(at + count) * size][:count * size - len(out)]
+            at = 0
+        return bytes(out)
+
+    for kind, head, size, n in (("train", 16, 784, rows), ("t10k", 16, 784, test_rows)):
+        img = read(f"{kind}-images-idx3-ubyte")
+        lab = read(f"{kind}-labels-idx1-ubyte")
+        start = offset if kind == "train" else 0
+        with open(os.path.join(work, f"{kind}-images-idx3-ubyte"), "wb") as f:
+            f.write(img[:4] + n.to_bytes(4, "big") + img[8:head] + repeat(img[head:], start, size, n))
+        with open(os.path.join(work, f"{kind}-labels-idx1-ubyte"), "wb") as f:
+            f.write(lab[:4] + n.to_bytes(4, "big") + repeat(lab[8:], start, 1, n))
+    return work
+
+
+def fashion_rows(rows):
+    """The first `rows` Fashion-MNIST training images ((rows, 784) bytes) and labels."""
+    with gzip.open(os.path.join(DATA, "train-images-idx3-ubyte.gz"), "rb") as f:
+        img = f.read(16 + rows * 784)[16:]
+    with gzip.open(os.path.join(DATA, "train-labels-idx1-ubyte.gz"), "rb") as f:
+        lab = f.read(8 + rows)[8:]
+    return img, lab
+
+
+def write_svmlight(path, rows):
+    """Fashion-MNIST's first rows as svmlight text (pixel / 255, zeros left out): the CSR path."""
+    img, lab = fashion_rows(rows)
+    with open(path, "w") as f:
+        for i in range(rows):
+            px = img[i * 784:(i + 1) * 784]
+            f.write(str(lab[i]) + "".join(f" {d + 1}:{v / 255:.6g}" for d, v in enumerate(px) if v) + "\n")
+    return path
+
+
+def write_npz(path, rows):
+    """Fashion-MNIST's first rows as an .npz of uint8 x_train (rows, 784) and y_train, stored (not compressed):
+    the .npy format written by hand, so that the system python3 needs no NumPy."""
+    import zipfile
+
+    def npy(shape, data):
+        header = "{'descr': '|u1', 'fortran_order': False, 'shape': %s, }" % (shape,)
+        header += " " * (63 - (10 + len(header)) % 64) + "\n"
+        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data
+
+    img, lab = fashion_rows(rows)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("x_train.npy", npy((rows, 784), img))
+        z.writestr("y_train.npy", npy((rows,), lab))
+    return path
 
 
 def run(cmd, timeout=300):
@@ -49,6 +115,16 @@ def weights(model, tmp):
     return blob[8 + header:]
 
 
+def npz_weights(model, tmp):
+    """The arrays of the model's npz export, the export for models of float features (safetensors takes pixels)."""
+    import zipfile
+    out = os.path.join(tmp, os.path.basename(model) + ".npz")
+    r = run([EXE, "export", "--model", model, "--format", "npz", "--out", out])
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(out) as z:
+        return {name: z.read(name) for name in sorted(z.namelist())}
+
+
 class Base(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="logreg_mpi_")
@@ -56,11 +132,11 @@ class Base(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def single(self, args):
+    def single(self, args, of=weights):
         path = os.path.join(self.tmp, "single.lrm")
         r = run([EXE] + args + ["--save", path])
         self.assertEqual(r.returncode, 0, r.stderr)
-        return weights(path, self.tmp), r.stdout
+        return of(path, self.tmp), r.stdout
 
 
 class SameWeights(Base):
@@ -97,6 +173,84 @@ class SameWeights(Base):
         self.assertEqual(len(rows), 1 + 6, rows)  # a header and one record per iteration: one writer
         left = sorted(f for f in os.listdir(self.tmp) if f != "m.lrm" and not f.startswith("m.csv"))
         self.assertEqual(left, [], "files other than the model and the metrics (temporaries of other ranks?)")
+
+
+class Share(Base):
+    """Raw IDX files: each rank reads only the rows of its parts, rank 0 alone the test set."""
+
+    def test_same_weights_from_shares(self):
+        data = write_raw_set(os.path.join(self.tmp, "set"), 1500)
+        args = ["train", "--data", data, "--device", "cpu", "--solver", "lbfgs", "--max-iter", "12",
+                "--eval-every", "4"]  # the other ranks evaluate their empty test sets
+        want, single_out = self.single(args)
+        for n in (2, 3, 4):
+            path = os.path.join(self.tmp, f"ranks{n}.lrm")
+            r = mpirun(n, args + ["--save", path])
+            self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
+            self.assertEqual(weights(path, self.tmp), want, f"{n} ranks: the weights differ from one process")
+            self.assertIn("Test accuracy:", r.stdout)
+            self.assertIn("500 test rows", r.stdout)
+
+    def test_other_pixels_on_one_rank(self):
+        # The same count and labels' file layout, other pixels: the sample rows differ.
+        a = write_raw_set(os.path.join(self.tmp, "a"), 1200)
+        b = write_raw_set(os.path.join(self.tmp, "b"), 1200, offset=7)
+        args = ["train", "--device", "cpu", "--solver", "lbfgs", "--max-iter", "5", "--eval-every", "0"]
+        r = run([MPIRUN, "--oversubscribe", "-np", "1", EXE] + args + ["--data", a] + [":", "-np", "1", EXE] + args +
+                ["--data", b], timeout=120)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("rank 1 sees different training rows", r.stderr)
+
+    def test_four_ranks_fit_where_one_process_cannot(self):
+        # 120,000 rows (94 MB of pixels) under a data-segment limit (RLIMIT_DATA: the heap and private mappings)
+        # of 100 MiB: one process loading them all needs about 127 MB, each of 4 ranks about 78 MB (a quarter of
+        # the pixels, plus Open MPI's own 30-odd MB). An address-space limit (ulimit -v) cannot show this: Open
+        # MPI maps about 300 MB of shared memory and libraries into every rank, data or not.
+        data = write_raw_set(os.path.join(self.tmp, "big"), 120000)
+        args = ["train", "--data", data, "--device", "cpu", "--solver", "lbfgs", "--max-iter", "2",
+                "--eval-every", "0"]
+        limit = ["prlimit", f"--data={100 << 20}"]
+        alone = run(limit + [EXE] + args, timeout=120)
+        self.assertNotEqual(alone.returncode, 0, "one process fitted within the limit: the test proves nothing")
+        self.assertIn("out of host memory", alone.stderr)
+        r = run([MPIRUN, "--oversubscribe", "-np", "4"] + limit + [EXE] + args, timeout=180)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Solver:", r.stdout)
+
+
+class FeatureFiles(Base):
+    """.npz and svmlight files on --device cpu: every rank loads the file, the objective's 8 parts are shared."""
+
+    def fit(self, data):
+        return ["train", "--data", data, "--device", "cpu", "--solver", "lbfgs", "--max-iter", "15",
+                "--eval-every", "5"]
+
+    def test_svmlight_same_weights(self):
+        args = self.fit(write_svmlight(os.path.join(self.tmp, "set.svm"), 600))
+        want, single_out = self.single(args, npz_weights)
+        self.assertIn("coef_.npy", want)
+        for n in (2, 3):
+            path = os.path.join(self.tmp, f"ranks{n}.lrm")
+            r = mpirun(n, args + ["--save", path])
+            self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
+            self.assertEqual(npz_weights(path, self.tmp), want, f"{n} ranks: the weights differ from one process")
+            self.assertIn(f"on each of {n} MPI ranks", r.stdout)
+
+    def test_npz_same_weights(self):
+        args = self.fit(write_npz(os.path.join(self.tmp, "set.npz"), 700))
+        want, _ = self.single(args)
+        path = os.path.join(self.tmp, "ranks4.lrm")
+        r = mpirun(4, args + ["--save", path])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(weights(path, self.tmp), want, "4 ranks: the weights differ from one process")
+
+    def test_other_file_on_one_rank(self):
+        a = write_svmlight(os.path.join(self.tmp, "a.svm"), 300)
+        b = write_npz(os.path.join(self.tmp, "b.npz"), 300)
+        r = run([MPIRUN, "--oversubscribe", "-np", "1", EXE] + self.fit(a) + [":", "-np", "1", EXE] + self.fit(b),
+                timeout=120)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("rank 1 sees different training rows (their features and labels)", r.stderr)
 
 
 class Failures(Base):

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Time per L-BFGS iteration over MPI ranks: one process on one core against N ranks of one core each, on a
 training set of about 1 GB (Fashion-MNIST's 60,000 training rows repeated, written once as raw IDX files
-into --work), alternating the two over --rounds, with the load average beside each figure.
+into --work), alternating the two over --rounds, with the load average beside each figure. With --memory, the
+peak memory (maximum resident set, /usr/bin/time -v) of each rank instead, for 1 process and 1, 2 and 4 ranks.
 
 usage: tools/bench/bench_mpi.py --exe build/logreg_cuda [--copies 22] [--ranks 2] [--iters 8] [--rounds 2]
-                                [--work /tmp/logreg_mpi_bench]
+                                [--work /tmp/logreg_mpi_bench] [--memory]
 
 The time per iteration is taken between the first and the last iteration's "Time:" (so loading the set and
-starting the ranks are not counted). Each rank loads the whole set today, so memory per rank is not 1/N.
+starting the ranks are not counted). Each rank reads only the rows of its parts of the raw IDX files.
 Standard library only (the system python3 will do).
 """
 import argparse
@@ -62,6 +63,21 @@ def per_iteration(stdout):
     return (times[-1] - times[0]) / (len(times) - 1)
 
 
+def peak_memory(exe, fit):
+    """Maximum resident set of every rank (MB), for one process without mpirun and 1, 2 and 4 ranks."""
+    print(f"| ranks | peak resident MB per rank (load average) |\n| --- | --- |")
+    for n in (0, 1, 2, 4):
+        timed = ["/usr/bin/time", "-v", exe] + fit
+        cmd = timed if n == 0 else [shutil.which("mpirun") or "mpirun", "--oversubscribe", "-np", str(n)] + timed
+        load = os.getloadavg()[0]
+        r = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"bench_mpi: {cmd} failed ({r.returncode}):\n{r.stderr[-3000:]}")
+        rss = [int(k) / 1024 for k in re.findall(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr)]
+        label = "1 process (no mpirun)" if n == 0 else str(n)
+        print(f"| {label} | {', '.join(f'{m:.0f}' for m in sorted(rss))} ({load:.2f}) |")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--exe", required=True)
@@ -70,11 +86,15 @@ def main():
     p.add_argument("--iters", type=int, default=8)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--work", default="/tmp/logreg_mpi_bench")
+    p.add_argument("--memory", action="store_true", help="peak memory per rank instead of time per iteration")
     a = p.parse_args()
     data = make_set(a.work, a.copies)
     size_gb = os.path.getsize(os.path.join(data, "train-images-idx3-ubyte")) / 1e9
     fit = ["train", "--data", data, "--device", "cpu", "--solver", "lbfgs", "--max-iter", str(a.iters),
            "--tol", "1e-12", "--eval-every", "0", "--max-bytes", "8G"]
+    if a.memory:
+        peak_memory(a.exe, fit)
+        return
     variants = {
         "1 process, 1 core": ["taskset", "-c", "0", a.exe] + fit,
         f"{a.ranks} ranks, 1 core each": [shutil.which("mpirun") or "mpirun", "--oversubscribe", "-np",
