@@ -1,12 +1,12 @@
-// Training and inference maths over a feature matrix (feature_data.hpp: dense uint8/float32/float64 rows or
-// CSR): the full-batch objective of the L-BFGS solver (maths/objective_math.hpp, scikit-learn's) and the
-// evaluation report of `eval`. The IDX image path (backend.hpp, evaluation.hpp) is separate and unchanged.
+// The training maths over a feature matrix (feature_data.hpp: dense uint8/float32/float64 rows or CSR): the
+// full-batch objective of the L-BFGS solver (maths/objective_math.hpp, scikit-learn's). Not here: inference
+// (the logits and the evaluation report of feature rows are evaluation.hpp's, as for IDX images), the IDX
+// image path (backend.hpp, engine.hpp).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
-#include "logreg/evaluation.hpp"
 #include "logreg/feature_data.hpp"
 #include "logreg/model.hpp"
 #include "logreg/thread_team.hpp"
@@ -41,12 +41,5 @@ class FeatureObjective {
   std::vector<std::vector<double>> part_grads_;  // per part: (D, C) weights' gradient transposed, then (C) bias
   std::vector<double> part_losses_;
 };
-
-// (C) logits W x + b of row i in double, the weights as stored (float32).
-void feature_logits(const Model& m, const FeatureMatrix& x, std::size_t i, double* z);
-
-// Loss (row_loss_grad<double>, scale 1), accuracy, confusion matrix, precision and recall of `m` on every row
-// of x (labels y, class indices). The prediction is row_argmax of the double logits.
-EvaluationReport evaluate_features(const Model& m, const FeatureMatrix& x, const std::vector<std::uint32_t>& y);
 
 }  // namespace logreg

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -12,8 +13,10 @@
 
 #include "cmd_train_lbfgs.hpp"
 #include "commands.hpp"
+#include "logreg/backend_factory.hpp"
 #include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/evaluation.hpp"
 #include "logreg/feature_model.hpp"
 #include "logreg/lbfgs_run.hpp"
 #include "logreg/maths/objective_math.hpp"
@@ -117,6 +120,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   config.tol = o.tol;
   config.max_iter = o.max_iter;
   FeatureTrainOutcome outcome;
+  const std::unique_ptr<Engine> inference = make_inference_engine();  // the accuracies and the report
   const LbfgsResult fit = minimize_lbfgs(
       [&](const double* x, double* g) { return objective(x, l2, g); }, params_of(shape), config,
       [&](const LbfgsIteration& it) {
@@ -125,7 +129,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
                            ". Step: " + features_number("%.4g", it.step) + ". Time: " + features_number("%.2f", it.seconds) + " s";
         if (o.eval_every > 0 && it.iteration % o.eval_every == 0) {
           const std::vector<double> xi(it.x, it.x + shape.weights.size() + shape.bias.size());
-          const EvaluationReport r = evaluate_features(model_of(xi, shape), eval_x, eval_y);
+          const EvaluationReport r = evaluate_model(*inference, model_of(xi, shape), eval_x, eval_y);
           line += std::string(". ") + eval_name + " accuracy: " + features_number("%.2f", r.totals.accuracy_percent());
         }
         std::printf("%s\n", line.c_str());
@@ -151,7 +155,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   }
 
   // 4. The verdict, the evaluation and the model.
-  const EvaluationReport report = evaluate_features(model, eval_x, eval_y);
+  const EvaluationReport report = evaluate_model(*inference, model, eval_x, eval_y);
   std::printf("Solver: lbfgs. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s (%s). Accuracy: %.2f.\n",
               fit.iterations, fit.objective, fit.grad_max, fit.converged() ? "yes" : "no", fit.reason.c_str(),
               report.totals.accuracy_percent());
