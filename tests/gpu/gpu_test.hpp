@@ -88,6 +88,20 @@ inline std::string EpochCaseName(const ::testing::TestParamInfo<EpochCase>& info
   return head + "_B" + std::to_string(info.param.batch) + (info.param.momentum ? "_momentum" : "_sgd");
 }
 
+// The epoch kernels' trajectory set: 300 separable 28x28 rows of 10 classes (96 at LOGREG_TEST_SIZE=small),
+// the epochs to run (3, or 2) and the model they start from (init_model seed 11, the case's loss head).
+struct TrajectorySet {
+  explicit TrajectorySet(LossHead head) {
+    SeparableSet(rows, 10, 28, 31, &images, &labels);
+    initial = init_model(28 * 28, 10, head, 11);
+  }
+  std::uint32_t rows = TestSize(300u, 96u);
+  int epochs = TestSize(3, 2);
+  ImageSet images;
+  LabelSet labels;
+  Model initial;
+};
+
 // An epoch's totals against the double-precision reference's: the same rows, the mean loss and the last batch's
 // within 1e-4 + 1e-3 relative, the accuracy within one row of `rows`.
 inline void ExpectTotalsNearReference(const Totals& got, const Totals& want, std::uint32_t rows, int epoch) {

@@ -97,12 +97,8 @@ class CudaClusterEpochs : public CudaClusterTest, public ::testing::WithParamInt
 // only close. At LOGREG_TEST_SIZE=small: two epochs over 96 rows.
 TEST_P(CudaClusterEpochs, MatchesItsCpuModelAndTheReference) {
   const test::EpochCase c = GetParam();
-  const std::uint32_t rows = test::TestSize(300u, 96u);
-  const int epochs = test::TestSize(3, 2);
-  ImageSet images;
-  LabelSet labels;
-  test::SeparableSet(rows, kClasses, kSide, 31, &images, &labels);
-  const Model initial = init_model(kDim, kClasses, c.head, 11);
+  const test::TrajectorySet set(c.head);
+  const auto& [rows, epochs, images, labels, initial] = set;
   const OptimizerConfig opt = c.optimizer();
   auto gpu = make_cuda_backend(images, labels, initial, cluster_options(opt));
   if (!cuda::plan_cluster_epoch(c.batch, kDim, kClasses, c.momentum).runs()) {  // a GPU without clusters

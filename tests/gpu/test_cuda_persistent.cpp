@@ -49,12 +49,8 @@ class CudaPersistentEpochs : public test::GpuTest, public ::testing::WithParamIn
 // 83 + 13), every path the same.
 TEST_P(CudaPersistentEpochs, MatchReferenceTrajectory) {
   const test::EpochCase c = GetParam();
-  const std::uint32_t rows = test::TestSize(300u, 96u);
-  const int epochs = test::TestSize(3, 2);
-  ImageSet images;
-  LabelSet labels;
-  test::SeparableSet(rows, kClasses, kSide, 31, &images, &labels);
-  const Model initial = init_model(kDim, kClasses, c.head, 11);
+  const test::TrajectorySet set(c.head);
+  const auto& [rows, epochs, images, labels, initial] = set;
   const OptimizerConfig opt = c.optimizer();
   if (!test::PersistentFits(c.batch, kDim, kClasses, c.momentum)) {  // a smaller GPU: refused, nothing run
     auto gpu = make_cuda_backend(images, labels, initial, test::KernelOptions(CudaKernel::kPersistent, opt));
