@@ -19,15 +19,6 @@
 namespace cuda_emu::detail {
 namespace {
 
-BlockRun& current_or_abort(const char* what) {
-  BlockRun* b = current_block();
-  if (b == nullptr) {
-    std::fprintf(stderr, "cuda emulator: %s called outside a kernel\n", what);
-    std::abort();
-  }
-  return *b;
-}
-
 std::string address(const void* p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%p", p);

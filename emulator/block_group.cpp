@@ -37,15 +37,6 @@ std::string block_name(const BlockRun& b) {
   return os.str();
 }
 
-BlockRun& current_or_abort(const char* what) {
-  BlockRun* b = current_block();
-  if (b == nullptr) {
-    std::fprintf(stderr, "cuda emulator: %s called outside a kernel\n", what);
-    std::abort();
-  }
-  return *b;
-}
-
 // On a device without clusters, cluster code is an error (nvcc would not compile it for that GPU).
 bool check_clusters(BlockRun& me, const char* what) {
   if (clusters_supported()) return true;

@@ -158,6 +158,9 @@ class BlockRun {
 
 // The block whose fiber runs now (null outside a kernel).
 BlockRun* current_block();
+// The same, for a device call (`what`, e.g. "cluster.sync()") that only a kernel may make: outside a kernel it
+// prints what was called to stderr and aborts, as a GPU program could not have compiled it.
+BlockRun& current_or_abort(const char* what);
 
 // The static __shared__ variables of every kernel of the program, in the one section cuda_emulator.hpp puts
 // them in (bounds from the linker; empty when the program has none).

@@ -69,6 +69,15 @@ int shuffle_source(WarpOp op, int lane, int param, int width) {
 
 BlockRun* current_block() { return tls_block; }
 
+BlockRun& current_or_abort(const char* what) {
+  BlockRun* b = current_block();
+  if (b == nullptr) {
+    std::fprintf(stderr, "cuda emulator: %s called outside a kernel\n", what);
+    std::abort();
+  }
+  return *b;
+}
+
 BlockRun::BlockRun(const KernelLaunch& launch, dim3 index, void* dynamic_shared, BlockGroup& group)
     : launch_(launch), group_(group), index_(index), dynamic_shared_(static_cast<unsigned char*>(dynamic_shared)) {
   threads_ = static_cast<int>(launch.block.x * launch.block.y * launch.block.z);

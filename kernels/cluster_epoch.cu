@@ -22,9 +22,6 @@
 #include "cluster_epoch.hpp"
 
 #include <cuda_runtime.h>
-#if !defined(LOGREG_CUDA_EMULATED)
-#include <cuda_pipeline.h>  // __pipeline_memcpy_async (cp.async); the emulator provides its own
-#endif
 #include <cooperative_groups.h>
 #include <cuda/ptx>  // the mbarrier exchange (the emulator's own <cuda/ptx> in the emulated build)
 
@@ -46,8 +43,6 @@ namespace logreg::kernels {
 namespace {
 
 namespace cg = cooperative_groups;
-
-LOGREG_HD inline std::size_t align16(std::size_t n) { return (n + 15) / 16 * 16; }
 
 // W's rows in shared memory are S + 4 floats apart: with S = 112 a stride of 116 words puts the float4 reads
 // of 8 consecutive classes (a quarter warp) in 8 different bank groups.
@@ -77,29 +72,6 @@ LOGREG_HD inline ClusterLayout cluster_layout(int batch, int slice, int classes,
   l.bytes = align16(l.bars + 2 * sizeof(std::uint64_t));
   return l;
 }
-
-#if defined(LOGREG_CLUSTER_BODY)
-// Issues the cp.async copies of this block's slice (S bytes at pixel rank·S) of batch rows [first, first +
-// rows) of the order into s_x, (rows, S) row-major, and returns this thread's label of the batch (every block
-// needs every label). Nothing waits here.
-__device__ __forceinline__ std::uint8_t issue_slice_copy(const PersistentEpochArgs& a, std::size_t first, int rows,
-                                                         int rank, int slice, std::uint8_t* s_x) {
-  const int chunks_per_row = slice / 16;
-  const int chunks = rows * chunks_per_row;
-  const int t = static_cast<int>(threadIdx.x);
-  const std::size_t offset = static_cast<std::size_t>(rank) * static_cast<std::size_t>(slice);
-  for (int chunk = t; chunk < chunks; chunk += kClusterThreads) {
-    const int i = chunk / chunks_per_row;
-    const int c = chunk - i * chunks_per_row;
-    const std::size_t row = a.order[first + static_cast<std::size_t>(i)];
-    __pipeline_memcpy_async(reinterpret_cast<uint4*>(s_x) + chunk,
-                            reinterpret_cast<const uint4*>(a.pixels + row * static_cast<std::size_t>(a.dim) + offset) + c,
-                            16);
-  }
-  __pipeline_commit();
-  return t < rows ? a.labels[a.order[first + static_cast<std::size_t>(t)]] : std::uint8_t{0};
-}
-#endif  // LOGREG_CLUSTER_BODY
 
 // Cycles for the phase timings (cluster_epoch's phase_cycles): clock64() on a GPU; the emulated device has no
 // cycle counter, so there every phase reads 0.
@@ -131,18 +103,10 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
   const int D = a.dim;
   const int S = D / R;
   const int WS = w_stride(S);
+  const std::size_t slice_offset = static_cast<std::size_t>(rank) * static_cast<std::size_t>(S);  // this block's pixels
   const ClusterLayout l = cluster_layout(a.batch, S, C, R, momentum);
-  float* s_w = reinterpret_cast<float*>(smem + l.w);
-  float* s_v = reinterpret_cast<float*>(smem + l.v);
-  float* s_b = reinterpret_cast<float*>(smem + l.b);
-  float* s_vb = reinterpret_cast<float*>(smem + l.vb);
-  std::uint8_t* s_x = smem + l.x;
-  std::uint8_t* s_y = smem + l.y;
+  const auto [s_w, s_v, s_b, s_vb, s_x, s_y, s_dz, s_row_loss, s_row_correct, s_unit] = step_buffers(smem, l);
   float* s_slots = reinterpret_cast<float*>(smem + l.slots);
-  float* s_dz = reinterpret_cast<float*>(smem + l.dz);
-  float* s_row_loss = reinterpret_cast<float*>(smem + l.row_loss);
-  int* s_row_correct = reinterpret_cast<int*>(smem + l.row_correct);
-  float* s_unit = reinterpret_cast<float*>(smem + l.unit);
   std::uint64_t* s_bars = reinterpret_cast<std::uint64_t*>(smem + l.bars);
 
   const int t = static_cast<int>(threadIdx.x);
@@ -173,7 +137,7 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
   if (t < 256) s_unit[t] = pixel_to_unit<float>(static_cast<std::uint8_t>(t));
   {
     const int rows0 = static_cast<int>(n < B ? n : B);
-    const std::uint8_t label = issue_slice_copy(a, start, rows0, rank, S, s_x);
+    const std::uint8_t label = issue_batch_copy<kClusterThreads>(a, start, rows0, slice_offset, S, s_x);
     __pipeline_wait_prior(0);
     if (t < rows0) s_y[t] = label;
   }
@@ -215,8 +179,8 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
     //    final barrier), waited for at the end of this step.
     const std::size_t next_first = first + B;
     const int next_rows = s + 1 < steps ? static_cast<int>(n - next_first < B ? n - next_first : B) : 0;
-    const std::uint8_t next_label = issue_slice_copy(a, start + next_first, next_rows, rank, S,
-                                                     s_x + (1 - parity) * B * static_cast<std::size_t>(S));
+    const std::uint8_t next_label = issue_batch_copy<kClusterThreads>(
+        a, start + next_first, next_rows, slice_offset, S, s_x + (1 - parity) * B * static_cast<std::size_t>(S));
 
     // 3. Forward: a thread per (row, class), the S pixels of this block in order; the partial goes to slot
     //    [parity][rank] of every block.

@@ -1,11 +1,19 @@
 // Device pieces that the one-launch epoch kernels (persistent_epoch.cu, cluster_epoch.cu) and the FP64 objective
-// share: the warp sums with a fixed butterfly pairing (every lane ends with the same bits, run to run), and the
-// end of an SGD step that both epoch kernels run the same way: the batch's loss and correct count, and the bias
-// update over the batch's rows in row order.
+// share: the warp sums with a fixed butterfly pairing (every lane ends with the same bits, run to run); the 16-byte
+// alignment of their shared-memory layouts, the step's buffers at a layout's offsets, and the cp.async copy of a batch's rows (or a slice of each) into
+// shared memory; and the end of an SGD step that both epoch kernels run the same way: the batch's loss and
+// correct count, and the bias update over the batch's rows in row order. Not here: the layouts themselves.
 #pragma once
 
+#include <cuda_runtime.h>
+#if !defined(LOGREG_CUDA_EMULATED)
+#include <cuda_pipeline.h>  // __pipeline_memcpy_async (cp.async); the emulator provides its own
+#endif
+
+#include <cstddef>
 #include <cstdint>
 
+#include "kernels.hpp"
 #include "logreg/maths/sgd_math.hpp"
 
 namespace logreg::kernels {
@@ -15,6 +23,55 @@ __device__ __forceinline__ T warp_sum(T v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;
+}
+
+// Each part of a shared-memory layout 16-byte aligned, so float4/uint4 accesses stay aligned.
+LOGREG_HD inline std::size_t align16(std::size_t n) { return (n + 15) / 16 * 16; }
+
+// The shared-memory buffers of an SGD step that both epoch kernels hold, at the offsets of their layout
+// (PersistentLayout, ClusterLayout: each has members w, v, b, vb, x, y, dz, row_loss, row_correct and unit).
+struct StepBuffers {
+  float* w;            // W, or this block's slice of it
+  float* v;            // its velocity, or empty
+  float* b;            // (C) bias
+  float* vb;           // (C) bias velocity, or empty
+  std::uint8_t* x;     // (2, B, row bytes) uint8: this batch and the next
+  std::uint8_t* y;     // (2, B) labels
+  float* dz;           // (B, C) dloss/dz / rows
+  float* row_loss;     // (B) loss of each row
+  int* row_correct;    // (B) 1 when the row was predicted right
+  float* unit;         // (256) pixel_to_unit<float>(p)
+};
+
+template <class Layout>
+__device__ __forceinline__ StepBuffers step_buffers(unsigned char* smem, const Layout& l) {
+  return {reinterpret_cast<float*>(smem + l.w),        reinterpret_cast<float*>(smem + l.v),
+          reinterpret_cast<float*>(smem + l.b),        reinterpret_cast<float*>(smem + l.vb),
+          smem + l.x,                                  smem + l.y,
+          reinterpret_cast<float*>(smem + l.dz),       reinterpret_cast<float*>(smem + l.row_loss),
+          reinterpret_cast<int*>(smem + l.row_correct), reinterpret_cast<float*>(smem + l.unit)};
+}
+
+// Issues the asynchronous copies (cp.async, 16 bytes each) of `width` bytes at pixel `offset` of batch rows
+// [first, first + rows) of the order into s_x, (rows, width) row-major, over the kThreads threads of the block,
+// and returns this thread's label of the batch (loaded now, stored by the caller once the copies are waited
+// for). Nothing waits here: the copies land while the current batch computes. offset and width: multiples of 16.
+template <int kThreads>
+__device__ __forceinline__ std::uint8_t issue_batch_copy(const PersistentEpochArgs& a, std::size_t first, int rows,
+                                                         std::size_t offset, int width, std::uint8_t* s_x) {
+  const int chunks_per_row = width / 16;
+  const int chunks = rows * chunks_per_row;
+  const int t = static_cast<int>(threadIdx.x);
+  for (int chunk = t; chunk < chunks; chunk += kThreads) {
+    const int i = chunk / chunks_per_row;
+    const int c = chunk - i * chunks_per_row;
+    const std::size_t row = a.order[first + static_cast<std::size_t>(i)];
+    __pipeline_memcpy_async(reinterpret_cast<uint4*>(s_x) + chunk,
+                            reinterpret_cast<const uint4*>(a.pixels + row * static_cast<std::size_t>(a.dim) + offset) + c,
+                            16);
+  }
+  __pipeline_commit();
+  return t < rows ? a.labels[a.order[first + static_cast<std::size_t>(t)]] : std::uint8_t{0};
 }
 
 // One warp: the batch's loss sum and correct count (lanes over rows, then the fixed xor tree) added to the

@@ -13,9 +13,6 @@
 // of the epoch tests, not bit for bit with `--kernel cublas`. Bit-reproducible run to run: every sum has a
 // fixed order and there are no atomics.
 #include <cuda_runtime.h>
-#if !defined(LOGREG_CUDA_EMULATED)
-#include <cuda_pipeline.h>  // __pipeline_memcpy_async (cp.async); the emulator provides its own
-#endif
 
 #include <cstddef>
 #include <cstdint>
@@ -26,9 +23,6 @@
 
 namespace logreg::kernels {
 namespace {
-
-// Each part 16-byte aligned, so float4/uint4 accesses stay aligned.
-LOGREG_HD inline std::size_t align16(std::size_t n) { return (n + 15) / 16 * 16; }
 
 struct PersistentLayout {
   std::size_t w, v, b, vb, x, y, zpart, z, dz, row_loss, row_correct, unit, bytes;
@@ -67,25 +61,6 @@ LOGREG_HD inline PersistentLayout persistent_layout(int batch, int dim, int clas
   return l;
 }
 
-// Issues the asynchronous copies (cp.async, 16 bytes each) of batch rows [first, first + rows) of the order
-// into s_x, and returns this thread's label of the batch (loaded now, stored by the caller once the copies
-// are waited for). Nothing waits here: the copies land while the current batch computes.
-__device__ __forceinline__ std::uint8_t issue_batch_copy(const PersistentEpochArgs& a, std::size_t first, int rows,
-                                                         std::uint8_t* s_x) {
-  const int chunks_per_row = a.dim / 16;
-  const int chunks = rows * chunks_per_row;
-  const int t = static_cast<int>(threadIdx.x);
-  for (int chunk = t; chunk < chunks; chunk += kPersistentThreads) {
-    const int i = chunk / chunks_per_row;
-    const int c = chunk - i * chunks_per_row;
-    const std::size_t row = a.order[first + static_cast<std::size_t>(i)];
-    __pipeline_memcpy_async(reinterpret_cast<uint4*>(s_x) + chunk,
-                            reinterpret_cast<const uint4*>(a.pixels + row * static_cast<std::size_t>(a.dim)) + c, 16);
-  }
-  __pipeline_commit();
-  return t < rows ? a.labels[a.order[first + static_cast<std::size_t>(t)]] : std::uint8_t{0};
-}
-
 // kMaxC: the per-class accumulators of the forward pass are a register array of this size (indexed only
 // by unrolled loops); the epoch's classes C <= kMaxC.
 template <int kMaxC>
@@ -93,18 +68,9 @@ __global__ void __launch_bounds__(kPersistentThreads) persistent_epoch_kernel(Pe
   LOGREG_DYNAMIC_SHARED(unsigned char, smem);
   const bool momentum = a.velocity != nullptr;
   const PersistentLayout l = persistent_layout(a.batch, a.dim, a.classes, momentum);
-  float* s_w = reinterpret_cast<float*>(smem + l.w);
-  float* s_v = reinterpret_cast<float*>(smem + l.v);
-  float* s_b = reinterpret_cast<float*>(smem + l.b);
-  float* s_vb = reinterpret_cast<float*>(smem + l.vb);
-  std::uint8_t* s_x = smem + l.x;
-  std::uint8_t* s_y = smem + l.y;
+  const auto [s_w, s_v, s_b, s_vb, s_x, s_y, s_dz, s_row_loss, s_row_correct, s_unit] = step_buffers(smem, l);
   float* s_zpart = reinterpret_cast<float*>(smem + l.zpart);
   float* s_z = reinterpret_cast<float*>(smem + l.z);
-  float* s_dz = reinterpret_cast<float*>(smem + l.dz);
-  float* s_row_loss = reinterpret_cast<float*>(smem + l.row_loss);
-  int* s_row_correct = reinterpret_cast<int*>(smem + l.row_correct);
-  float* s_unit = reinterpret_cast<float*>(smem + l.unit);
 
   const int t = static_cast<int>(threadIdx.x);
   const int lane = t % 32;
@@ -132,7 +98,7 @@ __global__ void __launch_bounds__(kPersistentThreads) persistent_epoch_kernel(Pe
   if (t < 256) s_unit[t] = pixel_to_unit<float>(static_cast<std::uint8_t>(t));
   {
     const int rows0 = static_cast<int>(n < B ? n : B);
-    const std::uint8_t label = issue_batch_copy(a, start, rows0, s_x);
+    const std::uint8_t label = issue_batch_copy<kPersistentThreads>(a, start, rows0, 0, D, s_x);
     __pipeline_wait_prior(0);
     if (t < rows0) s_y[t] = label;
   }
@@ -153,7 +119,8 @@ __global__ void __launch_bounds__(kPersistentThreads) persistent_epoch_kernel(Pe
     const std::size_t next_first = first + B;
     const int next_rows = s + 1 < steps ? static_cast<int>(n - next_first < B ? n - next_first : B) : 0;
     const std::uint8_t next_label =
-        issue_batch_copy(a, start + next_first, next_rows, s_x + ((s + 1) % 2) * B * static_cast<std::size_t>(D));
+        issue_batch_copy<kPersistentThreads>(a, start + next_first, next_rows, 0, D,
+                                             s_x + ((s + 1) % 2) * B * static_cast<std::size_t>(D));
 
     // 3. Forward: a warp per (pair of rows, slice of the pixels); each W value read from shared memory
     //    serves both rows. The slices' partial logits are added in slice order by the loss step.

@@ -1,10 +1,13 @@
 // Runs the logreg_cuda executable (LOGREG_CUDA_EXE) as a user would, for the CLI tests: exit code,
-// stdout and stderr captured separately, and both together for message checks. The environment
+// stdout and stderr captured separately, and both together for message checks; a table of command lines that
+// must be refused as usage errors naming what was wrong. The environment
 // variable LOGREG_CUDA_EXE, when set, names the executable instead (a build carried to a GPU machine
 // lives at another path than the one compiled in).
 #pragma once
 
 #include <sys/wait.h>
+
+#include <gtest/gtest.h>
 
 #include <array>
 #include <cstdio>
@@ -12,6 +15,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "test_support.hpp"
 
@@ -46,6 +50,21 @@ inline CliResult RunCli(const std::string& args, const std::string& prefix = "")
   r.err.assign(std::istreambuf_iterator<char>(err), std::istreambuf_iterator<char>());
   r.output = r.out + r.err;
   return r;
+}
+
+// A command line (after the common start) that must exit with 2 (a usage error) and print `message`.
+struct Refusal {
+  const char* args;
+  const char* message;
+};
+
+// Runs `start` + " " + args of every case and checks its exit code and message.
+inline void ExpectRefusals(const std::string& start, const std::vector<Refusal>& cases) {
+  for (const Refusal& c : cases) {
+    const CliResult r = RunCli(start + " " + c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
+  }
 }
 
 }  // namespace logreg::test

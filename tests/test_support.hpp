@@ -171,6 +171,17 @@ inline void WriteDataDir(const TempDir& dir, const ImageSet& train, const LabelS
   write_idx_labels(dir.file("t10k-labels-idx1-ubyte"), test_labels);
 }
 
+// The data directory of the full-batch solvers' CLI tests: 400 training and 100 test rows of 28x28, 10 classes,
+// SeparableSet's rows with every fifth training pixel replaced, so that the optimum is finite.
+inline void WriteSolverDataDir(const TempDir& dir) {
+  ImageSet train, test;
+  LabelSet train_labels, test_labels;
+  SeparableSet(400, 10, 28, 31, &train, &train_labels);
+  SeparableSet(100, 10, 28, 32, &test, &test_labels);
+  for (std::size_t k = 0; k < train.pixels.size(); k += 5) train.pixels[k] = static_cast<std::uint8_t>(k % 241);
+  WriteDataDir(dir, train, train_labels, test, test_labels);
+}
+
 // Every SIMD level this CPU runs (baseline first), for tests that compare them.
 inline std::vector<CpuSimd> SimdLevelsOfThisCpu() {
   std::vector<CpuSimd> levels = {CpuSimd::kSse2};

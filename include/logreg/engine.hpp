@@ -1,5 +1,7 @@
 // The engine primitives: what each place that computes (the double CPU reference, the fast CPU loops, a CUDA
-// device) offers over a data set it already holds. Engine: logits of rows (inference); FullBatchEngine adds the
+// device) offers over a data set it already holds. Engine: logits of rows, IDX images or feature matrices
+// (inference; every engine keeps the host's definition, so predictions do not depend on the engine that trained
+// the model, and an SGD engine's own per-epoch scores are TrainerBackend::evaluate); FullBatchEngine adds the
 // full-batch objective and its Hessian-vector product; the SGD engine (TrainerBackend, backend.hpp) adds steps
 // over a row order. The run loops above them (training.cpp, lbfgs_run.cpp, the evaluation report of
 // evaluation.hpp) are written once and run on any engine. Not here: the factories (backend_factory.hpp).
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "logreg/dataset.hpp"
+#include "logreg/feature_data.hpp"
 #include "logreg/model.hpp"
 
 namespace logreg {
@@ -46,6 +49,12 @@ class Engine {
   // from float32 logits where their error bound proves them. DataError as logits(), and for labels that are not
   // one per image or not below the model's C.
   virtual double accuracy_percent(const Model& model, const ImageSet& images, const LabelSet& labels);
+
+  // Inference on a feature matrix (an .npz or svmlight file's rows): (N, C) row-major logits W x + b in double.
+  // The default, which every engine keeps, is the host's (feature_logits, evaluation.hpp: the bias plus the
+  // row's products in feature order, never rounded to float): eval, predict and the fit of `train --data FILE`.
+  // DataError when x.cols is not the model's D.
+  virtual std::vector<double> feature_logits(const Model& model, const FeatureMatrix& x);
 };
 
 // An engine with the full-batch objective of the L-BFGS and Newton-CG solvers over its training set, and no SGD

@@ -1,8 +1,8 @@
-// Inference with a trained model on the host (float32 parameters, double accumulation): logits (what every
-// engine's Engine::logits gives, engine.hpp), class probabilities, and the evaluation report of `eval`, the
-// confusion matrix and the full-batch run's scores (loss, accuracy, confusion matrix, per-class
-// precision/recall) from an engine's logits, with its text table and JSON. Training and model files are
-// elsewhere.
+// Inference with a trained model on the host (float32 parameters, double accumulation): the logits of IDX images
+// and of feature matrices (what every engine's Engine::logits and Engine::feature_logits give, engine.hpp),
+// class probabilities, and the evaluation report of `eval`, the confusion matrix and the full-batch runs' scores
+// (loss, accuracy, confusion matrix, per-class precision/recall), written once over any engine's logits of
+// either kind of rows, with its text table and JSON. Training and model files are elsewhere.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include "logreg/cpu_fast.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/engine.hpp"
+#include "logreg/feature_data.hpp"
 #include "logreg/model.hpp"
 #include "logreg/thread_team.hpp"
 
@@ -26,6 +27,12 @@ namespace logreg {
 std::vector<float> compute_logits(const Model& model, const ImageSet& images);
 // The same on `team` with the loops of `simd` (kAuto: the widest; UsageError when the CPU lacks it).
 std::vector<float> compute_logits(const Model& model, const ImageSet& images, CpuSimd simd, cpu::ThreadTeam& team);
+
+// (N, C) row-major logits W x + b of every row of `x` (N = x.rows), in double: each logit is the bias plus the
+// row's products summed in feature order (CSR rows over their nonzeros, dense rows through row_to_double), never
+// rounded to float. Rows are computed alone, shared out on the shared thread team: the same doubles on any
+// number of threads. DataError when x.cols is not the model's D.
+std::vector<double> feature_logits(const Model& model, const FeatureMatrix& x);
 
 // The class probabilities of one row of logits (C) under `head` (row_probabilities.hpp): softmax,
 // softmax(sigmoid(z)), or independent per-class sigmoids for ovr (these do not sum to 1).
@@ -51,6 +58,13 @@ EvaluationReport evaluate_model(const Model& model, const ImageSet& images, cons
 // The same report from `engine`'s logits (Engine::logits): what eval, the final confusion matrix of a run and the
 // full-batch run's scores use. Same errors, and UsageError when the engine gives the wrong number of logits.
 EvaluationReport evaluate_model(Engine& engine, const Model& model, const ImageSet& images, const LabelSet& labels);
+
+// The same report for a feature matrix from `engine`'s Engine::feature_logits (double; the prediction is
+// row_argmax of the doubles): what eval and the fit of `train --data FILE` print. DataError when x.cols is not
+// the model's D or the labels are not one per row or not below the model's C; UsageError when the engine gives
+// the wrong number of logits.
+EvaluationReport evaluate_model(Engine& engine, const Model& model, const FeatureMatrix& x,
+                                const std::vector<std::uint32_t>& y);
 
 // The percentage of rows whose prediction (as evaluate_model's) is their label, without the loss and the
 // confusion matrix: the test accuracy printed during a fit. Same errors as evaluate_model.

@@ -1,14 +1,14 @@
-// Training and inference maths over a feature matrix (feature_data.hpp: dense uint8/float32/float64 rows or
-// CSR): the full-batch objective of the L-BFGS and Newton-CG solvers (maths/objective_math.hpp, scikit-learn's,
-// with its sample and class weights and with or without intercept), its Hessian-vector product, and the
-// evaluation report of `eval`. The IDX image path (backend.hpp, evaluation.hpp) is separate and unchanged.
+// The training maths over a feature matrix (feature_data.hpp: dense uint8/float32/float64 rows or CSR): the
+// full-batch objective of the L-BFGS and Newton-CG solvers (maths/objective_math.hpp, scikit-learn's, with its
+// sample and class weights and with or without intercept) and its Hessian-vector product. Not here: inference
+// (the logits and the evaluation report of feature rows are evaluation.hpp's, as for IDX images), the IDX
+// image path (backend.hpp, engine.hpp).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
-#include "logreg/evaluation.hpp"
 #include "logreg/feature_data.hpp"
 #include "logreg/model.hpp"
 #include "logreg/thread_team.hpp"
@@ -64,12 +64,5 @@ class FeatureObjective {
   std::unique_ptr<Fused> fused_;  // null: the reference
   std::vector<double> full_params_, full_v_, full_grad_;  // (C*D + C) when there is no intercept
 };
-
-// (C) logits W x + b of row i in double, the weights as stored (float32).
-void feature_logits(const Model& m, const FeatureMatrix& x, std::size_t i, double* z);
-
-// Loss (row_loss_grad<double>, scale 1), accuracy, confusion matrix, precision and recall of `m` on every row
-// of x (labels y, class indices). The prediction is row_argmax of the double logits.
-EvaluationReport evaluate_features(const Model& m, const FeatureMatrix& x, const std::vector<std::uint32_t>& y);
 
 }  // namespace logreg

@@ -17,7 +17,6 @@
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
 #include "logreg/export_safetensors.hpp"
-#include "logreg/feature_model.hpp"
 #include "logreg/feature_scaler.hpp"
 #include "logreg/model_file.hpp"
 
@@ -39,7 +38,7 @@ void run_feature_eval(const EvalOptions& o, const ModelFile& mf) {
                                                recorded_zero_based(mf.settings_json));
   if (f.x.rows == 0) throw DataError(path, "has no rows: nothing to evaluate");
   apply_feature_scaler(mf.scaler, f.x, "the model " + o.model);
-  const EvaluationReport report = evaluate_features(mf.model, f.x, f.y);
+  const EvaluationReport report = evaluate_model(*make_inference_engine(), mf.model, f.x, f.y);
   if (!std::isfinite(report.totals.loss_sum)) {
     throw_non_finite_output(o.model, mf.model, path, "loss", report.totals.loss_sum);
   }

@@ -21,7 +21,6 @@
 #include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
-#include "logreg/feature_model.hpp"
 #include "logreg/feature_scaler.hpp"
 #include "logreg/idx.hpp"
 #include "logreg/model_file.hpp"
@@ -139,13 +138,9 @@ std::vector<float> feature_file_logits(const PredictOptions& o, const ModelFile&
   }
   *rows = o.all ? f.x.rows : 1;
   const std::size_t C = static_cast<std::size_t>(mf.model.num_classes);
-  std::vector<float> logits(*rows * C);
-  std::vector<double> z(C);
-  for (std::size_t r = 0; r < *rows; ++r) {
-    feature_logits(mf.model, f.x, first + r, z.data());
-    for (std::size_t c = 0; c < C; ++c) logits[r * C + c] = static_cast<float>(z[c]);
-  }
-  return logits;
+  const std::vector<double> z = make_inference_engine()->feature_logits(mf.model, f.x);
+  return std::vector<float>(z.begin() + static_cast<std::ptrdiff_t>(first * C),
+                            z.begin() + static_cast<std::ptrdiff_t>((first + *rows) * C));
 }
 
 

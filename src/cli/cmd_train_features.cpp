@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -14,8 +15,10 @@
 #include "cmd_train_features_cv.hpp"
 #include "cmd_train_lbfgs.hpp"
 #include "commands.hpp"
+#include "logreg/backend_factory.hpp"
 #include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/evaluation.hpp"
 #include "logreg/feature_model.hpp"
 #include "logreg/feature_scaler.hpp"
 #include "logreg/fit_weights.hpp"
@@ -172,6 +175,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   base.tol = o.tol;
   base.max_iter = o.max_iter;
   FeatureTrainOutcome outcome;
+  const std::unique_ptr<Engine> inference = make_inference_engine();  // the accuracies and the report
   double c_value = cs.front();
   std::vector<double> start = params_of(shape);
   start.resize(objective.parameter_count());
@@ -194,7 +198,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
                        features_number("%.10g", it.objective) + ". Gradient: " + features_number("%.3e", it.grad_max) +
                        ". Step: " + features_number("%.4g", it.step) + ". Time: " + features_number("%.2f", it.seconds) + " s";
     if (o.eval_every > 0 && it.iteration % o.eval_every == 0) {
-      const EvaluationReport r = evaluate_features(model_of(full_params(it.x), shape), eval_x, eval_y);
+      const EvaluationReport r = evaluate_model(*inference, model_of(full_params(it.x), shape), eval_x, eval_y);
       line += std::string(". ") + eval_name + " accuracy: " + features_number("%.2f", r.totals.accuracy_percent());
     }
     std::printf("%s\n", line.c_str());
@@ -235,7 +239,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   }
 
   // 4. The verdict, the evaluation and the model.
-  const EvaluationReport report = evaluate_features(model, eval_x, eval_y);
+  const EvaluationReport report = evaluate_model(*inference, model, eval_x, eval_y);
   std::printf("Solver: %s. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s (%s). Accuracy: %.2f.\n",
               solver_name(o.solver), fit.iterations, fit.objective, fit.grad_max, fit.converged() ? "yes" : "no", fit.reason.c_str(),
               report.totals.accuracy_percent());

@@ -6,6 +6,8 @@
 #include <string>
 #include <utility>
 
+#include "logreg/backend_factory.hpp"
+#include "logreg/evaluation.hpp"
 #include "logreg/feature_model.hpp"
 #include "logreg/fit_weights.hpp"
 #include "logreg/lbfgs_run.hpp"
@@ -86,10 +88,11 @@ CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, con
     return minimize_lbfgs([&](const double* x, double* g) { return (*fold.objective)(x, l2, g); }, std::move(x0),
                           config, [&](const LbfgsIteration&) { return !(stop_requested && stop_requested()); });
   };
+  const std::unique_ptr<Engine> inference = make_inference_engine();
   fits.score = [&](int k, std::vector<double> x) {
     const FeatureFold& fold = *folds[static_cast<std::size_t>(k)];
     x.resize(shape.weights.size() + shape.bias.size(), 0.0);  // the bias, 0, under --no-intercept
-    return fold_score_of(evaluate_features(model_of(x, shape), fold.held_x, fold.held_y).totals);
+    return fold_score_of(evaluate_model(*inference, model_of(x, shape), fold.held_x, fold.held_y).totals);
   };
   std::vector<double> start = params_of(shape);
   start.resize(folds.front()->objective->parameter_count());

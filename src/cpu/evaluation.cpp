@@ -1,7 +1,8 @@
-// Inference on the host (include/logreg/evaluation.hpp), every engine's logits(): logits with double
-// accumulation (SIMD across rows on the shared thread team, logit_rows.hpp); the evaluation report of any
-// engine's logits (per-row losses from row_math.hpp, the confusion matrix with precision/recall) and its table
-// and JSON renderings; per-row probabilities from row_probabilities.hpp.
+// Inference on the host (include/logreg/evaluation.hpp), every engine's logits() and feature_logits(): IDX
+// logits with double accumulation (SIMD across rows on the shared thread team, logit_rows.hpp), feature-matrix
+// logits in double; the evaluation report written once over any engine's logits of either (per-row losses from
+// row_math.hpp, the confusion matrix with precision/recall) and its table and JSON renderings; per-row
+// probabilities from row_probabilities.hpp.
 #include "logreg/evaluation.hpp"
 
 #include <algorithm>
@@ -35,6 +36,13 @@ void check_image_size(const Model& model, const ImageSet& images) {
   }
 }
 
+void check_feature_width(const Model& model, const FeatureMatrix& x) {
+  if (x.cols != static_cast<std::size_t>(model.input_dim)) {
+    throw DataError(x.path, "rows of " + std::to_string(x.cols) + " features, the model expects " +
+                                std::to_string(model.input_dim));
+  }
+}
+
 std::size_t digits(std::int64_t v) { return std::to_string(v).size(); }
 
 // `s` right-aligned in a field of `width` plus one separating space / left-aligned in `width`.
@@ -45,9 +53,23 @@ std::string pad_right(const std::string& s, std::size_t width) {
   return s + std::string(s.size() < width ? width - s.size() : 0, ' ');
 }
 
-// Every row's logits are computed alone (logit_rows.hpp: the reference definition, bit for bit), so the rows
-// are shared out in parts of the shared thread team: the same results on any number of threads, and no
-// thread started per call. after(r0, r1) runs on the part's thread once its rows' logits are in `logits`.
+// Runs job(r0, r1) over rows [0, n) cut into parts of about kRowsPerPart rows on `team`. Every row's logits
+// are computed alone, so the results are the same on any number of threads, and no thread is started per call.
+template <class Job>
+void for_row_parts(std::size_t n, cpu::ThreadTeam& team, const Job& job) {
+  if (n == 0) return;
+  constexpr std::size_t kRowsPerPart = 256;  // small parts balance a busy machine's threads
+  const int parts = static_cast<int>(std::min<std::size_t>((n + kRowsPerPart - 1) / kRowsPerPart,
+                                                           cpu::ThreadTeam::kMaxParts));
+  auto part_job = [&](int part) {
+    job(n * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts),
+        n * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts));
+  };
+  team.run(parts, part_job, true);
+}
+
+// The IDX rows' logits (logit_rows.hpp: the reference definition, bit for bit) in parts of `team`.
+// after(r0, r1) runs on the part's thread once its rows' logits are in `logits`.
 template <class After>
 void logits_in_parts(const Model& model, const ImageSet& images, CpuSimd simd, cpu::ThreadTeam& team, float* logits,
                      const After& after) {
@@ -61,13 +83,8 @@ void logits_in_parts(const Model& model, const ImageSet& images, CpuSimd simd, c
   for (std::size_t c = 0; c < C && fast; ++c) {
     for (std::size_t d = 0; d < D; ++d) wt[d * C + c] = static_cast<double>(model.weights[c * D + d]);
   }
-  constexpr std::size_t kRowsPerPart = 256;  // small parts balance a busy machine's threads
-  const int parts = static_cast<int>(std::min<std::size_t>((n + kRowsPerPart - 1) / kRowsPerPart,
-                                                           cpu::ThreadTeam::kMaxParts));
   const CpuSimd level = cpu::resolve_simd(simd);
-  auto job = [&](int part) {
-    const std::size_t r0 = n * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts);
-    const std::size_t r1 = n * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts);
+  for_row_parts(n, team, [&](std::size_t r0, std::size_t r1) {
     if (fast) {
       std::vector<double> xt(D * 8);  // (D, 8): the widest tile of rows
       std::vector<std::uint16_t> cols(D);
@@ -76,8 +93,7 @@ void logits_in_parts(const Model& model, const ImageSet& images, CpuSimd simd, c
       cpu::reference_logit_rows(model, images, r0, r1, logits);
     }
     after(r0, r1);
-  };
-  team.run(parts, job, true);
+  });
 }
 
 }  // namespace
@@ -90,6 +106,33 @@ std::vector<float> compute_logits(const Model& model, const ImageSet& images, Cp
   check_image_size(model, images);
   std::vector<float> logits(images.count * static_cast<std::size_t>(model.num_classes));
   logits_in_parts(model, images, simd, team, logits.data(), [](std::size_t, std::size_t) {});
+  return logits;
+}
+
+std::vector<double> feature_logits(const Model& model, const FeatureMatrix& x) {
+  check_feature_width(model, x);
+  const std::size_t C = static_cast<std::size_t>(model.num_classes);
+  const std::size_t D = x.cols;
+  std::vector<double> logits(x.rows * C);
+  for_row_parts(x.rows, cpu::shared_thread_team(), [&](std::size_t r0, std::size_t r1) {
+    std::vector<double> row(x.sparse ? 0 : D);
+    for (std::size_t i = r0; i < r1; ++i) {
+      double* z = logits.data() + i * C;
+      if (!x.sparse) x.row_to_double(i, row.data());
+      for (std::size_t c = 0; c < C; ++c) {
+        const float* w = model.weights.data() + c * D;
+        double acc = model.bias[c];
+        if (x.sparse) {
+          for (std::uint64_t k = x.row_start[i]; k < x.row_start[i + 1]; ++k) {
+            acc += static_cast<double>(w[x.col_index[k]]) * x.values[k];
+          }
+        } else {
+          for (std::size_t d = 0; d < D; ++d) acc += static_cast<double>(w[d]) * row[d];
+        }
+        z[c] = acc;
+      }
+    }
+  });
   return logits;
 }
 
@@ -129,15 +172,9 @@ double accuracy_percent(const Model& model, const ImageSet& images, const LabelS
   if (bounded.usable && images.count > 0) {
     const std::size_t n = images.count;
     std::vector<int> predicted(n);
-    constexpr std::size_t kRowsPerPart = 256;
-    const int parts = static_cast<int>(std::min<std::size_t>((n + kRowsPerPart - 1) / kRowsPerPart,
-                                                             cpu::ThreadTeam::kMaxParts));
-    auto job = [&](int part) {
-      const std::size_t r0 = n * static_cast<std::size_t>(part) / static_cast<std::size_t>(parts);
-      const std::size_t r1 = n * static_cast<std::size_t>(part + 1) / static_cast<std::size_t>(parts);
+    for_row_parts(n, cpu::shared_thread_team(), [&](std::size_t r0, std::size_t r1) {
       cpu::predict_rows_bounded(bounded, model, images, r0, r1, predicted.data());
-    };
-    cpu::shared_thread_team().run(parts, job, true);
+    });
     Totals t;
     for (std::size_t i = 0; i < n; ++i) t.correct += predicted[i] == labels.labels[i] ? 1 : 0;
     t.count = static_cast<std::int64_t>(n);
@@ -159,21 +196,23 @@ double accuracy_percent(const Model& model, const ImageSet& images, const LabelS
 
 namespace {
 
-// The report of (N, C) logits of `model` against the labels (checked by the caller): each row's prediction
-// (row_argmax of the floats) and loss (row_loss_grad<double> of them, scale 1), summed in row order.
-EvaluationReport report_of_logits(const Model& model, const std::vector<float>& logits, const LabelSet& labels) {
-  const int C = model.num_classes;
+// The report of (N, C) logits (float or double) under `head` against labels[0..N) (checked by the caller): each
+// row's prediction (row_argmax) and loss (row_loss_grad<double> of the row as doubles, scale 1), summed in row
+// order. Floats widen to doubles exactly, so the argmax of either is the same.
+template <class Logit, class Label>
+EvaluationReport report_of_logits(LossHead head, int C, const std::vector<Logit>& logits, const Label* labels,
+                                  std::size_t n) {
   const std::size_t Cs = static_cast<std::size_t>(C);
   EvaluationReport r;
   r.num_classes = C;
   r.confusion.assign(Cs * Cs, 0);
   std::vector<double> z(Cs);
-  for (std::size_t i = 0; i < labels.count(); ++i) {
-    const float* zi = logits.data() + i * Cs;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Logit* zi = logits.data() + i * Cs;
     std::copy(zi, zi + Cs, z.begin());
-    const int predicted = row_argmax(zi, C);
-    const int label = labels.labels[i];
-    r.totals.loss_sum += row_loss_grad<double>(model.head, z.data(), C, label, 1.0, nullptr);
+    const int predicted = row_argmax(z.data(), C);
+    const int label = static_cast<int>(labels[i]);
+    r.totals.loss_sum += row_loss_grad<double>(head, z.data(), C, label, 1.0, nullptr);
     r.totals.correct += predicted == label ? 1 : 0;
     r.totals.count += 1;
     r.confusion[static_cast<std::size_t>(label) * Cs + static_cast<std::size_t>(predicted)] += 1;
@@ -193,21 +232,44 @@ EvaluationReport report_of_logits(const Model& model, const std::vector<float>& 
   return r;
 }
 
+template <class Logit>
+void check_logit_count(const Engine& engine, const std::vector<Logit>& logits, std::size_t rows, int C) {
+  if (logits.size() != rows * static_cast<std::size_t>(C)) {
+    throw UsageError("the " + engine.name() + " engine gave " + std::to_string(logits.size()) + " logits for " +
+                     std::to_string(rows) + " rows of " + std::to_string(C) + " classes");
+  }
+}
+
 }  // namespace
 
 EvaluationReport evaluate_model(const Model& model, const ImageSet& images, const LabelSet& labels) {
   check_labels(model, images, labels);
-  return report_of_logits(model, compute_logits(model, images), labels);
+  return report_of_logits(model.head, model.num_classes, compute_logits(model, images), labels.labels.data(),
+                          labels.count());
 }
 
 EvaluationReport evaluate_model(Engine& engine, const Model& model, const ImageSet& images, const LabelSet& labels) {
   check_labels(model, images, labels);
   const std::vector<float> logits = engine.logits(model, images);
-  if (logits.size() != images.count * static_cast<std::size_t>(model.num_classes)) {
-    throw UsageError("the " + engine.name() + " engine gave " + std::to_string(logits.size()) + " logits for " +
-                     std::to_string(images.count) + " rows of " + std::to_string(model.num_classes) + " classes");
+  check_logit_count(engine, logits, images.count, model.num_classes);
+  return report_of_logits(model.head, model.num_classes, logits, labels.labels.data(), labels.count());
+}
+
+EvaluationReport evaluate_model(Engine& engine, const Model& model, const FeatureMatrix& x,
+                                const std::vector<std::uint32_t>& y) {
+  check_feature_width(model, x);
+  if (y.size() != x.rows) {
+    throw DataError(x.path, std::to_string(y.size()) + " labels for " + std::to_string(x.rows) + " rows");
   }
-  return report_of_logits(model, logits, labels);
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    if (y[i] >= static_cast<std::uint32_t>(model.num_classes)) {
+      throw DataError(x.path, "class " + std::to_string(y[i]) + " of row " + std::to_string(i) +
+                                  " is not below the model's " + std::to_string(model.num_classes) + " classes");
+    }
+  }
+  const std::vector<double> logits = engine.feature_logits(model, x);
+  check_logit_count(engine, logits, x.rows, model.num_classes);
+  return report_of_logits(model.head, model.num_classes, logits, y.data(), y.size());
 }
 
 std::string format_confusion_matrix(const EvaluationReport& r) {

@@ -2,7 +2,7 @@
 // double loops per row in row order (dense rows converted once into a row buffer, CSR rows over their nonzeros);
 // on the cpu device, the fast CPU backend's fused pass (cpu/full_batch_objective.hpp) over the rows in their
 // stored layout. The per-row loss and gradient are objective_row (objective_math.hpp), as for every backend.
-// Also the evaluation of a model on feature rows.
+// Their logits and evaluation: evaluation.cpp.
 #include "logreg/feature_model.hpp"
 
 #include <algorithm>
@@ -228,63 +228,6 @@ void FeatureObjective::reference_hessian_vector(const double* params, double l2,
   });
   untranspose(gt, C, D, hv);
   add_weight_penalty_hv(v, hv, C * D, l2);
-}
-
-void feature_logits(const Model& m, const FeatureMatrix& x, std::size_t i, double* z) {
-  const std::size_t D = x.cols;
-  if (x.sparse) {
-    for (int c = 0; c < m.num_classes; ++c) {
-      const float* w = m.weights.data() + static_cast<std::size_t>(c) * D;
-      double acc = m.bias[static_cast<std::size_t>(c)];
-      for (std::uint64_t k = x.row_start[i]; k < x.row_start[i + 1]; ++k) {
-        acc += static_cast<double>(w[x.col_index[k]]) * x.values[k];
-      }
-      z[c] = acc;
-    }
-    return;
-  }
-  std::vector<double> row(D);
-  x.row_to_double(i, row.data());
-  for (int c = 0; c < m.num_classes; ++c) {
-    const float* w = m.weights.data() + static_cast<std::size_t>(c) * D;
-    double acc = m.bias[static_cast<std::size_t>(c)];
-    for (std::size_t d = 0; d < D; ++d) acc += static_cast<double>(w[d]) * row[d];
-    z[c] = acc;
-  }
-}
-
-EvaluationReport evaluate_features(const Model& m, const FeatureMatrix& x, const std::vector<std::uint32_t>& y) {
-  if (x.cols != static_cast<std::size_t>(m.input_dim) || y.size() != x.rows) {
-    throw std::invalid_argument("evaluate_features: the rows do not fit the model");
-  }
-  const int C = m.num_classes;
-  const std::size_t Cs = static_cast<std::size_t>(C);
-  EvaluationReport r;
-  r.num_classes = C;
-  r.confusion.assign(Cs * Cs, 0);
-  std::vector<double> z(Cs);
-  for (std::size_t i = 0; i < x.rows; ++i) {
-    feature_logits(m, x, i, z.data());
-    const int label = static_cast<int>(y[i]);
-    r.totals.loss_sum += row_loss_grad<double>(m.head, z.data(), C, label, 1.0, nullptr);
-    const int predicted = row_argmax(z.data(), C);
-    r.totals.correct += predicted == label ? 1 : 0;
-    ++r.confusion[static_cast<std::size_t>(label) * Cs + static_cast<std::size_t>(predicted)];
-  }
-  r.totals.count = static_cast<std::int64_t>(x.rows);
-  r.precision.assign(Cs, 0.0);
-  r.recall.assign(Cs, 0.0);
-  for (std::size_t c = 0; c < Cs; ++c) {
-    std::int64_t predicted_as_c = 0, true_c = 0;
-    for (std::size_t k = 0; k < Cs; ++k) {
-      predicted_as_c += r.confusion[k * Cs + c];
-      true_c += r.confusion[c * Cs + k];
-    }
-    const double hits = static_cast<double>(r.confusion[c * Cs + c]);
-    if (predicted_as_c > 0) r.precision[c] = hits / static_cast<double>(predicted_as_c);
-    if (true_c > 0) r.recall[c] = hits / static_cast<double>(true_c);
-  }
-  return r;
 }
 
 }  // namespace logreg

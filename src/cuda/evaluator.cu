@@ -1,5 +1,7 @@
 // Evaluator (evaluator.hpp): cached uint8 sets on the device, per-chunk convert, forward GEMM and the loss
-// kernel without gradients.
+// kernel without gradients, whose per-row loss and prediction are the host's (loss_grad_row: row_loss_grad and
+// row_argmax of maths/row_math.hpp). Not here: eval, predict and the final report, which use the host's logits
+// (Engine::logits, engine.hpp).
 #include "evaluator.hpp"
 
 #include <algorithm>

@@ -33,6 +33,10 @@ double Engine::accuracy_percent(const Model& model, const ImageSet& images, cons
   return logreg::accuracy_percent(model, images, labels);
 }
 
+std::vector<double> Engine::feature_logits(const Model& model, const FeatureMatrix& x) {
+  return logreg::feature_logits(model, x);
+}
+
 void FullBatchEngine::full_batch_hessian_vector(const std::vector<std::uint32_t>& /*rows*/, const double* /*params*/,
                                                 double /*l2*/, const double* /*v*/, double* /*hv*/) {
   throw UsageError("--solver newton-cg runs on --device cpu or reference (the " + name() + " engine has no "

@@ -89,6 +89,19 @@ const LoadedModule& module() {
   }
 }
 
+// What an entry point of the module constructs, `call(module, &exit_code, &error)`: ResourceError when the
+// module is not usable, the module's typed error (throw_module_error) when it returns null.
+template <class T, class Call>
+std::unique_ptr<T> made_by_module(const Call& call) {
+  const LoadedModule& m = module();
+  if (!m.problem.empty()) throw ResourceError("CUDA backend unavailable: " + m.problem);
+  int exit_code = 0;
+  std::string error;
+  T* made = call(m, &exit_code, &error);
+  if (made == nullptr) throw_module_error(exit_code, error);
+  return std::unique_ptr<T>(made);
+}
+
 }  // namespace
 
 CudaProbe probe_cuda() {
@@ -104,25 +117,17 @@ CudaProbe probe_cuda() {
 
 std::unique_ptr<TrainerBackend> make_cuda_backend(const ImageSet& train_images, const LabelSet& train_labels,
                                                   const Model& initial, const CudaOptions& options) {
-  const LoadedModule& m = module();
-  if (!m.problem.empty()) throw ResourceError("CUDA backend unavailable: " + m.problem);
-  int exit_code = 0;
-  std::string error;
-  TrainerBackend* backend = m.make(&train_images, &train_labels, &initial, &options, &exit_code, &error);
-  if (backend == nullptr) throw_module_error(exit_code, error);
-  return std::unique_ptr<TrainerBackend>(backend);
+  return made_by_module<TrainerBackend>([&](const LoadedModule& m, int* exit_code, std::string* error) {
+    return m.make(&train_images, &train_labels, &initial, &options, exit_code, error);
+  });
 }
 
 std::unique_ptr<FullBatchEngine> make_cuda_full_batch_engine(const ImageSet& train_images,
                                                              const LabelSet& train_labels, const Model& shape,
                                                              const CudaOptions& options) {
-  const LoadedModule& m = module();
-  if (!m.problem.empty()) throw ResourceError("CUDA backend unavailable: " + m.problem);
-  int exit_code = 0;
-  std::string error;
-  FullBatchEngine* engine = m.make_full_batch(&train_images, &train_labels, &shape, &options, &exit_code, &error);
-  if (engine == nullptr) throw_module_error(exit_code, error);
-  return std::unique_ptr<FullBatchEngine>(engine);
+  return made_by_module<FullBatchEngine>([&](const LoadedModule& m, int* exit_code, std::string* error) {
+    return m.make_full_batch(&train_images, &train_labels, &shape, &options, exit_code, error);
+  });
 }
 
 }  // namespace logreg

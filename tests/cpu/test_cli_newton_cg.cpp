@@ -20,6 +20,7 @@
 namespace logreg {
 namespace {
 
+using test::ExpectRefusals;
 using test::RunCli;
 
 const std::regex kIteration(
@@ -36,14 +37,7 @@ int CountLines(const std::string& text, const std::regex& re) {
 
 class NewtonCgCli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(400, 10, 28, 31, &train, &train_labels);
-    test::SeparableSet(100, 10, 28, 32, &test, &test_labels);
-    for (std::size_t k = 0; k < train.pixels.size(); k += 5) train.pixels[k] = static_cast<std::uint8_t>(k % 241);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
-  }
+  void SetUp() override { test::WriteSolverDataDir(dir_); }
   std::string Train(const std::string& solver, const std::string& extra) const {
     return "train --solver " + solver + " --data " + dir_.path() + " " + extra;
   }
@@ -110,21 +104,13 @@ TEST_F(NewtonCgCli, TheReferenceBackendReachesTheSameObjective) {
 }
 
 TEST(NewtonCgCliErrors, RefusalsNameTheOption) {
-  const struct {
-    const char* args;
-    const char* message;
-  } cases[] = {
+  ExpectRefusals("train --data /nonexistent", {
       {"--solver newton-cg --loss ovr", "--solver newton-cg needs --loss softmax"},
       {"--solver newton-cg --loss sigmoid-softmax", "--solver newton-cg needs --loss softmax"},
       {"--solver newton-cg --device cuda", "--solver newton-cg runs on --device cpu or reference"},
       {"--solver newton-cg --lr 0.1", "--lr applies to --solver sgd only, not --solver newton-cg"},
       {"--solver newton-cg --seed 3", "--seed: --solver newton-cg starts from zeros"},
-  };
-  for (const auto& c : cases) {
-    const auto r = RunCli(std::string("train --data /nonexistent ") + c.args);
-    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
-    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
-  }
+  });
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // CPU inference (evaluation.hpp, row_probabilities.hpp): logits against a plain double computation,
 // the probabilities of each head, the confusion matrix against Totals and the reference backend, and
-// precision/recall on a hand-made example.
+// precision/recall on a hand-made example; feature-matrix logits (dense and CSR rows) and their report.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <string>
 #include <utility>
@@ -224,6 +225,58 @@ TEST(Evaluation, ShapeAndLabelMismatchesAreDataErrors) {
     EXPECT_EQ(e.file(), "labels.idx");
     EXPECT_NE(std::string(e.what()).find("label 3 at index 2"), std::string::npos) << e.what();
   }
+}
+
+TEST(FeatureEvaluation, HandComputedReport) {
+  // Two features, two classes: class 1 wins when x0 > x1 (W = [[0, 1], [1, 0]], b = 0).
+  Model m;
+  m.input_dim = 2;
+  m.num_classes = 2;
+  m.weights = {0.0f, 1.0f, 1.0f, 0.0f};
+  m.bias = {0.0f, 0.0f};
+  FeatureMatrix x;
+  x.rows = 3;
+  x.cols = 2;
+  x.dtype = FeatureDtype::kFloat32;
+  const std::vector<float> v = {2.0f, 0.0f, 0.0f, 1.0f, 3.0f, 1.0f};
+  x.dense.resize(v.size() * 4);
+  std::memcpy(x.dense.data(), v.data(), x.dense.size());
+  const EvaluationReport r = evaluate_model(*make_inference_engine(), m, x, {1, 1, 0});  // row 0 right, row 1 wrong, row 2 wrong
+  EXPECT_EQ(r.totals.correct, 1);
+  EXPECT_EQ(r.confusion, (std::vector<std::int64_t>{0, 1, 1, 1}));
+  // Softmax losses: log(1 + e^-2), log(1 + e^1), log(1 + e^2).
+  EXPECT_NEAR(r.totals.loss_sum, std::log1p(std::exp(-2.0)) + std::log1p(std::exp(1.0)) + std::log1p(std::exp(2.0)), 1e-12);
+  EXPECT_DOUBLE_EQ(r.precision[1], 0.5);
+  EXPECT_DOUBLE_EQ(r.recall[1], 0.5);
+  EXPECT_DOUBLE_EQ(r.recall[0], 0.0);
+  x.cols = 3;
+  EXPECT_THROW(evaluate_model(*make_inference_engine(), m, x, {1, 1, 0}), DataError);
+}
+
+// A dense row and its CSR form give the same doubles: the bias plus the products in feature order; uint8 rows
+// are read as pixel / 255.
+TEST(FeatureEvaluation, DenseAndCsrRowsGiveTheSameLogits) {
+  Model m;
+  m.input_dim = 3;
+  m.num_classes = 2;
+  m.weights = {0.5f, -1.0f, 2.0f, 0.25f, 3.0f, -0.5f};
+  m.bias = {0.125f, -1.0f};
+  FeatureMatrix dense;
+  dense.rows = 2;
+  dense.cols = 3;
+  dense.dtype = FeatureDtype::kUint8;
+  dense.dense = {255, 0, 51, 0, 102, 0};
+  FeatureMatrix csr;
+  csr.rows = 2;
+  csr.cols = 3;
+  csr.sparse = true;
+  csr.row_start = {0, 2, 3};
+  csr.col_index = {0, 2, 1};
+  csr.values = {1.0, 51.0 / 255.0, 102.0 / 255.0};
+  const std::vector<double> expected = {0.125 + 0.5 + 2.0 * (51.0 / 255.0), -1.0 + 0.25 - 0.5 * (51.0 / 255.0),
+                                        0.125 - 102.0 / 255.0, -1.0 + 3.0 * (102.0 / 255.0)};
+  EXPECT_EQ(feature_logits(m, csr), expected);
+  EXPECT_EQ(make_inference_engine()->feature_logits(m, dense), expected);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// The full-batch objective and the evaluation over feature matrices (feature_model.hpp): uint8 rows give the
-// CPU reference's IDX objective bit for bit, CSR rows give their dense form's values, the gradient matches
-// finite differences, 8 parts on the thread team are bit-reproducible, and a hand-computed evaluation.
+// The full-batch objective over feature matrices (feature_model.hpp): uint8 rows give the CPU reference's IDX
+// objective bit for bit, CSR rows give their dense form's values, the gradient matches finite differences, and
+// 8 parts on the thread team are bit-reproducible.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -112,30 +112,6 @@ TEST(FeatureObjective, EightPartsOnTheTeamAreReproducibleAndCloseToRowOrder) {
   EXPECT_EQ(g8b, g8);
   EXPECT_NEAR(f8, f1, 1e-13 * std::fabs(f1));
   EXPECT_TRUE(test::AllClose(g1.data(), g8.data(), g1.size(), 1e-15, 1e-12));
-}
-
-TEST(FeatureEvaluation, HandComputedReport) {
-  // Two features, two classes: class 1 wins when x0 > x1 (W = [[0, 1], [1, 0]], b = 0).
-  Model m;
-  m.input_dim = 2;
-  m.num_classes = 2;
-  m.weights = {0.0f, 1.0f, 1.0f, 0.0f};
-  m.bias = {0.0f, 0.0f};
-  FeatureMatrix x;
-  x.rows = 3;
-  x.cols = 2;
-  x.dtype = FeatureDtype::kFloat32;
-  const std::vector<float> v = {2.0f, 0.0f, 0.0f, 1.0f, 3.0f, 1.0f};
-  x.dense.resize(v.size() * 4);
-  std::memcpy(x.dense.data(), v.data(), x.dense.size());
-  const EvaluationReport r = evaluate_features(m, x, {1, 1, 0});  // row 0 right, row 1 wrong, row 2 wrong
-  EXPECT_EQ(r.totals.correct, 1);
-  EXPECT_EQ(r.confusion, (std::vector<std::int64_t>{0, 1, 1, 1}));
-  // Softmax losses: log(1 + e^-2), log(1 + e^1), log(1 + e^2).
-  EXPECT_NEAR(r.totals.loss_sum, std::log1p(std::exp(-2.0)) + std::log1p(std::exp(1.0)) + std::log1p(std::exp(2.0)), 1e-12);
-  EXPECT_DOUBLE_EQ(r.precision[1], 0.5);
-  EXPECT_DOUBLE_EQ(r.recall[1], 0.5);
-  EXPECT_DOUBLE_EQ(r.recall[0], 0.0);
 }
 
 }  // namespace

@@ -1,15 +1,18 @@
 // What the GPU test files share. GpuTest: the fixture every GPU test derives from; it probes for a usable
 // CUDA device and skips the test with the reason when there is none, or fails it when LOGREG_REQUIRE_GPU
 // is set (tools/gpu_run.sh sets it on a GPU machine, where a skipped test would hide a broken set-up).
-// Plus whether the persistent kernel fits this device and bit-for-bit comparison. The backend's parts, for
-// tests that look inside a step, are cuda_parts.hpp.
+// Plus whether the persistent kernel fits this device, bit-for-bit comparison, and what the one-launch epoch
+// kernels' tests share: their cases (loss head, batch, momentum), options and comparisons with the CPU
+// reference. The backend's parts, for tests that look inside a step, are cuda_parts.hpp.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -18,7 +21,9 @@
 #include "kernels.hpp"
 #include "logreg/backend.hpp"
 #include "logreg/cuda_backend.hpp"
+#include "logreg/model.hpp"
 #include "logreg/rng.hpp"
+#include "test_support.hpp"
 
 namespace logreg::test {
 
@@ -45,6 +50,80 @@ inline bool PersistentFits(int batch, int dim, int classes, bool momentum) {
 
 inline bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Options that run `kernel` with the set on the device.
+inline CudaOptions KernelOptions(CudaKernel kernel, const OptimizerConfig& opt = {}) {
+  CudaOptions o;
+  o.residency = Residency::kDevice;
+  o.kernel = kernel;
+  o.optimizer = opt;
+  return o;
+}
+
+// One case of an epoch kernel's parameterised trajectory test.
+struct EpochCase {
+  LossHead head;
+  int batch;
+  bool momentum;  // momentum 0.9, Nesterov, weight decay 1e-3
+
+  OptimizerConfig optimizer() const {
+    OptimizerConfig opt;
+    if (momentum) {
+      opt.momentum = 0.9f;
+      opt.nesterov = true;
+      opt.weight_decay = 1e-3f;
+    }
+    return opt;
+  }
+};
+
+inline void PrintTo(const EpochCase& c, std::ostream* os) {
+  *os << loss_head_name(c.head) << ", B=" << c.batch << (c.momentum ? ", momentum" : ", sgd");
+}
+
+inline std::string EpochCaseName(const ::testing::TestParamInfo<EpochCase>& info) {
+  std::string head = loss_head_name(info.param.head);
+  std::replace(head.begin(), head.end(), '-', '_');
+  return head + "_B" + std::to_string(info.param.batch) + (info.param.momentum ? "_momentum" : "_sgd");
+}
+
+// The epoch kernels' trajectory set: 300 separable 28x28 rows of 10 classes (96 at LOGREG_TEST_SIZE=small),
+// the epochs to run (3, or 2) and the model they start from (init_model seed 11, the case's loss head).
+struct TrajectorySet {
+  explicit TrajectorySet(LossHead head) {
+    SeparableSet(rows, 10, 28, 31, &images, &labels);
+    initial = init_model(28 * 28, 10, head, 11);
+  }
+  std::uint32_t rows = TestSize(300u, 96u);
+  int epochs = TestSize(3, 2);
+  ImageSet images;
+  LabelSet labels;
+  Model initial;
+};
+
+// An epoch's totals against the double-precision reference's: the same rows, the mean loss and the last batch's
+// within 1e-4 + 1e-3 relative, the accuracy within one row of `rows`.
+inline void ExpectTotalsNearReference(const Totals& got, const Totals& want, std::uint32_t rows, int epoch) {
+  const double one_row_percent = 100.0 / rows + 0.01;
+  EXPECT_EQ(got.count, want.count);
+  EXPECT_NEAR(got.mean_loss(), want.mean_loss(), 1e-4 + 1e-3 * want.mean_loss()) << "epoch " << epoch;
+  EXPECT_NEAR(got.accuracy_percent(), want.accuracy_percent(), one_row_percent) << "epoch " << epoch;
+  EXPECT_NEAR(got.last_batch_loss, want.last_batch_loss, 1e-4 + 1e-3 * want.last_batch_loss) << "epoch " << epoch;
+}
+
+// The trained weights, bias and (with momentum) velocities within 1e-3 relative L2 of the reference's.
+inline void ExpectModelNearReference(TrainerBackend& reference, TrainerBackend& gpu, bool momentum) {
+  const Model want_model = reference.model();
+  const Model got_model = gpu.model();
+  EXPECT_LE(RelativeL2(want_model.weights, got_model.weights), 1e-3);
+  EXPECT_LE(RelativeL2(want_model.bias, got_model.bias), 1e-3);
+  if (momentum) {
+    const std::vector<float> want_v = reference.optimizer_state();
+    const std::vector<float> got_v = gpu.optimizer_state();
+    ASSERT_EQ(got_v.size(), want_v.size());
+    EXPECT_LE(RelativeL2(want_v, got_v), 1e-3);
+  }
 }
 
 }  // namespace logreg::test

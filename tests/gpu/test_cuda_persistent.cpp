@@ -28,32 +28,8 @@ constexpr int kSide = 28;
 constexpr int kDim = kSide * kSide;
 constexpr int kClasses = 10;
 
-CudaOptions kernel_options(CudaKernel kernel, const OptimizerConfig& opt = {}) {
-  CudaOptions o;
-  o.residency = Residency::kDevice;
-  o.kernel = kernel;
-  o.optimizer = opt;
-  return o;
-}
-
-struct PersistentCase {
-  LossHead head;
-  int batch;
-  bool momentum;  // momentum 0.9, Nesterov, weight decay 1e-3
-};
-
-void PrintTo(const PersistentCase& c, std::ostream* os) {
-  *os << loss_head_name(c.head) << ", B=" << c.batch << (c.momentum ? ", momentum" : ", sgd");
-}
-
-std::string case_name(const ::testing::TestParamInfo<PersistentCase>& info) {
-  std::string head = loss_head_name(info.param.head);
-  std::replace(head.begin(), head.end(), '-', '_');
-  return head + "_B" + std::to_string(info.param.batch) + (info.param.momentum ? "_momentum" : "_sgd");
-}
-
-std::vector<PersistentCase> all_cases() {
-  std::vector<PersistentCase> cases;
+std::vector<test::EpochCase> all_cases() {
+  std::vector<test::EpochCase> cases;
   for (LossHead head : {LossHead::kSoftmax, LossHead::kSigmoidSoftmax, LossHead::kOvr}) {
     for (int batch : {32, 45, 83}) cases.push_back({head, batch, false});
     cases.push_back({head, 32, true});
@@ -64,7 +40,7 @@ std::vector<PersistentCase> all_cases() {
   return cases;
 }
 
-class CudaPersistentEpochs : public test::GpuTest, public ::testing::WithParamInterface<PersistentCase> {};
+class CudaPersistentEpochs : public test::GpuTest, public ::testing::WithParamInterface<test::EpochCase> {};
 
 // Three epochs (lr 0.02, 0.01, 0.005: the kernel reads each epoch's lr from the step state) over 300 rows:
 // batch 45 and 83 end on a partial batch (300 = 6 * 45 + 30 = 3 * 83 + 51); batch 83 is the largest of
@@ -72,51 +48,30 @@ class CudaPersistentEpochs : public test::GpuTest, public ::testing::WithParamIn
 // the double-precision reference. At LOGREG_TEST_SIZE=small: two epochs over 96 rows (96 = 2 * 45 + 6 =
 // 83 + 13), every path the same.
 TEST_P(CudaPersistentEpochs, MatchReferenceTrajectory) {
-  const PersistentCase c = GetParam();
-  const std::uint32_t rows = test::TestSize(300u, 96u);
-  const int epochs = test::TestSize(3, 2);
-  ImageSet images;
-  LabelSet labels;
-  test::SeparableSet(rows, kClasses, kSide, 31, &images, &labels);
-  const Model initial = init_model(kDim, kClasses, c.head, 11);
-  OptimizerConfig opt;
-  if (c.momentum) {
-    opt.momentum = 0.9f;
-    opt.nesterov = true;
-    opt.weight_decay = 1e-3f;
-  }
+  const test::EpochCase c = GetParam();
+  const test::TrajectorySet set(c.head);
+  const auto& [rows, epochs, images, labels, initial] = set;
+  const OptimizerConfig opt = c.optimizer();
   if (!test::PersistentFits(c.batch, kDim, kClasses, c.momentum)) {  // a smaller GPU: refused, nothing run
-    auto gpu = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent, opt));
+    auto gpu = make_cuda_backend(images, labels, initial, test::KernelOptions(CudaKernel::kPersistent, opt));
     EXPECT_THROW(gpu->train_epoch(epoch_order(7, 1, images.count), c.batch, 0.02f), UsageError);
     return;
   }
   auto cpu = make_cpu_reference_backend(images, labels, initial, opt);
-  auto gpu = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent, opt));
+  auto gpu = make_cuda_backend(images, labels, initial, test::KernelOptions(CudaKernel::kPersistent, opt));
   EXPECT_NE(gpu->name().find("kernel persistent"), std::string::npos) << gpu->name();
   const float lrs[] = {0.02f, 0.01f, 0.005f};
-  const double one_row_percent = 100.0 / rows + 0.01;
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const std::vector<std::uint32_t> order = epoch_order(7, epoch, images.count);
     const Totals want = cpu->train_epoch(order, c.batch, lrs[epoch - 1]);
     const Totals got = gpu->train_epoch(order, c.batch, lrs[epoch - 1]);
-    EXPECT_EQ(got.count, want.count);
-    EXPECT_NEAR(got.mean_loss(), want.mean_loss(), 1e-4 + 1e-3 * want.mean_loss()) << "epoch " << epoch;
-    EXPECT_NEAR(got.accuracy_percent(), want.accuracy_percent(), one_row_percent) << "epoch " << epoch;
-    EXPECT_NEAR(got.last_batch_loss, want.last_batch_loss, 1e-4 + 1e-3 * want.last_batch_loss) << "epoch " << epoch;
+    test::ExpectTotalsNearReference(got, want, rows, epoch);
   }
-  const Model want_model = cpu->model();
-  const Model got_model = gpu->model();
-  EXPECT_LE(test::RelativeL2(want_model.weights, got_model.weights), 1e-3);
-  EXPECT_LE(test::RelativeL2(want_model.bias, got_model.bias), 1e-3);
-  if (c.momentum) {
-    const std::vector<float> want_v = cpu->optimizer_state();
-    const std::vector<float> got_v = gpu->optimizer_state();
-    ASSERT_EQ(got_v.size(), want_v.size());
-    EXPECT_LE(test::RelativeL2(want_v, got_v), 1e-3);
-  }
+  test::ExpectModelNearReference(*cpu, *gpu, c.momentum);
 }
 
-INSTANTIATE_TEST_SUITE_P(CudaPersistentEpochs, CudaPersistentEpochs, ::testing::ValuesIn(all_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(CudaPersistentEpochs, CudaPersistentEpochs, ::testing::ValuesIn(all_cases()),
+                         test::EpochCaseName);
 
 using CudaPersistent = test::GpuTest;
 
@@ -127,13 +82,13 @@ TEST_F(CudaPersistent, RunsAreBitIdenticalAndAgreeWithTheCublasPath) {
   test::SeparableSet(test::TestSize(500u, 160u), kClasses, kSide, 41, &images, &labels);
   const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 12);
   if (!test::PersistentFits(32, kDim, kClasses, false)) {  // a smaller GPU: see MatchReferenceTrajectory
-    auto gpu = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent));
+    auto gpu = make_cuda_backend(images, labels, initial, test::KernelOptions(CudaKernel::kPersistent));
     EXPECT_THROW(gpu->train_epoch(epoch_order(3, 1, images.count), 32, 0.05f), UsageError);
     return;
   }
-  auto a = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent));
-  auto b = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent));
-  auto cublas = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kCublas));
+  auto a = make_cuda_backend(images, labels, initial, test::KernelOptions(CudaKernel::kPersistent));
+  auto b = make_cuda_backend(images, labels, initial, test::KernelOptions(CudaKernel::kPersistent));
+  auto cublas = make_cuda_backend(images, labels, initial, test::KernelOptions(CudaKernel::kCublas));
   for (int epoch = 1; epoch <= 2; ++epoch) {
     const std::vector<std::uint32_t> order = epoch_order(3, epoch, images.count);
     const Totals ta = a->train_epoch(order, 32, 0.05f);
@@ -162,8 +117,8 @@ TEST_F(CudaPersistent, AutoPicksPersistentForSmallBatchesOnly) {
     const CudaKernel expected = batch <= auto_max && test::PersistentFits(batch, kDim, kClasses, false)
                                     ? CudaKernel::kPersistent
                                     : CudaKernel::kCublas;
-    auto automatic = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kAuto));
-    auto explicit_kernel = make_cuda_backend(images, labels, initial, kernel_options(expected));
+    auto automatic = make_cuda_backend(images, labels, initial, test::KernelOptions(CudaKernel::kAuto));
+    auto explicit_kernel = make_cuda_backend(images, labels, initial, test::KernelOptions(expected));
     automatic->train_epoch(order, batch, 0.05f);
     explicit_kernel->train_epoch(order, batch, 0.05f);
     EXPECT_TRUE(bit_identical(automatic->model().weights, explicit_kernel->model().weights))
@@ -179,7 +134,7 @@ TEST_F(CudaPersistent, RefusesShapesItCannotRun) {
   const Model initial = init_model(kDim, kClasses, LossHead::kSoftmax, 14);
   const std::vector<std::uint32_t> order = epoch_order(5, 1, images.count);
 
-  auto gpu = make_cuda_backend(images, labels, initial, kernel_options(CudaKernel::kPersistent));
+  auto gpu = make_cuda_backend(images, labels, initial, test::KernelOptions(CudaKernel::kPersistent));
   const std::vector<float> before = gpu->model().weights;
   try {
     gpu->train_epoch(order, 84, 0.05f);  // 84 * 784 > 64 KiB
@@ -201,14 +156,14 @@ TEST_F(CudaPersistent, RefusesShapesItCannotRun) {
   LabelSet small_labels;
   test::SeparableSet(100, kClasses, 5, 45, &small, &small_labels);
   auto odd = make_cuda_backend(small, small_labels, init_model(25, kClasses, LossHead::kSoftmax, 15),
-                               kernel_options(CudaKernel::kPersistent));
+                               test::KernelOptions(CudaKernel::kPersistent));
   EXPECT_THROW(odd->train_epoch(epoch_order(5, 1, small.count), 8, 0.05f), UsageError);
   // auto falls back to the cuBLAS path for the same shape.
   auto fallback = make_cuda_backend(small, small_labels, init_model(25, kClasses, LossHead::kSoftmax, 15),
-                                    kernel_options(CudaKernel::kAuto));
+                                    test::KernelOptions(CudaKernel::kAuto));
   EXPECT_NO_THROW(fallback->train_epoch(epoch_order(5, 1, small.count), 8, 0.05f));
 
-  CudaOptions streamed = kernel_options(CudaKernel::kPersistent);
+  CudaOptions streamed = test::KernelOptions(CudaKernel::kPersistent);
   streamed.residency = Residency::kStream;
   try {
     make_cuda_backend(images, labels, initial, streamed);
