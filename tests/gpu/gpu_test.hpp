@@ -1,8 +1,9 @@
 // What the GPU test files share. GpuTest: the fixture every GPU test derives from; it probes for a usable
 // CUDA device and skips the test with the reason when there is none, or fails it when LOGREG_REQUIRE_GPU
 // is set (tools/gpu_run.sh sets it on a GPU machine, where a skipped test would hide a broken set-up).
-// Plus whether the persistent kernel fits this device and bit-for-bit comparison. The backend's parts, for
-// tests that look inside a step, are cuda_parts.hpp.
+// Plus whether the persistent kernel fits this device, bit-for-bit comparison, the end of a one-launch
+// kernel's epoch test (ExpectModelAndReferenceAgree) and ScopedEnv (the emulated device's shape for one
+// test). The backend's parts, for tests that look inside a step, are cuda_parts.hpp.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,7 +20,9 @@
 #include "kernels.hpp"
 #include "logreg/backend.hpp"
 #include "logreg/cuda_backend.hpp"
+#include "logreg/model.hpp"
 #include "logreg/rng.hpp"
+#include "test_support.hpp"
 
 namespace logreg::test {
 
@@ -46,5 +50,57 @@ inline bool PersistentFits(int batch, int dim, int classes, bool momentum) {
 inline bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
+
+// The end of a one-launch epoch kernel's test: the backend's parameters (and momentum buffers) against its
+// kernel's CPU model, `params` (C*D weights, then C biases) and `velocity` (empty without momentum): bit for
+// bit on the emulated device, within relative L2 1e-5 on a GPU (whose expf and contracted multiply-adds differ
+// from the host's in the last bits); and against the CPU reference backend within relative L2 1e-3.
+inline void ExpectModelAndReferenceAgree(TrainerBackend& gpu, TrainerBackend& cpu, const std::vector<float>& params,
+                                         const std::vector<float>& velocity) {
+  const Model got = gpu.model();
+  const auto weights = static_cast<std::ptrdiff_t>(got.weights.size());
+  const std::vector<float> model_weights(params.begin(), params.begin() + weights);
+  const std::vector<float> model_bias(params.begin() + weights, params.end());
+#if defined(LOGREG_CUDA_EMULATED)
+  EXPECT_TRUE(bit_identical(got.weights, model_weights));
+  EXPECT_TRUE(bit_identical(got.bias, model_bias));
+  if (!velocity.empty()) EXPECT_TRUE(bit_identical(gpu.optimizer_state(), velocity));
+#else
+  EXPECT_LE(RelativeL2(model_weights, got.weights), 1e-5);
+  EXPECT_LE(RelativeL2(model_bias, got.bias), 1e-5);
+#endif
+  const Model want = cpu.model();
+  EXPECT_LE(RelativeL2(want.weights, got.weights), 1e-3);
+  EXPECT_LE(RelativeL2(want.bias, got.bias), 1e-3);
+  if (!velocity.empty()) {
+    const std::vector<float> want_v = cpu.optimizer_state();
+    const std::vector<float> got_v = gpu.optimizer_state();
+    ASSERT_EQ(got_v.size(), want_v.size());
+    EXPECT_LE(RelativeL2(want_v, got_v), 1e-3);
+  }
+}
+
+// Sets an environment variable for the test's lifetime (the emulated device reads its shape from the
+// environment at every query), restoring the old value after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      unsetenv(name_.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
 
 }  // namespace logreg::test
