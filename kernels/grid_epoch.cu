@@ -146,13 +146,17 @@ __global__ void __launch_bounds__(kGridThreads) grid_epoch_kernel(PersistentEpoc
     const float scale = 1.0f / static_cast<float>(rows);
 
     // A. W and b of this step (written by the previous step's reduction, behind its grid barrier).
+    // (One loop over W then b: a separate bias load's address, hoisted out of the step loop, was spilled.)
     if (block < chunks) {
-      for (int k = t; k < C * D; k += kGridThreads) {
-        const int c = k / D;
-        const int j = k - c * D;
-        s_w[c * WS + j] = a.params[k];
+      for (int k = t; k < C * D + C; k += kGridThreads) {
+        const float v = a.params[k];
+        if (k < C * D) {
+          const int c = k / D;
+          s_w[c * WS + (k - c * D)] = v;
+        } else {
+          s_b[k - C * D] = v;
+        }
       }
-      if (t < C) s_b[t] = a.params[weights + static_cast<std::size_t>(t)];
     }
     for (int chunk = block; chunk < chunks; chunk += blocks) {
       const int c_first = chunk * chunk_rows;

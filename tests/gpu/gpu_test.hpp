@@ -2,7 +2,7 @@
 // CUDA device and skips the test with the reason when there is none, or fails it when LOGREG_REQUIRE_GPU
 // is set (tools/gpu_run.sh sets it on a GPU machine, where a skipped test would hide a broken set-up).
 // Plus whether the persistent kernel fits this device, bit-for-bit comparison, the end of a one-launch
-// kernel's epoch test (ExpectModelAndReferenceAgree) and ScopedEnv (the emulated device's shape for one
+// kernel's epoch test (ExpectEpochTotalsAgree, ExpectModelAndReferenceAgree) and ScopedEnv (the emulated device's shape for one
 // test). The backend's parts, for tests that look inside a step, are cuda_parts.hpp.
 #pragma once
 
@@ -49,6 +49,26 @@ inline bool PersistentFits(int batch, int dim, int classes, bool momentum) {
 
 inline bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// One epoch of a one-launch kernel's test: the backend's totals `got` against its kernel's CPU model (the
+// correct count; on the emulated device the loss sums bit for bit; ModelTotals: loss_sum, correct,
+// last_batch_loss_sum) and against the CPU reference's `want` (mean and last-batch loss within 1e-4 + 1e-3
+// relative, accuracy within one row of `rows`). last_rows: the rows of the epoch's last batch.
+template <class ModelTotals>
+void ExpectEpochTotalsAgree(const Totals& got, const ModelTotals& model, const Totals& want, int last_rows,
+                            std::uint32_t rows, int epoch) {
+  EXPECT_EQ(got.count, want.count);
+  EXPECT_EQ(got.correct, static_cast<std::int64_t>(model.correct)) << "epoch " << epoch;
+#if defined(LOGREG_CUDA_EMULATED)
+  EXPECT_EQ(got.loss_sum, model.loss_sum) << "epoch " << epoch;
+  EXPECT_EQ(got.last_batch_loss, model.last_batch_loss_sum / last_rows) << "epoch " << epoch;
+#else
+  (void)last_rows;
+#endif
+  EXPECT_NEAR(got.mean_loss(), want.mean_loss(), 1e-4 + 1e-3 * want.mean_loss()) << "epoch " << epoch;
+  EXPECT_NEAR(got.accuracy_percent(), want.accuracy_percent(), 100.0 / rows + 0.01) << "epoch " << epoch;
+  EXPECT_NEAR(got.last_batch_loss, want.last_batch_loss, 1e-4 + 1e-3 * want.last_batch_loss) << "epoch " << epoch;
 }
 
 // The end of a one-launch epoch kernel's test: the backend's parameters (and momentum buffers) against its

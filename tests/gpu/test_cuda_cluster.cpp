@@ -121,7 +121,6 @@ TEST_P(CudaClusterEpochs, MatchesItsCpuModelAndTheReference) {
   const int ranks = kernels::cluster_epoch_ranks(kDim);
   ASSERT_EQ(ranks, 7);
   const float lrs[] = {0.02f, 0.01f, 0.005f};
-  const double one_row_percent = 100.0 / rows + 0.01;
   const int last_rows = static_cast<int>(rows % c.batch == 0 ? c.batch : rows % c.batch);
   for (int epoch = 1; epoch <= epochs; ++epoch) {
     const std::vector<std::uint32_t> order = epoch_order(7, epoch, images.count);
@@ -131,15 +130,7 @@ TEST_P(CudaClusterEpochs, MatchesItsCpuModelAndTheReference) {
         test::cluster_epoch_model(images.pixels.data(), labels.labels.data(), order, c.batch, kDim, kClasses, ranks,
                                   c.head, sgd_params(opt), lr, params, velocity);
     const Totals want = cpu->train_epoch(order, c.batch, lr);
-    EXPECT_EQ(got.count, want.count);
-    EXPECT_EQ(got.correct, static_cast<std::int64_t>(model.correct)) << "epoch " << epoch;
-#if defined(LOGREG_CUDA_EMULATED)
-    EXPECT_EQ(got.loss_sum, model.loss_sum) << "epoch " << epoch;
-    EXPECT_EQ(got.last_batch_loss, model.last_batch_loss_sum / last_rows) << "epoch " << epoch;
-#endif
-    EXPECT_NEAR(got.mean_loss(), want.mean_loss(), 1e-4 + 1e-3 * want.mean_loss()) << "epoch " << epoch;
-    EXPECT_NEAR(got.accuracy_percent(), want.accuracy_percent(), one_row_percent) << "epoch " << epoch;
-    EXPECT_NEAR(got.last_batch_loss, want.last_batch_loss, 1e-4 + 1e-3 * want.last_batch_loss) << "epoch " << epoch;
+    test::ExpectEpochTotalsAgree(got, model, want, last_rows, rows, epoch);
   }
   test::ExpectModelAndReferenceAgree(*gpu, *cpu, params, velocity);
 }

@@ -114,7 +114,6 @@ TEST_P(CudaGridEpochs, MatchesItsCpuModelAndTheReference) {
   params.insert(params.end(), initial.bias.begin(), initial.bias.end());
   std::vector<float> velocity(c.momentum ? params.size() : 0, 0.0f);
   const float lrs[] = {0.05f, 0.02f};
-  const double one_row_percent = 100.0 / c.rows + 0.01;
   const int last_rows = static_cast<int>(c.rows % c.batch == 0 ? c.batch : c.rows % c.batch);
   for (int epoch = 1; epoch <= 2; ++epoch) {
     const std::vector<std::uint32_t> order = epoch_order(9, epoch, images.count);
@@ -124,15 +123,7 @@ TEST_P(CudaGridEpochs, MatchesItsCpuModelAndTheReference) {
                                                                   c.batch, dim, kClasses, c.head, sgd_params(opt), lr,
                                                                   params, velocity);
     const Totals want = cpu->train_epoch(order, c.batch, lr);
-    EXPECT_EQ(got.count, want.count);
-    EXPECT_EQ(got.correct, static_cast<std::int64_t>(model.correct)) << "epoch " << epoch;
-#if defined(LOGREG_CUDA_EMULATED)
-    EXPECT_EQ(got.loss_sum, model.loss_sum) << "epoch " << epoch;
-    EXPECT_EQ(got.last_batch_loss, model.last_batch_loss_sum / last_rows) << "epoch " << epoch;
-#endif
-    EXPECT_NEAR(got.mean_loss(), want.mean_loss(), 1e-4 + 1e-3 * want.mean_loss()) << "epoch " << epoch;
-    EXPECT_NEAR(got.accuracy_percent(), want.accuracy_percent(), one_row_percent) << "epoch " << epoch;
-    EXPECT_NEAR(got.last_batch_loss, want.last_batch_loss, 1e-4 + 1e-3 * want.last_batch_loss) << "epoch " << epoch;
+    test::ExpectEpochTotalsAgree(got, model, want, last_rows, c.rows, epoch);
   }
   test::ExpectModelAndReferenceAgree(*gpu, *cpu, params, velocity);
 }
