@@ -1,5 +1,6 @@
 // The one place kernels are launched from: a launch shape (grid computed from the element count, or a
-// single block) and launch_kernel(), which enqueues on a stream and checks the launch. No kernels here.
+// single block; clustered or cooperative) and launch_kernel(), which enqueues on a stream and checks the
+// launch. No kernels here.
 // With LOGREG_CUDA=emulated the same call goes to the CPU emulator (emulator/cuda_emulator.hpp) instead of
 // <<< >>>; it checks what the GPU would (block size, the kernel's launch bounds, shared memory).
 #pragma once
@@ -19,6 +20,7 @@ struct LaunchShape {
   std::size_t shared_bytes = 0;  // dynamic shared memory per block (extern __shared__)
   int max_threads = 0;        // the kernel's __launch_bounds__, when it has them (checked on the emulator)
   unsigned cluster = 0;       // blocks per thread block cluster (x only); 0 = an ordinary launch
+  bool cooperative = false;   // every block resident at once, for this_grid().sync() (cudaLaunchAttributeCooperative)
 };
 
 // One thread per element, `threads` per block.
@@ -35,6 +37,12 @@ inline LaunchShape clustered(LaunchShape shape, unsigned blocks) {
   return shape;
 }
 
+// The same shape as a cooperative launch (the grid must fit on the device at once: cudaOccupancy*).
+inline LaunchShape cooperative(LaunchShape shape) {
+  shape.cooperative = true;
+  return shape;
+}
+
 // The same shape for a kernel declared with __launch_bounds__(max_threads).
 inline LaunchShape bounded(LaunchShape shape, int max_threads) {
   shape.max_threads = max_threads;
@@ -45,29 +53,39 @@ template <class... Params, class... Args>
 void launch_kernel(const char* name, void (*kernel)(Params...), LaunchShape shape, cudaStream_t stream,
                    Args&&... args) {
   if (shape.grid == 0) return;
-  if (shape.cluster > 0) {
-    // A cluster launch: cudaLaunchKernelEx with the cluster dimension as an attribute (not __cluster_dims__,
-    // so the size can follow the shape, and the emulator reads it).
+  if (shape.cluster > 0 || shape.cooperative) {
+    // A cluster or cooperative launch: cudaLaunchKernelEx with the cluster dimension or the cooperative flag as
+    // attributes (not __cluster_dims__, so the size can follow the shape, and the emulator reads them).
 #if defined(LOGREG_CUDA_EMULATED)
     ::cuda_emu::KernelLaunch l = ::cuda_emu::make_launch(name, kernel, dim3(shape.grid), dim3(shape.block),
                                                          shape.shared_bytes, shape.max_threads,
                                                          std::forward<Args>(args)...);
-    l.clustered = true;
-    l.cluster = dim3(shape.cluster, 1, 1);
+    l.clustered = shape.cluster > 0;
+    if (l.clustered) l.cluster = dim3(shape.cluster, 1, 1);
+    l.cooperative = shape.cooperative;
     (void)::cuda_emu::enqueue_launch(std::move(l), stream);
 #else
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeClusterDimension;
-    attribute.val.clusterDim.x = shape.cluster;
-    attribute.val.clusterDim.y = 1;
-    attribute.val.clusterDim.z = 1;
+    cudaLaunchAttribute attributes[2]{};
+    unsigned count = 0;
+    if (shape.cluster > 0) {
+      attributes[count].id = cudaLaunchAttributeClusterDimension;
+      attributes[count].val.clusterDim.x = shape.cluster;
+      attributes[count].val.clusterDim.y = 1;
+      attributes[count].val.clusterDim.z = 1;
+      ++count;
+    }
+    if (shape.cooperative) {
+      attributes[count].id = cudaLaunchAttributeCooperative;
+      attributes[count].val.cooperative = 1;
+      ++count;
+    }
     cudaLaunchConfig_t config{};
     config.gridDim = dim3(shape.grid);
     config.blockDim = dim3(shape.block);
     config.dynamicSmemBytes = shape.shared_bytes;
     config.stream = stream;
-    config.attrs = &attribute;
-    config.numAttrs = 1;
+    config.attrs = attributes;
+    config.numAttrs = count;
     CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...));
 #endif
     CUDA_CHECK_LAUNCH(name);

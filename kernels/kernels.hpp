@@ -106,6 +106,7 @@ struct PersistentEpochArgs {
   float* velocity;              // (C*D + C) momentum buffers, or nullptr without momentum
   DeviceStepState* state;       // (1) lr of the epoch; start advances by rows
   DeviceTotals* totals;         // (1) += loss sum and correct count; last_batch_loss_sum = the last batch's
+  float* scratch;               // the grid epoch's gradient slots (grid_epoch_scratch_floats); null for the others
 };
 
 // Dynamic shared memory the persistent epoch needs for this shape; 0 when it cannot run it (D not a multiple

@@ -10,11 +10,11 @@
 #                  alone (no test accuracy) at tol 1e-4 and 1e-8, with its ms per evaluation
 #   bench.log      tools/gpu/gpu_bench.py (batch 32/256/8192: resident with and without graphs, streamed, and
 #                  PyTorch preloaded on the same GPU), the cluster kernel against the persistent kernel and the
-#                  cuBLAS graphs at batch 32 and 256 (median of 5 epochs), and the kernel lab (validate, time,
-#                  copy bandwidth)
+#                  cuBLAS graphs at batch 32 and 256 and the grid kernel against the cuBLAS graphs at batch 1024
+#                  and 8192 (median of 5 epochs), and the kernel lab (validate, time, copy bandwidth)
 #   kernels.csv    ncu: each kernel's duration, DRAM throughput and achieved occupancy: one cuBLAS step at
-#                  batch 32 and 8192, the persistent and the cluster kernel's epoch at batch 32 (a note when ncu
-#                  cannot profile)
+#                  batch 32 and 8192, the persistent and the cluster kernel's epoch at batch 32, the grid
+#                  kernel's at batch 8192 (a note when ncu cannot profile)
 #   timeline.log   nsys stats of one epoch when nsys can write a report, else the NVTX-bracketed CUDA-event
 #                  timings the program prints with --profile-epoch
 #   summary.md     one line per step (PASS/FAIL, seconds) and the figures tools/bench/bench_report.py reads
@@ -134,6 +134,10 @@ step "gpu bench" "$out/bench.log" 150 "$python" tools/gpu/gpu_bench.py --bin "$c
 # threshold is in docs/profiling.md ("The cluster epoch kernel").
 step "cluster bench" "$out/bench.log" 90 "$python" tools/gpu/gpu_bench.py --bin "$cli" --data "$data" --epochs 6 \
   --batches 32,256 --variants persistent,cluster,graphs --no-torch --out "$summary"
+# The grid kernel against the cuBLAS graphs at batch 1024 and 8192, same call: its adoption threshold is in
+# docs/profiling.md ("The grid epoch kernel").
+step "grid bench" "$out/bench.log" 60 "$python" tools/gpu/gpu_bench.py --bin "$cli" --data "$data" --epochs 6 \
+  --batches 1024,8192 --variants grid,graphs --no-torch --out "$summary"
 step "kernel lab" "$out/bench.log" 60 "$lab"
 sed -n '/==> kernel lab/,$p' "$out/bench.log" | grep -iE "bandwidth|GB/s|us/step|µs|median|FAIL" | tail -20 >>"$summary"
 # The one-launch epoch kernels launched directly: both cluster exchanges and the persistent kernel (validated
@@ -142,7 +146,7 @@ step "kernel lab cluster" "$out/bench.log" 60 "$cluster_lab"
 sed -n '/==> kernel lab cluster/,$p' "$out/bench.log" | grep -E "^(32|256) |cycles|phases|FAILED|no cluster" >>"$summary"
 
 # 5. compute-sanitizer on a fast subset.
-filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum:CudaClusterEpochs/*softmax_B45_momentum:AllHeads/CudaObjectiveHeads.*/softmax:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
+filter="${GPU_RUN_SANITIZER_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaFastPathTest.ChunkedEpochWithGraphsGivesIdenticalWeights:CudaPersistent.*:CudaPersistentEpochs/*softmax_B45_sgd:CudaPersistentEpochs/ovr_B32_momentum:CudaClusterEpochs/*softmax_B45_momentum:CudaGridEpochs/*/softmax_B1024_momentum_D784:AllHeads/CudaObjectiveHeads.*/softmax:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
 race_filter="${GPU_RUN_RACECHECK_FILTER:-CudaOneStep/*B33*:CudaBatchRing/*:CudaBackendTest.EvaluateMatchesReferenceAcrossChunks:CudaResidentBatches/*:CudaPersistentEpochs/softmax_B83_sgd:CudaClusterEpochs/*softmax_B8_sgd:CudaObjectiveTest.EveryKernelPlanGivesTheSameBits}"
 if command -v compute-sanitizer >/dev/null 2>&1; then
   for tool in memcheck initcheck synccheck; do
@@ -161,7 +165,7 @@ fi
 
 # 6. Kernel metrics of the third epoch's first launches at batch 32 and 8192.
 if command -v ncu >/dev/null 2>&1; then
-  for run in 32:cublas 8192:cublas 32:persistent 32:cluster; do
+  for run in 32:cublas 8192:cublas 32:persistent 32:cluster 8192:grid; do
     b=${run%%:*} kernel=${run#*:}
     step "ncu batch $b $kernel" "$out/timeline.log" 60 ncu --csv --clock-control none --profile-from-start off --launch-count 8 \
       --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active \

@@ -65,14 +65,19 @@ Residency resolve_residency(Residency requested, std::size_t resident, std::size
 //   kCluster:    one launch per epoch of one thread block cluster, each block owning a slice of W's pixels
 //                (kernels/cluster_epoch.cu); compute capability 9.0+, batches of up to 256 rows, at most 16
 //                classes, data on the device. auto does not take it until a GPU run has measured it.
+//   kGrid:       one cooperative launch per epoch over every block the GPU holds at once, the batch's rows
+//                split over them, a grid barrier before and after a fixed-order reduction and update
+//                (kernels/grid_epoch.cu); large batches, D a multiple of 16, at most 16 classes, data on the
+//                device. auto does not take it until a GPU run has measured it.
 //   kAuto:       the first choice of the plan that can run the shape and takes batches of this size.
-enum class CudaKernel { kAuto, kPersistent, kCublas, kCluster };
+enum class CudaKernel { kAuto, kPersistent, kCublas, kCluster, kGrid };
 
-inline constexpr NameTable<CudaKernel, 4> kCudaKernelNames = {{
+inline constexpr NameTable<CudaKernel, 5> kCudaKernelNames = {{
     {CudaKernel::kAuto, "auto", "persistent for small batches where it can run, else cublas"},
     {CudaKernel::kPersistent, "persistent", "one launch per epoch, W in shared memory (small batches)"},
     {CudaKernel::kCublas, "cublas", "gather, cuBLAS GEMMs, loss and update kernels per step"},
     {CudaKernel::kCluster, "cluster", "one launch per epoch on a cluster of SMs, each owning a slice of W (sm_90+)"},
+    {CudaKernel::kGrid, "grid", "one cooperative launch per epoch over all SMs, rows split over them (large batches)"},
 }};
 
 inline const char* cuda_kernel_name(CudaKernel k) { return name_of(kCudaKernelNames, k); }

@@ -132,6 +132,14 @@ kernels::PersistentEpochArgs DeviceStep::epoch_args(const std::uint8_t* pixels, 
   return a;
 }
 
+float* DeviceStep::epoch_scratch(std::size_t floats) {
+  if (epoch_scratch_.size() < floats) {
+    CUDA_CHECK(cudaStreamSynchronize(stream_));  // an epoch still enqueued may use the old buffer
+    epoch_scratch_ = DeviceBuffer<float>(floats);
+  }
+  return epoch_scratch_.data();
+}
+
 kernels::SgdStepParams DeviceStep::sgd_params() const {
   kernels::SgdStepParams p;  // p.lr stays 0: the update kernel reads the epoch's lr from the step state
   p.momentum = optimizer_.momentum;

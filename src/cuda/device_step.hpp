@@ -88,6 +88,9 @@ class DeviceStep {
   // grads), so last_step() does not describe it.
   kernels::PersistentEpochArgs epoch_args(const std::uint8_t* pixels, const std::uint8_t* labels,
                                           const std::uint32_t* order, std::size_t rows, int batch);
+  // Device scratch of at least `floats` floats for a one-launch epoch that needs some (its row's
+  // scratch_floats); kept between epochs, grown (after synchronising the stream) when too small.
+  float* epoch_scratch(std::size_t floats);
 
   Model model(LossHead head) const;               // synchronises
   std::vector<float> optimizer_state() const;     // synchronises; empty without momentum
@@ -120,6 +123,7 @@ class DeviceStep {
   DeviceBuffer<float> logits_;  // (capacity, C)
   DeviceBuffer<float> dz_;      // (capacity, C)
   LossPartialsBuffer partials_;  // the many-block loss kernel's per-block sums, for `capacity` rows
+  DeviceBuffer<float> epoch_scratch_;  // a one-launch epoch's scratch (epoch_scratch)
 };
 
 // cuBLAS's recommended workspace: 32 MiB on Hopper (cc 9.x) and later, 4 MiB before.

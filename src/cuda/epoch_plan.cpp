@@ -7,6 +7,7 @@
 
 #include "cluster_epoch.hpp"
 #include "cluster_epoch_plan.hpp"
+#include "grid_epoch.hpp"
 #include "logreg/errors.hpp"
 
 namespace logreg::cuda {
@@ -34,6 +35,30 @@ std::string cluster_limits(const EpochShape& s) {
   return plan_cluster_epoch(s.batch, s.dim, s.classes, s.momentum).refusal;
 }
 
+// The grid epoch (kernels/grid_epoch.cu): its shape limits, the device's shared memory, then a cooperative
+// launch of at least one block (grid_epoch_blocks asks the device).
+std::size_t grid_shared_bytes(const EpochShape& s) {
+  const std::size_t bytes = kernels::grid_epoch_shared_bytes(s.batch, s.dim, s.classes);
+  if (bytes == 0 || bytes > s.shared_optin) return 0;
+  return kernels::grid_epoch_blocks(s.batch, bytes) > 0 ? bytes : 0;
+}
+
+std::string grid_limits(const EpochShape& s) {
+  const std::size_t bytes = kernels::grid_epoch_shared_bytes(s.batch, s.dim, s.classes);
+  if (bytes == 0) {
+    return "it needs D a multiple of 16 and at most " + std::to_string(kernels::kGridMaxClasses) + " classes";
+  }
+  if (bytes > s.shared_optin) {
+    return "it needs " + std::to_string(bytes) + " bytes of shared memory per block, the GPU has " +
+           std::to_string(s.shared_optin);
+  }
+  return "the GPU cannot launch it cooperatively (no cooperative launch, or no room for a block)";
+}
+
+std::size_t grid_scratch_floats(const EpochShape& s) {
+  return kernels::grid_epoch_scratch_floats(s.batch, s.dim, s.classes);
+}
+
 // The production exchange is the cluster.sync() one; the mbarrier exchange gives the same bits and stays in
 // the kernel lab until a GPU run shows it faster (docs/profiling.md).
 void cluster_epoch_sync(const kernels::PersistentEpochArgs& args, std::size_t shared_bytes, cudaStream_t stream) {
@@ -42,11 +67,14 @@ void cluster_epoch_sync(const kernels::PersistentEpochArgs& args, std::size_t sh
 
 // In the order --kernel auto tries them. The persistent kernel up to batch 32: the largest batch at which it
 // beat the cuBLAS steps in the GPU runs (docs/cuda.md has the figures). auto gives the cluster kernel no
-// batch (0) until a GPU run has measured it against the other two.
+// batch (0) until a GPU run has measured it against the other two; nor the grid kernel, until a GPU run shows
+// it at most half the cuBLAS steps' epoch time at batch 8192 (docs/profiling.md).
 const EpochKernel kEpochKernels[] = {
-    {CudaKernel::kPersistent, true, 32, persistent_shared_bytes, kernels::persistent_epoch, persistent_limits},
-    {CudaKernel::kCluster, true, 0, cluster_shared_bytes, cluster_epoch_sync, cluster_limits},
-    {CudaKernel::kCublas, false, INT_MAX, nullptr, nullptr, nullptr},
+    {CudaKernel::kPersistent, true, 32, persistent_shared_bytes, kernels::persistent_epoch, persistent_limits,
+     nullptr},
+    {CudaKernel::kCluster, true, 0, cluster_shared_bytes, cluster_epoch_sync, cluster_limits, nullptr},
+    {CudaKernel::kGrid, true, 0, grid_shared_bytes, kernels::grid_epoch, grid_limits, grid_scratch_floats},
+    {CudaKernel::kCublas, false, INT_MAX, nullptr, nullptr, nullptr, nullptr},
 };
 
 std::size_t shared_bytes_of(const EpochKernel& k, const EpochShape& shape) {

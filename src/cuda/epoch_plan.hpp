@@ -39,6 +39,8 @@ struct EpochKernel {
   // What it can run, for the refusal of a shape it cannot (null where it runs any shape); given the shape, so
   // a kernel whose limits are the device's (clusters, their occupancy) can name the one that failed.
   std::string (*limits)(const EpochShape& shape);
+  // Floats of device scratch its launch needs (PersistentEpochArgs::scratch); null where it needs none.
+  std::size_t (*scratch_floats)(const EpochShape& shape);
 };
 
 // The plan of one epoch: the row that runs it and the shared memory it asked for.

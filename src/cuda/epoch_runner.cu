@@ -55,9 +55,10 @@ int EpochRunner::train_epoch(const std::vector<std::uint32_t>& order, int batch_
   if (plan.one_launch()) {
     const std::string range_name = std::string(cuda_kernel_name(plan.kernel->kernel)) + " epoch";  // "persistent epoch"
     NvtxRange range(range_name.c_str());
-    plan.kernel->run_epoch(step.epoch_args(resident->pixels(), resident->labels(), resident->order(), order.size(),
-                                           batch_size),
-                           plan.shared_bytes, step.stream());
+    kernels::PersistentEpochArgs args =
+        step.epoch_args(resident->pixels(), resident->labels(), resident->order(), order.size(), batch_size);
+    if (plan.kernel->scratch_floats != nullptr) args.scratch = step.epoch_scratch(plan.kernel->scratch_floats(shape));
+    plan.kernel->run_epoch(args, plan.shared_bytes, step.stream());
     return rest > 0 ? rest : batch_size;
   }
   const bool replay = graph_.enabled() && source.capturable() && full_batches > 0;

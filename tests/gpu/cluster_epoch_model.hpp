@@ -34,6 +34,25 @@ inline double butterfly_sum(std::vector<double> lanes) {
   return lanes[0];
 }
 
+// The loss step of a batch as the one-launch kernels run it: loss_grad_row on each of the `rows` rows (z gets the
+// bias, dz the gradient scaled by 1/rows), then the batch's loss sum in the warp's order (lanes over rows, the
+// butterfly) and its correct count into `totals`.
+inline void model_loss_rows(LossHead head, int rows, int C, const float* b, const std::uint8_t* y, std::vector<float>& z,
+                            std::vector<float>& dz, ClusterModelTotals& totals) {
+  const float scale = 1.0f / static_cast<float>(rows);
+  std::vector<double> lanes(32, 0.0);
+  unsigned long long batch_correct = 0;
+  for (int i = 0; i < rows; ++i) {
+    const kernels::RowOutcome o = kernels::loss_grad_row(i, head, z.data(), b, y, C, scale, z.data(), dz.data());
+    lanes[i % 32] += static_cast<double>(o.loss);
+    batch_correct += static_cast<unsigned long long>(o.correct);
+  }
+  const double batch_loss = butterfly_sum(lanes);
+  totals.loss_sum += batch_loss;
+  totals.correct += batch_correct;
+  totals.last_batch_loss_sum = batch_loss;
+}
+
 // One epoch over `order` in batches of `batch` rows with `ranks` blocks, as the kernel runs it: updates params
 // (C*D weights then C biases) and velocity (same layout; empty without momentum) in place and returns the
 // epoch's totals.
@@ -55,7 +74,6 @@ inline ClusterModelTotals cluster_epoch_model(const std::uint8_t* pixels,  // (N
   ClusterModelTotals totals;
   std::vector<float> z(static_cast<std::size_t>(batch) * C);
   std::vector<float> dz(static_cast<std::size_t>(batch) * C);
-  std::vector<float> row_loss(static_cast<std::size_t>(batch));
   std::vector<std::uint8_t> y(static_cast<std::size_t>(batch));
   for (std::size_t first = 0; first < order.size(); first += static_cast<std::size_t>(batch)) {
     const int rows = static_cast<int>(std::min(order.size() - first, static_cast<std::size_t>(batch)));
@@ -73,19 +91,7 @@ inline ClusterModelTotals cluster_epoch_model(const std::uint8_t* pixels,  // (N
         z[static_cast<std::size_t>(i) * C + c] = sum;
       }
     }
-    const float scale = 1.0f / static_cast<float>(rows);
-    std::vector<double> lanes(32, 0.0);
-    unsigned long long batch_correct = 0;
-    for (int i = 0; i < rows; ++i) {
-      const kernels::RowOutcome o = kernels::loss_grad_row(i, head, z.data(), b, y.data(), C, scale, z.data(), dz.data());
-      row_loss[i] = o.loss;
-      batch_correct += static_cast<unsigned long long>(o.correct);
-    }
-    for (int i = 0; i < rows; ++i) lanes[i % 32] += static_cast<double>(row_loss[i]);
-    const double batch_loss = butterfly_sum(lanes);
-    totals.loss_sum += batch_loss;
-    totals.correct += batch_correct;
-    totals.last_batch_loss_sum = batch_loss;
+    model_loss_rows(head, rows, C, b, y.data(), z, dz, totals);
     // Bias: rows in order, in double.
     for (int c = 0; c < C; ++c) {
       double db = 0.0;

@@ -1,9 +1,10 @@
 // What the GPU test files share. GpuTest: the fixture every GPU test derives from; it probes for a usable
 // CUDA device and skips the test with the reason when there is none, or fails it when LOGREG_REQUIRE_GPU
 // is set (tools/gpu_run.sh sets it on a GPU machine, where a skipped test would hide a broken set-up).
-// Plus whether the persistent kernel fits this device, bit-for-bit comparison, and what the one-launch epoch
-// kernels' tests share: their cases (loss head, batch, momentum), options and comparisons with the CPU
-// reference. The backend's parts, for tests that look inside a step, are cuda_parts.hpp.
+// Plus whether the persistent kernel fits this device, bit-for-bit comparison, what the one-launch epoch
+// kernels' tests share (their cases, options, comparisons with their CPU models and with the CPU reference)
+// and ScopedEnv (the emulated device's shape for one test). The backend's parts, for tests that look inside a
+// step, are cuda_parts.hpp.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -125,5 +127,66 @@ inline void ExpectModelNearReference(TrainerBackend& reference, TrainerBackend& 
     EXPECT_LE(RelativeL2(want_v, got_v), 1e-3);
   }
 }
+
+// One epoch of a one-launch kernel's test: the backend's totals `got` against its kernel's CPU model (the
+// correct count; on the emulated device the loss sums bit for bit; ModelTotals: loss_sum, correct,
+// last_batch_loss_sum) and against the CPU reference's `want` (ExpectTotalsNearReference). last_rows: the rows
+// of the epoch's last batch.
+template <class ModelTotals>
+void ExpectEpochTotalsAgree(const Totals& got, const ModelTotals& model, const Totals& want, int last_rows,
+                            std::uint32_t rows, int epoch) {
+  EXPECT_EQ(got.correct, static_cast<std::int64_t>(model.correct)) << "epoch " << epoch;
+#if defined(LOGREG_CUDA_EMULATED)
+  EXPECT_EQ(got.loss_sum, model.loss_sum) << "epoch " << epoch;
+  EXPECT_EQ(got.last_batch_loss, model.last_batch_loss_sum / last_rows) << "epoch " << epoch;
+#else
+  (void)last_rows;
+#endif
+  ExpectTotalsNearReference(got, want, rows, epoch);
+}
+
+// The end of a one-launch epoch kernel's test: the backend's parameters (and momentum buffers) against its
+// kernel's CPU model, `params` (C*D weights, then C biases) and `velocity` (empty without momentum): bit for
+// bit on the emulated device, within relative L2 1e-5 on a GPU (whose expf and contracted multiply-adds differ
+// from the host's in the last bits); and against the CPU reference backend (ExpectModelNearReference).
+inline void ExpectModelAndReferenceAgree(TrainerBackend& gpu, TrainerBackend& cpu, const std::vector<float>& params,
+                                         const std::vector<float>& velocity) {
+  const Model got = gpu.model();
+  const auto weights = static_cast<std::ptrdiff_t>(got.weights.size());
+  const std::vector<float> model_weights(params.begin(), params.begin() + weights);
+  const std::vector<float> model_bias(params.begin() + weights, params.end());
+#if defined(LOGREG_CUDA_EMULATED)
+  EXPECT_TRUE(bit_identical(got.weights, model_weights));
+  EXPECT_TRUE(bit_identical(got.bias, model_bias));
+  if (!velocity.empty()) EXPECT_TRUE(bit_identical(gpu.optimizer_state(), velocity));
+#else
+  EXPECT_LE(RelativeL2(model_weights, got.weights), 1e-5);
+  EXPECT_LE(RelativeL2(model_bias, got.bias), 1e-5);
+#endif
+  ExpectModelNearReference(cpu, gpu, !velocity.empty());
+}
+
+// Sets an environment variable for the test's lifetime (the emulated device reads its shape from the
+// environment at every query), restoring the old value after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_.c_str(), old_->c_str(), 1);
+    } else {
+      unsetenv(name_.c_str());
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
 
 }  // namespace logreg::test

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -30,33 +29,11 @@ namespace logreg {
 namespace {
 
 using test::bit_identical;
+using test::ScopedEnv;
 
 constexpr int kSide = 28;
 constexpr int kDim = kSide * kSide;
 constexpr int kClasses = 10;
-
-// Sets an environment variable for the test's lifetime (the emulated device reads its shape from the
-// environment at every query), restoring the old value after.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_.c_str(), old_->c_str(), 1);
-    } else {
-      unsetenv(name_.c_str());
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
 
 CudaOptions cluster_options(const OptimizerConfig& opt = {}) { return test::KernelOptions(CudaKernel::kCluster, opt); }
 
@@ -122,25 +99,9 @@ TEST_P(CudaClusterEpochs, MatchesItsCpuModelAndTheReference) {
         test::cluster_epoch_model(images.pixels.data(), labels.labels.data(), order, c.batch, kDim, kClasses, ranks,
                                   c.head, sgd_params(opt), lr, params, velocity);
     const Totals want = cpu->train_epoch(order, c.batch, lr);
-    EXPECT_EQ(got.correct, static_cast<std::int64_t>(model.correct)) << "epoch " << epoch;
-#if defined(LOGREG_CUDA_EMULATED)
-    EXPECT_EQ(got.loss_sum, model.loss_sum) << "epoch " << epoch;
-    EXPECT_EQ(got.last_batch_loss, model.last_batch_loss_sum / last_rows) << "epoch " << epoch;
-#endif
-    test::ExpectTotalsNearReference(got, want, rows, epoch);
+    test::ExpectEpochTotalsAgree(got, model, want, last_rows, rows, epoch);
   }
-  const Model got_model = gpu->model();
-  const std::vector<float> model_weights(params.begin(), params.begin() + static_cast<std::ptrdiff_t>(kDim * kClasses));
-  const std::vector<float> model_bias(params.begin() + static_cast<std::ptrdiff_t>(kDim * kClasses), params.end());
-#if defined(LOGREG_CUDA_EMULATED)
-  EXPECT_TRUE(bit_identical(got_model.weights, model_weights));
-  EXPECT_TRUE(bit_identical(got_model.bias, model_bias));
-  if (c.momentum) EXPECT_TRUE(bit_identical(gpu->optimizer_state(), velocity));
-#else
-  EXPECT_LE(test::RelativeL2(model_weights, got_model.weights), 1e-5);
-  EXPECT_LE(test::RelativeL2(model_bias, got_model.bias), 1e-5);
-#endif
-  test::ExpectModelNearReference(*cpu, *gpu, c.momentum);
+  test::ExpectModelAndReferenceAgree(*gpu, *cpu, params, velocity);
 }
 
 INSTANTIATE_TEST_SUITE_P(CudaClusterEpochs, CudaClusterEpochs, ::testing::ValuesIn(all_cases()),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GPU throughput table for tools/gpu_run.sh: logreg_cuda --device cuda at batch 32, 64, 256 and 8192 (data
-resident: the persistent kernel where a batch fits it, the cluster kernel up to batch 256 on sm_90+, the cuBLAS
-steps with and without CUDA graphs; data streamed from pinned memory) and PyTorch with the data preloaded as
+resident: the persistent kernel where a batch fits it, the cluster kernel up to batch 256 on sm_90+, the grid
+kernel from batch 1024 on, the cuBLAS steps with and without CUDA graphs; data streamed from pinned memory) and PyTorch with the data preloaded as
 tensors on the same GPU (tools/bench/peers/torch_preloaded.py), all in one run on one machine.
 
 Each row trains EPOCHS epochs; the first is a warm-up, the median of the others is reported:
@@ -10,6 +10,7 @@ with evaluation, and the last test accuracy. Prints a markdown table; never asse
 
     python3 tools/gpu/gpu_bench.py --bin build/logreg_cuda --data DIR [--epochs 4] [--out table.md]
     python3 tools/gpu/gpu_bench.py ... --batches 32,256 --epochs 6 --variants persistent,cluster,graphs --no-torch
+    python3 tools/gpu/gpu_bench.py ... --batches 1024,8192 --epochs 6 --variants grid,graphs --no-torch
 """
 import argparse
 import json
@@ -86,13 +87,14 @@ def main():
     p.add_argument("--scratch", default="/tmp/gpu_bench")
     p.add_argument("--out", default="")
     p.add_argument("--variants", default="", help="comma-separated keys of the rows to run (persistent, cluster, "
-                   "graphs, nographs, streamed); default all")
+                   "grid, graphs, nographs, streamed); default all")
     p.add_argument("--no-torch", action="store_true", help="leave out the PyTorch rows")
     args = p.parse_args()
     os.makedirs(args.scratch, exist_ok=True)
 
     variants = [("persistent", "persistent kernel", ["--residency", "device", "--kernel", "persistent"]),
                 ("cluster", "cluster kernel", ["--residency", "device", "--kernel", "cluster"]),
+                ("grid", "grid kernel", ["--residency", "device", "--kernel", "grid"]),
                 ("graphs", "cuBLAS steps, graphs on", ["--residency", "device", "--kernel", "cublas", "--cuda-graphs", "on"]),
                 ("nographs", "cuBLAS steps, graphs off",
                  ["--residency", "device", "--kernel", "cublas", "--cuda-graphs", "off"]),
@@ -109,6 +111,8 @@ def main():
                 continue  # the persistent kernel holds at most 64 KiB of a batch's pixels
             if "cluster" in extra and batch > 256:
                 continue  # the cluster kernel's partial-logit slots hold at most 256 rows
+            if "grid" in extra and batch < 1024:
+                continue  # the grid kernel is for large batches (its chunks would leave most SMs idle)
             res, err = ours(args, batch, extra, label)
             rows.append((f"logreg_cuda, {label}", batch, res, err))
         print(f"[gpu_bench] batch {batch} done", file=sys.stderr, flush=True)
