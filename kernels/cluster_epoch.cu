@@ -187,17 +187,8 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
     for (int item = t; item < rows * C; item += kClusterThreads) {
       const int i = item / C;
       const int c = item - i * C;
-      const uchar4* xr = reinterpret_cast<const uchar4*>(x + static_cast<std::size_t>(i) * S);
-      const float4* wr = reinterpret_cast<const float4*>(s_w + c * WS);
-      float acc = 0.0f;
-      for (int q = 0; q < quads; ++q) {
-        const uchar4 px = xr[q];
-        const float4 w = wr[q];
-        acc = fmaf(s_unit[px.x], w.x, acc);
-        acc = fmaf(s_unit[px.y], w.y, acc);
-        acc = fmaf(s_unit[px.z], w.z, acc);
-        acc = fmaf(s_unit[px.w], w.w, acc);
-      }
+      const float acc = uchar4_dot(reinterpret_cast<const uchar4*>(x + static_cast<std::size_t>(i) * S),
+                                   reinterpret_cast<const float4*>(s_w + c * WS), quads, s_unit);
       // The same offset in every block; map_shared_rank (mapa) per store, as an array of the R peer pointers
       // would sit in local memory (it is indexed by the loop counter).
       float* mine = s_slots + (parity * R + rank) * slot_floats + static_cast<std::size_t>(item);
@@ -257,17 +248,7 @@ __global__ void __launch_bounds__(kClusterThreads) cluster_epoch_kernel(Persiste
       const int j = item % S;
       const int c0 = kClusterClassGroup * (item / S);
       float g[kClusterClassGroup];
-#pragma unroll
-      for (int k = 0; k < kClusterClassGroup; ++k) g[k] = 0.0f;
-      for (int i = 0; i < rows; ++i) {
-        const float xv = s_unit[x[static_cast<std::size_t>(i) * S + j]];
-        const float* dz_row = s_dz + i * C;
-#pragma unroll
-        for (int k = 0; k < kClusterClassGroup; ++k) {
-          const float d = c0 + k < C ? dz_row[c0 + k] : 0.0f;
-          g[k] = fmaf(d, xv, g[k]);
-        }
-      }
+      pixel_grad_group(x, S, s_dz, rows, C, j, c0, s_unit, g);
 #pragma unroll
       for (int k = 0; k < kClusterClassGroup; ++k) {
         if (c0 + k >= C) break;

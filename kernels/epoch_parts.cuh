@@ -1,8 +1,10 @@
-// Device pieces that the one-launch epoch kernels (persistent_epoch.cu, cluster_epoch.cu) and the FP64 objective
-// share: the warp sums with a fixed butterfly pairing (every lane ends with the same bits, run to run); the 16-byte
-// alignment of their shared-memory layouts, the step's buffers at a layout's offsets, and the cp.async copy of a batch's rows (or a slice of each) into
-// shared memory; and the end of an SGD step that both epoch kernels run the same way: the batch's loss and
-// correct count, and the bias update over the batch's rows in row order. Not here: the layouts themselves.
+// Device pieces that the one-launch epoch kernels (persistent_epoch.cu, cluster_epoch.cu, grid_epoch.cu) and the
+// FP64 objective share: the warp sums with a fixed butterfly pairing (every lane ends with the same bits, run to
+// run); the 16-byte alignment of their shared-memory layouts, the step's buffers at a layout's offsets, and the
+// cp.async copy of a batch's rows (or a slice of each) into shared memory; the logit of a (row, class) over uint8
+// pixels and the weight gradient of a pixel for a group of classes, each in the order the kernels' CPU models
+// repeat; and the end of an SGD step that the epoch kernels run the same way: the batch's loss and correct
+// count, and the bias update over the batch's rows in row order. Not here: the layouts themselves.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -72,6 +74,39 @@ __device__ __forceinline__ std::uint8_t issue_batch_copy(const PersistentEpochAr
   }
   __pipeline_commit();
   return t < rows ? a.labels[a.order[first + static_cast<std::size_t>(t)]] : std::uint8_t{0};
+}
+
+// The logit sum of one (row, class) over `quads` groups of 4 uint8 pixels: unit[pixel] * w, one fmaf each in
+// pixel order, from 0 (the bias is added by the row maths). xr: the row's pixels; wr: the class's weights.
+__device__ __forceinline__ float uchar4_dot(const uchar4* xr, const float4* wr, int quads, const float* unit) {
+  float acc = 0.0f;
+  for (int q = 0; q < quads; ++q) {
+    const uchar4 px = xr[q];
+    const float4 w = wr[q];
+    acc = fmaf(unit[px.x], w.x, acc);
+    acc = fmaf(unit[px.y], w.y, acc);
+    acc = fmaf(unit[px.z], w.z, acc);
+    acc = fmaf(unit[px.w], w.w, acc);
+  }
+  return acc;
+}
+
+// The weight gradient of pixel j for the kGroup classes c0, c0 + 1, ... (a class >= C gets 0): g[k] = the sum over
+// rows i in row order of dz[i, c0 + k] * unit[x[i, j]], one fmaf each. x: (rows, stride) uint8; dz: (rows, C).
+template <int kGroup>
+__device__ __forceinline__ void pixel_grad_group(const std::uint8_t* x, int stride, const float* dz, int rows, int C,
+                                                 int j, int c0, const float* unit, float (&g)[kGroup]) {
+#pragma unroll
+  for (int k = 0; k < kGroup; ++k) g[k] = 0.0f;
+  for (int i = 0; i < rows; ++i) {
+    const float xv = unit[x[static_cast<std::size_t>(i) * stride + j]];
+    const float* dz_row = dz + i * C;
+#pragma unroll
+    for (int k = 0; k < kGroup; ++k) {
+      const float d = c0 + k < C ? dz_row[c0 + k] : 0.0f;
+      g[k] = fmaf(d, xv, g[k]);
+    }
+  }
 }
 
 // One warp: the batch's loss sum and correct count (lanes over rows, then the fixed xor tree) added to the

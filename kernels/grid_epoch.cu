@@ -171,18 +171,8 @@ __global__ void __launch_bounds__(kGridThreads) grid_epoch_kernel(PersistentEpoc
       for (int item = t; item < c_rows * C; item += kGridThreads) {
         const int i = item / C;
         const int c = item - i * C;
-        const uchar4* xr = reinterpret_cast<const uchar4*>(s_x + static_cast<std::size_t>(i) * D);
-        const float4* wr = reinterpret_cast<const float4*>(s_w + c * WS);
-        float acc = 0.0f;
-        for (int q = 0; q < D / 4; ++q) {
-          const uchar4 px = xr[q];
-          const float4 w = wr[q];
-          acc = fmaf(s_unit[px.x], w.x, acc);
-          acc = fmaf(s_unit[px.y], w.y, acc);
-          acc = fmaf(s_unit[px.z], w.z, acc);
-          acc = fmaf(s_unit[px.w], w.w, acc);
-        }
-        s_z[item] = acc;
+        s_z[item] = uchar4_dot(reinterpret_cast<const uchar4*>(s_x + static_cast<std::size_t>(i) * D),
+                               reinterpret_cast<const float4*>(s_w + c * WS), D / 4, s_unit);
       }
       __syncthreads();
       // Loss and dz of each row (the shared row maths adds the bias), scaled by 1/rows of the batch.
@@ -199,17 +189,7 @@ __global__ void __launch_bounds__(kGridThreads) grid_epoch_kernel(PersistentEpoc
         const int j = item % D;
         const int c0 = kGridClassGroup * (item / D);
         float g[kGridClassGroup];
-#pragma unroll
-        for (int k = 0; k < kGridClassGroup; ++k) g[k] = 0.0f;
-        for (int i = 0; i < c_rows; ++i) {
-          const float xv = s_unit[s_x[static_cast<std::size_t>(i) * D + j]];
-          const float* dz_row = s_dz + i * C;
-#pragma unroll
-          for (int k = 0; k < kGridClassGroup; ++k) {
-            const float d = c0 + k < C ? dz_row[c0 + k] : 0.0f;
-            g[k] = fmaf(d, xv, g[k]);
-          }
-        }
+        pixel_grad_group(s_x, D, s_dz, c_rows, C, j, c0, s_unit, g);
 #pragma unroll
         for (int k = 0; k < kGridClassGroup; ++k) {
           if (c0 + k < C) slot[static_cast<std::size_t>(c0 + k) * D + j] = g[k];
