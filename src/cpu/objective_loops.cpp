@@ -20,8 +20,15 @@ namespace logreg::cpu {
 namespace {
 
 constexpr int kTile = kObjectiveTileRows;
-// W's columns per pass over the tile: 10 classes x 256 doubles (20 KiB) and the tile's 16 x 784 bytes in L1.
-constexpr int kChunkPixels = 256;
+// W's columns per pass over the tile: at most kChunkBytes of W (10 classes x 392 doubles for 784 pixels), to stay
+// in L1 while the tile's rows pass over it two at a time; the pixels cut into equal chunks of whole vectors, so
+// that no short last chunk pays the accumulators' spill and reload for a few vectors.
+constexpr int kChunkBytes = 32 * 1024;
+inline int chunk_pixels(int Dp, int Ck, int V) {
+  const int most = std::max(V, kChunkBytes / (Ck * static_cast<int>(sizeof(double))) / V * V);
+  const int chunks = (Dp + most - 1) / most;
+  return ((Dp + chunks - 1) / chunks + V - 1) / V * V;
+}
 constexpr int kMaxCk = (kernels::kMaxClasses + kObjectiveClassBlock - 1) / kObjectiveClassBlock * kObjectiveClassBlock;
 
 // V doubles in one vector, V int32 to widen pixels through, V floats to widen float32 values from.
@@ -94,6 +101,42 @@ LOGREG_OBJECTIVE_AVX512 inline void in_register<8>(Lanes<8>::D& v) {
 }
 #endif
 
+// e (C) = exp(z - m) for one softmax row: softmax_row_exps (the maths' exp), or with AVX-512 eight at a time.
+template <int V>
+inline void row_exps(const double* z, double m, int C, double* e) {
+  softmax_row_exps(z, m, C, e);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// exp(x) of eight x <= 0, within about 1 ulp of the correctly rounded value: x = k ln 2 + r with |r| <= ln 2 / 2
+// (ln 2 in two parts, so that k ln 2 is exact), exp(r) by its Taylor series to r^13 (the next term is below
+// 1e-17 of it), times 2^k by vscalefpd, which goes down through the subnormals to 0 exactly.
+LOGREG_OBJECTIVE_AVX512 inline __m512d exp_nonpositive(__m512d x) {
+  // The maskz forms with all lanes set: the plain ones draw GCC 12's -Wmaybe-uninitialized (as in load_pixels).
+  x = _mm512_maskz_max_pd(0xff, x, _mm512_set1_pd(-1000.0));  // exp(-1000) is 0 in double: keeps k ln 2 exact
+  const __m512d k = _mm512_maskz_roundscale_pd(0xff, _mm512_mul_pd(x, _mm512_set1_pd(1.4426950408889634074)),
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(6.93147180369123816490e-01), x);
+  r = _mm512_fnmadd_pd(k, _mm512_set1_pd(1.90821492927058770002e-10), r);
+  static constexpr double kInverseFactorials[14] = {
+      1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880,
+      1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800};
+  __m512d p = _mm512_set1_pd(kInverseFactorials[13]);
+  for (int j = 12; j >= 0; --j) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(kInverseFactorials[j]));
+  return _mm512_maskz_scalef_pd(0xff, p, k);
+}
+
+template <>
+LOGREG_OBJECTIVE_AVX512 inline void row_exps<8>(const double* z, double m, int C, double* e) {
+  const __m512d mv = _mm512_set1_pd(m);
+  for (int c = 0; c < C; c += 8) {
+    const __mmask8 lanes = static_cast<__mmask8>(C - c >= 8 ? 0xff : (1u << (C - c)) - 1u);
+    const __m512d x = _mm512_sub_pd(_mm512_maskz_loadu_pd(lanes, z + c), mv);
+    _mm512_mask_storeu_pd(e + c, lanes, exp_nonpositive(x));
+  }
+}
+#endif
+
 template <int V>
 inline double lane_sum(const typename Lanes<V>::D& v) {
   double s = v[0];
@@ -101,7 +144,7 @@ inline double lane_sum(const typename Lanes<V>::D& v) {
   return s;
 }
 
-// s (kTile, Ck) = tile (kTile, Dp) . wᵀ over rows [0, nt) rounded up to RB, in chunks of kChunkPixels pixels so
+// s (kTile, Ck) = tile (kTile, Dp) . wᵀ over rows [0, nt) rounded up to RB, in chunks of chunk_pixels so
 // that a chunk of W stays in L1 while every row of the tile passes over it: RB rows x KC classes of
 // accumulators in registers, each pixel vector widened once per block of classes, each weight vector read
 // once per block of rows; between chunks the accumulators wait in acc (kTile, Ck) vectors of V lanes.
@@ -109,8 +152,9 @@ template <int V, int RB, int KC, class E>
 inline void tile_logits(const E* tile, int nt, int Dp, const double* w, int Ck, double* acc_spill,
                         double* s) {
   using D = typename Lanes<V>::D;
-  for (int d0 = 0; d0 < Dp; d0 += kChunkPixels) {
-    const int d1 = std::min(Dp, d0 + kChunkPixels);
+  const int chunk = chunk_pixels(Dp, Ck, V);
+  for (int d0 = 0; d0 < Dp; d0 += chunk) {
+    const int d1 = std::min(Dp, d0 + chunk);
     for (int r0 = 0; r0 < nt; r0 += RB) {
       for (int c0 = 0; c0 < Ck; c0 += KC) {
         D acc[RB][KC];
@@ -168,18 +212,26 @@ inline void tile_gradient(const E* tile, int nt, int Dp, const double* dz, int C
   }
 }
 
-// Dense rows of E (uint8 pixels, float, double): each tile copied into a zero-padded (kTile, Dp) tile of E,
-// summed densely against W (Ck, Dp). Pixel sums are of values 0..255 and scaled by 1 / 255 once per logit.
+// Dense rows of E (uint8 pixels, float, double): each tile read where it is when its rows lie one after another
+// unpadded (a whole tile of rows of Dp values), else copied into a zero-padded (kTile, Dp) tile of E; summed
+// densely against W (Ck, Dp). Pixel sums are of values 0..255 and scaled by 1 / 255 once per logit.
 template <class E>
 struct DenseRows {
   const E* const* rows;  // (n) rows of D values
   static constexpr bool kPixels = sizeof(E) == 1;
 
   static double logit(double b, double s) { return kPixels ? b + s / 255.0 : b + s; }
-  // tile (kTile, Dp) = rows [t, t + nt), zero past D and past row nt; the next tile's rows prefetched.
-  void load_tile(int t, int nt, int r1, const ObjectiveShape& shape, const ObjectiveScratch& scratch) const {
-    E* tile = reinterpret_cast<E*>(scratch.tile);
+  // The tile (kTile, Dp) of rows [t, t + nt), zero past D and past row nt: the rows themselves or the scratch
+  // tile; the next tile's rows prefetched.
+  const void* load_tile(int t, int nt, int r1, const ObjectiveShape& shape, const ObjectiveScratch& scratch) const {
+    prefetch_next(t, r1, shape);
     const std::size_t D = static_cast<std::size_t>(shape.D), Dp = static_cast<std::size_t>(shape.Dp);
+    if (nt == kTile && D == Dp) {
+      bool in_place = true;
+      for (int i = 1; i < kTile; ++i) in_place = in_place && rows[t + i] == rows[t] + static_cast<std::size_t>(i) * D;
+      if (in_place) return rows[t];
+    }
+    E* tile = reinterpret_cast<E*>(scratch.tile);
     for (int i = 0; i < kTile; ++i) {
       E* out = tile + static_cast<std::size_t>(i) * Dp;
       if (i < nt) {
@@ -189,20 +241,23 @@ struct DenseRows {
         std::memset(out, 0, Dp * sizeof(E));
       }
     }
-    // The next tile's rows are read from L3 while this one is computed.
+    return tile;
+  }
+  // The next tile's rows are read from L3 while this one is computed.
+  void prefetch_next(int t, int r1, const ObjectiveShape& shape) const {
+    const std::size_t D = static_cast<std::size_t>(shape.D);
     for (int i = t + kTile; i < std::min(r1, t + 2 * kTile); ++i) {
       for (std::size_t d = 0; d < D; d += 64 / sizeof(E)) __builtin_prefetch(rows[i] + d);
     }
   }
   template <int V, int RB, int KC>
-  void logits(int /*t*/, int nt, const ObjectiveShape& shape, const double* w, const ObjectiveScratch& scratch,
-              double* s) const {
-    tile_logits<V, RB, KC>(reinterpret_cast<const E*>(scratch.tile), nt, shape.Dp, w, shape.Ck, scratch.acc, s);
+  void logits(int /*t*/, int nt, const ObjectiveShape& shape, const double* w, const void* tile,
+              const ObjectiveScratch& scratch, double* s) const {
+    tile_logits<V, RB, KC>(static_cast<const E*>(tile), nt, shape.Dp, w, shape.Ck, scratch.acc, s);
   }
   template <int V, int KB>
-  void gradient(int /*t*/, int nt, const ObjectiveShape& shape, const double* dz, const ObjectiveScratch& scratch,
-                double* g) const {
-    tile_gradient<V, KB>(reinterpret_cast<const E*>(scratch.tile), nt, shape.Dp, dz, shape.Ck, g);
+  void gradient(int /*t*/, int nt, const ObjectiveShape& shape, const double* dz, const void* tile, double* g) const {
+    tile_gradient<V, KB>(static_cast<const E*>(tile), nt, shape.Dp, dz, shape.Ck, g);
   }
 };
 
@@ -214,9 +269,10 @@ struct CsrRows {
   const double* values;        // (nnz)
 
   static double logit(double b, double s) { return b + s; }
-  void load_tile(int, int, int, const ObjectiveShape&, const ObjectiveScratch&) const {}
+  const void* load_tile(int, int, int, const ObjectiveShape&, const ObjectiveScratch&) const { return nullptr; }
   template <int V, int RB, int KC>
-  void logits(int t, int nt, const ObjectiveShape& shape, const double* w, const ObjectiveScratch&, double* s) const {
+  void logits(int t, int nt, const ObjectiveShape& shape, const double* w, const void*, const ObjectiveScratch&,
+              double* s) const {
     const std::size_t Ck = static_cast<std::size_t>(shape.Ck);
     for (int i = 0; i < nt; ++i) {
       double* si = s + static_cast<std::size_t>(i) * Ck;
@@ -229,7 +285,7 @@ struct CsrRows {
     }
   }
   template <int V, int KB>
-  void gradient(int t, int nt, const ObjectiveShape& shape, const double* dz, const ObjectiveScratch&, double* g) const {
+  void gradient(int t, int nt, const ObjectiveShape& shape, const double* dz, const void*, double* g) const {
     const std::size_t Ck = static_cast<std::size_t>(shape.Ck);
     for (int i = 0; i < nt; ++i) {
       const double* dzi = dz + static_cast<std::size_t>(i) * Ck;
@@ -258,16 +314,18 @@ inline double rows_body(const Rows& layout, const ObjectiveRows& rows, int r0, i
   const double* weights = rows.weights;
   for (int t = r0; t < r1; t += kTile) {
     const int nt = std::min(kTile, r1 - t);
-    layout.load_tile(t, nt, r1, shape, scratch);
-    layout.template logits<V, RB, KC>(t, nt, shape, w, scratch, s);
+    const void* tile = layout.load_tile(t, nt, r1, shape, scratch);
+    layout.template logits<V, RB, KC>(t, nt, shape, w, tile, scratch, s);
     for (int i = 0; i < nt; ++i) {
       for (int c = 0; c < C; ++c) z[c] = Rows::logit(b[c], s[i * Ck + c]);
       double* dzi = dz + i * Ck;
       const double scale = weights != nullptr ? weights[t + i] * rows.inv_total : rows.inv_total;
       double row_loss;
-      if (probs != nullptr) {
-        row_loss = objective_row_probs<double>(z, C, rows.labels[t + i], scale, dzi,
-                                               probs + static_cast<std::size_t>(t + i) * static_cast<std::size_t>(C));
+      if (probs != nullptr) {  // the softmax head
+        const double m = row_max(z, C);
+        row_exps<V>(z, m, C, dzi);
+        row_loss = softmax_row_from_exps<double>(z, m, C, rows.labels[t + i], scale, dzi,
+                                                 probs + static_cast<std::size_t>(t + i) * static_cast<std::size_t>(C));
       } else {
         row_loss = objective_row<double>(head, z, C, rows.labels[t + i], scale, dzi);
       }
@@ -277,7 +335,7 @@ inline double rows_body(const Rows& layout, const ObjectiveRows& rows, int r0, i
     for (int i = 0; i < kTile; ++i) {  // zero past the rows and past the classes
       for (int c = i < nt ? C : 0; c < Ck; ++c) dz[i * Ck + c] = 0.0;
     }
-    layout.template gradient<V, KB>(t, nt, shape, dz, scratch, g);
+    layout.template gradient<V, KB>(t, nt, shape, dz, tile, g);
   }
   return loss;
 }
@@ -294,8 +352,8 @@ inline void hessian_body(const Rows& layout, const ObjectiveRows& rows, int r0, 
   double u[kMaxCk];
   for (int t = r0; t < r1; t += kTile) {
     const int nt = std::min(kTile, r1 - t);
-    layout.load_tile(t, nt, r1, shape, scratch);
-    layout.template logits<V, RB, KC>(t, nt, shape, v, scratch, s);
+    const void* tile = layout.load_tile(t, nt, r1, shape, scratch);
+    layout.template logits<V, RB, KC>(t, nt, shape, v, tile, scratch, s);
     for (int i = 0; i < nt; ++i) {
       for (int c = 0; c < C; ++c) u[c] = Rows::logit(vb[c], s[i * Ck + c]);
       double* ri = r + i * Ck;
@@ -306,7 +364,7 @@ inline void hessian_body(const Rows& layout, const ObjectiveRows& rows, int r0, 
     for (int i = 0; i < kTile; ++i) {  // zero past the rows and past the classes
       for (int c = i < nt ? C : 0; c < Ck; ++c) r[i * Ck + c] = 0.0;
     }
-    layout.template gradient<V, KB>(t, nt, shape, r, scratch, g);
+    layout.template gradient<V, KB>(t, nt, shape, r, tile, g);
   }
 }
 

@@ -85,7 +85,7 @@ struct ObjectiveRows {
 //   loss_i = objective_row(head, z, C, y_i, a_i / S, dz),  g[c, d] += dz_c x_d,  gb[c] += dz_c
 // (pixels: the weight gradient is g / 255). Returns the sum of a_i loss_i in row order (loss_i without weights).
 //   w (Ck, Dp) zero-padded, or (D, Ck) for CSR; b (C); g like w and gb (C) accumulated; probs (n, C), when not
-//   null (softmax head only), receives rows r0..r1's probabilities (objective_row_probs: the same loss and dz),
+//   null (softmax head only), receives rows r0..r1's probabilities (softmax_row_from_exps, objective_math.hpp),
 //   for hessian_vector_rows.
 // `simd` (resolved, not kAuto) picks the loops compiled for AVX-512, AVX2 + FMA or the baseline; the results
 // differ between those in the last bits (FMA, lane count), never with the thread count.

@@ -52,24 +52,38 @@ LOGREG_HD inline T objective_row(LossHead head, const T* z, int C, int label, T 
 
 // The softmax head's row as objective_row gives it (the same loss and dz, bit for bit), and its probabilities
 // p (C) = softmax(z), kept for Hessian-vector products at the same parameters (hessian_row needs no exp).
+// Written as its exponentials (softmax_row_exps) and the rest of the row (softmax_row_from_exps), so that a
+// backend can compute the exponentials of many rows at once.
 template <class T>
-LOGREG_HD inline T objective_row_probs(const T* z, int C, int label, T inv_n, T* dz, T* p) {
-  using std::exp;
-  using std::log;
+LOGREG_HD inline T row_max(const T* z, int C) {
   T m = z[0];
   for (int c = 1; c < C; ++c) m = z[c] > m ? z[c] : m;
+  return m;
+}
+// e (C) = exp(z - m), m = row_max(z, C).
+template <class T>
+LOGREG_HD inline void softmax_row_exps(const T* z, T m, int C, T* e) {
+  using std::exp;
+  for (int c = 0; c < C; ++c) e[c] = exp(z[c] - m);
+}
+// From e_dz (C) = exp(z - m) on entry: the row's loss, dz (C) in e_dz and p (C).
+template <class T>
+LOGREG_HD inline T softmax_row_from_exps(const T* z, T m, int C, int label, T inv_n, T* e_dz, T* p) {
+  using std::log;
   T s = T(0);
-  for (int c = 0; c < C; ++c) {
-    const T e = exp(z[c] - m);
-    dz[c] = e;
-    s += e;
-  }
+  for (int c = 0; c < C; ++c) s += e_dz[c];
   const T loss = log(s) + m - z[label];
   for (int c = 0; c < C; ++c) {
-    p[c] = dz[c] / s;
-    dz[c] = inv_n * (p[c] - (c == label ? T(1) : T(0)));
+    p[c] = e_dz[c] / s;
+    e_dz[c] = inv_n * (p[c] - (c == label ? T(1) : T(0)));
   }
   return loss;
+}
+template <class T>
+LOGREG_HD inline T objective_row_probs(const T* z, int C, int label, T inv_n, T* dz, T* p) {
+  const T m = row_max(z, C);
+  softmax_row_exps(z, m, C, dz);
+  return softmax_row_from_exps(z, m, C, label, inv_n, dz, p);
 }
 
 // One row's part of the Hessian of the softmax head's mean loss times a direction V: with u (C) = V x + v_b,
