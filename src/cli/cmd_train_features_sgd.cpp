@@ -58,9 +58,6 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
   const FeatureData& d = in.d;
   const std::size_t D = d.train_x.cols;
   const int C = static_cast<int>(d.classes.size());
-  if (dense_float_bytes(d.train_x) > cli_idx_limits().max_bytes) {  // before the model and the engine
-    dense_float_rows(d.train_x, d.train_y, {}, cli_idx_limits().max_bytes);
-  }
   const FeatureFitTerms terms = fit_terms_of(in.sample_weights, in.class_weights, d.train_y, !o.no_intercept, d.train_path);
   Model initial = init_model(static_cast<int>(D), C, o.loss, o.seed);
   if (o.no_intercept) std::fill(initial.bias.begin(), initial.bias.end(), 0.0f);
