@@ -27,14 +27,27 @@ std::unique_ptr<FullBatchEngine> make_cpu_reference_full_batch_engine(const Imag
                                                                       const LabelSet& train_labels, const Model& shape);
 
 // One SGD step of the reference on explicit rows, exposed for tests:
-//   x: (B, D) row-major inputs in [0,1]; labels: (B); model updated in place.
+//   x: (B, D) row-major inputs (pixels in [0,1], or feature rows); labels: (B); model updated in place.
 //   logits_out (B, C), dz_out (B, C), dw_out (C, D), db_out (C) receive the intermediates when non-null.
+//   row_weights (B): row i's loss and gradient are multiplied by row_weights[i] (nullptr: all 1), so the step
+//   descends sum_i a_i loss_i / B; without fit_intercept the bias is left as it is (the feature path keeps it 0).
 // The update is sgd_param_step (sgd_math.hpp) with `optimizer`; velocity (C*D + C) is needed when
-// optimizer.momentum != 0. Returns the summed loss and correct count of the batch before the update.
+// optimizer.momentum != 0. Returns the summed loss (sum_i a_i loss_i) and correct count of the batch before the
+// update.
 Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labels, int batch, float lr,
                           double* logits_out = nullptr, double* dz_out = nullptr,
                           double* dw_out = nullptr, double* db_out = nullptr,
-                          const OptimizerConfig& optimizer = {}, float* velocity = nullptr);
+                          const OptimizerConfig& optimizer = {}, float* velocity = nullptr,
+                          const double* row_weights = nullptr, bool fit_intercept = true);
+
+// Loss (scale 1, summed) and correct predictions of `model` on a labelled image set, in double and row order: the
+// reference's TrainerBackend::evaluate. DataError as check_set_fits_model.
+Totals reference_evaluate(const Model& model, const ImageSet& images, const LabelSet& labels);
+
+struct FeatureRows;
+// DataError naming rows.path when the rows do not have the model's D features, one label and (when given) one
+// weight per row, or a label is not below the model's C.
+void check_feature_rows_fit_model(const Model& m, const FeatureRows& rows);
 
 // The reference's full-batch objective (FullBatchEngine::full_batch_objective, maths/objective_math.hpp) of a
 // Linear(D -> C) model with `head` over rows `rows` of images/labels, x = pixel_to_unit<double>, every sum in

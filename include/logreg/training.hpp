@@ -109,4 +109,20 @@ inline constexpr double kDivergedLossFactor = 1000.0;
 TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const TrainSplit& split,
                           const TrainConfig& cfg, const TrainHooks& hooks);
 
+// What the host loop trains on and scores when the rows are not an IDX Dataset (a feature file's rows): the
+// training rows (indices into the backend's training set, ascending), the number of classes (the divergence
+// check's uniform loss) and the end-of-epoch scores of the model the backend holds: `test` always, `val` when
+// set (then EpochReport::has_val).
+struct TrainingRun {
+  std::vector<std::uint32_t> train_rows;
+  int num_classes = 0;
+  std::function<Totals(TrainerBackend&)> test;
+  std::function<Totals(TrainerBackend&)> val;
+};
+
+// The same loop over `run`: the IDX overload above is this one with the backend's evaluate() on the test set and
+// the validation split.
+TrainOutcome run_training(TrainerBackend& backend, const TrainingRun& run, const TrainConfig& cfg,
+                          const TrainHooks& hooks);
+
 }  // namespace logreg

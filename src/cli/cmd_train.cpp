@@ -238,16 +238,17 @@ void run_train(RunSettings o) {
   validate_train_options(o);
   if (ranks::size() > 1) apply_rank_rules(o);
   if (is_feature_file(o.data)) {
-    // An .npz or svmlight file: its own full-batch path (cmd_train_features.cpp), with the same signals.
+    // An .npz or svmlight file: its own path (cmd_train_features.cpp: SGD epochs or a full-batch fit), with the
+    // same signals.
     const StopSignalScope signals;
     const FeatureTrainOutcome outcome = run_train_features(o, [] { return g_stop_signal != 0 || stdout_failed(); });
     if (!outcome.stopped) return;
     const int sig = static_cast<int>(g_stop_signal);
     std::string what = (sig != 0 ? std::string("interrupted by ") + signal_name(sig)
                                  : std::string("standard output failed, training stopped")) +
-                       " after " + std::to_string(outcome.iterations) + " L-BFGS iterations";
+                       " after " + outcome.done_text;
     if (outcome.stopped_in_cv) what += " during cross-validation (no model fitted on all rows; nothing saved)";
-    else if (!o.save.empty()) what += "; model saved to " + o.save + " (the last iteration's weights)";
+    else if (!o.save.empty()) what += "; model saved to " + o.save + " (" + outcome.saved_text + ")";
     throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
   }
   if (!o.test_data.empty()) {

@@ -23,6 +23,7 @@
 #include "logreg/feature_scaler.hpp"
 #include "logreg/fit_weights.hpp"
 #include "logreg/lbfgs_run.hpp"
+#include "logreg/metrics_log.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/model_file.hpp"
 #include "logreg/ranks.hpp"
@@ -39,15 +40,14 @@ std::string features_number(const char* fmt, double v) {
 
 void refuse_unsupported_feature_options(const RunSettings& o) {
   const std::string why = " with --data FILE (an .npz or svmlight file): ";
-  if (!is_full_batch(o.solver)) {
-    throw UsageError("--solver " + std::string(solver_name(o.solver)) + why +
-                     "feature files train with --solver lbfgs or newton-cg (full batch) in this version");
-  }
   if (o.device == Device::kCuda) {
     throw UsageError("--device cuda" + why + "feature files train on --device cpu or reference in this version");
   }
-  for (const char* flag : {"--resume", "--init", "--val-split", "--limit-train", "--metrics"}) {
+  for (const char* flag : {"--resume", "--init", "--val-split", "--limit-train"}) {
     if (o.is_given(flag)) throw UsageError(std::string(flag) + why + "not supported yet");
+  }
+  if (is_full_batch(o.solver) && o.is_given("--metrics")) {
+    throw UsageError("--metrics" + why + "records SGD epochs (--solver sgd); the full-batch solvers print their iterations");
   }
   if (parse_c_values(o.C).size() > 1 && o.cv == 0) {
     throw UsageError("--C " + o.C + why + "the regularisation path needs --cv K (feature files take no --val-split "
@@ -94,35 +94,65 @@ void check_same_rows_on_ranks(const FeatureData& d) {
 
 }  // namespace
 
+void print_feature_data_lines(const RunSettings& o, const FeatureRunData& in) {
+  const FeatureData& d = in.d;
+  std::printf("Data: %s (%s), %zu training rows, %zu test rows, %zu classes (labels %s), %zu features (%s)\n",
+              d.train_path.c_str(), d.format.c_str(), d.train_x.rows, d.has_test ? d.test_x.rows : 0, d.classes.size(),
+              class_labels_text(d.classes).c_str(), d.train_x.cols, in.data_record["dtype"].get<std::string>().c_str());
+  if (o.standardize) {
+    std::printf("  standardised: each feature %s by its standard deviation over the training rows (StandardScaler%s), "
+                "kept in the model\n",
+                d.train_x.sparse ? "divided" : "centred and divided", d.train_x.sparse ? ", with_mean=False" : "");
+  }
+  if (!d.has_test) std::printf("  no test split: accuracy is reported on the training rows (give --test-data FILE)\n");
+}
+
 FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function<bool()>& stop_requested) {
   refuse_unsupported_feature_options(o);
   const std::string& path = *o.data;
   // 1. Outputs before any work; no output may be an input.
   if (!o.save.empty()) check_output_target("--save", o.save);
-  check_distinct_files({{"--data file", path, false}, {"--test-data", o.test_data, false}, {"--save", o.save, true}});
+  const std::string metrics_settings = o.metrics.empty() ? std::string() : metrics_settings_path(o.metrics);
+  if (!o.metrics.empty()) {
+    metrics_format_of(o.metrics);  // UsageError for another extension
+    check_output_target("--metrics", o.metrics);
+    if (!metrics_settings.empty()) check_output_target("--metrics (its settings file)", metrics_settings);
+  }
+  check_distinct_files({{"--data file", path, false}, {"--test-data", o.test_data, false}, {"--save", o.save, true},
+                        {"--metrics", o.metrics, true}});
   std::optional<OutputLock> save_lock;
   if (!o.save.empty()) save_lock.emplace("--save", o.save);
 
-  // 2. The data (standardised with the training rows' scaler when asked) and the objective of the chosen CPU backend.
-  FeatureData d = load_cli_feature_data(path, o.test_data);
+  // 2. The data (standardised with the training rows' scaler when asked) and the weights of the fit.
+  FeatureRunData in;
+  in.d = load_cli_feature_data(path, o.test_data);
+  FeatureData& d = in.d;
   if (ranks::size() > 1) check_same_rows_on_ranks(d);
-  const nlohmann::ordered_json data_record = feature_data_record(d);  // the data as read
-  const bool uint8_input = !d.train_x.sparse && d.train_x.dtype == FeatureDtype::kUint8;
-  const FeatureScaler scaler = o.standardize ? fit_feature_scaler(d.train_x) : FeatureScaler{};
-  apply_feature_scaler(scaler, d.train_x, "the training rows' scaler");
-  if (d.has_test) apply_feature_scaler(scaler, d.test_x, "the training rows' scaler");
+  in.data_record = feature_data_record(d);
+  in.uint8_input = !d.train_x.sparse && d.train_x.dtype == FeatureDtype::kUint8;
+  in.scaler = o.standardize ? fit_feature_scaler(d.train_x) : FeatureScaler{};
+  apply_feature_scaler(in.scaler, d.train_x, "the training rows' scaler");
+  if (d.has_test) apply_feature_scaler(in.scaler, d.test_x, "the training rows' scaler");
+  if (!o.sample_weight.empty() && !d.train_w.empty()) {
+    throw UsageError("--sample-weight " + o.sample_weight + ": " + path + " holds w_train too; either could be meant");
+  }
+  in.sample_weights =
+      o.sample_weight.empty() ? d.train_w : read_sample_weights(o.sample_weight, d.train_x.rows, cli_idx_limits());
+  in.class_weights = class_weights_of(o.class_weight, d.classes, d.train_y);
+  if (!is_full_batch(o.solver)) return run_train_features_sgd(o, in, stop_requested);
+
+  // 3. The objective of the chosen CPU backend.
+  const nlohmann::ordered_json& data_record = in.data_record;
+  const bool uint8_input = in.uint8_input;
+  const FeatureScaler& scaler = in.scaler;
+  const std::vector<double>& sample_weights = in.sample_weights;
+  const std::vector<double>& class_weights = in.class_weights;
   const std::size_t D = d.train_x.cols;
   const int C = static_cast<int>(d.classes.size());
   const bool reference = o.device == Device::kReference;
   const std::string backend =
       std::string(reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)") +
       (ranks::size() > 1 ? " on each of " + std::to_string(ranks::size()) + " MPI ranks" : "");
-  if (!o.sample_weight.empty() && !d.train_w.empty()) {
-    throw UsageError("--sample-weight " + o.sample_weight + ": " + path + " holds w_train too; either could be meant");
-  }
-  const std::vector<double> sample_weights =
-      o.sample_weight.empty() ? d.train_w : read_sample_weights(o.sample_weight, d.train_x.rows, cli_idx_limits());
-  const std::vector<double> class_weights = class_weights_of(o.class_weight, d.classes, d.train_y);
   const int parts = reference ? 1 : 8;
   cpu::ThreadTeam* team = reference ? nullptr : &cpu::shared_thread_team();
   FeatureObjective objective(d.train_x, d.train_y, o.loss, C, parts, team,
@@ -142,15 +172,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   const FeatureMatrix& eval_x = d.has_test ? d.test_x : d.train_x;
   const std::vector<std::uint32_t>& eval_y = d.has_test ? d.test_y : d.train_y;
   const char* eval_name = d.has_test ? "Test" : "Training";
-  std::printf("Data: %s (%s), %zu training rows, %zu test rows, %d classes (labels %s), %zu features (%s)\n", path.c_str(),
-              d.format.c_str(), d.train_x.rows, d.has_test ? d.test_x.rows : 0, C, class_labels_text(d.classes).c_str(), D,
-              settings["data"]["dtype"].get<std::string>().c_str());
-  if (o.standardize) {
-    std::printf("  standardised: each feature %s by its standard deviation over the training rows (StandardScaler%s), "
-                "kept in the model\n",
-                d.train_x.sparse ? "divided" : "centred and divided", d.train_x.sparse ? ", with_mean=False" : "");
-  }
-  if (!d.has_test) std::printf("  no test split: accuracy is reported on the training rows (give --test-data FILE)\n");
+  print_feature_data_lines(o, in);
   std::printf("Model: Linear(%zu -> %d), loss %s; backend %s\n", D, C, loss_head_name(o.loss), backend.c_str());
   const bool newton = o.solver == Solver::kNewtonCg;
   std::printf("Optimizer: %s (full batch), C %s%s, tol %g, max-iter %d, %s accuracy every %d iterations\n",
@@ -158,7 +180,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
               o.tol, o.max_iter, d.has_test ? "test" : "training", o.eval_every);
   std::fflush(stdout);
 
-  // 3. The fit, from zeros (scikit-learn's start).
+  // 4. The fit, from zeros (scikit-learn's start).
   Model shape;
   shape.input_dim = static_cast<int>(D);
   shape.num_classes = C;
@@ -220,7 +242,8 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   } else {
     fit = minimize_lbfgs(f, std::move(start), config, on_iteration);
   }
-  outcome.iterations = fit.iterations;
+  outcome.done_text = std::to_string(fit.iterations) + " " + full_batch_title(o.solver) + " iterations";
+  outcome.saved_text = "the last iteration's weights";
   const Model model = model_of(full_params(fit.x.data()), shape);
 
   ModelFile mf;
@@ -238,7 +261,7 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
     return outcome;
   }
 
-  // 4. The verdict, the evaluation and the model.
+  // 5. The verdict, the evaluation and the model.
   const EvaluationReport report = evaluate_model(*inference, model, eval_x, eval_y);
   std::printf("Solver: %s. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s (%s). Accuracy: %.2f.\n",
               solver_name(o.solver), fit.iterations, fit.objective, fit.grad_max, fit.converged() ? "yes" : "no", fit.reason.c_str(),

@@ -482,7 +482,6 @@ const std::vector<Field>& fields() {
       // Recorded by the feature path beside its data record (cmd_train_features.cpp), as IDX runs do not take it.
       Field standardize;
       standardize.flag = "--standardize";
-      standardize.scope = Scope::kFullBatch;
       standardize.bind = [](CLI::App* sub, RunSettings* o) {
         return sub->add_flag("--standardize", o->standardize,
                              "Feature files: scale each feature to mean 0 and standard deviation 1 over the training "
@@ -497,17 +496,18 @@ const std::vector<Field>& fields() {
       t.push_back(standardize);
     }
     for (Field f : {text_field("--sample-weight", "sample_weight", &RunSettings::sample_weight,
-                               "L-BFGS, Newton-CG on --data FILE: per-row weights, a 1-D float .npy of one weight per "
-                               "training row (scikit-learn's sample_weight; an .npz may hold them as w_train)",
-                               Scope::kFullBatch),
+                               "Feature files (--data FILE), every solver: per-row weights, a 1-D float .npy of one "
+                               "weight per training row (scikit-learn's sample_weight; an .npz may hold them as w_train)"),
                     text_field("--class-weight", "class_weight", &RunSettings::class_weight,
-                               "L-BFGS, Newton-CG on --data FILE: none, balanced, or a file of `LABEL WEIGHT` lines "
-                               "(scikit-learn's class_weight)",
-                               Scope::kFullBatch),
+                               "Feature files (--data FILE), every solver: none, balanced, or a file of `LABEL WEIGHT` "
+                               "lines (scikit-learn's class_weight)"),
                     bool_field("--no-intercept", "no_intercept", &RunSettings::no_intercept,
-                               "L-BFGS, Newton-CG on --data FILE: fit no bias (scikit-learn's fit_intercept=False)",
-                               Scope::kFullBatch)}) {
-      // Feature files only: the IDX engines take neither weights nor a missing intercept.
+                               "Feature files (--data FILE), every solver: fit no bias, kept at 0 (scikit-learn's "
+                               "fit_intercept=False)",
+                               Scope::kAny)}) {
+      // Feature files only: the IDX engines take neither weights nor a missing intercept. An IDX SGD run's record
+      // leaves them out (it never had them).
+      f.omitted = [](const RunSettings& o) { return !is_full_batch(o.solver) && !is_feature_file(o.data); };
       f.check = [flag = f.flag](const RunSettings& o) {
         if (o.is_given(flag) && (!o.data || std::filesystem::is_directory(*o.data))) {
           throw UsageError(std::string(flag) + " applies to --data FILE (an .npz or svmlight file), not to IDX image sets");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "logreg/errors.hpp"
+#include "logreg/feature_sgd.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/row_math.hpp"
 
@@ -28,37 +29,55 @@ void reference_logits(const Model& m, const float* x, double* z) {
 
 constexpr const char* kReferenceName = "cpu-reference (double accumulation)";
 
+// The SGD backend over IDX pixels (x = pixel_to_unit<float>) or over a feature file's float32 rows (with their
+// per-row weights and intercept); every step is reference_sgd_step.
 class CpuReferenceBackend final : public TrainerBackend {
  public:
   CpuReferenceBackend(const ImageSet& images, const LabelSet& labels, const Model& initial,
                       const OptimizerConfig& optimizer, const std::vector<float>& velocity)
-      : images_(images), labels_(labels), model_(initial), optimizer_(optimizer), velocity_(velocity) {
-    check_set_fits_model(model_, images_, labels_);
-    const std::size_t state = model_.weights.size() + model_.bias.size();
-    if (optimizer_.momentum != 0.0f && velocity_.empty()) velocity_.assign(state, 0.0f);
-    if (!velocity_.empty() && velocity_.size() != state) {
-      throw DataError("", "optimizer state has " + std::to_string(velocity_.size()) + " values, the model needs " +
-                              std::to_string(state));
-    }
+      : images_(&images), labels_(&labels), model_(initial), optimizer_(optimizer), velocity_(velocity) {
+    check_set_fits_model(model_, images, labels);
+    init_velocity();
+  }
+
+  CpuReferenceBackend(const FeatureRows& rows, const Model& initial, const OptimizerConfig& optimizer)
+      : features_(&rows), labels_(&rows.labels), model_(initial), optimizer_(optimizer) {
+    check_feature_rows_fit_model(model_, rows);
+    if (!rows.terms.intercept) std::fill(model_.bias.begin(), model_.bias.end(), 0.0f);
+    init_velocity();
   }
 
   std::string name() const override { return kReferenceName; }
 
   Totals train_epoch(const std::vector<std::uint32_t>& order, int batch_size, float lr) override {
-    const std::size_t D = images_.dim();
+    const std::size_t D = static_cast<std::size_t>(model_.input_dim);
+    const std::size_t count = labels_->count();
     Totals totals;
     std::vector<float> x(static_cast<std::size_t>(batch_size) * D);
     std::vector<std::uint8_t> y(static_cast<std::size_t>(batch_size));
+    std::vector<double> w(features_ != nullptr && !features_->terms.row_weights.empty() ? static_cast<std::size_t>(batch_size) : 0);
+    const bool intercept = features_ == nullptr || features_->terms.intercept;
     for (std::size_t start = 0; start < order.size(); start += static_cast<std::size_t>(batch_size)) {
       const int n = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(batch_size), order.size() - start));
       for (int i = 0; i < n; ++i) {
         const std::uint32_t row = order[start + static_cast<std::size_t>(i)];
-        const std::uint8_t* px = images_.image(row);
-        for (std::size_t d = 0; d < D; ++d) x[static_cast<std::size_t>(i) * D + d] = pixel_to_unit<float>(px[d]);
-        y[static_cast<std::size_t>(i)] = labels_.labels[row];
+        if (row >= count) {
+          throw DataError(labels_->path, "row " + std::to_string(row) + " is past the " + std::to_string(count) +
+                                             " training rows");
+        }
+        float* xi = x.data() + static_cast<std::size_t>(i) * D;
+        if (features_ != nullptr) {
+          std::copy_n(features_->row(row), D, xi);
+          if (!w.empty()) w[static_cast<std::size_t>(i)] = features_->weight(row);
+        } else {
+          const std::uint8_t* px = images_->image(row);
+          for (std::size_t d = 0; d < D; ++d) xi[d] = pixel_to_unit<float>(px[d]);
+        }
+        y[static_cast<std::size_t>(i)] = labels_->labels[row];
       }
       const Totals step = reference_sgd_step(model_, x.data(), y.data(), n, lr, nullptr, nullptr, nullptr, nullptr,
-                                             optimizer_, velocity_.empty() ? nullptr : velocity_.data());
+                                             optimizer_, velocity_.empty() ? nullptr : velocity_.data(),
+                                             w.empty() ? nullptr : w.data(), intercept);
       totals.loss_sum += step.loss_sum;
       totals.correct += step.correct;
       totals.count += step.count;
@@ -68,29 +87,25 @@ class CpuReferenceBackend final : public TrainerBackend {
   }
 
   Totals evaluate(const ImageSet& images, const LabelSet& labels) override {
-    check_set_fits_model(model_, images, labels);
-    const std::size_t D = images.dim();
-    std::vector<float> x(D);
-    std::vector<double> z(static_cast<std::size_t>(model_.num_classes));
-    Totals totals;
-    for (std::size_t i = 0; i < images.count; ++i) {
-      const std::uint8_t* px = images.image(i);
-      for (std::size_t d = 0; d < D; ++d) x[d] = pixel_to_unit<float>(px[d]);
-      reference_logits(model_, x.data(), z.data());
-      const int label = labels.labels[i];
-      totals.loss_sum += row_loss_grad<double>(model_.head, z.data(), model_.num_classes, label, 1.0, nullptr);
-      totals.correct += row_argmax(z.data(), model_.num_classes) == label ? 1 : 0;
-      totals.count += 1;
-    }
-    return totals;
+    return reference_evaluate(model_, images, labels);
   }
 
   Model model() const override { return model_; }
   std::vector<float> optimizer_state() const override { return optimizer_.momentum != 0.0f ? velocity_ : std::vector<float>{}; }
 
  private:
-  const ImageSet& images_;
-  const LabelSet& labels_;
+  void init_velocity() {
+    const std::size_t state = model_.weights.size() + model_.bias.size();
+    if (optimizer_.momentum != 0.0f && velocity_.empty()) velocity_.assign(state, 0.0f);
+    if (!velocity_.empty() && velocity_.size() != state) {
+      throw DataError("", "optimizer state has " + std::to_string(velocity_.size()) + " values, the model needs " +
+                              std::to_string(state));
+    }
+  }
+
+  const ImageSet* images_ = nullptr;      // IDX pixels, or
+  const FeatureRows* features_ = nullptr;  // feature rows
+  const LabelSet* labels_ = nullptr;       // the training rows' classes
   Model model_;
   OptimizerConfig optimizer_;
   std::vector<float> velocity_;  // (C*D + C) when momentum is on
@@ -125,9 +140,45 @@ class CpuReferenceFullBatch final : public FullBatchEngine {
 
 }  // namespace
 
+Totals reference_evaluate(const Model& model, const ImageSet& images, const LabelSet& labels) {
+  check_set_fits_model(model, images, labels);
+  const std::size_t D = images.dim();
+  std::vector<float> x(D);
+  std::vector<double> z(static_cast<std::size_t>(model.num_classes));
+  Totals totals;
+  for (std::size_t i = 0; i < images.count; ++i) {
+    const std::uint8_t* px = images.image(i);
+    for (std::size_t d = 0; d < D; ++d) x[d] = pixel_to_unit<float>(px[d]);
+    reference_logits(model, x.data(), z.data());
+    const int label = labels.labels[i];
+    totals.loss_sum += row_loss_grad<double>(model.head, z.data(), model.num_classes, label, 1.0, nullptr);
+    totals.correct += row_argmax(z.data(), model.num_classes) == label ? 1 : 0;
+    totals.count += 1;
+  }
+  return totals;
+}
+
+void check_feature_rows_fit_model(const Model& m, const FeatureRows& rows) {
+  if (rows.dim != static_cast<std::size_t>(m.input_dim) || rows.x.size() != rows.count * rows.dim) {
+    throw DataError(rows.path, "the rows have " + std::to_string(rows.dim) + " features, the model takes " +
+                                   std::to_string(m.input_dim));
+  }
+  if (rows.labels.count() != rows.count ||
+      (!rows.terms.row_weights.empty() && rows.terms.row_weights.size() != rows.count)) {
+    throw DataError(rows.path, "expected one label and one weight per row (" + std::to_string(rows.count) + " rows)");
+  }
+  for (std::size_t i = 0; i < rows.count; ++i) {
+    if (rows.labels.labels[i] >= m.num_classes) {
+      throw DataError(rows.path, "label " + std::to_string(rows.labels.labels[i]) + " at row " + std::to_string(i) +
+                                     " is not below the model's " + std::to_string(m.num_classes) + " classes");
+    }
+  }
+}
+
 Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labels, int batch, float lr,
                           double* logits_out, double* dz_out, double* dw_out, double* db_out,
-                          const OptimizerConfig& optimizer, float* velocity) {
+                          const OptimizerConfig& optimizer, float* velocity, const double* row_weights,
+                          bool fit_intercept) {
   const int C = model.num_classes;
   const std::size_t D = static_cast<std::size_t>(model.input_dim);
   const double scale = 1.0 / static_cast<double>(batch);
@@ -140,7 +191,8 @@ Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labe
     const float* xi = x + static_cast<std::size_t>(i) * D;
     reference_logits(model, xi, z.data());
     const int label = labels[i];
-    totals.loss_sum += row_loss_grad<double>(model.head, z.data(), C, label, scale, dz.data());
+    const double weight = row_weights == nullptr ? 1.0 : row_weights[i];
+    totals.loss_sum += weight * row_loss_grad<double>(model.head, z.data(), C, label, weight * scale, dz.data());
     totals.correct += row_argmax(z.data(), C) == label ? 1 : 0;
     totals.count += 1;
     for (int c = 0; c < C; ++c) {
@@ -163,7 +215,7 @@ Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labe
                                               decay, optimizer.nesterov);
   }
   float* bias_velocity = velocity == nullptr ? nullptr : velocity + dw.size();
-  for (std::size_t c = 0; c < db.size(); ++c) {  // no weight decay on the bias
+  for (std::size_t c = 0; c < db.size() && fit_intercept; ++c) {  // no weight decay on the bias
     model.bias[c] = sgd_param_step<double>(model.bias[c], db[c], bias_velocity == nullptr ? nullptr : bias_velocity + c,
                                            step, mu, 0.0, optimizer.nesterov);
   }
@@ -272,6 +324,11 @@ std::unique_ptr<TrainerBackend> make_cpu_reference_backend(const ImageSet& train
                                                            const OptimizerConfig& optimizer,
                                                            const std::vector<float>& velocity) {
   return std::make_unique<CpuReferenceBackend>(train_images, train_labels, initial, optimizer, velocity);
+}
+
+std::unique_ptr<TrainerBackend> make_reference_feature_backend(const FeatureRows& rows, const Model& initial,
+                                                               const OptimizerConfig& optimizer) {
+  return std::make_unique<CpuReferenceBackend>(rows, initial, optimizer);
 }
 
 std::unique_ptr<FullBatchEngine> make_cpu_reference_full_batch_engine(const ImageSet& train_images,

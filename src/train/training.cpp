@@ -141,8 +141,18 @@ std::string format_number(double v) {
 
 TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const TrainSplit& split, const TrainConfig& cfg,
                           const TrainHooks& hooks) {
+  TrainingRun run;
+  run.train_rows = split.train_rows;
+  run.num_classes = data.num_classes;
+  run.test = [&data](TrainerBackend& b) { return b.evaluate(data.test_images, data.test_labels); };
+  if (split.has_val()) run.val = [&split](TrainerBackend& b) { return b.evaluate(split.val_images, split.val_labels); };
+  return run_training(backend, run, cfg, hooks);
+}
+
+TrainOutcome run_training(TrainerBackend& backend, const TrainingRun& run, const TrainConfig& cfg,
+                          const TrainHooks& hooks) {
   using Clock = std::chrono::steady_clock;
-  const auto n = static_cast<std::uint32_t>(split.train_rows.size());
+  const auto n = static_cast<std::uint32_t>(run.train_rows.size());
   const auto batch = static_cast<std::size_t>(cfg.batch_size);
   // Hand each epoch over in chunks of whole batches (identical result). The progress hook is told after each
   // chunk and never changes their number: the work is the same with and without a progress bar.
@@ -151,7 +161,7 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
   const std::size_t chunk_rows = std::max<std::size_t>(1, (batches + chunks - 1) / chunks) * batch;
   // Softmax losses stay finite however large the weights grow (log-sum-exp), so an exploding loss is
   // divergence too: far above the loss of predicting every class with equal probability.
-  const double classes = static_cast<double>(std::max(2, data.num_classes));
+  const double classes = static_cast<double>(std::max(2, run.num_classes));
   const double uniform_loss = cfg.head == LossHead::kOvr ? classes * std::log(2.0) : std::log(classes);
   TrainOutcome outcome;
   outcome.last_epoch = cfg.first_epoch - 1;  // a resumed run has these already, even if stopped at once
@@ -161,7 +171,7 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
     backend.begin_epoch(epoch);
     const auto t0 = Clock::now();
     std::vector<std::uint32_t> order = epoch_order(cfg.seed, epoch - 1, n);
-    for (auto& o : order) o = split.train_rows[o];
+    for (auto& o : order) o = run.train_rows[o];
     EpochReport report;
     report.epoch = epoch;
     report.lr = lr_for_epoch(cfg, epoch);
@@ -202,9 +212,9 @@ TrainOutcome run_training(TrainerBackend& backend, const Dataset& data, const Tr
       }
     }
     const auto t1 = Clock::now();
-    report.test = backend.evaluate(data.test_images, data.test_labels);
-    if (split.has_val()) {
-      report.val = backend.evaluate(split.val_images, split.val_labels);
+    report.test = run.test(backend);
+    if (run.val) {
+      report.val = run.val(backend);
       report.has_val = true;
     }
     const auto t2 = Clock::now();

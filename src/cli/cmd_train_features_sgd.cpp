@@ -1,0 +1,164 @@
+// `train --data FILE --solver sgd` (the default solver) on a feature file: the rows handed to an SGD engine
+// (uint8 rows without weights as an IDX image set on the pixel engines; every other matrix as dense float32 rows
+// on the feature engines, feature_sgd.hpp), the host loop of training.hpp with the test split scored each epoch,
+// the epoch lines, --metrics, --save (the class labels and the scaler, as the full-batch path writes) and the
+// final confusion matrix. The data, its scaler and weights come prepared from cmd_train_features.cpp.
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cmd_train_features.hpp"
+#include "commands.hpp"
+#include "logreg/backend_factory.hpp"
+#include "logreg/errors.hpp"
+#include "logreg/evaluation.hpp"
+#include "logreg/feature_sgd.hpp"
+#include "logreg/fit_weights.hpp"
+#include "logreg/metrics_log.hpp"
+#include "logreg/model_file.hpp"
+#include "logreg/training.hpp"
+
+namespace logreg::cli {
+namespace {
+
+// The SGD engine of the run and the rows it holds (which must outlive it).
+struct FeatureSgdEngine {
+  ImageSet images;  // uint8 rows without weights: the pixel engines
+  LabelSet labels;
+  FeatureRows rows;  // every other matrix: the feature engines
+  std::unique_ptr<TrainerBackend> backend;
+};
+
+void make_feature_sgd_engine(const RunSettings& o, const FeatureData& d, FeatureFitTerms terms, const Model& initial,
+                             FeatureSgdEngine* e) {
+  OptimizerConfig opt;
+  opt.momentum = static_cast<float>(o.momentum);
+  opt.nesterov = o.nesterov;
+  opt.weight_decay = static_cast<float>(o.weight_decay);
+  const bool reference = o.device == Device::kReference;
+  const FeatureMatrix& x = d.train_x;
+  if (!x.sparse && x.dtype == FeatureDtype::kUint8 && terms.row_weights.empty() && terms.intercept) {
+    pixel_rows_of(x, d.train_y, &e->images, &e->labels);
+    BackendRequest request;
+    request.device = reference ? Device::kReference : Device::kCpu;
+    request.optimizer = opt;
+    e->backend = make_backend(request, e->images, e->labels, initial).backend;
+    return;
+  }
+  e->rows = dense_float_rows(x, d.train_y, std::move(terms), cli_idx_limits().max_bytes);
+  e->backend = reference ? make_reference_feature_backend(e->rows, initial, opt) : make_cpu_feature_backend(e->rows, initial, opt);
+}
+
+}  // namespace
+
+FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData& in,
+                                           const std::function<bool()>& stop_requested) {
+  const FeatureData& d = in.d;
+  const std::size_t D = d.train_x.cols;
+  const int C = static_cast<int>(d.classes.size());
+  const FeatureFitTerms terms = fit_terms_of(in.sample_weights, in.class_weights, d.train_y, !o.no_intercept, d.train_path);
+  Model initial = init_model(static_cast<int>(D), C, o.loss, o.seed);
+  if (o.no_intercept) std::fill(initial.bias.begin(), initial.bias.end(), 0.0f);
+  FeatureSgdEngine engine;
+  make_feature_sgd_engine(o, d, terms, initial, &engine);
+  TrainerBackend& backend = *engine.backend;
+
+  RunFacts facts;
+  facts.backend = backend.name();
+  facts.train_rows = d.train_x.rows;
+  facts.data = in.data_record;
+  nlohmann::ordered_json settings = settings_record(o, facts);
+  if (!o.test_data.empty()) settings["test_data"] = o.test_data;
+  if (o.standardize) settings["standardize"] = d.train_x.sparse ? "scale only (CSR rows are not centred)" : "mean and scale";
+
+  const FeatureMatrix& eval_x = d.has_test ? d.test_x : d.train_x;
+  const std::vector<std::uint32_t>& eval_y = d.has_test ? d.test_y : d.train_y;
+  const char* eval_name = d.has_test ? "Test" : "Training";
+  print_feature_data_lines(o, in);
+  std::printf("Model: Linear(%zu -> %d), loss %s; backend %s%s\n", D, C, loss_head_name(o.loss), backend.name().c_str(),
+              o.no_intercept ? "; no intercept (bias fixed at 0)" : "");
+  std::printf("Optimizer: SGD, batch %d, lr %g (%s), momentum %g, weight decay %g, %d epochs, seed %llu%s\n",
+              o.batch_size, o.lr, lr_schedule_name(o.lr_schedule), o.momentum, o.weight_decay, o.epochs,
+              static_cast<unsigned long long>(o.seed),
+              terms.row_weights.empty() ? "" : "; each row's loss times its sample x class weight");
+  std::fflush(stdout);
+
+  std::unique_ptr<MetricsLog> metrics;
+  if (!o.metrics.empty()) metrics = std::make_unique<MetricsLog>(o.metrics, json_text(settings), false, -1);
+
+  const std::unique_ptr<Engine> inference = make_inference_engine();
+  TrainingRun run;
+  run.train_rows.resize(d.train_x.rows);
+  for (std::size_t i = 0; i < run.train_rows.size(); ++i) run.train_rows[i] = static_cast<std::uint32_t>(i);
+  run.num_classes = C;
+  run.test = [&](TrainerBackend& b) { return evaluate_model(*inference, b.model(), eval_x, eval_y).totals; };
+
+  TrainConfig cfg;
+  cfg.head = o.loss;
+  cfg.schedule = o.lr_schedule;
+  cfg.epochs = o.epochs;
+  cfg.batch_size = o.batch_size;
+  cfg.lr = static_cast<float>(o.lr);
+  cfg.lr_step = o.lr_step;
+  cfg.lr_gamma = static_cast<float>(o.lr_gamma);
+  cfg.seed = o.seed;
+
+  ModelFile mf;  // what --save writes: the model of the last complete epoch
+  mf.model = backend.model();
+  mf.rows = 1;
+  mf.cols = static_cast<std::uint32_t>(D);
+  mf.class_labels = d.classes;
+  mf.scaler = in.scaler;
+  mf.pixel_scale = in.uint8_input ? kModelFilePixelScale : 1.0f;
+  mf.seed = o.seed;
+  mf.settings_json = json_text(settings);
+  mf.optimizer_state = backend.optimizer_state();
+  std::string metrics_failure;
+  TrainHooks hooks;
+  hooks.on_epoch = [&](const EpochReport& r) {
+    std::printf("%s\n", format_epoch_line(r).c_str());
+    std::fflush(stdout);
+    mf.model = backend.model();
+    mf.optimizer_state = backend.optimizer_state();
+    mf.epochs_done = static_cast<std::uint32_t>(r.epoch);
+    if (metrics && metrics_failure.empty()) {
+      try {
+        metrics->append(r, r.lr);
+      } catch (const ResourceError& e) {
+        metrics_failure = e.what();
+      }
+    }
+    if (!o.save.empty() && o.save_every > 0 && r.epoch % o.save_every == 0) save_model_file(o.save, mf);
+  };
+  hooks.chunks_per_epoch = chunks_per_epoch(backend.traits());
+  hooks.stop_requested = [&] { return (stop_requested && stop_requested()) || !metrics_failure.empty(); };
+  const TrainOutcome trained = run_training(backend, run, cfg, hooks);
+
+  FeatureTrainOutcome outcome;
+  outcome.done_text = std::to_string(trained.last_epoch) + " complete epochs";
+  if (!metrics_failure.empty()) {
+    if (!o.save.empty()) save_model_file(o.save, mf);
+    throw ResourceError(metrics_failure + "; training stopped after epoch " + std::to_string(trained.last_epoch) +
+                        (o.save.empty() ? "" : "; model saved to " + o.save));
+  }
+  if (trained.stopped) {
+    outcome.stopped = true;
+    if (!o.save.empty()) save_model_file(o.save, mf);
+    outcome.saved_text = "the weights of epoch " + std::to_string(trained.last_epoch);
+    return outcome;
+  }
+  if (!o.save.empty()) {
+    save_model_file(o.save, mf);
+    std::printf("Saved model to %s (%d epochs)\n", o.save.c_str(), trained.last_epoch);
+  }
+  const EvaluationReport report = evaluate_model(*inference, mf.model, eval_x, eval_y);
+  std::printf("\n%s set confusion matrix after epoch %d (rows: true class, columns: predicted; class c is label %s in "
+              "that order):\n",
+              eval_name, trained.last_epoch, class_labels_text(d.classes).c_str());
+  std::fputs(format_confusion_matrix(report).c_str(), stdout);
+  return outcome;
+}
+
+}  // namespace logreg::cli
