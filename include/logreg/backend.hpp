@@ -21,6 +21,13 @@ struct Totals {
   double last_batch_loss = 0.0;  // mean loss of the epoch's last batch (training only)
 
   double mean_loss() const { return count > 0 ? loss_sum / static_cast<double>(count) : 0.0; }
+  // Adds one SGD step's totals to an epoch's; the step's mean loss becomes the last batch's.
+  void add_step(const Totals& step) {
+    loss_sum += step.loss_sum;
+    correct += step.correct;
+    count += step.count;
+    last_batch_loss = step.mean_loss();
+  }
   double accuracy_percent() const {
     return count > 0 ? 100.0 * static_cast<double>(correct) / static_cast<double>(count) : 0.0;
   }

@@ -293,15 +293,7 @@ void run_train(RunSettings o) {
     }
   }
 
-  TrainConfig cfg;
-  cfg.head = o.loss;
-  cfg.schedule = o.lr_schedule;
-  cfg.epochs = o.epochs;
-  cfg.batch_size = o.batch_size;
-  cfg.lr = static_cast<float>(o.lr);
-  cfg.lr_step = o.lr_step;
-  cfg.lr_gamma = static_cast<float>(o.lr_gamma);
-  cfg.seed = o.seed;
+  TrainConfig cfg = sgd_config(o);
   cfg.early_stop = o.early_stop;
   cfg.best_val_loss = early_stop_state.best_val_loss;
   cfg.best_val_epoch = early_stop_state.best_val_epoch;

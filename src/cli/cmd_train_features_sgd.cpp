@@ -95,15 +95,7 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
   run.num_classes = C;
   run.test = [&](TrainerBackend& b) { return evaluate_model(*inference, b.model(), eval_x, eval_y).totals; };
 
-  TrainConfig cfg;
-  cfg.head = o.loss;
-  cfg.schedule = o.lr_schedule;
-  cfg.epochs = o.epochs;
-  cfg.batch_size = o.batch_size;
-  cfg.lr = static_cast<float>(o.lr);
-  cfg.lr_step = o.lr_step;
-  cfg.lr_gamma = static_cast<float>(o.lr_gamma);
-  cfg.seed = o.seed;
+  TrainConfig cfg = sgd_config(o);
 
   ModelFile mf;  // what --save writes: the model of the last complete epoch
   mf.model = backend.model();

@@ -642,4 +642,17 @@ EarlyStopState apply_resumed_settings(RunSettings& o, const ModelFile& mf, std::
   return state;
 }
 
+TrainConfig sgd_config(const RunSettings& o) {
+  TrainConfig cfg;
+  cfg.head = o.loss;
+  cfg.schedule = o.lr_schedule;
+  cfg.epochs = o.epochs;
+  cfg.batch_size = o.batch_size;
+  cfg.lr = static_cast<float>(o.lr);
+  cfg.lr_step = o.lr_step;
+  cfg.lr_gamma = static_cast<float>(o.lr_gamma);
+  cfg.seed = o.seed;
+  return cfg;
+}
+
 }  // namespace logreg::cli

@@ -19,6 +19,7 @@
 
 #include "logreg/backend_factory.hpp"
 #include "logreg/model_file.hpp"
+#include "logreg/training.hpp"
 #include "logreg/solver.hpp"
 #include "logreg/training.hpp"
 
@@ -89,6 +90,10 @@ void add_train_options(CLI::App* sub, RunSettings* opts);
 // The run's settings record: "program", then the table's fields in order (the facts among them), each under
 // its key; the full-batch solvers' fields only for --solver lbfgs or newton-cg.
 nlohmann::ordered_json settings_record(const RunSettings& o, const RunFacts& facts);
+
+// The SGD run's schedule from the settings (head, learning-rate schedule, epochs, batch, seed); early stopping and
+// the epoch to start from are the caller's.
+TrainConfig sgd_config(const RunSettings& o);
 
 // UsageError naming the option when a value is out of its range, checked on the value training uses:
 // the float32 that --lr, --momentum, --weight-decay and --lr-gamma become must not underflow to 0 or a

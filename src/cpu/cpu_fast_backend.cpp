@@ -291,10 +291,7 @@ class CpuFastBackend final : public TrainerBackend {
       for (int c = 0; c < C_; ++c) partial_db[c] = kernels::bias_grad_partial(c, dz_.data(), n, C_, 1);
       for (int c = 0; c < C_; ++c) db[c] = kernels::bias_grad_combine(c, partial_db, C_, 1);
       for (int c = 0; c < C_; ++c) kernels::sgd_update_element(static_cast<std::size_t>(c), bias_.data(), db, vb, e.pb);
-      e.totals.loss_sum += step.loss_sum;
-      e.totals.correct += step.correct;
-      e.totals.count += step.count;
-      e.totals.last_batch_loss = step.mean_loss();
+      e.totals.add_step(step);
     }
     if (last == e.steps) backward(last - 1);
   }

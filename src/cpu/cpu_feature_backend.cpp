@@ -54,10 +54,7 @@ class CpuFeatureBackend final : public TrainerBackend {
       const int n = static_cast<int>(std::min(B, order.size() - start));
       const std::uint32_t* batch = order.data() + start;
       const Totals step = step_once(batch, n, p);
-      totals.loss_sum += step.loss_sum;
-      totals.correct += step.correct;
-      totals.count += step.count;
-      totals.last_batch_loss = step.mean_loss();
+      totals.add_step(step);
     }
     return totals;
   }

@@ -78,10 +78,7 @@ class CpuReferenceBackend final : public TrainerBackend {
       const Totals step = reference_sgd_step(model_, x.data(), y.data(), n, lr, nullptr, nullptr, nullptr, nullptr,
                                              optimizer_, velocity_.empty() ? nullptr : velocity_.data(),
                                              w.empty() ? nullptr : w.data(), intercept);
-      totals.loss_sum += step.loss_sum;
-      totals.correct += step.correct;
-      totals.count += step.count;
-      totals.last_batch_loss = step.mean_loss();
+      totals.add_step(step);
     }
     return totals;
   }
