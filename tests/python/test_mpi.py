@@ -204,8 +204,8 @@ class Share(Base):
 
     def test_four_ranks_fit_where_one_process_cannot(self):
         # 120,000 rows (94 MB of pixels) under a data-segment limit (RLIMIT_DATA: the heap and private mappings)
-        # of 100 MiB: one process loading them all needs about 127 MB, each of 4 ranks about 78 MB (a quarter of
-        # the pixels, plus Open MPI's own 30-odd MB). An address-space limit (ulimit -v) cannot show this: Open
+        # of 100 MiB: one process loading them all needs about 127 MB, each of 4 ranks far less (a quarter of the
+        # pixels and of the kept probabilities, plus Open MPI's own 30-odd MB). An address-space limit (ulimit -v) cannot show this: Open
         # MPI maps about 300 MB of shared memory and libraries into every rank, data or not.
         data = write_raw_set(os.path.join(self.tmp, "big"), 120000)
         args = ["train", "--data", data, "--device", "cpu", "--solver", "lbfgs", "--max-iter", "2",
