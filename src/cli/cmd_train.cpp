@@ -271,6 +271,10 @@ void check_same_rows_on_ranks(const Dataset& data, const TrainSplit& split, cons
 
 void run_train(RunSettings o) {
   validate_train_options(o);
+  if (o.average_every > 0 && (!ranks::active() || is_feature_file(o.data) || o.device == Device::kCuda)) {
+    throw UsageError("--average-every " + std::to_string(o.average_every) + " is local SGD over MPI ranks: run under "
+                     "mpirun -np N, on IDX files, with --device cpu or reference");
+  }
   if (ranks::size() > 1) apply_rank_rules(o);
   if (is_feature_file(o.data)) {
     // An .npz or svmlight file: its own path (cmd_train_features.cpp: SGD epochs or a full-batch fit), with the
@@ -436,10 +440,6 @@ void run_train(RunSettings o) {
   if (runs_rank_sgd(o)) {
     backend = make_rank_sgd_backend(o, request, data, split, initial, &backend_note);
   } else {
-    if (o.average_every > 0) {
-      throw UsageError("--average-every " + std::to_string(o.average_every) + " is local SGD over MPI ranks: run "
-                       "under mpirun -np N with --device cpu or reference");
-    }
     MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
     backend = std::move(made.backend);
     backend_note = made.note;

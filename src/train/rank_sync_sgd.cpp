@@ -28,7 +28,9 @@ class RankSyncSgdBackend final : public TrainerBackend {
     }
   }
 
-  std::string name() const override { return engine_->name() + ", synchronous SGD over fixed batch parts"; }
+  std::string name() const override {
+    return engine_->name() + ", synchronous SGD over ranks (each batch summed in double in fixed parts)";
+  }
 
   // Per step: the batch's mean loss and its gradient in double from the engine (l2 = 0: --weight-decay is the
   // update's), then sgd_param_step on every parameter (reference_sgd_update).

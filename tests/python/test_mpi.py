@@ -321,6 +321,10 @@ class Sgd(Base):
         r = run([EXE] + sgd_args(rows=100, epochs=1) + ["--average-every", "2"])
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--average-every 2 is local SGD over MPI ranks", r.stderr)
+        svm = write_svmlight(os.path.join(self.tmp, "set.svm"), 50)
+        r = mpirun(1, ["train", "--data", svm, "--epochs", "1", "--average-every", "1"], timeout=120)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("on IDX files", r.stderr)
 
 
 class Failures(Base):
