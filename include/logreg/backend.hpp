@@ -48,6 +48,10 @@ class TrainerBackend : public Engine {
   // The current parameters (copied back from the device for the CUDA backend).
   virtual Model model() const = 0;
 
+  // Replaces the parameters with m's (same shape; the momentum state is kept): what local SGD over MPI ranks
+  // does after averaging the ranks' models (rank_sgd.hpp). The default throws UsageError.
+  virtual void set_model(const Model& m);
+
   // Momentum velocities, (C*D) for the weights then (C) for the bias; empty without momentum.
   virtual std::vector<float> optimizer_state() const { return {}; }
 

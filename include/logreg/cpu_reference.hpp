@@ -49,6 +49,13 @@ struct FeatureRows;
 // weight per row, or a label is not below the model's C.
 void check_feature_rows_fit_model(const Model& m, const FeatureRows& rows);
 
+// reference_sgd_step's update: sgd_param_step on every parameter with the gradients dw (C, D) and db (C), in
+// double, rounded to float (no weight decay on the bias; without fit_intercept the bias is left as it is);
+// velocity (C*D + C) is needed when optimizer.momentum != 0. Also the update of synchronous SGD over ranks
+// (rank_sgd.hpp).
+void reference_sgd_update(Model& model, const double* dw, const double* db, float lr, const OptimizerConfig& optimizer,
+                          float* velocity, bool fit_intercept = true);
+
 // The reference's full-batch objective (FullBatchEngine::full_batch_objective, maths/objective_math.hpp) of a
 // Linear(D -> C) model with `head` over rows `rows` of images/labels, x = pixel_to_unit<double>, every sum in
 // double and in row order: params (C*D + C) W then b, grad (C*D + C). Returns f.

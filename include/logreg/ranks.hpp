@@ -27,6 +27,8 @@ void finish();
 // failing rank does so that the others never wait for it. Returns only without MPI (then the caller exits).
 void abort_all(int code);
 
+// Whether start began MPI: the process runs under mpirun (or srun), whatever the rank count, 1 included.
+bool active();
 int rank();        // 0 .. size() - 1; 0 without MPI
 int size();        // 1 without MPI
 int local_size();  // ranks on this node (they share its cores); 1 without MPI

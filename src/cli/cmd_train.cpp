@@ -35,7 +35,9 @@
 #include "logreg/export_safetensors.hpp"
 #include "logreg/metrics_log.hpp"
 #include "logreg/model_file.hpp"
+#include "logreg/rank_sgd.hpp"
 #include "logreg/ranks.hpp"
+#include "logreg/thread_team.hpp"
 #include "logreg/training.hpp"
 
 namespace logreg::cli {
@@ -161,27 +163,60 @@ void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& spli
 }
 
 // Under mpirun -np N > 1: what runs over ranks (the full-batch solvers on the cpu backend, IDX or feature files,
-// whose objectives sum fixed row parts that the ranks share out, ranks.hpp), and only rank 0 writes --save and
-// --metrics.
+// whose objectives sum fixed row parts that the ranks share out, ranks.hpp; SGD on the CPU, synchronous or local,
+// rank_sgd.hpp), and only rank 0 writes --save and --metrics.
 void apply_rank_rules(RunSettings& o) {
-  if (!is_full_batch(o.solver)) {
-    throw UsageError("--solver " + std::string(solver_name(o.solver)) + " does not run over MPI ranks: under mpirun "
-                     "-np " + std::to_string(ranks::size()) + " use --solver lbfgs or newton-cg, or run one process");
-  }
   if (o.device == Device::kCuda) {
     throw UsageError("--device cuda does not run over MPI ranks: use --device cpu (or auto without a GPU)");
   }
-  if (o.device == Device::kReference) {
+  if (o.device == Device::kReference && (is_full_batch(o.solver) || o.average_every == 0)) {
     // The reference adds every row into one sum in row order: shared out over ranks, the parts' sums would be
     // added in another order, and the fit would differ from the single process's in its last bits.
-    throw UsageError("--device reference does not run over MPI ranks: it sums all rows in one pass in row order, "
-                     "which ranks cannot share without changing its result; use --device cpu (fixed row parts, "
-                     "the same weights at any rank count)");
+    throw UsageError(std::string("--device reference does not run ") +
+                     (is_full_batch(o.solver) ? "--solver " + std::string(solver_name(o.solver))
+                                              : std::string("synchronous SGD")) +
+                     " over MPI ranks: it sums all rows in one pass in row order, which ranks cannot share without "
+                     "changing its result; use --device cpu (fixed row parts, the same weights at any rank count)" +
+                     (is_full_batch(o.solver) ? "" : ", or local SGD (--average-every K)"));
+  }
+  if (is_feature_file(o.data) && !is_full_batch(o.solver)) {
+    throw UsageError("--solver sgd does not run over MPI ranks on a feature file (" + *o.data +
+                     "): use --solver lbfgs, or IDX files");
   }
   if (!ranks::is_root()) {
     o.save.clear();
     o.metrics.clear();
   }
+}
+
+// Whether SGD runs on a rank engine (rank_sgd.hpp): under mpirun, whatever the rank count (so that 1 rank gives
+// the bits of N), synchronous SGD on --device cpu or auto, local SGD on cpu, reference or auto. What is left
+// (--device cuda, or reference without --average-every) runs as one process would, and is refused over 2 ranks or
+// more by apply_rank_rules.
+bool runs_rank_sgd(const RunSettings& o) {
+  return ranks::active() && o.device != Device::kCuda && (o.average_every > 0 || o.device != Device::kReference);
+}
+
+std::unique_ptr<TrainerBackend> make_rank_sgd_backend(const RunSettings& o, const BackendRequest& request,
+                                                      const Dataset& data, const TrainSplit& split,
+                                                      const Model& initial, std::string* note) {
+  if (o.average_every == 0) {  // the cpu engine: its objective's fixed parts are shared out over the ranks
+    return make_rank_sync_sgd_backend(make_cpu_fast_full_batch_engine(data.train_images, data.train_labels, initial),
+                                      initial, request.optimizer, request.velocity);
+  }
+  MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
+  *note = made.note;
+  if (made.backend->traits().gpu) {
+    throw UsageError("--device auto chose " + made.backend->name() + ", which does not run over MPI ranks: give "
+                     "--device cpu");
+  }
+  // This rank's shard: its contiguous share of the training rows (ascending), cut as the full-batch parts are.
+  const auto n = static_cast<int>(split.train_rows.size());
+  const int first = cpu::split_point(n, ranks::rank(), ranks::size());
+  const int last = cpu::split_point(n, ranks::rank() + 1, ranks::size());
+  const std::uint32_t lo = first < last ? split.train_rows[static_cast<std::size_t>(first)] : 1;
+  const std::uint32_t hi = first < last ? split.train_rows[static_cast<std::size_t>(last - 1)] : 0;
+  return make_local_sgd_backend(std::move(made.backend), lo, hi, o.average_every, o.epochs);
 }
 
 // Under MPI ranks, a full-batch fit without validation rows fits rows 0..n-1 (n: --limit-train or the file's
@@ -236,6 +271,10 @@ void check_same_rows_on_ranks(const Dataset& data, const TrainSplit& split, cons
 
 void run_train(RunSettings o) {
   validate_train_options(o);
+  if (o.average_every > 0 && (!ranks::active() || is_feature_file(o.data) || o.device == Device::kCuda)) {
+    throw UsageError("--average-every " + std::to_string(o.average_every) + " is local SGD over MPI ranks: run under "
+                     "mpirun -np N, on IDX files, with --device cpu or reference");
+  }
   if (ranks::size() > 1) apply_rank_rules(o);
   if (is_feature_file(o.data)) {
     // An .npz or svmlight file: its own path (cmd_train_features.cpp: SGD epochs or a full-batch fit), with the
@@ -396,9 +435,16 @@ void run_train(RunSettings o) {
     run_lbfgs(o, data, split, *engine, o.init.empty() ? zero_model(initial) : initial, settings);
     return;
   }
-  MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
-  const std::unique_ptr<TrainerBackend> backend = std::move(made.backend);
-  const nlohmann::ordered_json settings = announce(made.note, *backend);
+  std::unique_ptr<TrainerBackend> backend;
+  std::string backend_note;
+  if (runs_rank_sgd(o)) {
+    backend = make_rank_sgd_backend(o, request, data, split, initial, &backend_note);
+  } else {
+    MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
+    backend = std::move(made.backend);
+    backend_note = made.note;
+  }
+  const nlohmann::ordered_json settings = announce(backend_note, *backend);
   if (!o.save.empty() && opt.momentum != 0.0f && snapshot.velocity.empty()) snapshot.velocity = backend->optimizer_state();
 
   std::unique_ptr<MetricsLog> metrics;
@@ -436,7 +482,8 @@ void run_train(RunSettings o) {
     }
   };
   if (isatty(STDERR_FILENO) != 0) hooks.on_progress = draw_progress;
-  hooks.chunks_per_epoch = chunks_per_epoch(backend->traits());  // the factory's policy
+  // The factory's policy; local SGD takes each epoch whole (a rank's shard of it, in whole batches).
+  hooks.chunks_per_epoch = o.average_every > 0 ? 1 : chunks_per_epoch(backend->traits());
   hooks.stop_requested = [&metrics_failure] { return g_stop_signal != 0 || stdout_failed() || !metrics_failure.empty(); };
   const StopSignalScope signals;
   const TrainOutcome outcome = run_training(*backend, data, split, cfg, hooks);

@@ -302,6 +302,19 @@ const std::vector<Field>& fields() {
     t.push_back(fact("first_epoch", [](const RunFacts& r) { return nlohmann::ordered_json(r.first_epoch); }));
     t.push_back(integer_field("--batch-size", "batch_size", &RunSettings::batch_size, 1, 1 << 24,
                               "Rows per SGD step (the last batch of an epoch may be smaller)", Scope::kSgd, true));
+    {
+      // Not in the settings record: the backend's name there says "local SGD averaged every K epochs".
+      Field average = integer_field("--average-every", nullptr, &RunSettings::average_every, 0, 1000000,
+                                    "Under mpirun: local SGD, each rank on its shard, the models averaged every K "
+                                    "epochs (0 = synchronous SGD over a global batch)", Scope::kSgd);
+      average.check = [](const RunSettings& o) {
+        if (o.average_every > 0 && o.early_stop > 0) {
+          throw UsageError("--average-every and --early-stop do not go together: between averages each rank's "
+                           "model is its own, so the validation loss of one epoch is not the run's");
+        }
+      };
+      t.push_back(average);
+    }
     t.push_back(real_field("--lr", "lr", &RunSettings::lr, kPositiveFloat, "Learning rate (> 0)", Scope::kSgd, true));
     t.push_back(enum_field("--lr-schedule", "lr_schedule", &RunSettings::lr_schedule, kLrScheduleNames,
                            "Learning-rate schedule", Scope::kSgd, true));

@@ -47,6 +47,7 @@ struct RunSettings {
   double lr_gamma = 0.1;
   double val_split = 0.0;
   int early_stop = 0;
+  int average_every = 0;  // SGD over MPI ranks: local SGD, the ranks' models averaged every K epochs (0: synchronous)
   std::string metrics;
   std::string save;
   int save_every = 0;

@@ -208,6 +208,15 @@ class CpuFastBackend final : public TrainerBackend {
     return m;
   }
 
+  void set_model(const Model& m) override {
+    if (m.input_dim != D_ || m.num_classes != C_ || m.weights.size() != static_cast<std::size_t>(C_) * D_ ||
+        m.bias.size() != static_cast<std::size_t>(C_)) {
+      throw UsageError("set_model: the model's shape is not the backend's");
+    }
+    scatter_padded(m.weights.data(), w_.data());
+    bias_ = m.bias;
+  }
+
   std::vector<float> optimizer_state() const override {
     if (optimizer_.momentum == 0.0f) return {};
     std::vector<float> v(static_cast<std::size_t>(C_) * static_cast<std::size_t>(D_) + static_cast<std::size_t>(C_));

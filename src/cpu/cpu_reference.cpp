@@ -88,6 +88,13 @@ class CpuReferenceBackend final : public TrainerBackend {
   }
 
   Model model() const override { return model_; }
+  void set_model(const Model& m) override {
+    if (m.weights.size() != model_.weights.size() || m.bias.size() != model_.bias.size()) {
+      throw UsageError("set_model: the model's shape is not the backend's");
+    }
+    model_.weights = m.weights;
+    model_.bias = m.bias;
+  }
   std::vector<float> optimizer_state() const override { return optimizer_.momentum != 0.0f ? velocity_ : std::vector<float>{}; }
 
  private:
@@ -172,6 +179,26 @@ void check_feature_rows_fit_model(const Model& m, const FeatureRows& rows) {
   }
 }
 
+void reference_sgd_update(Model& model, const double* dw, const double* db, float lr, const OptimizerConfig& optimizer,
+                          float* velocity, bool fit_intercept) {
+  if (optimizer.momentum != 0.0f && velocity == nullptr) {
+    throw std::invalid_argument("reference_sgd_update: momentum needs a velocity buffer");
+  }
+  const double step = static_cast<double>(lr);
+  const double mu = optimizer.momentum;
+  const double decay = optimizer.weight_decay;
+  const std::size_t n_weights = model.weights.size();
+  for (std::size_t j = 0; j < n_weights; ++j) {
+    model.weights[j] = sgd_param_step<double>(model.weights[j], dw[j], velocity == nullptr ? nullptr : velocity + j, step, mu,
+                                              decay, optimizer.nesterov);
+  }
+  float* bias_velocity = velocity == nullptr ? nullptr : velocity + n_weights;
+  for (std::size_t c = 0; c < model.bias.size() && fit_intercept; ++c) {  // no weight decay on the bias
+    model.bias[c] = sgd_param_step<double>(model.bias[c], db[c], bias_velocity == nullptr ? nullptr : bias_velocity + c,
+                                           step, mu, 0.0, optimizer.nesterov);
+  }
+}
+
 Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labels, int batch, float lr,
                           double* logits_out, double* dz_out, double* dw_out, double* db_out,
                           const OptimizerConfig& optimizer, float* velocity, const double* row_weights,
@@ -201,21 +228,7 @@ Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labe
     if (logits_out != nullptr) std::copy(z.begin(), z.end(), logits_out + static_cast<std::size_t>(i) * C);
     if (dz_out != nullptr) std::copy(dz.begin(), dz.end(), dz_out + static_cast<std::size_t>(i) * C);
   }
-  if (optimizer.momentum != 0.0f && velocity == nullptr) {
-    throw std::invalid_argument("reference_sgd_step: momentum needs a velocity buffer");
-  }
-  const double step = static_cast<double>(lr);
-  const double mu = optimizer.momentum;
-  const double decay = optimizer.weight_decay;
-  for (std::size_t j = 0; j < dw.size(); ++j) {
-    model.weights[j] = sgd_param_step<double>(model.weights[j], dw[j], velocity == nullptr ? nullptr : velocity + j, step, mu,
-                                              decay, optimizer.nesterov);
-  }
-  float* bias_velocity = velocity == nullptr ? nullptr : velocity + dw.size();
-  for (std::size_t c = 0; c < db.size() && fit_intercept; ++c) {  // no weight decay on the bias
-    model.bias[c] = sgd_param_step<double>(model.bias[c], db[c], bias_velocity == nullptr ? nullptr : bias_velocity + c,
-                                           step, mu, 0.0, optimizer.nesterov);
-  }
+  reference_sgd_update(model, dw.data(), db.data(), lr, optimizer, velocity, fit_intercept);
   if (dw_out != nullptr) std::copy(dw.begin(), dw.end(), dw_out);
   if (db_out != nullptr) std::copy(db.begin(), db.end(), db_out);
   return totals;

@@ -155,9 +155,12 @@ double FullBatchObjective::evaluate_rows(const ObjectiveRows& rows, std::size_t 
   if (head == LossHead::kSoftmax) {
     keep = kept_[0].used <= kept_[1].used ? &kept_[0] : &kept_[1];
     keep->params.clear();  // valid again only once the pass is done
-    keep->probs.resize(n * C);
   }
   const int parts = std::min(kObjectiveParts, ni);
+  // Only this rank's rows' probabilities (all rows in a single process): under N ranks about n / N of them.
+  const std::pair<std::size_t, std::size_t> my_rows = ranks::rows_of(n, parts);
+  const std::size_t first_row = my_rows.first;
+  if (keep != nullptr) keep->probs.resize((my_rows.second - my_rows.first) * C);
   const std::size_t np = static_cast<std::size_t>(parts);
   const std::size_t stride = start_parts(parts, shape, rows.tile_value_bytes());
   double* probs = keep != nullptr ? keep->probs.data() : nullptr;
@@ -165,8 +168,10 @@ double FullBatchObjective::evaluate_rows(const ObjectiveRows& rows, std::size_t 
     const std::size_t p = static_cast<std::size_t>(part);
     double* sums = parts_.data() + p * stride;  // this part's (Ck, Dp) value sums, C bias sums, loss
     std::fill(sums, sums + stride, 0.0);
-    sums[stride - 1] = objective_rows(simd, rows, split_point(ni, part, parts), split_point(ni, part + 1, parts), head,
-                                      shape, w_.data(), b, sums, sums + padded, probs, scratch_of(p, shape));
+    const int r0 = split_point(ni, part, parts);
+    double* part_probs = probs != nullptr ? probs + (static_cast<std::size_t>(r0) - first_row) * C : nullptr;
+    sums[stride - 1] = objective_rows(simd, rows, r0, split_point(ni, part + 1, parts), head, shape, w_.data(), b,
+                                      sums, sums + padded, part_probs, scratch_of(p, shape));
   };
   run_my_parts(parts, job, team);
   if (keep != nullptr) {
@@ -224,12 +229,14 @@ void FullBatchObjective::hessian_vector_rows(const ObjectiveRows& rows, std::siz
   const std::size_t np = static_cast<std::size_t>(parts);
   const std::size_t stride = start_parts(parts, shape, rows.tile_value_bytes());
   const double* probs = kept->probs.data();
+  const std::size_t first_row = ranks::rows_of(n, parts).first;
   auto job = [&](int part) {
     const std::size_t p = static_cast<std::size_t>(part);
     std::fill(parts_.data() + p * stride, parts_.data() + (p + 1) * stride, 0.0);
-    cpu::hessian_vector_rows(simd, rows, split_point(ni, part, parts), split_point(ni, part + 1, parts), shape,
-                             v_.data(), vb, probs, parts_.data() + p * stride, parts_.data() + p * stride + padded,
-                             scratch_of(p, shape));
+    const int r0 = split_point(ni, part, parts);
+    cpu::hessian_vector_rows(simd, rows, r0, split_point(ni, part + 1, parts), shape, v_.data(), vb,
+                             probs + (static_cast<std::size_t>(r0) - first_row) * C, parts_.data() + p * stride,
+                             parts_.data() + p * stride + padded, scratch_of(p, shape));
   };
   run_my_parts(parts, job, team);
   sum_parts(np, shape, rows, hv);

@@ -53,10 +53,11 @@ class FullBatchObjective {
                            double* hv, LossHead head, int C, int D, CpuSimd simd, ThreadTeam& team);
 
  private:
-  // The rows' probabilities (n, C) at one point, kept by evaluate for hessian_vector.
+  // This rank's rows' probabilities at one point, kept by evaluate for hessian_vector: the rows of its parts
+  // (ranks::rows_of; all n in a single process), so that under N ranks each keeps about n / N of them.
   struct KeptProbabilities {
     std::vector<double> params;  // the point (empty: nothing kept)
-    std::vector<double> probs;   // (n, C)
+    std::vector<double> probs;   // (rows of this rank's parts, C), its first part's first row first
     std::uint64_t used = 0;      // when it was last written or read, for least-recently-used replacement
   };
   // Checks and keeps rows' pixel pointers and labels (when the rows changed).

@@ -324,8 +324,8 @@ inline double rows_body(const Rows& layout, const ObjectiveRows& rows, int r0, i
       if (probs != nullptr) {  // the softmax head
         const double m = row_max(z, C);
         row_exps<V>(z, m, C, dzi);
-        row_loss = softmax_row_from_exps<double>(z, m, C, rows.labels[t + i], scale, dzi,
-                                                 probs + static_cast<std::size_t>(t + i) * static_cast<std::size_t>(C));
+        double* pi = probs + static_cast<std::size_t>(t - r0 + i) * static_cast<std::size_t>(C);  // row r0's first
+        row_loss = softmax_row_from_exps<double>(z, m, C, rows.labels[t + i], scale, dzi, pi);
       } else {
         row_loss = objective_row<double>(head, z, C, rows.labels[t + i], scale, dzi);
       }
@@ -358,7 +358,7 @@ inline void hessian_body(const Rows& layout, const ObjectiveRows& rows, int r0, 
       for (int c = 0; c < C; ++c) u[c] = Rows::logit(vb[c], s[i * Ck + c]);
       double* ri = r + i * Ck;
       const double scale = rows.weights != nullptr ? rows.weights[t + i] * rows.inv_total : rows.inv_total;
-      hessian_row<double>(probs + static_cast<std::size_t>(t + i) * static_cast<std::size_t>(C), u, C, scale, ri);
+      hessian_row<double>(probs + static_cast<std::size_t>(t - r0 + i) * static_cast<std::size_t>(C), u, C, scale, ri);
       for (int c = 0; c < C; ++c) gb[c] += ri[c];
     }
     for (int i = 0; i < kTile; ++i) {  // zero past the rows and past the classes

@@ -84,9 +84,9 @@ struct ObjectiveRows {
 //   s = sum_d x_d w[c, d],  z_c = b_c + s_c (pixels: b_c + s_c / 255),
 //   loss_i = objective_row(head, z, C, y_i, a_i / S, dz),  g[c, d] += dz_c x_d,  gb[c] += dz_c
 // (pixels: the weight gradient is g / 255). Returns the sum of a_i loss_i in row order (loss_i without weights).
-//   w (Ck, Dp) zero-padded, or (D, Ck) for CSR; b (C); g like w and gb (C) accumulated; probs (n, C), when not
-//   null (softmax head only), receives rows r0..r1's probabilities (softmax_row_from_exps, objective_math.hpp),
-//   for hessian_vector_rows.
+//   w (Ck, Dp) zero-padded, or (D, Ck) for CSR; b (C); g like w and gb (C) accumulated; probs (r1 - r0, C), when
+//   not null (softmax head only), receives rows r0..r1's probabilities, row r0's first (softmax_row_from_exps,
+//   objective_math.hpp), for hessian_vector_rows.
 // `simd` (resolved, not kAuto) picks the loops compiled for AVX-512, AVX2 + FMA or the baseline; the results
 // differ between those in the last bits (FMA, lane count), never with the thread count.
 double objective_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1, LossHead head,
@@ -96,7 +96,8 @@ double objective_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1, L
 // The softmax head's Hessian-vector product over rows [r0, r1), in order, the same tiles as objective_rows: for
 // each row i, with the direction's sums s = sum_d x_d v[c, d] and u_c = vb_c + s_c (pixels: s_c / 255),
 //   r = hessian_row(probs_i, u, C, a_i / S),  g[c, d] += r_c x_d,  gb[c] += r_c
-// No exp: probs (n, C) are the rows' probabilities at the parameters of the Hessian, from objective_rows.
+// No exp: probs (r1 - r0, C), row r0's first, are the rows' probabilities at the parameters of the Hessian, from
+// objective_rows.
 // v like w of objective_rows; vb (C); g like v and gb (C) accumulated.
 void hessian_vector_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1, const ObjectiveShape& shape,
                          const double* v, const double* vb, const double* probs, double* g, double* gb,

@@ -69,6 +69,7 @@ void abort_all(int code) {
   if (g_started && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
+bool active() { return g_started; }
 int rank() { return g_rank; }
 int size() { return g_size; }
 int local_size() { return g_local_size; }

@@ -21,6 +21,7 @@ bool start(int*, char***) {
 }
 void finish() {}
 void abort_all(int) {}
+bool active() { return false; }
 int rank() { return 0; }
 int size() { return 1; }
 int local_size() { return 1; }

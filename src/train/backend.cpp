@@ -1,5 +1,5 @@
 // check_set_fits_model: the shape and label check the CPU backends share (backend.hpp); the engines' default
-// inference, the host's (engine.hpp); the default full_batch_hessian_vector (none).
+// inference, the host's (engine.hpp); the default full_batch_hessian_vector and set_model (none).
 #include "logreg/backend.hpp"
 
 #include <string>
@@ -25,6 +25,11 @@ void check_set_fits_model(const Model& m, const ImageSet& images, const LabelSet
                                        " is not below the model's " + std::to_string(m.num_classes) + " classes");
     }
   }
+}
+
+void TrainerBackend::set_model(const Model& /*m*/) {
+  throw UsageError(name() + " cannot take parameters from outside (local SGD over MPI ranks runs on --device cpu or "
+                   "reference)");
 }
 
 std::vector<float> Engine::logits(const Model& model, const ImageSet& images) { return compute_logits(model, images); }

@@ -28,6 +28,7 @@ TEST(RanksSingle, OneRankOfOne) {
   EXPECT_FALSE(ranks::start(nullptr, nullptr));
   EXPECT_EQ(ranks::rank(), 0);
   EXPECT_EQ(ranks::size(), 1);
+  EXPECT_FALSE(ranks::active());
   EXPECT_TRUE(ranks::is_root());
   EXPECT_EQ(ranks::message_prefix(), "");
   EXPECT_EQ(ranks::parts_of(8), (std::pair<int, int>(0, 8)));

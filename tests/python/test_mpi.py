@@ -2,7 +2,8 @@
 """`mpirun -np N logreg_cuda train --solver lbfgs|newton-cg` (include/logreg/ranks.hpp): the fitted weights are
 byte-identical to the single-process run for N = 1..4 (uneven shards) and 9 (a rank with no rows), from IDX files
 (raw ones read in shares: each rank its rows, within a memory limit one process exceeds) and from .npz and
-svmlight files; only rank 0 prints and writes files, a rank that sees other data or is killed ends the whole run
+svmlight files; SGD over ranks gives the same weights for N = 1..4 (synchronous, a global batch) and reruns the
+same at a fixed N (local SGD, --average-every); only rank 0 prints and writes files, a rank that sees other data or is killed ends the whole run
 within seconds with a message naming the rank, and what does not run over ranks is refused.
 
 Run by ctest (Mpi.*) in a build with LOGREG_MPI on, with the system python3 (standard library only):
@@ -203,8 +204,8 @@ class Share(Base):
 
     def test_four_ranks_fit_where_one_process_cannot(self):
         # 120,000 rows (94 MB of pixels) under a data-segment limit (RLIMIT_DATA: the heap and private mappings)
-        # of 100 MiB: one process loading them all needs about 127 MB, each of 4 ranks about 78 MB (a quarter of
-        # the pixels, plus Open MPI's own 30-odd MB). An address-space limit (ulimit -v) cannot show this: Open
+        # of 100 MiB: one process loading them all needs about 127 MB, each of 4 ranks far less (a quarter of the
+        # pixels and of the kept probabilities, plus Open MPI's own 30-odd MB). An address-space limit (ulimit -v) cannot show this: Open
         # MPI maps about 300 MB of shared memory and libraries into every rank, data or not.
         data = write_raw_set(os.path.join(self.tmp, "big"), 120000)
         args = ["train", "--data", data, "--device", "cpu", "--solver", "lbfgs", "--max-iter", "2",
@@ -253,6 +254,79 @@ class FeatureFiles(Base):
         self.assertIn("rank 1 sees different training rows (their features and labels)", r.stderr)
 
 
+def sgd_args(rows=1003, epochs=2, batch=50, device="cpu"):
+    """SGD with momentum on `rows` rows: 1003 cuts unevenly over 2, 3 and 4 ranks and into batch parts."""
+    return ["train", "--data", DATA, "--device", device, "--limit-train", str(rows), "--epochs", str(epochs),
+            "--batch-size", str(batch), "--lr", "0.1", "--momentum", "0.9"]
+
+
+class Sgd(Base):
+    """--solver sgd under mpirun (rank_sgd.hpp)."""
+
+    def fit(self, n, args, name):
+        path = os.path.join(self.tmp, name)
+        r = mpirun(n, args + ["--save", path])
+        self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
+        return weights(path, self.tmp), [l for l in r.stdout.splitlines() if l.startswith("Epoch:")]
+
+    def test_sync_same_weights_any_rank_count(self):
+        # Batches of 50 rows in the objective's 8 fixed parts of 6-7 rows, the last batch of 3 rows in 3 parts: 4
+        # ranks get 2 parts each, 3 ranks 3, 3 and 2, and in the last batch a rank may get none.
+        args = sgd_args()
+        want, lines = self.fit(1, args, "ranks1.lrm")
+        self.assertEqual(len(lines), 2, lines)
+        self.assertNotEqual(lines[0].split("Loss:")[1][:7], lines[1].split("Loss:")[1][:7], "the loss did not move")
+        for n in (2, 3, 4):
+            got, got_lines = self.fit(n, args, f"ranks{n}.lrm")
+            self.assertEqual(got, want, f"{n} ranks: the weights differ from one rank")
+            # Only rank 0 prints, and the epoch's figures (the ranks' summed loss, the test accuracy) are one rank's.
+            self.assertEqual([l.split(". Time")[0] for l in got_lines], [l.split(". Time")[0] for l in lines])
+
+    def test_sync_is_the_reference_step(self):
+        # The same steps as the single-process reference (--device reference: the same per-row maths and update,
+        # the batch's sums in one row-order pass instead of 8 parts): the weights agree to float rounding.
+        args = sgd_args(rows=1003, epochs=2, batch=50)
+        ref, _ = self.single([a if a != "cpu" else "reference" for a in args])
+        got, _ = self.fit(2, args, "ranks2.lrm")
+        ref, got = struct.unpack(f"<{len(ref) // 4}f", ref), struct.unpack(f"<{len(got) // 4}f", got)
+        worst = max(abs(a - b) for a, b in zip(ref, got))
+        self.assertGreater(max(abs(a) for a in ref), 0.01, "the weights barely moved: the test proves nothing")
+        self.assertLess(worst, 1e-6, "synchronous SGD strays from the reference's steps")
+
+    def test_local_sgd_reruns_the_same(self):
+        args = sgd_args(rows=901, epochs=3, batch=16) + ["--average-every", "2"]
+        first, lines = self.fit(3, args, "a.lrm")
+        again, _ = self.fit(3, args, "b.lrm")
+        self.assertEqual(again, first, "local SGD over 3 ranks is not the same run to run")
+        self.assertEqual(len(lines), 3, lines)
+        other, _ = self.fit(2, args, "c.lrm")
+        self.assertNotEqual(other, first, "2 ranks cut other shards: another model")
+
+    def test_local_sgd_one_rank_is_plain_sgd(self):
+        # One rank: its shard is every row and the average of one model is itself, so the fit is the plain cpu
+        # backend's, bit for bit.
+        args = sgd_args(rows=500, epochs=2, batch=32)
+        want, _ = self.single(args)
+        got, _ = self.fit(1, args + ["--average-every", "1"], "one.lrm")
+        self.assertEqual(got, want)
+
+    def test_refused(self):
+        for args, words in ((sgd_args(rows=100, epochs=1, device="cuda"), "--device cuda does not run over MPI"),
+                            (sgd_args(rows=100, epochs=1, device="reference"), "--device reference does not run synchronous SGD"),
+                            (sgd_args(rows=100, epochs=1) + ["--average-every", "2", "--val-split", "0.2",
+                                                             "--early-stop", "2"], "--average-every and --early-stop")):
+            r = mpirun(2, args, timeout=120)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(words, r.stderr)
+        r = run([EXE] + sgd_args(rows=100, epochs=1) + ["--average-every", "2"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--average-every 2 is local SGD over MPI ranks", r.stderr)
+        svm = write_svmlight(os.path.join(self.tmp, "set.svm"), 50)
+        r = mpirun(1, ["train", "--data", svm, "--epochs", "1", "--average-every", "1"], timeout=120)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("on IDX files", r.stderr)
+
+
 class Failures(Base):
     def test_different_data_on_one_rank(self):
         r = run([MPIRUN, "--oversubscribe", "-np", "1", EXE] + fit_args(rows=400) + [":", "-np", "1", EXE] +
@@ -272,8 +346,19 @@ class Failures(Base):
         self.assertLess(elapsed, 2 + 10 + 5, "the run outlived its killed rank")  # + loading the set
         self.assertRegex(r.stderr, r"rank 1 .*(signal 9|Killed)")
 
+    def test_killed_rank_ends_an_sgd_run(self):
+        # The same during synchronous SGD: rank 1 killed 2 s in, while the ranks exchange every step.
+        script = ('if [ "$OMPI_COMM_WORLD_RANK" = 1 ]; then (sleep 2; kill -9 $$) & fi; exec "$0" "$@"')
+        args = ["train", "--data", DATA, "--device", "cpu", "--epochs", "1000", "--batch-size", "32"]
+        start = time.monotonic()
+        r = run([MPIRUN, "--oversubscribe", "-np", "2", "sh", "-c", script, EXE] + args, timeout=120)
+        elapsed = time.monotonic() - start
+        self.assertNotEqual(r.returncode, 0)
+        self.assertLess(elapsed, 2 + 10 + 5, "the run outlived its killed rank")  # + loading the set
+        self.assertRegex(r.stderr, r"rank 1 .*(signal 9|Killed)")
+
     def test_refused_over_ranks(self):
-        for extra, words in ((["--solver", "sgd", "--epochs", "1"], "--solver sgd does not run over MPI ranks"),
+        for extra, words in ((["--solver", "lbfgs", "--device", "cuda"], "--device cuda does not run over MPI ranks"),
                              (["--solver", "lbfgs", "--device", "reference"], "--device reference does not run")):
             args = ["train", "--data", DATA, "--limit-train", "100"] + extra
             r = mpirun(2, args, timeout=120)
