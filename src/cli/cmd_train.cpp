@@ -160,23 +160,19 @@ void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& spli
   throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
 }
 
-// Under mpirun -np N > 1: what runs over ranks (the full-batch solvers on the cpu backend, IDX or feature files,
-// whose objectives sum fixed row parts that the ranks share out, ranks.hpp), and only rank 0 writes --save and
-// --metrics.
+// Under mpirun -np N > 1: what runs over ranks (the full-batch solvers, whose objectives sum fixed row parts that
+// the ranks share out, ranks.hpp: IDX images on every device, with one GPU per rank on cuda; feature files on
+// the cpu backend), and only rank 0 writes --save and --metrics.
 void apply_rank_rules(RunSettings& o) {
   if (!is_full_batch(o.solver)) {
     throw UsageError("--solver " + std::string(solver_name(o.solver)) + " does not run over MPI ranks: under mpirun "
                      "-np " + std::to_string(ranks::size()) + " use --solver lbfgs or newton-cg, or run one process");
   }
-  if (o.device == Device::kCuda) {
-    throw UsageError("--device cuda does not run over MPI ranks: use --device cpu (or auto without a GPU)");
-  }
-  if (o.device == Device::kReference) {
-    // The reference adds every row into one sum in row order: shared out over ranks, the parts' sums would be
-    // added in another order, and the fit would differ from the single process's in its last bits.
-    throw UsageError("--device reference does not run over MPI ranks: it sums all rows in one pass in row order, "
-                     "which ranks cannot share without changing its result; use --device cpu (fixed row parts, "
-                     "the same weights at any rank count)");
+  if (o.device == Device::kReference && is_feature_file(o.data)) {
+    // The feature files' reference objective sums every row in one pass in row order (feature_model.hpp).
+    throw UsageError("--device reference does not run over MPI ranks with --data " + o.data.value_or("") +
+                     " (an .npz or svmlight file): use --device cpu (fixed row parts, the same weights at any rank "
+                     "count), or IDX files");
   }
   if (!ranks::is_root()) {
     o.save.clear();
@@ -394,9 +390,6 @@ void run_train(RunSettings o) {
     MadeFullBatchEngine made = make_full_batch_engine(request, data.train_images, data.train_labels, initial);
     const std::unique_ptr<FullBatchEngine> engine = std::move(made.engine);
     const nlohmann::ordered_json settings = announce(made.note, *engine);
-    if (ranks::size() > 1 && engine->traits().gpu) {
-      throw UsageError("--device auto chose " + engine->name() + ", which does not run over MPI ranks: give --device cpu");
-    }
     if (o.solver == Solver::kNewtonCg && engine->traits().gpu) {
       throw UsageError("--solver newton-cg runs on --device cpu or reference (--device auto chose " + engine->name() + ")");
     }

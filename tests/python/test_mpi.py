@@ -2,7 +2,8 @@
 """`mpirun -np N logreg_cuda train --solver lbfgs|newton-cg` (include/logreg/ranks.hpp): the fitted weights are
 byte-identical to the single-process run for N = 1..4 (uneven shards) and 9 (a rank with no rows), from IDX files
 (raw ones read in shares: each rank its rows, within a memory limit one process exceeds) and from .npz and
-svmlight files; only rank 0 prints and writes files, a rank that sees other data or is killed ends the whole run
+svmlight files, on --device cpu, on --device reference (IDX files) and on --device cuda (CudaRanks: one device per
+rank; the emulated device in a LOGREG_CUDA=emulated build); only rank 0 prints and writes files, a rank that sees other data or is killed ends the whole run
 within seconds with a message naming the rank, and what does not run over ranks is refused.
 
 Run by ctest (Mpi.*) in a build with LOGREG_MPI on, with the system python3 (standard library only):
@@ -26,8 +27,8 @@ MPIRUN = shutil.which("mpirun")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 
 
-def fit_args(solver="lbfgs", rows=700, iters=25):
-    return ["train", "--data", DATA, "--device", "cpu", "--solver", solver, "--limit-train", str(rows),
+def fit_args(solver="lbfgs", rows=700, iters=25, device="cpu"):
+    return ["train", "--data", DATA, "--device", device, "--solver", solver, "--limit-train", str(rows),
             "--max-iter", str(iters), "--eval-every", "0"]
 
 
@@ -138,8 +139,6 @@ class Base(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return of(path, self.tmp), r.stdout
 
-
-class SameWeights(Base):
     def assert_same_over_ranks(self, args, counts):
         """Fits with `args` in one process, then under mpirun -np n for each n: the same weights, one output."""
         want, single_out = self.single(args)
@@ -152,6 +151,8 @@ class SameWeights(Base):
             # Rank 0 alone prints: one final line, the single process's.
             self.assertEqual([l for l in r.stdout.splitlines() if l.startswith("Solver:")], final, r.stdout)
 
+
+class SameWeights(Base):
     def test_lbfgs_any_rank_count(self):
         # 8 parts of 87-88 rows: 3 ranks get 3, 3 and 2 parts
         self.assert_same_over_ranks(fit_args("lbfgs", rows=700), (1, 2, 3, 4))
@@ -173,6 +174,54 @@ class SameWeights(Base):
         self.assertEqual(len(rows), 1 + 6, rows)  # a header and one record per iteration: one writer
         left = sorted(f for f in os.listdir(self.tmp) if f != "m.lrm" and not f.startswith("m.csv"))
         self.assertEqual(left, [], "files other than the model and the metrics (temporaries of other ranks?)")
+
+
+class ReferenceRanks(Base):
+    """--device reference: its objective is the same 8 fixed row parts, each in row order, added in part order."""
+
+    def test_lbfgs_any_rank_count(self):
+        self.assert_same_over_ranks(fit_args("lbfgs", rows=700, iters=10, device="reference"), (1, 2, 3, 4))
+
+    def test_newton_cg(self):
+        self.assert_same_over_ranks(fit_args("newton-cg", rows=300, iters=4, device="reference"), (2, 3))
+
+    def test_rank_without_rows(self):
+        self.assert_same_over_ranks(fit_args("lbfgs", rows=100, iters=4, device="reference"), (9,))
+
+    def test_same_weights_from_shares(self):
+        # Raw files: each rank holds only its parts' rows.
+        data = write_raw_set(os.path.join(self.tmp, "set"), 900)
+        self.assert_same_over_ranks(["train", "--data", data, "--device", "reference", "--solver", "lbfgs",
+                                     "--max-iter", "6", "--eval-every", "0"], (2, 4))
+
+
+class CudaRanks(Base):
+    """--device cuda, one device per rank (the node-local rank modulo the devices seen): the kernel's row blocks
+    are grouped by the 8 parts, each rank computes its parts' sums on its device, copies them to host memory and
+    the ranks exchange them. Run in builds with CUDA (ctest label gpu): the emulated device in CI."""
+
+    def setUp(self):
+        super().setUp()
+        probe = run([EXE] + self.fit(rows=8, iters=1), timeout=120)
+        if probe.returncode != 0 and os.environ.get("LOGREG_REQUIRE_GPU") != "1":
+            self.skipTest("no usable CUDA device: " + probe.stderr.strip()[-200:])
+
+    @staticmethod
+    def fit(rows, iters, extra=()):
+        return fit_args("lbfgs", rows=rows, iters=iters, device="cuda") + list(extra)
+
+    def test_lbfgs_any_rank_count(self):
+        # 300 rows: 8 parts of 37-38 rows, one row block each.
+        self.assert_same_over_ranks(self.fit(300, 5), (1, 2, 3, 4))
+
+    def test_streamed_rows_from_shares(self):
+        # Raw files, each rank holding its parts' rows, on the device and streamed from pinned host memory; and
+        # 1,100 rows: 8 parts of 2 row blocks each.
+        data = write_raw_set(os.path.join(self.tmp, "set"), 1100)
+        for residency in ("device", "stream"):
+            self.assert_same_over_ranks(["train", "--data", data, "--device", "cuda", "--solver", "lbfgs",
+                                         "--residency", residency, "--max-iter", "3", "--eval-every", "0"], (2,))
+
 
 
 class Share(Base):
@@ -273,9 +322,12 @@ class Failures(Base):
         self.assertRegex(r.stderr, r"rank 1 .*(signal 9|Killed)")
 
     def test_refused_over_ranks(self):
-        for extra, words in ((["--solver", "sgd", "--epochs", "1"], "--solver sgd does not run over MPI ranks"),
-                             (["--solver", "lbfgs", "--device", "reference"], "--device reference does not run")):
-            args = ["train", "--data", DATA, "--limit-train", "100"] + extra
+        svm = write_svmlight(os.path.join(self.tmp, "set.svm"), 50)
+        for extra, words in ((["--data", DATA, "--solver", "sgd", "--epochs", "1"],
+                              "--solver sgd does not run over MPI ranks"),
+                             (["--data", svm, "--solver", "lbfgs", "--device", "reference"],
+                              "--device reference does not run over MPI ranks with --data")):
+            args = ["train", "--limit-train", "100"] + extra
             r = mpirun(2, args, timeout=120)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn(words, r.stderr)
