@@ -214,6 +214,10 @@ class CudaRanks(Base):
         # 300 rows: 8 parts of 37-38 rows, one row block each.
         self.assert_same_over_ranks(self.fit(300, 5), (1, 2, 3, 4))
 
+    def test_rank_without_rows(self):
+        # 9 ranks: the last computes no part (launches nothing) and still takes part in every exchange.
+        self.assert_same_over_ranks(self.fit(100, 4), (9,))
+
     def test_streamed_rows_from_shares(self):
         # Raw files, each rank holding its parts' rows, on the device and streamed from pinned host memory; and
         # 1,100 rows: 8 parts of 2 row blocks each.
