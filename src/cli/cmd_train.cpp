@@ -162,17 +162,11 @@ void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& spli
 
 // Under mpirun -np N > 1: what runs over ranks (the full-batch solvers, whose objectives sum fixed row parts that
 // the ranks share out, ranks.hpp: IDX images on every device, with one GPU per rank on cuda; feature files on
-// the cpu backend), and only rank 0 writes --save and --metrics.
+// cpu and reference), and only rank 0 writes --save and --metrics.
 void apply_rank_rules(RunSettings& o) {
   if (!is_full_batch(o.solver)) {
     throw UsageError("--solver " + std::string(solver_name(o.solver)) + " does not run over MPI ranks: under mpirun "
                      "-np " + std::to_string(ranks::size()) + " use --solver lbfgs or newton-cg, or run one process");
-  }
-  if (o.device == Device::kReference && is_feature_file(o.data)) {
-    // The feature files' reference objective sums every row in one pass in row order (feature_model.hpp).
-    throw UsageError("--device reference does not run over MPI ranks with --data " + o.data.value_or("") +
-                     " (an .npz or svmlight file): use --device cpu (fixed row parts, the same weights at any rank "
-                     "count), or IDX files");
   }
   if (!ranks::is_root()) {
     o.save.clear();

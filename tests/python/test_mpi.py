@@ -272,7 +272,8 @@ class Share(Base):
 
 
 class FeatureFiles(Base):
-    """.npz and svmlight files on --device cpu: every rank loads the file, the objective's 8 parts are shared."""
+    """.npz and svmlight files on --device cpu and reference: every rank loads the file, the objective's 8 parts
+    are shared."""
 
     def fit(self, data):
         return ["train", "--data", data, "--device", "cpu", "--solver", "lbfgs", "--max-iter", "15",
@@ -288,6 +289,17 @@ class FeatureFiles(Base):
             self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
             self.assertEqual(npz_weights(path, self.tmp), want, f"{n} ranks: the weights differ from one process")
             self.assertIn(f"on each of {n} MPI ranks", r.stdout)
+
+    def test_svmlight_on_the_reference(self):
+        # The reference's feature-file objective: the same 8 parts, each in row order, added in part order.
+        args = self.fit(write_svmlight(os.path.join(self.tmp, "set.svm"), 400))
+        args[args.index("cpu")] = "reference"
+        want, _ = self.single(args, npz_weights)
+        for n in (2, 3):
+            path = os.path.join(self.tmp, f"ranks{n}.lrm")
+            r = mpirun(n, args + ["--save", path])
+            self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
+            self.assertEqual(npz_weights(path, self.tmp), want, f"{n} ranks: the weights differ from one process")
 
     def test_npz_same_weights(self):
         args = self.fit(write_npz(os.path.join(self.tmp, "set.npz"), 700))
@@ -326,11 +338,8 @@ class Failures(Base):
         self.assertRegex(r.stderr, r"rank 1 .*(signal 9|Killed)")
 
     def test_refused_over_ranks(self):
-        svm = write_svmlight(os.path.join(self.tmp, "set.svm"), 50)
         for extra, words in ((["--data", DATA, "--solver", "sgd", "--epochs", "1"],
-                              "--solver sgd does not run over MPI ranks"),
-                             (["--data", svm, "--solver", "lbfgs", "--device", "reference"],
-                              "--device reference does not run over MPI ranks with --data")):
+                              "--solver sgd does not run over MPI ranks"),):
             args = ["train", "--limit-train", "100"] + extra
             r = mpirun(2, args, timeout=120)
             self.assertEqual(r.returncode, 2, r.stderr)
