@@ -117,10 +117,11 @@ std::size_t persistent_epoch_shared_bytes(int batch, int dim, int classes, bool 
 // Enqueues the whole epoch (one launch). shared_bytes = persistent_epoch_shared_bytes(...) > 0.
 void persistent_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cudaStream_t stream);
 
-// The L-BFGS objective's data term in double (objective_fp64.cu): one launch of objective_row_blocks(n) fixed
-// row blocks of kObjectiveThreads threads, each summing its rows' loss and gradient into its own slot, then
-// one launch adding the slots in slot order. Bit-reproducible, and the same on every device: the row blocks
-// depend on n alone.
+// The L-BFGS objective's data term in double (objective_fp64.cu), for some of the objective's fixed row parts
+// (maths/row_parts.hpp): one launch of objective_blocks_per_part(n) fixed row blocks per part, of
+// kObjectiveThreads threads, each summing its rows' loss and gradient into its own slot, then one launch adding
+// each part's slots in slot order into the part's sums. Bit-reproducible, and the same on every device: the
+// parts and their row blocks depend on n alone.
 // (The block counts and sizes are in launch_sizes.hpp, which plain C++ reads to count the device bytes.)
 
 // Where a block keeps its data: a tile of tile_rows rows (1..kObjectiveMaxTileRows) of pixels as doubles,
@@ -140,19 +141,24 @@ ObjectivePlan objective_plan(int classes, int dim, std::size_t shared_optin);
 struct ObjectiveArgs {
   const std::uint8_t* pixels;  // (N, D) uint8 row-major, device or pinned host memory
   const std::uint8_t* labels;  // (N) each < classes
-  const std::uint32_t* rows;   // (n) the rows to sum over, each < N; nullptr: rows 0 .. n-1
-  int n;                       // rows summed over
+  const std::uint32_t* rows;   // (last_row - first_row) the rows at positions first_row.. of the objective's
+                               // rows, each < N; nullptr: position i is row i - first_row
+  int n;                       // rows of the whole objective (the parts are cut from them)
+  int first_part;              // the launch's parts: [first_part, first_part + part_count) of full_batch_parts(n)
+  int first_row;               // part_start(n, first_part, full_batch_parts(n)): the position rows[0] stands at
   int dim;                     // D
   int classes;                 // C
   LossHead head;
   double inv_n;                // 1/n: dz = inv_n * dloss/dz (objective_row)
   const double* params;        // (C*D + C) W (C, D) row-major, then b
-  double* partials;            // (blocks, C*D + C + 1) per block: its rows' data gradient, then their loss sum
+  double* partials;            // (part_count * objective_blocks_per_part(n), C*D + C + 1) per block: its rows'
+                               // data gradient, then their loss sum
 };
 
-// Enqueues one evaluation: out (C*D + C + 1) = the data gradient sum_i dz_i x_iᵀ (dW then db, each already
-// scaled by 1/n) and, last, the loss sum (unscaled). blocks = objective_row_blocks(n); plan.tile_rows > 0.
-void objective_evaluate(const ObjectiveArgs& a, const ObjectivePlan& plan, int blocks, double* out,
+// Enqueues one evaluation of parts [a.first_part, a.first_part + part_count): out (part_count, C*D + C + 1) =
+// for each part the data gradient sum_i dz_i x_iᵀ of its rows (dW then db, each already scaled by 1/n) and,
+// last, their loss sum (unscaled). plan.tile_rows > 0.
+void objective_evaluate(const ObjectiveArgs& a, const ObjectivePlan& plan, int part_count, double* out,
                         cudaStream_t stream);
 
 // cudaSuccess when this binary has a kernel image the current device can run

@@ -1,6 +1,8 @@
 // objective_rows_kernel + objective_combine_kernel: the L-BFGS objective's data term in double on the device,
-// one evaluation in two launches. A fixed number of row blocks each sums the loss and the gradient of its own
-// rows into its own slot; the second kernel adds the slots in slot order. The per-row loss and dz are
+// some of its fixed row parts (maths/row_parts.hpp) in two launches. Each part's rows are cut into a fixed
+// number of row blocks, each summing the loss and the gradient of its own rows into its own slot; the second
+// kernel adds each part's slots in slot order into the part's sums (the parts are added on the host, in part
+// order, after the MPI ranks' exchange: part_sums.hpp). The per-row loss and dz are
 // objective_row (maths/objective_math.hpp), the pixels pixel_to_unit<double>, as in the CPU reference.
 // Not here: the penalty (added on the host by add_weight_penalty, as every backend does), the host side
 // (src/cuda/device_objective.cu).
@@ -12,6 +14,7 @@
 #include "kernels.hpp"
 #include "logreg/maths/launch_sizes.hpp"
 #include "logreg/maths/objective_math.hpp"
+#include "logreg/maths/row_parts.hpp"
 
 namespace logreg::kernels {
 namespace {
@@ -20,14 +23,24 @@ constexpr int kWarps = kObjectiveThreads / 32;
 constexpr int kMicroRows = 2;     // a warp's logits: 2 rows x 5 classes, each W value used twice,
 constexpr int kMicroClasses = 5;  // each pixel value five times
 
-// Block b's rows: [first, last) of n, fixed by n and the block count alone (not by the device).
-__device__ inline int block_row(int n, int block, int blocks) {
-  return static_cast<int>(static_cast<long long>(n) * block / blocks);
+// Block b of the launch: its part (first_part + b / blocks per part), and within the part's rows the
+// (b % blocks per part)-th even share; positions [first, last) of the n rows, fixed by n alone (not by the
+// device or the launch's first part).
+__device__ inline void block_rows(const ObjectiveArgs& a, int block, int* first, int* last) {
+  const int parts = full_batch_parts(static_cast<std::size_t>(a.n));
+  const int per_part = objective_blocks_per_part(static_cast<std::size_t>(a.n));
+  const int part = a.first_part + block / per_part;
+  const int k = block % per_part;
+  const int p0 = part_start(a.n, part, parts);
+  const int rows = part_start(a.n, part + 1, parts) - p0;
+  *first = p0 + part_start(rows, k, per_part);
+  *last = p0 + part_start(rows, k + 1, per_part);
 }
 
-// Row i of the rows summed over, as a row of the set.
+// The row of the set at position i of the objective's rows (first_row <= i).
 __device__ inline std::size_t tile_row(const ObjectiveArgs& a, int i) {
-  return a.rows != nullptr ? a.rows[i] : static_cast<std::size_t>(i);
+  const int local = i - a.first_row;
+  return a.rows != nullptr ? a.rows[local] : static_cast<std::size_t>(local);
 }
 
 // words[r] = pixels 4t .. 4t+3 of row first + r of the rows, for the rows of the tile [first, min(first + R,
@@ -78,8 +91,9 @@ __global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(Ob
   double* g = plan.g_shared ? next : slot;  // (C*D + C) this block's data gradient
   for (int j = t; j < P; j += kObjectiveThreads) g[j] = 0.0;
   for (int p = t; p < 256; p += kObjectiveThreads) lut[p] = pixel_to_unit<double>(static_cast<std::uint8_t>(p));
-  const int r0 = block_row(a.n, static_cast<int>(blockIdx.x), static_cast<int>(gridDim.x));
-  const int r1 = block_row(a.n, static_cast<int>(blockIdx.x) + 1, static_cast<int>(gridDim.x));
+  int r0 = 0;
+  int r1 = 0;
+  block_rows(a, static_cast<int>(blockIdx.x), &r0, &r1);
   const int warp = t / 32;
   const int lane = t % 32;
   double loss = 0.0;  // thread 0's: the block's loss sum
@@ -190,16 +204,21 @@ __global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(Ob
   if (t == 0) slot[P] = loss;
 }
 
-// out[j] = sum over the blocks of partials[b][j], b in order; j < C*D + C + 1 (the last entry: the loss sum).
+// out[q][j] = sum over the blocks of part q of the launch of partials[b][j], b in order; j < C*D + C + 1 (the
+// last entry: the loss sum).
 __global__ void objective_combine_kernel(int entries,
-                                         int blocks,
-                                         const double* __restrict__ partials,  // (blocks, entries)
-                                         double* __restrict__ out) {          // (entries)
-  const int j = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
-  if (j >= entries) return;
+                                         int part_count,
+                                         int per_part,
+                                         const double* __restrict__ partials,  // (part_count * per_part, entries)
+                                         double* __restrict__ out) {          // (part_count, entries)
+  const std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const std::size_t E = static_cast<std::size_t>(entries);
+  if (i >= static_cast<std::size_t>(part_count) * E) return;
+  const std::size_t q = i / E;
+  const std::size_t j = i % E;
   double s = 0.0;
-  for (int b = 0; b < blocks; ++b) s += partials[static_cast<std::size_t>(b) * static_cast<std::size_t>(entries) + j];
-  out[j] = s;
+  for (int k = 0; k < per_part; ++k) s += partials[(q * static_cast<std::size_t>(per_part) + static_cast<std::size_t>(k)) * E + j];
+  out[i] = s;
 }
 
 // Shared bytes of one block for this plan.
@@ -232,17 +251,19 @@ ObjectivePlan objective_plan(int classes, int dim, std::size_t shared_optin) {
   return ObjectivePlan{0, false, false, 0};
 }
 
-void objective_evaluate(const ObjectiveArgs& a, const ObjectivePlan& plan, int blocks, double* out,
+void objective_evaluate(const ObjectiveArgs& a, const ObjectivePlan& plan, int part_count, double* out,
                         cudaStream_t stream) {
-  if (a.n <= 0 || plan.tile_rows <= 0) return;
+  if (a.n <= 0 || part_count <= 0 || plan.tile_rows <= 0) return;
+  const int per_part = objective_blocks_per_part(static_cast<std::size_t>(a.n));
   CUDA_CHECK(cudaFuncSetAttribute(objective_rows_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(plan.shared_bytes)));
-  const LaunchShape rows_shape{static_cast<unsigned>(blocks), static_cast<unsigned>(kObjectiveThreads),
+  const LaunchShape rows_shape{static_cast<unsigned>(part_count * per_part), static_cast<unsigned>(kObjectiveThreads),
                                plan.shared_bytes, kObjectiveThreads};
   launch_kernel("objective_rows_kernel", objective_rows_kernel, rows_shape, stream, a, plan);
   const int entries = a.classes * a.dim + a.classes + 1;
-  launch_kernel("objective_combine_kernel", objective_combine_kernel, elementwise_shape(static_cast<std::size_t>(entries)),
-                stream, entries, blocks, static_cast<const double*>(a.partials), out);
+  launch_kernel("objective_combine_kernel", objective_combine_kernel,
+                elementwise_shape(static_cast<std::size_t>(entries) * static_cast<std::size_t>(part_count)), stream,
+                entries, part_count, per_part, static_cast<const double*>(a.partials), out);
 }
 
 }  // namespace logreg::kernels

@@ -9,6 +9,7 @@
 #include "logreg/backend.hpp"
 #include "logreg/engine.hpp"
 #include "logreg/name_table.hpp"
+#include "logreg/maths/row_parts.hpp"
 #include "logreg/maths/sgd_math.hpp"
 
 namespace logreg {
@@ -23,9 +24,9 @@ inline constexpr NameTable<CpuSimd, 4> kCpuSimdNames = {{
     {CpuSimd::kAvx512, "avx512", "16 floats per vector, with FMA"},
 }};
 
-// The fixed row parts of the fast CPU full-batch objective (n rows cut at cpu::split_point): its sums are
-// added in part order, whatever the threads; MPI ranks share these parts out (ranks::rows_of).
-inline constexpr int kFullBatchParts = 8;
+// kFullBatchParts (maths/row_parts.hpp): the fixed row parts of every full-batch objective, the fast CPU one's
+// included (n rows cut at cpu::split_point): its sums are added in part order, whatever the threads; MPI ranks
+// share these parts out (ranks::rows_of).
 
 bool cpu_simd_supported(CpuSimd simd);  // kAuto and kSse2 always are
 

@@ -9,6 +9,7 @@
 #include "logreg/backend.hpp"
 #include "logreg/engine.hpp"
 #include "logreg/maths/sgd_math.hpp"
+#include "logreg/part_sums.hpp"
 
 namespace logreg {
 
@@ -58,16 +59,22 @@ void reference_sgd_update(Model& model, const double* dw, const double* db, floa
 
 // The reference's full-batch objective (FullBatchEngine::full_batch_objective, maths/objective_math.hpp) of a
 // Linear(D -> C) model with `head` over rows `rows` of images/labels, x = pixel_to_unit<double>, every sum in
-// double and in row order: params (C*D + C) W then b, grad (C*D + C). Returns f.
+// double: the rows cut into the fixed parts of maths/row_parts.hpp, each part's rows summed in row order into
+// the part's own sums, the parts added in part order (part_sums.hpp). params (C*D + C) W then b, grad
+// (C*D + C). Returns f. `share`: the parts this process computes and the exchange of the others' (all parts
+// in one process by default; the engine passes ranks::part_share(), so that MPI ranks split the rows); every
+// row and label is checked whichever parts are computed here, and only the computed parts' pixels are read.
 double reference_full_batch_objective(const ImageSet& images, const LabelSet& labels,
                                       const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
-                                      const double* params, double l2, double* grad);
+                                      const double* params, double l2, double* grad, const PartShare& share = {});
 
 // The reference's Hessian-vector product of that objective (FullBatchEngine::full_batch_hessian_vector), softmax
-// head only (UsageError otherwise): per row, in row order and in double, p from objective_row_probs at params,
-// u = V x + v_b and hessian_row (maths/objective_math.hpp); then the penalty's l2 v. v, hv: (C*D + C).
+// head only (UsageError otherwise): per row, in double, p from objective_row_probs at params, u = V x + v_b and
+// hessian_row (maths/objective_math.hpp), the rows in the same parts (each in row order, the parts added in part
+// order); then the penalty's l2 v. v, hv: (C*D + C). `share` as above.
 void reference_full_batch_hessian_vector(const ImageSet& images, const LabelSet& labels,
                                          const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
-                                         const double* params, double l2, const double* v, double* hv);
+                                         const double* params, double l2, const double* v, double* hv,
+                                         const PartShare& share = {});
 
 }  // namespace logreg

@@ -12,6 +12,7 @@
 #include "logreg/engine.hpp"
 #include "logreg/name_table.hpp"
 #include "logreg/maths/sgd_math.hpp"
+#include "logreg/part_sums.hpp"
 
 namespace logreg {
 
@@ -48,8 +49,9 @@ inline bool parse_residency(const std::string& s, Residency* out) { return parse
 std::size_t resident_bytes(std::size_t rows, std::size_t dim, int classes, std::size_t cublas_workspace_bytes);
 
 // Device bytes the full-batch objective allocates for `rows` rows with the set on the device: its row list
-// (uint32 per row), the parameters, the summed gradient and loss, and one such slot per row block
-// (kernels::objective_row_blocks), all double. With the set streamed it allocates the same less the row list.
+// (uint32 per row), the parameters, each row part's summed gradient and loss, and one such slot per row block
+// (kernels::objective_blocks_per_part per part), all double. With the set streamed it allocates the same less the
+// row list. (An MPI rank that computes some of the parts needs less: this is the bound.)
 std::size_t objective_device_bytes(std::size_t rows, std::size_t dim, int classes);
 
 // kAuto -> kDevice when resident <= free_bytes / 2, else kStream; kDevice and kStream are returned as
@@ -94,6 +96,9 @@ struct CudaOptions {
   int profile_epoch = 0;         // 1-based epoch bracketed by cudaProfilerStart/Stop; 0 = none
   OptimizerConfig optimizer;     // momentum / Nesterov / weight decay, fused into the update kernel
   std::vector<float> velocity;   // (C*D + C) saved momentum state to continue from, or empty
+  // The full-batch engine: which of the objective's row parts this process computes and the exchange of the
+  // others' (all of them and none by default; under MPI ranks, ranks::part_share() of the executable).
+  PartShare parts;
 };
 
 // Throws ResourceError (CUDA/cuBLAS failures, out of memory). The image/label sets must outlive it.
@@ -103,7 +108,7 @@ std::unique_ptr<TrainerBackend> make_cuda_backend(const ImageSet& train_images,
 
 // The full-batch engine (no SGD state: no DeviceStep, step graphs, cuBLAS handle or evaluator): the objective in
 // double on the device (src/cuda/device_objective.hpp), for a model of `shape`'s head, classes and pixels (its
-// parameters are not used). Of `options` it reads device and residency: with the set on the device its pixels
+// parameters are not used). Of `options` it reads device, residency and parts: with the set on the device its pixels
 // and labels are uploaded once; streamed, the rows are gathered once into pinned host memory. No
 // Hessian-vector product (UsageError). Throws as make_cuda_backend; the sets must outlive it.
 std::unique_ptr<FullBatchEngine> make_cuda_full_batch_engine(const ImageSet& train_images,

@@ -25,10 +25,11 @@ struct FeatureFitTerms {
 
 // f and df/dparams over every row of `x` (labels y, class indices < num_classes), in double:
 //   f = sum_i a_i loss_i / S + ||W||^2 l2 / 2   (a_i, S of FeatureFitTerms; a_i = 1, S = n by default).
-// parts = 1 is the reference (--device reference: one plain pass in row order over each row's nonzeros); parts
-// > 1 (the cpu device) is the fused pass of the fast CPU backend (cpu/full_batch_objective.hpp) in its fixed
-// row parts on `team`, bit-identical at any thread count; under MPI ranks each rank runs its share of the parts
-// and every part's sums are exchanged (ranks.hpp), so the result is also the same at any rank count.
+// parts = 1 is the reference (--device reference: plain loops over each row's nonzeros, the rows in the fixed
+// parts of maths/row_parts.hpp, each in row order, the parts added in part order); parts > 1 (the cpu device) is
+// the fused pass of the fast CPU backend (cpu/full_batch_objective.hpp) in its fixed row parts on `team`,
+// bit-identical at any thread count. On both, under MPI ranks each rank runs its share of the parts and every
+// part's sums are exchanged (ranks.hpp, part_sums.hpp), so the result is also the same at any rank count.
 class FeatureObjective {
  public:
   FeatureObjective(const FeatureMatrix& x, const std::vector<std::uint32_t>& y, LossHead head, int num_classes,

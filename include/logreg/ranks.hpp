@@ -15,6 +15,8 @@
 #include <string>
 #include <utility>
 
+#include "logreg/part_sums.hpp"
+
 namespace logreg::ranks {
 
 // Starts MPI when this build has it and the process was started by an MPI launcher (mpirun, srun); call once,
@@ -32,6 +34,7 @@ bool active();
 int rank();        // 0 .. size() - 1; 0 without MPI
 int size();        // 1 without MPI
 int local_size();  // ranks on this node (they share its cores); 1 without MPI
+int local_rank();  // 0 .. local_size() - 1: this rank among those of its node (picks its GPU); 0 without MPI
 bool is_root();    // rank() == 0: the rank that prints, writes metrics and saves
 // "rank r of N: " when size() > 1, else "" (prefixes the messages a rank prints on stderr).
 std::string message_prefix();
@@ -45,6 +48,9 @@ std::pair<std::size_t, std::size_t> rows_of(std::size_t n, int parts);
 // buffer is (parts, stride) doubles; this rank filled its parts_of(parts) rows. On return every rank holds
 // every rank's rows (MPI_Allgatherv in place). No-op with one rank.
 void allgather_parts(double* buffer, int parts, std::size_t stride);
+// parts_of and allgather_parts as a PartShare (part_sums.hpp), for the engines that compute the objective part
+// by part (the reference here; the CUDA module, which is handed it through CudaOptions).
+inline PartShare part_share() { return PartShare{&parts_of, &allgather_parts}; }
 
 // FNV-1a over the bytes of what every rank fits, for check_same.
 struct Fingerprint {

@@ -12,13 +12,13 @@
 #include <thread>
 #include <vector>
 
+#include "logreg/maths/row_parts.hpp"
+
 namespace logreg::cpu {
 
 // Part `part` of `parts` even parts of n items starts at split_point(n, part, parts) (and ends where the
 // next starts): fixed ranges, so results do not depend on how many threads run them.
-inline int split_point(int n, int part, int parts) {
-  return static_cast<int>(static_cast<std::int64_t>(n) * part / parts);
-}
+inline int split_point(int n, int part, int parts) { return part_start(n, part, parts); }
 
 // A fixed team of threads that runs one job at a time: job(part) for every part in [0, parts), each part
 // exactly once, on the calling thread and on whichever workers are awake to claim parts. A part's result

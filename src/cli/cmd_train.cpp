@@ -162,24 +162,21 @@ void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& spli
   throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
 }
 
-// Under mpirun -np N > 1: what runs over ranks (the full-batch solvers on the cpu backend, IDX or feature files,
-// whose objectives sum fixed row parts that the ranks share out, ranks.hpp; SGD on the CPU, synchronous or local,
-// rank_sgd.hpp), and only rank 0 writes --save and --metrics.
+// Under mpirun -np N > 1: what runs over ranks (the full-batch solvers, whose objectives sum fixed row parts that
+// the ranks share out, ranks.hpp: IDX images on every device, with one GPU per rank on cuda; feature files on cpu
+// and reference; SGD on the CPU, synchronous or local, rank_sgd.hpp), and only rank 0 writes --save and --metrics.
 void apply_rank_rules(RunSettings& o) {
-  if (o.device == Device::kCuda) {
-    throw UsageError("--device cuda does not run over MPI ranks: use --device cpu (or auto without a GPU)");
-  }
-  if (o.device == Device::kReference && (is_full_batch(o.solver) || o.average_every == 0)) {
-    // The reference adds every row into one sum in row order: shared out over ranks, the parts' sums would be
-    // added in another order, and the fit would differ from the single process's in its last bits.
-    throw UsageError(std::string("--device reference does not run ") +
-                     (is_full_batch(o.solver) ? "--solver " + std::string(solver_name(o.solver))
-                                              : std::string("synchronous SGD")) +
-                     " over MPI ranks: it sums all rows in one pass in row order, which ranks cannot share without "
-                     "changing its result; use --device cpu (fixed row parts, the same weights at any rank count)" +
-                     (is_full_batch(o.solver) ? "" : ", or local SGD (--average-every K)"));
-  }
-  if (is_feature_file(o.data) && !is_full_batch(o.solver)) {
+  const bool sgd = !is_full_batch(o.solver);  // the full-batch solvers run over ranks on every device
+  if (sgd && o.device == Device::kCuda) {
+    throw UsageError("--device cuda does not run SGD over MPI ranks: use --device cpu (or auto without a GPU), or "
+                     "--solver lbfgs");
+  } else if (sgd && o.device == Device::kReference && o.average_every == 0) {
+    // The reference's SGD step adds its batch's rows into one sum in row order: shared out over ranks, the parts'
+    // sums would be added in another order, and the run would differ from the single process's in its last bits.
+    throw UsageError("--device reference does not run synchronous SGD over MPI ranks: its step sums the batch in one "
+                     "pass in row order, which ranks cannot share without changing its result; use --device cpu "
+                     "(fixed row parts, the same weights at any rank count), or local SGD (--average-every K)");
+  } else if (sgd && is_feature_file(o.data)) {
     throw UsageError("--solver sgd does not run over MPI ranks on a feature file (" + *o.data +
                      "): use --solver lbfgs, or IDX files");
   }
@@ -426,9 +423,6 @@ void run_train(RunSettings o) {
     MadeFullBatchEngine made = make_full_batch_engine(request, data.train_images, data.train_labels, initial);
     const std::unique_ptr<FullBatchEngine> engine = std::move(made.engine);
     const nlohmann::ordered_json settings = announce(made.note, *engine);
-    if (ranks::size() > 1 && engine->traits().gpu) {
-      throw UsageError("--device auto chose " + engine->name() + ", which does not run over MPI ranks: give --device cpu");
-    }
     if (o.solver == Solver::kNewtonCg && engine->traits().gpu) {
       throw UsageError("--solver newton-cg runs on --device cpu or reference (--device auto chose " + engine->name() + ")");
     }

@@ -1,6 +1,7 @@
 // The CPU reference engines: the SGD backend (one step at a time with plain loops, float32 parameters and every
 // sum (logits, gradients, losses) in double) and the full-batch engine (the objective and its Hessian-vector
-// product in double, in row order). The per-row maths comes from row_math.hpp and objective_math.hpp.
+// product in double, each of the fixed row parts in row order, the parts added in part order, part_sums.hpp). The
+// per-row maths comes from row_math.hpp and objective_math.hpp.
 #include "logreg/cpu_reference.hpp"
 
 #include <algorithm>
@@ -12,6 +13,9 @@
 #include "logreg/feature_sgd.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/row_math.hpp"
+#include "logreg/maths/row_parts.hpp"
+#include "logreg/part_sums.hpp"
+#include "logreg/ranks.hpp"
 
 namespace logreg {
 namespace {
@@ -115,7 +119,8 @@ class CpuReferenceBackend final : public TrainerBackend {
   std::vector<float> velocity_;  // (C*D + C) when momentum is on
 };
 
-// The full-batch engine: the training set and the model's shape, nothing else.
+// The full-batch engine: the training set and the model's shape, nothing else. Under MPI ranks it computes its
+// rank's parts of the objective and receives the others' (ranks::part_share()).
 class CpuReferenceFullBatch final : public FullBatchEngine {
  public:
   CpuReferenceFullBatch(const ImageSet& images, const LabelSet& labels, const Model& shape)
@@ -127,12 +132,12 @@ class CpuReferenceFullBatch final : public FullBatchEngine {
 
   double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
                               double* grad) override {
-    return reference_full_batch_objective(images_, labels_, rows, head_, classes_, params, l2, grad);
+    return reference_full_batch_objective(images_, labels_, rows, head_, classes_, params, l2, grad, ranks::part_share());
   }
 
   void full_batch_hessian_vector(const std::vector<std::uint32_t>& rows, const double* params, double l2,
                                  const double* v, double* hv) override {
-    reference_full_batch_hessian_vector(images_, labels_, rows, head_, classes_, params, l2, v, hv);
+    reference_full_batch_hessian_vector(images_, labels_, rows, head_, classes_, params, l2, v, hv, ranks::part_share());
   }
 
  private:
@@ -234,22 +239,12 @@ Totals reference_sgd_step(Model& model, const float* x, const std::uint8_t* labe
   return totals;
 }
 
-double reference_full_batch_objective(const ImageSet& images, const LabelSet& labels,
-                                      const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
-                                      const double* params, double l2, double* grad) {
-  const int C = num_classes;
-  const std::size_t D = images.dim();
-  const std::size_t n_weights = static_cast<std::size_t>(C) * D;
-  if (rows.empty()) throw std::invalid_argument("reference_full_batch_objective: no rows");
-  const double inv_n = 1.0 / static_cast<double>(rows.size());
-  std::fill(grad, grad + n_weights + static_cast<std::size_t>(C), 0.0);
-  double* grad_b = grad + n_weights;
-  std::vector<double> x(D);
-  std::vector<std::uint32_t> nonzero;  // the row's nonzero pixels: a zero adds nothing to a sum
-  nonzero.reserve(D);
-  std::vector<double> z(static_cast<std::size_t>(C));
-  std::vector<double> dz(static_cast<std::size_t>(C));
-  double loss_sum = 0.0;
+namespace {
+
+// Every row below the set's count and every label below C (the same checks on every MPI rank, whichever parts
+// it computes).
+void check_objective_rows(const ImageSet& images, const LabelSet& labels, const std::vector<std::uint32_t>& rows,
+                          int C) {
   for (const std::uint32_t row : rows) {
     if (row >= images.count) {
       throw DataError(images.path, "row " + std::to_string(row) + " is past the " + std::to_string(images.count) +
@@ -259,6 +254,41 @@ double reference_full_batch_objective(const ImageSet& images, const LabelSet& la
       throw DataError(labels.path, "label " + std::to_string(labels.labels[row]) + " at row " + std::to_string(row) +
                                        " is not below the model's " + std::to_string(C) + " classes");
     }
+  }
+}
+
+// Runs body(position, part's sums) for the rows of parts [first, last) of `rows`, each part's rows in row order
+// into its own (stride) sums; sums is (last - first, stride), zeroed by the caller.
+template <typename RowBody>
+void for_rows_of_parts(std::size_t n, int first, int last, std::size_t stride, double* sums, RowBody&& body) {
+  const int ni = static_cast<int>(n);
+  const int parts = full_batch_parts(n);
+  for (int p = first; p < last; ++p) {
+    double* part = sums + static_cast<std::size_t>(p - first) * stride;
+    for (int i = part_start(ni, p, parts); i < part_start(ni, p + 1, parts); ++i) body(static_cast<std::size_t>(i), part);
+  }
+}
+
+}  // namespace
+
+double reference_full_batch_objective(const ImageSet& images, const LabelSet& labels,
+                                      const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
+                                      const double* params, double l2, double* grad, const PartShare& share) {
+  const int C = num_classes;
+  const std::size_t D = images.dim();
+  const std::size_t n_weights = static_cast<std::size_t>(C) * D;
+  const std::size_t n_params = n_weights + static_cast<std::size_t>(C);
+  if (rows.empty()) throw std::invalid_argument("reference_full_batch_objective: no rows");
+  check_objective_rows(images, labels, rows, C);
+  const double inv_n = 1.0 / static_cast<double>(rows.size());
+  std::vector<double> x(D);
+  std::vector<std::uint32_t> nonzero;  // the row's nonzero pixels: a zero adds nothing to a sum
+  nonzero.reserve(D);
+  std::vector<double> z(static_cast<std::size_t>(C));
+  std::vector<double> dz(static_cast<std::size_t>(C));
+  // One row into its part's sums: (C*D + C) data gradient, then the loss sum.
+  auto row_into = [&](std::size_t i, double* sums) {
+    const std::uint32_t row = rows[i];
     const std::uint8_t* px = images.image(row);
     nonzero.clear();
     for (std::size_t d = 0; d < D; ++d) {
@@ -271,21 +301,25 @@ double reference_full_batch_objective(const ImageSet& images, const LabelSet& la
       for (const std::uint32_t d : nonzero) acc += w[d] * x[d];
       z[static_cast<std::size_t>(c)] = acc;
     }
-    loss_sum += objective_row<double>(head, z.data(), C, labels.labels[row], inv_n, dz.data());
+    sums[n_params] += objective_row<double>(head, z.data(), C, labels.labels[row], inv_n, dz.data());
     for (int c = 0; c < C; ++c) {
       const double g = dz[static_cast<std::size_t>(c)];
-      double* gw = grad + static_cast<std::size_t>(c) * D;
+      double* gw = sums + static_cast<std::size_t>(c) * D;
       for (const std::uint32_t d : nonzero) gw[d] += g * x[d];
-      grad_b[c] += g;
+      sums[n_weights + static_cast<std::size_t>(c)] += g;
     }
-  }
-  const double penalty = add_weight_penalty(params, grad, n_weights, l2);
-  return loss_sum * inv_n + penalty;
+  };
+  std::vector<double> part_sums;
+  return objective_from_parts(
+      rows.size(), n_params, n_weights, share, part_sums,
+      [&](int first, int last, double* sums) { for_rows_of_parts(rows.size(), first, last, n_params + 1, sums, row_into); },
+      params, l2, grad);
 }
 
 void reference_full_batch_hessian_vector(const ImageSet& images, const LabelSet& labels,
                                          const std::vector<std::uint32_t>& rows, LossHead head, int num_classes,
-                                         const double* params, double l2, const double* v, double* hv) {
+                                         const double* params, double l2, const double* v, double* hv,
+                                         const PartShare& share) {
   if (head != LossHead::kSoftmax) {
     throw UsageError(std::string("--solver newton-cg needs the Hessian of --loss softmax; --loss ") +
                      loss_head_name(head) + " has none here (use --solver lbfgs)");
@@ -293,16 +327,16 @@ void reference_full_batch_hessian_vector(const ImageSet& images, const LabelSet&
   const int C = num_classes;
   const std::size_t D = images.dim();
   const std::size_t n_weights = static_cast<std::size_t>(C) * D;
+  const std::size_t n_params = n_weights + static_cast<std::size_t>(C);
   if (rows.empty()) throw std::invalid_argument("reference_full_batch_hessian_vector: no rows");
+  check_objective_rows(images, labels, rows, C);
   const double inv_n = 1.0 / static_cast<double>(rows.size());
-  std::fill(hv, hv + n_weights + static_cast<std::size_t>(C), 0.0);
   std::vector<double> x(D);
   std::vector<double> z(static_cast<std::size_t>(C)), dz(static_cast<std::size_t>(C)), p(static_cast<std::size_t>(C));
   std::vector<double> u(static_cast<std::size_t>(C)), r(static_cast<std::size_t>(C));
-  for (const std::uint32_t row : rows) {
-    if (row >= images.count || labels.labels[row] >= C) {
-      throw DataError(images.path, "row " + std::to_string(row) + " is past the set or its label past the classes");
-    }
+  // One row's share of H v into its part's sums (C*D + C).
+  auto row_into = [&](std::size_t i, double* sums) {
+    const std::uint32_t row = rows[i];
     const std::uint8_t* px = images.image(row);
     for (std::size_t d = 0; d < D; ++d) x[d] = pixel_to_unit<double>(px[d]);
     for (int c = 0; c < C; ++c) {
@@ -320,12 +354,16 @@ void reference_full_batch_hessian_vector(const ImageSet& images, const LabelSet&
     hessian_row<double>(p.data(), u.data(), C, inv_n, r.data());
     for (int c = 0; c < C; ++c) {
       const std::size_t cs = static_cast<std::size_t>(c);
-      double* h = hv + cs * D;
+      double* h = sums + cs * D;
       for (std::size_t d = 0; d < D; ++d) h[d] += r[cs] * x[d];
-      hv[n_weights + cs] += r[cs];
+      sums[n_weights + cs] += r[cs];
     }
-  }
-  add_weight_penalty_hv(v, hv, n_weights, l2);
+  };
+  std::vector<double> part_sums;
+  hessian_vector_from_parts(
+      rows.size(), n_params, n_weights, share, part_sums,
+      [&](int first, int last, double* sums) { for_rows_of_parts(rows.size(), first, last, n_params, sums, row_into); },
+      v, l2, hv);
 }
 
 std::unique_ptr<TrainerBackend> make_cpu_reference_backend(const ImageSet& train_images,

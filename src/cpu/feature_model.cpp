@@ -1,5 +1,6 @@
 // The full-batch objective over feature matrices (include/logreg/feature_model.hpp): on the reference, plain
-// double loops per row in row order (dense rows converted once into a row buffer, CSR rows over their nonzeros);
+// double loops over the rows' fixed parts, each in row order (dense rows converted once into a row buffer, CSR
+// rows over their nonzeros), the parts added in part order;
 // on the cpu device, the fast CPU backend's fused pass (cpu/full_batch_objective.hpp) over the rows in their
 // stored layout. The per-row loss and gradient are objective_row (objective_math.hpp), as for every backend.
 // Their logits and evaluation: evaluation.cpp.
@@ -12,22 +13,25 @@
 #include "logreg/errors.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/row_math.hpp"
+#include "logreg/maths/row_parts.hpp"
+#include "logreg/part_sums.hpp"
+#include "logreg/ranks.hpp"
 #include "simd_kernels.hpp"
 
 namespace logreg {
 namespace {
 
-// Calls fn(i, index, values, nnz) for every row i in order with its nonzeros in column order (dense rows
-// converted to double, zeros skipped: a zero adds nothing to a sum).
+// Calls fn(i, index, values, nnz) for every row i of [first, last) in order with its nonzeros in column order
+// (dense rows converted to double, zeros skipped: a zero adds nothing to a sum).
 template <class Fn>
-void for_each_row(const FeatureMatrix& x, Fn&& fn) {
+void for_each_row(const FeatureMatrix& x, std::size_t first, std::size_t last, Fn&& fn) {
   const std::size_t D = x.cols;
   std::vector<double> row(x.sparse ? 0 : D);
   std::vector<std::uint32_t> nonzero;
   std::vector<double> nonzero_values;
   nonzero.reserve(x.sparse ? 0 : D);
   nonzero_values.reserve(x.sparse ? 0 : D);
-  for (std::size_t i = 0; i < x.rows; ++i) {
+  for (std::size_t i = first; i < last; ++i) {
     if (x.sparse) {
       const std::uint64_t k0 = x.row_start[i];
       fn(i, x.col_index.data() + k0, x.values.data() + k0, static_cast<std::size_t>(x.row_start[i + 1] - k0));
@@ -76,6 +80,19 @@ void add_row_gradient(const double* r, std::size_t C, const std::uint32_t* idx, 
 }
 
 // grad (C*D + C) = gt (D, C) transposed, then its bias part.
+// Runs row(i, index, values, nnz, sums) for the rows of parts [first, last) of the n rows' fixed parts
+// (maths/row_parts.hpp), each part's rows in row order into its own (stride) sums; sums is (last - first, stride).
+template <class RowFn>
+void for_rows_of_parts(const FeatureMatrix& x, int first, int last, std::size_t stride, double* sums, RowFn&& row) {
+  const int n = static_cast<int>(x.rows);
+  const int parts = full_batch_parts(x.rows);
+  for (int p = first; p < last; ++p) {
+    double* part = sums + static_cast<std::size_t>(p - first) * stride;
+    for_each_row(x, static_cast<std::size_t>(part_start(n, p, parts)), static_cast<std::size_t>(part_start(n, p + 1, parts)),
+                 [&](std::size_t i, const std::uint32_t* idx, const double* val, std::size_t nnz) { row(i, idx, val, nnz, part); });
+  }
+}
+
 void untranspose(const std::vector<double>& gt, std::size_t C, std::size_t D, double* grad) {
   for (std::size_t c = 0; c < C; ++c) {
     for (std::size_t d = 0; d < D; ++d) grad[c * D + d] = gt[d * C + c];
@@ -190,42 +207,48 @@ void FeatureObjective::hessian_vector(const double* params, double l2, const dou
   if (!terms_.intercept) std::copy(h, h + parameter_count(), hv);
 }
 
-// One pass in row order: each logit and each gradient element summed over the row's nonzeros in column order,
-// and over the rows in row order (for uint8 rows the same values as the CPU reference's IDX objective).
+// The rows' fixed parts (maths/row_parts.hpp), each part's rows in row order: each logit and each gradient element
+// summed over the row's nonzeros in column order; the parts' sums added in part order, after the MPI ranks'
+// exchange (part_sums.hpp; for uint8 rows the same values as the CPU reference's IDX objective).
 double FeatureObjective::reference(const double* params, double l2, double* grad) const {
   const std::size_t D = x_.cols, C = static_cast<std::size_t>(C_);
+  const std::size_t P = C * D + C;
   const std::vector<double> wt = transposed_weights(params, C, D);
   const double* b = params + C * D;
   const double inv_total = 1.0 / terms_.weight_total;
   const double* weights = terms_.row_weights.empty() ? nullptr : terms_.row_weights.data();
-  std::vector<double> gt(C * D + C, 0.0), z(C), dz(C);
-  double sum = 0.0;
-  for_each_row(x_, [&](std::size_t i, const std::uint32_t* idx, const double* val, std::size_t nnz) {
+  std::vector<double> gt(P + 1), z(C), dz(C), sums;  // gt: (D, C) weight sums, C bias sums, then the loss sum
+  auto row = [&](std::size_t i, const std::uint32_t* idx, const double* val, std::size_t nnz, double* part) {
     row_logits(wt.data(), b, C, idx, val, nnz, z.data());
     const double scale = weights != nullptr ? weights[i] * inv_total : inv_total;
     const double loss = objective_row<double>(head_, z.data(), C_, static_cast<int>(y_[i]), scale, dz.data());
-    sum += weights != nullptr ? weights[i] * loss : loss;
-    add_row_gradient(dz.data(), C, idx, val, nnz, gt.data(), gt.data() + C * D);
-  });
+    part[P] += weights != nullptr ? weights[i] * loss : loss;
+    add_row_gradient(dz.data(), C, idx, val, nnz, part, part + C * D);
+  };
+  sum_row_parts(x_.rows, P + 1, P + 1, ranks::part_share(), sums,
+                [&](int first, int last, double* out) { for_rows_of_parts(x_, first, last, P + 1, out, row); }, gt.data());
   untranspose(gt, C, D, grad);
-  return sum * inv_total + add_weight_penalty(params, grad, C * D, l2);
+  return gt[P] * inv_total + add_weight_penalty(params, grad, C * D, l2);
 }
 
-// The Hessian-vector product in row order, each row's probabilities recomputed at params.
+// The Hessian-vector product in the same parts, each row's probabilities recomputed at params.
 void FeatureObjective::reference_hessian_vector(const double* params, double l2, const double* v, double* hv) const {
   const std::size_t D = x_.cols, C = static_cast<std::size_t>(C_);
+  const std::size_t P = C * D + C;
   const std::vector<double> wt = transposed_weights(params, C, D), vt = transposed_weights(v, C, D);
   const double inv_total = 1.0 / terms_.weight_total;
   const double* weights = terms_.row_weights.empty() ? nullptr : terms_.row_weights.data();
-  std::vector<double> gt(C * D + C, 0.0), z(C), dz(C), p(C), u(C), r(C);
-  for_each_row(x_, [&](std::size_t i, const std::uint32_t* idx, const double* val, std::size_t nnz) {
+  std::vector<double> gt(P), z(C), dz(C), p(C), u(C), r(C), sums;
+  auto row = [&](std::size_t i, const std::uint32_t* idx, const double* val, std::size_t nnz, double* part) {
     row_logits(wt.data(), params + C * D, C, idx, val, nnz, z.data());
     const double scale = weights != nullptr ? weights[i] * inv_total : inv_total;
     objective_row_probs<double>(z.data(), C_, static_cast<int>(y_[i]), scale, dz.data(), p.data());
     row_logits(vt.data(), v + C * D, C, idx, val, nnz, u.data());
     hessian_row<double>(p.data(), u.data(), C_, scale, r.data());
-    add_row_gradient(r.data(), C, idx, val, nnz, gt.data(), gt.data() + C * D);
-  });
+    add_row_gradient(r.data(), C, idx, val, nnz, part, part + C * D);
+  };
+  sum_row_parts(x_.rows, P, P, ranks::part_share(), sums,
+                [&](int first, int last, double* out) { for_rows_of_parts(x_, first, last, P, out, row); }, gt.data());
   untranspose(gt, C, D, hv);
   add_weight_penalty_hv(v, hv, C * D, l2);
 }

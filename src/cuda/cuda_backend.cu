@@ -25,6 +25,7 @@
 #include "epoch_runner.hpp"
 #include "evaluator.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/part_sums.hpp"
 #include "resident_input.hpp"
 #include "streamed_input.hpp"
 
@@ -199,8 +200,10 @@ class CudaBackend final : public TrainerBackend {
 
 // The full-batch engine: the device, one stream and DeviceObjective; no DeviceStep (no SGD parameters, momentum
 // or step graphs), no cuBLAS handle, no evaluator. With the set on the device (residency device, or auto when it
-// fits in half the free memory) its pixels and labels are uploaded once, here; streamed, DeviceObjective reads
-// the rows it gathers into pinned host memory.
+// fits in half the free memory) the pixels and labels of the rows the set holds (all of them, or an MPI rank's
+// window) are uploaded once, here; streamed, DeviceObjective reads the rows it gathers into pinned host memory.
+// The objective is its row parts' sums, this process's parts computed here and the others' received through
+// options.parts (part_sums.hpp).
 class CudaFullBatch final : public FullBatchEngine {
  public:
   CudaFullBatch(const ImageSet& train_images, const LabelSet& train_labels, const Model& shape,
@@ -209,13 +212,15 @@ class CudaFullBatch final : public FullBatchEngine {
         train_images_(train_images),
         train_labels_(train_labels),
         head_(checked_model(shape).head),
+        classes_(shape.num_classes),
+        share_(options.parts),
         objective_(shape.num_classes, shape.input_dim, prop_.sharedMemPerBlockOptin) {
     check_training_set(train_images_, train_labels_, shape.input_dim);
     check_labels(train_labels_, shape.num_classes);
     std::size_t free_bytes = 0;
     std::size_t total_bytes = 0;
     CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-    const std::size_t count = train_images_.count;
+    const std::size_t count = train_images_.loaded();  // the rows held, from row train_images_.first
     const std::size_t on_device = count * train_images_.dim() + count +
                                   objective_device_bytes(count, train_images_.dim(), shape.num_classes);
     if (resolve_residency(options.residency, on_device, free_bytes) == Residency::kDevice && count > 0) {
@@ -223,8 +228,8 @@ class CudaFullBatch final : public FullBatchEngine {
       labels_ = DeviceBuffer<std::uint8_t>(count);
       CUDA_CHECK(cudaMemcpyAsync(pixels_.data(), train_images_.pixels.data(), pixels_.bytes(), cudaMemcpyHostToDevice,
                                  stream_.get()));
-      CUDA_CHECK(cudaMemcpyAsync(labels_.data(), train_labels_.labels.data(), labels_.bytes(), cudaMemcpyHostToDevice,
-                                 stream_.get()));
+      CUDA_CHECK(cudaMemcpyAsync(labels_.data(), train_labels_.labels.data() + train_images_.first, labels_.bytes(),
+                                 cudaMemcpyHostToDevice, stream_.get()));
       stream_.synchronize();
     }
   }
@@ -240,13 +245,19 @@ class CudaFullBatch final : public FullBatchEngine {
 
   BackendTraits traits() const override { return cuda_traits(); }
 
-  // In double on the device (DeviceObjective): over the set uploaded above, or over the rows gathered once
-  // into pinned host memory that the kernel reads in place.
+  // In double on the device (DeviceObjective): this process's row parts over the set uploaded above, or over
+  // the rows gathered once into pinned host memory that the kernel reads in place; then every part's sums
+  // (exchanged when MPI ranks share the parts) added in part order on the host, and the penalty.
   double full_batch_objective(const std::vector<std::uint32_t>& rows, const double* params, double l2,
                               double* grad) override {
     const bool resident = pixels_.size() > 0;
-    return objective_.evaluate(train_images_, train_labels_, resident ? pixels_.data() : nullptr,
-                               resident ? labels_.data() : nullptr, rows, params, l2, grad, head_, stream_.get());
+    const std::size_t n_weights = static_cast<std::size_t>(classes_) * train_images_.dim();
+    const std::size_t n_params = n_weights + static_cast<std::size_t>(classes_);
+    auto compute = [&](int first, int last, double* sums) {
+      objective_.part_sums(train_images_, train_labels_, resident ? pixels_.data() : nullptr,
+                           resident ? labels_.data() : nullptr, rows, first, last, params, head_, stream_.get(), sums);
+    };
+    return objective_from_parts(rows.size(), n_params, n_weights, share_, part_sums_, compute, params, l2, grad);
   }
 
  private:
@@ -254,9 +265,12 @@ class CudaFullBatch final : public FullBatchEngine {
   const ImageSet& train_images_;
   const LabelSet& train_labels_;
   LossHead head_;
+  int classes_;
+  PartShare share_;                    // the parts this process computes, the exchange of the others'
+  std::vector<double> part_sums_;      // (parts, C*D + C + 1) every part's sums
   CudaStream stream_;
-  DeviceBuffer<std::uint8_t> pixels_;  // (N, D) the set on the device, or empty (streamed)
-  DeviceBuffer<std::uint8_t> labels_;  // (N)
+  DeviceBuffer<std::uint8_t> pixels_;  // (loaded rows, D) the set (or a rank's window) on the device, or empty
+  DeviceBuffer<std::uint8_t> labels_;  // (loaded rows)
   DeviceObjective objective_;
 };
 

@@ -13,7 +13,7 @@
 #define LOGREG_CUDA_MODULE_FILE "liblogreg_cuda_module.so"
 
 // Changes whenever the entry points' signatures or the types they pass change.
-#define LOGREG_CUDA_MODULE_ABI "logreg_cuda_module 2 " __VERSION__
+#define LOGREG_CUDA_MODULE_ABI "logreg_cuda_module 3 " __VERSION__
 
 extern "C" {
 // The ABI tag the module was built with.

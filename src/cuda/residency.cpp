@@ -14,8 +14,10 @@ namespace logreg {
 
 std::size_t objective_device_bytes(std::size_t rows, std::size_t dim, int classes) {
   const std::size_t P = static_cast<std::size_t>(classes) * dim + static_cast<std::size_t>(classes);
-  const std::size_t blocks = static_cast<std::size_t>(kernels::objective_row_blocks(rows));
-  return rows * sizeof(std::uint32_t) + (P + (P + 1) + blocks * (P + 1)) * sizeof(double);
+  // the rows, the parameters, each part's sums and each row block's slot
+  const std::size_t parts = static_cast<std::size_t>(full_batch_parts(rows));
+  const std::size_t blocks = parts * static_cast<std::size_t>(kernels::objective_blocks_per_part(rows));
+  return rows * sizeof(std::uint32_t) + (P + parts * (P + 1) + blocks * (P + 1)) * sizeof(double);
 }
 
 std::size_t resident_bytes(std::size_t rows, std::size_t dim, int classes, std::size_t cublas_workspace_bytes) {

@@ -20,6 +20,7 @@ bool g_started = false;
 int g_rank = 0;
 int g_size = 1;
 int g_local_size = 1;
+int g_local_rank = 0;
 
 bool launched_by_mpi() {
   for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK"}) {
@@ -55,6 +56,7 @@ bool start(int* argc, char*** argv) {
   check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &node),
         "MPI_Comm_split_type");
   check(MPI_Comm_size(node, &g_local_size), "MPI_Comm_size");
+  check(MPI_Comm_rank(node, &g_local_rank), "MPI_Comm_rank");
   MPI_Comm_free(&node);
   return true;
 }
@@ -73,6 +75,7 @@ bool active() { return g_started; }
 int rank() { return g_rank; }
 int size() { return g_size; }
 int local_size() { return g_local_size; }
+int local_rank() { return g_local_rank; }
 bool is_root() { return g_rank == 0; }
 
 std::string message_prefix() {

@@ -25,6 +25,7 @@ bool active() { return false; }
 int rank() { return 0; }
 int size() { return 1; }
 int local_size() { return 1; }
+int local_rank() { return 0; }
 bool is_root() { return true; }
 std::string message_prefix() { return ""; }
 std::pair<int, int> parts_of(int parts) { return {0, parts}; }

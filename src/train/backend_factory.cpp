@@ -9,6 +9,7 @@
 #include "logreg/cpu_fast.hpp"
 #include "logreg/cpu_reference.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/ranks.hpp"
 
 namespace logreg {
 
@@ -76,17 +77,25 @@ MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const 
                                            const LabelSet& train_labels, const Model& shape,
                                            const CudaEntryPoints& cuda) {
   const bool may_use_cuda = request.device == Device::kAuto || request.device == Device::kCuda;
-  const DeviceChoice choice = resolve_device(request.device, may_use_cuda ? cuda.probe() : CudaProbe{});
+  const CudaProbe probe = may_use_cuda ? cuda.probe() : CudaProbe{};
+  const DeviceChoice choice = resolve_device(request.device, probe);
   MadeFullBatchEngine made;
   made.note = choice.note;
   switch (choice.device) {
     case Device::kReference:
       made.engine = make_cpu_reference_full_batch_engine(train_images, train_labels, shape);
       break;
-    case Device::kCuda:
-      made.engine = cuda.make_full_batch(train_images, train_labels, shape, request.cuda);
+    case Device::kCuda: {
+      CudaOptions options = request.cuda;
+      options.parts = ranks::part_share();  // all parts in a single process
+      if (ranks::size() > 1 && probe.device_count > 0) {
+        // One GPU per rank: the rank's place on its node, modulo the devices this process sees.
+        options.device = ranks::local_rank() % probe.device_count;
+      }
+      made.engine = cuda.make_full_batch(train_images, train_labels, shape, options);
       made.note = "logreg_cuda: training on " + made.engine->name();
       break;
+    }
     case Device::kCpu:
     case Device::kAuto:
       made.engine = make_cpu_fast_full_batch_engine(train_images, train_labels, shape);

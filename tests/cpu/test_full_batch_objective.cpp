@@ -14,6 +14,7 @@
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
 #include "logreg/solver.hpp"
+#include "simulated_ranks.hpp"
 #include "test_support.hpp"
 
 namespace logreg {
@@ -190,6 +191,60 @@ TEST(FullBatchObjective, ReferenceBackendIsTheReferenceFunction) {
                                                      g_fn.data());
   EXPECT_EQ(backend->full_batch_objective(rows, params.data(), 0.01, g_backend.data()), f_fn);
   EXPECT_EQ(g_backend, g_fn);
+}
+
+// The reference's objective is its 8 row parts, each in row order, added in part order: shared out over 3 and
+// 5 simulated ranks, each holding only its parts' rows and receiving the others' sums, every rank gets the
+// single process's f, gradient and Hessian-vector product bit for bit; and a rank that never received the
+// others' sums (a broken exchange) would not.
+TEST(FullBatchObjective, ReferencePartsSharedOverRanksGiveTheSameBits) {
+  const std::uint32_t N = 203;  // parts of 25 and 26 rows
+  const ImageSet images = test::RandomImages(N, 4, 5, 13);
+  const LabelSet labels = test::RandomLabels(N, 3, 13);
+  const int C = 3, D = 20;
+  const std::vector<std::uint32_t> rows = AllRows(N);
+  const std::vector<double> params = RandomParams(static_cast<std::size_t>(C) * D + C, 0.3, 13);
+  const std::vector<double> v = RandomParams(params.size(), 0.5, 14);
+  const double l2 = l2_strength(1.0, N);
+  std::vector<double> g_one(params.size()), hv_one(params.size());
+  const double f_one =
+      reference_full_batch_objective(images, labels, rows, LossHead::kSoftmax, C, params.data(), l2, g_one.data());
+  reference_full_batch_hessian_vector(images, labels, rows, LossHead::kSoftmax, C, params.data(), l2, v.data(),
+                                      hv_one.data());
+  for (const int size : {3, 5}) {
+    test::SimulatedRanks::size = size;
+    // Round 0 fills the store with every rank's sums (rank 0 first sees none of the others'), round 1 checks.
+    test::SimulatedRanks::store.clear();
+    for (int round = 0; round < 2; ++round) {
+      for (int r = 0; r < size; ++r) {
+        test::SimulatedRanks::rank = r;
+        const ImageSet mine = test::SimulatedRanks::window(images, N);
+        std::vector<double> g(params.size());
+        const double f = reference_full_batch_objective(mine, labels, rows, LossHead::kSoftmax, C, params.data(), l2,
+                                                        g.data(), test::SimulatedRanks::share());
+        if (round == 1) {
+          EXPECT_EQ(f, f_one) << size << " ranks, rank " << r;
+          EXPECT_EQ(g, g_one) << size << " ranks, rank " << r;
+        } else if (r == 0) {
+          EXPECT_NE(g, g_one) << "rank 0 alone, before the others' sums exist, has only its own parts";
+        }
+      }
+    }
+    // The Hessian-vector product the same way.
+    test::SimulatedRanks::store.clear();
+    for (int round = 0; round < 2; ++round) {
+      for (int r = 0; r < size; ++r) {
+        test::SimulatedRanks::rank = r;
+        const ImageSet mine = test::SimulatedRanks::window(images, N);
+        std::vector<double> hv(params.size());
+        reference_full_batch_hessian_vector(mine, labels, rows, LossHead::kSoftmax, C, params.data(), l2, v.data(),
+                                            hv.data(), test::SimulatedRanks::share());
+        if (round == 1) EXPECT_EQ(hv, hv_one) << size << " ranks, rank " << r;
+      }
+    }
+  }
+  test::SimulatedRanks::rank = 0;
+  test::SimulatedRanks::size = 1;
 }
 
 TEST(FullBatchObjective, RowPastTheSetIsAnError) {

@@ -430,9 +430,10 @@ TEST(Residency, NamesParseBack) {
 
 TEST(Residency, AutoPicksDeviceWhenTheSetFitsInHalfTheFreeMemory) {
   // MNIST: 60000 x 784 pixels, labels, the order, 32 MiB of cuBLAS workspace and the L-BFGS objective's
-  // buffers (its row list, the parameters, the summed slot and 132 row blocks' slots of 7,851 doubles), about 88 MB.
+  // buffers (its row list, the parameters, the 8 parts' sums and 8 x 16 row blocks' slots of 7,851 doubles),
+  // about 88 MB.
   const std::size_t mnist = resident_bytes(60000, 784, 10, std::size_t{32} << 20);
-  const std::size_t objective = 60000u * 4u + (7850u + 7851u + 132u * 7851u) * 8u;
+  const std::size_t objective = 60000u * 4u + (7850u + 8u * 7851u + 128u * 7851u) * 8u;
   EXPECT_EQ(objective_device_bytes(60000, 784, 10), objective);
   EXPECT_EQ(mnist, 60000u * 784u + 60000u + (60000u + 4u) * 4u + (std::size_t{32} << 20) + objective);
   // Small sets get fewer row blocks, at least kObjectiveMinBlockRows rows each.
@@ -440,6 +441,11 @@ TEST(Residency, AutoPicksDeviceWhenTheSetFitsInHalfTheFreeMemory) {
   EXPECT_EQ(kernels::objective_row_blocks(64), 1);
   EXPECT_EQ(kernels::objective_row_blocks(65), 2);
   EXPECT_EQ(kernels::objective_row_blocks(60000), kernels::kObjectiveRowBlocks);
+  // Each of the objective's 8 row parts gets an even share of them, rounded down, at least one.
+  EXPECT_EQ(kernels::objective_blocks_per_part(60000), 16);
+  EXPECT_EQ(kernels::objective_blocks_per_part(1000), 2);  // 16 blocks over 8 parts
+  EXPECT_EQ(kernels::objective_blocks_per_part(300), 1);   // 5 blocks over 8 parts
+  EXPECT_EQ(kernels::objective_blocks_per_part(3), 1);     // 3 parts of a row each
   EXPECT_EQ(resolve_residency(Residency::kAuto, mnist, std::size_t{80} << 30), Residency::kDevice);
   EXPECT_EQ(resolve_residency(Residency::kAuto, mnist, 2 * mnist), Residency::kDevice);
   EXPECT_EQ(resolve_residency(Residency::kAuto, mnist, 2 * mnist - 2), Residency::kStream);

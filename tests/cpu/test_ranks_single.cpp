@@ -30,6 +30,7 @@ TEST(RanksSingle, OneRankOfOne) {
   EXPECT_EQ(ranks::size(), 1);
   EXPECT_FALSE(ranks::active());
   EXPECT_TRUE(ranks::is_root());
+  EXPECT_EQ(ranks::local_rank(), 0);
   EXPECT_EQ(ranks::message_prefix(), "");
   EXPECT_EQ(ranks::parts_of(8), (std::pair<int, int>(0, 8)));
   EXPECT_EQ(ranks::rows_of(1001, 8), (std::pair<std::size_t, std::size_t>(0, 1001)));
@@ -37,6 +38,11 @@ TEST(RanksSingle, OneRankOfOne) {
   ranks::allgather_parts(parts, 2, 2);
   EXPECT_EQ(parts[3], 4.0);
   ranks::check_same(42, "anything");  // one rank: nothing to differ from
+  // The engines' view of the same (part_sums.hpp): all 8 parts here, the exchange leaves them as they are.
+  const PartShare share = ranks::part_share();
+  EXPECT_EQ(share.mine(8), (std::pair<int, int>(0, 8)));
+  share.exchange(parts, 2, 2);
+  EXPECT_EQ(parts[0], 1.0);
 }
 
 TEST(RanksSingle, OneRankUnderALauncherRuns) {

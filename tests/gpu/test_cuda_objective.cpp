@@ -23,6 +23,7 @@
 #include "logreg/rng.hpp"
 #include "logreg/solver.hpp"
 #include "gpu_test.hpp"
+#include "simulated_ranks.hpp"
 #include "test_support.hpp"
 
 namespace logreg {
@@ -151,9 +152,10 @@ TEST_F(CudaObjectiveTest, EveryKernelPlanGivesTheSameBits) {
   DeviceBuffer<std::uint8_t> pixels(images.pixels.size());
   DeviceBuffer<std::uint8_t> y(N);
   DeviceBuffer<double> p(kParams);
-  const int blocks = kernels::objective_row_blocks(N);
+  const int parts = full_batch_parts(N);
+  const int blocks = parts * kernels::objective_blocks_per_part(N);
   DeviceBuffer<double> partials(static_cast<std::size_t>(blocks) * (kParams + 1));
-  DeviceBuffer<double> out(kParams + 1);
+  DeviceBuffer<double> out(static_cast<std::size_t>(parts) * (kParams + 1));
   ASSERT_EQ(cudaMemcpy(pixels.data(), images.pixels.data(), pixels.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(y.data(), labels.labels.data(), N, cudaMemcpyHostToDevice), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(p.data(), params.data(), p.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
@@ -162,6 +164,8 @@ TEST_F(CudaObjectiveTest, EveryKernelPlanGivesTheSameBits) {
   args.labels = y.data();
   args.rows = nullptr;
   args.n = static_cast<int>(N);
+  args.first_part = 0;
+  args.first_row = 0;
   args.dim = D;
   args.classes = kClasses;
   args.head = LossHead::kSoftmax;
@@ -193,8 +197,8 @@ TEST_F(CudaObjectiveTest, EveryKernelPlanGivesTheSameBits) {
                                           {3, true, false, bytes(3, true, false)}};
   for (const kernels::ObjectivePlan& plan : plans) {
     if (plan.shared_bytes > prop.sharedMemPerBlockOptin) continue;
-    kernels::objective_evaluate(args, plan, blocks, out.data(), nullptr);
-    std::vector<double> r(kParams + 1);
+    kernels::objective_evaluate(args, plan, parts, out.data(), nullptr);
+    std::vector<double> r(static_cast<std::size_t>(parts) * (kParams + 1));
     ASSERT_EQ(cudaMemcpy(r.data(), out.data(), out.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
     results.push_back(r);
   }
@@ -203,9 +207,53 @@ TEST_F(CudaObjectiveTest, EveryKernelPlanGivesTheSameBits) {
   std::vector<double> g_ref(kParams);
   const double f_ref = reference_full_batch_objective(images, labels, rows, LossHead::kSoftmax, kClasses,
                                                       params.data(), 0.0, g_ref.data());
-  EXPECT_NEAR(results[0][kParams] / N, f_ref, 1e-12 * f_ref);
+  double loss_sum = 0.0;  // the parts' loss sums, in part order
+  for (int q = 0; q < parts; ++q) loss_sum += results[0][static_cast<std::size_t>(q) * (kParams + 1) + kParams];
+  EXPECT_NEAR(loss_sum / N, f_ref, 1e-12 * f_ref);
   ASSERT_GE(results.size(), 2u);
   for (std::size_t k = 1; k < results.size(); ++k) EXPECT_TRUE(BitIdentical(results[0], results[k])) << "plan " << k;
+}
+
+// The objective's 8 row parts shared over 3 simulated MPI ranks (CudaOptions::parts), each rank's engine holding
+// only its parts' rows (a window of the set) on the device or streamed from pinned host memory: every rank gets
+// the single engine's f and gradient bit for bit. 1,100 rows: 8 parts of 137-138 rows, 2 row blocks each.
+TEST_F(CudaObjectiveTest, PartsSharedOverRanksGiveTheSameBits) {
+  const std::uint32_t N = 1100;
+  ImageSet images;
+  LabelSet labels;
+  NoisySet(N, 9, &images, &labels);
+  std::vector<std::uint32_t> rows(N);
+  std::iota(rows.begin(), rows.end(), 0u);
+  Rng rng(6, 3);
+  std::vector<double> params(kParams);
+  for (double& v : params) v = 0.01 * (static_cast<double>(rng.below(2001)) - 1000.0) / 1000.0;
+  const double l2 = l2_strength(1.0, N);
+  const Model shape = init_model(784, kClasses, LossHead::kSoftmax, 1);
+  std::vector<double> g_one(kParams);
+  const double f_one = make_cuda_full_batch_engine(images, labels, shape)->full_batch_objective(rows, params.data(), l2,
+                                                                                              g_one.data());
+  test::SimulatedRanks::size = 3;
+  for (const Residency residency : {Residency::kDevice, Residency::kStream}) {
+    test::SimulatedRanks::store.clear();
+    for (int round = 0; round < 2; ++round) {  // round 0 fills the store with every rank's sums, round 1 checks
+      for (int r = 0; r < test::SimulatedRanks::size; ++r) {
+        test::SimulatedRanks::rank = r;
+        const ImageSet mine = test::SimulatedRanks::window(images, N);
+        CudaOptions options;
+        options.residency = residency;
+        options.parts = test::SimulatedRanks::share();
+        std::vector<double> g(kParams);
+        const double f =
+            make_cuda_full_batch_engine(mine, labels, shape, options)->full_batch_objective(rows, params.data(), l2, g.data());
+        if (round == 1) {
+          EXPECT_EQ(std::memcmp(&f, &f_one, sizeof f), 0) << "rank " << r << ", " << residency_name(residency);
+          EXPECT_TRUE(BitIdentical(g, g_one)) << "rank " << r << ", " << residency_name(residency);
+        }
+      }
+    }
+  }
+  test::SimulatedRanks::rank = 0;
+  test::SimulatedRanks::size = 1;
 }
 
 // Shapes off the Fashion-MNIST path: D not a multiple of 4 (27 x 27, the tile read without the prefetch), D

@@ -2,8 +2,10 @@
 """`mpirun -np N logreg_cuda train --solver lbfgs|newton-cg` (include/logreg/ranks.hpp): the fitted weights are
 byte-identical to the single-process run for N = 1..4 (uneven shards) and 9 (a rank with no rows), from IDX files
 (raw ones read in shares: each rank its rows, within a memory limit one process exceeds) and from .npz and
-svmlight files; SGD over ranks gives the same weights for N = 1..4 (synchronous, a global batch) and reruns the
-same at a fixed N (local SGD, --average-every); only rank 0 prints and writes files, a rank that sees other data or is killed ends the whole run
+svmlight files, on --device cpu, on --device reference (IDX files) and on --device cuda (CudaRanks: one device per
+rank; the emulated device in a LOGREG_CUDA=emulated build); SGD over ranks gives the same weights for N = 1..4
+(synchronous, a global batch) and reruns the same at a fixed N (local SGD, --average-every); only rank 0 prints and
+writes files, a rank that sees other data or is killed ends the whole run
 within seconds with a message naming the rank, and what does not run over ranks is refused.
 
 Run by ctest (Mpi.*) in a build with LOGREG_MPI on, with the system python3 (standard library only):
@@ -27,8 +29,8 @@ MPIRUN = shutil.which("mpirun")
 ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 
 
-def fit_args(solver="lbfgs", rows=700, iters=25):
-    return ["train", "--data", DATA, "--device", "cpu", "--solver", solver, "--limit-train", str(rows),
+def fit_args(solver="lbfgs", rows=700, iters=25, device="cpu"):
+    return ["train", "--data", DATA, "--device", device, "--solver", solver, "--limit-train", str(rows),
             "--max-iter", str(iters), "--eval-every", "0"]
 
 
@@ -139,8 +141,6 @@ class Base(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return of(path, self.tmp), r.stdout
 
-
-class SameWeights(Base):
     def assert_same_over_ranks(self, args, counts):
         """Fits with `args` in one process, then under mpirun -np n for each n: the same weights, one output."""
         want, single_out = self.single(args)
@@ -153,6 +153,8 @@ class SameWeights(Base):
             # Rank 0 alone prints: one final line, the single process's.
             self.assertEqual([l for l in r.stdout.splitlines() if l.startswith("Solver:")], final, r.stdout)
 
+
+class SameWeights(Base):
     def test_lbfgs_any_rank_count(self):
         # 8 parts of 87-88 rows: 3 ranks get 3, 3 and 2 parts
         self.assert_same_over_ranks(fit_args("lbfgs", rows=700), (1, 2, 3, 4))
@@ -174,6 +176,58 @@ class SameWeights(Base):
         self.assertEqual(len(rows), 1 + 6, rows)  # a header and one record per iteration: one writer
         left = sorted(f for f in os.listdir(self.tmp) if f != "m.lrm" and not f.startswith("m.csv"))
         self.assertEqual(left, [], "files other than the model and the metrics (temporaries of other ranks?)")
+
+
+class ReferenceRanks(Base):
+    """--device reference: its objective is the same 8 fixed row parts, each in row order, added in part order."""
+
+    def test_lbfgs_any_rank_count(self):
+        self.assert_same_over_ranks(fit_args("lbfgs", rows=700, iters=10, device="reference"), (1, 2, 3, 4))
+
+    def test_newton_cg(self):
+        self.assert_same_over_ranks(fit_args("newton-cg", rows=300, iters=4, device="reference"), (2, 3))
+
+    def test_rank_without_rows(self):
+        self.assert_same_over_ranks(fit_args("lbfgs", rows=100, iters=4, device="reference"), (9,))
+
+    def test_same_weights_from_shares(self):
+        # Raw files: each rank holds only its parts' rows.
+        data = write_raw_set(os.path.join(self.tmp, "set"), 900)
+        self.assert_same_over_ranks(["train", "--data", data, "--device", "reference", "--solver", "lbfgs",
+                                     "--max-iter", "6", "--eval-every", "0"], (2, 4))
+
+
+class CudaRanks(Base):
+    """--device cuda, one device per rank (the node-local rank modulo the devices seen): the kernel's row blocks
+    are grouped by the 8 parts, each rank computes its parts' sums on its device, copies them to host memory and
+    the ranks exchange them. Run in builds with CUDA (ctest label gpu): the emulated device in CI."""
+
+    def setUp(self):
+        super().setUp()
+        probe = run([EXE] + self.fit(rows=8, iters=1), timeout=120)
+        if probe.returncode != 0 and os.environ.get("LOGREG_REQUIRE_GPU") != "1":
+            self.skipTest("no usable CUDA device: " + probe.stderr.strip()[-200:])
+
+    @staticmethod
+    def fit(rows, iters, extra=()):
+        return fit_args("lbfgs", rows=rows, iters=iters, device="cuda") + list(extra)
+
+    def test_lbfgs_any_rank_count(self):
+        # 300 rows: 8 parts of 37-38 rows, one row block each.
+        self.assert_same_over_ranks(self.fit(300, 5), (1, 2, 3, 4))
+
+    def test_rank_without_rows(self):
+        # 9 ranks: the last computes no part (launches nothing) and still takes part in every exchange.
+        self.assert_same_over_ranks(self.fit(100, 4), (9,))
+
+    def test_streamed_rows_from_shares(self):
+        # Raw files, each rank holding its parts' rows, on the device and streamed from pinned host memory; and
+        # 1,100 rows: 8 parts of 2 row blocks each.
+        data = write_raw_set(os.path.join(self.tmp, "set"), 1100)
+        for residency in ("device", "stream"):
+            self.assert_same_over_ranks(["train", "--data", data, "--device", "cuda", "--solver", "lbfgs",
+                                         "--residency", residency, "--max-iter", "3", "--eval-every", "0"], (2,))
+
 
 
 class Share(Base):
@@ -220,7 +274,8 @@ class Share(Base):
 
 
 class FeatureFiles(Base):
-    """.npz and svmlight files on --device cpu: every rank loads the file, the objective's 8 parts are shared."""
+    """.npz and svmlight files on --device cpu and reference: every rank loads the file, the objective's 8 parts
+    are shared."""
 
     def fit(self, data):
         return ["train", "--data", data, "--device", "cpu", "--solver", "lbfgs", "--max-iter", "15",
@@ -236,6 +291,17 @@ class FeatureFiles(Base):
             self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
             self.assertEqual(npz_weights(path, self.tmp), want, f"{n} ranks: the weights differ from one process")
             self.assertIn(f"on each of {n} MPI ranks", r.stdout)
+
+    def test_svmlight_on_the_reference(self):
+        # The reference's feature-file objective: the same 8 parts, each in row order, added in part order.
+        args = self.fit(write_svmlight(os.path.join(self.tmp, "set.svm"), 400))
+        args[args.index("cpu")] = "reference"
+        want, _ = self.single(args, npz_weights)
+        for n in (2, 3):
+            path = os.path.join(self.tmp, f"ranks{n}.lrm")
+            r = mpirun(n, args + ["--save", path])
+            self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
+            self.assertEqual(npz_weights(path, self.tmp), want, f"{n} ranks: the weights differ from one process")
 
     def test_npz_same_weights(self):
         args = self.fit(write_npz(os.path.join(self.tmp, "set.npz"), 700))
@@ -311,7 +377,7 @@ class Sgd(Base):
         self.assertEqual(got, want)
 
     def test_refused(self):
-        for args, words in ((sgd_args(rows=100, epochs=1, device="cuda"), "--device cuda does not run over MPI"),
+        for args, words in ((sgd_args(rows=100, epochs=1, device="cuda"), "--device cuda does not run SGD over MPI"),
                             (sgd_args(rows=100, epochs=1, device="reference"), "--device reference does not run synchronous SGD"),
                             (sgd_args(rows=100, epochs=1) + ["--average-every", "2", "--val-split", "0.2",
                                                              "--early-stop", "2"], "--average-every and --early-stop")):
@@ -358,13 +424,10 @@ class Failures(Base):
         self.assertRegex(r.stderr, r"rank 1 .*(signal 9|Killed)")
 
     def test_refused_over_ranks(self):
-        for extra, words in ((["--solver", "lbfgs", "--device", "cuda"], "--device cuda does not run over MPI ranks"),
-                             (["--solver", "lbfgs", "--device", "reference"], "--device reference does not run")):
-            args = ["train", "--data", DATA, "--limit-train", "100"] + extra
-            r = mpirun(2, args, timeout=120)
-            self.assertEqual(r.returncode, 2, r.stderr)
-            self.assertIn(words, r.stderr)
-
+        svm = write_svmlight(os.path.join(self.tmp, "set.svm"), 50)
+        r = mpirun(2, ["train", "--data", svm, "--epochs", "1"], timeout=120)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--solver sgd does not run over MPI ranks on a feature file", r.stderr)
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()

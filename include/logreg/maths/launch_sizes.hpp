@@ -5,6 +5,7 @@
 
 #include <cstddef>
 
+#include "logreg/maths/row_parts.hpp"
 #include "logreg/maths/step_bodies.hpp"
 
 namespace logreg::kernels {
@@ -24,6 +25,14 @@ constexpr int kObjectiveMinBlockRows = 64;  // fewer blocks on small sets, each 
 LOGREG_HD inline int objective_row_blocks(std::size_t rows) {
   const std::size_t wanted = (rows + kObjectiveMinBlockRows - 1) / kObjectiveMinBlockRows;
   return wanted < 1 ? 1 : (wanted > kObjectiveRowBlocks ? kObjectiveRowBlocks : static_cast<int>(wanted));
+}
+
+// Row blocks of each part of n rows (the objective's fixed row parts, maths/row_parts.hpp): objective_row_blocks(n)
+// shared over the parts, rounded down, at least 1 (at most 8 x 16 = 128 blocks: one wave on 132 SMs). Depends on
+// n alone, as above.
+LOGREG_HD inline int objective_blocks_per_part(std::size_t rows) {
+  const int per_part = objective_row_blocks(rows) / full_batch_parts(rows);
+  return per_part < 1 ? 1 : per_part;
 }
 
 }  // namespace logreg::kernels
