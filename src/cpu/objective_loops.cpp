@@ -207,8 +207,16 @@ struct DenseRows {
   }
 };
 
-// CSR rows: each row's nonzeros in column order, each a gather of W's row (D, Ck) for the logits and a scatter
-// into the gradient's; the Ck classes of a column are contiguous, so each is one short vector loop.
+// Entries ahead whose Ck doubles (a row of W, or a row's dz) CSR loops fetch while they add the current one:
+// the rows are read at random, each a likely cache miss.
+constexpr std::uint64_t kCsrAhead = 24;
+inline void prefetch_classes(const double* row, std::size_t Ck) {
+  __builtin_prefetch(row);
+  __builtin_prefetch(row + Ck - 1);
+}
+
+// CSR rows: each row's nonzeros in column order, each a gather of W's row (D, Ck) for the logits; the Ck classes
+// of a column are contiguous, so each is one short vector loop. Their dz rows are kept for csr_columns_body.
 struct CsrRows {
   const std::uint64_t* start;  // (n + 1)
   const std::uint32_t* index;  // (nnz)
@@ -219,10 +227,12 @@ struct CsrRows {
   template <int V, int RB, int KC>
   void logits(int t, int nt, const ObjectiveShape& shape, const double* w, const ObjectiveScratch&, double* s) const {
     const std::size_t Ck = static_cast<std::size_t>(shape.Ck);
+    const std::uint64_t tile_end = start[t + nt];
     for (int i = 0; i < nt; ++i) {
       double* si = s + static_cast<std::size_t>(i) * Ck;
       for (std::size_t c = 0; c < Ck; ++c) si[c] = 0.0;
       for (std::uint64_t k = start[t + i]; k < start[t + i + 1]; ++k) {
+        if (k + kCsrAhead < tile_end) prefetch_classes(w + static_cast<std::size_t>(index[k + kCsrAhead]) * Ck, Ck);
         const double* wk = w + static_cast<std::size_t>(index[k]) * Ck;
         const double x = values[k];
         for (std::size_t c = 0; c < Ck; ++c) si[c] += x * wk[c];
@@ -245,7 +255,6 @@ inline void csr_columns_body(const CsrColumns& cols, int d0, int d1, const Objec
   const std::size_t Ck = static_cast<std::size_t>(shape.Ck), C = static_cast<std::size_t>(shape.C);
   const std::size_t D = static_cast<std::size_t>(shape.D);
   const std::uint64_t part_rows = static_cast<std::uint64_t>(cols.part_rows);
-  constexpr std::uint64_t kAhead = 8;  // entries whose dz rows are fetched ahead (random rows of the buffer)
   double total[kMaxCk], sum[kMaxCk];
   for (int d = d0; d < d1; ++d) {
     std::uint64_t k = cols.col_start[static_cast<std::size_t>(d)];
@@ -255,10 +264,8 @@ inline void csr_columns_body(const CsrColumns& cols, int d0, int d1, const Objec
       const std::uint64_t part_end = (cols.slot[k] / part_rows + 1) * part_rows;
       for (std::size_t c = 0; c < Ck; ++c) sum[c] = 0.0;
       for (; k < end && cols.slot[k] < part_end; ++k) {
-        if (k + kAhead < cols.slot.size()) {
-          const double* ahead = dz + static_cast<std::size_t>(cols.slot[k + kAhead]) * Ck;
-          __builtin_prefetch(ahead);
-          __builtin_prefetch(ahead + Ck - 1);
+        if (k + kCsrAhead < cols.slot.size()) {
+          prefetch_classes(dz + static_cast<std::size_t>(cols.slot[k + kCsrAhead]) * Ck, Ck);
         }
         const double* dzk = dz + static_cast<std::size_t>(cols.slot[k]) * Ck;
         const double x = cols.value[k];
