@@ -16,7 +16,9 @@ void CsrColumns::build(const ObjectiveRows& rows, std::size_t n, std::size_t D, 
   const int ni = static_cast<int>(n);
   parts = parts_wanted;
   part_rows = 0;
-  for (int p = 0; p < parts; ++p) part_rows = std::max(part_rows, split_point(ni, p + 1, parts) - split_point(ni, p, parts));
+  for (int p = 0; p < parts; ++p) {
+    part_rows = std::max(part_rows, split_point(ni, p + 1, parts) - split_point(ni, p, parts));
+  }
   const std::uint64_t nnz = rows.csr_start[n] - rows.csr_start[0];
   col_start.assign(D + 1, 0);
   for (std::uint64_t k = rows.csr_start[0]; k < rows.csr_start[n]; ++k) ++col_start[rows.csr_index[k] + 1];

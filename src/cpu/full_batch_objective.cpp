@@ -73,7 +73,8 @@ double* FullBatchObjective::part_gradient(std::size_t part, const ObjectiveRows&
   return csr_dz_.data() + (first_slot - static_cast<std::size_t>(r0)) * static_cast<std::size_t>(shape.Ck);
 }
 
-void FullBatchObjective::start_columns(const ObjectiveRows& rows, std::size_t n, int parts, const ObjectiveShape& shape) {
+void FullBatchObjective::start_columns(const ObjectiveRows& rows, std::size_t n, int parts,
+                                       const ObjectiveShape& shape) {
   if (!rows.transposed()) return;
   const std::size_t D = static_cast<std::size_t>(shape.D);
   if (!columns_.of(rows, n, D, parts)) columns_.build(rows, n, D, parts);

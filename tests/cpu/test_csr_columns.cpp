@@ -84,7 +84,8 @@ TEST(CsrColumns, GradientIsThePartBuffersSumBitForBit) {
     for (int p = 0; p < parts; ++p) {
       std::vector<double> part(D * static_cast<std::size_t>(C), 0.0);
       for (int i = cpu::split_point(n, p, parts); i < cpu::split_point(n, p + 1, parts); ++i) {
-        for (std::uint64_t k = m.start[static_cast<std::size_t>(i)]; k < m.start[static_cast<std::size_t>(i) + 1]; ++k) {
+        const std::size_t row = static_cast<std::size_t>(i);
+        for (std::uint64_t k = m.start[row]; k < m.start[row + 1]; ++k) {
           for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) {
             double& s = part[m.index[k] * static_cast<std::size_t>(C) + c];
             const double a = dz_rows[static_cast<std::size_t>(i) * Ck + c];
