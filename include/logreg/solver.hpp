@@ -50,11 +50,18 @@ inline double l1_ratio_of(Penalty p, double elasticnet_ratio) {
 // Whether the penalty has an L1 part (OWL-QN, --solver lbfgs only).
 inline bool has_l1(Penalty p) { return p == Penalty::kL1 || p == Penalty::kElasticNet; }
 
+// Parameters from which L-BFGS keeps scikit-learn's 10 corrections rather than 20 (lbfgs_memory).
+constexpr std::size_t kLbfgsLargeParameters = 1000000;
+
+// The corrections kept for n parameters when LbfgsConfig::memory is 0: 20 (scikit-learn's optimum in 27 % fewer
+// evaluations than 10 on Fashion-MNIST), or 10 (scipy's maxcor, as scikit-learn) from kLbfgsLargeParameters on,
+// where libLBFGS's own memory-bound passes over 2m vectors of n cost as much as an evaluation (docs/solvers.md).
+inline int lbfgs_memory(std::size_t n) { return n >= kLbfgsLargeParameters ? 10 : 20; }
+
 struct LbfgsConfig {
   double tol = 1e-4;        // converged when max_j |df/dx_j| <= tol (scikit-learn's tol, scipy's gtol)
   int max_iter = 100;       // iterations at most (scikit-learn's max_iter)
-  int memory = 20;          // corrections kept (scipy's maxcor, which scikit-learn leaves at 10): 20 reaches
-                            // scikit-learn's optimum in 27 % fewer evaluations on Fashion-MNIST (docs/solvers.md)
+  int memory = 0;           // corrections kept; 0: lbfgs_memory(the parameter count)
   int max_linesearch = 50;  // function evaluations per line search at most (scikit-learn's maxls)
   double l1 = 0.0;          // > 0: minimise f(x) + l1 sum_{j < l1_count} |x_j| by OWL-QN (the L1 term's weights
   std::size_t l1_count = 0; // are the first l1_count parameters: W, never the bias)
@@ -101,7 +108,7 @@ struct LbfgsResult {
 // f(x, grad): writes grad (n) and returns the value at x (n).
 using ObjectiveFunction = std::function<double(const double* x, double* grad)>;
 
-// Minimises f from x0 with libLBFGS (More-Thuente line search, `memory` corrections). With config.l1 > 0 it
+// Minimises f from x0 with libLBFGS (More-Thuente line search, `memory` corrections, 0: lbfgs_memory(n)). With config.l1 > 0 it
 // minimises f + l1 ||x_[0, l1_count)||_1 instead by libLBFGS's orthant-wise OWL-QN (its backtracking line
 // search, the only one libLBFGS allows there; iterates keep exact zeros): the objective it reports includes the
 // L1 term, and the gradient it reports and tests is the pseudo-gradient (l1_pseudo_grad). Stops when the

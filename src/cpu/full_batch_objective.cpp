@@ -50,15 +50,51 @@ void FullBatchObjective::take_rows(const ImageSet& images, const LabelSet& label
   for (KeptProbabilities& k : kept_) k.params.clear();  // of other rows
 }
 
-std::size_t FullBatchObjective::start_parts(int parts, const ObjectiveShape& shape, std::size_t tile_bytes) {
+std::size_t FullBatchObjective::start_parts(int parts, const ObjectiveShape& shape, const ObjectiveRows& rows) {
   const std::size_t np = static_cast<std::size_t>(parts);
-  const std::size_t padded = static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
-  stride_ = padded + static_cast<std::size_t>(shape.C) + 1;
+  const std::size_t tile_bytes = rows.tile_value_bytes();
+  stride_ = gradient_floats(shape, rows.transposed()) + static_cast<std::size_t>(shape.C) + 1;
   parts_.resize(np * stride_);  // each part zeroes its own sums, on its thread
   scratch_.resize(np * ObjectiveScratch::size(shape));
   tile_bytes_ = tile_bytes;
   tiles_.resize(np * kObjectiveTileRows * static_cast<std::size_t>(shape.Dp) * tile_bytes);
   return stride_;
+}
+
+std::size_t FullBatchObjective::gradient_floats(const ObjectiveShape& shape, bool csr) {
+  return csr ? 0 : static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
+}
+
+double* FullBatchObjective::part_gradient(std::size_t part, const ObjectiveRows& rows, int r0,
+                                          const ObjectiveShape& shape) {
+  if (!rows.transposed()) return parts_.data() + part * stride_;
+  // Row r0 of this part at its first slot, so that row i's dz lands at the result + i * Ck.
+  const std::size_t first_slot = CsrColumns::slot_of(static_cast<int>(part), columns_.part_rows, 0, 0);
+  return csr_dz_.data() + (first_slot - static_cast<std::size_t>(r0)) * static_cast<std::size_t>(shape.Ck);
+}
+
+void FullBatchObjective::start_columns(const ObjectiveRows& rows, std::size_t n, int parts,
+                                       const ObjectiveShape& shape) {
+  if (!rows.transposed()) return;
+  const std::size_t D = static_cast<std::size_t>(shape.D);
+  if (!columns_.of(rows, n, D, parts)) columns_.build(rows, n, D, parts);
+  csr_dz_.resize(static_cast<std::size_t>(parts) * static_cast<std::size_t>(columns_.part_rows) *
+                 static_cast<std::size_t>(shape.Ck));
+}
+
+void FullBatchObjective::sum_columns(const ObjectiveRows& rows, const ObjectiveShape& shape, CpuSimd simd,
+                                     ThreadTeam& team, double* out) {
+  if (!rows.transposed()) return;
+  const std::size_t part_floats = static_cast<std::size_t>(columns_.part_rows) * static_cast<std::size_t>(shape.Ck);
+  ranks::allgather_parts(csr_dz_.data(), columns_.parts, part_floats);
+  // Every rank sums every column (each holds all rows' dz now); the column ranges only share out the work.
+  const int D = shape.D;
+  const int ranges = std::min(kObjectiveParts, D);
+  auto job = [&](int q) {
+    csr_gradient_columns(simd, columns_, split_point(D, q, ranges), split_point(D, q + 1, ranges), shape,
+                         csr_dz_.data(), out);
+  };
+  team.run(ranges, job, true);
 }
 
 ObjectiveScratch FullBatchObjective::scratch_of(std::size_t part, const ObjectiveShape& shape) {
@@ -86,19 +122,10 @@ double FullBatchObjective::sum_parts(std::size_t np, const ObjectiveShape& shape
   // The parts' sums in part order, whatever the threads and ranks; pixel sums' 1/255 once per weight.
   const std::size_t C = static_cast<std::size_t>(shape.C);
   const std::size_t D = static_cast<std::size_t>(shape.D);
-  const std::size_t Ck = static_cast<std::size_t>(shape.Ck), Dp = static_cast<std::size_t>(shape.Dp);
+  const std::size_t Dp = static_cast<std::size_t>(shape.Dp);
   const bool pixels = rows.layout == RowLayout::kPixels;
   const std::size_t bias_at = stride_ - C - 1;
-  if (rows.transposed()) {
-    // (D, Ck): each part's buffer read in its own order, a row of Ck at a time.
-    for (std::size_t d = 0; d < D; ++d) {
-      for (std::size_t c = 0; c < C; ++c) {
-        double sum = parts_[d * Ck + c];
-        for (std::size_t p = 1; p < np; ++p) sum += parts_[p * stride_ + d * Ck + c];
-        out[c * D + d] = sum;
-      }
-    }
-  } else {
+  if (!rows.transposed()) {  // CSR: sum_columns wrote the weights' gradient
     for (std::size_t c = 0; c < C; ++c) {
       double* o = out + c * D;
       for (std::size_t d = 0; d < D; ++d) {
@@ -145,7 +172,7 @@ double FullBatchObjective::evaluate_rows(const ObjectiveRows& rows, std::size_t 
   const ObjectiveShape shape = ObjectiveShape::of(classes, dim);
   const std::size_t C = static_cast<std::size_t>(classes);
   const std::size_t D = static_cast<std::size_t>(dim);
-  const std::size_t padded = static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
+  const std::size_t padded = gradient_floats(shape, rows.transposed());
   const std::size_t n_weights = C * D;
   const std::size_t n_params = n_weights + C;
   pad_weights(params, shape, rows.transposed(), w_);
@@ -162,18 +189,21 @@ double FullBatchObjective::evaluate_rows(const ObjectiveRows& rows, std::size_t 
   const std::size_t first_row = my_rows.first;
   if (keep != nullptr) keep->probs.resize((my_rows.second - my_rows.first) * C);
   const std::size_t np = static_cast<std::size_t>(parts);
-  const std::size_t stride = start_parts(parts, shape, rows.tile_value_bytes());
+  const std::size_t stride = start_parts(parts, shape, rows);
+  start_columns(rows, n, parts, shape);
   double* probs = keep != nullptr ? keep->probs.data() : nullptr;
   auto job = [&](int part) {
     const std::size_t p = static_cast<std::size_t>(part);
-    double* sums = parts_.data() + p * stride;  // this part's (Ck, Dp) value sums, C bias sums, loss
+    double* sums = parts_.data() + p * stride;  // this part's (Ck, Dp) value sums (not for CSR), C bias sums, loss
     std::fill(sums, sums + stride, 0.0);
     const int r0 = split_point(ni, part, parts);
     double* part_probs = probs != nullptr ? probs + (static_cast<std::size_t>(r0) - first_row) * C : nullptr;
     sums[stride - 1] = objective_rows(simd, rows, r0, split_point(ni, part + 1, parts), head, shape, w_.data(), b,
-                                      sums, sums + padded, part_probs, scratch_of(p, shape));
+                                      part_gradient(p, rows, r0, shape), sums + padded, part_probs,
+                                      scratch_of(p, shape));
   };
   run_my_parts(parts, job, team);
+  sum_columns(rows, shape, simd, team, grad);
   if (keep != nullptr) {
     keep->params.assign(params, params + n_params);
     keep->used = ++clock_;
@@ -207,7 +237,7 @@ void FullBatchObjective::hessian_vector_rows(const ObjectiveRows& rows, std::siz
   const ObjectiveShape shape = ObjectiveShape::of(classes, dim);
   const std::size_t C = static_cast<std::size_t>(classes);
   const std::size_t D = static_cast<std::size_t>(dim);
-  const std::size_t padded = static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
+  const std::size_t padded = gradient_floats(shape, rows.transposed());
   const std::size_t n_weights = C * D;
   const std::size_t n_params = n_weights + C;
   auto kept_at = [&]() -> KeptProbabilities* {
@@ -227,7 +257,8 @@ void FullBatchObjective::hessian_vector_rows(const ObjectiveRows& rows, std::siz
   const double* vb = v + n_weights;
   const int parts = std::min(kObjectiveParts, ni);
   const std::size_t np = static_cast<std::size_t>(parts);
-  const std::size_t stride = start_parts(parts, shape, rows.tile_value_bytes());
+  const std::size_t stride = start_parts(parts, shape, rows);
+  start_columns(rows, n, parts, shape);
   const double* probs = kept->probs.data();
   const std::size_t first_row = ranks::rows_of(n, parts).first;
   auto job = [&](int part) {
@@ -235,10 +266,11 @@ void FullBatchObjective::hessian_vector_rows(const ObjectiveRows& rows, std::siz
     std::fill(parts_.data() + p * stride, parts_.data() + (p + 1) * stride, 0.0);
     const int r0 = split_point(ni, part, parts);
     cpu::hessian_vector_rows(simd, rows, r0, split_point(ni, part + 1, parts), shape, v_.data(), vb,
-                             probs + (static_cast<std::size_t>(r0) - first_row) * C, parts_.data() + p * stride,
+                             probs + (static_cast<std::size_t>(r0) - first_row) * C, part_gradient(p, rows, r0, shape),
                              parts_.data() + p * stride + padded, scratch_of(p, shape));
   };
   run_my_parts(parts, job, team);
+  sum_columns(rows, shape, simd, team, hv);
   sum_parts(np, shape, rows, hv);
   add_weight_penalty_hv(v, hv, n_weights, l2);
 }

@@ -2,7 +2,8 @@
 // objective_math.hpp) over a set of training rows (IDX images, or the rows of a feature file in any layout of
 // ObjectiveRows, with per-row weights), in double: one fused pass per evaluation (objective_rows,
 // objective_loops.hpp) over kObjectiveParts fixed row ranges run on the backend's ThreadTeam, each into its own
-// gradient buffer, and their sums added in part order, so the result does not depend on the thread count (nor on
+// gradient buffer (CSR rows: each row's dz, the gradient then summed column by column with the same part order,
+// csr_gradient_columns), and their sums added in part order, so the result does not depend on the thread count (nor on
 // the number of MPI ranks: each rank computes some of the parts and all of them are exchanged, ranks.hpp); and
 // the Newton-CG solver's Hessian-vector product, one more such pass, from the probabilities an evaluation kept.
 #pragma once
@@ -17,6 +18,7 @@
 #include "logreg/dataset.hpp"
 #include "logreg/maths/row_math.hpp"
 #include "logreg/ranks.hpp"
+#include "csr_columns.hpp"
 #include "objective_loops.hpp"
 #include "logreg/thread_team.hpp"
 
@@ -62,9 +64,21 @@ class FullBatchObjective {
   };
   // Checks and keeps rows' pixel pointers and labels (when the rows changed).
   void take_rows(const ImageSet& images, const LabelSet& labels, const std::vector<std::uint32_t>& rows, int classes);
-  // Sizes parts_ for `parts` parts of (Ck, Dp) value sums, C bias sums and a loss (each part's job zeroes its
-  // own, on its thread), and each part's scratch and tile (tile_bytes per value); returns the stride of parts_.
-  std::size_t start_parts(int parts, const ObjectiveShape& shape, std::size_t tile_bytes);
+  // Sizes parts_ for `parts` parts of (Ck, Dp) value sums (none for CSR rows), C bias sums and a loss (each
+  // part's job zeroes its own, on its thread), and each part's scratch and tile of the rows' values; returns the
+  // stride of parts_.
+  std::size_t start_parts(int parts, const ObjectiveShape& shape, const ObjectiveRows& rows);
+  // Doubles of a part's weight sums in parts_: (Ck, Dp), or none for CSR rows (their dz go to csr_dz_).
+  static std::size_t gradient_floats(const ObjectiveShape& shape, bool csr);
+  // Where part `part` (first row r0) accumulates its weight gradient: its (Ck, Dp) sums in parts_, or for CSR
+  // rows the address at which row i's dz slot is the result + i * Ck (csr_dz_).
+  double* part_gradient(std::size_t part, const ObjectiveRows& rows, int r0, const ObjectiveShape& shape);
+  // CSR rows: builds columns_ when they are of other rows, sizes csr_dz_. Other layouts: nothing.
+  void start_columns(const ObjectiveRows& rows, std::size_t n, int parts, const ObjectiveShape& shape);
+  // CSR rows, after the parts ran: gives every rank every part's dz, then writes the weights' gradient (C, D) of
+  // out from them column by column (csr_gradient_columns) on the team. Other layouts: nothing.
+  void sum_columns(const ObjectiveRows& rows, const ObjectiveShape& shape, CpuSimd simd, ThreadTeam& team,
+                   double* out);
   // params (C*D + C) into w_ (Ck, Dp) zero-padded, or (D, Ck) when transposed.
   static void pad_weights(const double* params, const ObjectiveShape& shape, bool transposed, std::vector<double>& out);
   // Part `part`'s scratch and pixel tile (start_parts sized them).
@@ -79,7 +93,7 @@ class FullBatchObjective {
     ranks::allgather_parts(parts_.data(), parts, stride_);
   }
   // Adds the parts' sums in part order: the gradient into out (C*D + C) (pixel rows: the weights' sums / 255;
-  // CSR: from the transposed sums); returns the loss sum.
+  // CSR: the bias only, sum_columns wrote the weights); returns the loss sum.
   double sum_parts(std::size_t parts, const ObjectiveShape& shape, const ObjectiveRows& rows, double* out) const;
   // rows_ of the IDX images taken by take_rows, as ObjectiveRows.
   ObjectiveRows pixel_rows() const;
@@ -95,6 +109,8 @@ class FullBatchObjective {
   std::vector<double> scratch_;              // (parts, ObjectiveScratch::size) each part's sums and dz
   std::vector<std::uint8_t> tiles_;          // (parts, kObjectiveTileRows, Dp) each part's tile of values
   std::vector<double> v_;                    // (Ck, Dp) hessian_vector's direction, zero-padded (CSR: (D, Ck))
+  CsrColumns columns_;                       // CSR rows: their entries by column, built on the first pass
+  std::vector<double> csr_dz_;               // CSR rows: (parts, part_rows, Ck) each row's dz, at its slot
   KeptProbabilities kept_[2];                // the last two points evaluated (softmax head)
   std::uint64_t clock_ = 0;
 };

@@ -15,6 +15,7 @@
 
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/maths/step_bodies.hpp"
+#include "csr_columns.hpp"
 
 namespace logreg::cpu {
 namespace {
@@ -261,8 +262,16 @@ struct DenseRows {
   }
 };
 
-// CSR rows: each row's nonzeros in column order, each a gather of W's row (D, Ck) for the logits and a scatter
-// into the gradient's; the Ck classes of a column are contiguous, so each is one short vector loop.
+// Entries ahead whose Ck doubles (a row of W, or a row's dz) CSR loops fetch while they add the current one:
+// the rows are read at random, each a likely cache miss.
+constexpr std::uint64_t kCsrAhead = 24;
+inline void prefetch_classes(const double* row, std::size_t Ck) {
+  __builtin_prefetch(row);
+  __builtin_prefetch(row + Ck - 1);
+}
+
+// CSR rows: each row's nonzeros in column order, each a gather of W's row (D, Ck) for the logits; the Ck classes
+// of a column are contiguous, so each is one short vector loop. Their dz rows are kept for csr_columns_body.
 struct CsrRows {
   const std::uint64_t* start;  // (n + 1)
   const std::uint32_t* index;  // (nnz)
@@ -274,29 +283,55 @@ struct CsrRows {
   void logits(int t, int nt, const ObjectiveShape& shape, const double* w, const void*, const ObjectiveScratch&,
               double* s) const {
     const std::size_t Ck = static_cast<std::size_t>(shape.Ck);
+    const std::uint64_t tile_end = start[t + nt];
     for (int i = 0; i < nt; ++i) {
       double* si = s + static_cast<std::size_t>(i) * Ck;
       for (std::size_t c = 0; c < Ck; ++c) si[c] = 0.0;
       for (std::uint64_t k = start[t + i]; k < start[t + i + 1]; ++k) {
+        if (k + kCsrAhead < tile_end) prefetch_classes(w + static_cast<std::size_t>(index[k + kCsrAhead]) * Ck, Ck);
         const double* wk = w + static_cast<std::size_t>(index[k]) * Ck;
         const double x = values[k];
         for (std::size_t c = 0; c < Ck; ++c) si[c] += x * wk[c];
       }
     }
   }
+  // The tile's dz rows kept at g + row * Ck; csr_columns_body sums them into the gradient column by column.
   template <int V, int KB>
   void gradient(int t, int nt, const ObjectiveShape& shape, const double* dz, const void*, double* g) const {
     const std::size_t Ck = static_cast<std::size_t>(shape.Ck);
-    for (int i = 0; i < nt; ++i) {
-      const double* dzi = dz + static_cast<std::size_t>(i) * Ck;
-      for (std::uint64_t k = start[t + i]; k < start[t + i + 1]; ++k) {
-        double* gk = g + static_cast<std::size_t>(index[k]) * Ck;
-        const double x = values[k];
-        for (std::size_t c = 0; c < Ck; ++c) gk[c] += dzi[c] * x;
-      }
-    }
+    std::memcpy(g + static_cast<std::size_t>(t) * Ck, dz, static_cast<std::size_t>(nt) * Ck * sizeof(double));
   }
 };
+
+// g[c, d] for columns [d0, d1) from the rows' dz (cols.slot): per column, each part's entries summed in row
+// order from 0, then the parts' sums added in part order (a part without entries adds +0, which changes no sum:
+// a part's sum, from +0 up, is never -0).
+inline void csr_columns_body(const CsrColumns& cols, int d0, int d1, const ObjectiveShape& shape, const double* dz,
+                             double* g) {
+  const std::size_t Ck = static_cast<std::size_t>(shape.Ck), C = static_cast<std::size_t>(shape.C);
+  const std::size_t D = static_cast<std::size_t>(shape.D);
+  const std::uint64_t part_rows = static_cast<std::uint64_t>(cols.part_rows);
+  double total[kMaxCk], sum[kMaxCk];
+  for (int d = d0; d < d1; ++d) {
+    std::uint64_t k = cols.col_start[static_cast<std::size_t>(d)];
+    const std::uint64_t end = cols.col_start[static_cast<std::size_t>(d) + 1];
+    for (std::size_t c = 0; c < Ck; ++c) total[c] = 0.0;
+    for (bool first = true; k < end; first = false) {
+      const std::uint64_t part_end = (cols.slot[k] / part_rows + 1) * part_rows;
+      for (std::size_t c = 0; c < Ck; ++c) sum[c] = 0.0;
+      for (; k < end && cols.slot[k] < part_end; ++k) {
+        if (k + kCsrAhead < cols.slot.size()) {
+          prefetch_classes(dz + static_cast<std::size_t>(cols.slot[k + kCsrAhead]) * Ck, Ck);
+        }
+        const double* dzk = dz + static_cast<std::size_t>(cols.slot[k]) * Ck;
+        const double x = cols.value[k];
+        for (std::size_t c = 0; c < Ck; ++c) sum[c] += dzk[c] * x;
+      }
+      for (std::size_t c = 0; c < Ck; ++c) total[c] = first ? sum[c] : total[c] + sum[c];
+    }
+    for (std::size_t c = 0; c < C; ++c) g[c * D + static_cast<std::size_t>(d)] = total[c];
+  }
+}
 
 // The fused pass over rows [r0, r1) of any layout (Rows: DenseRows<E> or CsrRows), objective_loops.hpp.
 template <int V, int RB, int KC, int KB, class Rows>
@@ -400,6 +435,10 @@ inline auto with_layout(const ObjectiveRows& rows, Body&& body) {
     with_layout(rows, [&](const auto& layout) {                                                                      \
       hessian_body<V, RB, KC, KB>(layout, rows, r0, r1, shape, v, vb, probs, g, gb, scratch);                       \
     });                                                                                                              \
+  }                                                                                                                  \
+  TARGET void csr_gradient_columns_##SUFFIX(const CsrColumns& cols, int d0, int d1, const ObjectiveShape& shape,     \
+                                            const double* dz, double* g) {                                           \
+    csr_columns_body(cols, d0, d1, shape, dz, g);                                                                    \
   }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -437,6 +476,20 @@ void hessian_vector_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1
 #endif
     default:
       return hessian_vector_rows_sse2(rows, r0, r1, shape, v, vb, probs, g, gb, scratch);
+  }
+}
+
+void csr_gradient_columns(CpuSimd simd, const CsrColumns& cols, int d0, int d1, const ObjectiveShape& shape,
+                          const double* dz, double* g) {
+  switch (simd) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    case CpuSimd::kAvx512:
+      return csr_gradient_columns_avx512(cols, d0, d1, shape, dz, g);
+    case CpuSimd::kAvx2:
+      return csr_gradient_columns_avx2(cols, d0, d1, shape, dz, g);
+#endif
+    default:
+      return csr_gradient_columns_sse2(cols, d0, d1, shape, dz, g);
   }
 }
 

@@ -4,7 +4,8 @@
 // of kObjectiveTileRows rows: dense rows copied into a zero-padded tile and their logits against W summed
 // densely over the values in double SIMD (CSR rows: over their nonzeros, against W transposed); the per-row loss
 // and dz from the shared objective_row (maths/objective_math.hpp), scaled by the row's weight; then, while the
-// tile is still in L1, its weight gradient added into the range's own double buffer. Double throughout: the
+// tile is still in L1, its weight gradient added into the range's own double buffer (CSR rows: their dz kept,
+// and the gradient summed afterwards column by column, csr_gradient_columns). Double throughout: the
 // solver needs an objective smooth in its parameters to ~1e-16 (float32 logits stall the line search near the
 // optimum). hessian_vector_rows is the same pass over a direction (the Newton-CG solver's Hessian-vector
 // product). Not here: the fixed row parts over the thread team and their sum in part order, the penalty
@@ -84,9 +85,10 @@ struct ObjectiveRows {
 //   s = sum_d x_d w[c, d],  z_c = b_c + s_c (pixels: b_c + s_c / 255),
 //   loss_i = objective_row(head, z, C, y_i, a_i / S, dz),  g[c, d] += dz_c x_d,  gb[c] += dz_c
 // (pixels: the weight gradient is g / 255). Returns the sum of a_i loss_i in row order (loss_i without weights).
-//   w (Ck, Dp) zero-padded, or (D, Ck) for CSR; b (C); g like w and gb (C) accumulated; probs (r1 - r0, C), when
-//   not null (softmax head only), receives rows r0..r1's probabilities, row r0's first (softmax_row_from_exps,
-//   objective_math.hpp), for hessian_vector_rows.
+//   w (Ck, Dp) zero-padded, or (D, Ck) for CSR; b (C); g like w and gb (C) accumulated (CSR: g receives each
+//   row i's dz (Ck) at g + i * Ck, for csr_gradient_columns); probs (r1 - r0, C), when not null (softmax head
+//   only), receives rows r0..r1's probabilities, row r0's first (softmax_row_from_exps, objective_math.hpp), for
+//   hessian_vector_rows.
 // `simd` (resolved, not kAuto) picks the loops compiled for AVX-512, AVX2 + FMA or the baseline; the results
 // differ between those in the last bits (FMA, lane count), never with the thread count.
 double objective_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1, LossHead head,
@@ -102,5 +104,16 @@ double objective_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1, L
 void hessian_vector_rows(CpuSimd simd, const ObjectiveRows& rows, int r0, int r1, const ObjectiveShape& shape,
                          const double* v, const double* vb, const double* probs, double* g, double* gb,
                          const ObjectiveScratch& scratch);
+
+struct CsrColumns;  // csr_columns.hpp
+
+// CSR rows' weight gradient g (C, D) row-major, columns [d0, d1) written, from the rows' dz (cols.parts *
+// cols.part_rows, Ck) that objective_rows or hessian_vector_rows kept at each row's slot:
+//   g[c, d] = sum over parts p in order of (sum over part p's entries (i, d, x) in row order of dz_i,c x),
+// the sums per-part gradient buffers added in part order would hold, without the buffers (D Ck doubles per
+// part, zeroed and summed every pass, and a scatter into them per entry). Columns are independent, so any
+// split of [0, D) over threads gives the same bits; `simd` as objective_rows (FMA or not).
+void csr_gradient_columns(CpuSimd simd, const CsrColumns& cols, int d0, int d1, const ObjectiveShape& shape,
+                          const double* dz, double* g);
 
 }  // namespace logreg::cpu

@@ -148,8 +148,8 @@ double max_abs(const std::vector<double>& g) {
 LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, const LbfgsConfig& config,
                            const std::function<bool(const LbfgsIteration&)>& on_iteration) {
   if (x0.empty()) throw UsageError("minimize_lbfgs: no parameters");
-  if (!(config.tol > 0.0) || config.max_iter < 1 || config.memory < 1 || config.max_linesearch < 1) {
-    throw UsageError("minimize_lbfgs: tol must be > 0, max_iter, memory and max_linesearch >= 1");
+  if (!(config.tol > 0.0) || config.max_iter < 1 || config.memory < 0 || config.max_linesearch < 1) {
+    throw UsageError("minimize_lbfgs: tol must be > 0, max_iter and max_linesearch >= 1, memory >= 0");
   }
   if (!(config.l1 >= 0.0) || !std::isfinite(config.l1) || config.l1_count > x0.size()) {
     throw UsageError("minimize_lbfgs: l1 must be finite and >= 0, l1_count at most the parameters");
@@ -174,7 +174,7 @@ LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, c
     std::copy(x0.begin(), x0.end(), x.p);
     lbfgs_parameter_t param;
     lbfgs_parameter_init(&param);
-    param.m = config.memory;
+    param.m = config.memory > 0 ? config.memory : lbfgs_memory(x0.size());
     param.epsilon = 0.0;  // libLBFGS's L2-norm test off: the progress callback applies the max-norm test
     param.past = 1;       // scipy's ftol: (f_k - f_{k+1}) / f_k below 64 machine epsilons
     param.delta = 64.0 * DBL_EPSILON;

@@ -10,6 +10,7 @@
 
 #include "logreg/cpu_fast.hpp"
 #include "logreg/cpu_reference.hpp"
+#include "logreg/errors.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
@@ -289,6 +290,36 @@ TEST(MinimizeLbfgs, FindsTheOptimumOfAQuadraticToTol) {
   EXPECT_GT(r.iterations, 1);
   for (int j = 0; j < 20; ++j) EXPECT_NEAR(r.x[static_cast<std::size_t>(j)], j % 3 - 1.0, 1e-9) << j;
   EXPECT_NE(r.reason.find("<= tol"), std::string::npos) << r.reason;
+}
+
+// memory 0 keeps 20 corrections below a million parameters (the same fit, bit for bit, as an explicit 20) and
+// scikit-learn's 10 from a million on; a negative memory is refused.
+TEST(MinimizeLbfgs, DefaultMemoryIsTwentyBelowAMillionParametersAndTenFromThere) {
+  EXPECT_EQ(lbfgs_memory(7850), 20);
+  EXPECT_EQ(lbfgs_memory(999999), 20);
+  EXPECT_EQ(lbfgs_memory(1000000), 10);
+  EXPECT_EQ(lbfgs_memory(1000010), 10);
+  LbfgsConfig automatic, twenty, ten;
+  for (LbfgsConfig* c : {&automatic, &twenty, &ten}) {
+    c->tol = 1e-9;
+    c->max_iter = 500;
+  }
+  twenty.memory = 20;
+  ten.memory = 10;
+  ASSERT_EQ(automatic.memory, 0);
+  auto fit = [](const LbfgsConfig& c) {
+    return minimize_lbfgs([](const double* x, double* g) { return Quadratic(x, g, 60); }, std::vector<double>(60, 0.0),
+                          c);
+  };
+  const LbfgsResult a = fit(automatic), b = fit(twenty), c = fit(ten);
+  EXPECT_EQ(a.iterations, b.iterations);
+  EXPECT_EQ(a.x, b.x);
+  EXPECT_NE(c.x, b.x);  // 10 corrections take another path to the same optimum
+  LbfgsConfig negative;
+  negative.memory = -1;
+  EXPECT_THROW(minimize_lbfgs([](const double* x, double* g) { return Quadratic(x, g, 4); },
+                              std::vector<double>(4, 1.0), negative),
+               UsageError);
 }
 
 TEST(MinimizeLbfgs, StopsAtMaxIterAndSaysSo) {

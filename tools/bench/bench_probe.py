@@ -14,11 +14,18 @@ within 1e-6 relative of scikit-learn's final objective, iterations and final obj
 scikit-learn's objective; and the load around the runs (bench_lbfgs.py's LoadWatch: the cores other processes
 kept busy and the peak 1-minute load average). Asserts nothing.
 
+With --write it also replaces the marked probe section of BENCHMARKS.md with the table (marked_section.py, as
+bench_lbfgs.py); it refuses when other processes kept more than half a core busy, unless --loaded, which writes
+the rows labelled "loaded" with the load they ran at.
+
 usage: tools/bench/bench_probe.py --exe build-cpu/logreg_cuda [--rows 200000] [--dim 512] [--sparse-rows 100000]
                                   [--sparse-cols 100000] [--nnz 40] [--C 1] [--tol 1e-6] [--rounds 2] [--sets dense,sparse]
+                                  [--write [--loaded]] [--benchmarks FILE]
 """
 import argparse
+import datetime
 import os
+import platform
 import re
 import subprocess
 import sys
@@ -29,7 +36,10 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_lbfgs import LoadWatch, first_reaching  # noqa: E402
+from bench_lbfgs import QUIET_LOAD, LoadWatch, first_reaching  # noqa: E402
+from marked_section import replace_marked_section  # noqa: E402
+
+BEGIN, END = "<!-- probe:begin -->", "<!-- probe:end -->"
 
 
 def objective(W, b, X, y, C):
@@ -103,13 +113,18 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--sets", default="dense,sparse")
+    p.add_argument("--write", action="store_true", help="replace the probe section of BENCHMARKS.md")
+    p.add_argument("--loaded", action="store_true", help="with --write: write even when other processes were busy, labelled")
+    p.add_argument("--benchmarks", default=os.path.join(HERE, "..", "..", "BENCHMARKS.md"))
     a = p.parse_args()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    lines, busiest = [], None
     if not os.access(a.exe, os.X_OK):
         sys.exit(f"bench_probe: --exe {a.exe} is not an executable (build it first)")
     header = ("| set | machine (other processes' cores; peak load) | scikit-learn: fit s, iterations, objective"
               " | ours: process s, to its objective s, iterations, objective | speed-up to its objective |")
-    print(header)
-    print("| --- | --- | --- | --- | ---: |", flush=True)
+    lines += [header, "| --- | --- | --- | --- | ---: |"]
+    print("\n".join(lines), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_probe_") as tmp:
         for name in a.sets.split(","):
             path, X, y = dense_set(a, tmp) if name == "dense" else sparse_set(a, tmp)
@@ -127,9 +142,30 @@ def main():
             ours = min(ours_runs, key=lambda r: r["reached"] if r["reached"] is not None else float("inf"))
             to_f = f"{ours['reached']:.2f}" if ours["reached"] is not None else "never"
             speed = f"{sk['seconds'] / ours['reached']:.1f}x" if ours["reached"] else "-"
-            print(f"| {name} ({shape}) | {load.label()} | {sk['seconds']:.2f} s, {sk['iterations']} it., {sk['f']:.10g}"
-                  f" | {ours['wall']:.2f} s, {to_f} s, {ours['iterations']} it., {ours['objective']:.10g} | {speed} |",
-                  flush=True)
+            line = (f"| {name} ({shape}) | {load.label()} | {sk['seconds']:.2f} s, {sk['iterations']} it., {sk['f']:.10g}"
+                    f" | {ours['wall']:.2f} s, {to_f} s, {ours['iterations']} it., {ours['objective']:.10g} | {speed} |")
+            lines.append(line)
+            print(line, flush=True)
+            if busiest is None or load.others > busiest.others:
+                busiest = load
+
+    if not a.write or busiest is None:
+        return
+    if busiest.others > QUIET_LOAD and not a.loaded:
+        sys.exit(f"bench_probe: not writing {a.benchmarks}: other processes kept {busiest.others:.2f} cores busy "
+                 f"(> {QUIET_LOAD}) during the runs; run again on a quiet machine, or pass --loaded to write the rows "
+                 "labelled")
+    args = " ".join(sys.argv[1:]).replace("--write", "").replace("--loaded", "").split()
+    body = (f"Measured {started:%Y-%m-%d %H:%M} UTC with `tools/bench/bench_probe.py {' '.join(args)}` on "
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+            + (f"; **loaded**: other processes kept up to {busiest.others:.2f} cores busy, peak 1-minute load average"
+               f" {busiest.peak:.2f}" if busiest.others > QUIET_LOAD else "") + ".\n"
+            f"Best of {a.rounds} alternating rounds per side; ours' process s is the whole `train` process, to its"
+            " objective the solver time at which it first came within 1e-6 relative of scikit-learn's final"
+            " objective.\n\n" + "\n".join(lines) + "\n")
+    replace_marked_section(a.benchmarks, BEGIN, END, "Linear probes on feature files (`tools/bench/bench_probe.py`)",
+                           body)
+    print(f"bench_probe: wrote the probe section of {a.benchmarks}")
 
 
 if __name__ == "__main__":
