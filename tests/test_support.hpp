@@ -1,13 +1,16 @@
 // Shared test helpers: the one tolerance comparison (|ref - x| <= atol + rtol*|ref|, non-finite fails,
-// worst element reported), temporary directories, small generated IDX data sets and random parameters.
+// worst element reported), temporary directories, small generated IDX data sets, random parameters and the
+// shapes of the full-batch objective tests.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -208,5 +211,44 @@ inline std::vector<double> RandomParams(std::size_t n, double scale, std::uint64
   for (double& v : p) v = scale * (2.0 * static_cast<double>(rng.below(1u << 30)) / (1u << 30) - 1.0);
   return p;
 }
+
+// The largest |v_i| (0 for an empty v): the scale of a vector whose components are sums of terms of either sign.
+inline double MaxAbs(const std::vector<double>& v) {
+  double m = 0.0;
+  for (const double x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+// A shape of the full-batch objective tests: random images of height x width pixels and labels of `classes`,
+// taken all in order or as a reordered subset.
+struct ObjectiveProblem {
+  const char* name;
+  std::uint32_t rows, height, width;
+  int classes;
+  bool subset;  // every third row, then every fifth, backwards: a reordered subset (as a validation split leaves)
+
+  int dim() const { return static_cast<int>(height * width); }
+  std::size_t n_params() const { return static_cast<std::size_t>(classes) * static_cast<std::size_t>(dim()) + classes; }
+  std::vector<std::uint32_t> row_indices() const {
+    std::vector<std::uint32_t> r;
+    if (!subset) {
+      for (std::uint32_t i = 0; i < rows; ++i) r.push_back(i);
+      return r;
+    }
+    for (std::uint32_t i = 0; i < rows; i += 3) r.push_back(i);
+    for (std::uint32_t i = rows - 1; i < rows; i -= 5) r.push_back(i);
+    return r;
+  }
+};
+
+inline void PrintTo(const ObjectiveProblem& p, std::ostream* os) { *os << p.name; }
+
+// 28x28 like MNIST (no padding of the pixels, 10 classes: one class block); 5x7 = 35 pixels (padded to 40) and 3
+// classes; 5x5 with 23 classes (three class blocks); fewer rows than the 8 parts; a row count past a tile.
+inline const ObjectiveProblem kObjectiveProblems[] = {
+    {"mnist_shape", 700, 28, 28, 10, false},     {"mnist_shape_subset", 700, 28, 28, 10, true},
+    {"padded_pixels", 301, 5, 7, 3, false},      {"many_classes", 257, 5, 5, 23, true},
+    {"fewer_rows_than_parts", 5, 4, 4, 4, false}, {"one_tile_and_one_row", 17, 3, 3, 2, false},
+};
 
 }  // namespace logreg::test
