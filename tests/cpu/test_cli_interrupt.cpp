@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -52,6 +53,46 @@ pid_t Spawn(std::vector<std::string> args, const std::string& out, const std::st
   return rc == 0 ? pid : -1;
 }
 
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Polls `done` every 20 ms for up to 60 s; whether it came true.
+bool WaitUntil(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+// Waits up to 60 s until the file `out` holds `text`; whether it does.
+bool WaitForOutput(const std::string& out, const std::string& text) {
+  return WaitUntil([&] { return ReadAll(out).find(text) != std::string::npos; });
+}
+
+// Sends `sig` to `pid` and waits for it to end: its exit code, or -1 (with a test failure) when it could not be
+// signalled or ended by a signal instead of exiting.
+int SignalAndWait(pid_t pid, int sig) {
+  if (kill(pid, sig) != 0) {
+    ADD_FAILURE() << "kill(" << pid << ", " << SignalName(sig) << ") failed";
+    return -1;
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) {
+    ADD_FAILURE() << "waitpid(" << pid << ") failed";
+    return -1;
+  }
+  if (!WIFEXITED(status)) {
+    ADD_FAILURE() << "killed by signal " << WTERMSIG(status);
+    return -1;
+  }
+  return WEXITSTATUS(status);
+}
+
 class TrainInterrupt : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
@@ -74,41 +115,16 @@ TEST_P(TrainInterrupt, StopsSavesAndExitsWithSignalCode) {
   const pid_t pid = Spawn(args, "/dev/null", dir_.file("stderr.txt"));
   ASSERT_GT(pid, 0);
 
-  // Wait until two epochs are in the metrics file (header + 2 rows), at most 60 s.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (CountLines(metrics) < 3 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_GE(CountLines(metrics), 3) << "training did not reach 2 epochs in 60 s";
-  ASSERT_EQ(kill(pid, sig), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 128 + sig);  // 130 SIGINT, 143 SIGTERM, 129 SIGHUP
+  // Two epochs in the metrics file: its header and 2 rows.
+  ASSERT_TRUE(WaitUntil([&] { return CountLines(metrics) >= 3; })) << "training did not reach 2 epochs in 60 s";
+  ASSERT_EQ(SignalAndWait(pid, sig), 128 + sig);  // 130 SIGINT, 143 SIGTERM, 129 SIGHUP
 
   const ModelFile mf = load_model_file(model);
   const int rows = CountLines(metrics) - 1;  // the header is the first line
   EXPECT_EQ(static_cast<int>(mf.epochs_done), rows) << "the model counts the epochs the metrics file holds";
-  std::ifstream err(dir_.file("stderr.txt"));
-  const std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  const std::string text = ReadAll(dir_.file("stderr.txt"));
   EXPECT_NE(text.find(std::string("interrupted by ") + SignalName(sig)), std::string::npos) << text;
   EXPECT_NE(text.find("model saved to"), std::string::npos) << text;
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Waits up to 60 s until the file `out` holds `text`; whether it does.
-bool WaitForOutput(const std::string& out, const std::string& text) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (ReadAll(out).find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return ReadAll(out).find(text) != std::string::npos;
 }
 
 TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
@@ -121,11 +137,7 @@ TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
   const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
   ASSERT_GT(pid, 0);
   ASSERT_TRUE(WaitForOutput(out, "C: 0.001.")) << "the path's first C did not finish in 60 s";
-  ASSERT_EQ(kill(pid, SIGINT), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 130);
+  ASSERT_EQ(SignalAndWait(pid, SIGINT), 130);
   EXPECT_EQ(ReadAll(out).find("Best C"), std::string::npos) << "the path did not end";
 
   const std::string err = ReadAll(dir_.file("stderr.txt"));
@@ -156,11 +168,7 @@ TEST_F(TrainInterrupt, DuringCrossValidationSavesNothingAndSaysSo) {
   // The folds start right after this line and print nothing until they end (about 0.3 s here, idle): the
   // interrupt follows within one 20 ms poll.
   ASSERT_TRUE(WaitForOutput(out, "Optimizer:")) << "the run did not start in 60 s";
-  ASSERT_EQ(kill(pid, SIGINT), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 130);
+  ASSERT_EQ(SignalAndWait(pid, SIGINT), 130);
   EXPECT_EQ(ReadAll(out).find("Best C"), std::string::npos) << "the folds did not end";
   const std::string err = ReadAll(dir_.file("stderr.txt"));
   EXPECT_NE(err.find("interrupted by SIGINT during cross-validation (no model fitted on all rows; nothing saved)"),
@@ -219,16 +227,8 @@ TEST_F(TrainInterrupt, NewtonCgStopsAfterTheCurrentStepAndSaves) {
                                    dir_.path(), "--save", model};
   const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
   ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (ReadAll(out).find("Iteration: 2.") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_NE(ReadAll(out).find("Iteration: 2."), std::string::npos) << "no second Newton step in 60 s:\n" << ReadAll(out);
-  ASSERT_EQ(kill(pid, SIGINT), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 130) << ReadAll(out);
+  ASSERT_TRUE(WaitForOutput(out, "Iteration: 2.")) << "no second Newton step in 60 s:\n" << ReadAll(out);
+  ASSERT_EQ(SignalAndWait(pid, SIGINT), 130) << ReadAll(out);
   EXPECT_EQ(ReadAll(out).find("Solver: newton-cg."), std::string::npos) << "the fit ended before the signal";
   const std::string err = ReadAll(dir_.file("stderr.txt"));
   EXPECT_NE(err.find("interrupted by SIGINT after"), std::string::npos) << err;
