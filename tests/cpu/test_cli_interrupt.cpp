@@ -102,7 +102,19 @@ class TrainInterrupt : public ::testing::TestWithParam<int> {
     test::SeparableSet(100, 10, 28, 32, &test, &test_labels);
     test::WriteDataDir(dir_, train, train_labels, test, test_labels);
   }
+
+  // Starts `args` (stdout to out_, stderr to err_), sends SIGINT once out_ holds `text` and expects the exit
+  // code 130.
+  void InterruptOnceOutputHolds(const std::vector<std::string>& args, const std::string& text) {
+    const pid_t pid = Spawn(args, out_, err_);
+    ASSERT_GT(pid, 0);
+    ASSERT_TRUE(WaitForOutput(out_, text)) << "no \"" << text << "\" in 60 s:\n" << ReadAll(out_);
+    ASSERT_EQ(SignalAndWait(pid, SIGINT), 130) << ReadAll(out_);
+  }
+
   test::TempDir dir_;
+  const std::string out_ = dir_.file("stdout.txt");
+  const std::string err_ = dir_.file("stderr.txt");
 };
 
 TEST_P(TrainInterrupt, StopsSavesAndExitsWithSignalCode) {
@@ -112,7 +124,7 @@ TEST_P(TrainInterrupt, StopsSavesAndExitsWithSignalCode) {
   const std::string data = dir_.path();
   std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--epochs", "100000",
                                    "--batch-size", "8", "--data", data, "--save", model, "--metrics", metrics};
-  const pid_t pid = Spawn(args, "/dev/null", dir_.file("stderr.txt"));
+  const pid_t pid = Spawn(args, "/dev/null", err_);
   ASSERT_GT(pid, 0);
 
   // Two epochs in the metrics file: its header and 2 rows.
@@ -122,25 +134,22 @@ TEST_P(TrainInterrupt, StopsSavesAndExitsWithSignalCode) {
   const ModelFile mf = load_model_file(model);
   const int rows = CountLines(metrics) - 1;  // the header is the first line
   EXPECT_EQ(static_cast<int>(mf.epochs_done), rows) << "the model counts the epochs the metrics file holds";
-  const std::string text = ReadAll(dir_.file("stderr.txt"));
+  const std::string text = ReadAll(err_);
   EXPECT_NE(text.find(std::string("interrupted by ") + SignalName(sig)), std::string::npos) << text;
   EXPECT_NE(text.find("model saved to"), std::string::npos) << text;
 }
 
 TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
   const std::string model = dir_.file("model.bin");
-  const std::string out = dir_.file("stdout.txt");
-  // C 0.001 converges in a few iterations; C 1000 at tol 1e-12 on separable rows runs until interrupted.
-  std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C",
-                                   "0.001,1000", "--tol", "1e-12", "--max-iter", "1000000", "--val-split", "0.2",
-                                   "--data", dir_.path(), "--save", model};
-  const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
-  ASSERT_GT(pid, 0);
-  ASSERT_TRUE(WaitForOutput(out, "C: 0.001.")) << "the path's first C did not finish in 60 s";
-  ASSERT_EQ(SignalAndWait(pid, SIGINT), 130);
-  EXPECT_EQ(ReadAll(out).find("Best C"), std::string::npos) << "the path did not end";
+  // C 0.001 converges in a few iterations (its line ends the path's first C); C 1000 at tol 1e-12 on separable
+  // rows runs until interrupted.
+  ASSERT_NO_FATAL_FAILURE(InterruptOnceOutputHolds(
+      {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C", "0.001,1000", "--tol", "1e-12",
+       "--max-iter", "1000000", "--val-split", "0.2", "--data", dir_.path(), "--save", model},
+      "C: 0.001."));
+  EXPECT_EQ(ReadAll(out_).find("Best C"), std::string::npos) << "the path did not end";
 
-  const std::string err = ReadAll(dir_.file("stderr.txt"));
+  const std::string err = ReadAll(err_);
   EXPECT_NE(err.find("interrupted by SIGINT during the regularisation path"), std::string::npos) << err;
   EXPECT_NE(err.find("model saved to"), std::string::npos) << err;
   const ModelFile mf = load_model_file(model);
@@ -157,20 +166,16 @@ TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
 
 TEST_F(TrainInterrupt, DuringCrossValidationSavesNothingAndSaysSo) {
   const std::string model = dir_.file("model.bin");
-  const std::string out = dir_.file("stdout.txt");
   // C 1e12 at tol 1e-300 on separable rows runs until interrupted, in the folds: the weights grow without a
-  // penalty to stop them, and the gradient never reaches the tolerance.
-  std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C",
-                                   "1e12,0.001", "--cv", "2", "--tol", "1e-300", "--max-iter", "1000000",
-                                   "--data", dir_.path(), "--save", model};
-  const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
-  ASSERT_GT(pid, 0);
-  // The folds start right after this line and print nothing until they end (about 0.3 s here, idle): the
-  // interrupt follows within one 20 ms poll.
-  ASSERT_TRUE(WaitForOutput(out, "Optimizer:")) << "the run did not start in 60 s";
-  ASSERT_EQ(SignalAndWait(pid, SIGINT), 130);
-  EXPECT_EQ(ReadAll(out).find("Best C"), std::string::npos) << "the folds did not end";
-  const std::string err = ReadAll(dir_.file("stderr.txt"));
+  // penalty to stop them, and the gradient never reaches the tolerance. The folds start right after the line
+  // "Optimizer:" and print nothing until they end (about 0.3 s here, idle): the interrupt follows within one
+  // 20 ms poll.
+  ASSERT_NO_FATAL_FAILURE(InterruptOnceOutputHolds(
+      {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C", "1e12,0.001", "--cv", "2", "--tol",
+       "1e-300", "--max-iter", "1000000", "--data", dir_.path(), "--save", model},
+      "Optimizer:"));
+  EXPECT_EQ(ReadAll(out_).find("Best C"), std::string::npos) << "the folds did not end";
+  const std::string err = ReadAll(err_);
   EXPECT_NE(err.find("interrupted by SIGINT during cross-validation (no model fitted on all rows; nothing saved)"),
             std::string::npos)
       << err;
@@ -221,16 +226,12 @@ TEST(TruncatedWhileRead, AGzDataFileCutShortIsAnErrorNotASignal) {
 // reference backend's scalar passes make the whole fit take tens of seconds, the first steps well under one.)
 TEST_F(TrainInterrupt, NewtonCgStopsAfterTheCurrentStepAndSaves) {
   const std::string model = dir_.file("model.bin");
-  const std::string out = dir_.file("stdout.txt");
-  std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "reference", "--solver", "newton-cg", "--C", "inf",
-                                   "--tol", "1e-12", "--max-iter", "1000000", "--eval-every", "0", "--data",
-                                   dir_.path(), "--save", model};
-  const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
-  ASSERT_GT(pid, 0);
-  ASSERT_TRUE(WaitForOutput(out, "Iteration: 2.")) << "no second Newton step in 60 s:\n" << ReadAll(out);
-  ASSERT_EQ(SignalAndWait(pid, SIGINT), 130) << ReadAll(out);
-  EXPECT_EQ(ReadAll(out).find("Solver: newton-cg."), std::string::npos) << "the fit ended before the signal";
-  const std::string err = ReadAll(dir_.file("stderr.txt"));
+  ASSERT_NO_FATAL_FAILURE(InterruptOnceOutputHolds(
+      {LOGREG_CUDA_EXE, "train", "--device", "reference", "--solver", "newton-cg", "--C", "inf", "--tol", "1e-12",
+       "--max-iter", "1000000", "--eval-every", "0", "--data", dir_.path(), "--save", model},
+      "Iteration: 2."));  // a second Newton step
+  EXPECT_EQ(ReadAll(out_).find("Solver: newton-cg."), std::string::npos) << "the fit ended before the signal";
+  const std::string err = ReadAll(err_);
   EXPECT_NE(err.find("interrupted by SIGINT after"), std::string::npos) << err;
   EXPECT_NE(err.find("Newton-CG iterations; model saved to"), std::string::npos) << err;
   const nlohmann::json record = nlohmann::json::parse(load_model_file(model).settings_json);
