@@ -174,6 +174,17 @@ inline void WriteDataDir(const TempDir& dir, const ImageSet& train, const LabelS
   write_idx_labels(dir.file("t10k-labels-idx1-ubyte"), test_labels);
 }
 
+// WriteDataDir of SeparableSet's rows: `train_rows` training and `test_rows` test images of side x side pixels and
+// `classes` classes, drawn from `seed` and seed + 1.
+inline void WriteSeparableDataDir(const TempDir& dir, std::uint32_t train_rows, std::uint32_t test_rows, int classes,
+                                  std::uint32_t side, std::uint64_t seed, bool gzip_train_images = false) {
+  ImageSet train, test;
+  LabelSet train_labels, test_labels;
+  SeparableSet(train_rows, classes, side, seed, &train, &train_labels);
+  SeparableSet(test_rows, classes, side, seed + 1, &test, &test_labels);
+  WriteDataDir(dir, train, train_labels, test, test_labels, gzip_train_images);
+}
+
 // The data directory of the full-batch solvers' CLI tests: 400 training and 100 test rows of 28x28, 10 classes,
 // SeparableSet's rows with every fifth training pixel replaced, so that the optimum is finite.
 inline void WriteSolverDataDir(const TempDir& dir) {

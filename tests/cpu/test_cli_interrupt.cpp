@@ -96,11 +96,7 @@ int SignalAndWait(pid_t pid, int sig) {
 class TrainInterrupt : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(3000, 10, 28, 31, &train, &train_labels);
-    test::SeparableSet(100, 10, 28, 32, &test, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+    test::WriteSeparableDataDir(dir_, 3000, 100, 10, 28, 31);
   }
 
   // Starts `args` (stdout to out_, stderr to err_), sends SIGINT once out_ holds `text` and expects the exit

@@ -36,11 +36,7 @@ std::vector<std::string> Lines(const std::string& path) {
 class TrainOutputs : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(300, 10, 28, 21, &train, &train_labels);
-    test::SeparableSet(60, 10, 28, 22, &test, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+    test::WriteSeparableDataDir(dir_, 300, 60, 10, 28, 21);
   }
   std::string Train(const std::string& extra) const {
     return "train --device cpu --lr 0.05 --batch-size 16 --seed 4 --data " + dir_.path() + " " + extra;
@@ -216,11 +212,7 @@ TEST_F(TrainOutputs, MetricsHeaderThatDoesNotFitLeavesNoFile) {
 class LostWork : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(200, 4, 8, 61, &train, &train_labels);
-    test::SeparableSet(40, 4, 8, 62, &test, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+    test::WriteSeparableDataDir(dir_, 200, 40, 4, 8, 61);
   }
   std::string Train(const std::string& extra) const {
     return "train --device cpu --data " + dir_.path() + " " + extra;

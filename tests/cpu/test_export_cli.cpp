@@ -31,11 +31,7 @@ std::string ReadAll(const std::string& path) {
 class CliExport : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test_images;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(40, 4, 8, 3, &train, &train_labels);
-    test::SeparableSet(60, 4, 8, 4, &test_images, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test_images, test_labels);
+    test::WriteSeparableDataDir(dir_, 40, 60, 4, 8, 3);
     ModelFile f;
     f.rows = 8;
     f.cols = 8;
