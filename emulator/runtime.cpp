@@ -15,21 +15,21 @@
 #include "runtime_state.hpp"
 
 namespace cuda_emu::detail {
-namespace {
 
-
-std::string hex_pointer(const void* p) {
+std::string pointer_text(const void* p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%p", p);
   return buf;
 }
+
+namespace {
 
 void run_kernel(const KernelLaunch& launch) {
   for (std::size_t i = 0; i < launch.pointer_args.size(); ++i) {
     const void* p = launch.pointer_args[i];
     if (p == nullptr || memory_kind(p, 0) != MemoryKind::kNone) continue;
     report_fault(cudaErrorIllegalAddress, std::string("kernel ") + launch.name + ": pointer argument " +
-                                              std::to_string(i + 1) + " (" + hex_pointer(p) +
+                                              std::to_string(i + 1) + " (" + pointer_text(p) +
                                               ") is host memory that is neither device nor pinned memory");
     return;
   }
