@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -175,25 +176,24 @@ inline void WriteDataDir(const TempDir& dir, const ImageSet& train, const LabelS
 }
 
 // WriteDataDir of SeparableSet's rows: `train_rows` training and `test_rows` test images of side x side pixels and
-// `classes` classes, drawn from `seed` and seed + 1.
+// `classes` classes, drawn from `seed` and seed + 1; edit_train, when given, changes the training rows first.
 inline void WriteSeparableDataDir(const TempDir& dir, std::uint32_t train_rows, std::uint32_t test_rows, int classes,
-                                  std::uint32_t side, std::uint64_t seed, bool gzip_train_images = false) {
+                                  std::uint32_t side, std::uint64_t seed, bool gzip_train_images = false,
+                                  const std::function<void(ImageSet&, LabelSet&)>& edit_train = {}) {
   ImageSet train, test;
   LabelSet train_labels, test_labels;
   SeparableSet(train_rows, classes, side, seed, &train, &train_labels);
   SeparableSet(test_rows, classes, side, seed + 1, &test, &test_labels);
+  if (edit_train) edit_train(train, train_labels);
   WriteDataDir(dir, train, train_labels, test, test_labels, gzip_train_images);
 }
 
 // The data directory of the full-batch solvers' CLI tests: 400 training and 100 test rows of 28x28, 10 classes,
 // SeparableSet's rows with every fifth training pixel replaced, so that the optimum is finite.
 inline void WriteSolverDataDir(const TempDir& dir) {
-  ImageSet train, test;
-  LabelSet train_labels, test_labels;
-  SeparableSet(400, 10, 28, 31, &train, &train_labels);
-  SeparableSet(100, 10, 28, 32, &test, &test_labels);
-  for (std::size_t k = 0; k < train.pixels.size(); k += 5) train.pixels[k] = static_cast<std::uint8_t>(k % 241);
-  WriteDataDir(dir, train, train_labels, test, test_labels);
+  WriteSeparableDataDir(dir, 400, 100, 10, 28, 31, false, [](ImageSet& train, LabelSet&) {
+    for (std::size_t k = 0; k < train.pixels.size(); k += 5) train.pixels[k] = static_cast<std::uint8_t>(k % 241);
+  });
 }
 
 // Every SIMD level this CPU runs (baseline first), for tests that compare them.
