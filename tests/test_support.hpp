@@ -1,5 +1,5 @@
 // Shared test helpers: the one tolerance comparison (|ref - x| <= atol + rtol*|ref|, non-finite fails,
-// worst element reported), temporary directories, small generated IDX data sets, random parameters and the
+// worst element reported), reading files, temporary directories, small generated IDX data sets, random parameters and the
 // shapes of the full-batch objective tests.
 #pragma once
 
@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <ostream>
 #include <sstream>
@@ -111,6 +113,20 @@ template <class E, class F>
     return ::testing::AssertionFailure() << "threw another exception type: " << e.what();
   }
   return ::testing::AssertionFailure() << "did not throw";
+}
+
+// The bytes of the file at `path` ("" when it cannot be read).
+inline std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The lines of the file at `path`, without their newlines (none when it cannot be read).
+inline std::vector<std::string> FileLines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
 }
 
 // The size knob of the heavy tests. LOGREG_TEST_SIZE=small (the sanitizer stage, tools/testing/test_sanitizers.sh)

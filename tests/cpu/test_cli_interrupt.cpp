@@ -30,12 +30,7 @@ namespace {
 
 const char* SignalName(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
 
-int CountLines(const std::string& path) {
-  std::ifstream f(path);
-  int n = 0;
-  for (std::string line; std::getline(f, line);) ++n;
-  return n;
-}
+int CountLines(const std::string& path) { return static_cast<int>(test::FileLines(path).size()); }
 
 // Starts `args` (the executable first) with stdout and stderr written to the files named (created), and returns
 // its pid (-1 when it could not be started).
@@ -53,12 +48,7 @@ pid_t Spawn(std::vector<std::string> args, const std::string& out, const std::st
   return rc == 0 ? pid : -1;
 }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::ReadAll;
 
 // Polls `done` every 20 ms for up to 60 s; whether it came true.
 bool WaitUntil(const std::function<bool()>& done) {

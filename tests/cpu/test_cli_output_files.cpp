@@ -28,10 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::RunCli;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+using test::ReadAll;
 
 bool NoTemporaries(const std::string& dir) {
   for (const auto& e : fs::directory_iterator(dir)) {

@@ -22,10 +22,7 @@ namespace {
 
 using test::RunCli;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using test::ReadAll;
 
 // 8x8 images of 4 classes and a model with some signal saved next to them.
 class CliExport : public ::testing::Test {
