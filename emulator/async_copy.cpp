@@ -10,7 +10,6 @@
 // an arrive on the barrier of a block that has exited is reported. Not here: the fibers and their waits
 // (block_scheduler.cpp), tensor-map (TMA tiled) copies, multicast, cp.reduce.async.bulk.
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -18,12 +17,6 @@
 
 namespace cuda_emu::detail {
 namespace {
-
-std::string address(const void* p) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%p", p);
-  return buf;
-}
 
 void land(const AsyncCopy& c) { std::memmove(c.dst, c.src, c.bytes); }
 
@@ -35,7 +28,7 @@ ThreadCopies& thread_copies(BlockRun& me) {
 Mbarrier* find_mbarrier(BlockRun& me, const void* bar, const char* what) {
   auto it = me.group().mbarriers.find(me.group().stable(bar));
   if (it != me.group().mbarriers.end()) return &it->second;
-  me.fail(std::string(what) + " on the mbarrier at " + address(bar) + ", which mbarrier_init has not initialised");
+  me.fail(std::string(what) + " on the mbarrier at " + pointer_text(bar) + ", which mbarrier_init has not initialised");
   return nullptr;
 }
 
@@ -94,7 +87,7 @@ void async_copy(void* dst, const void* src, std::size_t bytes) {
     return;
   }
   if ((reinterpret_cast<std::uintptr_t>(dst) | reinterpret_cast<std::uintptr_t>(src)) % bytes != 0) {
-    me.fail("__pipeline_memcpy_async(" + detail::address(dst) + ", " + detail::address(src) + ", " +
+    me.fail("__pipeline_memcpy_async(" + detail::pointer_text(dst) + ", " + detail::pointer_text(src) + ", " +
             std::to_string(bytes) + "): addresses not aligned to the copy's size");
     return;
   }
@@ -142,7 +135,7 @@ std::uint64_t mbarrier_arrive(std::uint64_t* bar, unsigned count, unsigned tx) {
   BlockRun& me = detail::current_or_abort("mbarrier_arrive");
   const BlockRun* owner = me.group().owner_of(bar);
   if (owner != nullptr && owner != &me && owner->finished()) {
-    me.fail("mbarrier_arrive on the mbarrier at " + detail::address(bar) + " in the shared memory of " +
+    me.fail("mbarrier_arrive on the mbarrier at " + detail::pointer_text(bar) + " in the shared memory of " +
             detail::block_of(*owner) + ", which has exited (a remote arrive on an ended block: keep the cluster "
             "together with cluster.sync() until no peer arrives on a block's barriers)");
     return 0;
@@ -151,7 +144,7 @@ std::uint64_t mbarrier_arrive(std::uint64_t* bar, unsigned count, unsigned tx) {
   if (m == nullptr) return 0;
   const std::uint64_t state = m->phase;
   if (count > m->pending) {
-    me.fail("mbarrier_arrive of " + std::to_string(count) + " on the mbarrier at " + detail::address(bar) +
+    me.fail("mbarrier_arrive of " + std::to_string(count) + " on the mbarrier at " + detail::pointer_text(bar) +
             ", which waits for " + std::to_string(m->pending) + " more arrival(s) in this phase");
     return 0;
   }
@@ -167,7 +160,7 @@ void mbarrier_arrive_cluster(std::uint64_t* bar, unsigned count, unsigned tx) {
   BlockRun& me = detail::current_or_abort("mbarrier_arrive (.shared::cluster)");
   const BlockRun* owner = me.group().owner_of(bar);
   if (owner == nullptr || owner->cluster != me.cluster) {
-    me.fail("mbarrier_arrive(.shared::cluster) on " + detail::address(bar) +
+    me.fail("mbarrier_arrive(.shared::cluster) on " + detail::pointer_text(bar) +
             ", which is not shared memory of a block of this cluster (map a peer's barrier with "
             "cluster.map_shared_rank)");
     return;
@@ -198,7 +191,7 @@ bool mbarrier_wait_parity(std::uint64_t* bar, unsigned parity) {
 void bulk_copy(void* dst, const void* src, unsigned bytes, std::uint64_t* bar) {
   BlockRun& me = detail::current_or_abort("cp_async_bulk");
   if (bytes % 16 != 0 || (reinterpret_cast<std::uintptr_t>(dst) | reinterpret_cast<std::uintptr_t>(src)) % 16 != 0) {
-    me.fail("cp_async_bulk(" + detail::address(dst) + ", " + detail::address(src) + ", " + std::to_string(bytes) +
+    me.fail("cp_async_bulk(" + detail::pointer_text(dst) + ", " + detail::pointer_text(src) + ", " + std::to_string(bytes) +
             "): the size and both addresses must be multiples of 16");
     return;
   }

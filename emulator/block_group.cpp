@@ -7,7 +7,6 @@
 // static __shared__ section, swapped in while its fibers run. Deadlocks between blocks are reported, naming
 // what each block waits on. What the fibers of one block do is
 // block_scheduler.cpp; the cooperative_groups subset kernels call is emulator/cooperative_groups.h.
-#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -278,9 +277,7 @@ void* BlockGroup::map_shared_rank(BlockRun& me, const void* p, unsigned rank) {
     if (peer == &me || !swaps_static_shared_) return const_cast<unsigned char*>(q);
     return peer->static_shared.data() + (q - static_shared_begin());
   }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%p", p);
-  me.fail(std::string("cluster.map_shared_rank(") + buf + ", " + std::to_string(rank) +
+  me.fail("cluster.map_shared_rank(" + pointer_text(p) + ", " + std::to_string(rank) +
           "): not the block's shared memory (a __shared__ variable or the dynamic shared memory)");
   return nullptr;
 }

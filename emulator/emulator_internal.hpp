@@ -1,5 +1,6 @@
 // What the emulator's parts share and nothing outside emulator/ may use: the memory registry, the stream
-// queue that cuBLAS enqueues on, fault reporting and the block scheduler's entry point.
+// queue that cuBLAS enqueues on, fault reporting (and the pointers in its messages) and the block scheduler's
+// entry point.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -30,6 +31,9 @@ void report_fault(cudaError_t err, const std::string& what);
 // cooperative launch, the blocks that must wait for each other together (block_group.cpp). Returns "" or
 // what went wrong inside (a barrier that not every thread reached, a warp op a lane never joined, ...).
 std::string run_blocks(const KernelLaunch& launch);
+
+// p as printf's %p writes it, for the messages of faults.
+std::string pointer_text(const void* p);
 
 // The cluster shape a kernel is compiled with (__cluster_dims__, cluster_dims.h); false when it has none.
 bool compiled_cluster_dims(const void* function, dim3* out);

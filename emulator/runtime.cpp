@@ -15,21 +15,21 @@
 #include "runtime_state.hpp"
 
 namespace cuda_emu::detail {
-namespace {
 
-
-std::string hex_pointer(const void* p) {
+std::string pointer_text(const void* p) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%p", p);
   return buf;
 }
+
+namespace {
 
 void run_kernel(const KernelLaunch& launch) {
   for (std::size_t i = 0; i < launch.pointer_args.size(); ++i) {
     const void* p = launch.pointer_args[i];
     if (p == nullptr || memory_kind(p, 0) != MemoryKind::kNone) continue;
     report_fault(cudaErrorIllegalAddress, std::string("kernel ") + launch.name + ": pointer argument " +
-                                              std::to_string(i + 1) + " (" + hex_pointer(p) +
+                                              std::to_string(i + 1) + " (" + pointer_text(p) +
                                               ") is host memory that is neither device nor pinned memory");
     return;
   }
@@ -182,6 +182,20 @@ void reset_device() {
 
 }  // namespace cuda_emu
 
+namespace cuda_emu::detail {
+namespace {
+
+// A call on a capturing stream that a capture cannot record (a synchronisation, a query, a wait on an event
+// recorded outside the capture): true, and the capture is invalidated, as CUDA does.
+bool invalidates_capture(Stream* s) {
+  if (s->capture == nullptr) return false;
+  s->capture_invalidated = true;
+  return true;
+}
+
+}  // namespace
+}  // namespace cuda_emu::detail
+
 // ---- The CUDA runtime API ---------------------------------------------------------------------------------
 using namespace cuda_emu::detail;
 
@@ -216,10 +230,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   EMU_ENTER();
   Stream* s = as_stream(stream);
   if (s == nullptr) return result(cudaErrorInvalidResourceHandle);
-  if (s->capture != nullptr) {
-    s->capture_invalidated = true;
-    return result(cudaErrorStreamCaptureUnsupported);
-  }
+  if (invalidates_capture(s)) return result(cudaErrorStreamCaptureUnsupported);
   EMU_UNSAFE_DURING_CAPTURE("cudaStreamSynchronize");
   order_with_legacy(s);
   drain(s);
@@ -231,10 +242,7 @@ cudaError_t cudaStreamQuery(cudaStream_t stream) {
   EMU_ENTER();
   Stream* s = as_stream(stream);
   if (s == nullptr) return result(cudaErrorInvalidResourceHandle);
-  if (s->capture != nullptr) {
-    s->capture_invalidated = true;
-    return result(cudaErrorStreamCaptureUnsupported);
-  }
+  if (invalidates_capture(s)) return result(cudaErrorStreamCaptureUnsupported);
   const bool done = s->executed == s->enqueued;
   drain(s);
   return done ? device().sticky : result(cudaErrorNotReady);
@@ -246,10 +254,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   Event* e = as_event(event);
   if (s == nullptr || e == nullptr) return result(cudaErrorInvalidResourceHandle);
   if (e->stream == nullptr) return cudaSuccess;  // never recorded: nothing to wait for
-  if (s->capture != nullptr && !e->captured) {
-    s->capture_invalidated = true;
-    return result(cudaErrorStreamCaptureIsolation);
-  }
+  if (!e->captured && invalidates_capture(s)) return result(cudaErrorStreamCaptureIsolation);
   if (e->captured) return result(enqueue_on(s, "cudaStreamWaitEvent", [] {}));
   Stream* target = e->stream;
   const std::uint64_t seq = e->seq;

@@ -1,13 +1,19 @@
 // Shared test helpers: the one tolerance comparison (|ref - x| <= atol + rtol*|ref|, non-finite fails,
-// worst element reported), temporary directories, small generated IDX data sets and random parameters.
+// worst element reported), reading files, temporary directories, small generated IDX data sets, random parameters and the
+// shapes of the full-batch objective tests.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <functional>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -109,6 +115,20 @@ template <class E, class F>
   return ::testing::AssertionFailure() << "did not throw";
 }
 
+// The bytes of the file at `path` ("" when it cannot be read).
+inline std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The lines of the file at `path`, without their newlines (none when it cannot be read).
+inline std::vector<std::string> FileLines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 // The size knob of the heavy tests. LOGREG_TEST_SIZE=small (the sanitizer stage, tools/testing/test_sanitizers.sh)
 // runs them on fewer rows and steps: every kernel and host path still runs, at a size that shows memory
 // errors rather than one that proves convergence. Unset or "full": the sizes that check the numbers.
@@ -171,15 +191,25 @@ inline void WriteDataDir(const TempDir& dir, const ImageSet& train, const LabelS
   write_idx_labels(dir.file("t10k-labels-idx1-ubyte"), test_labels);
 }
 
+// WriteDataDir of SeparableSet's rows: `train_rows` training and `test_rows` test images of side x side pixels and
+// `classes` classes, drawn from `seed` and seed + 1; edit_train, when given, changes the training rows first.
+inline void WriteSeparableDataDir(const TempDir& dir, std::uint32_t train_rows, std::uint32_t test_rows, int classes,
+                                  std::uint32_t side, std::uint64_t seed, bool gzip_train_images = false,
+                                  const std::function<void(ImageSet&, LabelSet&)>& edit_train = {}) {
+  ImageSet train, test;
+  LabelSet train_labels, test_labels;
+  SeparableSet(train_rows, classes, side, seed, &train, &train_labels);
+  SeparableSet(test_rows, classes, side, seed + 1, &test, &test_labels);
+  if (edit_train) edit_train(train, train_labels);
+  WriteDataDir(dir, train, train_labels, test, test_labels, gzip_train_images);
+}
+
 // The data directory of the full-batch solvers' CLI tests: 400 training and 100 test rows of 28x28, 10 classes,
 // SeparableSet's rows with every fifth training pixel replaced, so that the optimum is finite.
 inline void WriteSolverDataDir(const TempDir& dir) {
-  ImageSet train, test;
-  LabelSet train_labels, test_labels;
-  SeparableSet(400, 10, 28, 31, &train, &train_labels);
-  SeparableSet(100, 10, 28, 32, &test, &test_labels);
-  for (std::size_t k = 0; k < train.pixels.size(); k += 5) train.pixels[k] = static_cast<std::uint8_t>(k % 241);
-  WriteDataDir(dir, train, train_labels, test, test_labels);
+  WriteSeparableDataDir(dir, 400, 100, 10, 28, 31, false, [](ImageSet& train, LabelSet&) {
+    for (std::size_t k = 0; k < train.pixels.size(); k += 5) train.pixels[k] = static_cast<std::uint8_t>(k % 241);
+  });
 }
 
 // Every SIMD level this CPU runs (baseline first), for tests that compare them.
@@ -208,5 +238,44 @@ inline std::vector<double> RandomParams(std::size_t n, double scale, std::uint64
   for (double& v : p) v = scale * (2.0 * static_cast<double>(rng.below(1u << 30)) / (1u << 30) - 1.0);
   return p;
 }
+
+// The largest |v_i| (0 for an empty v): the scale of a vector whose components are sums of terms of either sign.
+inline double MaxAbs(const std::vector<double>& v) {
+  double m = 0.0;
+  for (const double x : v) m = std::max(m, std::fabs(x));
+  return m;
+}
+
+// A shape of the full-batch objective tests: random images of height x width pixels and labels of `classes`,
+// taken all in order or as a reordered subset.
+struct ObjectiveProblem {
+  const char* name;
+  std::uint32_t rows, height, width;
+  int classes;
+  bool subset;  // every third row, then every fifth, backwards: a reordered subset (as a validation split leaves)
+
+  int dim() const { return static_cast<int>(height * width); }
+  std::size_t n_params() const { return static_cast<std::size_t>(classes) * static_cast<std::size_t>(dim()) + classes; }
+  std::vector<std::uint32_t> row_indices() const {
+    std::vector<std::uint32_t> r;
+    if (!subset) {
+      for (std::uint32_t i = 0; i < rows; ++i) r.push_back(i);
+      return r;
+    }
+    for (std::uint32_t i = 0; i < rows; i += 3) r.push_back(i);
+    for (std::uint32_t i = rows - 1; i < rows; i -= 5) r.push_back(i);
+    return r;
+  }
+};
+
+inline void PrintTo(const ObjectiveProblem& p, std::ostream* os) { *os << p.name; }
+
+// 28x28 like MNIST (no padding of the pixels, 10 classes: one class block); 5x7 = 35 pixels (padded to 40) and 3
+// classes; 5x5 with 23 classes (three class blocks); fewer rows than the 8 parts; a row count past a tile.
+inline const ObjectiveProblem kObjectiveProblems[] = {
+    {"mnist_shape", 700, 28, 28, 10, false},     {"mnist_shape_subset", 700, 28, 28, 10, true},
+    {"padded_pixels", 301, 5, 7, 3, false},      {"many_classes", 257, 5, 5, 23, true},
+    {"fewer_rows_than_parts", 5, 4, 4, 4, false}, {"one_tile_and_one_row", 17, 3, 3, 2, false},
+};
 
 }  // namespace logreg::test

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -249,6 +250,20 @@ Field bool_field(const char* flag, const char* key, Member<bool> m, const char* 
   return f;
 }
 
+// A field whose option is bound by hand (a parser or a check of its own), not recorded.
+Field bound_field(const char* flag, Scope scope, std::function<CLI::Option*(CLI::App*, RunSettings*)> bind) {
+  Field f;
+  f.flag = flag;
+  f.scope = scope;
+  f.bind = std::move(bind);
+  return f;
+}
+
+Field cuda_only(Field f) {
+  f.cuda_only = true;
+  return f;
+}
+
 Field fact(const char* key, std::function<nlohmann::ordered_json(const RunFacts&)> value) {
   Field f;
   f.key = key;
@@ -260,15 +275,10 @@ Field fact(const char* key, std::function<nlohmann::ordered_json(const RunFacts&
 const std::vector<Field>& fields() {
   static const std::vector<Field> table = [] {
     std::vector<Field> t;
-    {
-      Field data;
-      data.flag = "--data";
-      data.bind = [](CLI::App* sub, RunSettings* o) {
-        add_data_option(sub, &o->data);
-        return sub->get_option("--data");
-      };
-      t.push_back(data);
-    }
+    t.push_back(bound_field("--data", Scope::kAny, [](CLI::App* sub, RunSettings* o) {
+      add_data_option(sub, &o->data);
+      return sub->get_option("--data");
+    }));
     t.push_back(text_field("--test-data", nullptr, &RunSettings::test_data,
                            "With --data FILE: the test split, a file of the same format (an svmlight file, or an .npz "
                            "without x_test)"));
@@ -380,13 +390,10 @@ const std::vector<Field>& fields() {
                            "Write per-epoch metrics to FILE (.csv or .jsonl)"));
     t.push_back(text_field("--save", nullptr, &RunSettings::save, "Save the model to FILE at the end (atomically)"));
     {
-      Field save_every;
-      save_every.flag = "--save-every";
-      save_every.scope = Scope::kSgd;
-      save_every.bind = [](CLI::App* sub, RunSettings* o) {
+      Field save_every = bound_field("--save-every", Scope::kSgd, [](CLI::App* sub, RunSettings* o) {
         return sub->add_option("--save-every", o->save_every, "Also save every N epochs (needs --save)")
             ->transform(integer_in(0, 1000000));
-      };
+      });
       save_every.check = [](const RunSettings& o) {
         if (o.save_every > 0 && o.save.empty()) throw UsageError("--save-every needs --save FILE");
       };
@@ -405,44 +412,22 @@ const std::vector<Field>& fields() {
       init.bind = [bind](CLI::App* sub, RunSettings* o) { return bind(sub, o)->excludes("--resume"); };
       t.push_back(init);
     }
-    {
-      Field profile;
-      profile.flag = "--profile-epoch";
-      profile.scope = Scope::kSgd;
-      profile.cuda_only = true;
-      profile.bind = [](CLI::App* sub, RunSettings* o) {
-        return sub->add_option("--profile-epoch", o->profile_epoch,
-                               "CUDA: bracket this epoch with cudaProfilerStart/Stop (for nsys/ncu capture ranges)")
-            ->transform(integer_in(0, 1000000));
-      };
-      t.push_back(profile);
-    }
-    {
-      Field residency = enum_field("--residency", nullptr, &RunSettings::residency, kResidencyNames,
-                                   "CUDA: where the training set lives");
-      residency.cuda_only = true;
-      t.push_back(residency);
-    }
-    {
-      Field graphs;
-      graphs.flag = "--cuda-graphs";
-      graphs.scope = Scope::kSgd;
-      graphs.cuda_only = true;
-      graphs.bind = [](CLI::App* sub, RunSettings* o) {
-        return sub->add_option("--cuda-graphs", o->cuda_graphs,
-                               "CUDA, device residency: replay one captured training step as a CUDA graph per full "
-                               "batch (bit-identical results to off)")
-            ->check(CLI::IsMember({"on", "off"}))
-            ->capture_default_str();
-      };
-      t.push_back(graphs);
-    }
-    {
-      Field kernel = enum_field("--kernel", nullptr, &RunSettings::cuda_kernel, kCudaKernelNames,
-                                "CUDA, device residency: which kernels run the training steps", Scope::kSgd);
-      kernel.cuda_only = true;
-      t.push_back(kernel);
-    }
+    t.push_back(cuda_only(bound_field("--profile-epoch", Scope::kSgd, [](CLI::App* sub, RunSettings* o) {
+      return sub->add_option("--profile-epoch", o->profile_epoch,
+                             "CUDA: bracket this epoch with cudaProfilerStart/Stop (for nsys/ncu capture ranges)")
+          ->transform(integer_in(0, 1000000));
+    })));
+    t.push_back(cuda_only(enum_field("--residency", nullptr, &RunSettings::residency, kResidencyNames,
+                                     "CUDA: where the training set lives")));
+    t.push_back(cuda_only(bound_field("--cuda-graphs", Scope::kSgd, [](CLI::App* sub, RunSettings* o) {
+      return sub->add_option("--cuda-graphs", o->cuda_graphs,
+                             "CUDA, device residency: replay one captured training step as a CUDA graph per full "
+                             "batch (bit-identical results to off)")
+          ->check(CLI::IsMember({"on", "off"}))
+          ->capture_default_str();
+    })));
+    t.push_back(cuda_only(enum_field("--kernel", nullptr, &RunSettings::cuda_kernel, kCudaKernelNames,
+                                     "CUDA, device residency: which kernels run the training steps", Scope::kSgd)));
     t.push_back(enum_field("--solver", "solver", &RunSettings::solver, kSolverNames, "How the model is fitted"));
     {
       Field c = text_field("--C", "C", &RunSettings::C,

@@ -16,18 +16,17 @@
 #include "logreg/maths/row_parts.hpp"
 #include "logreg/part_sums.hpp"
 #include "logreg/ranks.hpp"
+#include "logit_rows.hpp"
 
 namespace logreg {
 namespace {
 
-// logits (C) = W x + b in double. x: (D).
+// logits (C) = W x + b in double (the reference logit's sum, logit_rows.hpp, not rounded to float). x: (D).
 void reference_logits(const Model& m, const float* x, double* z) {
-  const int D = m.input_dim;
+  const std::size_t D = static_cast<std::size_t>(m.input_dim);
   for (int c = 0; c < m.num_classes; ++c) {
-    const float* w = m.weights.data() + static_cast<std::size_t>(c) * D;
-    double acc = m.bias[c];
-    for (int d = 0; d < D; ++d) acc += static_cast<double>(w[d]) * static_cast<double>(x[d]);
-    z[c] = acc;
+    z[c] = cpu::reference_logit(m.weights.data() + static_cast<std::size_t>(c) * D, m.bias[c], D,
+                                [&](std::size_t d) { return static_cast<double>(x[d]); });
   }
 }
 

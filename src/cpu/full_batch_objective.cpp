@@ -17,12 +17,45 @@
 
 namespace logreg::cpu {
 
-void FullBatchObjective::take_rows(const ImageSet& images, const LabelSet& labels,
-                                   const std::vector<std::uint32_t>& rows, int classes) {
-  const std::size_t n = rows.size();
+namespace {
+
+void check_row_count(std::size_t n) {
   if (n == 0 || n > static_cast<std::size_t>(INT32_MAX)) {
     throw UsageError("full_batch_objective: needs 1 to 2^31 - 1 rows, got " + std::to_string(n));
   }
+}
+
+void require_hessian(LossHead head) {
+  if (head != LossHead::kSoftmax) {
+    throw UsageError(std::string("--solver newton-cg needs the Hessian of --loss softmax; --loss ") +
+                     loss_head_name(head) + " has none here (use --solver lbfgs)");
+  }
+}
+
+// The sizes one pass over n rows works with, shared by the objective and the Hessian-vector product.
+struct PassSizes {
+  int rows;
+  int parts;  // the row ranges the pass is split into (kObjectiveParts, fewer for fewer rows)
+  ObjectiveShape shape;
+  std::size_t n_weights;  // C * D
+  std::size_t n_params;   // C * D + C
+
+  static PassSizes of(std::size_t n, int classes, int dim) {
+    check_row_count(n);
+    const ObjectiveShape shape = ObjectiveShape::of(classes, dim);
+    const std::size_t n_weights = static_cast<std::size_t>(classes) * static_cast<std::size_t>(dim);
+    const int rows = static_cast<int>(n);
+    return {rows, std::min(FullBatchObjective::kObjectiveParts, rows), shape, n_weights,
+            n_weights + static_cast<std::size_t>(classes)};
+  }
+};
+
+}  // namespace
+
+void FullBatchObjective::take_rows(const ImageSet& images, const LabelSet& labels,
+                                   const std::vector<std::uint32_t>& rows, int classes) {
+  const std::size_t n = rows.size();
+  check_row_count(n);
   if (rows == rows_) return;
   pixels_.resize(n);
   labels_.resize(n);
@@ -165,16 +198,12 @@ double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labe
 double FullBatchObjective::evaluate_rows(const ObjectiveRows& rows, std::size_t n, const double* params, double l2,
                                          double* grad, LossHead head, int classes, int dim, CpuSimd simd,
                                          ThreadTeam& team) {
-  if (n == 0 || n > static_cast<std::size_t>(INT32_MAX)) {
-    throw UsageError("full_batch_objective: needs 1 to 2^31 - 1 rows, got " + std::to_string(n));
-  }
-  const int ni = static_cast<int>(n);
-  const ObjectiveShape shape = ObjectiveShape::of(classes, dim);
+  const PassSizes sizes = PassSizes::of(n, classes, dim);
+  const int ni = sizes.rows, parts = sizes.parts;
+  const ObjectiveShape& shape = sizes.shape;
   const std::size_t C = static_cast<std::size_t>(classes);
-  const std::size_t D = static_cast<std::size_t>(dim);
   const std::size_t padded = gradient_floats(shape, rows.transposed());
-  const std::size_t n_weights = C * D;
-  const std::size_t n_params = n_weights + C;
+  const std::size_t n_weights = sizes.n_weights, n_params = sizes.n_params;
   pad_weights(params, shape, rows.transposed(), w_);
   const double* b = params + n_weights;
   // The softmax head keeps its rows' probabilities, in the least recently used of the two slots.
@@ -183,7 +212,6 @@ double FullBatchObjective::evaluate_rows(const ObjectiveRows& rows, std::size_t 
     keep = kept_[0].used <= kept_[1].used ? &kept_[0] : &kept_[1];
     keep->params.clear();  // valid again only once the pass is done
   }
-  const int parts = std::min(kObjectiveParts, ni);
   // Only this rank's rows' probabilities (all rows in a single process): under N ranks about n / N of them.
   const std::pair<std::size_t, std::size_t> my_rows = ranks::rows_of(n, parts);
   const std::size_t first_row = my_rows.first;
@@ -218,10 +246,7 @@ void FullBatchObjective::hessian_vector(const ImageSet& images, const LabelSet& 
                                         const std::vector<std::uint32_t>& rows, const double* params, double l2,
                                         const double* v, double* hv, LossHead head, int classes, int dim, CpuSimd simd,
                                         ThreadTeam& team) {
-  if (head != LossHead::kSoftmax) {
-    throw UsageError(std::string("--solver newton-cg needs the Hessian of --loss softmax; --loss ") +
-                     loss_head_name(head) + " has none here (use --solver lbfgs)");
-  }
+  require_hessian(head);
   take_rows(images, labels, rows, classes);
   hessian_vector_rows(pixel_rows(), rows.size(), params, l2, v, hv, head, classes, dim, simd, team);
 }
@@ -229,17 +254,13 @@ void FullBatchObjective::hessian_vector(const ImageSet& images, const LabelSet& 
 void FullBatchObjective::hessian_vector_rows(const ObjectiveRows& rows, std::size_t n, const double* params,
                                              double l2, const double* v, double* hv, LossHead head, int classes,
                                              int dim, CpuSimd simd, ThreadTeam& team) {
-  if (head != LossHead::kSoftmax) {
-    throw UsageError(std::string("--solver newton-cg needs the Hessian of --loss softmax; --loss ") +
-                     loss_head_name(head) + " has none here (use --solver lbfgs)");
-  }
-  const int ni = static_cast<int>(n);
-  const ObjectiveShape shape = ObjectiveShape::of(classes, dim);
+  require_hessian(head);
+  const PassSizes sizes = PassSizes::of(n, classes, dim);
+  const int ni = sizes.rows, parts = sizes.parts;
+  const ObjectiveShape& shape = sizes.shape;
   const std::size_t C = static_cast<std::size_t>(classes);
-  const std::size_t D = static_cast<std::size_t>(dim);
   const std::size_t padded = gradient_floats(shape, rows.transposed());
-  const std::size_t n_weights = C * D;
-  const std::size_t n_params = n_weights + C;
+  const std::size_t n_weights = sizes.n_weights, n_params = sizes.n_params;
   auto kept_at = [&]() -> KeptProbabilities* {
     for (KeptProbabilities& k : kept_) {
       if (k.params.size() == n_params && std::memcmp(k.params.data(), params, n_params * sizeof(double)) == 0) return &k;
@@ -255,7 +276,6 @@ void FullBatchObjective::hessian_vector_rows(const ObjectiveRows& rows, std::siz
   kept->used = ++clock_;
   pad_weights(v, shape, rows.transposed(), v_);
   const double* vb = v + n_weights;
-  const int parts = std::min(kObjectiveParts, ni);
   const std::size_t np = static_cast<std::size_t>(parts);
   const std::size_t stride = start_parts(parts, shape, rows);
   start_columns(rows, n, parts, shape);

@@ -150,10 +150,8 @@ void reference_logit_row(const Model& model, const std::uint8_t* px, float* z) {
   const std::size_t D = static_cast<std::size_t>(model.input_dim);
   const std::size_t C = static_cast<std::size_t>(model.num_classes);
   for (std::size_t c = 0; c < C; ++c) {
-    const float* w = model.weights.data() + c * D;
-    double acc = static_cast<double>(model.bias[c]);
-    for (std::size_t d = 0; d < D; ++d) acc += static_cast<double>(w[d]) * kUnit.v[px[d]];  // x_d, looked up
-    z[c] = static_cast<float>(acc);
+    z[c] = static_cast<float>(reference_logit(model.weights.data() + c * D, model.bias[c], D,
+                                              [&](std::size_t d) { return kUnit.v[px[d]]; }));  // x_d, looked up
   }
 }
 

@@ -15,6 +15,16 @@ namespace logreg::cpu {
 // The reference definition of a logit, which every path below gives bit for bit:
 //   z[i, c] = float( double(b_c) + sum_d double(w[c, d]) * double(x_d) ),   x_d = pixel_to_unit<float>(p_d),
 // summed in double over d = 0, 1, ..., D-1 in order, each product rounded then added (no FMA).
+// One class's sum, for rows of pixels here and for the reference SGD backend's float rows (cpu_reference.cpp):
+// x(d) is the row's input d as a double; w (D) the class's weights. Whether the compiler may contract a product
+// and its add is the calling file's option (logit_rows.cpp forbids it, CMakeLists.txt).
+template <class X>
+inline double reference_logit(const float* w, float b, std::size_t D, const X& x) {
+  double acc = static_cast<double>(b);
+  for (std::size_t d = 0; d < D; ++d) acc += static_cast<double>(w[d]) * x(d);
+  return acc;
+}
+
 // Rows [r0, r1) of `images`, one row at a time: the scalar yardstick.
 //   logits (images.count, C) row-major; rows outside [r0, r1) untouched.
 void reference_logit_rows(const Model& model, const ImageSet& images, std::size_t r0, std::size_t r1, float* logits);

@@ -333,45 +333,64 @@ inline void csr_columns_body(const CsrColumns& cols, int d0, int d1, const Objec
   }
 }
 
-// The fused pass over rows [r0, r1) of any layout (Rows: DenseRows<E> or CsrRows), objective_loops.hpp.
-template <int V, int RB, int KC, int KB, class Rows>
-inline double rows_body(const Rows& layout, const ObjectiveRows& rows, int r0, int r1, LossHead head,
-                        const ObjectiveShape& shape, const double* w, const double* b, double* g, double* gb,
-                        double* probs, const ObjectiveScratch& scratch) {
+// The tiles of rows [r0, r1) of any layout (Rows: DenseRows<E> or CsrRows) against the (Ck, Dp) matrix m and
+// the C offsets m_b: per tile, each row's z = m_b + x . mᵀ, row_out(row, z, out) writing the row's C outputs
+// (out, of Ck), summed into gb; then the tile's outputs times its rows into g (the classes past C and the rows
+// past the tile at 0).
+template <int V, int RB, int KC, int KB, class Rows, class RowOut>
+inline void tile_pass(const Rows& layout, int r0, int r1, const ObjectiveShape& shape, const double* m,
+                      const double* m_b, double* g, double* gb, const ObjectiveScratch& scratch, RowOut&& row_out) {
   static_assert(kTile % RB == 0, "blocks of rows tile the tile");
   static_assert(kObjectiveClassBlock % KC == 0 && kObjectiveClassBlock % KB == 0, "blocks of classes tile Ck");
   static_assert(kObjectivePixelLanes % V == 0, "dense rows are padded to whole vectors");
   const int C = shape.C, Ck = shape.Ck;
   double* s = scratch.sums;
-  double* dz = scratch.dz;
+  double* out = scratch.dz;
   double z[kMaxCk];
-  double loss = 0.0;
-  const double* weights = rows.weights;
   for (int t = r0; t < r1; t += kTile) {
     const int nt = std::min(kTile, r1 - t);
     const void* tile = layout.load_tile(t, nt, r1, shape, scratch);
-    layout.template logits<V, RB, KC>(t, nt, shape, w, tile, scratch, s);
+    layout.template logits<V, RB, KC>(t, nt, shape, m, tile, scratch, s);
     for (int i = 0; i < nt; ++i) {
-      for (int c = 0; c < C; ++c) z[c] = Rows::logit(b[c], s[i * Ck + c]);
-      double* dzi = dz + i * Ck;
-      const double scale = weights != nullptr ? weights[t + i] * rows.inv_total : rows.inv_total;
-      double row_loss;
-      if (probs != nullptr) {  // the softmax head
-        const double m = row_max(z, C);
-        row_exps<V>(z, m, C, dzi);
-        double* pi = probs + static_cast<std::size_t>(t - r0 + i) * static_cast<std::size_t>(C);  // row r0's first
-        row_loss = softmax_row_from_exps<double>(z, m, C, rows.labels[t + i], scale, dzi, pi);
-      } else {
-        row_loss = objective_row<double>(head, z, C, rows.labels[t + i], scale, dzi);
-      }
-      loss += weights != nullptr ? weights[t + i] * row_loss : row_loss;
-      for (int c = 0; c < C; ++c) gb[c] += dzi[c];
+      for (int c = 0; c < C; ++c) z[c] = Rows::logit(m_b[c], s[i * Ck + c]);
+      double* oi = out + i * Ck;
+      row_out(t + i, z, oi);
+      for (int c = 0; c < C; ++c) gb[c] += oi[c];
     }
     for (int i = 0; i < kTile; ++i) {  // zero past the rows and past the classes
-      for (int c = i < nt ? C : 0; c < Ck; ++c) dz[i * Ck + c] = 0.0;
+      for (int c = i < nt ? C : 0; c < Ck; ++c) out[i * Ck + c] = 0.0;
     }
-    layout.template gradient<V, KB>(t, nt, shape, dz, tile, g);
+    layout.template gradient<V, KB>(t, nt, shape, out, tile, g);
   }
+}
+
+// A row's share of the objective: its weight a_i / S (1 / S unweighted).
+inline double row_scale(const ObjectiveRows& rows, int row) {
+  return rows.weights != nullptr ? rows.weights[row] * rows.inv_total : rows.inv_total;
+}
+
+// The fused pass over rows [r0, r1), objective_loops.hpp: the rows' dz = objective_row's gradient into g and gb,
+// their loss returned.
+template <int V, int RB, int KC, int KB, class Rows>
+inline double rows_body(const Rows& layout, const ObjectiveRows& rows, int r0, int r1, LossHead head,
+                        const ObjectiveShape& shape, const double* w, const double* b, double* g, double* gb,
+                        double* probs, const ObjectiveScratch& scratch) {
+  const int C = shape.C;
+  double loss = 0.0;
+  const double* weights = rows.weights;
+  tile_pass<V, RB, KC, KB>(layout, r0, r1, shape, w, b, g, gb, scratch, [&](int row, const double* z, double* dz) {
+    const double scale = row_scale(rows, row);
+    double row_loss;
+    if (probs != nullptr) {  // the softmax head, its exponentials V at a time (row_exps)
+      const double zmax = row_max(z, C);
+      row_exps<V>(z, zmax, C, dz);
+      double* p = probs + static_cast<std::size_t>(row - r0) * static_cast<std::size_t>(C);  // row r0's first
+      row_loss = softmax_row_from_exps<double>(z, zmax, C, rows.labels[row], scale, dz, p);
+    } else {
+      row_loss = objective_row<double>(head, z, C, rows.labels[row], scale, dz);
+    }
+    loss += weights != nullptr ? weights[row] * row_loss : row_loss;
+  });
   return loss;
 }
 
@@ -381,26 +400,11 @@ template <int V, int RB, int KC, int KB, class Rows>
 inline void hessian_body(const Rows& layout, const ObjectiveRows& rows, int r0, int r1, const ObjectiveShape& shape,
                          const double* v, const double* vb, const double* probs, double* g, double* gb,
                          const ObjectiveScratch& scratch) {
-  const int C = shape.C, Ck = shape.Ck;
-  double* s = scratch.sums;
-  double* r = scratch.dz;
-  double u[kMaxCk];
-  for (int t = r0; t < r1; t += kTile) {
-    const int nt = std::min(kTile, r1 - t);
-    const void* tile = layout.load_tile(t, nt, r1, shape, scratch);
-    layout.template logits<V, RB, KC>(t, nt, shape, v, tile, scratch, s);
-    for (int i = 0; i < nt; ++i) {
-      for (int c = 0; c < C; ++c) u[c] = Rows::logit(vb[c], s[i * Ck + c]);
-      double* ri = r + i * Ck;
-      const double scale = rows.weights != nullptr ? rows.weights[t + i] * rows.inv_total : rows.inv_total;
-      hessian_row<double>(probs + static_cast<std::size_t>(t - r0 + i) * static_cast<std::size_t>(C), u, C, scale, ri);
-      for (int c = 0; c < C; ++c) gb[c] += ri[c];
-    }
-    for (int i = 0; i < kTile; ++i) {  // zero past the rows and past the classes
-      for (int c = i < nt ? C : 0; c < Ck; ++c) r[i * Ck + c] = 0.0;
-    }
-    layout.template gradient<V, KB>(t, nt, shape, r, tile, g);
-  }
+  const int C = shape.C;
+  tile_pass<V, RB, KC, KB>(layout, r0, r1, shape, v, vb, g, gb, scratch, [&](int row, const double* u, double* r) {
+    hessian_row<double>(probs + static_cast<std::size_t>(row - r0) * static_cast<std::size_t>(C), u, C,
+                        row_scale(rows, row), r);
+  });
 }
 
 // Calls body(layout) with the layout type of `rows`.

@@ -23,11 +23,7 @@ using test::RunCli;
 class CliData : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(200, 10, 28, 3, &train, &train_labels);
-    test::SeparableSet(50, 10, 28, 4, &test, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels, /*gzip_train_images=*/true);
+    test::WriteSeparableDataDir(dir_, 200, 50, 10, 28, 3, /*gzip_train_images=*/true);
   }
   test::TempDir dir_;
 };

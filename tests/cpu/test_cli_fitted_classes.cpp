@@ -20,13 +20,10 @@ using test::RunCli;
 class FittedClasses : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(200, 4, 8, 41, &train, &train_labels);
-    test::SeparableSet(40, 4, 8, 42, &test, &test_labels);
-    const std::uint8_t first[] = {2, 2, 0, 1, 3};
-    for (std::size_t i = 0; i < 5; ++i) train_labels.labels[i] = first[i];
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+    test::WriteSeparableDataDir(dir_, 200, 40, 4, 8, 41, false, [](ImageSet&, LabelSet& train_labels) {
+      const std::uint8_t first[] = {2, 2, 0, 1, 3};
+      for (std::size_t i = 0; i < 5; ++i) train_labels.labels[i] = first[i];
+    });
   }
   std::string Train(const std::string& args) const { return "train --device cpu --data " + dir_.path() + " " + args; }
   test::TempDir dir_;

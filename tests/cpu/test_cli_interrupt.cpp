@@ -12,6 +12,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -29,12 +30,7 @@ namespace {
 
 const char* SignalName(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
 
-int CountLines(const std::string& path) {
-  std::ifstream f(path);
-  int n = 0;
-  for (std::string line; std::getline(f, line);) ++n;
-  return n;
-}
+int CountLines(const std::string& path) { return static_cast<int>(test::FileLines(path).size()); }
 
 // Starts `args` (the executable first) with stdout and stderr written to the files named (created), and returns
 // its pid (-1 when it could not be started).
@@ -52,16 +48,59 @@ pid_t Spawn(std::vector<std::string> args, const std::string& out, const std::st
   return rc == 0 ? pid : -1;
 }
 
+using test::ReadAll;
+
+// Polls `done` every 20 ms for up to 60 s; whether it came true.
+bool WaitUntil(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+// Waits up to 60 s until the file `out` holds `text`; whether it does.
+bool WaitForOutput(const std::string& out, const std::string& text) {
+  return WaitUntil([&] { return ReadAll(out).find(text) != std::string::npos; });
+}
+
+// Sends `sig` to `pid` and waits for it to end: its exit code, or -1 (with a test failure) when it could not be
+// signalled or ended by a signal instead of exiting.
+int SignalAndWait(pid_t pid, int sig) {
+  if (kill(pid, sig) != 0) {
+    ADD_FAILURE() << "kill(" << pid << ", " << SignalName(sig) << ") failed";
+    return -1;
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) {
+    ADD_FAILURE() << "waitpid(" << pid << ") failed";
+    return -1;
+  }
+  if (!WIFEXITED(status)) {
+    ADD_FAILURE() << "killed by signal " << WTERMSIG(status);
+    return -1;
+  }
+  return WEXITSTATUS(status);
+}
+
 class TrainInterrupt : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(3000, 10, 28, 31, &train, &train_labels);
-    test::SeparableSet(100, 10, 28, 32, &test, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+    test::WriteSeparableDataDir(dir_, 3000, 100, 10, 28, 31);
   }
+
+  // Starts `args` (stdout to out_, stderr to err_), sends SIGINT once out_ holds `text` and expects the exit
+  // code 130.
+  void InterruptOnceOutputHolds(const std::vector<std::string>& args, const std::string& text) {
+    const pid_t pid = Spawn(args, out_, err_);
+    ASSERT_GT(pid, 0);
+    ASSERT_TRUE(WaitForOutput(out_, text)) << "no \"" << text << "\" in 60 s:\n" << ReadAll(out_);
+    ASSERT_EQ(SignalAndWait(pid, SIGINT), 130) << ReadAll(out_);
+  }
+
   test::TempDir dir_;
+  const std::string out_ = dir_.file("stdout.txt");
+  const std::string err_ = dir_.file("stderr.txt");
 };
 
 TEST_P(TrainInterrupt, StopsSavesAndExitsWithSignalCode) {
@@ -71,64 +110,32 @@ TEST_P(TrainInterrupt, StopsSavesAndExitsWithSignalCode) {
   const std::string data = dir_.path();
   std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--epochs", "100000",
                                    "--batch-size", "8", "--data", data, "--save", model, "--metrics", metrics};
-  const pid_t pid = Spawn(args, "/dev/null", dir_.file("stderr.txt"));
+  const pid_t pid = Spawn(args, "/dev/null", err_);
   ASSERT_GT(pid, 0);
 
-  // Wait until two epochs are in the metrics file (header + 2 rows), at most 60 s.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (CountLines(metrics) < 3 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_GE(CountLines(metrics), 3) << "training did not reach 2 epochs in 60 s";
-  ASSERT_EQ(kill(pid, sig), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 128 + sig);  // 130 SIGINT, 143 SIGTERM, 129 SIGHUP
+  // Two epochs in the metrics file: its header and 2 rows.
+  ASSERT_TRUE(WaitUntil([&] { return CountLines(metrics) >= 3; })) << "training did not reach 2 epochs in 60 s";
+  ASSERT_EQ(SignalAndWait(pid, sig), 128 + sig);  // 130 SIGINT, 143 SIGTERM, 129 SIGHUP
 
   const ModelFile mf = load_model_file(model);
   const int rows = CountLines(metrics) - 1;  // the header is the first line
   EXPECT_EQ(static_cast<int>(mf.epochs_done), rows) << "the model counts the epochs the metrics file holds";
-  std::ifstream err(dir_.file("stderr.txt"));
-  const std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  const std::string text = ReadAll(err_);
   EXPECT_NE(text.find(std::string("interrupted by ") + SignalName(sig)), std::string::npos) << text;
   EXPECT_NE(text.find("model saved to"), std::string::npos) << text;
 }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// Waits up to 60 s until the file `out` holds `text`; whether it does.
-bool WaitForOutput(const std::string& out, const std::string& text) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (ReadAll(out).find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return ReadAll(out).find(text) != std::string::npos;
-}
-
 TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
   const std::string model = dir_.file("model.bin");
-  const std::string out = dir_.file("stdout.txt");
-  // C 0.001 converges in a few iterations; C 1000 at tol 1e-12 on separable rows runs until interrupted.
-  std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C",
-                                   "0.001,1000", "--tol", "1e-12", "--max-iter", "1000000", "--val-split", "0.2",
-                                   "--data", dir_.path(), "--save", model};
-  const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
-  ASSERT_GT(pid, 0);
-  ASSERT_TRUE(WaitForOutput(out, "C: 0.001.")) << "the path's first C did not finish in 60 s";
-  ASSERT_EQ(kill(pid, SIGINT), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 130);
-  EXPECT_EQ(ReadAll(out).find("Best C"), std::string::npos) << "the path did not end";
+  // C 0.001 converges in a few iterations (its line ends the path's first C); C 1000 at tol 1e-12 on separable
+  // rows runs until interrupted.
+  ASSERT_NO_FATAL_FAILURE(InterruptOnceOutputHolds(
+      {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C", "0.001,1000", "--tol", "1e-12",
+       "--max-iter", "1000000", "--val-split", "0.2", "--data", dir_.path(), "--save", model},
+      "C: 0.001."));
+  EXPECT_EQ(ReadAll(out_).find("Best C"), std::string::npos) << "the path did not end";
 
-  const std::string err = ReadAll(dir_.file("stderr.txt"));
+  const std::string err = ReadAll(err_);
   EXPECT_NE(err.find("interrupted by SIGINT during the regularisation path"), std::string::npos) << err;
   EXPECT_NE(err.find("model saved to"), std::string::npos) << err;
   const ModelFile mf = load_model_file(model);
@@ -145,24 +152,16 @@ TEST_F(TrainInterrupt, DuringTheRegularisationPathSavesThatCsIterateAndSaysSo) {
 
 TEST_F(TrainInterrupt, DuringCrossValidationSavesNothingAndSaysSo) {
   const std::string model = dir_.file("model.bin");
-  const std::string out = dir_.file("stdout.txt");
   // C 1e12 at tol 1e-300 on separable rows runs until interrupted, in the folds: the weights grow without a
-  // penalty to stop them, and the gradient never reaches the tolerance.
-  std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C",
-                                   "1e12,0.001", "--cv", "2", "--tol", "1e-300", "--max-iter", "1000000",
-                                   "--data", dir_.path(), "--save", model};
-  const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
-  ASSERT_GT(pid, 0);
-  // The folds start right after this line and print nothing until they end (about 0.3 s here, idle): the
-  // interrupt follows within one 20 ms poll.
-  ASSERT_TRUE(WaitForOutput(out, "Optimizer:")) << "the run did not start in 60 s";
-  ASSERT_EQ(kill(pid, SIGINT), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 130);
-  EXPECT_EQ(ReadAll(out).find("Best C"), std::string::npos) << "the folds did not end";
-  const std::string err = ReadAll(dir_.file("stderr.txt"));
+  // penalty to stop them, and the gradient never reaches the tolerance. The folds start right after the line
+  // "Optimizer:" and print nothing until they end (about 0.3 s here, idle): the interrupt follows within one
+  // 20 ms poll.
+  ASSERT_NO_FATAL_FAILURE(InterruptOnceOutputHolds(
+      {LOGREG_CUDA_EXE, "train", "--device", "cpu", "--solver", "lbfgs", "--C", "1e12,0.001", "--cv", "2", "--tol",
+       "1e-300", "--max-iter", "1000000", "--data", dir_.path(), "--save", model},
+      "Optimizer:"));
+  EXPECT_EQ(ReadAll(out_).find("Best C"), std::string::npos) << "the folds did not end";
+  const std::string err = ReadAll(err_);
   EXPECT_NE(err.find("interrupted by SIGINT during cross-validation (no model fitted on all rows; nothing saved)"),
             std::string::npos)
       << err;
@@ -213,24 +212,12 @@ TEST(TruncatedWhileRead, AGzDataFileCutShortIsAnErrorNotASignal) {
 // reference backend's scalar passes make the whole fit take tens of seconds, the first steps well under one.)
 TEST_F(TrainInterrupt, NewtonCgStopsAfterTheCurrentStepAndSaves) {
   const std::string model = dir_.file("model.bin");
-  const std::string out = dir_.file("stdout.txt");
-  std::vector<std::string> args = {LOGREG_CUDA_EXE, "train", "--device", "reference", "--solver", "newton-cg", "--C", "inf",
-                                   "--tol", "1e-12", "--max-iter", "1000000", "--eval-every", "0", "--data",
-                                   dir_.path(), "--save", model};
-  const pid_t pid = Spawn(args, out, dir_.file("stderr.txt"));
-  ASSERT_GT(pid, 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (ReadAll(out).find("Iteration: 2.") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_NE(ReadAll(out).find("Iteration: 2."), std::string::npos) << "no second Newton step in 60 s:\n" << ReadAll(out);
-  ASSERT_EQ(kill(pid, SIGINT), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
-  EXPECT_EQ(WEXITSTATUS(status), 130) << ReadAll(out);
-  EXPECT_EQ(ReadAll(out).find("Solver: newton-cg."), std::string::npos) << "the fit ended before the signal";
-  const std::string err = ReadAll(dir_.file("stderr.txt"));
+  ASSERT_NO_FATAL_FAILURE(InterruptOnceOutputHolds(
+      {LOGREG_CUDA_EXE, "train", "--device", "reference", "--solver", "newton-cg", "--C", "inf", "--tol", "1e-12",
+       "--max-iter", "1000000", "--eval-every", "0", "--data", dir_.path(), "--save", model},
+      "Iteration: 2."));  // a second Newton step
+  EXPECT_EQ(ReadAll(out_).find("Solver: newton-cg."), std::string::npos) << "the fit ended before the signal";
+  const std::string err = ReadAll(err_);
   EXPECT_NE(err.find("interrupted by SIGINT after"), std::string::npos) << err;
   EXPECT_NE(err.find("Newton-CG iterations; model saved to"), std::string::npos) << err;
   const nlohmann::json record = nlohmann::json::parse(load_model_file(model).settings_json);

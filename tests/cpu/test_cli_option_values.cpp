@@ -65,11 +65,7 @@ std::vector<std::string> ValueOptions(const std::string& sub) {
 class OptionValues : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(120, 4, 8, 5, &train, &train_labels);
-    test::SeparableSet(40, 4, 8, 6, &test, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels, /*gzip_train_images=*/false);
+    test::WriteSeparableDataDir(dir_, 120, 40, 4, 8, 5);
   }
   std::string Train(const std::string& args) const {
     return "train --device cpu --data " + dir_.path() + " --epochs 1 " + args;

@@ -28,10 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::RunCli;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+using test::ReadAll;
 
 bool NoTemporaries(const std::string& dir) {
   for (const auto& e : fs::directory_iterator(dir)) {
@@ -43,11 +40,7 @@ bool NoTemporaries(const std::string& dir) {
 class OutputFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(200, 4, 12, 41, &train, &train_labels);
-    test::SeparableSet(40, 4, 12, 42, &test, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+    test::WriteSeparableDataDir(dir_, 200, 40, 4, 12, 41);
   }
   std::string Train(const std::string& extra) const {
     return "train --device cpu --lr 0.05 --batch-size 16 --seed 4 --data " + dir_.path() + " " + extra;

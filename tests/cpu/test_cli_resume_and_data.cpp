@@ -32,12 +32,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::RunCli;
 
-std::vector<std::string> Lines(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(f, line);) lines.push_back(line);
-  return lines;
-}
+using test::FileLines;
 
 void WriteSet(const std::string& dir, std::uint32_t train_rows, std::uint32_t test_rows, int classes, std::uint32_t side,
               std::uint64_t seed) {
@@ -130,7 +125,7 @@ TEST_F(ResumeAndData, AnInterruptedRunResumesBitIdenticalToAStraightRun) {
     ASSERT_EQ(fscanf(p, "%d", &pid), 1);
     pclose(p);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (Lines(metrics).size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    while (FileLines(metrics).size() < 2 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(device == "cpu" ? 30 : 200));  // inside the next epoch
@@ -149,7 +144,7 @@ TEST_F(ResumeAndData, AnInterruptedRunResumesBitIdenticalToAStraightRun) {
     EXPECT_EQ(resumed.model.bias, straight.model.bias);
     EXPECT_EQ(resumed.optimizer_state, straight.optimizer_state);
     // The metrics file continues after the epochs the model keeps: 1..done+1, each once.
-    const auto lines = Lines(metrics);
+    const auto lines = FileLines(metrics);
     ASSERT_EQ(lines.size(), done + 2u) << "header + one row per epoch";
     for (unsigned e = 1; e <= done + 1; ++e) EXPECT_EQ(lines[e].rfind(std::to_string(e) + ",", 0), 0u) << lines[e];
   }
@@ -382,7 +377,7 @@ TEST_F(ResumeAndData, DefaultDataAreRecordedInTheModelAndTheMetrics) {
   const auto settings = nlohmann::json::parse(load_model_file(cwd.file("m.lrm")).settings_json);
   EXPECT_EQ(settings["data"]["chosen_by_default"], true);
   EXPECT_EQ(settings["data"]["dir"], "data");
-  const auto first = nlohmann::json::parse(Lines(cwd.file("m.jsonl"))[0]);
+  const auto first = nlohmann::json::parse(FileLines(cwd.file("m.jsonl"))[0]);
   EXPECT_EQ(first["settings"]["data"]["chosen_by_default"], true);
 }
 

@@ -26,21 +26,12 @@ namespace {
 
 using test::RunCli;
 
-std::vector<std::string> Lines(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(f, line);) lines.push_back(line);
-  return lines;
-}
+using test::FileLines;
 
 class TrainOutputs : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(300, 10, 28, 21, &train, &train_labels);
-    test::SeparableSet(60, 10, 28, 22, &test, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+    test::WriteSeparableDataDir(dir_, 300, 60, 10, 28, 21);
   }
   std::string Train(const std::string& extra) const {
     return "train --device cpu --lr 0.05 --batch-size 16 --seed 4 --data " + dir_.path() + " " + extra;
@@ -52,7 +43,7 @@ TEST_F(TrainOutputs, CsvMetricsHoldEveryEpochAndTheSettings) {
   const std::string csv = dir_.file("m.csv");
   const auto r = RunCli(Train("--epochs 3 --metrics " + csv));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto lines = Lines(csv);
+  const auto lines = FileLines(csv);
   ASSERT_EQ(lines.size(), 4u);  // column header (the first line: pandas and csv.DictReader read it), 3 epochs
   std::ifstream settings_file(csv + ".json");
   ASSERT_TRUE(settings_file.good()) << "the settings go to m.csv.json beside the CSV";
@@ -77,7 +68,7 @@ TEST_F(TrainOutputs, JsonlMetricsParse) {
   const std::string jsonl = dir_.file("m.jsonl");
   const auto r = RunCli(Train("--epochs 2 --lr-schedule step --lr-step 1 --lr-gamma 0.5 --metrics " + jsonl));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto lines = Lines(jsonl);
+  const auto lines = FileLines(jsonl);
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(nlohmann::json::parse(lines[0])["settings"]["lr_schedule"], "step");
   const auto e2 = nlohmann::json::parse(lines[2]);
@@ -102,7 +93,7 @@ TEST_F(TrainOutputs, MetricsHoldTheValidationLossAndAccuracy) {
   const std::string jsonl = dir_.file("m.jsonl");
   const auto r = RunCli(Train("--epochs 2 --val-split 0.2 --metrics " + csv));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto lines = Lines(csv);
+  const auto lines = FileLines(csv);
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0], std::string(kMetricsColumns) + ",val_loss,val_accuracy");
   for (int e = 1; e <= 2; ++e) {
@@ -115,7 +106,7 @@ TEST_F(TrainOutputs, MetricsHoldTheValidationLossAndAccuracy) {
   }
   const auto rj = RunCli(Train("--epochs 2 --val-split 0.2 --metrics " + jsonl));
   ASSERT_EQ(rj.exit_code, 0) << rj.output;
-  const auto jl = Lines(jsonl);
+  const auto jl = FileLines(jsonl);
   ASSERT_EQ(jl.size(), 3u);
   for (int e = 1; e <= 2; ++e) {
     const auto rec = nlohmann::json::parse(jl[static_cast<std::size_t>(e)]);
@@ -124,7 +115,7 @@ TEST_F(TrainOutputs, MetricsHoldTheValidationLossAndAccuracy) {
   }
   // Without a split, no validation columns.
   ASSERT_EQ(RunCli(Train("--epochs 1 --metrics " + jsonl)).exit_code, 0);
-  EXPECT_FALSE(nlohmann::json::parse(Lines(jsonl)[1]).contains("val_loss"));
+  EXPECT_FALSE(nlohmann::json::parse(FileLines(jsonl)[1]).contains("val_loss"));
 }
 
 TEST_F(TrainOutputs, MetricsNeedCsvOrJsonlName) {
@@ -169,8 +160,8 @@ std::vector<std::string> FilesIn(const std::string& dir) {
 TEST_F(TrainOutputs, MetricsOnAFullDiskKeepOnlyCompleteRecords) {
   const std::string csv = dir_.file("m.csv");
   ASSERT_EQ(RunCli(Train("--epochs 10 --metrics " + csv)).exit_code, 0);
-  const std::uintmax_t header = Lines(csv)[0].size() + 1;
-  const std::uintmax_t record = Lines(csv)[1].size() + 1;
+  const std::uintmax_t header = FileLines(csv)[0].size() + 1;
+  const std::uintmax_t record = FileLines(csv)[1].size() + 1;
   // Room for the settings file beside it (m.csv.json, the largest of the two), then the CSV fills up: a few
   // records fit, the next one only in part.
   const std::uintmax_t limit = FileSize(csv + ".json") + 40;
@@ -182,7 +173,7 @@ TEST_F(TrainOutputs, MetricsOnAFullDiskKeepOnlyCompleteRecords) {
   // the count is read from the file and checked against the message and the limit: the kept records fit,
   // the next one (at most 2 bytes longer than the last kept: one more epoch digit, one more throughput digit)
   // did not.
-  const auto lines = Lines(csv);
+  const auto lines = FileLines(csv);
   ASSERT_GE(lines.size(), 2u);
   const std::size_t complete = lines.size() - 1;
   EXPECT_NE(r.err.find("keeps its header and " + std::to_string(complete) + " complete epoch record"), std::string::npos)
@@ -216,11 +207,7 @@ TEST_F(TrainOutputs, MetricsHeaderThatDoesNotFitLeavesNoFile) {
 class LostWork : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(200, 4, 8, 61, &train, &train_labels);
-    test::SeparableSet(40, 4, 8, 62, &test, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+    test::WriteSeparableDataDir(dir_, 200, 40, 4, 8, 61);
   }
   std::string Train(const std::string& extra) const {
     return "train --device cpu --data " + dir_.path() + " " + extra;
@@ -243,7 +230,7 @@ TEST_F(LostWork, AFailingMetricsFileStillSavesTheSgdModel) {
   const auto r = RunCli(Train("--epochs 100000 --metrics " + jsonl + " --save " + model), FileSizeLimit(limit));
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_NE(r.err.find("--metrics " + jsonl + ": write failed: File too large"), std::string::npos) << r.err;
-  const std::size_t records = Lines(jsonl).size() - 1;  // after the settings record
+  const std::size_t records = FileLines(jsonl).size() - 1;  // after the settings record
   ASSERT_GE(records, 1u);
   const std::string epoch = std::to_string(records + 1);  // its record is the one that did not fit
   EXPECT_NE(r.err.find("training stopped after epoch " + epoch + "; model saved to " + model + " (the weights of epoch " +
@@ -272,7 +259,7 @@ TEST_F(LostWork, AFailingMetricsFileStillSavesTheLbfgsModel) {
   const auto r = RunCli(Train(fit + " --max-iter 100000 --metrics " + jsonl + " --save " + model), FileSizeLimit(limit));
   EXPECT_EQ(r.exit_code, 5) << r.err;
   EXPECT_NE(r.err.find("--metrics " + jsonl + ": write failed: File too large"), std::string::npos) << r.err;
-  const std::size_t records = Lines(jsonl).size() - 1;
+  const std::size_t records = FileLines(jsonl).size() - 1;
   const std::string iteration = std::to_string(records + 1);
   EXPECT_NE(r.err.find("the fit stopped after L-BFGS iteration " + iteration + "; model saved to " + model),
             std::string::npos)
@@ -314,7 +301,7 @@ TEST_F(TrainOutputs, DivergenceExitsWith4AndKeepsTheSavedModel) {
   std::ifstream after_file(model, std::ios::binary);
   const std::string after((std::istreambuf_iterator<char>(after_file)), std::istreambuf_iterator<char>());
   EXPECT_EQ(after, before);
-  EXPECT_EQ(Lines(csv).size(), 1u);  // the header only: no epoch completed
+  EXPECT_EQ(FileLines(csv).size(), 1u);  // the header only: no epoch completed
 }
 
 // --resume after 2 epochs equals 4 epochs straight through (identical weights on the CPU backend),

@@ -16,11 +16,7 @@ namespace {
 class CudaModule : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(200, 3, 4, 11, &train, &train_labels);
-    test::SeparableSet(50, 3, 4, 12, &test, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+    test::WriteSeparableDataDir(dir_, 200, 50, 3, 4, 11);
   }
   std::string with_module(const std::string& path) const {
     return "LOGREG_CUDA_MODULE=" + path + " LOGREG_FAKE_MODULE_MARKER=" + marker() + " ";

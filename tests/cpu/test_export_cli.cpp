@@ -22,20 +22,13 @@ namespace {
 
 using test::RunCli;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using test::ReadAll;
 
 // 8x8 images of 4 classes and a model with some signal saved next to them.
 class CliExport : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test_images;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(40, 4, 8, 3, &train, &train_labels);
-    test::SeparableSet(60, 4, 8, 4, &test_images, &test_labels);
-    test::WriteDataDir(dir_, train, train_labels, test_images, test_labels);
+    test::WriteSeparableDataDir(dir_, 40, 60, 4, 8, 3);
     ModelFile f;
     f.rows = 8;
     f.cols = 8;

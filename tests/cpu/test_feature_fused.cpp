@@ -94,11 +94,7 @@ std::vector<std::uint32_t> Labels(const FeatureMatrix& x, int C) {
   return test::AllClose(ref, x, rtol * scale, rtol);
 }
 
-double MaxAbs(const std::vector<double>& v) {
-  double m = 0.0;
-  for (double e : v) m = std::max(m, std::fabs(e));
-  return m;
-}
+using test::MaxAbs;
 
 struct Case {
   Layout layout;

@@ -23,15 +23,10 @@
 namespace logreg {
 namespace {
 
-struct Problem {
-  const char* name;
-  std::uint32_t rows, height, width;
-  int classes;
-  bool subset;  // every third row, then every fifth, backwards: a reordered subset (as a validation split leaves)
-};
+using test::ObjectiveProblem;
 
 struct Case {
-  Problem problem;
+  ObjectiveProblem problem;
   LossHead head;
 };
 
@@ -50,21 +45,15 @@ class FusedObjective : public ::testing::TestWithParam<Case> {};
 // component within 1e-9 of its own size plus 1e-9 of the gradient's largest component at the start, since at an
 // optimum the components are differences of far larger terms), at three points of a fit.
 TEST_P(FusedObjective, MatchesTheReferenceAtStartMiddleAndOptimum) {
-  const Problem& pr = GetParam().problem;
+  const ObjectiveProblem& pr = GetParam().problem;
   const LossHead head = GetParam().head;
   const ImageSet images = test::RandomImages(pr.rows, pr.height, pr.width, 40 + pr.rows);
   const LabelSet labels = test::RandomLabels(pr.rows, pr.classes, 40 + pr.rows);
   const int C = pr.classes;
-  const int D = static_cast<int>(pr.height * pr.width);
-  std::vector<std::uint32_t> rows(pr.rows);
-  std::iota(rows.begin(), rows.end(), 0u);
-  if (pr.subset) {
-    rows.clear();
-    for (std::uint32_t i = 0; i < pr.rows; i += 3) rows.push_back(i);
-    for (std::uint32_t i = pr.rows - 1; i < pr.rows; i -= 5) rows.push_back(i);
-  }
+  const int D = pr.dim();
+  const std::vector<std::uint32_t> rows = pr.row_indices();
   const double l2 = l2_strength(1.0, static_cast<double>(rows.size()));
-  const std::size_t n_params = static_cast<std::size_t>(C) * D + C;
+  const std::size_t n_params = pr.n_params();
   auto reference = [&](const double* x, double* g) {
     return reference_full_batch_objective(images, labels, rows, head, C, x, l2, g);
   };
@@ -112,17 +101,9 @@ TEST_P(FusedObjective, MatchesTheReferenceAtStartMiddleAndOptimum) {
   }
 }
 
-// 28x28 like MNIST (no padding of the pixels, 10 classes: one class block); 5x7 = 35 pixels (padded to 40) and 3
-// classes; 5x5 with 23 classes (three class blocks); fewer rows than the 8 parts; a row count past a tile.
-const Problem kProblems[] = {
-    {"mnist_shape", 700, 28, 28, 10, false},     {"mnist_shape_subset", 700, 28, 28, 10, true},
-    {"padded_pixels", 301, 5, 7, 3, false},      {"many_classes", 257, 5, 5, 23, true},
-    {"fewer_rows_than_parts", 5, 4, 4, 4, false}, {"one_tile_and_one_row", 17, 3, 3, 2, false},
-};
-
 std::vector<Case> AllCases() {
   std::vector<Case> cases;
-  for (const Problem& p : kProblems) {
+  for (const ObjectiveProblem& p : test::kObjectiveProblems) {
     for (const LossHead h : {LossHead::kSoftmax, LossHead::kSigmoidSoftmax, LossHead::kOvr}) cases.push_back({p, h});
   }
   return cases;

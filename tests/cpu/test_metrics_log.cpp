@@ -16,12 +16,7 @@
 namespace logreg {
 namespace {
 
-std::vector<std::string> Lines(const std::string& path) {
-  std::ifstream f(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(f, line);) lines.push_back(line);
-  return lines;
-}
+using test::FileLines;
 
 std::vector<std::string> Split(const std::string& line) {
   std::vector<std::string> fields;
@@ -64,7 +59,7 @@ TEST(MetricsLog, EveryCsvColumnHoldsItsValue) {
       MetricsLog log(dir.file("m.csv"), "{}", validation);
       log.append(DistinctReport(), 0.0123);
     }
-    const auto lines = Lines(dir.file("m.csv"));
+    const auto lines = FileLines(dir.file("m.csv"));
     ASSERT_EQ(lines.size(), 2u);  // the header is the first line; the settings are in m.csv.json
     const auto names = Split(lines[0]);
     const auto values = Split(lines[1]);
@@ -85,7 +80,7 @@ TEST(MetricsLog, EveryJsonlKeyHoldsItsValue) {
       MetricsLog log(dir.file("m.jsonl"), "{\"seed\": 4}", validation);
       log.append(DistinctReport(), 0.0123);
     }
-    const auto lines = Lines(dir.file("m.jsonl"));
+    const auto lines = FileLines(dir.file("m.jsonl"));
     ASSERT_EQ(lines.size(), 2u);
     EXPECT_EQ(nlohmann::json::parse(lines[0])["settings"]["seed"], 4);
     const auto rec = nlohmann::json::parse(lines[1]);

@@ -30,38 +30,22 @@ std::vector<double> RandomVector(std::size_t n, double scale, std::uint64_t seed
   return v;
 }
 
-double MaxAbs(const std::vector<double>& v) {
-  double m = 0.0;
-  for (const double x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
+using test::MaxAbs;
+using test::ObjectiveProblem;
 
-struct Problem {
-  const char* name;
-  std::uint32_t rows, height, width;
-  int classes;
-  bool subset;  // every third row, then every fifth backwards
-};
-
-class HessianVector : public ::testing::TestWithParam<Problem> {};
+class HessianVector : public ::testing::TestWithParam<ObjectiveProblem> {};
 
 // Each component within 1e-12 of its own size plus 1e-12 of the product's largest component (a component is a
 // sum of terms of either sign); the same bits at 1, 2 and 3 threads.
 TEST_P(HessianVector, FusedMatchesTheReferenceAndIsTheSameAtAnyThreadCount) {
-  const Problem& pr = GetParam();
+  const ObjectiveProblem& pr = GetParam();
   const ImageSet images = test::RandomImages(pr.rows, pr.height, pr.width, 90 + pr.rows);
   const LabelSet labels = test::RandomLabels(pr.rows, pr.classes, 90 + pr.rows);
   const int C = pr.classes;
-  const int D = static_cast<int>(pr.height * pr.width);
-  std::vector<std::uint32_t> rows(pr.rows);
-  std::iota(rows.begin(), rows.end(), 0u);
-  if (pr.subset) {
-    rows.clear();
-    for (std::uint32_t i = 0; i < pr.rows; i += 3) rows.push_back(i);
-    for (std::uint32_t i = pr.rows - 1; i < pr.rows; i -= 5) rows.push_back(i);
-  }
+  const int D = pr.dim();
+  const std::vector<std::uint32_t> rows = pr.row_indices();
   const double l2 = l2_strength(1.0, static_cast<double>(rows.size()));
-  const std::size_t n_params = static_cast<std::size_t>(C) * D + C;
+  const std::size_t n_params = pr.n_params();
   const std::vector<double> x = RandomVector(n_params, 0.05, 11);
   const std::vector<double> v = RandomVector(n_params, 1.0, 12);
   std::vector<double> hv_ref(n_params);
@@ -84,14 +68,10 @@ TEST_P(HessianVector, FusedMatchesTheReferenceAndIsTheSameAtAnyThreadCount) {
   }
 }
 
-const Problem kProblems[] = {
-    {"mnist_shape", 700, 28, 28, 10, false},      {"mnist_shape_subset", 700, 28, 28, 10, true},
-    {"padded_pixels", 301, 5, 7, 3, false},       {"many_classes", 257, 5, 5, 23, true},
-    {"fewer_rows_than_parts", 5, 4, 4, 4, false},
-};
-
-INSTANTIATE_TEST_SUITE_P(Shapes, HessianVector, ::testing::ValuesIn(kProblems),
-                         [](const ::testing::TestParamInfo<Problem>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Shapes, HessianVector, ::testing::ValuesIn(test::kObjectiveProblems),
+                         [](const ::testing::TestParamInfo<ObjectiveProblem>& info) {
+                           return std::string(info.param.name);
+                         });
 
 // H v against (g(x + h v) - g(x - h v)) / 2h of the reference's own gradient: the maths of hessian_row (and the
 // penalty's l2 v) is the derivative of objective_row's dz. A central difference is exact to O(h^2) and rounding

@@ -134,12 +134,9 @@ TEST(CrossValidate, ChoosesTheFirstBestMeanAccuracyAndAveragesTheRefitStart) {
 class PenaltyCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    ImageSet train, test;
-    LabelSet train_labels, test_labels;
-    test::SeparableSet(240, 4, 8, 41, &train, &train_labels);
-    test::SeparableSet(60, 4, 8, 42, &test, &test_labels);
-    for (std::size_t k = 0; k < train.pixels.size(); k += 3) train.pixels[k] = static_cast<std::uint8_t>(k % 251);
-    test::WriteDataDir(dir_, train, train_labels, test, test_labels);
+    test::WriteSeparableDataDir(dir_, 240, 60, 4, 8, 41, false, [](ImageSet& train, LabelSet&) {
+      for (std::size_t k = 0; k < train.pixels.size(); k += 3) train.pixels[k] = static_cast<std::uint8_t>(k % 251);
+    });
   }
   std::string Train(const std::string& extra) const {
     return "train --solver lbfgs --eval-every 0 --data " + dir_.path() + " " + extra;

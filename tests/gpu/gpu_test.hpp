@@ -63,20 +63,37 @@ inline CudaOptions KernelOptions(CudaKernel kernel, const OptimizerConfig& opt =
   return o;
 }
 
+// The epoch kernels' tests' optimizer: plain SGD, or momentum 0.9, Nesterov and weight decay 1e-3.
+inline OptimizerConfig EpochOptimizer(bool momentum) {
+  OptimizerConfig opt;
+  if (momentum) {
+    opt.momentum = 0.9f;
+    opt.nesterov = true;
+    opt.weight_decay = 1e-3f;
+  }
+  return opt;
+}
+
+// The kernels' step parameters of `opt` (their lr stays 0: the epoch kernels read it from the step state).
+inline kernels::SgdStepParams SgdParams(const OptimizerConfig& opt) {
+  kernels::SgdStepParams p;
+  p.momentum = opt.momentum;
+  p.weight_decay = opt.weight_decay;
+  p.nesterov = opt.nesterov;
+  return p;
+}
+
 // One case of an epoch kernel's parameterised trajectory test.
 struct EpochCase {
   LossHead head;
   int batch;
   bool momentum;  // momentum 0.9, Nesterov, weight decay 1e-3
 
-  OptimizerConfig optimizer() const {
-    OptimizerConfig opt;
-    if (momentum) {
-      opt.momentum = 0.9f;
-      opt.nesterov = true;
-      opt.weight_decay = 1e-3f;
-    }
-    return opt;
+  OptimizerConfig optimizer() const { return EpochOptimizer(momentum); }
+  std::string name() const {  // a test name: letters, digits and _
+    std::string h = loss_head_name(head);
+    std::replace(h.begin(), h.end(), '-', '_');
+    return h + "_B" + std::to_string(batch) + (momentum ? "_momentum" : "_sgd");
   }
 };
 
@@ -85,9 +102,7 @@ inline void PrintTo(const EpochCase& c, std::ostream* os) {
 }
 
 inline std::string EpochCaseName(const ::testing::TestParamInfo<EpochCase>& info) {
-  std::string head = loss_head_name(info.param.head);
-  std::replace(head.begin(), head.end(), '-', '_');
-  return head + "_B" + std::to_string(info.param.batch) + (info.param.momentum ? "_momentum" : "_sgd");
+  return info.param.name();
 }
 
 // The epoch kernels' trajectory set: 300 separable 28x28 rows of 10 classes (96 at LOGREG_TEST_SIZE=small),

@@ -37,13 +37,7 @@ constexpr int kClasses = 10;
 
 CudaOptions cluster_options(const OptimizerConfig& opt = {}) { return test::KernelOptions(CudaKernel::kCluster, opt); }
 
-kernels::SgdStepParams sgd_params(const OptimizerConfig& opt) {
-  kernels::SgdStepParams p;
-  p.momentum = opt.momentum;
-  p.weight_decay = opt.weight_decay;
-  p.nesterov = opt.nesterov;
-  return p;
-}
+using test::SgdParams;
 
 // The emulated device has one multiprocessor unless told otherwise, too few for a cluster of 7 blocks of 256
 // threads; give it an H100's 132 (a real GPU ignores the variable).
@@ -97,7 +91,7 @@ TEST_P(CudaClusterEpochs, MatchesItsCpuModelAndTheReference) {
     const Totals got = gpu->train_epoch(order, c.batch, lr);
     const test::ClusterModelTotals model =
         test::cluster_epoch_model(images.pixels.data(), labels.labels.data(), order, c.batch, kDim, kClasses, ranks,
-                                  c.head, sgd_params(opt), lr, params, velocity);
+                                  c.head, SgdParams(opt), lr, params, velocity);
     const Totals want = cpu->train_epoch(order, c.batch, lr);
     test::ExpectEpochTotalsAgree(got, model, want, last_rows, rows, epoch);
   }
@@ -172,13 +166,8 @@ TEST_F(CudaCluster, RefusesWhatItCannotRun) {
 #endif
   CudaOptions streamed = cluster_options();
   streamed.residency = Residency::kStream;
-  try {
-    make_cuda_backend(images, labels, initial, streamed);
-    FAIL() << "--kernel cluster with streamed data was accepted";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("--kernel cluster needs the training set on the device"), std::string::npos)
-        << e.what();
-  }
+  EXPECT_TRUE(test::ThrowsWith<UsageError>([&] { make_cuda_backend(images, labels, initial, streamed); },
+                                           {"--kernel cluster needs the training set on the device"}));
 }
 
 // Epochs of the cluster kernel launched directly (no backend), with the given exchange and its phase timings
@@ -216,7 +205,7 @@ KernelEpochs RunKernelEpochs(kernels::ClusterExchange exchange, const ImageSet& 
   a.dim = kDim;
   a.classes = kClasses;
   a.head = LossHead::kSoftmax;
-  a.sgd = sgd_params(opt);
+  a.sgd = SgdParams(opt);
   a.params = params.data();
   a.velocity = momentum ? velocity.data() : nullptr;
   a.state = state.data();
@@ -278,7 +267,7 @@ TEST_F(CudaCluster, MbarrierExchangeGivesTheClusterSyncBitsAndTheModels) {
     test::ClusterModelTotals model;
     for (std::size_t e = 0; e < orders.size(); ++e) {
       model = test::cluster_epoch_model(images.pixels.data(), labels.labels.data(), orders[e], batch, kDim, kClasses,
-                                        kernels::cluster_epoch_ranks(kDim), LossHead::kSoftmax, sgd_params(opt),
+                                        kernels::cluster_epoch_ranks(kDim), LossHead::kSoftmax, SgdParams(opt),
                                         lrs[e], model_params, model_velocity);
     }
     for (const KernelEpochs* run : {&sync, &mbarrier}) {

@@ -37,24 +37,6 @@ CudaOptions grid_options(const OptimizerConfig& opt = {}) {
   return o;
 }
 
-kernels::SgdStepParams sgd_params(const OptimizerConfig& opt) {
-  kernels::SgdStepParams p;
-  p.momentum = opt.momentum;
-  p.weight_decay = opt.weight_decay;
-  p.nesterov = opt.nesterov;
-  return p;
-}
-
-OptimizerConfig optimizer(bool momentum) {
-  OptimizerConfig opt;
-  if (momentum) {
-    opt.momentum = 0.9f;
-    opt.nesterov = true;
-    opt.weight_decay = 1e-3f;
-  }
-  return opt;
-}
-
 // The emulated device has one multiprocessor unless told otherwise; give it 4, so that a batch's chunks are
 // more than its blocks (each block takes several chunks a step). A real GPU ignores the variable.
 class CudaGridTest : public test::GpuTest {
@@ -62,34 +44,30 @@ class CudaGridTest : public test::GpuTest {
   ScopedEnv sms_{"LOGREG_EMU_SMS", "4"};
 };
 
-struct GridCase {
-  LossHead head;
-  int batch;
-  bool momentum;     // momentum 0.9, Nesterov, weight decay 1e-3
-  int side;          // images of side x side pixels
+// An epoch case on images of side x side pixels.
+struct GridCase : test::EpochCase {
+  int side;
   std::uint32_t rows;  // of the training set: a partial last batch
 };
 
 void PrintTo(const GridCase& c, std::ostream* os) {
-  *os << loss_head_name(c.head) << ", B=" << c.batch << (c.momentum ? ", momentum" : ", sgd") << ", D=" << c.side * c.side;
+  test::PrintTo(static_cast<const test::EpochCase&>(c), os);
+  *os << ", D=" << c.side * c.side;
 }
 
 std::string case_name(const ::testing::TestParamInfo<GridCase>& info) {
-  std::string head = loss_head_name(info.param.head);
-  std::replace(head.begin(), head.end(), '-', '_');
-  return head + "_B" + std::to_string(info.param.batch) + (info.param.momentum ? "_momentum" : "_sgd") + "_D" +
-         std::to_string(info.param.side * info.param.side);
+  return info.param.name() + "_D" + std::to_string(info.param.side * info.param.side);
 }
 
 // Batch 1024 of 784 pixels (chunks of 8 rows) over 2500 rows: 1024, 1024, 452. Batch 8192 of 64 pixels
 // (chunks of 64 rows) over 10000 rows: 8192, 1808.
 std::vector<GridCase> all_cases() {
   return {
-      {LossHead::kSoftmax, 1024, false, 28, 2500},
-      {LossHead::kSoftmax, 1024, true, 28, 2500},
-      {LossHead::kSigmoidSoftmax, 1024, true, 28, 2500},
-      {LossHead::kOvr, 1024, false, 28, 2500},
-      {LossHead::kSoftmax, 8192, true, 8, 10000},
+      {{LossHead::kSoftmax, 1024, false}, 28, 2500},
+      {{LossHead::kSoftmax, 1024, true}, 28, 2500},
+      {{LossHead::kSigmoidSoftmax, 1024, true}, 28, 2500},
+      {{LossHead::kOvr, 1024, false}, 28, 2500},
+      {{LossHead::kSoftmax, 8192, true}, 8, 10000},
   };
 }
 
@@ -106,7 +84,7 @@ TEST_P(CudaGridEpochs, MatchesItsCpuModelAndTheReference) {
   LabelSet labels;
   test::SeparableSet(c.rows, kClasses, static_cast<std::uint32_t>(c.side), 37, &images, &labels);
   const Model initial = init_model(dim, kClasses, c.head, 12);
-  const OptimizerConfig opt = optimizer(c.momentum);
+  const OptimizerConfig opt = c.optimizer();
   auto gpu = make_cuda_backend(images, labels, initial, grid_options(opt));
   EXPECT_NE(gpu->name().find("kernel grid"), std::string::npos) << gpu->name();
   auto cpu = make_cpu_reference_backend(images, labels, initial, opt);
@@ -120,7 +98,7 @@ TEST_P(CudaGridEpochs, MatchesItsCpuModelAndTheReference) {
     const float lr = lrs[epoch - 1];
     const Totals got = gpu->train_epoch(order, c.batch, lr);
     const test::ClusterModelTotals model = test::grid_epoch_model(images.pixels.data(), labels.labels.data(), order,
-                                                                  c.batch, dim, kClasses, c.head, sgd_params(opt), lr,
+                                                                  c.batch, dim, kClasses, c.head, test::SgdParams(opt), lr,
                                                                   params, velocity);
     const Totals want = cpu->train_epoch(order, c.batch, lr);
     test::ExpectEpochTotalsAgree(got, model, want, last_rows, c.rows, epoch);
@@ -166,7 +144,7 @@ TEST_F(CudaGrid, SameBitsWhateverTheBlockCount) {
   std::vector<Totals> totals;
   for (const char* sms : {"1", "4", "8"}) {
     ScopedEnv env("LOGREG_EMU_SMS", sms);
-    auto gpu = make_cuda_backend(images, labels, initial, grid_options(optimizer(true)));
+    auto gpu = make_cuda_backend(images, labels, initial, grid_options(test::EpochOptimizer(true)));
     totals.push_back(gpu->train_epoch(order, 256, 0.05f));
     results.push_back(gpu->model().weights);
     const std::vector<float> v = gpu->optimizer_state();
@@ -213,13 +191,9 @@ TEST_F(CudaGrid, RefusesWhatItCannotRun) {
   test::SeparableSet(64, kClasses, 8, 45, &images, &labels);
   CudaOptions streamed = grid_options();
   streamed.residency = Residency::kStream;
-  try {
-    make_cuda_backend(images, labels, init_model(64, kClasses, LossHead::kSoftmax, 14), streamed);
-    FAIL() << "--kernel grid with streamed data was accepted";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("--kernel grid needs the training set on the device"), std::string::npos)
-        << e.what();
-  }
+  EXPECT_TRUE(test::ThrowsWith<UsageError>(
+      [&] { make_cuda_backend(images, labels, init_model(64, kClasses, LossHead::kSoftmax, 14), streamed); },
+      {"--kernel grid needs the training set on the device"}));
 }
 
 // auto does not pick the grid kernel (no GPU has measured it yet): at batch 1024 it runs the cuBLAS steps.

@@ -165,13 +165,8 @@ TEST_F(CudaPersistent, RefusesShapesItCannotRun) {
 
   CudaOptions streamed = test::KernelOptions(CudaKernel::kPersistent);
   streamed.residency = Residency::kStream;
-  try {
-    make_cuda_backend(images, labels, initial, streamed);
-    FAIL() << "--kernel persistent with streamed data was accepted";
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("--kernel persistent needs the training set on the device"), std::string::npos)
-        << e.what();
-  }
+  EXPECT_TRUE(test::ThrowsWith<UsageError>([&] { make_cuda_backend(images, labels, initial, streamed); },
+                                           {"--kernel persistent needs the training set on the device"}));
 }
 
 }  // namespace

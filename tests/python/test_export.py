@@ -14,10 +14,8 @@ Run by ctest (Export.*) with the venv of tools/setup/python_env.sh: .venv/bin/py
 build/logreg_cuda [TestClass ...]. A client that cannot be imported fails the run; nothing is skipped.
 """
 import argparse
-import gzip
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -32,20 +30,13 @@ import torch
 from safetensors import safe_open
 from sklearn.linear_model import LogisticRegression
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sklearn_reference import load_idx, report  # noqa: E402
+
 DATA = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
 EXE = None  # set from --exe
 TMP = None  # tempfile.TemporaryDirectory of this run
 HEADS = ("softmax", "sigmoid-softmax", "ovr")
-
-
-def load_idx(path):
-    """uint8 images (N, rows*cols) or labels (N,) of a gzipped IDX file."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    return data.reshape(dims[0], -1) if ndim == 3 else data
 
 
 def run(*args):
@@ -85,10 +76,6 @@ def reference_logits(weight, bias, pixels):
     """Our compute_logits in float64: x = float32(pixel / 255), W x + b summed in double."""
     x = (pixels.astype(np.float32) / np.float32(255)).astype(np.float64)
     return x @ weight.astype(np.float64).T + bias.astype(np.float64)
-
-
-def report(name, value):
-    print(f"MEASURED {name}: {value}", flush=True)
 
 
 def setUpModule():

@@ -28,26 +28,16 @@ import unittest
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.datasets import dump_svmlight_file, load_digits, load_svmlight_files, make_classification
+from sklearn.datasets import load_digits, make_classification
 from sklearn.linear_model import LogisticRegression
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sklearn_reference import load_idx, objective, report, sparse_svmlight_set  # noqa: E402
 
 C = 1.0
 TOL = 1e-10
 EXE = None
 TMP = None
-
-
-def objective(W, b, X, y_index, C):
-    """scikit-learn's multinomial objective in float64: mean cross-entropy + ||W||^2 / (2 C n); X dense or CSR."""
-    Z = np.asarray(X @ W.T) + b
-    Z = Z - Z.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(Z).sum(axis=1))
-    n = X.shape[0]
-    return float(np.mean(lse - Z[np.arange(n), y_index]) + (W ** 2).sum() / (2 * C * n))
-
-
-def report(name, value):
-    print(f"MEASURED {name}: {value}", flush=True)
 
 
 def fit_sklearn(X, y):
@@ -72,17 +62,6 @@ def fit_ours(name, device, data, test_data=None):
     arrays = np.load(npz)
     return (arrays["coef_"].astype(np.float64), arrays["intercept_"].astype(np.float64), arrays["classes_"],
             float(arrays["scale"]), int(final.group(1)), float(final.group(3)))
-
-
-def load_idx(path):
-    """uint8 images (N, 28, 28) or labels (N,) of a gzipped IDX file."""
-    import gzip
-    import struct
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def compare(test, name, data, test_data, X, y, X_test, y_test, scale=1.0):
@@ -132,9 +111,9 @@ class Dense(unittest.TestCase):
 class Fashion(unittest.TestCase):
     def test_matches_scikit_learn(self):
         data = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
-        X = load_idx(f"{data}/train-images-idx3-ubyte.gz")[:1000]
+        X = load_idx(f"{data}/train-images-idx3-ubyte.gz", flat=False)[:1000]
         y = load_idx(f"{data}/train-labels-idx1-ubyte.gz")[:1000]
-        Xt = load_idx(f"{data}/t10k-images-idx3-ubyte.gz")[:1000]
+        Xt = load_idx(f"{data}/t10k-images-idx3-ubyte.gz", flat=False)[:1000]
         yt = load_idx(f"{data}/t10k-labels-idx1-ubyte.gz")[:1000]
         path = os.path.join(TMP, "fashion.npz")
         np.savez_compressed(path, x_train=X, y_train=y, x_test=Xt, y_test=yt)
@@ -144,13 +123,9 @@ class Fashion(unittest.TestCase):
 
 class Sparse(unittest.TestCase):
     def test_matches_scikit_learn(self):
-        X, y = make_classification(n_samples=800, n_features=60, n_informative=12, n_classes=4, random_state=3)
-        X[np.abs(X) < 0.8] = 0.0
-        labels = np.array([-3, 0, 7, 100])[y]
-        train, test = os.path.join(TMP, "train.svm"), os.path.join(TMP, "test.svm")
-        dump_svmlight_file(X[:600], labels[:600], train, zero_based=False)
-        dump_svmlight_file(X[600:], labels[600:], test, zero_based=False)
-        X_train, y_train, X_test, y_test = load_svmlight_files([train, test])
+        train, test, X_train, y_train, X_test, y_test = sparse_svmlight_set(
+            TMP, "", 600, [-3, 0, 7, 100], n_samples=800, n_features=60, n_informative=12, n_classes=4,
+            random_state=3)
         self.assertTrue(sp.issparse(X_train))
         compare(self, "sparse", train, test, X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64))
 

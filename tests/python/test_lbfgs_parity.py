@@ -13,10 +13,8 @@ Run by ctest (LbfgsParity.*) with the venv of tools/setup/python_env.sh:
   .venv/bin/python test_lbfgs_parity.py --exe build/logreg_cuda [TestClass ...]
 """
 import argparse
-import gzip
 import os
 import re
-import struct
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,9 @@ import numpy as np
 import sklearn
 from sklearn.linear_model import LogisticRegression
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sklearn_reference import load_idx, objective, report  # noqa: E402
+
 DATA = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
 # LOGREG_TEST_SIZE=small (the sanitizer stage, where our side runs instrumented): 500 rows, the same bounds.
 ROWS = 500 if os.environ.get("LOGREG_TEST_SIZE") == "small" else 2000
@@ -35,29 +36,6 @@ TOL = 1e-8
 EXE = None
 TMP = None
 SK = {}  # scikit-learn's fit, made once
-
-
-def load_idx(path):
-    """uint8 images (N, rows*cols) or labels (N,) of a gzipped IDX file."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    return data.reshape(dims[0], -1) if ndim == 3 else data
-
-
-def objective(W, b, X, y, C):
-    """scikit-learn's multinomial objective in float64: mean cross-entropy + ||W||^2 / (2 C n)."""
-    Z = X @ W.T + b
-    Z = Z - Z.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(Z).sum(axis=1))
-    n = X.shape[0]
-    return float(np.mean(lse - Z[np.arange(n), y]) + (W ** 2).sum() / (2 * C * n))
-
-
-def report(name, value):
-    print(f"MEASURED {name}: {value}", flush=True)
 
 
 def setUpModule():

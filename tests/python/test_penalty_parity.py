@@ -37,24 +37,11 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import StandardScaler
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sklearn_reference import objective, report  # noqa: E402
+
 EXE = None
 TMP = None
-
-
-def objective(W, b, X, y, C, l1_ratio):
-    """scikit-learn's multinomial elastic-net objective in float64 (C = inf: no penalty)."""
-    Z = X @ W.T + b
-    Z = Z - Z.max(axis=1, keepdims=True)
-    lse = np.log(np.exp(Z).sum(axis=1))
-    n = X.shape[0]
-    f = float(np.mean(lse - Z[np.arange(n), y]))
-    if np.isinf(C):
-        return f
-    return f + (1 - l1_ratio) * float((W ** 2).sum()) / (2 * C * n) + l1_ratio * float(np.abs(W).sum()) / (C * n)
-
-
-def report(name, value):
-    print(f"MEASURED {name}: {value}", flush=True)
 
 
 def write_npz(name, X, y):

@@ -22,7 +22,6 @@ import argparse
 import gzip
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,9 @@ from sklearn.datasets import dump_svmlight_file, load_svmlight_files, make_class
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sklearn_reference import objective, report  # noqa: E402
 
 TOL = 1e-10
 EXE = None
@@ -53,10 +55,6 @@ def run(*args):
 
 def path(name):
     return os.path.join(TMP, name)
-
-
-def report(name, value):
-    print(f"MEASURED {name}: {value}", flush=True)
 
 
 def dense_set():
@@ -88,14 +86,6 @@ def export(model, fmt):
 
 def export_npz(model):
     return np.load(export(model, "npz"))
-
-
-def objective(W, b, X, y_index, C=1.0):
-    """scikit-learn's multinomial objective in float64 on the rows X (dense or CSR)."""
-    Z = np.asarray(X @ W.T) + b
-    Z = Z - Z.max(axis=1, keepdims=True)
-    n = X.shape[0]
-    return float(np.mean(np.log(np.exp(Z).sum(axis=1)) - Z[np.arange(n), y_index]) + (W ** 2).sum() / (2 * C * n))
 
 
 def predict_csv(model, images, output, *extra):

@@ -25,12 +25,13 @@ import unittest
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.datasets import dump_svmlight_file, load_digits, load_svmlight_files, make_classification
+from sklearn.datasets import load_digits, make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_feature_parity  # noqa: E402  (its runner: --exe, a temporary directory)
+from sklearn_reference import sparse_svmlight_set  # noqa: E402
 
 C = 1.0
 TOL = 1e-10
@@ -113,13 +114,9 @@ class Balanced(unittest.TestCase):
 
 class ClassFile(unittest.TestCase):
     def test_matches_scikit_learn(self):
-        X, y = make_classification(n_samples=600, n_features=40, n_informative=10, n_classes=4, random_state=5)
-        X[np.abs(X) < 0.8] = 0.0
-        labels = np.array([-2, 3, 8, 21])[y]
-        train, test = os.path.join(TMP, "cw_train.svm"), os.path.join(TMP, "cw_test.svm")
-        dump_svmlight_file(X[:450], labels[:450], train, zero_based=False)
-        dump_svmlight_file(X[450:], labels[450:], test, zero_based=False)
-        X_train, y_train, X_test, _ = load_svmlight_files([train, test])
+        train, test, X_train, y_train, X_test, _ = sparse_svmlight_set(
+            TMP, "cw_", 450, [-2, 3, 8, 21], n_samples=600, n_features=40, n_informative=10, n_classes=4,
+            random_state=5)
         self.assertTrue(sp.issparse(X_train))
         weights = {-2: 0.5, 8: 3.0, 21: 1.5}  # label 3 keeps 1
         cw_file = os.path.join(TMP, "class_weights.txt")

@@ -127,22 +127,28 @@ def run_ours(a, n, tmp, eval_every, sk_f):
            "--save", model, "--metrics", metrics] + (["--data", a.data] if a.data else [])
     if eval_every is not None:
         cmd += ["--eval-every", str(eval_every)]
-    start = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if r.returncode != 0:
-        sys.exit(f"bench_lbfgs: {' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr}")
-    reached = first_reaching(r.stdout, sk_f)
+    out, wall = run_timed(cmd, "bench_lbfgs")
+    reached = first_reaching(out, sk_f)
     final = re.search(r"^Solver: [a-z-]+\. Iterations: (\d+)\. Objective: ([0-9.e+-]+)\..*Converged: (\w+).*"
-                      r"Accuracy: ([0-9]+(?:\.[0-9]+)?)", r.stdout, re.M)
+                      r"Accuracy: ([0-9]+(?:\.[0-9]+)?)", out, re.M)
     if final is None:
-        sys.exit(f"bench_lbfgs: no 'Solver:' line in the output of {' '.join(cmd)}:\n{r.stdout[-2000:]}")
+        sys.exit(f"bench_lbfgs: no 'Solver:' line in the output of {' '.join(cmd)}:\n{out[-2000:]}")
     with open(metrics, newline="") as f:
         last = list(csv.DictReader(f))[-1]
     return {"wall": wall, "reached": reached, "iterations": int(final.group(1)), "converged": final.group(3) == "yes",
             "accuracy": float(final.group(4)), "solver_s": float(last["seconds"]),
             "evaluations": int(last["evaluations"]) + int(last.get("hessian_products") or 0),
             "model": model}
+
+
+def run_timed(cmd, who):
+    """Runs `cmd`: its stdout and wall seconds. A failed run ends the benchmark `who` with the run's output."""
+    start = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if r.returncode != 0:
+        sys.exit(f"{who}: {' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr}")
+    return r.stdout, wall
 
 
 def first_reaching(stdout, target):

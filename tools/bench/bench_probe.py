@@ -27,7 +27,6 @@ import datetime
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench_lbfgs import QUIET_LOAD, LoadWatch, first_reaching  # noqa: E402
+from bench_lbfgs import QUIET_LOAD, LoadWatch, first_reaching, run_timed  # noqa: E402
 from marked_section import replace_marked_section  # noqa: E402
 
 BEGIN, END = "<!-- probe:begin -->", "<!-- probe:end -->"
@@ -87,16 +86,12 @@ def fit_sklearn(X, y, C, tol):
 def run_ours(a, path, sk_f):
     cmd = [a.exe, "train", "--data", path, "--solver", "lbfgs", "--device", a.device, "--C", f"{a.C:g}",
            "--tol", f"{a.tol:g}", "--max-iter", "100000", "--eval-every", "0"]
-    start = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if r.returncode != 0:
-        sys.exit(f"bench_probe: {' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-2000:]}\n{r.stderr}")
-    first = first_reaching(r.stdout, sk_f)
+    out, wall = run_timed(cmd, "bench_probe")
+    first = first_reaching(out, sk_f)
     reached = first[1] if first is not None else None
-    final = re.search(r"^Solver: [a-z-]+\. Iterations: (\d+)\. Objective: ([0-9.e+-]+)\.", r.stdout, re.M)
+    final = re.search(r"^Solver: [a-z-]+\. Iterations: (\d+)\. Objective: ([0-9.e+-]+)\.", out, re.M)
     if final is None:
-        sys.exit(f"bench_probe: no 'Solver:' line in the output of {' '.join(cmd)}:\n{r.stdout[-2000:]}")
+        sys.exit(f"bench_probe: no 'Solver:' line in the output of {' '.join(cmd)}:\n{out[-2000:]}")
     return {"wall": wall, "reached": reached, "iterations": int(final.group(1)), "objective": float(final.group(2))}
 
 

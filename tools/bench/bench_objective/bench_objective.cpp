@@ -70,6 +70,37 @@ Timing time_it(int repeats, const std::function<void()>& f) {
   return {ms[ms.size() / 2], ms.front(), cpu[cpu.size() / 2]};
 }
 
+// The first iteration of a fit at which its objective reached the target (iteration 0: never), and what it had
+// cost by then.
+struct TargetHit {
+  double target;
+  double cpu0;  // process_cpu_ms() at the start of the fit
+  int iteration = 0, evaluations = 0, products = 0;
+  double seconds = 0.0, cpu_seconds = 0.0;
+
+  bool see(const logreg::LbfgsIteration& it) {
+    if (iteration == 0 && it.objective <= target) {
+      iteration = it.iteration;
+      evaluations = it.evaluations;
+      products = it.hessian_products;
+      seconds = it.seconds;
+      cpu_seconds = (process_cpu_ms() - cpu0) / 1e3;
+    }
+    return true;  // never stops the fit
+  }
+};
+
+// "a,b,c" -> {"a", "b", "c"}.
+std::vector<std::string> comma_list(const std::string& text) {
+  std::vector<std::string> items;
+  for (std::size_t start = 0; start < text.size();) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    items.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return items;
+}
+
 void row(const char* what, std::size_t rows, const Timing& t) {
   std::printf("| %s | %zu | %.3f | %.3f | %.3f | %.2f |\n", what, rows, t.median_ms, t.best_ms, t.cpu_ms,
               static_cast<double>(rows) / t.median_ms / 1000.0);
@@ -145,18 +176,9 @@ int main(int argc, char** argv) {
                   "| --- | --- | --- | --- | --- | --- |\n");
       for (int round = 1; round <= rounds; ++round) {
         for (const logreg::Solver solver : {logreg::Solver::kLbfgs, logreg::Solver::kNewtonCg}) {
-          int hit_iteration = 0, hit_passes = 0;
-          double hit_seconds = 0.0, hit_cpu = 0.0;
           const double cpu0 = process_cpu_ms();
-          auto on_iteration = [&](const logreg::LbfgsIteration& it) {
-            if (hit_iteration == 0 && it.objective <= target) {
-              hit_iteration = it.iteration;
-              hit_passes = it.evaluations + it.hessian_products;
-              hit_seconds = it.seconds;
-              hit_cpu = (process_cpu_ms() - cpu0) / 1e3;
-            }
-            return true;
-          };
+          TargetHit hit{target, cpu0};
+          auto on_iteration = [&](const logreg::LbfgsIteration& it) { return hit.see(it); };
           auto f = [&](const double* x, double* g) { return backend->full_batch_objective(fit, x, l2, g); };
           logreg::LbfgsResult r;
           if (solver == logreg::Solver::kLbfgs) {
@@ -181,7 +203,7 @@ int main(int argc, char** argv) {
           for (int c = 0; c < C; ++c) model.bias[static_cast<std::size_t>(c)] = static_cast<float>(r.x[model.weights.size() + c]);
           const double accuracy = logreg::accuracy_percent(model, data.test_images, data.test_labels);
           std::printf("| %d | %s | %d, %d, %.2f, %.2f | %d (%s), %d (%d + %d), %.2f, %.2f | %.10f | %.2f |\n", round,
-                      logreg::solver_name(solver), hit_iteration, hit_passes, hit_seconds, hit_cpu, r.iterations,
+                      logreg::solver_name(solver), hit.iteration, hit.evaluations + hit.products, hit.seconds, hit.cpu_seconds, r.iterations,
                       r.converged() ? "converged" : "not converged", r.evaluations + r.hessian_products, r.evaluations,
                       r.hessian_products, r.seconds, cpu, r.objective, accuracy);
           std::fflush(stdout);
@@ -196,34 +218,23 @@ int main(int argc, char** argv) {
       std::printf("Newton-CG from zeros, C 1, tol %g, first %zu rows; target objective %.10f\n\n", tol, rows, target);
       std::printf("| CG forcing | to the target: iteration, evaluations + products = passes, s, CPU s | converged: "
                   "iterations, passes, objective, s, CPU s |\n| --- | --- | --- |\n");
-      for (std::size_t start = 0; start < forcings.size();) {
-        const std::size_t comma = std::min(forcings.find(',', start), forcings.size());
+      for (const std::string& forcing : comma_list(forcings)) {
         logreg::NewtonCgConfig config;
-        config.cg_forcing = std::strtod(forcings.substr(start, comma - start).c_str(), nullptr);
+        config.cg_forcing = std::strtod(forcing.c_str(), nullptr);
         config.tol = tol;
         config.max_iter = 100000;
-        start = comma + 1;
-        int hit_iteration = 0, hit_evaluations = 0, hit_products = 0;
-        double hit_seconds = 0.0, hit_cpu = 0.0;
         const double cpu0 = process_cpu_ms();
+        TargetHit hit{target, cpu0};
         const logreg::LbfgsResult r = logreg::minimize_newton_cg(
             [&](const double* x, double* g) { return backend->full_batch_objective(fit, x, l2, g); },
             [&](const double* x, const double* v, double* hv) {
               backend->full_batch_hessian_vector(fit, x, l2, v, hv);
             },
-            std::vector<double>(params.size(), 0.0), config, [&](const logreg::LbfgsIteration& it) {
-              if (hit_iteration == 0 && it.objective <= target) {
-                hit_iteration = it.iteration;
-                hit_evaluations = it.evaluations;
-                hit_products = it.hessian_products;
-                hit_seconds = it.seconds;
-                hit_cpu = (process_cpu_ms() - cpu0) / 1e3;
-              }
-              return true;
-            });
+            std::vector<double>(params.size(), 0.0), config,
+            [&](const logreg::LbfgsIteration& it) { return hit.see(it); });
         const double cpu = (process_cpu_ms() - cpu0) / 1e3;
         std::printf("| %g | %d, %d + %d = %d, %.2f, %.2f | %d, %d, %.10f, %.2f, %.2f (%s) |\n", config.cg_forcing,
-                    hit_iteration, hit_evaluations, hit_products, hit_evaluations + hit_products, hit_seconds, hit_cpu,
+                    hit.iteration, hit.evaluations, hit.products, hit.evaluations + hit.products, hit.seconds, hit.cpu_seconds,
                     r.iterations, r.evaluations + r.hessian_products, r.objective, r.seconds, cpu, r.reason.c_str());
         std::fflush(stdout);
       }
@@ -234,27 +245,18 @@ int main(int argc, char** argv) {
       std::printf("L-BFGS from zeros, C 1, tol %g, first %zu rows; target objective %.10f\n\n", tol, rows, target);
       std::printf("| corrections m | to the target: iteration, evaluations, s | converged: iterations, evaluations, "
                   "objective, s |\n| --- | --- | --- |\n");
-      for (std::size_t start = 0; start < memories.size();) {
-        const std::size_t comma = std::min(memories.find(',', start), memories.size());
+      for (const std::string& memory : comma_list(memories)) {
         logreg::LbfgsConfig config;
-        config.memory = std::atoi(memories.substr(start, comma - start).c_str());
+        config.memory = std::atoi(memory.c_str());
         config.tol = tol;
         config.max_iter = 100000;
-        start = comma + 1;
-        int hit_iteration = 0, hit_evaluations = 0;
-        double hit_seconds = 0.0;
+        TargetHit hit{target, process_cpu_ms()};
         const logreg::LbfgsResult r = logreg::minimize_lbfgs(
             [&](const double* x, double* g) { return backend->full_batch_objective(fit, x, l2, g); },
-            std::vector<double>(params.size(), 0.0), config, [&](const logreg::LbfgsIteration& it) {
-              if (hit_iteration == 0 && it.objective <= target) {
-                hit_iteration = it.iteration;
-                hit_evaluations = it.evaluations;
-                hit_seconds = it.seconds;
-              }
-              return true;
-            });
-        std::printf("| %d | %d, %d, %.2f | %d, %d, %.10f, %.2f (%s) |\n", config.memory, hit_iteration, hit_evaluations,
-                    hit_seconds, r.iterations, r.evaluations, r.objective, r.seconds, r.reason.c_str());
+            std::vector<double>(params.size(), 0.0), config,
+            [&](const logreg::LbfgsIteration& it) { return hit.see(it); });
+        std::printf("| %d | %d, %d, %.2f | %d, %d, %.10f, %.2f (%s) |\n", config.memory, hit.iteration, hit.evaluations,
+                    hit.seconds, r.iterations, r.evaluations, r.objective, r.seconds, r.reason.c_str());
         std::fflush(stdout);
       }
       return 0;

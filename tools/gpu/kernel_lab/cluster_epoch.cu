@@ -33,6 +33,7 @@ Run:
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,7 @@ Run:
 #include "kernels.hpp"
 #include "logreg/cuda_backend.hpp"
 #include "logreg/model.hpp"
-#include "logreg/rng.hpp"
+#include "lab_harness.hpp"
 
 namespace {
 
@@ -73,12 +74,9 @@ const char* version_name(Version v) {
 }
 
 // The set on the device and the epoch's buffers; params and velocity are reset before each run.
-struct Lab {
-  std::vector<std::uint8_t> pixels;
-  std::vector<std::uint8_t> labels;
+struct Lab : logreg::lab::RandomSet {
+  explicit Lab(std::uint32_t rows) : RandomSet(rows, kDim, kClasses) {}
   std::vector<float> initial;  // (C*D + C)
-  DeviceBuffer<std::uint8_t> d_pixels;
-  DeviceBuffer<std::uint8_t> d_labels;
   DeviceBuffer<std::uint32_t> d_order;
   DeviceBuffer<float> d_params;
   DeviceBuffer<float> d_velocity;
@@ -275,24 +273,15 @@ int run(int argc, char** argv) {
     setenv("LOGREG_EMU_SMS", "132", 0);  // room for a cluster of 7 blocks (one multiprocessor by default)
   }
   const std::uint32_t set_rows = validate_only ? kValidateRows : kSetRows;
-  Lab lab;
-  lab.pixels.resize(static_cast<std::size_t>(set_rows) * kDim);
-  lab.labels.resize(set_rows);
-  logreg::Rng rng(1, 2);
-  for (auto& px : lab.pixels) px = static_cast<std::uint8_t>(rng.below(256));
-  for (auto& y : lab.labels) y = static_cast<std::uint8_t>(rng.below(kClasses));
+  Lab lab(set_rows);
   const logreg::Model model = logreg::init_model(kDim, kClasses, logreg::LossHead::kSoftmax, 3);
   lab.initial = model.weights;
   lab.initial.insert(lab.initial.end(), model.bias.begin(), model.bias.end());
-  lab.d_pixels = DeviceBuffer<std::uint8_t>(lab.pixels.size());
-  lab.d_labels = DeviceBuffer<std::uint8_t>(lab.labels.size());
   lab.d_order = DeviceBuffer<std::uint32_t>(set_rows);
   lab.d_params = DeviceBuffer<float>(lab.initial.size());
   lab.d_velocity = DeviceBuffer<float>(lab.initial.size());
   lab.d_state = DeviceBuffer<DeviceStepState>(1);
   lab.d_totals = DeviceBuffer<DeviceTotals>(1);
-  CUDA_CHECK(cudaMemcpy(lab.d_pixels.data(), lab.pixels.data(), lab.pixels.size(), cudaMemcpyHostToDevice));
-  CUDA_CHECK(cudaMemcpy(lab.d_labels.data(), lab.labels.data(), lab.labels.size(), cudaMemcpyHostToDevice));
 
   // Which versions this device runs: the cluster ones where plan_cluster_epoch says so, the persistent one at
   // batch 32.
@@ -319,14 +308,7 @@ int run(int argc, char** argv) {
       }
     }
   }
-  if (!all_ok) {
-    std::printf("validation FAILED: not timing\n");
-    return 1;
-  }
-  if (validate_only) {
-    std::printf("every version validated; no timing (--validate-only or an emulated device)\n");
-    return 0;
-  }
+  if (const std::optional<int> code = logreg::lab::exit_before_timing(all_ok, validate_only)) return *code;
 
   // 2. Time every version at batch 32 and 256 (60,000 rows: 1,875 and 235 steps).
   logreg::cuda::CudaStream stream;

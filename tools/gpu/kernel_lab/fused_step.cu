@@ -43,6 +43,7 @@ L2-resident, as MNIST is in the trainer).
 #include <exception>
 #include <memory>
 #include <stdexcept>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,7 @@ L2-resident, as MNIST is in the trainer).
 #include "logreg/maths/row_math.hpp"
 #include "logreg/maths/sgd_math.hpp"
 #include "logreg/maths/step_bodies.hpp"
+#include "lab_harness.hpp"
 
 using logreg::LossHead;
 using logreg::OptimizerConfig;
@@ -412,11 +414,9 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-struct Lab {
-  std::vector<std::uint8_t> pixels;  // (N, D)
-  std::vector<std::uint8_t> labels;  // (N)
+struct Lab : logreg::lab::RandomSet {
+  explicit Lab(std::uint32_t rows) : RandomSet(rows, kDim, kClasses) {}
   std::vector<std::uint32_t> order;  // a shuffled order over the set
-  DeviceBuffer<std::uint8_t> d_pixels, d_labels;
   DeviceBuffer<std::uint32_t> d_order;
   DeviceBuffer<float> d_params, d_velocity;
   DeviceBuffer<DeviceTotals> d_totals;
@@ -583,21 +583,12 @@ int run(int argc, char** argv) {
 
   // A random training set of MNIST's shape, uploaded once (validation reads one batch of it: a smaller set).
   const std::uint32_t set_rows = validate_only ? 4096 : kSetRows;
-  Lab lab;
-  lab.pixels.resize(static_cast<std::size_t>(set_rows) * kDim);
-  lab.labels.resize(set_rows);
-  logreg::Rng rng(1, 2);
-  for (auto& p : lab.pixels) p = static_cast<std::uint8_t>(rng.below(256));
-  for (auto& y : lab.labels) y = static_cast<std::uint8_t>(rng.below(kClasses));
+  Lab lab(set_rows);
   lab.order = logreg::epoch_order(3, 1, set_rows);
-  lab.d_pixels = DeviceBuffer<std::uint8_t>(lab.pixels.size());
-  lab.d_labels = DeviceBuffer<std::uint8_t>(lab.labels.size());
   lab.d_order = DeviceBuffer<std::uint32_t>(lab.order.size());
   lab.d_params = DeviceBuffer<float>(static_cast<std::size_t>(kClasses) * kDim + kClasses);
   lab.d_velocity = DeviceBuffer<float>(lab.d_params.size());
   lab.d_totals = DeviceBuffer<DeviceTotals>(1);
-  CUDA_CHECK(cudaMemcpy(lab.d_pixels.data(), lab.pixels.data(), lab.pixels.size(), cudaMemcpyHostToDevice));
-  CUDA_CHECK(cudaMemcpy(lab.d_labels.data(), lab.labels.data(), lab.labels.size(), cudaMemcpyHostToDevice));
   CUDA_CHECK(cudaMemcpy(lab.d_order.data(), lab.order.data(), lab.order.size() * sizeof(std::uint32_t),
                         cudaMemcpyHostToDevice));
   configure_kernels(256);
@@ -621,14 +612,7 @@ int run(int argc, char** argv) {
       }
     }
   }
-  if (!all_ok) {
-    std::printf("validation FAILED: not timing\n");
-    return 1;
-  }
-  if (validate_only) {
-    std::printf("every version validated; no timing (--validate-only or an emulated device)\n");
-    return 0;
-  }
+  if (const std::optional<int> code = logreg::lab::exit_before_timing(all_ok, validate_only)) return *code;
 
   // 2. Time: the fused versions, then the backend's cuBLAS path on the same set.
   logreg::ImageSet images;
