@@ -206,9 +206,10 @@ double FullBatchObjective::evaluate_rows(const ObjectiveRows& rows, std::size_t 
   const std::size_t n_weights = sizes.n_weights, n_params = sizes.n_params;
   pad_weights(params, shape, rows.transposed(), w_);
   const double* b = params + n_weights;
-  // The softmax head keeps its rows' probabilities, in the least recently used of the two slots.
+  // The softmax head keeps its rows' probabilities, in the least recently used of the two slots, once a
+  // Hessian-vector product has asked for them (Newton-CG; an L-BFGS fit never reads them).
   KeptProbabilities* keep = nullptr;
-  if (head == LossHead::kSoftmax) {
+  if (head == LossHead::kSoftmax && keep_probabilities_) {
     keep = kept_[0].used <= kept_[1].used ? &kept_[0] : &kept_[1];
     keep->params.clear();  // valid again only once the pass is done
   }
@@ -267,8 +268,10 @@ void FullBatchObjective::hessian_vector_rows(const ObjectiveRows& rows, std::siz
     }
     return nullptr;
   };
+  keep_probabilities_ = true;
   KeptProbabilities* kept = kept_at();
-  if (kept == nullptr) {  // a point not evaluated lately: evaluate it (its gradient is not needed)
+  if (kept == nullptr) {  // a point not evaluated lately, or before the first product: evaluate it (its gradient
+                          // is not needed)
     std::vector<double> unused(n_params);
     evaluate_rows(rows, n, params, l2, unused.data(), head, classes, dim, simd, team);
     kept = kept_at();

@@ -112,6 +112,7 @@ class FullBatchObjective {
   CsrColumns columns_;                       // CSR rows: their entries by column, built on the first pass
   std::vector<double> csr_dz_;               // CSR rows: (parts, part_rows, Ck) each row's dz, at its slot
   KeptProbabilities kept_[2];                // the last two points evaluated (softmax head)
+  bool keep_probabilities_ = false;          // from the first Hessian-vector product on
   std::uint64_t clock_ = 0;
 };
 

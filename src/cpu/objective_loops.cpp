@@ -381,10 +381,11 @@ inline double rows_body(const Rows& layout, const ObjectiveRows& rows, int r0, i
   tile_pass<V, RB, KC, KB>(layout, r0, r1, shape, w, b, g, gb, scratch, [&](int row, const double* z, double* dz) {
     const double scale = row_scale(rows, row);
     double row_loss;
-    if (probs != nullptr) {  // the softmax head, its exponentials V at a time (row_exps)
+    if (head == LossHead::kSoftmax) {  // its exponentials V at a time (row_exps)
       const double zmax = row_max(z, C);
       row_exps<V>(z, zmax, C, dz);
-      double* p = probs + static_cast<std::size_t>(row - r0) * static_cast<std::size_t>(C);  // row r0's first
+      double* p = probs != nullptr ? probs + static_cast<std::size_t>(row - r0) * static_cast<std::size_t>(C)
+                                   : nullptr;  // row r0's first
       row_loss = softmax_row_from_exps<double>(z, zmax, C, rows.labels[row], scale, dz, p);
     } else {
       row_loss = objective_row<double>(head, z, C, rows.labels[row], scale, dz);

@@ -66,7 +66,7 @@ LOGREG_HD inline void softmax_row_exps(const T* z, T m, int C, T* e) {
   using std::exp;
   for (int c = 0; c < C; ++c) e[c] = exp(z[c] - m);
 }
-// From e_dz (C) = exp(z - m) on entry: the row's loss, dz (C) in e_dz and p (C).
+// From e_dz (C) = exp(z - m) on entry: the row's loss, dz (C) in e_dz and, unless p is null, p (C).
 template <class T>
 LOGREG_HD inline T softmax_row_from_exps(const T* z, T m, int C, int label, T inv_n, T* e_dz, T* p) {
   using std::log;
@@ -74,8 +74,9 @@ LOGREG_HD inline T softmax_row_from_exps(const T* z, T m, int C, int label, T in
   for (int c = 0; c < C; ++c) s += e_dz[c];
   const T loss = log(s) + m - z[label];
   for (int c = 0; c < C; ++c) {
-    p[c] = e_dz[c] / s;
-    e_dz[c] = inv_n * (p[c] - (c == label ? T(1) : T(0)));
+    const T pc = e_dz[c] / s;
+    if (p != nullptr) p[c] = pc;
+    e_dz[c] = inv_n * (pc - (c == label ? T(1) : T(0)));
   }
   return loss;
 }
