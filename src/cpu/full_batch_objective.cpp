@@ -32,21 +32,29 @@ void require_hessian(LossHead head) {
   }
 }
 
+// Doubles of a part's weight sums in parts_: (Ck, Dp), or none for CSR rows (their dz go to csr_dz_).
+std::size_t gradient_floats(const ObjectiveShape& shape, bool csr) {
+  return csr ? 0 : static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
+}
+
 // The sizes one pass over n rows works with, shared by the objective and the Hessian-vector product.
 struct PassSizes {
   int rows;
   int parts;  // the row ranges the pass is split into (kObjectiveParts, fewer for fewer rows)
   ObjectiveShape shape;
+  std::size_t C;
+  std::size_t padded;     // a part's weight sums (gradient_floats)
   std::size_t n_weights;  // C * D
   std::size_t n_params;   // C * D + C
 
-  static PassSizes of(std::size_t n, int classes, int dim) {
+  static PassSizes of(std::size_t n, int classes, int dim, bool csr) {
     check_row_count(n);
     const ObjectiveShape shape = ObjectiveShape::of(classes, dim);
-    const std::size_t n_weights = static_cast<std::size_t>(classes) * static_cast<std::size_t>(dim);
+    const std::size_t C = static_cast<std::size_t>(classes);
+    const std::size_t n_weights = C * static_cast<std::size_t>(dim);
     const int rows = static_cast<int>(n);
-    return {rows, std::min(FullBatchObjective::kObjectiveParts, rows), shape, n_weights,
-            n_weights + static_cast<std::size_t>(classes)};
+    return {rows, std::min(FullBatchObjective::kObjectiveParts, rows), shape, C, gradient_floats(shape, csr),
+            n_weights, n_weights + C};
   }
 };
 
@@ -94,9 +102,6 @@ std::size_t FullBatchObjective::start_parts(int parts, const ObjectiveShape& sha
   return stride_;
 }
 
-std::size_t FullBatchObjective::gradient_floats(const ObjectiveShape& shape, bool csr) {
-  return csr ? 0 : static_cast<std::size_t>(shape.Ck) * static_cast<std::size_t>(shape.Dp);
-}
 
 double* FullBatchObjective::part_gradient(std::size_t part, const ObjectiveRows& rows, int r0,
                                           const ObjectiveShape& shape) {
@@ -198,12 +203,10 @@ double FullBatchObjective::evaluate(const ImageSet& images, const LabelSet& labe
 double FullBatchObjective::evaluate_rows(const ObjectiveRows& rows, std::size_t n, const double* params, double l2,
                                          double* grad, LossHead head, int classes, int dim, CpuSimd simd,
                                          ThreadTeam& team) {
-  const PassSizes sizes = PassSizes::of(n, classes, dim);
+  const PassSizes sizes = PassSizes::of(n, classes, dim, rows.transposed());
   const int ni = sizes.rows, parts = sizes.parts;
   const ObjectiveShape& shape = sizes.shape;
-  const std::size_t C = static_cast<std::size_t>(classes);
-  const std::size_t padded = gradient_floats(shape, rows.transposed());
-  const std::size_t n_weights = sizes.n_weights, n_params = sizes.n_params;
+  const std::size_t C = sizes.C, padded = sizes.padded, n_weights = sizes.n_weights, n_params = sizes.n_params;
   pad_weights(params, shape, rows.transposed(), w_);
   const double* b = params + n_weights;
   // The softmax head keeps its rows' probabilities, in the least recently used of the two slots, once a
@@ -256,12 +259,10 @@ void FullBatchObjective::hessian_vector_rows(const ObjectiveRows& rows, std::siz
                                              double l2, const double* v, double* hv, LossHead head, int classes,
                                              int dim, CpuSimd simd, ThreadTeam& team) {
   require_hessian(head);
-  const PassSizes sizes = PassSizes::of(n, classes, dim);
+  const PassSizes sizes = PassSizes::of(n, classes, dim, rows.transposed());
   const int ni = sizes.rows, parts = sizes.parts;
   const ObjectiveShape& shape = sizes.shape;
-  const std::size_t C = static_cast<std::size_t>(classes);
-  const std::size_t padded = gradient_floats(shape, rows.transposed());
-  const std::size_t n_weights = sizes.n_weights, n_params = sizes.n_params;
+  const std::size_t C = sizes.C, padded = sizes.padded, n_weights = sizes.n_weights, n_params = sizes.n_params;
   auto kept_at = [&]() -> KeptProbabilities* {
     for (KeptProbabilities& k : kept_) {
       if (k.params.size() == n_params && std::memcmp(k.params.data(), params, n_params * sizeof(double)) == 0) return &k;

@@ -68,8 +68,6 @@ class FullBatchObjective {
   // part's job zeroes its own, on its thread), and each part's scratch and tile of the rows' values; returns the
   // stride of parts_.
   std::size_t start_parts(int parts, const ObjectiveShape& shape, const ObjectiveRows& rows);
-  // Doubles of a part's weight sums in parts_: (Ck, Dp), or none for CSR rows (their dz go to csr_dz_).
-  static std::size_t gradient_floats(const ObjectiveShape& shape, bool csr);
   // Where part `part` (first row r0) accumulates its weight gradient: its (Ck, Dp) sums in parts_, or for CSR
   // rows the address at which row i's dz slot is the result + i * Ck (csr_dz_).
   double* part_gradient(std::size_t part, const ObjectiveRows& rows, int r0, const ObjectiveShape& shape);
