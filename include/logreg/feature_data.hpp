@@ -34,6 +34,8 @@ struct FeatureMatrix {
   std::vector<double> values;            // CSR: (nnz)
 
   std::size_t nonzeros() const { return sparse ? values.size() : rows * cols; }
+  // The rows' stored values in dense rows of cols (rows for a dense matrix): what one pass over them costs.
+  double dense_rows() const { return cols > 0 ? static_cast<double>(nonzeros()) / static_cast<double>(cols) : 0.0; }
   // Row i as the model sees it, into x (cols): uint8 / 255, floats as stored, CSR zeros filled in.
   void row_to_double(std::size_t i, double* x) const;
 };

@@ -6,6 +6,7 @@
 // backends, the output lines (src/cli/).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -50,18 +51,34 @@ inline double l1_ratio_of(Penalty p, double elasticnet_ratio) {
 // Whether the penalty has an L1 part (OWL-QN, --solver lbfgs only).
 inline bool has_l1(Penalty p) { return p == Penalty::kL1 || p == Penalty::kElasticNet; }
 
-// Parameters from which L-BFGS keeps scikit-learn's 10 corrections rather than 20 (lbfgs_memory).
+// Parameters from which L-BFGS keeps scikit-learn's 10 corrections when an evaluation's cost is not known
+// (lbfgs_memory).
 constexpr std::size_t kLbfgsLargeParameters = 1000000;
+// The most corrections the automatic choice keeps, and the most bytes their 2m vectors of n doubles may take.
+constexpr int kLbfgsMaxAutoMemory = 200;
+constexpr double kLbfgsMemoryBytes = 256.0 * 1024 * 1024;
 
-// The corrections kept for n parameters when LbfgsConfig::memory is 0: 20 (scikit-learn's optimum in 27 % fewer
-// evaluations than 10 on Fashion-MNIST), or 10 (scipy's maxcor, as scikit-learn) from kLbfgsLargeParameters on,
-// where libLBFGS's own memory-bound passes over 2m vectors of n cost as much as an evaluation (docs/solvers.md).
-inline int lbfgs_memory(std::size_t n) { return n >= kLbfgsLargeParameters ? 10 : 20; }
+// The corrections kept for n parameters when LbfgsConfig::memory is 0. libLBFGS's own work per iteration grows
+// with m (about 4 m n serial flops: 1.3 ns per correction and parameter in Debian's scalar build), while an
+// evaluation costs about `dense_rows` n multiply-adds twice: so m is one per 100 dense rows of an evaluation,
+// which keeps libLBFGS's work below about half an evaluation's on the CPU engines, from 10 (scipy's maxcor, as
+// scikit-learn) to kLbfgsMaxAutoMemory, and within kLbfgsMemoryBytes. Ill-conditioned fits gain the most:
+// Fashion-MNIST at C = 1 needs 2.5x (10,000 rows, m = 100) and 4.2x (60,000 rows, m = 200) fewer evaluations
+// than with 20 (docs/solvers.md). dense_rows 0 (an engine whose evaluation cost is not modelled, the GPU's):
+// 20, or 10 from kLbfgsLargeParameters on.
+inline int lbfgs_memory(std::size_t n, double dense_rows = 0.0) {
+  if (!(dense_rows > 0.0)) return n >= kLbfgsLargeParameters ? 10 : 20;
+  const double by_rows = std::min(dense_rows / 100.0, static_cast<double>(kLbfgsMaxAutoMemory));
+  const double by_bytes = kLbfgsMemoryBytes / (16.0 * static_cast<double>(std::max<std::size_t>(n, 1)));
+  return std::max(10, static_cast<int>(std::min(by_rows, by_bytes)));
+}
 
 struct LbfgsConfig {
   double tol = 1e-4;        // converged when max_j |df/dx_j| <= tol (scikit-learn's tol, scipy's gtol)
   int max_iter = 100;       // iterations at most (scikit-learn's max_iter)
-  int memory = 0;           // corrections kept; 0: lbfgs_memory(the parameter count)
+  int memory = 0;           // corrections kept; 0: lbfgs_memory(the parameter count, dense_rows)
+  double dense_rows = 0.0;  // one evaluation's work in dense rows: rows x the share of their features stored
+                            // (0: not modelled); only for the automatic memory
   int max_linesearch = 50;  // function evaluations per line search at most (scikit-learn's maxls)
   double l1 = 0.0;          // > 0: minimise f(x) + l1 sum_{j < l1_count} |x_j| by OWL-QN (the L1 term's weights
   std::size_t l1_count = 0; // are the first l1_count parameters: W, never the bias)
@@ -99,6 +116,7 @@ struct LbfgsResult {
   double grad_max = 0.0;
   int evaluations = 0;
   int hessian_products = 0;
+  int memory = 0;          // L-BFGS: the corrections kept (LbfgsConfig::memory, or lbfgs_memory's choice)
   double seconds = 0.0;
   LbfgsStop stop = LbfgsStop::kMaxIter;
   std::string reason;  // for people: "max |gradient| 8.1e-09 <= tol 1e-08", "max-iter 100 reached", ...

@@ -196,6 +196,8 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   LbfgsConfig base;
   base.tol = o.tol;
   base.max_iter = o.max_iter;
+  base.memory = o.lbfgs_memory;
+  base.dense_rows = d.train_x.dense_rows();
   FeatureTrainOutcome outcome;
   const std::unique_ptr<Engine> inference = make_inference_engine();  // the accuracies and the report
   double c_value = cs.front();
@@ -271,7 +273,11 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
                               {"reason", fit.reason},         {"evaluations", fit.evaluations},
                               {"seconds", fit.seconds},       {d.has_test ? "test_accuracy" : "train_accuracy",
                                                                report.totals.accuracy_percent()}};
-  if (newton) settings["lbfgs_result"]["hessian_products"] = fit.hessian_products;
+  if (newton) {
+    settings["lbfgs_result"]["hessian_products"] = fit.hessian_products;
+  } else {
+    settings["lbfgs_result"]["memory"] = fit.memory;
+  }
   mf.settings_json = json_text(settings);
   if (!o.save.empty()) {
     save_model_file(o.save, mf);

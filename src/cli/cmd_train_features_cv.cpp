@@ -79,12 +79,14 @@ CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, con
   LbfgsConfig base;
   base.tol = o.tol;
   base.max_iter = o.max_iter;
+  base.memory = o.lbfgs_memory;
   const double l1_ratio = l1_ratio_of(o.penalty, o.l1_ratio);
   CvFits fits;
   fits.fit = [&](int k, double C, std::vector<double> x0) {
     FeatureFold& fold = *folds[static_cast<std::size_t>(k)];
     double l2 = 0.0;
-    const LbfgsConfig config = penalised_config(base, C, fold.objective->weight_total(), l1_ratio, shape.weights.size(), &l2);
+    LbfgsConfig config = penalised_config(base, C, fold.objective->weight_total(), l1_ratio, shape.weights.size(), &l2);
+    config.dense_rows = fold.fit_x.dense_rows();
     return minimize_lbfgs([&](const double* x, double* g) { return (*fold.objective)(x, l2, g); }, std::move(x0),
                           config, [&](const LbfgsIteration&) { return !(stop_requested && stop_requested()); });
   };

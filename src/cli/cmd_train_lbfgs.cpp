@@ -144,6 +144,7 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   config.cv_folds = o.cv;
   config.solver.tol = o.tol;
   config.solver.max_iter = o.max_iter;
+  config.solver.memory = o.lbfgs_memory;
   config.newton.tol = o.tol;
   config.newton.max_iter = o.max_iter;
   const bool newton = o.solver == Solver::kNewtonCg;
@@ -258,7 +259,11 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
                                  {"gradient", result.grad_max},     {"converged", result.converged()},
                                  {"reason", result.reason},         {"evaluations", result.evaluations},
                                  {"seconds", result.seconds},       {"test_accuracy", run.test.totals.accuracy_percent()}};
-  if (newton) in.settings["lbfgs_result"]["hessian_products"] = result.hessian_products;
+  if (newton) {
+    in.settings["lbfgs_result"]["hessian_products"] = result.hessian_products;
+  } else {
+    in.settings["lbfgs_result"]["memory"] = result.memory;
+  }
   if (run.has_val) {
     // One C with --val-split: the held-out rows were not fitted, and their score is the point of holding them out.
     std::printf("Validation: loss %.4f, accuracy %.2f on the %u held-out rows (not fitted)\n", run.val.totals.mean_loss(),

@@ -474,6 +474,20 @@ const std::vector<Field>& fields() {
                            Scope::kFullBatch));
     t.push_back(integer_field("--max-iter", "max_iter", &RunSettings::max_iter, 1, 1000000,
                               "L-BFGS, Newton-CG: at most this many iterations", Scope::kFullBatch));
+    {
+      Field memory = integer_field("--lbfgs-memory", "lbfgs_memory", &RunSettings::lbfgs_memory, 0, 100000,
+                                   "L-BFGS: the corrections kept (scipy's maxcor; 0 = chosen from the parameters and "
+                                   "the rows: one per 100 rows, 10 to 200)",
+                                   Scope::kFullBatch);
+      memory.omitted = [](const RunSettings& o) { return o.lbfgs_memory == 0; };
+      memory.check = [](const RunSettings& o) {
+        if (o.lbfgs_memory != 0 && o.solver == Solver::kNewtonCg) {
+          throw UsageError("--lbfgs-memory " + std::to_string(o.lbfgs_memory) +
+                           " applies to --solver lbfgs; newton-cg keeps no corrections");
+        }
+      };
+      t.push_back(memory);
+    }
     t.push_back(integer_field("--eval-every", "eval_every", &RunSettings::eval_every, 0, 1000000,
                               "L-BFGS, Newton-CG: print the test accuracy every K iterations (0 = only at the end)", Scope::kFullBatch));
     {

@@ -58,6 +58,7 @@ struct RunSettings {
   double tol = 1e-4;               // L-BFGS: max |gradient component| at which it has converged
   int max_iter = 100;              // L-BFGS: iterations at most
   int eval_every = 10;             // L-BFGS: test accuracy every K iterations (0 = only at the end)
+  int lbfgs_memory = 0;            // L-BFGS: corrections kept (0: lbfgs_memory's choice from the set's size)
   bool standardize = false;        // feature files: fit StandardScaler on the training rows (model file v3)
   Penalty penalty = Penalty::kL2;  // L-BFGS, Newton-CG: l2, none; L-BFGS also l1, elasticnet (OWL-QN)
   double l1_ratio = 0.0;           // --penalty elasticnet: the L1 share R in [0, 1]

@@ -19,7 +19,8 @@ LbfgsResult fit(FullBatchEngine& engine, const std::vector<std::uint32_t>& rows,
                 const std::function<bool(const LbfgsIteration&)>& on_iteration,
                 const std::function<bool()>& stop_requested) {
   double l2 = 0.0;
-  const LbfgsConfig solver = penalised_config(config.solver, C, static_cast<double>(rows.size()), config.l1_ratio, n_weights, &l2);
+  LbfgsConfig solver = penalised_config(config.solver, C, static_cast<double>(rows.size()), config.l1_ratio, n_weights, &l2);
+  solver.dense_rows = engine.traits().gpu ? 0.0 : static_cast<double>(rows.size());  // pixels: every value summed
   auto f = [&](const double* x, double* g) { return engine.full_batch_objective(rows, x, l2, g); };
   if (config.method == Solver::kNewtonCg) {
     if (config.l1_ratio > 0.0) throw UsageError("--solver newton-cg: the L1 and elastic-net penalties need --solver lbfgs");

@@ -162,6 +162,7 @@ LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, c
   run.start = std::chrono::steady_clock::now();
 
   LbfgsResult result;
+  result.memory = config.memory > 0 ? config.memory : lbfgs_memory(x0.size(), config.dense_rows);
   // The start: already optimal?
   std::vector<double> g0(x0.size());
   ++run.evaluations;
@@ -174,7 +175,7 @@ LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, c
     std::copy(x0.begin(), x0.end(), x.p);
     lbfgs_parameter_t param;
     lbfgs_parameter_init(&param);
-    param.m = config.memory > 0 ? config.memory : lbfgs_memory(x0.size());
+    param.m = result.memory;
     param.epsilon = 0.0;  // libLBFGS's L2-norm test off: the progress callback applies the max-norm test
     param.past = 1;       // scipy's ftol: (f_k - f_{k+1}) / f_k below 64 machine epsilons
     param.delta = 64.0 * DBL_EPSILON;

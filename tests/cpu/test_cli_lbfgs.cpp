@@ -13,6 +13,7 @@
 
 #include "logreg/evaluation.hpp"
 #include "logreg/model_file.hpp"
+#include "logreg/solver.hpp"
 #include "cli_runner.hpp"
 #include "test_support.hpp"
 
@@ -110,6 +111,29 @@ TEST_F(LbfgsCli, RunsAreReproducibleAndSaveTheFit) {
   const auto ev = RunCli("eval --model " + a + " --data " + dir_.path());
   ASSERT_EQ(ev.exit_code, 0) << ev.output;
   EXPECT_NE(ev.out.find(m[6].str() + "%"), std::string::npos) << ev.out << "\nexpected accuracy " << m[6];
+}
+
+// The corrections: chosen from the parameters and the training rows unless --lbfgs-memory gives them, recorded
+// either way (the flag only when given); another memory is another path; Newton-CG refuses the flag.
+TEST_F(LbfgsCli, LbfgsMemoryIsChosenFromTheRowsOrGivenAndRecorded) {
+  const std::string a = dir_.file("auto.lrm"), b = dir_.file("five.lrm");
+  const auto ra = RunCli(Train("--tol 1e-10 --max-iter 40 --save " + a));
+  const auto rb = RunCli(Train("--tol 1e-10 --max-iter 40 --lbfgs-memory 5 --save " + b));
+  ASSERT_EQ(ra.exit_code, 0) << ra.output;
+  ASSERT_EQ(rb.exit_code, 0) << rb.output;
+  const ModelFile ma = load_model_file(a), mb = load_model_file(b);
+  const nlohmann::json sa = nlohmann::json::parse(ma.settings_json), sb = nlohmann::json::parse(mb.settings_json);
+  const std::size_t params = ma.model.weights.size() + ma.model.bias.size();
+  const int rows = sa["train_rows"].get<int>();
+  EXPECT_EQ(sa["lbfgs_result"]["memory"].get<int>(), lbfgs_memory(params, rows)) << rows << " rows";
+  EXPECT_FALSE(sa.contains("lbfgs_memory"));
+  EXPECT_EQ(sb["lbfgs_memory"].get<int>(), 5);
+  EXPECT_EQ(sb["lbfgs_result"]["memory"].get<int>(), 5);
+  EXPECT_NE(ma.model.weights, mb.model.weights);
+  ExpectRefusals("train --device cpu --data " + dir_.path(),
+                 {{"--solver lbfgs --lbfgs-memory -1", "--lbfgs-memory"},
+                  {"--solver newton-cg --lbfgs-memory 5", "--lbfgs-memory 5 applies to --solver lbfgs"},
+                  {"--lbfgs-memory 5", "--lbfgs-memory"}});
 }
 
 TEST_F(LbfgsCli, MetricsHoldEveryIteration) {

@@ -292,8 +292,8 @@ TEST(MinimizeLbfgs, FindsTheOptimumOfAQuadraticToTol) {
   EXPECT_NE(r.reason.find("<= tol"), std::string::npos) << r.reason;
 }
 
-// memory 0 keeps 20 corrections below a million parameters (the same fit, bit for bit, as an explicit 20) and
-// scikit-learn's 10 from a million on; a negative memory is refused.
+// memory 0 with no modelled evaluation cost (dense_rows 0) keeps 20 corrections below a million parameters (the
+// same fit, bit for bit, as an explicit 20) and scikit-learn's 10 from a million on; a negative memory is refused.
 TEST(MinimizeLbfgs, DefaultMemoryIsTwentyBelowAMillionParametersAndTenFromThere) {
   EXPECT_EQ(lbfgs_memory(7850), 20);
   EXPECT_EQ(lbfgs_memory(999999), 20);
@@ -307,11 +307,15 @@ TEST(MinimizeLbfgs, DefaultMemoryIsTwentyBelowAMillionParametersAndTenFromThere)
   twenty.memory = 20;
   ten.memory = 10;
   ASSERT_EQ(automatic.memory, 0);
+  ASSERT_EQ(automatic.dense_rows, 0.0);
   auto fit = [](const LbfgsConfig& c) {
     return minimize_lbfgs([](const double* x, double* g) { return Quadratic(x, g, 60); }, std::vector<double>(60, 0.0),
                           c);
   };
   const LbfgsResult a = fit(automatic), b = fit(twenty), c = fit(ten);
+  EXPECT_EQ(a.memory, 20);
+  EXPECT_EQ(b.memory, 20);
+  EXPECT_EQ(c.memory, 10);
   EXPECT_EQ(a.iterations, b.iterations);
   EXPECT_EQ(a.x, b.x);
   EXPECT_NE(c.x, b.x);  // 10 corrections take another path to the same optimum
@@ -320,6 +324,34 @@ TEST(MinimizeLbfgs, DefaultMemoryIsTwentyBelowAMillionParametersAndTenFromThere)
   EXPECT_THROW(minimize_lbfgs([](const double* x, double* g) { return Quadratic(x, g, 4); },
                               std::vector<double>(4, 1.0), negative),
                UsageError);
+}
+
+// With the evaluation's work known (dense_rows), one correction per 100 dense rows, from 10 to 200, and no more
+// than 256 MiB of corrections; an explicit memory wins.
+TEST(MinimizeLbfgs, AutomaticMemoryGrowsWithTheRowsWithinItsBounds) {
+  EXPECT_EQ(lbfgs_memory(7850, 10000), 100);  // Fashion-MNIST, 10,000 rows
+  EXPECT_EQ(lbfgs_memory(7850, 60000), 200);  // all 60,000: the cap
+  EXPECT_EQ(lbfgs_memory(7850, 2000), 20);
+  EXPECT_EQ(lbfgs_memory(7850, 2599), 25);
+  EXPECT_EQ(lbfgs_memory(650, 1797), 17);     // scikit-learn's digits
+  EXPECT_EQ(lbfgs_memory(7850, 500), 10);     // never below scipy's 10
+  EXPECT_EQ(lbfgs_memory(7850, 0.5), 10);
+  EXPECT_EQ(lbfgs_memory(1000010, 40), 10);   // the sparse probe: 40 nonzeros of 100,000 columns per row
+  // 256 MiB of 2m vectors of a million doubles hold 16 corrections, however many rows.
+  EXPECT_EQ(lbfgs_memory(1000000, 1e6), 16);
+  EXPECT_EQ(lbfgs_memory(100000000, 1e6), 10);
+  LbfgsConfig automatic;
+  automatic.tol = 1e-9;
+  automatic.max_iter = 500;
+  automatic.dense_rows = 3000;
+  LbfgsConfig explicit_memory = automatic;
+  explicit_memory.memory = 7;
+  auto fit = [](const LbfgsConfig& c) {
+    return minimize_lbfgs([](const double* x, double* g) { return Quadratic(x, g, 60); }, std::vector<double>(60, 0.0),
+                          c);
+  };
+  EXPECT_EQ(fit(automatic).memory, 30);
+  EXPECT_EQ(fit(explicit_memory).memory, 7);
 }
 
 TEST(MinimizeLbfgs, StopsAtMaxIterAndSaysSo) {
