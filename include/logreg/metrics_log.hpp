@@ -4,6 +4,7 @@
 // holds the settings.
 #pragma once
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -55,6 +56,7 @@ class MetricsLog {
   int fd_ = -1;
   long complete_bytes_ = 0;  // file length after the last complete record (the header counts as one)
   int records_ = 0;
+  std::chrono::steady_clock::time_point synced_;  // the last fsync
 };
 
 // The CSV columns, in order; with a validation split kMetricsValColumns follow them.

@@ -106,6 +106,7 @@ struct LbfgsIteration {
   int evaluations = 0;     // objective evaluations so far (line searches and rejected trial steps included)
   int hessian_products = 0;  // Hessian-vector products so far (Newton-CG; 0 for L-BFGS)
   double seconds = 0.0;    // since the solver started
+  double evaluation_seconds = 0.0;  // of seconds, in the objective and Hessian-vector products (the rest: the solver's)
   const double* x = nullptr;  // (n) the new point, valid during the callback
 };
 
@@ -118,6 +119,7 @@ struct LbfgsResult {
   int hessian_products = 0;
   int memory = 0;          // L-BFGS: the corrections kept (LbfgsConfig::memory, or lbfgs_memory's choice)
   double seconds = 0.0;
+  double evaluation_seconds = 0.0;  // of seconds, in the objective and Hessian-vector products
   LbfgsStop stop = LbfgsStop::kMaxIter;
   std::string reason;  // for people: "max |gradient| 8.1e-09 <= tol 1e-08", "max-iter 100 reached", ...
   bool converged() const { return stop == LbfgsStop::kGradientTol || stop == LbfgsStop::kNoDecrease; }

@@ -24,10 +24,10 @@
 namespace logreg::cli {
 namespace {
 
-constexpr const char* kLbfgsMetricsColumns = "iteration,objective,gradient,step,seconds,evaluations,test_accuracy";
+constexpr const char* kLbfgsMetricsColumns = "iteration,objective,gradient,step,seconds,evaluations,test_accuracy,evaluation_seconds";
 // Newton-CG's records add the Hessian-vector products (each one more pass over the rows).
 constexpr const char* kNewtonCgMetricsColumns =
-    "iteration,objective,gradient,step,seconds,evaluations,test_accuracy,hessian_products";
+    "iteration,objective,gradient,step,seconds,evaluations,test_accuracy,hessian_products,evaluation_seconds";
 
 std::string format(const char* fmt, double v) {
   char buf[64];
@@ -200,6 +200,8 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
       rec["hessian_products"] = it.hessian_products;
       csv += "," + std::to_string(it.hessian_products);
     }
+    rec["evaluation_seconds"] = it.evaluation_seconds;
+    csv += "," + format("%.4f", it.evaluation_seconds);
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
     if (metrics) {
@@ -258,7 +260,7 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   in.settings["lbfgs_result"] = {{"iterations", result.iterations}, {"objective", result.objective},
                                  {"gradient", result.grad_max},     {"converged", result.converged()},
                                  {"reason", result.reason},         {"evaluations", result.evaluations},
-                                 {"seconds", result.seconds},       {"test_accuracy", run.test.totals.accuracy_percent()}};
+                                 {"seconds", result.seconds},       {"evaluation_seconds", result.evaluation_seconds},       {"test_accuracy", run.test.totals.accuracy_percent()}};
   if (newton) {
     in.settings["lbfgs_result"]["hessian_products"] = result.hessian_products;
   } else {

@@ -16,6 +16,7 @@
 
 #include "logreg/errors.hpp"
 #include "logreg/maths/objective_math.hpp"
+#include "add_elapsed.hpp"
 
 namespace logreg {
 namespace {
@@ -47,6 +48,7 @@ struct Run {
   std::chrono::steady_clock::time_point start;
   std::exception_ptr error;  // thrown by f: later evaluations return +inf at once, libLBFGS gives up
   int evaluations = 0;
+  double evaluation_seconds = 0.0;
   int iterations = 0;
   std::vector<double> x;  // the last accepted point and its value and gradient's max-norm
   double fx = 0.0;
@@ -82,6 +84,7 @@ lbfgsfloatval_t evaluate(void* instance, const lbfgsfloatval_t* x, lbfgsfloatval
   }
   try {
     ++run.evaluations;
+    const AddElapsed timing(&run.evaluation_seconds);
     return (*run.f)(x, g);
   } catch (...) {  // never unwind through libLBFGS's C frames
     run.error = std::current_exception();
@@ -108,6 +111,7 @@ int progress(void* instance, const lbfgsfloatval_t* x, const lbfgsfloatval_t* g,
     it.step = step;
     it.evaluations = run.evaluations;
     it.seconds = run.seconds();
+    it.evaluation_seconds = run.evaluation_seconds;
     it.x = x;
     bool go_on = true;
     try {
@@ -166,7 +170,11 @@ LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, c
   // The start: already optimal?
   std::vector<double> g0(x0.size());
   ++run.evaluations;
-  run.fx = f(x0.data(), g0.data()) + l1_term(config, x0.data());
+  {
+    const AddElapsed timing(&run.evaluation_seconds);
+    run.fx = f(x0.data(), g0.data());
+  }
+  run.fx += l1_term(config, x0.data());
   run.grad_max = stopping_grad_max(config, x0.data(), g0.data(), n);
   run.x = x0;
   int status = kStopGradient;
@@ -199,6 +207,7 @@ LbfgsResult minimize_lbfgs(const ObjectiveFunction& f, std::vector<double> x0, c
   result.grad_max = run.grad_max;
   result.evaluations = run.evaluations;
   result.seconds = run.seconds();
+  result.evaluation_seconds = run.evaluation_seconds;
   switch (status) {
     case kStopGradient:
     case LBFGS_SUCCESS:  // libLBFGS's own test with epsilon 0: the gradient is exactly zero

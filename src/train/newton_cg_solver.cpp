@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "logreg/errors.hpp"
+#include "add_elapsed.hpp"
 
 namespace logreg {
 namespace {
@@ -92,7 +93,8 @@ int truncated_cg(const HessianVectorFunction& hv, const std::vector<double>& x, 
 
 }  // namespace
 
-LbfgsResult minimize_newton_cg(const ObjectiveFunction& f, const HessianVectorFunction& hv, std::vector<double> x0,
+LbfgsResult minimize_newton_cg(const ObjectiveFunction& objective, const HessianVectorFunction& hessian_vector,
+                               std::vector<double> x0,
                                const NewtonCgConfig& config,
                                const std::function<bool(const LbfgsIteration&)>& on_iteration,
                                const std::function<bool()>& stop_requested) {
@@ -107,6 +109,15 @@ LbfgsResult minimize_newton_cg(const ObjectiveFunction& f, const HessianVectorFu
   std::vector<double> g(n), s(n), r(n), x_new(n), g_new(n);
 
   LbfgsResult result;
+  // The objective and the products, timed (result.evaluation_seconds).
+  const ObjectiveFunction f = [&](const double* at, double* grad) {
+    const AddElapsed timing(&result.evaluation_seconds);
+    return objective(at, grad);
+  };
+  const HessianVectorFunction hv = [&](const double* at, const double* v, double* out) {
+    const AddElapsed timing(&result.evaluation_seconds);
+    hessian_vector(at, v, out);
+  };
   double fx = f(x.data(), g.data());
   result.evaluations = 1;
   double gmax = max_abs(g);
@@ -167,6 +178,7 @@ LbfgsResult minimize_newton_cg(const ObjectiveFunction& f, const HessianVectorFu
         it.evaluations = result.evaluations;
         it.hessian_products = result.hessian_products;
         it.seconds = seconds();
+        it.evaluation_seconds = result.evaluation_seconds;
         it.x = x.data();
         if (!on_iteration(it)) {
           result.stop = LbfgsStop::kStopRequested;

@@ -80,14 +80,21 @@ TEST_F(NewtonCgCli, PrintsEachStepAndReachesTheOptimumOfLbfgs) {
   std::ifstream in(metrics);
   std::string header, line, last;
   std::getline(in, header);
-  EXPECT_EQ(header, "iteration,objective,gradient,step,seconds,evaluations,test_accuracy,hessian_products");
+  EXPECT_EQ(header, "iteration,objective,gradient,step,seconds,evaluations,test_accuracy,hessian_products,evaluation_seconds");
   int records = 0;
   while (std::getline(in, line)) {
     ++records;
     last = line;
   }
   EXPECT_EQ(records, n);
-  EXPECT_EQ(last.substr(last.rfind(',') + 1), std::to_string(s["lbfgs_result"]["hessian_products"].get<int>()));
+  // The last record's products (the next-to-last field) are the fit's; its evaluation seconds (the last) are
+  // those of the result, which adds nothing after it.
+  const std::size_t products_end = last.rfind(',');
+  const std::size_t products_start = last.rfind(',', products_end - 1) + 1;
+  EXPECT_EQ(last.substr(products_start, products_end - products_start),
+            std::to_string(s["lbfgs_result"]["hessian_products"].get<int>()));
+  EXPECT_GT(s["lbfgs_result"]["evaluation_seconds"].get<double>(), 0.0);
+  EXPECT_LE(s["lbfgs_result"]["evaluation_seconds"].get<double>(), s["lbfgs_result"]["seconds"].get<double>());
 }
 
 // The reference backend fits the same model (its scalar objective and Hessian-vector product).
