@@ -116,12 +116,13 @@ TEST_F(LbfgsCli, RunsAreReproducibleAndSaveTheFit) {
 // The corrections: chosen from the parameters and the training rows unless --lbfgs-memory gives them, recorded
 // either way (the flag only when given); another memory is another path; Newton-CG refuses the flag.
 TEST_F(LbfgsCli, LbfgsMemoryIsChosenFromTheRowsOrGivenAndRecorded) {
-  const std::string a = dir_.file("auto.lrm"), b = dir_.file("five.lrm");
-  const auto ra = RunCli(Train("--tol 1e-10 --max-iter 40 --save " + a));
-  const auto rb = RunCli(Train("--tol 1e-10 --max-iter 40 --lbfgs-memory 5 --save " + b));
-  ASSERT_EQ(ra.exit_code, 0) << ra.output;
-  ASSERT_EQ(rb.exit_code, 0) << rb.output;
-  const ModelFile ma = load_model_file(a), mb = load_model_file(b);
+  auto fitted = [&](const std::string& name, const std::string& extra) {
+    const std::string path = dir_.file(name);
+    const auto r = RunCli(Train("--tol 1e-10 --max-iter 40 " + extra + " --save " + path));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return load_model_file(path);
+  };
+  const ModelFile ma = fitted("auto.lrm", ""), mb = fitted("five.lrm", "--lbfgs-memory 5");
   const nlohmann::json sa = nlohmann::json::parse(ma.settings_json), sb = nlohmann::json::parse(mb.settings_json);
   const std::size_t params = ma.model.weights.size() + ma.model.bias.size();
   const int rows = sa["train_rows"].get<int>();
