@@ -64,7 +64,8 @@ struct MadeBackend {
   std::string note;  // for stderr: why `auto` is not on CUDA, or which GPU it trains on; "" for cpu/reference
 };
 
-// Creates the backend `request` names (probing CUDA only for auto and cuda). The image/label sets must
+// Creates the backend `request` names (probing CUDA only for auto and cuda; under MPI ranks, CUDA on the rank's
+// GPU: its node-local rank modulo the devices it sees, as make_full_batch_engine). The image/label sets must
 // outlive it. Throws what the backend's constructor throws (DataError, ResourceError, UsageError).
 MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_images, const LabelSet& train_labels,
                          const Model& initial, const CudaEntryPoints& cuda = {});

@@ -38,6 +38,9 @@ struct FeatureMatrix {
   double dense_rows() const { return cols > 0 ? static_cast<double>(nonzeros()) / static_cast<double>(cols) : 0.0; }
   // Row i as the model sees it, into x (cols): uint8 / 255, floats as stored, CSR zeros filled in.
   void row_to_double(std::size_t i, double* x) const;
+  // Rows `picked` (each < rows, in the order given, repeats allowed) as a matrix of their own: the same path,
+  // dtype and layout, the values copied as stored.
+  FeatureMatrix copy_rows(const std::vector<std::uint32_t>& picked) const;
 };
 
 // Labels as class indices into `classes` (sorted ascending, the distinct training labels).

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "logreg/engine.hpp"
 #include "logreg/feature_data.hpp"
 #include "logreg/model.hpp"
 #include "logreg/thread_team.hpp"
@@ -65,5 +66,16 @@ class FeatureObjective {
   std::unique_ptr<Fused> fused_;  // null: the reference
   std::vector<double> full_params_, full_v_, full_grad_;  // (C*D + C) when there is no intercept
 };
+
+// A FullBatchEngine over the rows of x (labels y, class indices) for synchronous SGD over MPI ranks (rank_sgd.hpp):
+// full_batch_objective(rows, params, l2, grad) is the FeatureObjective of those rows alone (copied out in the
+// order given, FeatureMatrix::copy_rows; parts and team as FeatureObjective's: 1 and null for the reference, else
+// the fused pass), each row weighted by its a_i of `terms` and S = rows.size(): sum a_i loss_i / B + the penalty,
+// the mean an SGD step takes. params and grad are (C*D + C) with or without an intercept; without one the bias is
+// read as 0 and its gradient is 0. Its objective's row parts are shared out over the ranks, so the result is the
+// same at any rank count. x and y must outlive it. No Hessian-vector product (UsageError).
+std::unique_ptr<FullBatchEngine> make_feature_batch_engine(const FeatureMatrix& x, const std::vector<std::uint32_t>& y,
+                                                           LossHead head, int num_classes, int parts,
+                                                           cpu::ThreadTeam* team, FeatureFitTerms terms);
 
 }  // namespace logreg

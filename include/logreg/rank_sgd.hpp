@@ -18,12 +18,13 @@ namespace logreg {
 
 // Synchronous SGD over the ranks: every rank is handed the same row order (the host loop's seeded shuffle), and
 // each step's global batch of `batch_size` rows goes to `engine` as a full-batch objective over those rows
-// (l2 = 0): the batch's mean loss and its gradient, in double. With the cpu engine (make_cpu_fast_full_batch_engine)
-// that objective cuts the rows into min(8, rows) fixed parts, each rank computes the parts ranks::parts_of gives
-// it, and the parts' sums are exchanged and added in part order on every rank (full_batch_objective.hpp); so each
-// rank applies the same update (reference_sgd_update: sgd_param_step in double, rounded to float) and the model
-// is bit-identical for any rank count, 1 included. Every rank holds the whole training set (a batch's rows are
-// anywhere in it). The engine counts no training predictions: the returned totals' `correct` stays 0 (no report
+// (l2 = 0): the batch's mean loss and its gradient, in double. Every engine's objective (the cpu engine's
+// make_cpu_fast_full_batch_engine, the reference's, the CUDA device's, a feature file's make_feature_batch_engine)
+// cuts the rows into min(8, rows) fixed parts, each rank computes the parts ranks::parts_of gives it, and the
+// parts' sums are exchanged and added in part order on every rank (part_sums.hpp); so each rank applies the same
+// update (reference_sgd_update: sgd_param_step in double, rounded to float) and the model is bit-identical for
+// any rank count, 1 included (for a given engine: the engines differ in their last bits). Every rank holds the
+// whole training set (a batch's rows are anywhere in it). The engine counts no training predictions: the returned totals' `correct` stays 0 (no report
 // prints it). velocity (C*D + C, or empty for zeros) continues a saved momentum state; the per-epoch scores are
 // reference_evaluate's.
 std::unique_ptr<TrainerBackend> make_rank_sync_sgd_backend(std::unique_ptr<FullBatchEngine> engine,

@@ -162,23 +162,14 @@ void run_lbfgs(const RunSettings& o, const Dataset& data, const TrainSplit& spli
   throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
 }
 
-// Under mpirun -np N > 1: what runs over ranks (the full-batch solvers, whose objectives sum fixed row parts that
-// the ranks share out, ranks.hpp: IDX images on every device, with one GPU per rank on cuda; feature files on cpu
-// and reference; SGD on the CPU, synchronous or local, rank_sgd.hpp), and only rank 0 writes --save and --metrics.
+// Under mpirun (any rank count): what runs over ranks (the full-batch solvers and synchronous SGD, whose objectives
+// sum fixed row parts that the ranks share out, ranks.hpp: IDX images on every device, with one GPU per rank on
+// cuda, and feature files on cpu and reference; local SGD on IDX files, rank_sgd.hpp), and only rank 0 writes
+// --save and --metrics.
 void apply_rank_rules(RunSettings& o) {
-  const bool sgd = !is_full_batch(o.solver);  // the full-batch solvers run over ranks on every device
-  if (sgd && o.device == Device::kCuda) {
-    throw UsageError("--device cuda does not run SGD over MPI ranks: use --device cpu (or auto without a GPU), or "
-                     "--solver lbfgs");
-  } else if (sgd && o.device == Device::kReference && o.average_every == 0) {
-    // The reference's SGD step adds its batch's rows into one sum in row order: shared out over ranks, the parts'
-    // sums would be added in another order, and the run would differ from the single process's in its last bits.
-    throw UsageError("--device reference does not run synchronous SGD over MPI ranks: its step sums the batch in one "
-                     "pass in row order, which ranks cannot share without changing its result; use --device cpu "
-                     "(fixed row parts, the same weights at any rank count), or local SGD (--average-every K)");
-  } else if (sgd && is_feature_file(o.data)) {
-    throw UsageError("--solver sgd does not run over MPI ranks on a feature file (" + *o.data +
-                     "): use --solver lbfgs, or IDX files");
+  if (!is_full_batch(o.solver) && o.device == Device::kCuda && is_feature_file(o.data)) {
+    throw UsageError("--device cuda does not run SGD over MPI ranks on a feature file (" + *o.data +
+                     "): use --device cpu or reference");
   }
   if (!ranks::is_root()) {
     o.save.clear();
@@ -186,27 +177,19 @@ void apply_rank_rules(RunSettings& o) {
   }
 }
 
-// Whether SGD runs on a rank engine (rank_sgd.hpp): under mpirun, whatever the rank count (so that 1 rank gives
-// the bits of N), synchronous SGD on --device cpu or auto, local SGD on cpu, reference or auto. What is left
-// (--device cuda, or reference without --average-every) runs as one process would, and is refused over 2 ranks or
-// more by apply_rank_rules.
-bool runs_rank_sgd(const RunSettings& o) {
-  return ranks::active() && o.device != Device::kCuda && (o.average_every > 0 || o.device != Device::kReference);
-}
-
+// Under mpirun SGD runs on a rank engine (rank_sgd.hpp), whatever the rank count (so that 1 rank gives the bits of
+// N): synchronous SGD through the device's full-batch engine (make_full_batch_engine: cpu, reference, cuda with
+// one GPU per rank), or local SGD (--average-every) around the device's own SGD backend on the rank's shard.
 std::unique_ptr<TrainerBackend> make_rank_sgd_backend(const RunSettings& o, const BackendRequest& request,
                                                       const Dataset& data, const TrainSplit& split,
                                                       const Model& initial, std::string* note) {
-  if (o.average_every == 0) {  // the cpu engine: its objective's fixed parts are shared out over the ranks
-    return make_rank_sync_sgd_backend(make_cpu_fast_full_batch_engine(data.train_images, data.train_labels, initial),
-                                      initial, request.optimizer, request.velocity);
+  if (o.average_every == 0) {  // the engine's objective cuts each batch into fixed parts the ranks share out
+    MadeFullBatchEngine made = make_full_batch_engine(request, data.train_images, data.train_labels, initial);
+    *note = made.note;
+    return make_rank_sync_sgd_backend(std::move(made.engine), initial, request.optimizer, request.velocity);
   }
   MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);
   *note = made.note;
-  if (made.backend->traits().gpu) {
-    throw UsageError("--device auto chose " + made.backend->name() + ", which does not run over MPI ranks: give "
-                     "--device cpu");
-  }
   // This rank's shard: its contiguous share of the training rows (ascending), cut as the full-batch parts are.
   const auto n = static_cast<int>(split.train_rows.size());
   const int first = cpu::split_point(n, ranks::rank(), ranks::size());
@@ -268,11 +251,11 @@ void check_same_rows_on_ranks(const Dataset& data, const TrainSplit& split, cons
 
 void run_train(RunSettings o) {
   validate_train_options(o);
-  if (o.average_every > 0 && (!ranks::active() || is_feature_file(o.data) || o.device == Device::kCuda)) {
+  if (o.average_every > 0 && (!ranks::active() || is_feature_file(o.data))) {
     throw UsageError("--average-every " + std::to_string(o.average_every) + " is local SGD over MPI ranks: run under "
-                     "mpirun -np N, on IDX files, with --device cpu or reference");
+                     "mpirun -np N, on IDX files");
   }
-  if (ranks::size() > 1) apply_rank_rules(o);
+  if (ranks::active()) apply_rank_rules(o);
   if (is_feature_file(o.data)) {
     // An .npz or svmlight file: its own path (cmd_train_features.cpp: SGD epochs or a full-batch fit), with the
     // same signals.
@@ -431,7 +414,7 @@ void run_train(RunSettings o) {
   }
   std::unique_ptr<TrainerBackend> backend;
   std::string backend_note;
-  if (runs_rank_sgd(o)) {
+  if (ranks::active()) {
     backend = make_rank_sgd_backend(o, request, data, split, initial, &backend_note);
   } else {
     MadeBackend made = make_backend(request, data.train_images, data.train_labels, initial);

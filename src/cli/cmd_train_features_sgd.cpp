@@ -1,6 +1,7 @@
 // `train --data FILE --solver sgd` (the default solver) on a feature file: the rows handed to an SGD engine
 // (uint8 rows without weights as an IDX image set on the pixel engines; every other matrix as dense float32 rows
-// on the feature engines, feature_sgd.hpp), the host loop of training.hpp with the test split scored each epoch,
+// on the feature engines, feature_sgd.hpp; under mpirun, synchronous SGD over ranks through the batches' feature
+// objective, rank_sgd.hpp), the host loop of training.hpp with the test split scored each epoch,
 // the epoch lines, --metrics, --save (the class labels and the scaler, as the full-batch path writes) and the
 // final confusion matrix. The data, its scaler and weights come prepared from cmd_train_features.cpp.
 #include <cstdio>
@@ -18,6 +19,9 @@
 #include "logreg/fit_weights.hpp"
 #include "logreg/metrics_log.hpp"
 #include "logreg/model_file.hpp"
+#include "logreg/rank_sgd.hpp"
+#include "logreg/ranks.hpp"
+#include "logreg/thread_team.hpp"
 #include "logreg/training.hpp"
 
 namespace logreg::cli {
@@ -39,6 +43,13 @@ void make_feature_sgd_engine(const RunSettings& o, const FeatureData& d, Feature
   opt.weight_decay = static_cast<float>(o.weight_decay);
   const bool reference = o.device == Device::kReference;
   const FeatureMatrix& x = d.train_x;
+  if (ranks::active()) {  // each batch's FeatureObjective, its fixed row parts shared out over the ranks
+    e->backend = make_rank_sync_sgd_backend(
+        make_feature_batch_engine(x, d.train_y, initial.head, initial.num_classes, reference ? 1 : 8,
+                                  reference ? nullptr : &cpu::shared_thread_team(), std::move(terms)),
+        initial, opt, {});
+    return;
+  }
   if (!x.sparse && x.dtype == FeatureDtype::kUint8 && terms.row_weights.empty() && terms.intercept) {
     pixel_rows_of(x, d.train_y, &e->images, &e->labels);
     BackendRequest request;

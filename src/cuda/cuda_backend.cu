@@ -156,6 +156,7 @@ class CudaBackend final : public TrainerBackend {
   }
 
   Model model() const override { return step_.model(head_); }
+  void set_model(const Model& m) override { step_.set_model(m); }
   std::vector<float> optimizer_state() const override { return step_.optimizer_state(); }
 
   void begin_epoch(int epoch) override {

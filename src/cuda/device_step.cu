@@ -169,6 +169,17 @@ Model DeviceStep::model(LossHead head) const {
   return m;
 }
 
+void DeviceStep::set_model(const Model& m) {
+  if (m.input_dim != dim_ || m.num_classes != classes_ || m.weights.size() + m.bias.size() != param_count()) {
+    throw UsageError("set_model: the model's shape is not the backend's");
+  }
+  CUDA_CHECK(cudaMemcpyAsync(params_.data(), m.weights.data(), m.weights.size() * sizeof(float), cudaMemcpyHostToDevice,
+                             stream_));
+  CUDA_CHECK(cudaMemcpyAsync(params_.data() + m.weights.size(), m.bias.data(), m.bias.size() * sizeof(float),
+                             cudaMemcpyHostToDevice, stream_));
+  CUDA_CHECK(cudaStreamSynchronize(stream_));  // m's vectors may go once this returns
+}
+
 std::vector<float> DeviceStep::optimizer_state() const {
   std::vector<float> v(velocity_.size());
   if (v.empty()) return v;

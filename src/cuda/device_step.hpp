@@ -93,6 +93,9 @@ class DeviceStep {
   float* epoch_scratch(std::size_t floats);
 
   Model model(LossHead head) const;               // synchronises
+  // Replaces the parameters with m's (weights (C, D), bias (C): the same shape; the momentum buffers are kept):
+  // after the work already enqueued, synchronises.
+  void set_model(const Model& m);
   std::vector<float> optimizer_state() const;     // synchronises; empty without momentum
   // The intermediates of the latest step of `rows` rows taken step by step (synchronises); the tests read them.
   StepIntermediates last_step(int rows) const;

@@ -53,6 +53,33 @@ void FeatureMatrix::row_to_double(std::size_t i, double* x) const {
   }
 }
 
+FeatureMatrix FeatureMatrix::copy_rows(const std::vector<std::uint32_t>& picked) const {
+  FeatureMatrix out;
+  out.path = path;
+  out.rows = picked.size();
+  out.cols = cols;
+  out.sparse = sparse;
+  out.dtype = dtype;
+  if (!sparse) {
+    const std::size_t row_bytes = rows == 0 ? 0 : dense.size() / rows;
+    out.dense.resize(picked.size() * row_bytes);
+    for (std::size_t i = 0; i < picked.size(); ++i) {
+      std::memcpy(out.dense.data() + i * row_bytes, dense.data() + picked[i] * row_bytes, row_bytes);
+    }
+    return out;
+  }
+  out.row_start.reserve(picked.size() + 1);
+  out.row_start.push_back(0);
+  for (const std::uint32_t r : picked) {
+    out.col_index.insert(out.col_index.end(), col_index.begin() + static_cast<std::ptrdiff_t>(row_start[r]),
+                         col_index.begin() + static_cast<std::ptrdiff_t>(row_start[r + 1]));
+    out.values.insert(out.values.end(), values.begin() + static_cast<std::ptrdiff_t>(row_start[r]),
+                      values.begin() + static_cast<std::ptrdiff_t>(row_start[r + 1]));
+    out.row_start.push_back(out.values.size());
+  }
+  return out;
+}
+
 FeatureFormat feature_format_of(const std::string& path) {
   std::uint64_t file_bytes = 0;
   const std::vector<std::uint8_t> head = read_file_prefix(path, 4, &file_bytes);

@@ -28,8 +28,8 @@ void check_set_fits_model(const Model& m, const ImageSet& images, const LabelSet
 }
 
 void TrainerBackend::set_model(const Model& /*m*/) {
-  throw UsageError(name() + " cannot take parameters from outside (local SGD over MPI ranks runs on --device cpu or "
-                   "reference)");
+  throw UsageError(name() + " cannot take parameters from outside (local SGD over MPI ranks runs on --device cpu, "
+                   "reference or cuda)");
 }
 
 std::vector<float> Engine::logits(const Model& model, const ImageSet& images) { return compute_logits(model, images); }

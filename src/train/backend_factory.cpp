@@ -20,6 +20,13 @@ class HostInference final : public Engine {
   std::string name() const override { return "cpu (inference)"; }
 };
 
+// The CUDA options of one process: under MPI ranks, one GPU per rank (the rank's place on its node, modulo the
+// devices this process sees).
+CudaOptions options_on_rank_device(CudaOptions options, const CudaProbe& probe) {
+  if (ranks::size() > 1 && probe.device_count > 0) options.device = ranks::local_rank() % probe.device_count;
+  return options;
+}
+
 }  // namespace
 
 DeviceChoice resolve_device(Device requested, const CudaProbe& probe) {
@@ -50,7 +57,8 @@ DeviceChoice resolve_device(Device requested, const CudaProbe& probe) {
 MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_images, const LabelSet& train_labels,
                          const Model& initial, const CudaEntryPoints& cuda) {
   const bool may_use_cuda = request.device == Device::kAuto || request.device == Device::kCuda;
-  const DeviceChoice choice = resolve_device(request.device, may_use_cuda ? cuda.probe() : CudaProbe{});
+  const CudaProbe probe = may_use_cuda ? cuda.probe() : CudaProbe{};
+  const DeviceChoice choice = resolve_device(request.device, probe);
   MadeBackend made;
   made.note = choice.note;
   switch (choice.device) {
@@ -58,7 +66,7 @@ MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_im
       made.backend = make_cpu_reference_backend(train_images, train_labels, initial, request.optimizer, request.velocity);
       break;
     case Device::kCuda: {
-      CudaOptions options = request.cuda;
+      CudaOptions options = options_on_rank_device(request.cuda, probe);
       options.optimizer = request.optimizer;
       options.velocity = request.velocity;
       made.backend = cuda.make(train_images, train_labels, initial, options);
@@ -86,12 +94,8 @@ MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const 
       made.engine = make_cpu_reference_full_batch_engine(train_images, train_labels, shape);
       break;
     case Device::kCuda: {
-      CudaOptions options = request.cuda;
+      CudaOptions options = options_on_rank_device(request.cuda, probe);
       options.parts = ranks::part_share();  // all parts in a single process
-      if (ranks::size() > 1 && probe.device_count > 0) {
-        // One GPU per rank: the rank's place on its node, modulo the devices this process sees.
-        options.device = ranks::local_rank() % probe.device_count;
-      }
       made.engine = cuda.make_full_batch(train_images, train_labels, shape, options);
       made.note = "logreg_cuda: training on " + made.engine->name();
       break;

@@ -1,7 +1,7 @@
 // make_rank_sync_sgd_backend (rank_sgd.hpp): synchronous SGD over MPI ranks, each step's global batch through a
-// full-batch engine whose objective sums fixed row parts shared out over the ranks (the cpu engine's
-// FullBatchObjective), then the reference's update. Not here: the objective's loops and exchange
-// (cpu/full_batch_objective.hpp, ranks.hpp), the host loop (training.cpp), local SGD (local_sgd.cpp).
+// full-batch engine whose objective sums fixed row parts shared out over the ranks (any FullBatchEngine: cpu,
+// reference, cuda, or a feature file's rows), then the reference's update. Not here: the objectives' loops and
+// exchange (the engines, ranks.hpp), the host loop (training.cpp), local SGD (local_sgd.cpp).
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -31,6 +31,8 @@ class RankSyncSgdBackend final : public TrainerBackend {
   std::string name() const override {
     return engine_->name() + ", synchronous SGD over ranks (each batch summed in double in fixed parts)";
   }
+  // The engine's: a GPU engine gets each epoch in one call (chunks_per_epoch).
+  BackendTraits traits() const override { return engine_->traits(); }
 
   // Per step: the batch's mean loss and its gradient in double from the engine (l2 = 0: --weight-decay is the
   // update's), then sgd_param_step on every parameter (reference_sgd_update).

@@ -1,13 +1,15 @@
 // The full-batch objective over feature matrices (feature_model.hpp): uint8 rows give the CPU reference's IDX
 // objective bit for bit, CSR rows give their dense form's values, the gradient matches finite differences, and
-// 8 parts on the thread team are bit-reproducible.
+// 8 parts on the thread team are bit-reproducible; its engine over batches of rows (make_feature_batch_engine).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numeric>
 
 #include "logreg/cpu_reference.hpp"
+#include "logreg/errors.hpp"
 #include "logreg/feature_model.hpp"
 #include "logreg/maths/objective_math.hpp"
 #include "logreg/rng.hpp"
@@ -112,6 +114,81 @@ TEST(FeatureObjective, EightPartsOnTheTeamAreReproducibleAndCloseToRowOrder) {
   EXPECT_EQ(g8b, g8);
   EXPECT_NEAR(f8, f1, 1e-13 * std::fabs(f1));
   EXPECT_TRUE(test::AllClose(g1.data(), g8.data(), g1.size(), 1e-15, 1e-12));
+}
+
+// The engine of synchronous SGD over ranks on feature files (make_feature_batch_engine): a batch of rows, in the
+// order given, is the objective of those rows alone with S = the batch's size: for uint8 rows the reference's IDX
+// objective over the same rows, bit for bit; CSR rows give their dense form's values.
+TEST(FeatureBatchEngine, ABatchGivesTheReferenceIdxObjectiveOfItsRows) {
+  const int C = 4;
+  const ImageSet images = test::RandomImages(37, 5, 6, 23);
+  const LabelSet labels = test::RandomLabels(37, C, 23);
+  const FeatureMatrix x = Uint8Matrix(images);
+  const std::vector<std::uint32_t> y(labels.labels.begin(), labels.labels.end());
+  const std::vector<std::uint32_t> batch = {30, 2, 17, 5, 11, 8, 36, 0, 21, 14, 3};
+  const std::vector<double> params = RandomParams(static_cast<std::size_t>(C) * 31, 0.5, 7);
+  std::vector<double> g_ref(params.size()), g(params.size());
+  const double f_ref = reference_full_batch_objective(images, labels, batch, LossHead::kSoftmax, C, params.data(), 0.0,
+                                                      g_ref.data());
+  const auto engine = make_feature_batch_engine(x, y, LossHead::kSoftmax, C, 1, nullptr, {});
+  EXPECT_EQ(engine->full_batch_objective(batch, params.data(), 0.0, g.data()), f_ref);
+  EXPECT_EQ(g, g_ref);
+  std::vector<std::uint32_t> all(37);
+  std::iota(all.begin(), all.end(), 0u);  // another batch: its own rows, not the previous one's
+  const double f_all = reference_full_batch_objective(images, labels, all, LossHead::kSoftmax, C, params.data(), 0.0,
+                                                      g_ref.data());
+  EXPECT_EQ(engine->full_batch_objective(all, params.data(), 0.0, g.data()), f_all);
+  EXPECT_EQ(g, g_ref);
+  EXPECT_NE(f_all, f_ref);
+  EXPECT_THROW(engine->full_batch_objective({37}, params.data(), 0.0, g.data()), DataError);
+
+  FeatureMatrix dense, csr;
+  RandomFloatMatrix(29, 7, 5, &dense, &csr);
+  std::vector<std::uint32_t> y29(29);
+  for (std::size_t i = 0; i < y29.size(); ++i) y29[i] = static_cast<std::uint32_t>(i * 7 % 3);
+  const std::vector<double> p3 = RandomParams(3 * 8, 0.1, 6);
+  std::vector<double> gd(p3.size()), gs(p3.size());
+  const std::vector<std::uint32_t> rows = {4, 28, 9, 1, 13};
+  const double fd = make_feature_batch_engine(dense, y29, LossHead::kSoftmax, 3, 1, nullptr, {})
+                        ->full_batch_objective(rows, p3.data(), 0.0, gd.data());
+  EXPECT_EQ(make_feature_batch_engine(csr, y29, LossHead::kSoftmax, 3, 1, nullptr, {})
+                ->full_batch_objective(rows, p3.data(), 0.0, gs.data()),
+            fd);
+  EXPECT_EQ(gs, gd);
+}
+
+// Row weights scale each row's loss (all 2: twice the objective, exactly), and without an intercept the bias is read
+// as 0 and its gradient is 0 while the weights' gradient is that of a zero bias.
+TEST(FeatureBatchEngine, RowWeightsAndNoIntercept) {
+  const int C = 3;
+  FeatureMatrix dense, csr;
+  RandomFloatMatrix(29, 7, 8, &dense, &csr);
+  std::vector<std::uint32_t> y(29);
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = static_cast<std::uint32_t>(i * 5 % 3);
+  const std::vector<std::uint32_t> rows = {3, 27, 8, 0, 19, 11, 6};
+  std::vector<double> params = RandomParams(static_cast<std::size_t>(C) * 8, 0.1, 2);
+  const std::size_t n_weights = static_cast<std::size_t>(C) * 7;
+  std::vector<double> g1(params.size()), g2(params.size()), g0(params.size());
+  const double f1 = make_feature_batch_engine(dense, y, LossHead::kSoftmax, C, 1, nullptr, {})
+                        ->full_batch_objective(rows, params.data(), 0.0, g1.data());
+  FeatureFitTerms twice;
+  twice.row_weights.assign(29, 2.0);
+  EXPECT_EQ(make_feature_batch_engine(dense, y, LossHead::kSoftmax, C, 1, nullptr, twice)
+                ->full_batch_objective(rows, params.data(), 0.0, g2.data()),
+            2 * f1);
+  for (std::size_t j = 0; j < g1.size(); ++j) EXPECT_EQ(g2[j], 2 * g1[j]) << "parameter " << j;
+
+  FeatureFitTerms no_bias;
+  no_bias.intercept = false;
+  const auto engine = make_feature_batch_engine(dense, y, LossHead::kSoftmax, C, 1, nullptr, no_bias);
+  const double f_no_bias = engine->full_batch_objective(rows, params.data(), 0.0, g0.data());
+  for (std::size_t c = 0; c < static_cast<std::size_t>(C); ++c) EXPECT_EQ(g0[n_weights + c], 0.0);
+  std::fill(params.begin() + static_cast<std::ptrdiff_t>(n_weights), params.end(), 0.0);
+  EXPECT_EQ(make_feature_batch_engine(dense, y, LossHead::kSoftmax, C, 1, nullptr, {})
+                ->full_batch_objective(rows, params.data(), 0.0, g1.data()),
+            f_no_bias);
+  EXPECT_TRUE(std::equal(g1.begin(), g1.begin() + static_cast<std::ptrdiff_t>(n_weights), g0.begin()));
+  EXPECT_NE(g1[n_weights], 0.0);
 }
 
 }  // namespace

@@ -4,7 +4,8 @@ byte-identical to the single-process run for N = 1..4 (uneven shards) and 9 (a r
 (raw ones read in shares: each rank its rows, within a memory limit one process exceeds) and from .npz and
 svmlight files, on --device cpu, on --device reference (IDX files) and on --device cuda (CudaRanks: one device per
 rank; the emulated device in a LOGREG_CUDA=emulated build); SGD over ranks gives the same weights for N = 1..4
-(synchronous, a global batch) and reruns the same at a fixed N (local SGD, --average-every); only rank 0 prints and
+(synchronous, a global batch: on cpu, reference and cuda, and on .npz and svmlight files with row weights and
+without intercept) and reruns the same at a fixed N (local SGD, --average-every, on cpu and cuda); only rank 0 prints and
 writes files, a rank that sees other data or is killed ends the whole run
 within seconds with a message naming the rank, and what does not run over ranks is refused.
 
@@ -98,6 +99,20 @@ def write_npz(path, rows):
     return path
 
 
+def sgd_args(rows=1003, epochs=2, batch=50, device="cpu"):
+    """SGD with momentum on `rows` rows: 1003 cuts unevenly over 2, 3 and 4 ranks and into batch parts."""
+    return ["train", "--data", DATA, "--device", device, "--limit-train", str(rows), "--epochs", str(epochs),
+            "--batch-size", str(batch), "--lr", "0.1", "--momentum", "0.9"]
+
+
+def sgd_fit(test, n, args, name):
+    """mpirun -np n with `args` and --save: the saved weights and the printed epoch lines."""
+    path = os.path.join(test.tmp, name)
+    r = mpirun(n, args + ["--save", path])
+    test.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
+    return weights(path, test.tmp), [l for l in r.stdout.splitlines() if l.startswith("Epoch:")]
+
+
 def run(cmd, timeout=300):
     return subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
 
@@ -126,6 +141,13 @@ def npz_weights(model, tmp):
     assert r.returncode == 0, r.stderr
     with zipfile.ZipFile(out) as z:
         return {name: z.read(name) for name in sorted(z.namelist())}
+
+
+def npy_floats(blob):
+    """The float32 values of an .npy member of the npz export (coef_, intercept_)."""
+    (header,) = struct.unpack("<H", blob[8:10])
+    data = blob[10 + header:]
+    return struct.unpack(f"<{len(data) // 4}f", data)
 
 
 class Base(unittest.TestCase):
@@ -204,7 +226,7 @@ class CudaRanks(Base):
 
     def setUp(self):
         super().setUp()
-        probe = run([EXE] + self.fit(rows=8, iters=1), timeout=120)
+        probe = run([EXE] + self.fit(rows=100, iters=1), timeout=120)  # every class among the rows
         if probe.returncode != 0 and os.environ.get("LOGREG_REQUIRE_GPU") != "1":
             self.skipTest("no usable CUDA device: " + probe.stderr.strip()[-200:])
 
@@ -227,6 +249,29 @@ class CudaRanks(Base):
         for residency in ("device", "stream"):
             self.assert_same_over_ranks(["train", "--data", data, "--device", "cuda", "--solver", "lbfgs",
                                          "--residency", residency, "--max-iter", "3", "--eval-every", "0"], (2,))
+
+    def test_sync_sgd_any_rank_count(self):
+        # Synchronous SGD: each batch through the device's objective (its 8 parts shared out), the reference's
+        # update on every rank. 203 rows in batches of 50 and a last one of 3 (3 parts).
+        args = sgd_args(rows=203, epochs=2, device="cuda")
+        want, lines = sgd_fit(self, 1, args, "ranks1.lrm")
+        self.assertEqual(len(lines), 2, lines)
+        self.assertNotEqual(lines[0].split("Loss:")[1][:7], lines[1].split("Loss:")[1][:7], "the loss did not move")
+        for n in (2, 3):
+            got, _ = sgd_fit(self, n, args, f"ranks{n}.lrm")
+            self.assertEqual(got, want, f"{n} ranks: the weights differ from one rank")
+
+    def test_local_sgd(self):
+        # Each rank its own CUDA SGD backend on its shard, the models averaged every epoch: one rank is the plain
+        # run (the whole epoch, the average of one model), two ranks rerun the same and differ from one.
+        args = sgd_args(rows=240, epochs=2, batch=16, device="cuda")
+        plain, _ = self.single(args)
+        one, _ = sgd_fit(self, 1, args + ["--average-every", "1"], "one.lrm")
+        self.assertEqual(one, plain, "local SGD on one rank is not the plain CUDA run")
+        first, _ = sgd_fit(self, 2, args + ["--average-every", "1"], "a.lrm")
+        again, _ = sgd_fit(self, 2, args + ["--average-every", "1"], "b.lrm")
+        self.assertEqual(again, first, "local SGD over 2 ranks is not the same run to run")
+        self.assertNotEqual(first, one, "2 ranks cut other shards: another model")
 
 
 
@@ -311,6 +356,42 @@ class FeatureFiles(Base):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(weights(path, self.tmp), want, "4 ranks: the weights differ from one process")
 
+    def assert_sgd_same_over_ranks(self, args, of, counts):
+        """Synchronous SGD on a feature file: the weights of -np 1 at every rank count in `counts`."""
+        want = None
+        for n in (1,) + counts:
+            path = os.path.join(self.tmp, f"sgd{n}.lrm")
+            r = mpirun(n, args + ["--save", path])
+            self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
+            self.assertIn("synchronous SGD over ranks", r.stdout)
+            got = of(path, self.tmp)
+            if want is None:
+                want = got
+            self.assertEqual(got, want, f"{n} ranks: the weights differ from one rank")
+        return want
+
+    def test_sgd_svmlight_weighted(self):
+        # CSR rows, each row's loss times its class weight (balanced), on cpu (the fused pass) and the reference.
+        svm = write_svmlight(os.path.join(self.tmp, "set.svm"), 403)
+        for device in ("cpu", "reference"):
+            args = ["train", "--data", svm, "--device", device, "--epochs", "2", "--batch-size", "50", "--lr", "0.1",
+                    "--momentum", "0.9", "--class-weight", "balanced"]
+            want = self.assert_sgd_same_over_ranks(args, npz_weights, (2, 3, 4))
+            self.assertGreater(max(abs(v) for v in npy_floats(want["coef_.npy"])), 0.01,
+                               f"{device}: the weights barely moved")
+
+    def test_sgd_npz_without_intercept(self):
+        # Dense uint8 rows, no intercept: the bias's gradient is 0 and the bias stays 0 at every rank count.
+        npz = write_npz(os.path.join(self.tmp, "set.npz"), 403)
+        for device in ("cpu", "reference"):
+            args = ["train", "--data", npz, "--device", device, "--epochs", "2", "--batch-size", "50", "--lr", "0.1",
+                    "--weight-decay", "1e-3", "--no-intercept"]
+            want = self.assert_sgd_same_over_ranks(args, npz_weights, (2, 3))
+            self.assertEqual(npy_floats(want["intercept_.npy"]), (0.0,) * 10,
+                             f"{device}: the bias moved without an intercept")
+            self.assertGreater(max(abs(v) for v in npy_floats(want["coef_.npy"])), 0.01,
+                               f"{device}: the weights barely moved")
+
     def test_other_file_on_one_rank(self):
         a = write_svmlight(os.path.join(self.tmp, "a.svm"), 300)
         b = write_npz(os.path.join(self.tmp, "b.npz"), 300)
@@ -320,20 +401,13 @@ class FeatureFiles(Base):
         self.assertIn("rank 1 sees different training rows (their features and labels)", r.stderr)
 
 
-def sgd_args(rows=1003, epochs=2, batch=50, device="cpu"):
-    """SGD with momentum on `rows` rows: 1003 cuts unevenly over 2, 3 and 4 ranks and into batch parts."""
-    return ["train", "--data", DATA, "--device", device, "--limit-train", str(rows), "--epochs", str(epochs),
-            "--batch-size", str(batch), "--lr", "0.1", "--momentum", "0.9"]
 
 
 class Sgd(Base):
     """--solver sgd under mpirun (rank_sgd.hpp)."""
 
     def fit(self, n, args, name):
-        path = os.path.join(self.tmp, name)
-        r = mpirun(n, args + ["--save", path])
-        self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
-        return weights(path, self.tmp), [l for l in r.stdout.splitlines() if l.startswith("Epoch:")]
+        return sgd_fit(self, n, args, name)
 
     def test_sync_same_weights_any_rank_count(self):
         # Batches of 50 rows in the objective's 8 fixed parts of 6-7 rows, the last batch of 3 rows in 3 parts: 4
@@ -347,6 +421,19 @@ class Sgd(Base):
             self.assertEqual(got, want, f"{n} ranks: the weights differ from one rank")
             # Only rank 0 prints, and the epoch's figures (the ranks' summed loss, the test accuracy) are one rank's.
             self.assertEqual([l.split(". Time")[0] for l in got_lines], [l.split(". Time")[0] for l in lines])
+
+    def test_sync_reference_same_weights_any_rank_count(self):
+        # --device reference: each batch through the reference's objective (its 8 parts, each in row order, in
+        # double): the same weights at every rank count, within float rounding of the cpu engine's.
+        args = sgd_args(device="reference")
+        want, lines = self.fit(1, args, "ranks1.lrm")
+        self.assertEqual(len(lines), 2, lines)
+        for n in (2, 3, 4):
+            got, _ = self.fit(n, args, f"ranks{n}.lrm")
+            self.assertEqual(got, want, f"{n} ranks: the weights differ from one rank")
+        cpu, _ = self.fit(2, sgd_args(), "cpu.lrm")
+        ref, cpu = struct.unpack(f"<{len(want) // 4}f", want), struct.unpack(f"<{len(cpu) // 4}f", cpu)
+        self.assertLess(max(abs(a - b) for a, b in zip(ref, cpu)), 1e-6, "the reference's steps stray from the cpu's")
 
     def test_sync_is_the_reference_step(self):
         # The same steps as the single-process reference (--device reference: the same per-row maths and update,
@@ -377,20 +464,21 @@ class Sgd(Base):
         self.assertEqual(got, want)
 
     def test_refused(self):
-        for args, words in ((sgd_args(rows=100, epochs=1, device="cuda"), "--device cuda does not run SGD over MPI"),
-                            (sgd_args(rows=100, epochs=1, device="reference"), "--device reference does not run synchronous SGD"),
-                            (sgd_args(rows=100, epochs=1) + ["--average-every", "2", "--val-split", "0.2",
-                                                             "--early-stop", "2"], "--average-every and --early-stop")):
-            r = mpirun(2, args, timeout=120)
-            self.assertEqual(r.returncode, 2, r.stderr)
-            self.assertIn(words, r.stderr)
+        r = mpirun(2, sgd_args(rows=100, epochs=1) + ["--average-every", "2", "--val-split", "0.2", "--early-stop",
+                                                      "2"], timeout=120)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--average-every and --early-stop", r.stderr)
         r = run([EXE] + sgd_args(rows=100, epochs=1) + ["--average-every", "2"])
         self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("--average-every 2 is local SGD over MPI ranks", r.stderr)
+        self.assertIn("--average-every 2 is local SGD over MPI ranks: run under mpirun -np N, on IDX files", r.stderr)
         svm = write_svmlight(os.path.join(self.tmp, "set.svm"), 50)
         r = mpirun(1, ["train", "--data", svm, "--epochs", "1", "--average-every", "1"], timeout=120)
         self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("on IDX files", r.stderr)
+        self.assertIn("--average-every 1 is local SGD over MPI ranks: run under mpirun -np N, on IDX files", r.stderr)
+        r = mpirun(2, ["train", "--data", svm, "--epochs", "1", "--device", "cuda"], timeout=120)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(f"--device cuda does not run SGD over MPI ranks on a feature file ({svm}): use --device cpu or "
+                      "reference", r.stderr)
 
 
 class Failures(Base):
@@ -419,11 +507,6 @@ class Failures(Base):
         self.assert_killed_rank_ends(["train", "--data", DATA, "--device", "cpu", "--epochs", "1000",
                                       "--batch-size", "32"])
 
-    def test_refused_over_ranks(self):
-        svm = write_svmlight(os.path.join(self.tmp, "set.svm"), 50)
-        r = mpirun(2, ["train", "--data", svm, "--epochs", "1"], timeout=120)
-        self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("--solver sgd does not run over MPI ranks on a feature file", r.stderr)
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
