@@ -9,6 +9,7 @@
 #include "logreg/cpu_fast.hpp"
 #include "logreg/cpu_reference.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/feature_sgd.hpp"
 #include "logreg/ranks.hpp"
 
 namespace logreg {
@@ -19,6 +20,12 @@ class HostInference final : public Engine {
  public:
   std::string name() const override { return "cpu (inference)"; }
 };
+
+// The device of an SGD request (probing CUDA only for auto and cuda).
+DeviceChoice choose_device(const BackendRequest& request, const CudaEntryPoints& cuda) {
+  const bool may_use_cuda = request.device == Device::kAuto || request.device == Device::kCuda;
+  return resolve_device(request.device, may_use_cuda ? cuda.probe() : CudaProbe{});
+}
 
 }  // namespace
 
@@ -49,8 +56,7 @@ DeviceChoice resolve_device(Device requested, const CudaProbe& probe) {
 
 MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_images, const LabelSet& train_labels,
                          const Model& initial, const CudaEntryPoints& cuda) {
-  const bool may_use_cuda = request.device == Device::kAuto || request.device == Device::kCuda;
-  const DeviceChoice choice = resolve_device(request.device, may_use_cuda ? cuda.probe() : CudaProbe{});
+  const DeviceChoice choice = choose_device(request, cuda);
   MadeBackend made;
   made.note = choice.note;
   switch (choice.device) {
@@ -68,6 +74,30 @@ MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_im
     case Device::kCpu:
     case Device::kAuto:
       made.backend = make_cpu_fast_backend(train_images, train_labels, initial, request.optimizer, request.velocity);
+      break;
+  }
+  return made;
+}
+
+MadeBackend make_feature_backend(const BackendRequest& request, const FeatureRows& rows, const Model& initial,
+                                 const CudaEntryPoints& cuda) {
+  const DeviceChoice choice = choose_device(request, cuda);
+  MadeBackend made;
+  made.note = choice.note;
+  switch (choice.device) {
+    case Device::kReference:
+      made.backend = make_reference_feature_backend(rows, initial, request.optimizer);
+      break;
+    case Device::kCuda: {
+      CudaOptions options = request.cuda;
+      options.optimizer = request.optimizer;
+      made.backend = cuda.make_feature(rows, initial, options);
+      made.note = "logreg_cuda: training on " + made.backend->name();
+      break;
+    }
+    case Device::kCpu:
+    case Device::kAuto:
+      made.backend = make_cpu_feature_backend(rows, initial, request.optimizer);
       break;
   }
   return made;
