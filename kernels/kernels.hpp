@@ -29,7 +29,7 @@ void convert_pixels(const std::uint8_t* pixels,  // (n) uint8, e.g. (B, D) row-m
                     std::size_t n,
                     cudaStream_t stream);
 
-// The device-resident path's batch: x (B, D) = pixels[order[start .. start + B)] / 255 and
+// The device-resident pixel path's batch: x (B, D) = pixels[order[start .. start + B)] / 255 and
 // y (B) = labels[order[start .. start + B)], with start = state->start read on the device
 // (gather_convert_element).
 void gather_convert(const std::uint8_t* pixels,   // (N, D) the training set, uint8 row-major
@@ -40,6 +40,20 @@ void gather_convert(const std::uint8_t* pixels,   // (N, D) the training set, ui
                     std::size_t dim,              // D
                     float* x,                     // (B, D) row-major
                     std::uint8_t* y,              // (B)
+                    cudaStream_t stream);
+
+// The same gather over a feature file's float32 rows, unconverted, and each row's weight when `weights` is
+// given: w (B) = weights[order[start .. start + B)].
+void gather_convert(const float* features,        // (N, D) the training rows, float32 row-major
+                    const std::uint8_t* labels,   // (N)
+                    const double* weights,        // (N) row weights, or nullptr
+                    const std::uint32_t* order,   // (epoch rows) row indices, each < N
+                    const DeviceStepState* state, // (1) on the device: the batch's position in order
+                    std::size_t rows,             // B
+                    std::size_t dim,              // D
+                    float* x,                     // (B, D) row-major
+                    std::uint8_t* y,              // (B)
+                    double* w,                    // (B) when weights is given, else unused
                     cudaStream_t stream);
 
 // Per-block partial results of the many-block loss kernel (batches of more than kLossThreads rows), reduced
@@ -58,6 +72,8 @@ inline int loss_blocks(int batch) { return batch <= kLossThreads ? 1 : (batch + 
 //   z += bias (in place); per row loss and, when dz != nullptr, dz = dloss/dz * scale and
 //   db = sum over rows of dz; totals += (loss sum, correct count) of the batch, and
 //   totals->last_batch_loss_sum = the batch's loss sum.
+//   With row_weights (a feature file's a_i): row i's loss counts a_i times in those sums and its dz is scaled
+//   by weighted_row_scale(a_i, B) instead of `scale` (the feature engines' weighted batch mean).
 // Up to kLossThreads rows: one block of kLossThreads threads. More rows: one block per kLossThreads rows
 // writes its partial sums to `partials`, and one more block adds them up in block order (loss_blocks(batch)
 // blocks; `partials` may be empty for small batches). Evaluation passes dz = db = nullptr. classes <= kMaxClasses.
@@ -68,6 +84,7 @@ void loss_grad(LossHead head,
                float* z,                    // (B, C) in: X·Wᵀ, out: X·Wᵀ + b, row-major
                const float* bias,           // (C)
                const std::uint8_t* labels,  // (B) in [0, C)
+               const double* row_weights,   // (B) a_i, or nullptr (every row 1)
                float* dz,                   // (B, C) row-major, or nullptr
                float* db,                   // (C), or nullptr
                DeviceTotals* totals,        // (1) on the device

@@ -2,7 +2,9 @@
 // batch's loss sum, correct count and bias gradient, reduced in a fixed order inside one block so the
 // results are bit-reproducible. Large batches (and evaluation chunks) use many blocks instead:
 // loss_grad_blocks_kernel (one row per thread, partial sums per block) and loss_grad_combine_kernel (the
-// partials added in block order). The per-row maths is loss_grad_row (step_bodies.hpp -> row_math.hpp).
+// partials added in block order). The per-row maths is loss_grad_row (step_bodies.hpp -> row_math.hpp); with row
+// weights (a feature file's sample x class weights) each row's loss counts a_i times and its dz is scaled by
+// weighted_row_scale(a_i, B).
 #include <cstdint>
 
 #include "kernel_launch.cuh"
@@ -11,6 +13,22 @@
 #include "logreg/maths/step_bodies.hpp"
 
 namespace logreg::kernels {
+
+// The row's loss weighted by a_i (1 without weights: the unweighted sums exactly) and its correct flag.
+struct WeightedRow {
+  double loss;
+  int correct;
+};
+
+// loss_grad_row of row i with its weight: dz scaled by `scale` (1/B) without weights, by a_i / B with them.
+__device__ inline WeightedRow weighted_loss_grad_row(int i, LossHead head, int batch, int classes, float scale,
+                                                     float* z, const float* bias, const std::uint8_t* labels,
+                                                     const double* row_weights, float* dz) {
+  const double a = row_weights == nullptr ? 1.0 : row_weights[i];
+  const float s = row_weights == nullptr ? scale : weighted_row_scale(a, batch);
+  const RowOutcome r = loss_grad_row(i, head, z, bias, labels, classes, s, z, dz);
+  return WeightedRow{a * static_cast<double>(r.loss), r.correct};
+}
 
 // Tree reduction of the block's per-thread loss and correct count, fixed pairing (bit-reproducible); the
 // sums end in s_loss[0] and s_correct[0]. Every thread of the block must call it (it has barriers).
@@ -36,6 +54,7 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_kernel(
     float* z,                                 // (B, C) in: X·Wᵀ, out: X·Wᵀ + b, row-major
     const float* __restrict__ bias,           // (C)
     const std::uint8_t* __restrict__ labels,  // (B)
+    const double* __restrict__ row_weights,   // (B) a_i, or nullptr (every row 1)
     float* __restrict__ dz,                   // (B, C) row-major, or nullptr (evaluation)
     float* __restrict__ db,                   // (C), or nullptr (evaluation)
     DeviceTotals* __restrict__ totals) {      // (1) running sums
@@ -48,8 +67,8 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_kernel(
   double loss = 0.0;
   int correct = 0;
   for (int i = t; i < batch; i += kLossThreads) {
-    const RowOutcome r = loss_grad_row(i, head, z, bias, labels, classes, scale, z, dz);
-    loss += static_cast<double>(r.loss);
+    const WeightedRow r = weighted_loss_grad_row(i, head, batch, classes, scale, z, bias, labels, row_weights, dz);
+    loss += r.loss;
     correct += r.correct;
   }
   s_loss[t] = loss;
@@ -84,6 +103,7 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_blocks_kernel(
     float* z,                                 // (B, C)
     const float* __restrict__ bias,           // (C)
     const std::uint8_t* __restrict__ labels,  // (B)
+    const double* __restrict__ row_weights,   // (B), or nullptr
     float* __restrict__ dz,                   // (B, C), or nullptr
     LossPartials partials) {                  // (blocks) loss, correct; (blocks, C) db
   __shared__ double s_loss[kLossThreads];
@@ -95,8 +115,9 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_blocks_kernel(
   double loss = 0.0;
   int correct = 0;
   if (t < rows) {
-    const RowOutcome r = loss_grad_row(first + t, head, z, bias, labels, classes, scale, z, dz);
-    loss = static_cast<double>(r.loss);
+    const WeightedRow r =
+        weighted_loss_grad_row(first + t, head, batch, classes, scale, z, bias, labels, row_weights, dz);
+    loss = r.loss;
     correct = r.correct;
   }
   s_loss[t] = loss;
@@ -146,18 +167,18 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_combine_kernel(
 }
 
 void loss_grad(LossHead head, int batch, int classes, float scale, float* z, const float* bias,
-               const std::uint8_t* labels, float* dz, float* db, DeviceTotals* totals, const LossPartials& partials,
-               cudaStream_t stream) {
+               const std::uint8_t* labels, const double* row_weights, float* dz, float* db, DeviceTotals* totals,
+               const LossPartials& partials, cudaStream_t stream) {
   if (batch <= 0) return;
   const int blocks = loss_blocks(batch);
   if (blocks == 1) {
     launch_kernel("loss_grad_kernel", loss_grad_kernel, bounded(single_block_shape(kLossThreads), kLossThreads), stream,
-                  head, batch, classes, scale, z, bias, labels, dz, db, totals);
+                  head, batch, classes, scale, z, bias, labels, row_weights, dz, db, totals);
     return;
   }
   const LaunchShape many{static_cast<unsigned>(blocks), static_cast<unsigned>(kLossThreads), 0, kLossThreads};
   launch_kernel("loss_grad_blocks_kernel", loss_grad_blocks_kernel, many, stream, head, batch, classes, scale, z, bias,
-                labels, dz, partials);
+                labels, row_weights, dz, partials);
   launch_kernel("loss_grad_combine_kernel", loss_grad_combine_kernel, bounded(single_block_shape(kLossThreads), kLossThreads),
                 stream, blocks, classes, partials, dz == nullptr ? nullptr : db, totals);
 }

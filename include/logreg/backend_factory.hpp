@@ -37,6 +37,8 @@ struct CudaEntryPoints {
       make_cuda_backend;
   std::unique_ptr<FullBatchEngine> (*make_full_batch)(const ImageSet&, const LabelSet&, const Model&,
                                                       const CudaOptions&) = make_cuda_full_batch_engine;
+  std::unique_ptr<TrainerBackend> (*make_feature)(const FeatureRows&, const Model&, const CudaOptions&) =
+      make_cuda_feature_backend;
 };
 
 // What a requested device resolves to: kCpu, kCuda or kReference, and for `auto` a line for stderr saying
@@ -69,6 +71,12 @@ struct MadeBackend {
 // outlive it. Throws what the backend's constructor throws (DataError, ResourceError, UsageError).
 MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_images, const LabelSet& train_labels,
                          const Model& initial, const CudaEntryPoints& cuda = {});
+
+// The SGD engine of a feature file's float32 rows (feature_sgd.hpp) on the device `request` names, by the rule of
+// make_backend: make_reference_feature_backend, make_cpu_feature_backend or make_cuda_feature_backend (the
+// optimizer from `request`, its CUDA options; a saved velocity is not taken). `rows` must outlive it.
+MadeBackend make_feature_backend(const BackendRequest& request, const FeatureRows& rows, const Model& initial,
+                                 const CudaEntryPoints& cuda = {});
 
 struct MadeFullBatchEngine {
   std::unique_ptr<FullBatchEngine> engine;

@@ -16,6 +16,8 @@
 
 namespace logreg {
 
+struct FeatureRows;  // feature_sgd.hpp
+
 struct CudaProbe {
   bool usable = false;
   int device_count = 0;
@@ -105,6 +107,14 @@ struct CudaOptions {
 std::unique_ptr<TrainerBackend> make_cuda_backend(const ImageSet& train_images,
                                                   const LabelSet& train_labels, const Model& initial,
                                                   const CudaOptions& options = {});
+
+// The SGD engine over a feature file's float32 rows (feature_sgd.hpp): the rows, their labels and row weights
+// uploaded once (ResourceError naming the bytes when they do not fit the free device memory), each batch gathered
+// on the device, the steps of the cuBLAS path with each row's weight in the loss (the cpu feature engine's weighted
+// batch mean), the biases fixed at 0 without an intercept. Of `options` it reads device, cuda_graphs, optimizer
+// and velocity; residency stream, the one-launch kernels and profile_epoch are refused (UsageError). `rows` must outlive it.
+std::unique_ptr<TrainerBackend> make_cuda_feature_backend(const FeatureRows& rows, const Model& initial,
+                                                          const CudaOptions& options = {});
 
 // The full-batch engine (no SGD state: no DeviceStep, step graphs, cuBLAS handle or evaluator): the objective in
 // double on the device (src/cuda/device_objective.hpp), for a model of `shape`'s head, classes and pixels (its

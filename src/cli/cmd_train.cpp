@@ -383,10 +383,7 @@ void run_train(RunSettings o) {
   request.device = o.device;
   request.optimizer = opt;
   request.velocity = std::move(velocity);
-  request.cuda.profile_epoch = o.profile_epoch;
-  request.cuda.residency = o.residency;
-  request.cuda.cuda_graphs = o.cuda_graphs == "on";
-  request.cuda.kernel = o.cuda_kernel;
+  request.cuda = cuda_options_of(o);
   // The engine's note, the CUDA-only options checked off a GPU, and the settings record printed.
   auto announce = [&](const std::string& note, const Engine& engine) {
     if (!note.empty()) std::cerr << note << "\n";

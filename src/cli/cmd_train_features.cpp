@@ -40,8 +40,9 @@ std::string features_number(const char* fmt, double v) {
 
 void refuse_unsupported_feature_options(const RunSettings& o) {
   const std::string why = " with --data FILE (an .npz or svmlight file): ";
-  if (o.device == Device::kCuda) {
-    throw UsageError("--device cuda" + why + "feature files train on --device cpu or reference in this version");
+  if (o.device == Device::kCuda && is_full_batch(o.solver)) {
+    throw UsageError("--device cuda" + why + "--solver " + solver_name(o.solver) +
+                     " trains on --device cpu or reference in this version (--solver sgd trains on CUDA)");
   }
   for (const char* flag : {"--resume", "--init", "--val-split", "--limit-train"}) {
     if (o.is_given(flag)) throw UsageError(std::string(flag) + why + "not supported yet");

@@ -1,7 +1,8 @@
 // `train --data FILE --solver sgd` (the default solver) on a feature file: the rows handed to an SGD engine
 // (uint8 rows without weights as an IDX image set on the pixel engines; every other matrix as dense float32 rows
-// on the feature engines, feature_sgd.hpp; under mpirun, synchronous SGD over ranks through the batches' feature
-// objective, rank_sgd.hpp), the host loop of training.hpp with the test split scored each epoch,
+// on the feature engines, feature_sgd.hpp: reference, cpu or cuda as --device says; under mpirun, synchronous SGD
+// over ranks through the batches' feature objective, rank_sgd.hpp), the host loop of training.hpp with the test
+// split scored each epoch,
 // the epoch lines, --metrics, --save (the class labels and the scaler, as the full-batch path writes) and the
 // final confusion matrix. The data, its scaler and weights come prepared from cmd_train_features.cpp.
 #include <cstdio>
@@ -35,31 +36,37 @@ struct FeatureSgdEngine {
   std::unique_ptr<TrainerBackend> backend;
 };
 
+// The engine --device names (auto: CUDA on a usable real GPU, else cpu): uint8 rows without weights on the pixel
+// engines of make_backend, every other matrix on make_feature_backend's. The factory's note goes to stderr; the
+// CUDA-only flags are refused when the engine is not on CUDA.
 void make_feature_sgd_engine(const RunSettings& o, const FeatureData& d, FeatureFitTerms terms, const Model& initial,
                              FeatureSgdEngine* e) {
-  OptimizerConfig opt;
-  opt.momentum = static_cast<float>(o.momentum);
-  opt.nesterov = o.nesterov;
-  opt.weight_decay = static_cast<float>(o.weight_decay);
-  const bool reference = o.device == Device::kReference;
+  BackendRequest request;
+  request.device = o.device;
+  request.optimizer.momentum = static_cast<float>(o.momentum);
+  request.optimizer.nesterov = o.nesterov;
+  request.optimizer.weight_decay = static_cast<float>(o.weight_decay);
+  request.cuda = cuda_options_of(o);
   const FeatureMatrix& x = d.train_x;
   if (ranks::active()) {  // each batch's FeatureObjective, its fixed row parts shared out over the ranks
+    const bool reference = o.device == Device::kReference;
     e->backend = make_rank_sync_sgd_backend(
         make_feature_batch_engine(x, d.train_y, initial.head, initial.num_classes, reference ? 1 : 8,
                                   reference ? nullptr : &cpu::shared_thread_team(), std::move(terms)),
-        initial, opt, {});
+        initial, request.optimizer, {});
     return;
   }
+  MadeBackend made;
   if (!x.sparse && x.dtype == FeatureDtype::kUint8 && terms.row_weights.empty() && terms.intercept) {
     pixel_rows_of(x, d.train_y, &e->images, &e->labels);
-    BackendRequest request;
-    request.device = reference ? Device::kReference : Device::kCpu;
-    request.optimizer = opt;
-    e->backend = make_backend(request, e->images, e->labels, initial).backend;
-    return;
+    made = make_backend(request, e->images, e->labels, initial);
+  } else {
+    e->rows = dense_float_rows(x, d.train_y, std::move(terms), cli_idx_limits().max_bytes);
+    made = make_feature_backend(request, e->rows, initial);
   }
-  e->rows = dense_float_rows(x, d.train_y, std::move(terms), cli_idx_limits().max_bytes);
-  e->backend = reference ? make_reference_feature_backend(e->rows, initial, opt) : make_cpu_feature_backend(e->rows, initial, opt);
+  e->backend = std::move(made.backend);
+  if (!made.note.empty()) std::fprintf(stderr, "%s\n", made.note.c_str());
+  if (!e->backend->traits().gpu) validate_cuda_options(o, e->backend->name() + " (--device auto found no usable GPU)");
 }
 
 }  // namespace

@@ -614,6 +614,15 @@ void validate_cuda_options(const RunSettings& o, const std::string& cpu_backend)
   }
 }
 
+CudaOptions cuda_options_of(const RunSettings& o) {
+  CudaOptions c;
+  c.profile_epoch = o.profile_epoch;
+  c.residency = o.residency;
+  c.cuda_graphs = o.cuda_graphs == "on";
+  c.kernel = o.cuda_kernel;
+  return c;
+}
+
 EarlyStopState apply_resumed_settings(RunSettings& o, const ModelFile& mf, std::string* data_dir) {
   const std::string& path = o.resume;
   EarlyStopState state;

@@ -113,6 +113,10 @@ void validate_solver_options(const RunSettings& o);
 // reference; cmd_train.cpp again once --device auto has chosen.
 void validate_cuda_options(const RunSettings& o, const std::string& cpu_backend);
 
+// The CUDA engine's options the flags give (--profile-epoch, --residency, --cuda-graphs, --kernel); the optimizer
+// and velocity are the engine factory's (BackendRequest).
+CudaOptions cuda_options_of(const RunSettings& o);
+
 // --resume: every setting that shapes the trajectory (lr, schedule, step, gamma, momentum, Nesterov, weight
 // decay, batch size, epochs, limit-train, validation split, early stopping; the loss head and the seed from
 // the file's header) comes from the saved run, unless the flag is given; a given flag that differs wins and

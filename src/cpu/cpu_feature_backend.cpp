@@ -98,7 +98,7 @@ class CpuFeatureBackend final : public TrainerBackend {
       y_[static_cast<std::size_t>(i)] = rows_.labels.labels[r];
       const double a = rows_.weight(r);
       const kernels::RowOutcome out = kernels::loss_grad_row(i, head_, logits_.data(), bias, y_.data(), C_,
-                                                             static_cast<float>(a / n), logits_.data(), dz_.data());
+                                                             kernels::weighted_row_scale(a, n), logits_.data(), dz_.data());
       t.loss_sum += a * static_cast<double>(out.loss);
       t.correct += out.correct;
     }

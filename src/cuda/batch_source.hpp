@@ -15,8 +15,9 @@ class DeviceStep;
 class ResidentInput;
 
 struct DeviceBatch {
-  const std::uint8_t* labels;        // (rows) on the device
-  const CudaEvent* labels_consumed;  // recorded after the last reader of `labels`; may be null
+  const std::uint8_t* labels;             // (rows) on the device
+  const CudaEvent* labels_consumed;       // recorded after the last reader of `labels`; may be null
+  const double* row_weights = nullptr;    // (rows) on the device: each row's weight in the loss, or null (all 1)
 };
 
 class BatchSource {

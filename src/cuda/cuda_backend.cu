@@ -2,7 +2,8 @@
 // full-batch engine: DeviceObjective alone) and make_cuda_full_batch_engine(). CudaBackend selects the device,
 // resolves the residency and ties the parts together: DeviceStep (parameters and the maths of a step), one input
 // path (ResidentInput: the set on the device; or StreamedInput: pinned ring slots uploaded on a copy stream), the
-// EpochRunner (which kernels run an epoch, epoch_plan.hpp) and the Evaluator.
+// EpochRunner (which kernels run an epoch, epoch_plan.hpp) and the Evaluator. The SGD engine of a feature file's
+// float32 rows is cuda_feature_backend.cu.
 #include "logreg/cuda_backend.hpp"
 
 #include <cuda_profiler_api.h>
@@ -21,6 +22,7 @@
 #include "device_objective.hpp"
 #include "device_resources.hpp"
 #include "device_step.hpp"
+#include "engine_setup.hpp"
 #include "epoch_plan.hpp"
 #include "epoch_runner.hpp"
 #include "evaluator.hpp"
@@ -33,34 +35,6 @@ namespace logreg {
 namespace cuda {
 namespace {
 
-// Sets the device before any other member is created; throws when CUDA is not usable.
-cudaDeviceProp select_device(const CudaOptions& options) {
-  const CudaProbe probe = probe_cuda();
-  if (!probe.usable) throw ResourceError("CUDA backend unavailable: " + probe.reason);
-  if (options.device < 0 || options.device >= probe.device_count) {
-    throw ResourceError("CUDA device " + std::to_string(options.device) + " does not exist (" +
-                        std::to_string(probe.device_count) + " found)");
-  }
-  CUDA_CHECK(cudaSetDevice(options.device));
-  cudaDeviceProp prop{};
-  CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
-  return prop;
-}
-
-// The model's shape, checked before any buffer is sized from it.
-const Model& checked_model(const Model& m) {
-  if (m.num_classes < 1 || m.num_classes > kernels::kMaxClasses) {
-    throw UsageError("the CUDA backend supports 1 to " + std::to_string(kernels::kMaxClasses) + " classes, not " +
-                     std::to_string(m.num_classes));
-  }
-  if (m.input_dim < 1 || m.weights.size() != static_cast<std::size_t>(m.num_classes) * m.input_dim ||
-      m.bias.size() != static_cast<std::size_t>(m.num_classes)) {
-    throw UsageError("model parameters do not match its shape (" + std::to_string(m.num_classes) + " x " +
-                     std::to_string(m.input_dim) + ")");
-  }
-  return m;
-}
-
 // The training set has `dim` pixels per image and one label per image (DataError naming the images otherwise).
 void check_training_set(const ImageSet& images, const LabelSet& labels, int dim) {
   if (images.dim() != static_cast<std::size_t>(dim) || labels.count() != images.count) {
@@ -68,16 +42,6 @@ void check_training_set(const ImageSet& images, const LabelSet& labels, int dim)
                                      std::to_string(images.dim()) + ") do not match " + std::to_string(labels.count()) +
                                      " labels and input dim " + std::to_string(dim));
   }
-}
-
-// A GPU engine; built with LOGREG_CUDA=emulated, its device is the CPU emulator.
-BackendTraits cuda_traits() {
-  BackendTraits t;
-  t.gpu = true;
-#ifdef LOGREG_CUDA_EMULATED
-  t.emulated = true;
-#endif
-  return t;
 }
 
 class CudaBackend final : public TrainerBackend {
@@ -135,20 +99,8 @@ class CudaBackend final : public TrainerBackend {
   BackendTraits traits() const override { return cuda_traits(); }
 
   Totals train_epoch(const std::vector<std::uint32_t>& order, int batch_size, float lr) override {
-    if (batch_size <= 0) throw UsageError("batch size must be positive (got " + std::to_string(batch_size) + ")");
-    Totals totals;
-    totals.count = static_cast<std::int64_t>(order.size());
-    if (order.empty()) return totals;
-    check_order(order, train_images_.count);  // before anything is enqueued: a rejected epoch changes nothing
-    step_.begin_epoch(lr);
     BatchSource& source = resident_ != nullptr ? static_cast<BatchSource&>(*resident_) : *streamed_;
-    const int last_batch_rows = runner_.train_epoch(order, batch_size, step_, source);
-    // One read-back per epoch.
-    const kernels::DeviceTotals t = step_.read_totals(step_.train_totals());
-    totals.loss_sum = t.loss_sum;
-    totals.correct = static_cast<std::int64_t>(t.correct);
-    totals.last_batch_loss = t.last_batch_loss_sum / static_cast<double>(last_batch_rows);
-    return totals;
+    return train_sgd_epoch(runner_, step_, source, train_images_.count, order, batch_size, lr);
   }
 
   Totals evaluate(const ImageSet& images, const LabelSet& labels) override {

@@ -13,7 +13,7 @@
 #define LOGREG_CUDA_MODULE_FILE "liblogreg_cuda_module.so"
 
 // Changes whenever the entry points' signatures or the types they pass change.
-#define LOGREG_CUDA_MODULE_ABI "logreg_cuda_module 3 " __VERSION__
+#define LOGREG_CUDA_MODULE_ABI "logreg_cuda_module 4 " __VERSION__
 
 extern "C" {
 // The ABI tag the module was built with.
@@ -30,6 +30,12 @@ using LogregCudaModuleMake = logreg::TrainerBackend* (*)(const logreg::ImageSet*
 using LogregCudaModuleMakeFullBatch = logreg::FullBatchEngine* (*)(const logreg::ImageSet* images,
                                                                    const logreg::LabelSet* labels,
                                                                    const logreg::Model* shape,
+                                                                   const logreg::CudaOptions* options, int* exit_code,
+                                                                   std::string* error);
+// make_cuda_feature_backend() of the module (a feature file's rows, SGD), reporting failures as
+// LogregCudaModuleMake does.
+using LogregCudaModuleMakeFeatureSgd = logreg::TrainerBackend* (*)(const logreg::FeatureRows* rows,
+                                                                   const logreg::Model* initial,
                                                                    const logreg::CudaOptions* options, int* exit_code,
                                                                    std::string* error);
 }

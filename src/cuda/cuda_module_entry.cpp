@@ -1,5 +1,5 @@
 // The entry points of the CUDA run-time module (cuda_module.hpp): the only symbols the module exports. They
-// call the module's own probe_cuda, make_cuda_backend and make_cuda_full_batch_engine; an exception does not
+// call the module's own probe_cuda, make_cuda_backend, make_cuda_full_batch_engine and make_cuda_feature_backend; an exception does not
 // cross the boundary as such but as its exit code and message, which the loader throws again as the same kind
 // of logreg::Error.
 #include <exception>
@@ -8,6 +8,7 @@
 
 #include "cuda_module.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/feature_sgd.hpp"
 
 namespace {
 
@@ -51,6 +52,13 @@ __attribute__((visibility("default"))) logreg::FullBatchEngine* logreg_cuda_modu
     const logreg::CudaOptions* options, int* exit_code, std::string* error) {
   return reported([&] { return logreg::make_cuda_full_batch_engine(*images, *labels, *shape, *options).release(); },
                   exit_code, error);
+}
+
+__attribute__((visibility("default"))) logreg::TrainerBackend* logreg_cuda_module_make_feature_sgd(
+    const logreg::FeatureRows* rows, const logreg::Model* initial, const logreg::CudaOptions* options, int* exit_code,
+    std::string* error) {
+  return reported([&] { return logreg::make_cuda_feature_backend(*rows, *initial, *options).release(); }, exit_code,
+                  error);
 }
 
 }  // extern "C"

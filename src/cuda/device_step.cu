@@ -17,11 +17,12 @@ std::size_t cublas_workspace_bytes(const cudaDeviceProp& prop) {
 }
 
 DeviceStep::DeviceStep(const cudaDeviceProp& prop, const Model& initial, const OptimizerConfig& optimizer,
-                       const std::vector<float>& velocity, cudaStream_t stream)
+                       const std::vector<float>& velocity, cudaStream_t stream, bool fit_intercept)
     : dim_(initial.input_dim),
       classes_(initial.num_classes),
       head_(initial.head),
       optimizer_(optimizer),
+      fit_intercept_(fit_intercept),
       stream_(stream),
       cublas_workspace_(cublas_workspace_bytes(prop)),
       cublas_(stream),
@@ -82,7 +83,8 @@ kernels::DeviceTotals DeviceStep::read_totals(const kernels::DeviceTotals* total
   return host_totals_.data()[0];
 }
 
-void DeviceStep::forward_backward(const std::uint8_t* labels, int rows, const CudaEvent* labels_consumed) {
+void DeviceStep::forward_backward(const std::uint8_t* labels, int rows, const CudaEvent* labels_consumed,
+                                  const double* row_weights) {
   {
     NvtxRange range("forward");
     // cuBLAS is column-major and our buffers row-major, so cuBLAS sees every buffer transposed
@@ -94,7 +96,7 @@ void DeviceStep::forward_backward(const std::uint8_t* labels, int rows, const Cu
   {
     NvtxRange range("loss_grad");
     kernels::loss_grad(head_, rows, classes_, 1.0f / static_cast<float>(rows), logits_.data(), bias(), labels,
-                       dz_.data(), grads_.data() + static_cast<std::size_t>(classes_) * dim_, train_totals(),
+                       row_weights, dz_.data(), grads_.data() + static_cast<std::size_t>(classes_) * dim_, train_totals(),
                        partials_.view(), stream_);
     if (labels_consumed != nullptr) labels_consumed->record(stream_);
   }
@@ -146,7 +148,7 @@ kernels::SgdStepParams DeviceStep::sgd_params() const {
   p.weight_decay = optimizer_.weight_decay;
   p.nesterov = optimizer_.nesterov;
   p.n_weights = static_cast<std::size_t>(classes_) * dim_;
-  p.n = param_count();
+  p.n = fit_intercept_ ? param_count() : p.n_weights;  // without an intercept the biases are never updated
   return p;
 }
 

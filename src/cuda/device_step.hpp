@@ -49,9 +49,10 @@ class LossPartialsBuffer {
 
 class DeviceStep {
  public:
-  // Uploads `initial` (and `velocity`, when momentum is on and a saved state is given) on `stream`.
+  // Uploads `initial` (and `velocity`, when momentum is on and a saved state is given) on `stream`. Without
+  // `fit_intercept` the update leaves the biases as `initial` has them (a feature file's --no-intercept: 0).
   DeviceStep(const cudaDeviceProp& prop, const Model& initial, const OptimizerConfig& optimizer,
-             const std::vector<float>& velocity, cudaStream_t stream);
+             const std::vector<float>& velocity, cudaStream_t stream, bool fit_intercept = true);
 
   int dim() const { return dim_; }
   int classes() const { return classes_; }
@@ -76,8 +77,10 @@ class DeviceStep {
   kernels::DeviceTotals read_totals(const kernels::DeviceTotals* totals);
 
   // Forward GEMM, loss/gradient kernel, backward GEMM on the `rows` rows in x(); `labels_consumed` (may be
-  // null) is recorded after the last reader of `labels`.
-  void forward_backward(const std::uint8_t* labels, int rows, const CudaEvent* labels_consumed);
+  // null) is recorded after the last reader of `labels`. `row_weights` (rows) on the device, or null: each row's
+  // a_i in the loss kernel (kernels::loss_grad), the feature engine's weighted batch mean.
+  void forward_backward(const std::uint8_t* labels, int rows, const CudaEvent* labels_consumed,
+                        const double* row_weights = nullptr);
   // The SGD update with lr from the step state; advances the state's start by `rows`.
   void update(int rows);
 
@@ -109,6 +112,7 @@ class DeviceStep {
   int classes_;
   LossHead head_;
   OptimizerConfig optimizer_;
+  bool fit_intercept_;  // false: sgd_params() updates the C*D weights alone
   cudaStream_t stream_;
   DeviceBuffer<std::uint8_t> cublas_workspace_;  // set on cublas_ (cublasSetWorkspace); outlives the handle
   CublasHandle cublas_;                           // bound to stream_

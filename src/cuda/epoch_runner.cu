@@ -15,7 +15,7 @@ namespace {
 // One SGD step on the next `rows` rows: the batch from the input path, then the step's maths.
 void step_once(std::size_t start, int rows, DeviceStep& step, BatchSource& source) {
   const DeviceBatch batch = source.next_batch(start, rows, step);
-  step.forward_backward(batch.labels, rows, batch.labels_consumed);
+  step.forward_backward(batch.labels, rows, batch.labels_consumed, batch.row_weights);
   step.update(rows);
 }
 
@@ -28,6 +28,22 @@ void check_order(const std::vector<std::uint32_t>& order, std::size_t rows) {
                                           std::to_string(rows) + " images");
     }
   }
+}
+
+Totals train_sgd_epoch(EpochRunner& runner, DeviceStep& step, BatchSource& source, std::size_t set_rows,
+                       const std::vector<std::uint32_t>& order, int batch_size, float lr) {
+  if (batch_size <= 0) throw UsageError("batch size must be positive (got " + std::to_string(batch_size) + ")");
+  Totals totals;
+  totals.count = static_cast<std::int64_t>(order.size());
+  if (order.empty()) return totals;
+  check_order(order, set_rows);
+  step.begin_epoch(lr);
+  const int last_batch_rows = runner.train_epoch(order, batch_size, step, source);
+  const kernels::DeviceTotals t = step.read_totals(step.train_totals());  // one read-back per epoch
+  totals.loss_sum = t.loss_sum;
+  totals.correct = static_cast<std::int64_t>(t.correct);
+  totals.last_batch_loss = t.last_batch_loss_sum / static_cast<double>(last_batch_rows);
+  return totals;
 }
 
 // 1. The plan (a refusal before anything is enqueued). 2. The buffers and the input path's epoch. 3. One

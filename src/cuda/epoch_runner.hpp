@@ -11,6 +11,7 @@
 
 #include "batch_source.hpp"
 #include "device_step.hpp"
+#include "logreg/backend.hpp"
 #include "logreg/cuda_backend.hpp"
 #include "step_graph.hpp"
 
@@ -40,5 +41,11 @@ class EpochRunner {
 
 // Throws when a row of `order` is outside a set of `rows` images (before any step is taken).
 void check_order(const std::vector<std::uint32_t>& order, std::size_t rows);
+
+// An SGD engine's train_epoch over a set of `set_rows` rows: the batch size and the order checked before anything
+// is enqueued (a rejected epoch changes nothing), the step state's epoch begun with `lr`, runner.train_epoch, and
+// the epoch's totals read back once.
+Totals train_sgd_epoch(EpochRunner& runner, DeviceStep& step, BatchSource& source, std::size_t set_rows,
+                       const std::vector<std::uint32_t>& order, int batch_size, float lr);
 
 }  // namespace logreg::cuda

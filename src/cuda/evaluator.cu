@@ -84,7 +84,7 @@ Totals Evaluator::evaluate(const ImageSet& images, const LabelSet& labels, Devic
     kernels::convert_pixels(set.pixels.data() + start * dim, x_.data(), static_cast<std::size_t>(rows) * dim, stream);
     // Row-major Z (rows, C) = X · Wᵀ as the column-major Zᵀ = W · Xᵀ: see forward_logits_gemm.
     gemm(step.cublas(), forward_logits_gemm(rows, step.dim(), step.classes()), step.weights(), x_.data(), logits_.data());
-    kernels::loss_grad(head, rows, step.classes(), 1.0f, logits_.data(), step.bias(), set.labels_device.data() + start,
+    kernels::loss_grad(head, rows, step.classes(), 1.0f, logits_.data(), step.bias(), set.labels_device.data() + start, nullptr,
                        nullptr, nullptr, step.eval_totals(), partials_.view(), stream);
   }
   const kernels::DeviceTotals t = step.read_totals(step.eval_totals());

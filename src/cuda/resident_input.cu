@@ -1,4 +1,5 @@
-// ResidentInput (resident_input.hpp): the uploaded training set, the per-epoch order and the on-device gather.
+// ResidentInput (resident_input.hpp): the uploaded training set, the per-epoch order (DeviceOrder) and the
+// on-device gather.
 #include "resident_input.hpp"
 
 #include <algorithm>
@@ -22,13 +23,9 @@ ResidentInput::ResidentInput(const ImageSet& images, const LabelSet& labels, Dev
   CUDA_CHECK(cudaStreamSynchronize(step.stream()));
 }
 
-bool ResidentInput::begin_epoch(const std::vector<std::uint32_t>& order, std::size_t max_rows, DeviceStep& step) {
+bool DeviceOrder::upload(const std::vector<std::uint32_t>& order, cudaStream_t stream) {
   bool reallocated = false;
-  if (y_.size() < max_rows) {
-    y_ = DeviceBuffer<std::uint8_t>(step.capacity());
-    reallocated = true;
-  }
-  CUDA_CHECK(cudaStreamSynchronize(step.stream()));  // no copy from the pinned order is still in flight
+  CUDA_CHECK(cudaStreamSynchronize(stream));  // no copy from the pinned order is still in flight
   if (order_.size() < order.size()) {
     order_ = DeviceBuffer<std::uint32_t>(order.size());
     host_order_ = PinnedBuffer<std::uint32_t>(order.size());
@@ -36,8 +33,17 @@ bool ResidentInput::begin_epoch(const std::vector<std::uint32_t>& order, std::si
   }
   std::copy(order.begin(), order.end(), host_order_.data());
   CUDA_CHECK(cudaMemcpyAsync(order_.data(), host_order_.data(), order.size() * sizeof(std::uint32_t),
-                             cudaMemcpyHostToDevice, step.stream()));
+                             cudaMemcpyHostToDevice, stream));
   return reallocated;
+}
+
+bool ResidentInput::begin_epoch(const std::vector<std::uint32_t>& order, std::size_t max_rows, DeviceStep& step) {
+  bool reallocated = false;
+  if (y_.size() < max_rows) {
+    y_ = DeviceBuffer<std::uint8_t>(step.capacity());
+    reallocated = true;
+  }
+  return order_.upload(order, step.stream()) || reallocated;
 }
 
 DeviceBatch ResidentInput::next_batch(std::size_t /*start*/, int rows, DeviceStep& step) {

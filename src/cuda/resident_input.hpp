@@ -16,6 +16,20 @@
 
 namespace logreg::cuda {
 
+// An epoch's order (rows of the set) on the device, uploaded through a pinned staging buffer; the order of the
+// resident input paths (this one and FeatureInput, feature_input.hpp).
+class DeviceOrder {
+ public:
+  // Enqueues the copy of `order` on `stream`, after synchronising it (no copy from the staging buffer is still
+  // in flight). True when the device buffer was reallocated.
+  bool upload(const std::vector<std::uint32_t>& order, cudaStream_t stream);
+  const std::uint32_t* data() const { return order_.data(); }  // (epoch rows)
+
+ private:
+  DeviceBuffer<std::uint32_t> order_;
+  PinnedBuffer<std::uint32_t> host_order_;
+};
+
 class ResidentInput final : public BatchSource {
  public:
   // Uploads the set on `step`'s stream.
@@ -39,8 +53,7 @@ class ResidentInput final : public BatchSource {
   DeviceBuffer<std::uint8_t> pixels_;  // (N, D) the training set
   DeviceBuffer<std::uint8_t> labels_;  // (N)
   DeviceBuffer<std::uint8_t> y_;       // (capacity) the current batch's labels
-  DeviceBuffer<std::uint32_t> order_;  // (epoch rows) the epoch's order
-  PinnedBuffer<std::uint32_t> host_order_;
+  DeviceOrder order_;                  // the epoch's order
 };
 
 }  // namespace logreg::cuda

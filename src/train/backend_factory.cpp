@@ -9,6 +9,7 @@
 #include "logreg/cpu_fast.hpp"
 #include "logreg/cpu_reference.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/feature_sgd.hpp"
 #include "logreg/ranks.hpp"
 
 namespace logreg {
@@ -19,6 +20,20 @@ class HostInference final : public Engine {
  public:
   std::string name() const override { return "cpu (inference)"; }
 };
+
+// The device of a request (probing CUDA only for auto and cuda), with the probe it was chosen by.
+struct ChosenDevice {
+  DeviceChoice choice;
+  CudaProbe probe;
+};
+
+ChosenDevice choose_device(const BackendRequest& request, const CudaEntryPoints& cuda) {
+  const bool may_use_cuda = request.device == Device::kAuto || request.device == Device::kCuda;
+  ChosenDevice chosen;
+  chosen.probe = may_use_cuda ? cuda.probe() : CudaProbe{};
+  chosen.choice = resolve_device(request.device, chosen.probe);
+  return chosen;
+}
 
 // The CUDA options of one process: under MPI ranks, one GPU per rank (the rank's place on its node, modulo the
 // devices this process sees).
@@ -56,9 +71,8 @@ DeviceChoice resolve_device(Device requested, const CudaProbe& probe) {
 
 MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_images, const LabelSet& train_labels,
                          const Model& initial, const CudaEntryPoints& cuda) {
-  const bool may_use_cuda = request.device == Device::kAuto || request.device == Device::kCuda;
-  const CudaProbe probe = may_use_cuda ? cuda.probe() : CudaProbe{};
-  const DeviceChoice choice = resolve_device(request.device, probe);
+  const ChosenDevice chosen = choose_device(request, cuda);
+  const DeviceChoice& choice = chosen.choice;
   MadeBackend made;
   made.note = choice.note;
   switch (choice.device) {
@@ -66,7 +80,7 @@ MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_im
       made.backend = make_cpu_reference_backend(train_images, train_labels, initial, request.optimizer, request.velocity);
       break;
     case Device::kCuda: {
-      CudaOptions options = options_on_rank_device(request.cuda, probe);
+      CudaOptions options = options_on_rank_device(request.cuda, chosen.probe);
       options.optimizer = request.optimizer;
       options.velocity = request.velocity;
       made.backend = cuda.make(train_images, train_labels, initial, options);
@@ -81,12 +95,36 @@ MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_im
   return made;
 }
 
+MadeBackend make_feature_backend(const BackendRequest& request, const FeatureRows& rows, const Model& initial,
+                                 const CudaEntryPoints& cuda) {
+  const ChosenDevice chosen = choose_device(request, cuda);
+  const DeviceChoice& choice = chosen.choice;
+  MadeBackend made;
+  made.note = choice.note;
+  switch (choice.device) {
+    case Device::kReference:
+      made.backend = make_reference_feature_backend(rows, initial, request.optimizer);
+      break;
+    case Device::kCuda: {
+      CudaOptions options = request.cuda;
+      options.optimizer = request.optimizer;
+      made.backend = cuda.make_feature(rows, initial, options);
+      made.note = "logreg_cuda: training on " + made.backend->name();
+      break;
+    }
+    case Device::kCpu:
+    case Device::kAuto:
+      made.backend = make_cpu_feature_backend(rows, initial, request.optimizer);
+      break;
+  }
+  return made;
+}
+
 MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const ImageSet& train_images,
                                            const LabelSet& train_labels, const Model& shape,
                                            const CudaEntryPoints& cuda) {
-  const bool may_use_cuda = request.device == Device::kAuto || request.device == Device::kCuda;
-  const CudaProbe probe = may_use_cuda ? cuda.probe() : CudaProbe{};
-  const DeviceChoice choice = resolve_device(request.device, probe);
+  const ChosenDevice chosen = choose_device(request, cuda);
+  const DeviceChoice& choice = chosen.choice;
   MadeFullBatchEngine made;
   made.note = choice.note;
   switch (choice.device) {
@@ -94,7 +132,7 @@ MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const 
       made.engine = make_cpu_reference_full_batch_engine(train_images, train_labels, shape);
       break;
     case Device::kCuda: {
-      CudaOptions options = options_on_rank_device(request.cuda, probe);
+      CudaOptions options = options_on_rank_device(request.cuda, chosen.probe);
       options.parts = ranks::part_share();  // all parts in a single process
       made.engine = cuda.make_full_batch(train_images, train_labels, shape, options);
       made.note = "logreg_cuda: training on " + made.engine->name();

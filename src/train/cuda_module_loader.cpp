@@ -1,4 +1,5 @@
-// probe_cuda(), make_cuda_backend() and make_cuda_full_batch_engine() for the executable (cuda_backend.hpp),
+// probe_cuda(), make_cuda_backend(), make_cuda_full_batch_engine() and make_cuda_feature_backend() for the
+// executable (cuda_backend.hpp),
 // through the CUDA run-time module
 // (src/cuda/cuda_module.hpp): the module is loaded with dlopen the first time either is called, from beside
 // the executable (or from $LOGREG_CUDA_MODULE), so a command that never asks for CUDA (--version, info, eval,
@@ -26,6 +27,7 @@ struct LoadedModule {
   LogregCudaModuleProbe probe = nullptr;
   LogregCudaModuleMake make = nullptr;
   LogregCudaModuleMakeFullBatch make_full_batch = nullptr;
+  LogregCudaModuleMakeFeatureSgd make_feature_sgd = nullptr;
   std::string problem;  // why the module cannot be used ("" when it can)
 };
 
@@ -63,7 +65,10 @@ const LoadedModule& module() {
     m.make = reinterpret_cast<LogregCudaModuleMake>(dlsym(m.handle, "logreg_cuda_module_make"));
     m.make_full_batch =
         reinterpret_cast<LogregCudaModuleMakeFullBatch>(dlsym(m.handle, "logreg_cuda_module_make_full_batch"));
-    if (abi == nullptr || m.probe == nullptr || m.make == nullptr || m.make_full_batch == nullptr) {
+    m.make_feature_sgd =
+        reinterpret_cast<LogregCudaModuleMakeFeatureSgd>(dlsym(m.handle, "logreg_cuda_module_make_feature_sgd"));
+    if (abi == nullptr || m.probe == nullptr || m.make == nullptr || m.make_full_batch == nullptr ||
+        m.make_feature_sgd == nullptr) {
       m.problem = "the CUDA module " + path + " lacks its entry points (not a logreg_cuda module?)";
     } else if (std::string(abi()) != LOGREG_CUDA_MODULE_ABI) {
       m.problem = "the CUDA module " + path + " is from another build ('" + abi() + "', this program is '" +
@@ -73,6 +78,7 @@ const LoadedModule& module() {
       m.probe = nullptr;
       m.make = nullptr;
       m.make_full_batch = nullptr;
+      m.make_feature_sgd = nullptr;
     }
   });
   return m;
@@ -127,6 +133,13 @@ std::unique_ptr<FullBatchEngine> make_cuda_full_batch_engine(const ImageSet& tra
                                                              const CudaOptions& options) {
   return made_by_module<FullBatchEngine>([&](const LoadedModule& m, int* exit_code, std::string* error) {
     return m.make_full_batch(&train_images, &train_labels, &shape, &options, exit_code, error);
+  });
+}
+
+std::unique_ptr<TrainerBackend> make_cuda_feature_backend(const FeatureRows& rows, const Model& initial,
+                                                          const CudaOptions& options) {
+  return made_by_module<TrainerBackend>([&](const LoadedModule& m, int* exit_code, std::string* error) {
+    return m.make_feature_sgd(&rows, &initial, &options, exit_code, error);
   });
 }
 

@@ -12,6 +12,7 @@
 #include "logreg/backend_factory.hpp"
 #include "logreg/cpu_fast.hpp"
 #include "logreg/errors.hpp"
+#include "logreg/feature_sgd.hpp"
 #include "logreg/training.hpp"
 #include "test_support.hpp"
 
@@ -110,6 +111,13 @@ std::unique_ptr<FullBatchEngine> FakeMakeFullBatch(const ImageSet&, const LabelS
   return std::make_unique<FakeGpuFullBatch>();
 }
 
+int g_feature_makes = 0;
+std::unique_ptr<TrainerBackend> FakeMakeFeature(const FeatureRows&, const Model& m, const CudaOptions& o) {
+  ++g_feature_makes;
+  g_options = o;
+  return std::make_unique<FakeGpuBackend>(m);
+}
+
 class Factory : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -121,7 +129,9 @@ class Factory : public ::testing::Test {
     cuda_.probe = CountingProbe;
     cuda_.make = FakeMake;
     cuda_.make_full_batch = FakeMakeFullBatch;
+    cuda_.make_feature = FakeMakeFeature;
     g_full_batch_makes = 0;
+    g_feature_makes = 0;
   }
   MadeBackend Make(const BackendRequest& r) { return make_backend(r, images_, labels_, initial_, cuda_); }
   MadeFullBatchEngine MakeFullBatch(const BackendRequest& r) {
@@ -216,6 +226,46 @@ TEST_F(Factory, FullBatchEnginesFollowTheDeviceRuleAndNameThemselvesAsTheBackend
   EXPECT_EQ(fallback.engine->name().rfind("cpu (float32", 0), 0u) << fallback.engine->name();
   EXPECT_NE(fallback.note.find("training on the CPU"), std::string::npos) << fallback.note;
   EXPECT_EQ(g_full_batch_makes, 1);
+}
+
+// A feature file's rows: cpu and reference never probe; auto on a real GPU hands the optimizer and the CUDA options
+// to the CUDA feature engine; auto on the emulator (or without a GPU) trains on the cpu feature engine.
+TEST_F(Factory, FeatureEnginesFollowTheDeviceRule) {
+  FeatureRows rows;
+  rows.path = "f.npz";
+  rows.count = 20;
+  rows.dim = 9;
+  rows.x.assign(rows.count * rows.dim, 0.25f);
+  rows.labels = labels_;
+  g_probe = RealGpu();
+  BackendRequest r;
+  r.device = Device::kCpu;
+  EXPECT_EQ(make_feature_backend(r, rows, initial_, cuda_).backend->name(), "cpu (float32 feature rows, one thread)");
+  r.device = Device::kReference;
+  EXPECT_EQ(make_feature_backend(r, rows, initial_, cuda_).backend->name(), "cpu-reference (double accumulation)");
+  EXPECT_EQ(g_probes, 0);
+
+  r.device = Device::kAuto;
+  r.optimizer.momentum = 0.5f;
+  r.cuda.cuda_graphs = false;
+  const MadeBackend gpu = make_feature_backend(r, rows, initial_, cuda_);
+  EXPECT_EQ(g_probes, 1);
+  EXPECT_EQ(g_feature_makes, 1);
+  EXPECT_TRUE(gpu.backend->traits().gpu);
+  EXPECT_EQ(gpu.note, "logreg_cuda: training on fake gpu");
+  EXPECT_EQ(g_options.optimizer.momentum, 0.5f);
+  EXPECT_FALSE(g_options.cuda_graphs);
+
+  for (const CudaProbe& probe : {EmulatedGpu(), NoGpu()}) {
+    g_probe = probe;
+    const MadeBackend cpu = make_feature_backend(r, rows, initial_, cuda_);
+    EXPECT_EQ(cpu.backend->name(), "cpu (float32 feature rows, one thread)");
+    EXPECT_NE(cpu.note, "");
+  }
+  g_probe = EmulatedGpu();
+  r.device = Device::kCuda;
+  EXPECT_TRUE(make_feature_backend(r, rows, initial_, cuda_).backend->traits().gpu);  // asked for: the emulator
+  EXPECT_EQ(g_feature_makes, 2);
 }
 
 TEST(ChunkingPolicy, GpuEpochsWholeCpuEpochsInFiftyChunks) {

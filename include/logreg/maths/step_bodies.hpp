@@ -29,26 +29,45 @@ LOGREG_HD inline void convert_pixel_element(std::size_t k,
   out[k] = pixel_to_unit<float>(in[k]);
 }
 
-// The device-resident data path's gather + ToTensor() of one batch element, for k < rows * D:
-//   x[k] = pixels[order[start + i] * D + d] / 255 with i = k / D, d = k % D  (row i of the batch is row
-//   order[start + i] of the training set), and for k < rows also the label y[k] = labels[order[start + k]].
-// The same values gather_batch (src/cuda/batch_ring.hpp) + convert_pixel_element give on the streamed
-// path. Indices k >= rows * D write nothing. Every order[start + i] must be < N (the host checks).
+// The value an element of the training set has in a batch: a pixel / 255 (ToTensor()); a float32 feature as it is.
+LOGREG_HD inline float batch_value(std::uint8_t pixel) { return pixel_to_unit<float>(pixel); }
+LOGREG_HD inline float batch_value(float feature) { return feature; }
+
+// The device-resident data paths' gather of one batch element, for k < rows * D:
+//   x[k] = batch_value(set[order[start + i] * D + d]) with i = k / D, d = k % D  (row i of the batch is row
+//   order[start + i] of the training set), and for k < rows also the label y[k] = labels[order[start + k]] and,
+//   when `weights` is given, the row weight w[k] = weights[order[start + k]].
+// T = uint8: the pixel path (the same values gather_batch (src/cuda/batch_ring.hpp) + convert_pixel_element give
+// on the streamed path); T = float: a feature file's float32 rows (no conversion). Indices k >= rows * D write
+// nothing. Every order[start + i] must be < N (the host checks).
 // (`start` is DeviceStepState::start, step_state.hpp, read on the device.)
+template <class T>
 LOGREG_HD inline void gather_convert_element(std::size_t k,
-                                             const std::uint8_t* pixels,  // (N, D) the training set, row-major
+                                             const T* set,                // (N, D) the training set, row-major
                                              const std::uint8_t* labels,  // (N)
                                              const std::uint32_t* order,  // (>= start + rows) rows of the set
                                              std::size_t start,           // position of the batch in order
                                              std::size_t rows,            // B
                                              std::size_t dim,             // D
-                                             float* x,                    // (B, D) row-major, in [0, 1]
-                                             std::uint8_t* y) {           // (B)
+                                             float* x,                    // (B, D) row-major
+                                             std::uint8_t* y,             // (B)
+                                             const double* weights = nullptr,  // (N) row weights, or nullptr
+                                             double* w = nullptr) {            // (B) when weights is given
   if (k >= rows * dim) return;
   const std::size_t i = k / dim;
   const std::size_t d = k - i * dim;
-  x[k] = pixel_to_unit<float>(pixels[static_cast<std::size_t>(order[start + i]) * dim + d]);
-  if (k < rows) y[k] = labels[order[start + k]];
+  x[k] = batch_value(set[static_cast<std::size_t>(order[start + i]) * dim + d]);
+  if (k < rows) {
+    y[k] = labels[order[start + k]];
+    if (weights != nullptr) w[k] = weights[order[start + k]];
+  }
+}
+
+// The feature engines' weighted batch mean (1/B) sum_i a_i loss_i (reference_sgd_step's definition; the
+// weights are not normalised by their sum): row i's loss counts a_i times in the batch's loss sum, and its
+// dloss/dz is scaled by a_i / B, computed in double and rounded once to float.
+LOGREG_HD inline float weighted_row_scale(double weight, int batch) {
+  return static_cast<float>(weight / static_cast<double>(batch));
 }
 
 // Row i of the fused bias + loss + dloss/dz step:
