@@ -73,7 +73,8 @@ CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, con
     fold->objective = std::make_unique<FeatureObjective>(
         fold->fit_x, fold->fit_y, o.loss, shape.num_classes, terms.parts, terms.team,
         fit_terms_of(fit_weights, terms.class_weights, fold->fit_y, !o.no_intercept,
-                     "--cv fold " + std::to_string(k + 1) + " of " + *o.data));
+                     "--cv fold " + std::to_string(k + 1) + " of " + *o.data),
+        terms.device);
     folds.push_back(std::move(fold));
   }
   LbfgsConfig base;

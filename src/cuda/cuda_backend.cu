@@ -33,20 +33,6 @@ namespace logreg {
 namespace cuda {
 namespace {
 
-// Sets the device before any other member is created; throws when CUDA is not usable.
-cudaDeviceProp select_device(const CudaOptions& options) {
-  const CudaProbe probe = probe_cuda();
-  if (!probe.usable) throw ResourceError("CUDA backend unavailable: " + probe.reason);
-  if (options.device < 0 || options.device >= probe.device_count) {
-    throw ResourceError("CUDA device " + std::to_string(options.device) + " does not exist (" +
-                        std::to_string(probe.device_count) + " found)");
-  }
-  CUDA_CHECK(cudaSetDevice(options.device));
-  cudaDeviceProp prop{};
-  CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
-  return prop;
-}
-
 // The model's shape, checked before any buffer is sized from it.
 const Model& checked_model(const Model& m) {
   if (m.num_classes < 1 || m.num_classes > kernels::kMaxClasses) {
@@ -257,7 +243,8 @@ class CudaFullBatch final : public FullBatchEngine {
       objective_.part_sums(train_images_, train_labels_, resident ? pixels_.data() : nullptr,
                            resident ? labels_.data() : nullptr, rows, first, last, params, head_, stream_.get(), sums);
     };
-    return objective_from_parts(rows.size(), n_params, n_weights, share_, part_sums_, compute, params, l2, grad);
+    return objective_from_parts(rows.size(), static_cast<double>(rows.size()), n_params, n_weights, share_, part_sums_,
+                                compute, params, l2, grad);
   }
 
  private:

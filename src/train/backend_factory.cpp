@@ -20,6 +20,15 @@ class HostInference final : public Engine {
   std::string name() const override { return "cpu (inference)"; }
 };
 
+// The request's CUDA options for this process: the full-batch parts it computes and, under MPI ranks, one GPU
+// per rank (the rank's place on its node, modulo the devices this process sees).
+CudaOptions rank_cuda_options(const BackendRequest& request, const CudaProbe& probe) {
+  CudaOptions options = request.cuda;
+  options.parts = ranks::part_share();  // all parts in a single process
+  if (ranks::size() > 1 && probe.device_count > 0) options.device = ranks::local_rank() % probe.device_count;
+  return options;
+}
+
 }  // namespace
 
 DeviceChoice resolve_device(Device requested, const CudaProbe& probe) {
@@ -86,13 +95,7 @@ MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const 
       made.engine = make_cpu_reference_full_batch_engine(train_images, train_labels, shape);
       break;
     case Device::kCuda: {
-      CudaOptions options = request.cuda;
-      options.parts = ranks::part_share();  // all parts in a single process
-      if (ranks::size() > 1 && probe.device_count > 0) {
-        // One GPU per rank: the rank's place on its node, modulo the devices this process sees.
-        options.device = ranks::local_rank() % probe.device_count;
-      }
-      made.engine = cuda.make_full_batch(train_images, train_labels, shape, options);
+      made.engine = cuda.make_full_batch(train_images, train_labels, shape, rank_cuda_options(request, probe));
       made.note = "logreg_cuda: training on " + made.engine->name();
       break;
     }
@@ -102,6 +105,18 @@ MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const 
       break;
   }
   return made;
+}
+
+FeaturePartsMaker make_cuda_feature_parts_maker(const BackendRequest& request, std::uint64_t max_dense_bytes,
+                                                const CudaEntryPoints& cuda) {
+  const CudaProbe probe = cuda.probe();
+  resolve_device(Device::kCuda, probe);  // ResourceError naming the probe's reason
+  const CudaOptions options = rank_cuda_options(request, probe);
+  const auto make = cuda.make_feature_parts;
+  return [options, max_dense_bytes, make](const FeatureMatrix& x, const std::vector<std::uint32_t>& y, LossHead head,
+                                          int num_classes, const FeatureFitTerms& terms) {
+    return make(x, y, head, num_classes, terms, options, max_dense_bytes);
+  };
 }
 
 std::unique_ptr<Engine> make_inference_engine() { return std::make_unique<HostInference>(); }

@@ -190,7 +190,9 @@ TEST_F(FeatureCli, StandardizeKeepsTheScalerAndEvalAndPredictApplyIt) {
 TEST_F(FeatureCli, RefusalsAndBadData) {
   const auto cuda = RunCli("train --device cuda --data " + Npz());
   EXPECT_EQ(cuda.exit_code, 2);
-  EXPECT_NE(cuda.err.find("--device cuda with --data FILE"), std::string::npos) << cuda.err;
+  EXPECT_NE(cuda.err.find("--device cuda trains feature files with --solver lbfgs (the full-batch objective on the "
+                          "device); --solver sgd with --data FILE"),
+            std::string::npos) << cuda.err;
   const auto metrics = RunCli("train --solver lbfgs --data " + Npz() + " --metrics " + dir_.file("m.csv"));
   EXPECT_EQ(metrics.exit_code, 2);
   EXPECT_NE(metrics.err.find("--metrics with --data FILE (an .npz or svmlight file): records SGD epochs"),

@@ -160,7 +160,9 @@ TEST_F(CudaObjectiveTest, EveryKernelPlanGivesTheSameBits) {
   ASSERT_EQ(cudaMemcpy(y.data(), labels.labels.data(), N, cudaMemcpyHostToDevice), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(p.data(), params.data(), p.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
   kernels::ObjectiveArgs args{};
-  args.pixels = pixels.data();
+  args.x = pixels.data();
+  args.element = FeatureDtype::kUint8;
+  args.weights = nullptr;
   args.labels = y.data();
   args.rows = nullptr;
   args.n = static_cast<int>(N);
