@@ -3,7 +3,7 @@
 byte-identical to the single-process run for N = 1..4 (uneven shards) and 9 (a rank with no rows), from IDX files
 (raw ones read in shares: each rank its rows, within a memory limit one process exceeds) and from .npz and
 svmlight files, on --device cpu, on --device reference (IDX files) and on --device cuda (CudaRanks: one device per
-rank; the emulated device in a LOGREG_CUDA=emulated build); SGD over ranks gives the same weights for N = 1..4
+rank, IDX and feature files; the emulated device in a LOGREG_CUDA=emulated build); SGD over ranks gives the same weights for N = 1..4
 (synchronous, a global batch) and reruns the same at a fixed N (local SGD, --average-every); only rank 0 prints and
 writes files, a rank that sees other data or is killed ends the whole run
 within seconds with a message naming the rank, and what does not run over ranks is refused.
@@ -219,6 +219,22 @@ class CudaRanks(Base):
     def test_rank_without_rows(self):
         # 9 ranks: the last computes no part (launches nothing) and still takes part in every exchange.
         self.assert_same_over_ranks(self.fit(100, 4), (9,))
+
+    def test_feature_files(self):
+        # An svmlight file (CSR rows, densified to float64 on upload) and a uint8 .npz: each rank uploads its parts'
+        # rows and computes their sums on its device; the same weights as one process.
+        for data, of in ((write_svmlight(os.path.join(self.tmp, "set.svm"), 200), npz_weights),
+                         (write_npz(os.path.join(self.tmp, "set.npz"), 200), weights)):
+            args = ["train", "--data", data, "--device", "cuda", "--solver", "lbfgs", "--max-iter", "5",
+                    "--eval-every", "0"]
+            want, single_out = self.single(args, of)
+            self.assertIn("rows on device", single_out)
+            for n in (2, 3):
+                path = os.path.join(self.tmp, f"ranks{n}.lrm")
+                r = mpirun(n, args + ["--save", path])
+                self.assertEqual(r.returncode, 0, f"{data}, {n} ranks: {r.stderr}")
+                self.assertEqual(of(path, self.tmp), want, f"{data}, {n} ranks: the weights differ from one process")
+                self.assertIn(f"on each of {n} MPI ranks", r.stdout)
 
     def test_streamed_rows_from_shares(self):
         # Raw files, each rank holding its parts' rows, on the device and streamed from pinned host memory; and
