@@ -115,18 +115,6 @@ FeaturePartsMaker DeviceMaker(std::uint64_t max_bytes = UINT64_MAX) {
   };
 }
 
-// max_j |x_j - ref_j| / max_j |ref_j|; infinite for a non-finite x.
-double RelativeMaxError(const std::vector<double>& ref, const std::vector<double>& x) {
-  double worst = 0.0;
-  double scale = 0.0;
-  for (std::size_t j = 0; j < ref.size(); ++j) {
-    if (!std::isfinite(x[j])) return INFINITY;
-    worst = std::max(worst, std::fabs(x[j] - ref[j]));
-    scale = std::max(scale, std::fabs(ref[j]));
-  }
-  return scale > 0.0 ? worst / scale : worst;
-}
-
 class CudaFeatureObjective : public test::GpuTest,
                              public ::testing::WithParamInterface<std::tuple<Rows, Terms>> {};
 
@@ -150,7 +138,7 @@ TEST_P(CudaFeatureObjective, MatchesTheReferenceAtThreePoints) {
     const double f_ref = ref(params.data(), l2, g_ref.data());
     const double f_dev = dev(params.data(), l2, g_dev.data());
     EXPECT_NEAR(f_dev, f_ref, 1e-9 * std::fabs(f_ref)) << "scale " << scale;
-    EXPECT_LE(RelativeMaxError(g_ref, g_dev), 1e-9) << "scale " << scale;
+    EXPECT_LE(test::RelativeMaxError(g_ref, g_dev), 1e-9) << "scale " << scale;
     EXPECT_GT(test::MaxAbs(g_ref), 1e-3) << "scale " << scale;  // a gradient worth comparing
     // A rerun gives the same bits (fixed row blocks, fixed orders).
     const double f_again = dev(params.data(), l2, g_again.data());
@@ -183,7 +171,7 @@ TEST_F(CudaFeatureParts, EveryLossHeadMatchesTheReference) {
     const double f_ref = ref(params.data(), 0.0, g_ref.data());
     const double f_dev = dev(params.data(), 0.0, g_dev.data());
     EXPECT_NEAR(f_dev, f_ref, 1e-9 * std::fabs(f_ref)) << loss_head_name(head);
-    EXPECT_LE(RelativeMaxError(g_ref, g_dev), 1e-9) << loss_head_name(head);
+    EXPECT_LE(test::RelativeMaxError(g_ref, g_dev), 1e-9) << loss_head_name(head);
   }
 }
 

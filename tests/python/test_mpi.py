@@ -141,6 +141,18 @@ class Base(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return of(path, self.tmp), r.stdout
 
+    def assert_same_weights_named(self, args, counts, of):
+        """Fits with `args` in one process, then under mpirun -np n for each n: the same weights (read by `of`), and
+        the run's lines name the ranks. Returns the single process's weights and output."""
+        want, single_out = self.single(args, of)
+        for n in counts:
+            path = os.path.join(self.tmp, f"ranks{n}.lrm")
+            r = mpirun(n, args + ["--save", path])
+            self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
+            self.assertEqual(of(path, self.tmp), want, f"{n} ranks: the weights differ from one process")
+            self.assertIn(f"on each of {n} MPI ranks", r.stdout)
+        return want, single_out
+
     def assert_same_over_ranks(self, args, counts):
         """Fits with `args` in one process, then under mpirun -np n for each n: the same weights, one output."""
         want, single_out = self.single(args)
@@ -227,14 +239,8 @@ class CudaRanks(Base):
                          (write_npz(os.path.join(self.tmp, "set.npz"), 200), weights)):
             args = ["train", "--data", data, "--device", "cuda", "--solver", "lbfgs", "--max-iter", "5",
                     "--eval-every", "0"]
-            want, single_out = self.single(args, of)
+            _, single_out = self.assert_same_weights_named(args, (2, 3), of)
             self.assertIn("rows on device", single_out)
-            for n in (2, 3):
-                path = os.path.join(self.tmp, f"ranks{n}.lrm")
-                r = mpirun(n, args + ["--save", path])
-                self.assertEqual(r.returncode, 0, f"{data}, {n} ranks: {r.stderr}")
-                self.assertEqual(of(path, self.tmp), want, f"{data}, {n} ranks: the weights differ from one process")
-                self.assertIn(f"on each of {n} MPI ranks", r.stdout)
 
     def test_streamed_rows_from_shares(self):
         # Raw files, each rank holding its parts' rows, on the device and streamed from pinned host memory; and
@@ -299,14 +305,8 @@ class FeatureFiles(Base):
 
     def test_svmlight_same_weights(self):
         args = self.fit(write_svmlight(os.path.join(self.tmp, "set.svm"), 600))
-        want, single_out = self.single(args, npz_weights)
+        want, _ = self.assert_same_weights_named(args, (2, 3), npz_weights)
         self.assertIn("coef_.npy", want)
-        for n in (2, 3):
-            path = os.path.join(self.tmp, f"ranks{n}.lrm")
-            r = mpirun(n, args + ["--save", path])
-            self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
-            self.assertEqual(npz_weights(path, self.tmp), want, f"{n} ranks: the weights differ from one process")
-            self.assertIn(f"on each of {n} MPI ranks", r.stdout)
 
     def test_svmlight_on_the_reference(self):
         # The reference's feature-file objective: the same 8 parts, each in row order, added in part order.
