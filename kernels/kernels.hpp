@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "logreg/feature_data.hpp"  // FeatureDtype: the objective's element types
 #include "logreg/maths/row_math.hpp"
 #include "logreg/maths/launch_sizes.hpp"
 #include "logreg/maths/step_bodies.hpp"
@@ -141,7 +142,7 @@ void persistent_epoch(const PersistentEpochArgs& a, std::size_t shared_bytes, cu
 // parts and their row blocks depend on n alone.
 // (The block counts and sizes are in launch_sizes.hpp, which plain C++ reads to count the device bytes.)
 
-// Where a block keeps its data: a tile of tile_rows rows (1..kObjectiveMaxTileRows) of pixels as doubles,
+// Where a block keeps its data: a tile of tile_rows rows (1..kObjectiveMaxTileRows) of elements as doubles,
 // W (w_shared) and the block's gradient (g_shared) in shared memory when they fit, else read from / added into
 // global memory. tile_rows == 0: the shape does not fit even one row (refused).
 struct ObjectivePlan {
@@ -156,8 +157,12 @@ struct ObjectivePlan {
 ObjectivePlan objective_plan(int classes, int dim, std::size_t shared_optin);
 
 struct ObjectiveArgs {
-  const std::uint8_t* pixels;  // (N, D) uint8 row-major, device or pinned host memory
+  const void* x;               // (N, D) row-major, device or pinned host memory, elements of `element`: uint8
+                               // (read as pixel_to_unit<double>, as the host reads IDX pixels and uint8 features),
+                               // float32 or float64
+  FeatureDtype element;
   const std::uint8_t* labels;  // (N) each < classes
+  const double* weights;       // (N) each row's weight a_i, multiplied into its loss and dz; nullptr: all 1
   const std::uint32_t* rows;   // (last_row - first_row) the rows at positions first_row.. of the objective's
                                // rows, each < N; nullptr: position i is row i - first_row
   int n;                       // rows of the whole objective (the parts are cut from them)
@@ -166,15 +171,16 @@ struct ObjectiveArgs {
   int dim;                     // D
   int classes;                 // C
   LossHead head;
-  double inv_n;                // 1/n: dz = inv_n * dloss/dz (objective_row)
+  double inv_n;                // 1/S (S = n, or the sum of the sample weights): dz = a_i inv_n dloss/dz
+                               // (objective_row)
   const double* params;        // (C*D + C) W (C, D) row-major, then b
   double* partials;            // (part_count * objective_blocks_per_part(n), C*D + C + 1) per block: its rows'
                                // data gradient, then their loss sum
 };
 
 // Enqueues one evaluation of parts [a.first_part, a.first_part + part_count): out (part_count, C*D + C + 1) =
-// for each part the data gradient sum_i dz_i x_iᵀ of its rows (dW then db, each already scaled by 1/n) and,
-// last, their loss sum (unscaled). plan.tile_rows > 0.
+// for each part the data gradient sum_i dz_i x_iᵀ of its rows (dW then db, each already scaled by a_i / S) and,
+// last, their weighted loss sum sum_i a_i loss_i (not divided by S). plan.tile_rows > 0.
 void objective_evaluate(const ObjectiveArgs& a, const ObjectivePlan& plan, int part_count, double* out,
                         cudaStream_t stream);
 

@@ -1,13 +1,16 @@
 // objective_rows_kernel + objective_combine_kernel: the L-BFGS objective's data term in double on the device,
-// some of its fixed row parts (maths/row_parts.hpp) in two launches. Each part's rows are cut into a fixed
+// some of its fixed row parts (maths/row_parts.hpp) in two launches, over rows of uint8 (IDX pixels, uint8
+// feature files), float32 or float64 elements, each row weighted or not. Each part's rows are cut into a fixed
 // number of row blocks, each summing the loss and the gradient of its own rows into its own slot; the second
 // kernel adds each part's slots in slot order into the part's sums (the parts are added on the host, in part
 // order, after the MPI ranks' exchange: part_sums.hpp). The per-row loss and dz are
-// objective_row (maths/objective_math.hpp), the pixels pixel_to_unit<double>, as in the CPU reference.
+// objective_row (maths/objective_math.hpp) scaled by the row's weight, the uint8 elements pixel_to_unit<double>,
+// as in the CPU reference.
 // Not here: the penalty (added on the host by add_weight_penalty, as every backend does), the host side
 // (src/cuda/device_objective.cu).
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "epoch_parts.cuh"
 #include "kernel_launch.cuh"
@@ -44,30 +47,40 @@ __device__ inline std::size_t tile_row(const ObjectiveArgs& a, int i) {
 }
 
 // words[r] = pixels 4t .. 4t+3 of row first + r of the rows, for the rows of the tile [first, min(first + R,
-// last)); D a multiple of 4 (so every row starts on a 4-byte boundary) and 4t < D.
+// last)); uint8 rows only, D a multiple of 4 (so every row starts on a 4-byte boundary) and 4t < D.
 __device__ inline void load_tile_words(const ObjectiveArgs& a, int first, int last, int R, int t,
                                        std::uint32_t* words) {
   for (int r = 0; r < kObjectiveMaxTileRows; ++r) {
     if (r < R && first + r < last) {
-      const std::uint8_t* px = a.pixels + tile_row(a, first + r) * static_cast<std::size_t>(a.dim);
+      const std::uint8_t* px = static_cast<const std::uint8_t*>(a.x) + tile_row(a, first + r) * static_cast<std::size_t>(a.dim);
       words[r] = reinterpret_cast<const std::uint32_t*>(px)[t];
     }
   }
 }
 
-// One block of kObjectiveThreads threads over its rows, a tile of up to plan.tile_rows rows at a time:
-//   1. the tile's pixels as doubles in shared memory (each uint8 read once, through a 256-entry table of
-//      pixel_to_unit<double>); for D <= 1024, a multiple of 4, each thread's 4-byte words of the next tile
-//      are loaded into registers while this tile computes, so the set's latency is hidden;
+// A row's element as the model reads it: uint8 through the 256-entry table of pixel_to_unit<double>, floats as
+// stored (float32 widened exactly).
+__device__ inline double unit_value(const double* lut, std::uint8_t v) { return lut[v]; }
+__device__ inline double unit_value(const double*, float v) { return static_cast<double>(v); }
+__device__ inline double unit_value(const double*, double v) { return v; }
+
+// One block of kObjectiveThreads threads over its rows (elements of type T), a tile of up to plan.tile_rows rows
+// at a time:
+//   1. the tile's elements as doubles in shared memory (each read once; uint8 through a 256-entry table of
+//      pixel_to_unit<double>); for uint8 rows with D <= 1024, a multiple of 4, each thread's 4-byte words of the
+//      next tile are loaded into registers while this tile computes, so the set's latency is hidden;
 //   2. logits z = W x + b: each warp a micro-tile of 2 rows x 5 classes, lanes striding the pixels, then a
 //      fixed butterfly over the lanes;
-//   3. per row objective_row: loss and dz = (1/n) dloss/dz; the block's loss added in row order by thread 0;
+//   3. per row objective_row: loss and dz = (a_i / S) dloss/dz, a_i the row's weight (1 without weights); the
+//      block's a_i loss added in row order by thread 0;
 //   4. the gradient g[c][d] += dz[r][c] x[r][d] over the tile's rows in order: thread t owns pixels t, t + T,
 //      ... for every class (and the bias of class t), so each g element has one owner and one order.
 // g lives in shared memory when the plan says so (copied into the slot at the end), else in the slot itself.
 // Every thread reaches every barrier: no early return.
+template <class T>
 __global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(ObjectiveArgs a, ObjectivePlan plan) {
   LOGREG_DYNAMIC_SHARED(double, smem);
+  const T* rows_x = static_cast<const T*>(a.x);
   const int t = static_cast<int>(threadIdx.x);
   const int C = a.classes;
   const int D = a.dim;
@@ -99,7 +112,7 @@ __global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(Ob
   double loss = 0.0;  // thread 0's: the block's loss sum
   // Rows of 4-byte words that one pass of the threads covers (D <= 1024 pixels, D a multiple of 4): thread t
   // loads pixels 4t .. 4t+3 of each row of the next tile into registers while the current tile computes.
-  const bool prefetch = D % 4 == 0 && D <= 4 * kObjectiveThreads;
+  const bool prefetch = std::is_same<T, std::uint8_t>::value && D % 4 == 0 && D <= 4 * kObjectiveThreads;
   const bool loads_words = prefetch && t < D / 4;
   std::uint32_t words[kObjectiveMaxTileRows] = {};
   if (loads_words) load_tile_words(a, r0, r1, R, t, words);
@@ -107,8 +120,8 @@ __global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(Ob
 
   for (int i0 = r0; i0 < r1; i0 += R) {
     const int nt = r1 - i0 < R ? r1 - i0 : R;
-    // 1. The tile's pixels: from the words loaded during the previous tile (then the next tile's words are
-    //    requested), or, for other shapes, from the set now.
+    // 1. The tile's elements: from the words loaded during the previous tile (then the next tile's words are
+    //    requested), or, for other shapes and element types, from the set now.
     if (loads_words) {
       for (int r = 0; r < kObjectiveMaxTileRows; ++r) {
         if (r < nt) {
@@ -118,8 +131,8 @@ __global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(Ob
       if (i0 + R < r1) load_tile_words(a, i0 + R, r1, R, t, words);
     } else if (!prefetch) {
       for (int r = 0; r < nt; ++r) {
-        const std::uint8_t* px = a.pixels + tile_row(a, i0 + r) * static_cast<std::size_t>(D);
-        for (int d = t; d < D; d += kObjectiveThreads) xs[r * D + d] = lut[px[d]];
+        const T* px = rows_x + tile_row(a, i0 + r) * static_cast<std::size_t>(D);
+        for (int d = t; d < D; d += kObjectiveThreads) xs[r * D + d] = unit_value(lut, px[d]);
       }
     }
     __syncthreads();
@@ -159,11 +172,13 @@ __global__ void __launch_bounds__(kObjectiveThreads, 1) objective_rows_kernel(Ob
     }
     __syncthreads();
 
-    // 3. The rows' loss and dz, one thread per row; the loss in row order.
+    // 3. The rows' loss and dz, one thread per row, each scaled by the row's weight; the loss in row order.
     if (t < nt) {
-      const double row_loss =
-          objective_row<double>(a.head, zs + t * C, C, a.labels[tile_row(a, i0 + t)], a.inv_n, dzs + t * C);
-      zs[t * C] = row_loss;  // the logits are no longer needed
+      const std::size_t row = tile_row(a, i0 + t);
+      const double weight = a.weights != nullptr ? a.weights[row] : 1.0;
+      const double scale = a.weights != nullptr ? weight * a.inv_n : a.inv_n;
+      const double row_loss = objective_row<double>(a.head, zs + t * C, C, a.labels[row], scale, dzs + t * C);
+      zs[t * C] = a.weights != nullptr ? weight * row_loss : row_loss;  // the logits are no longer needed
     }
     __syncthreads();
     if (t == 0) {
@@ -221,6 +236,16 @@ __global__ void objective_combine_kernel(int entries,
   out[i] = s;
 }
 
+// Enqueues objective_rows_kernel<T> over part_count parts of per_part row blocks.
+template <class T>
+void launch_rows(const ObjectiveArgs& a, const ObjectivePlan& plan, int part_count, int per_part, cudaStream_t stream) {
+  CUDA_CHECK(cudaFuncSetAttribute(objective_rows_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                  static_cast<int>(plan.shared_bytes)));
+  const LaunchShape rows_shape{static_cast<unsigned>(part_count * per_part), static_cast<unsigned>(kObjectiveThreads),
+                               plan.shared_bytes, kObjectiveThreads};
+  launch_kernel("objective_rows_kernel", objective_rows_kernel<T>, rows_shape, stream, a, plan);
+}
+
 // Shared bytes of one block for this plan.
 std::size_t plan_bytes(int tile_rows, bool w_shared, bool g_shared, int classes, int dim) {
   const std::size_t C = static_cast<std::size_t>(classes);
@@ -255,11 +280,11 @@ void objective_evaluate(const ObjectiveArgs& a, const ObjectivePlan& plan, int p
                         cudaStream_t stream) {
   if (a.n <= 0 || part_count <= 0 || plan.tile_rows <= 0) return;
   const int per_part = objective_blocks_per_part(static_cast<std::size_t>(a.n));
-  CUDA_CHECK(cudaFuncSetAttribute(objective_rows_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(plan.shared_bytes)));
-  const LaunchShape rows_shape{static_cast<unsigned>(part_count * per_part), static_cast<unsigned>(kObjectiveThreads),
-                               plan.shared_bytes, kObjectiveThreads};
-  launch_kernel("objective_rows_kernel", objective_rows_kernel, rows_shape, stream, a, plan);
+  switch (a.element) {
+    case FeatureDtype::kUint8: launch_rows<std::uint8_t>(a, plan, part_count, per_part, stream); break;
+    case FeatureDtype::kFloat32: launch_rows<float>(a, plan, part_count, per_part, stream); break;
+    case FeatureDtype::kFloat64: launch_rows<double>(a, plan, part_count, per_part, stream); break;
+  }
   const int entries = a.classes * a.dim + a.classes + 1;
   launch_kernel("objective_combine_kernel", objective_combine_kernel,
                 elementwise_shape(static_cast<std::size_t>(entries) * static_cast<std::size_t>(part_count)), stream,

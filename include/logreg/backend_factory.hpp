@@ -3,6 +3,7 @@
 // over in). The CLI and tests go through here; nothing else decides what runs where.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "logreg/cuda_backend.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/engine.hpp"
+#include "logreg/feature_model.hpp"
 #include "logreg/model.hpp"
 #include "logreg/name_table.hpp"
 #include "logreg/maths/sgd_math.hpp"
@@ -39,6 +41,9 @@ struct CudaEntryPoints {
                                                       const CudaOptions&) = make_cuda_full_batch_engine;
   std::unique_ptr<TrainerBackend> (*make_feature)(const FeatureRows&, const Model&, const CudaOptions&) =
       make_cuda_feature_backend;
+  std::unique_ptr<FeaturePartSums> (*make_feature_parts)(const FeatureMatrix&, const std::vector<std::uint32_t>&,
+                                                         LossHead, int, const FeatureFitTerms&, const CudaOptions&,
+                                                         std::uint64_t) = make_cuda_feature_part_sums;
 };
 
 // What a requested device resolves to: kCpu, kCuda or kReference, and for `auto` a line for stderr saying
@@ -89,6 +94,13 @@ struct MadeFullBatchEngine {
 MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const ImageSet& train_images,
                                            const LabelSet& train_labels, const Model& shape,
                                            const CudaEntryPoints& cuda = {});
+
+// The maker of a feature file's full-batch objective on --device cuda (FeatureObjective's device part sums): the
+// probe (ResourceError without a usable device) and, under MPI ranks, one GPU per rank as make_full_batch_engine
+// picks it; request.cuda's other options as given. Each objective it makes uploads its own rows; CSR rows are
+// densified within max_dense_bytes (--max-bytes).
+FeaturePartsMaker make_cuda_feature_parts_maker(const BackendRequest& request, std::uint64_t max_dense_bytes,
+                                                const CudaEntryPoints& cuda = {});
 
 // The engine of `eval` and `predict`, which hold a model and no training set: the host's inference (Engine's
 // logits and accuracy_percent), on the CPU. Never loads the CUDA module.

@@ -1,15 +1,17 @@
-// The CUDA engines' public face: probing for a usable device and creating the SGD backend or the full-batch
-// engine.
+// The CUDA engines' public face: probing for a usable device and creating the SGD backend, the full-batch
+// engine, or the part sums of a feature file's full-batch objective.
 // Everything CUDA-specific (RAII types, kernels, cuBLAS) stays behind this header in src/cuda/.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "logreg/backend.hpp"
 #include "logreg/engine.hpp"
+#include "logreg/feature_model.hpp"
 #include "logreg/name_table.hpp"
 #include "logreg/maths/sgd_math.hpp"
 #include "logreg/part_sums.hpp"
@@ -124,5 +126,16 @@ std::unique_ptr<TrainerBackend> make_cuda_feature_backend(const FeatureRows& row
 std::unique_ptr<FullBatchEngine> make_cuda_full_batch_engine(const ImageSet& train_images,
                                                              const LabelSet& train_labels, const Model& shape,
                                                              const CudaOptions& options = {});
+
+// The part sums of a feature file's full-batch objective (FeaturePartSums, feature_model.hpp) in double on the
+// device (src/cuda/cuda_feature_parts.cu, the kernel of the IDX full-batch engine): dense rows read as stored
+// (uint8 as pixel_to_unit<double>, float32, float64), CSR rows densified to float64 when uploaded (UsageError
+// when their dense form takes more than max_dense_bytes, the --max-bytes limit), each row's weight of `terms`
+// multiplied into its loss and gradient. The rows of the parts a call asks for are uploaded on its first call and
+// kept there (a rank's share under MPI); the set must fit in the device's free memory (ResourceError naming the
+// bytes otherwise: no streamed path for feature rows). Of `options` it reads device. x, y and terms outlive it.
+std::unique_ptr<FeaturePartSums> make_cuda_feature_part_sums(const FeatureMatrix& x, const std::vector<std::uint32_t>& y,
+                                                             LossHead head, int num_classes, const FeatureFitTerms& terms,
+                                                             const CudaOptions& options, std::uint64_t max_dense_bytes);
 
 }  // namespace logreg

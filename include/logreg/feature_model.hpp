@@ -2,11 +2,13 @@
 // full-batch objective of the L-BFGS and Newton-CG solvers (maths/objective_math.hpp, scikit-learn's, with its
 // sample and class weights and with or without intercept) and its Hessian-vector product. Not here: inference
 // (the logits and the evaluation report of feature rows are evaluation.hpp's, as for IDX images), the IDX
-// image path (backend.hpp, engine.hpp).
+// image path (backend.hpp, engine.hpp), the CUDA device's part sums (behind FeaturePartSums, cuda_backend.hpp).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "logreg/engine.hpp"
@@ -24,6 +26,25 @@ struct FeatureFitTerms {
   bool intercept = true;            // false: no bias parameters (fixed at 0)
 };
 
+// The data term of the objective computed elsewhere, part by part (the CUDA module's double objective on the
+// device: make_cuda_feature_part_sums, cuda_backend.hpp), over the rows, labels and weights it was made from.
+class FeaturePartSums {
+ public:
+  virtual ~FeaturePartSums() = default;
+  // What computes them, for the run's lines.
+  virtual std::string name() const = 0;
+  // sums ((last - first), C*D + C + 1) at params (C*D + C: W (C, D) row-major, then b, 0 without an intercept):
+  // for each of parts [first, last) of the rows' full_batch_parts(n) fixed parts (maths/row_parts.hpp), its rows'
+  // data gradient sum_i (a_i / S) dloss_i/dparams and then their loss sum sum_i a_i loss_i.
+  virtual void part_sums(int first, int last, const double* params, double* sums) = 0;
+};
+
+// Makes the part sums over x's rows (labels y < num_classes, the weights and total of terms); the matrix, the
+// labels and terms outlive what it makes.
+using FeaturePartsMaker = std::function<std::unique_ptr<FeaturePartSums>(
+    const FeatureMatrix& x, const std::vector<std::uint32_t>& y, LossHead head, int num_classes,
+    const FeatureFitTerms& terms)>;
+
 // f and df/dparams over every row of `x` (labels y, class indices < num_classes), in double:
 //   f = sum_i a_i loss_i / S + ||W||^2 l2 / 2   (a_i, S of FeatureFitTerms; a_i = 1, S = n by default).
 // parts = 1 is the reference (--device reference: plain loops over each row's nonzeros, the rows in the fixed
@@ -31,10 +52,13 @@ struct FeatureFitTerms {
 // the fused pass of the fast CPU backend (cpu/full_batch_objective.hpp) in its fixed row parts on `team`,
 // bit-identical at any thread count. On both, under MPI ranks each rank runs its share of the parts and every
 // part's sums are exchanged (ranks.hpp, part_sums.hpp), so the result is also the same at any rank count.
+// With a `device` maker (--device cuda) the parts' sums come from what it makes (parts and team are not used),
+// and are added here in part order, after the same exchange; no Hessian-vector product there (UsageError).
 class FeatureObjective {
  public:
   FeatureObjective(const FeatureMatrix& x, const std::vector<std::uint32_t>& y, LossHead head, int num_classes,
-                   int parts, cpu::ThreadTeam* team, FeatureFitTerms terms = {});
+                   int parts, cpu::ThreadTeam* team, FeatureFitTerms terms = {},
+                   const FeaturePartsMaker& device = {});
   ~FeatureObjective();
   FeatureObjective(const FeatureObjective&) = delete;
   FeatureObjective& operator=(const FeatureObjective&) = delete;
@@ -50,6 +74,8 @@ class FeatureObjective {
   }
   // S: the sum of the sample weights (n without them).
   double weight_total() const { return terms_.weight_total; }
+  // The device's name when a device computes the parts, else "".
+  std::string device_name() const { return device_ ? device_->name() : std::string(); }
 
  private:
   struct Fused;  // the cpu device's rows and FullBatchObjective
@@ -63,7 +89,9 @@ class FeatureObjective {
   LossHead head_;
   int C_;
   FeatureFitTerms terms_;
-  std::unique_ptr<Fused> fused_;  // null: the reference
+  std::unique_ptr<Fused> fused_;  // null: the reference or the device
+  std::unique_ptr<FeaturePartSums> device_;  // null: the host computes the parts
+  std::vector<double> device_sums_;          // (parts, C*D + C + 1) every part's sums from the device
   std::vector<double> full_params_, full_v_, full_grad_;  // (C*D + C) when there is no intercept
 };
 

@@ -49,17 +49,18 @@ void sum_row_parts(std::size_t n, std::size_t stride, std::size_t count, const P
 }
 
 // The objective (maths/objective_math.hpp) over n rows from its parts: each part's sums are (n_params + 1)
-// doubles, its rows' data gradient (already scaled by 1/n) and then their loss sum (unscaled). grad (n_params)
-// receives the gradient, the penalty on the n_weights weights included; returns f.
+// doubles, its rows' data gradient (already scaled by 1/total) and then their loss sum (not divided by total);
+// total is n, or the sum of the sample weights of a weighted fit (whose rows' losses the parts weight). grad
+// (n_params) receives the gradient, the penalty on the n_weights weights included; returns f.
 template <typename ComputeParts>
-double objective_from_parts(std::size_t n, std::size_t n_params, std::size_t n_weights, const PartShare& share,
-                            std::vector<double>& sums, ComputeParts&& compute, const double* params, double l2,
-                            double* grad) {
-  std::vector<double> total(n_params + 1);
-  sum_row_parts(n, n_params + 1, n_params + 1, share, sums, compute, total.data());
-  for (std::size_t j = 0; j < n_params; ++j) grad[j] = total[j];
+double objective_from_parts(std::size_t n, double total, std::size_t n_params, std::size_t n_weights,
+                            const PartShare& share, std::vector<double>& sums, ComputeParts&& compute,
+                            const double* params, double l2, double* grad) {
+  std::vector<double> summed(n_params + 1);
+  sum_row_parts(n, n_params + 1, n_params + 1, share, sums, compute, summed.data());
+  for (std::size_t j = 0; j < n_params; ++j) grad[j] = summed[j];
   const double penalty = add_weight_penalty(params, grad, n_weights, l2);
-  return total[n_params] * (1.0 / static_cast<double>(n)) + penalty;
+  return summed[n_params] * (1.0 / total) + penalty;
 }
 
 // The Hessian-vector product from its parts: each part's sums are its rows' (n_params) share of H v; hv

@@ -40,9 +40,9 @@ std::string features_number(const char* fmt, double v) {
 
 void refuse_unsupported_feature_options(const RunSettings& o) {
   const std::string why = " with --data FILE (an .npz or svmlight file): ";
-  if (o.device == Device::kCuda && is_full_batch(o.solver)) {
-    throw UsageError("--device cuda" + why + "--solver " + solver_name(o.solver) +
-                     " trains on --device cpu or reference in this version (--solver sgd trains on CUDA)");
+  if (o.device == Device::kCuda && o.residency == Residency::kStream) {
+    throw UsageError("--residency stream" + why + "--device cuda keeps a feature file's rows on the device (only IDX "
+                     "sets are streamed)");
   }
   for (const char* flag : {"--resume", "--init", "--val-split", "--limit-train"}) {
     if (o.is_given(flag)) throw UsageError(std::string(flag) + why + "not supported yet");
@@ -151,13 +151,22 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   const std::size_t D = d.train_x.cols;
   const int C = static_cast<int>(d.classes.size());
   const bool reference = o.device == Device::kReference;
-  const std::string backend =
-      std::string(reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)") +
-      (ranks::size() > 1 ? " on each of " + std::to_string(ranks::size()) + " MPI ranks" : "");
+  const bool cuda = o.device == Device::kCuda;  // --device auto fits feature files on the CPU
   const int parts = reference ? 1 : 8;
-  cpu::ThreadTeam* team = reference ? nullptr : &cpu::shared_thread_team();
+  cpu::ThreadTeam* team = reference || cuda ? nullptr : &cpu::shared_thread_team();
+  FeaturePartsMaker device;  // empty: the parts on the host
+  if (cuda) {
+    BackendRequest request;
+    request.device = Device::kCuda;
+    request.cuda.residency = o.residency;
+    device = make_cuda_feature_parts_maker(request, cli_idx_limits().max_bytes);
+  }
   FeatureObjective objective(d.train_x, d.train_y, o.loss, C, parts, team,
-                             fit_terms_of(sample_weights, class_weights, d.train_y, !o.no_intercept, path));
+                             fit_terms_of(sample_weights, class_weights, d.train_y, !o.no_intercept, path), device);
+  const std::string backend =
+      (cuda ? objective.device_name()
+            : std::string(reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)")) +
+      (ranks::size() > 1 ? " on each of " + std::to_string(ranks::size()) + " MPI ranks" : "");
   const std::vector<double> cs = c_values_of(o);
 
   RunFacts facts;
@@ -198,14 +207,15 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   base.tol = o.tol;
   base.max_iter = o.max_iter;
   base.memory = o.lbfgs_memory;
-  base.dense_rows = d.train_x.dense_rows();
+  base.dense_rows = cuda ? 0.0 : d.train_x.dense_rows();  // the corrections of lbfgs_memory's rule for each engine
   FeatureTrainOutcome outcome;
   const std::unique_ptr<Engine> inference = make_inference_engine();  // the accuracies and the report
   double c_value = cs.front();
   std::vector<double> start = params_of(shape);
   start.resize(objective.parameter_count());
   if (o.cv > 0) {  // C chosen on folds; the refit starts from the folds' mean solution at it
-    const CvResult cv = cross_validate_features(o, d, cs, shape, {sample_weights, class_weights, parts, team}, stop_requested);
+    const CvResult cv =
+        cross_validate_features(o, d, cs, shape, {sample_weights, class_weights, parts, team, device}, stop_requested);
     if (cv.stopped) {
       outcome.stopped = outcome.stopped_in_cv = true;
       return outcome;

@@ -9,6 +9,7 @@
 #include "run_settings.hpp"
 #include "logreg/cross_validation.hpp"
 #include "logreg/feature_data.hpp"
+#include "logreg/feature_model.hpp"
 #include "logreg/model.hpp"
 #include "logreg/thread_team.hpp"
 
@@ -22,6 +23,7 @@ struct CvObjectiveTerms {
   const std::vector<double>& class_weights;
   int parts;
   cpu::ThreadTeam* team;
+  const FeaturePartsMaker& device;  // set: each fold's objective on the CUDA device (its own rows uploaded)
 };
 
 // The path over `cs` on --cv stratified folds of d's training rows, each fit from `shape`'s parameters (zeros;

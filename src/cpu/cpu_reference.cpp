@@ -310,7 +310,7 @@ double reference_full_batch_objective(const ImageSet& images, const LabelSet& la
   };
   std::vector<double> part_sums;
   return objective_from_parts(
-      rows.size(), n_params, n_weights, share, part_sums,
+      rows.size(), static_cast<double>(rows.size()), n_params, n_weights, share, part_sums,
       [&](int first, int last, double* sums) { for_rows_of_parts(rows.size(), first, last, n_params + 1, sums, row_into); },
       params, l2, grad);
 }

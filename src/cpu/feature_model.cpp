@@ -2,7 +2,8 @@
 // double loops over the rows' fixed parts, each in row order (dense rows converted once into a row buffer, CSR
 // rows over their nonzeros), the parts added in part order;
 // on the cpu device, the fast CPU backend's fused pass (cpu/full_batch_objective.hpp) over the rows in their
-// stored layout. The per-row loss and gradient are objective_row (objective_math.hpp), as for every backend.
+// stored layout; on the cuda device, the parts' sums of a FeaturePartSums (the CUDA module's), added here. The
+// per-row loss and gradient are objective_row (objective_math.hpp), as for every backend.
 // Their logits and evaluation: evaluation.cpp.
 #include "logreg/feature_model.hpp"
 
@@ -115,13 +116,18 @@ struct FeatureObjective::Fused {
 };
 
 FeatureObjective::FeatureObjective(const FeatureMatrix& x, const std::vector<std::uint32_t>& y, LossHead head,
-                                   int num_classes, int parts, cpu::ThreadTeam* team, FeatureFitTerms terms)
+                                   int num_classes, int parts, cpu::ThreadTeam* team, FeatureFitTerms terms,
+                                   const FeaturePartsMaker& device)
     : x_(x), y_(y), head_(head), C_(num_classes), terms_(std::move(terms)) {
   if (x.rows == 0 || y.size() != x.rows) throw std::invalid_argument("FeatureObjective: rows and labels disagree");
   if (!terms_.row_weights.empty() && terms_.row_weights.size() != x.rows) {
     throw std::invalid_argument("FeatureObjective: one weight per row");
   }
   if (terms_.weight_total <= 0.0) terms_.weight_total = static_cast<double>(x.rows);
+  if (device) {
+    device_ = device(x_, y_, head_, C_, terms_);
+    return;
+  }
   if (parts <= 1 || team == nullptr) return;
   if (x.rows > static_cast<std::size_t>(INT32_MAX) || C_ > 256) {
     throw UsageError("--device cpu: the fused objective takes at most 2^31 - 1 rows and 256 classes");
@@ -179,9 +185,19 @@ double FeatureObjective::operator()(const double* params, double l2, double* gra
     full_grad_.resize(x_.cols * static_cast<std::size_t>(C_) + static_cast<std::size_t>(C_));
     g = full_grad_.data();
   }
-  const double f = fused_ ? fused_->objective.evaluate_rows(fused_->rows, x_.rows, full, l2, g, head_, C_,
-                                                            static_cast<int>(x_.cols), fused_->simd, *fused_->team)
-                          : reference(full, l2, g);
+  double f = 0.0;
+  if (device_) {
+    const std::size_t n_weights = x_.cols * static_cast<std::size_t>(C_);
+    f = objective_from_parts(
+        x_.rows, terms_.weight_total, n_weights + static_cast<std::size_t>(C_), n_weights, ranks::part_share(),
+        device_sums_, [&](int first, int last, double* sums) { device_->part_sums(first, last, full, sums); }, full,
+        l2, g);
+  } else if (fused_) {
+    f = fused_->objective.evaluate_rows(fused_->rows, x_.rows, full, l2, g, head_, C_, static_cast<int>(x_.cols),
+                                        fused_->simd, *fused_->team);
+  } else {
+    f = reference(full, l2, g);
+  }
   if (!terms_.intercept) std::copy(g, g + parameter_count(), grad);  // the bias's gradient dropped
   return f;
 }
@@ -190,6 +206,10 @@ void FeatureObjective::hessian_vector(const double* params, double l2, const dou
   if (head_ != LossHead::kSoftmax) {
     throw UsageError(std::string("--solver newton-cg needs the Hessian of --loss softmax; --loss ") +
                      loss_head_name(head_) + " has none here (use --solver lbfgs)");
+  }
+  if (device_) {
+    throw UsageError("--solver newton-cg: the Hessian-vector product of a feature file's objective runs on --device "
+                     "cpu or reference, not on " + device_->name() + " (use --solver lbfgs)");
   }
   const double* full = with_bias(params, full_params_);
   const double* fv = with_bias(v, full_v_);

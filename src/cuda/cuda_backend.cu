@@ -210,7 +210,8 @@ class CudaFullBatch final : public FullBatchEngine {
       objective_.part_sums(train_images_, train_labels_, resident ? pixels_.data() : nullptr,
                            resident ? labels_.data() : nullptr, rows, first, last, params, head_, stream_.get(), sums);
     };
-    return objective_from_parts(rows.size(), n_params, n_weights, share_, part_sums_, compute, params, l2, grad);
+    return objective_from_parts(rows.size(), static_cast<double>(rows.size()), n_params, n_weights, share_, part_sums_,
+                                compute, params, l2, grad);
   }
 
  private:

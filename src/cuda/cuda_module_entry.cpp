@@ -1,5 +1,6 @@
 // The entry points of the CUDA run-time module (cuda_module.hpp): the only symbols the module exports. They
-// call the module's own probe_cuda, make_cuda_backend, make_cuda_full_batch_engine and make_cuda_feature_backend; an exception does not
+// call the module's own probe_cuda, make_cuda_backend, make_cuda_full_batch_engine, make_cuda_feature_backend and
+// make_cuda_feature_part_sums; an exception does not
 // cross the boundary as such but as its exit code and message, which the loader throws again as the same kind
 // of logreg::Error.
 #include <exception>
@@ -59,6 +60,17 @@ __attribute__((visibility("default"))) logreg::TrainerBackend* logreg_cuda_modul
     std::string* error) {
   return reported([&] { return logreg::make_cuda_feature_backend(*rows, *initial, *options).release(); }, exit_code,
                   error);
+}
+
+__attribute__((visibility("default"))) logreg::FeaturePartSums* logreg_cuda_module_make_feature_parts(
+    const logreg::FeatureMatrix* x, const std::vector<std::uint32_t>* y, logreg::LossHead head, int num_classes,
+    const logreg::FeatureFitTerms* terms, const logreg::CudaOptions* options, std::uint64_t max_dense_bytes,
+    int* exit_code, std::string* error) {
+  return reported(
+      [&] {
+        return logreg::make_cuda_feature_part_sums(*x, *y, head, num_classes, *terms, *options, max_dense_bytes).release();
+      },
+      exit_code, error);
 }
 
 }  // extern "C"

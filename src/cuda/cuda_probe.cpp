@@ -9,6 +9,7 @@
 #include "cuda_probe.hpp"
 #include "kernels.hpp"
 #include "logreg/cuda_backend.hpp"
+#include "logreg/errors.hpp"
 
 namespace logreg {
 namespace cuda {
@@ -28,6 +29,20 @@ std::string describe_probe_failure(const char* what, cudaError_t err) {
 std::string compute_capability(const cudaDeviceProp& prop) {
   return std::to_string(prop.major) + "." + std::to_string(prop.minor);
 }
+
+cudaDeviceProp select_device(const CudaOptions& options) {
+  const CudaProbe probe = probe_cuda();
+  if (!probe.usable) throw ResourceError("CUDA backend unavailable: " + probe.reason);
+  if (options.device < 0 || options.device >= probe.device_count) {
+    throw ResourceError("CUDA device " + std::to_string(options.device) + " does not exist (" +
+                        std::to_string(probe.device_count) + " found)");
+  }
+  CUDA_CHECK(cudaSetDevice(options.device));
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
+  return prop;
+}
+
 
 }  // namespace cuda
 

@@ -65,17 +65,13 @@ void DeviceObjective::set_rows(const ImageSet& images, const LabelSet& labels, b
   uploaded_streamed_ = streamed;
 }
 
-void DeviceObjective::part_sums(const ImageSet& images, const LabelSet& labels, const std::uint8_t* device_pixels,
-                                const std::uint8_t* device_labels, const std::vector<std::uint32_t>& rows,
-                                int first_part, int last_part, const double* params, LossHead head,
-                                cudaStream_t stream, double* sums) {
-  NvtxRange range("full_batch_objective");
-  const std::size_t n = rows.size();
+PartRows DeviceObjective::part_rows(std::size_t n, int first_part, int last_part) const {
   if (n == 0 || n > static_cast<std::size_t>(INT_MAX)) {
     throw UsageError("full_batch_objective: needs 1 to 2^31 - 1 rows, got " + std::to_string(n));
   }
   if (plan_.tile_rows == 0) {
-    throw UsageError("full_batch_objective: " + std::to_string(dim_) + " pixels x " + std::to_string(classes_) +
+    throw UsageError("full_batch_objective: " + std::to_string(dim_) + " features (pixels) x " +
+                     std::to_string(classes_) +
                      " classes do not fit the device's shared memory for one row of the double objective");
   }
   const int parts = full_batch_parts(n);
@@ -83,13 +79,38 @@ void DeviceObjective::part_sums(const ImageSet& images, const LabelSet& labels, 
     throw UsageError("full_batch_objective: parts [" + std::to_string(first_part) + ", " + std::to_string(last_part) +
                      ") of " + std::to_string(parts));
   }
-  const int part_count = last_part - first_part;
   const int ni = static_cast<int>(n);
-  const std::size_t first = static_cast<std::size_t>(part_start(ni, first_part, parts));
-  const std::size_t last = static_cast<std::size_t>(part_start(ni, last_part, parts));
+  return PartRows{static_cast<std::size_t>(part_start(ni, first_part, parts)),
+                  static_cast<std::size_t>(part_start(ni, last_part, parts))};
+}
+
+void DeviceObjective::part_sums(const ImageSet& images, const LabelSet& labels, const std::uint8_t* device_pixels,
+                                const std::uint8_t* device_labels, const std::vector<std::uint32_t>& rows,
+                                int first_part, int last_part, const double* params, LossHead head,
+                                cudaStream_t stream, double* sums) {
+  NvtxRange range("full_batch_objective");
+  const std::size_t n = rows.size();
+  const PartRows span = part_rows(n, first_part, last_part);
   const bool streamed = device_pixels == nullptr;
-  set_rows(images, labels, streamed, rows, first, last, stream);
+  set_rows(images, labels, streamed, rows, span.first, span.last, stream);
+  kernels::ObjectiveArgs args{};
+  args.x = streamed ? streamed_pixels_.data() : device_pixels;
+  args.element = FeatureDtype::kUint8;
+  args.labels = streamed ? streamed_labels_.data() : device_labels;
+  args.weights = nullptr;
+  args.rows = streamed ? nullptr : rows_.data();
+  args.n = static_cast<int>(n);
+  args.first_part = first_part;
+  args.first_row = static_cast<int>(span.first);
+  args.head = head;
+  args.inv_n = 1.0 / static_cast<double>(n);
+  evaluate(args, last_part - first_part, params, stream, sums);
+}
+
+void DeviceObjective::evaluate(kernels::ObjectiveArgs args, int part_count, const double* params, cudaStream_t stream,
+                               double* sums) {
   if (part_count == 0) return;
+  const std::size_t n = static_cast<std::size_t>(args.n);
   const std::size_t P = parameter_count(classes_, dim_);
   const std::size_t outs = static_cast<std::size_t>(part_count) * (P + 1);
   if (params_.size() != P) {
@@ -109,17 +130,8 @@ void DeviceObjective::part_sums(const ImageSet& images, const LabelSet& labels, 
   std::memcpy(params_host_.data(), params, P * sizeof(double));
   CUDA_CHECK(cudaMemcpyAsync(params_.data(), params_host_.data(), P * sizeof(double), cudaMemcpyHostToDevice, stream));
   // 2. Each part's row blocks into their slots, then each part's slots in order.
-  kernels::ObjectiveArgs args{};
-  args.pixels = streamed ? streamed_pixels_.data() : device_pixels;
-  args.labels = streamed ? streamed_labels_.data() : device_labels;
-  args.rows = streamed ? nullptr : rows_.data();
-  args.n = ni;
-  args.first_part = first_part;
-  args.first_row = static_cast<int>(first);
   args.dim = dim_;
   args.classes = classes_;
-  args.head = head;
-  args.inv_n = 1.0 / static_cast<double>(n);
   args.params = params_.data();
   args.partials = partials_.data();
   kernels::objective_evaluate(args, plan_, part_count, out_.data(), stream);

@@ -19,9 +19,15 @@
 
 namespace logreg::cuda {
 
+// Positions [first, last) of an objective's rows: those of some of its parts.
+struct PartRows {
+  std::size_t first;
+  std::size_t last;
+};
+
 class DeviceObjective {
  public:
-  // C classes of D pixels; shared_optin: the device's sharedMemPerBlockOptin (sizes the kernel's tiles).
+  // C classes of D pixels (or features); shared_optin: the device's sharedMemPerBlockOptin (sizes the kernel's tiles).
   DeviceObjective(int classes, int dim, std::size_t shared_optin);
 
   // The sums of parts [first_part, last_part) of the full_batch_parts(n) row parts of `rows` (n = rows.size()) at
@@ -35,6 +41,16 @@ class DeviceObjective {
   void part_sums(const ImageSet& images, const LabelSet& labels, const std::uint8_t* device_pixels,
                  const std::uint8_t* device_labels, const std::vector<std::uint32_t>& rows, int first_part,
                  int last_part, const double* params, LossHead head, cudaStream_t stream, double* sums);
+
+  // The positions of parts [first_part, last_part) of n rows' full_batch_parts(n) parts; UsageError when n is 0 or
+  // past 2^31 - 1, the parts are not among them, or the shape fits no plan (too many features for shared memory).
+  PartRows part_rows(std::size_t n, int first_part, int last_part) const;
+
+  // One evaluation over rows the caller holds where the kernel reads them: args names the rows (x, element,
+  // labels, weights, rows), n, first_part, first_row (part_rows(n, first_part, ..).first), head and inv_n; this
+  // fills the rest. sums ((part_count), C*D + C + 1) as part_sums gives them. Enqueues on `stream` and waits for it
+  // once.
+  void evaluate(kernels::ObjectiveArgs args, int part_count, const double* params, cudaStream_t stream, double* sums);
 
  private:
   // The rows at positions [first, last) of `rows`: uploaded (as rows of the set's window) or gathered.

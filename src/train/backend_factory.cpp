@@ -42,6 +42,13 @@ CudaOptions options_on_rank_device(CudaOptions options, const CudaProbe& probe) 
   return options;
 }
 
+// The options of a full-batch CUDA engine: the rank's device and the parts this process computes.
+CudaOptions full_batch_cuda_options(const BackendRequest& request, const CudaProbe& probe) {
+  CudaOptions options = options_on_rank_device(request.cuda, probe);
+  options.parts = ranks::part_share();  // all parts in a single process
+  return options;
+}
+
 }  // namespace
 
 DeviceChoice resolve_device(Device requested, const CudaProbe& probe) {
@@ -132,9 +139,7 @@ MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const 
       made.engine = make_cpu_reference_full_batch_engine(train_images, train_labels, shape);
       break;
     case Device::kCuda: {
-      CudaOptions options = options_on_rank_device(request.cuda, chosen.probe);
-      options.parts = ranks::part_share();  // all parts in a single process
-      made.engine = cuda.make_full_batch(train_images, train_labels, shape, options);
+      made.engine = cuda.make_full_batch(train_images, train_labels, shape, full_batch_cuda_options(request, chosen.probe));
       made.note = "logreg_cuda: training on " + made.engine->name();
       break;
     }
@@ -144,6 +149,18 @@ MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const 
       break;
   }
   return made;
+}
+
+FeaturePartsMaker make_cuda_feature_parts_maker(const BackendRequest& request, std::uint64_t max_dense_bytes,
+                                                const CudaEntryPoints& cuda) {
+  const CudaProbe probe = cuda.probe();
+  resolve_device(Device::kCuda, probe);  // ResourceError naming the probe's reason
+  const CudaOptions options = full_batch_cuda_options(request, probe);
+  const auto make = cuda.make_feature_parts;
+  return [options, max_dense_bytes, make](const FeatureMatrix& x, const std::vector<std::uint32_t>& y, LossHead head,
+                                          int num_classes, const FeatureFitTerms& terms) {
+    return make(x, y, head, num_classes, terms, options, max_dense_bytes);
+  };
 }
 
 std::unique_ptr<Engine> make_inference_engine() { return std::make_unique<HostInference>(); }

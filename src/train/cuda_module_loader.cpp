@@ -1,4 +1,5 @@
-// probe_cuda(), make_cuda_backend(), make_cuda_full_batch_engine() and make_cuda_feature_backend() for the
+// probe_cuda(), make_cuda_backend(), make_cuda_full_batch_engine(), make_cuda_feature_backend() and
+// make_cuda_feature_part_sums() for the
 // executable (cuda_backend.hpp),
 // through the CUDA run-time module
 // (src/cuda/cuda_module.hpp): the module is loaded with dlopen the first time either is called, from beside
@@ -28,6 +29,7 @@ struct LoadedModule {
   LogregCudaModuleMake make = nullptr;
   LogregCudaModuleMakeFullBatch make_full_batch = nullptr;
   LogregCudaModuleMakeFeatureSgd make_feature_sgd = nullptr;
+  LogregCudaModuleMakeFeatureParts make_feature_parts = nullptr;
   std::string problem;  // why the module cannot be used ("" when it can)
 };
 
@@ -67,8 +69,10 @@ const LoadedModule& module() {
         reinterpret_cast<LogregCudaModuleMakeFullBatch>(dlsym(m.handle, "logreg_cuda_module_make_full_batch"));
     m.make_feature_sgd =
         reinterpret_cast<LogregCudaModuleMakeFeatureSgd>(dlsym(m.handle, "logreg_cuda_module_make_feature_sgd"));
+    m.make_feature_parts =
+        reinterpret_cast<LogregCudaModuleMakeFeatureParts>(dlsym(m.handle, "logreg_cuda_module_make_feature_parts"));
     if (abi == nullptr || m.probe == nullptr || m.make == nullptr || m.make_full_batch == nullptr ||
-        m.make_feature_sgd == nullptr) {
+        m.make_feature_sgd == nullptr || m.make_feature_parts == nullptr) {
       m.problem = "the CUDA module " + path + " lacks its entry points (not a logreg_cuda module?)";
     } else if (std::string(abi()) != LOGREG_CUDA_MODULE_ABI) {
       m.problem = "the CUDA module " + path + " is from another build ('" + abi() + "', this program is '" +
@@ -79,6 +83,7 @@ const LoadedModule& module() {
       m.make = nullptr;
       m.make_full_batch = nullptr;
       m.make_feature_sgd = nullptr;
+      m.make_feature_parts = nullptr;
     }
   });
   return m;
@@ -140,6 +145,14 @@ std::unique_ptr<TrainerBackend> make_cuda_feature_backend(const FeatureRows& row
                                                           const CudaOptions& options) {
   return made_by_module<TrainerBackend>([&](const LoadedModule& m, int* exit_code, std::string* error) {
     return m.make_feature_sgd(&rows, &initial, &options, exit_code, error);
+  });
+}
+
+std::unique_ptr<FeaturePartSums> make_cuda_feature_part_sums(const FeatureMatrix& x, const std::vector<std::uint32_t>& y,
+                                                             LossHead head, int num_classes, const FeatureFitTerms& terms,
+                                                             const CudaOptions& options, std::uint64_t max_dense_bytes) {
+  return made_by_module<FeaturePartSums>([&](const LoadedModule& m, int* exit_code, std::string* error) {
+    return m.make_feature_parts(&x, &y, head, num_classes, &terms, &options, max_dense_bytes, exit_code, error);
   });
 }
 

@@ -33,5 +33,9 @@ __attribute__((visibility("default"))) void* logreg_cuda_module_make_feature_sgd
   std::abort();
   return nullptr;
 }
+__attribute__((visibility("default"))) void* logreg_cuda_module_make_feature_parts() {
+  std::abort();
+  return nullptr;
+}
 }
 #endif

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -48,6 +49,18 @@ inline bool PersistentFits(int batch, int dim, int classes, bool momentum) {
   if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return false;
   const std::size_t bytes = kernels::persistent_epoch_shared_bytes(batch, dim, classes, momentum);
   return bytes > 0 && bytes <= prop.sharedMemPerBlockOptin;
+}
+
+// max_j |x_j - ref_j| / max_j |ref_j| (the objective tests' gradient error); infinite for a non-finite x.
+inline double RelativeMaxError(const std::vector<double>& ref, const std::vector<double>& x) {
+  double worst = 0.0;
+  double scale = 0.0;
+  for (std::size_t j = 0; j < ref.size(); ++j) {
+    if (!std::isfinite(x[j])) return INFINITY;
+    worst = std::max(worst, std::fabs(x[j] - ref[j]));
+    scale = std::max(scale, std::fabs(ref[j]));
+  }
+  return scale > 0.0 ? worst / scale : worst;
 }
 
 inline bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {

@@ -1,15 +1,19 @@
 // End to end on the CUDA backend through the command line, with the real shapes (Fashion-MNIST: 784
 // inputs, 10 classes, batch 32 with a partial last batch): `train --device cuda` reaches the accuracy of
 // `--device reference` within the tolerance of the epoch tests (the cuBLAS step path and the persistent
-// kernel), and the cuBLAS step path's resident and streamed inputs print identical epochs. On the emulated
-// device this is the whole program running its CUDA code on the CPU.
+// kernel), and the cuBLAS step path's resident and streamed inputs print identical epochs; `train --data X.npz
+// --device cuda --solver lbfgs` reaches --device cpu's final objective and predictions, weighted and without an
+// intercept too, and the solvers cuda does not run on feature files are refused by name. On the emulated device
+// this is the whole program running its CUDA code on the CPU.
 #include <cmath>
 #include <cstdlib>
 #include <regex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli_runner.hpp"
+#include "feature_files.hpp"
 #include "gpu_test.hpp"
 #include "logreg/idx.hpp"
 
@@ -110,6 +114,68 @@ TEST_F(CudaCli, TrainOnFashionMnistMatchesTheReference) {
   }
   EXPECT_GT(got.back(), 30.0);  // it learned something: a uniform guess is 10 %
   EXPECT_EQ(epochs_without_times(gpu.out), epochs_without_times(streamed.out));
+}
+
+// The "Objective: X" of the final line of a feature file's L-BFGS fit, and whether it converged.
+std::pair<double, std::string> final_objective(const std::string& out) {
+  std::smatch m;
+  const std::regex re(R"(Solver: lbfgs\. Iterations: \d+\. Objective: ([0-9.e+-]+)\. Gradient: [0-9.e+-]+\. Converged: (yes|no))");
+  if (!std::regex_search(out, m, re)) return {NAN, ""};
+  return {std::stod(m[1].str()), m[2].str()};
+}
+
+TEST_F(CudaCli, FeatureFileLbfgsMatchesTheCpu) {
+  // A uint8 .npz (x_train 240 x 20, its w_train sample weights, a test split), 3 classes with labels 1, 2, 7.
+  TempDir dir;
+  ImageSet train, test;
+  LabelSet train_labels, test_labels;
+  SeparableSet(240, 3, 5, 61, &train, &train_labels);  // 5 x 5 pixels: 25 features
+  SeparableSet(60, 3, 5, 62, &test, &test_labels);
+  for (std::size_t k = 0; k < train.pixels.size(); k += 7) train.pixels[k] = static_cast<std::uint8_t>(k % 253);
+  auto labels = [](const LabelSet& l) {
+    std::vector<std::int64_t> v(l.labels.size());
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = l.labels[i] == 2 ? 7 : l.labels[i] + 1;
+    return RawBytes(v);
+  };
+  std::vector<double> w(240);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = 0.5 + static_cast<double>(i % 5) / 2.0;
+  const std::string npz = dir.file("u8.npz");
+  WriteText(npz, NpzBytes({{"x_train", "|u1", {240, 25}, std::string(train.pixels.begin(), train.pixels.end())},
+                           {"y_train", "<i8", {240}, labels(train_labels)},
+                           {"w_train", "<f8", {240}, RawBytes(w)},
+                           {"x_test", "|u1", {60, 25}, std::string(test.pixels.begin(), test.pixels.end())},
+                           {"y_test", "<i8", {60}, labels(test_labels)}},
+                          false));
+  for (const std::string extra : {"", " --class-weight balanced --no-intercept"}) {
+    const std::string common = "train --solver lbfgs --tol 1e-10 --max-iter 400 --C 0.5 --data " + npz + extra;
+    const CliResult cpu = RunCli(common + " --device cpu --save " + dir.file("cpu.lrm"));
+    const CliResult gpu = RunCli(common + " --device cuda --save " + dir.file("gpu.lrm"));
+    ASSERT_EQ(cpu.exit_code, 0) << cpu.output;
+    ASSERT_EQ(gpu.exit_code, 0) << gpu.output;
+    EXPECT_NE(gpu.out.find("backend cuda ("), std::string::npos) << gpu.out;
+    EXPECT_NE(gpu.out.find("uint8 rows on device"), std::string::npos) << gpu.out;
+    const auto [f_cpu, converged_cpu] = final_objective(cpu.out);
+    const auto [f_gpu, converged_gpu] = final_objective(gpu.out);
+    EXPECT_EQ(converged_cpu, "yes") << cpu.out;
+    EXPECT_EQ(converged_gpu, "yes") << gpu.out;
+    EXPECT_NEAR(f_gpu, f_cpu, 1e-9 * f_cpu) << extra;
+    EXPECT_GT(f_cpu, 0.0);
+    const std::string predict = " --images " + npz + " --all --output class";
+    const CliResult p_cpu = RunCli("predict --model " + dir.file("cpu.lrm") + predict);
+    const CliResult p_gpu = RunCli("predict --model " + dir.file("gpu.lrm") + predict);
+    ASSERT_EQ(p_cpu.exit_code, 0) << p_cpu.output;
+    EXPECT_EQ(p_gpu.out, p_cpu.out) << extra;
+    EXPECT_NE(p_cpu.out.find("\n59,"), std::string::npos) << p_cpu.out;  // all 60 test rows predicted
+  }
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {" --solver newton-cg", "--solver newton-cg runs on --device cpu or reference"},
+      {" --solver lbfgs --residency stream", "--device cuda keeps a feature file's rows on the device"},
+  };
+  for (const auto& [args, message] : refused) {
+    const CliResult r = RunCli("train --device cuda --data " + npz + args);
+    EXPECT_EQ(r.exit_code, 2) << args << r.output;
+    EXPECT_NE(r.err.find(message), std::string::npos) << args << r.err;
+  }
 }
 
 }  // namespace

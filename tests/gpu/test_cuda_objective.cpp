@@ -50,18 +50,6 @@ double MaxAbs(const std::vector<double>& v) {
   return m;
 }
 
-// max_j |x_j - ref_j| / max_j |ref_j|; infinite for a non-finite x.
-double RelativeMaxError(const std::vector<double>& ref, const std::vector<double>& x) {
-  double worst = 0.0;
-  double scale = 0.0;
-  for (std::size_t j = 0; j < ref.size(); ++j) {
-    if (!std::isfinite(x[j])) return INFINITY;
-    worst = std::max(worst, std::fabs(x[j] - ref[j]));
-    scale = std::max(scale, std::fabs(ref[j]));
-  }
-  return scale > 0.0 ? worst / scale : worst;
-}
-
 LbfgsResult FitOnCpu(const ImageSet& images, const LabelSet& labels, const std::vector<std::uint32_t>& rows,
                      LossHead head, double l2, double tol, int max_iter) {
   auto cpu = make_cpu_fast_full_batch_engine(images, labels, init_model(784, kClasses, head, 2));
@@ -115,7 +103,7 @@ TEST_P(CudaObjectiveHeads, MatchesTheReferenceAtThreePointsOfAFit) {
     std::vector<double> g_data(kParams);
     reference_full_batch_objective(images, labels, rows, head, kClasses, x, 0.0, g_data.data());
     const double f_err = std::fabs(f1 - f_ref) / std::fabs(f_ref);
-    const double g_err = RelativeMaxError(g_ref, g1) * MaxAbs(g_ref) / std::max(MaxAbs(g_ref), MaxAbs(g_data));
+    const double g_err = test::RelativeMaxError(g_ref, g1) * MaxAbs(g_ref) / std::max(MaxAbs(g_ref), MaxAbs(g_data));
     std::printf("%s, %s: f %.17g, max |g| %.3g; relative error of f %.3g, of the gradient %.3g\n", loss_head_name(head),
                 names[p], f_ref, MaxAbs(g_ref), f_err, g_err);
     EXPECT_LE(f_err, 1e-12) << names[p];
@@ -160,7 +148,9 @@ TEST_F(CudaObjectiveTest, EveryKernelPlanGivesTheSameBits) {
   ASSERT_EQ(cudaMemcpy(y.data(), labels.labels.data(), N, cudaMemcpyHostToDevice), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(p.data(), params.data(), p.bytes(), cudaMemcpyHostToDevice), cudaSuccess);
   kernels::ObjectiveArgs args{};
-  args.pixels = pixels.data();
+  args.x = pixels.data();
+  args.element = FeatureDtype::kUint8;
+  args.weights = nullptr;
   args.labels = y.data();
   args.rows = nullptr;
   args.n = static_cast<int>(N);
@@ -286,7 +276,7 @@ TEST_F(CudaObjectiveTest, OtherShapesMatchTheReference) {
     const double f1 = gpu->full_batch_objective(rows, params.data(), l2, g1.data());
     const double f2 = gpu_streamed->full_batch_objective(rows, params.data(), l2, g2.data());
     EXPECT_LE(std::fabs(f1 - f_ref), 1e-12 * std::fabs(f_ref)) << shape.side << "x" << shape.side;
-    EXPECT_LE(RelativeMaxError(g_ref, g1), 1e-12) << shape.side << "x" << shape.side;
+    EXPECT_LE(test::RelativeMaxError(g_ref, g1), 1e-12) << shape.side << "x" << shape.side;
     EXPECT_EQ(std::memcmp(&f1, &f2, sizeof f1), 0);
     EXPECT_TRUE(BitIdentical(g1, g2));
   }

@@ -3,9 +3,10 @@
 byte-identical to the single-process run for N = 1..4 (uneven shards) and 9 (a rank with no rows), from IDX files
 (raw ones read in shares: each rank its rows, within a memory limit one process exceeds) and from .npz and
 svmlight files, on --device cpu, on --device reference (IDX files) and on --device cuda (CudaRanks: one device per
-rank; the emulated device in a LOGREG_CUDA=emulated build); SGD over ranks gives the same weights for N = 1..4
-(synchronous, a global batch: on cpu, reference and cuda, and on .npz and svmlight files with row weights and
-without intercept) and reruns the same at a fixed N (local SGD, --average-every, on cpu and cuda); only rank 0 prints and
+rank, IDX and feature files; the emulated device in a LOGREG_CUDA=emulated build); SGD over ranks gives the same
+weights for N = 1..4 (synchronous, a global batch: on cpu, reference and cuda, and on .npz and svmlight files with
+row weights and without intercept) and reruns the same at a fixed N (local SGD, --average-every, on cpu and cuda);
+only rank 0 prints and
 writes files, a rank that sees other data or is killed ends the whole run
 within seconds with a message naming the rank, and what does not run over ranks is refused.
 
@@ -163,6 +164,18 @@ class Base(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return of(path, self.tmp), r.stdout
 
+    def assert_same_weights_named(self, args, counts, of):
+        """Fits with `args` in one process, then under mpirun -np n for each n: the same weights (read by `of`), and
+        the run's lines name the ranks. Returns the single process's weights and output."""
+        want, single_out = self.single(args, of)
+        for n in counts:
+            path = os.path.join(self.tmp, f"ranks{n}.lrm")
+            r = mpirun(n, args + ["--save", path])
+            self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
+            self.assertEqual(of(path, self.tmp), want, f"{n} ranks: the weights differ from one process")
+            self.assertIn(f"on each of {n} MPI ranks", r.stdout)
+        return want, single_out
+
     def assert_same_over_ranks(self, args, counts):
         """Fits with `args` in one process, then under mpirun -np n for each n: the same weights, one output."""
         want, single_out = self.single(args)
@@ -241,6 +254,16 @@ class CudaRanks(Base):
     def test_rank_without_rows(self):
         # 9 ranks: the last computes no part (launches nothing) and still takes part in every exchange.
         self.assert_same_over_ranks(self.fit(100, 4), (9,))
+
+    def test_feature_files(self):
+        # An svmlight file (CSR rows, densified to float64 on upload) and a uint8 .npz: each rank uploads its parts'
+        # rows and computes their sums on its device; the same weights as one process.
+        for data, of in ((write_svmlight(os.path.join(self.tmp, "set.svm"), 200), npz_weights),
+                         (write_npz(os.path.join(self.tmp, "set.npz"), 200), weights)):
+            args = ["train", "--data", data, "--device", "cuda", "--solver", "lbfgs", "--max-iter", "5",
+                    "--eval-every", "0"]
+            _, single_out = self.assert_same_weights_named(args, (2, 3), of)
+            self.assertIn("rows on device", single_out)
 
     def test_streamed_rows_from_shares(self):
         # Raw files, each rank holding its parts' rows, on the device and streamed from pinned host memory; and
@@ -328,14 +351,8 @@ class FeatureFiles(Base):
 
     def test_svmlight_same_weights(self):
         args = self.fit(write_svmlight(os.path.join(self.tmp, "set.svm"), 600))
-        want, single_out = self.single(args, npz_weights)
+        want, _ = self.assert_same_weights_named(args, (2, 3), npz_weights)
         self.assertIn("coef_.npy", want)
-        for n in (2, 3):
-            path = os.path.join(self.tmp, f"ranks{n}.lrm")
-            r = mpirun(n, args + ["--save", path])
-            self.assertEqual(r.returncode, 0, f"{n} ranks: {r.stderr}")
-            self.assertEqual(npz_weights(path, self.tmp), want, f"{n} ranks: the weights differ from one process")
-            self.assertIn(f"on each of {n} MPI ranks", r.stdout)
 
     def test_svmlight_on_the_reference(self):
         # The reference's feature-file objective: the same 8 parts, each in row order, added in part order.
