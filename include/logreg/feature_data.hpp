@@ -38,6 +38,10 @@ struct FeatureMatrix {
   void row_to_double(std::size_t i, double* x) const;
 };
 
+// Rows `rows` of x (in that order; each < x.rows) as a matrix of their own: the same dtype, dense or CSR (a
+// --cv fold's rows, the rows --limit-train keeps, the rows --val-split holds out).
+FeatureMatrix select_rows(const FeatureMatrix& x, const std::vector<std::uint32_t>& rows);
+
 // Labels as class indices into `classes` (sorted ascending, the distinct training labels).
 struct FeatureData {
   std::string train_path;  // --data

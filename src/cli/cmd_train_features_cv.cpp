@@ -1,7 +1,6 @@
-// cross_validate_features (cmd_train_features_cv.hpp), and the copy of a fold's rows out of a feature matrix.
+// cross_validate_features (cmd_train_features_cv.hpp): each fold's rows copied out of the feature matrix and fitted.
 #include "cmd_train_features_cv.hpp"
 
-#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,33 +13,6 @@
 
 namespace logreg::cli {
 namespace {
-
-// Rows `rows` of x (ascending) as a matrix of their own: the same dtype, dense or CSR.
-FeatureMatrix copy_rows(const FeatureMatrix& x, const std::vector<std::uint32_t>& rows) {
-  FeatureMatrix out;
-  out.path = x.path;
-  out.rows = rows.size();
-  out.cols = x.cols;
-  out.sparse = x.sparse;
-  out.dtype = x.dtype;
-  if (!x.sparse) {
-    const std::size_t row_bytes = x.rows == 0 ? 0 : x.dense.size() / x.rows;
-    out.dense.resize(rows.size() * row_bytes);
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      std::memcpy(out.dense.data() + i * row_bytes, x.dense.data() + rows[i] * row_bytes, row_bytes);
-    }
-    return out;
-  }
-  out.row_start.push_back(0);
-  for (const std::uint32_t r : rows) {
-    for (std::uint64_t e = x.row_start[r]; e < x.row_start[r + 1]; ++e) {
-      out.col_index.push_back(x.col_index[e]);
-      out.values.push_back(x.values[e]);
-    }
-    out.row_start.push_back(out.values.size());
-  }
-  return out;
-}
 
 // One fold: its fitted rows and held-out rows as matrices, and the objective over the fitted ones.
 struct FeatureFold {
@@ -62,8 +34,8 @@ CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, con
     auto fold = std::make_unique<FeatureFold>();
     const std::vector<std::uint32_t> fit_rows = fold_rows(fold_of, k, false);
     const std::vector<std::uint32_t> held_rows = fold_rows(fold_of, k, true);
-    fold->fit_x = copy_rows(d.train_x, fit_rows);
-    fold->held_x = copy_rows(d.train_x, held_rows);
+    fold->fit_x = select_rows(d.train_x, fit_rows);
+    fold->held_x = select_rows(d.train_x, held_rows);
     for (const std::uint32_t r : fit_rows) fold->fit_y.push_back(d.train_y[r]);
     for (const std::uint32_t r : held_rows) fold->held_y.push_back(d.train_y[r]);
     std::vector<double> fit_weights;

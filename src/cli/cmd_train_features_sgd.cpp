@@ -1,8 +1,8 @@
 // `train --data FILE --solver sgd` (the default solver) on a feature file: the rows handed to an SGD engine
 // (uint8 rows without weights as an IDX image set on the pixel engines; every other matrix as dense float32 rows
 // on the feature engines, feature_sgd.hpp), the host loop of training.hpp with the test split scored each epoch,
-// the epoch lines, --metrics, --save (the class labels and the scaler, as the full-batch path writes) and the
-// final confusion matrix. The data, its scaler and weights come prepared from cmd_train_features.cpp.
+// the epoch lines, --val-split's scores and --early-stop, --metrics, --save (the class labels and the scaler, as the
+// full-batch path writes), --init and --resume (the epochs after the saved ones) and the final confusion matrix. The data, its scaler and weights come prepared from cmd_train_features.cpp.
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -32,7 +32,7 @@ struct FeatureSgdEngine {
 };
 
 void make_feature_sgd_engine(const RunSettings& o, const FeatureData& d, FeatureFitTerms terms, const Model& initial,
-                             FeatureSgdEngine* e) {
+                             const std::vector<float>& velocity, FeatureSgdEngine* e) {
   OptimizerConfig opt;
   opt.momentum = static_cast<float>(o.momentum);
   opt.nesterov = o.nesterov;
@@ -44,11 +44,13 @@ void make_feature_sgd_engine(const RunSettings& o, const FeatureData& d, Feature
     BackendRequest request;
     request.device = reference ? Device::kReference : Device::kCpu;
     request.optimizer = opt;
+    request.velocity = velocity;
     e->backend = make_backend(request, e->images, e->labels, initial).backend;
     return;
   }
   e->rows = dense_float_rows(x, d.train_y, std::move(terms), cli_idx_limits().max_bytes);
-  e->backend = reference ? make_reference_feature_backend(e->rows, initial, opt) : make_cpu_feature_backend(e->rows, initial, opt);
+  e->backend = reference ? make_reference_feature_backend(e->rows, initial, opt, velocity)
+                         : make_cpu_feature_backend(e->rows, initial, opt, velocity);
 }
 
 }  // namespace
@@ -59,15 +61,27 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
   const std::size_t D = d.train_x.cols;
   const int C = static_cast<int>(d.classes.size());
   const FeatureFitTerms terms = fit_terms_of(in.sample_weights, in.class_weights, d.train_y, !o.no_intercept, d.train_path);
-  Model initial = init_model(static_cast<int>(D), C, o.loss, o.seed);
+  Model initial = start_model(o, in, init_model(static_cast<int>(D), C, o.loss, o.seed));
   if (o.no_intercept) std::fill(initial.bias.begin(), initial.bias.end(), 0.0f);
+  TrainConfig cfg = sgd_config(o);
+  cfg.early_stop = o.early_stop;
+  std::vector<float> velocity;
+  const bool resumed = in.start && !o.resume.empty();
+  if (resumed) {  // the epochs after the saved ones, with its momentum and early stopping's state
+    cfg.first_epoch = static_cast<int>(in.start->epochs_done) + 1;
+    if (o.momentum != 0.0) velocity = in.start->optimizer_state;
+    cfg.best_val_loss = in.early_stop.best_val_loss;
+    cfg.best_val_epoch = in.early_stop.best_val_epoch;
+  }
   FeatureSgdEngine engine;
-  make_feature_sgd_engine(o, d, terms, initial, &engine);
+  make_feature_sgd_engine(o, d, terms, initial, velocity, &engine);
   TrainerBackend& backend = *engine.backend;
 
   RunFacts facts;
   facts.backend = backend.name();
-  facts.train_rows = d.train_x.rows;
+  facts.first_epoch = cfg.first_epoch;
+  facts.train_rows = in.split.train_rows.size();
+  facts.val_rows = static_cast<std::uint32_t>(in.split.val_rows.size());
   facts.data = in.data_record;
   nlohmann::ordered_json settings = settings_record(o, facts);
   if (!o.test_data.empty()) settings["test_data"] = o.test_data;
@@ -83,19 +97,22 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
               o.batch_size, o.lr, lr_schedule_name(o.lr_schedule), o.momentum, o.weight_decay, o.epochs,
               static_cast<unsigned long long>(o.seed),
               terms.row_weights.empty() ? "" : "; each row's loss times its sample x class weight");
+  if (resumed) std::printf("Resuming %s after epoch %u\n", o.resume.c_str(), in.start->epochs_done);
+  if (in.start && !resumed) std::printf("Initial weights from %s\n", o.init.c_str());
   std::fflush(stdout);
 
+  const bool has_val = !in.split.val_rows.empty();
   std::unique_ptr<MetricsLog> metrics;
-  if (!o.metrics.empty()) metrics = std::make_unique<MetricsLog>(o.metrics, json_text(settings), false, -1);
+  if (!o.metrics.empty()) {
+    metrics = std::make_unique<MetricsLog>(o.metrics, json_text(settings), has_val, resumed ? cfg.first_epoch - 1 : -1);
+  }
 
   const std::unique_ptr<Engine> inference = make_inference_engine();
   TrainingRun run;
-  run.train_rows.resize(d.train_x.rows);
-  for (std::size_t i = 0; i < run.train_rows.size(); ++i) run.train_rows[i] = static_cast<std::uint32_t>(i);
+  run.train_rows = in.split.train_rows;
   run.num_classes = C;
   run.test = [&](TrainerBackend& b) { return evaluate_model(*inference, b.model(), eval_x, eval_y).totals; };
-
-  TrainConfig cfg = sgd_config(o);
+  if (has_val) run.val = [&](TrainerBackend& b) { return evaluate_model(*inference, b.model(), in.val_x, in.val_y).totals; };
 
   ModelFile mf;  // what --save writes: the model of the last complete epoch
   mf.model = backend.model();
@@ -105,8 +122,9 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
   mf.scaler = in.scaler;
   mf.pixel_scale = in.uint8_input ? kModelFilePixelScale : 1.0f;
   mf.seed = o.seed;
-  mf.settings_json = json_text(settings);
+  mf.settings_json = settings_json_with_early_stop(settings, in.early_stop);
   mf.optimizer_state = backend.optimizer_state();
+  mf.epochs_done = static_cast<std::uint32_t>(cfg.first_epoch - 1);
   std::string metrics_failure;
   TrainHooks hooks;
   hooks.on_epoch = [&](const EpochReport& r) {
@@ -115,6 +133,7 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
     mf.model = backend.model();
     mf.optimizer_state = backend.optimizer_state();
     mf.epochs_done = static_cast<std::uint32_t>(r.epoch);
+    mf.settings_json = settings_json_with_early_stop(settings, EarlyStopState{r.best_val_loss, r.best_val_epoch});
     if (metrics && metrics_failure.empty()) {
       try {
         metrics->append(r, r.lr);
@@ -127,6 +146,7 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
   hooks.chunks_per_epoch = chunks_per_epoch(backend.traits());
   hooks.stop_requested = [&] { return (stop_requested && stop_requested()) || !metrics_failure.empty(); };
   const TrainOutcome trained = run_training(backend, run, cfg, hooks);
+  if (trained.early_stopped) std::printf("%s\n", format_early_stop_line(trained.last_epoch, cfg.early_stop).c_str());
 
   FeatureTrainOutcome outcome;
   outcome.done_text = std::to_string(trained.last_epoch) + " complete epochs";

@@ -17,6 +17,32 @@
 
 namespace logreg {
 
+FeatureMatrix select_rows(const FeatureMatrix& x, const std::vector<std::uint32_t>& rows) {
+  FeatureMatrix out;
+  out.path = x.path;
+  out.rows = rows.size();
+  out.cols = x.cols;
+  out.sparse = x.sparse;
+  out.dtype = x.dtype;
+  if (!x.sparse) {
+    const std::size_t row_bytes = x.rows == 0 ? 0 : x.dense.size() / x.rows;
+    out.dense.resize(rows.size() * row_bytes);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::memcpy(out.dense.data() + i * row_bytes, x.dense.data() + rows[i] * row_bytes, row_bytes);
+    }
+    return out;
+  }
+  out.row_start.push_back(0);
+  for (const std::uint32_t r : rows) {
+    for (std::uint64_t e = x.row_start[r]; e < x.row_start[r + 1]; ++e) {
+      out.col_index.push_back(x.col_index[e]);
+      out.values.push_back(x.values[e]);
+    }
+    out.row_start.push_back(out.values.size());
+  }
+  return out;
+}
+
 const char* feature_dtype_name(FeatureDtype t) {
   switch (t) {
     case FeatureDtype::kUint8: return "uint8";
