@@ -39,7 +39,8 @@ struct FeatureMatrix {
   // Row i as the model sees it, into x (cols): uint8 / 255, floats as stored, CSR zeros filled in.
   void row_to_double(std::size_t i, double* x) const;
   // Rows `picked` (each < rows, in the order given, repeats allowed) as a matrix of their own: the same path,
-  // dtype and layout, the values copied as stored.
+  // dtype and layout, the values copied as stored (a --cv fold's rows, the rows --limit-train keeps, the rows
+  // --val-split holds out, an SGD batch over MPI ranks).
   FeatureMatrix copy_rows(const std::vector<std::uint32_t>& picked) const;
 };
 

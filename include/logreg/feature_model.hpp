@@ -74,6 +74,8 @@ class FeatureObjective {
   }
   // S: the sum of the sample weights (n without them).
   double weight_total() const { return terms_.weight_total; }
+  // One evaluation's work in dense rows (FeatureMatrix::dense_rows of the rows it sums): LbfgsConfig::dense_rows.
+  double dense_rows() const { return x_.dense_rows(); }
   // The device's name when a device computes the parts, else "".
   std::string device_name() const { return device_ ? device_->name() : std::string(); }
 

@@ -47,10 +47,13 @@ void pixel_rows_of(const FeatureMatrix& x, const std::vector<std::uint32_t>& y, 
 
 // The reference's SGD engine over `rows` (reference_sgd_step: double sums, in row order) and the cpu engine
 // (float32 sums, the step bodies of step_bodies.hpp, the thread team's rows). `rows` must outlive the engine;
-// without an intercept the bias is set to 0 and never updated. DataError as check_set_fits_model.
+// without an intercept the bias is set to 0 and never updated. `velocity`: a resumed run's momentum state (C*D + C),
+// or empty for zeros. DataError as check_set_fits_model, or for a velocity of another size.
 std::unique_ptr<TrainerBackend> make_reference_feature_backend(const FeatureRows& rows, const Model& initial,
-                                                               const OptimizerConfig& optimizer);
+                                                               const OptimizerConfig& optimizer,
+                                                               const std::vector<float>& velocity = {});
 std::unique_ptr<TrainerBackend> make_cpu_feature_backend(const FeatureRows& rows, const Model& initial,
-                                                         const OptimizerConfig& optimizer);
+                                                         const OptimizerConfig& optimizer,
+                                                         const std::vector<float>& velocity = {});
 
 }  // namespace logreg

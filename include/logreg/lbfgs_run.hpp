@@ -47,6 +47,30 @@ struct PathPoint {
   double val_accuracy = 0.0;
 };
 
+// The regularisation path on validation rows, for any rows (IDX images, a feature file's): `fit` fits the training
+// rows at C from x0 (the solver's result; stopped on request: LbfgsStop::kStopRequested), `val_accuracy` scores
+// parameters on the validation rows (percent), `on_point` hears each C's point.
+struct ValidationPathFits {
+  std::function<LbfgsResult(double C, std::vector<double> x0)> fit;
+  std::function<double(const std::vector<double>& x)> val_accuracy;
+  std::function<void(const PathPoint&)> on_point;
+};
+
+struct ValidationPath {
+  std::vector<PathPoint> points;   // one per C fitted, in the order given
+  double best_c = 0.0;             // the first C of the highest validation accuracy
+  double best_val_accuracy = -1.0;
+  std::vector<double> best_x;      // its solution: the refit's start
+  bool stopped = false;            // a fit was stopped on request: `stopped_fit` at `stopped_at_c`, no choice made
+  double stopped_at_c = 0.0;
+  LbfgsResult stopped_fit;
+};
+
+// Each C of `cs` in order, warm-started from the previous C's solution (the first from x0), scored on the
+// validation rows; the chosen C is the first of the highest validation accuracy (run_lbfgs then refits it on
+// all training rows from its solution).
+ValidationPath validation_path(const std::vector<double>& cs, std::vector<double> x0, const ValidationPathFits& fits);
+
 struct LbfgsRunResult;
 
 struct LbfgsRunHooks {

@@ -60,6 +60,30 @@ struct TrainSplit {
 // of the data: the class checks of load_dataset, on the rows actually fitted.
 TrainSplit make_train_split(const Dataset& data, std::uint32_t limit, double val_fraction, std::uint64_t seed);
 
+// The rule of make_train_split on row indices alone, for any kind of rows (IDX images, a feature file's rows):
+// of `count` training rows the first n = `limit` (0, or a limit >= count: all), and with val_fraction > 0 a
+// seeded random round(F * n) of those held out (a Fisher-Yates shuffle of 0..n-1 from stream 0xA11DA7E of the
+// seed, its last round(F * n) held out). Both lists ascending. UsageError when nothing would be left to fit.
+struct RowSplit {
+  std::vector<std::uint32_t> train_rows;  // the rows fitted
+  std::vector<std::uint32_t> val_rows;    // the rows held out (empty without a split)
+};
+RowSplit split_training_rows(std::uint32_t count, std::uint32_t limit, double val_fraction, std::uint64_t seed);
+
+// What the class check of the fitted rows needs to know of the data: the file its labels came from, the number
+// of classes, each training row's class index and how a message names class c.
+struct FittedClasses {
+  std::string labels_path;
+  int num_classes = 0;
+  std::function<std::size_t(std::uint32_t row)> class_of;
+  std::function<std::string(std::size_t c)> class_name;
+};
+
+// make_train_split's class check on `split` (of `count` rows, cut by `limit` and `val_fraction`): DataError naming
+// the labels file, the options that took rows away and the classes left without a fitted row.
+void check_fitted_classes(const RowSplit& split, std::uint32_t count, std::uint32_t limit, double val_fraction,
+                          const FittedClasses& classes);
+
 struct EpochReport {
   int epoch = 0;          // 1-based
   float lr = 0.0f;        // the learning rate used in this epoch
@@ -79,6 +103,9 @@ struct EpochReport {
 // "Epoch: 3. Loss: 0.3127. Accuracy: 91.12. Time: 1.84 s. Throughput: 32600 samples/s"
 // (+ ". Val loss: 0.3301. Val accuracy: 90.87" with a validation split)
 std::string format_epoch_line(const EpochReport& r);
+
+// "Early stop after epoch 7: the validation loss has not improved for 3 epochs"
+std::string format_early_stop_line(int last_epoch, int patience);
 
 // on_epoch runs after each epoch. Each epoch is handed to the backend in `chunks_per_epoch` calls of whole
 // batches (identical result; a sync per call); on_progress, when set, is called after each of them and does

@@ -110,12 +110,7 @@ ModelFile model_file_of(const EpochSnapshot& snap, const Dataset& data, std::uin
   mf.cols = data.train_images.cols;
   mf.epochs_done = static_cast<std::uint32_t>(snap.epoch);
   mf.seed = seed;
-  nlohmann::ordered_json s = settings;
-  if (std::isfinite(snap.early_stop.best_val_loss)) {
-    s["early_stop_state"] = {{"best_val_loss", snap.early_stop.best_val_loss},
-                             {"best_val_epoch", snap.early_stop.best_val_epoch}};
-  }
-  mf.settings_json = json_text(s);
+  mf.settings_json = settings_json_with_early_stop(settings, snap.early_stop);
   mf.optimizer_state = snap.velocity;
   return mf;
 }
@@ -267,6 +262,7 @@ void run_train(RunSettings o) {
                                  : std::string("standard output failed, training stopped")) +
                        " after " + outcome.done_text;
     if (outcome.stopped_in_cv) what += " during cross-validation (no model fitted on all rows; nothing saved)";
+    else if (outcome.stopped_in_path) what += " during the regularisation path (no C chosen; nothing saved)";
     else if (!o.save.empty()) what += "; model saved to " + o.save + " (" + outcome.saved_text + ")";
     throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
   }
@@ -287,29 +283,9 @@ void run_train(RunSettings o) {
   std::optional<ModelFile> resumed;
   EarlyStopState early_stop_state;
   if (!o.resume.empty()) {
-    resumed = load_model_file(o.resume);
-    const nlohmann::json saved = nlohmann::json::parse(resumed->settings_json, nullptr, false);
-    Solver saved_solver = Solver::kSgd;
-    if (saved.is_object() && saved.contains("solver") && saved["solver"].is_string() &&
-        parse_solver(saved["solver"].get<std::string>(), &saved_solver) && is_full_batch(saved_solver)) {
-      throw UsageError("--resume " + o.resume + ": the model was fitted by --solver " + solver_name(saved_solver) +
-                       ", which leaves no SGD epochs or "
-                       "momentum to continue, and --resume continues SGD runs only. Refit it with --solver lbfgs, or "
-                       "start SGD from its weights: export --model " + o.resume + " --out FILE.safetensors, then "
-                       "train --init FILE.safetensors");
-    }
-    std::string saved_dir;
-    early_stop_state = apply_resumed_settings(o, *resumed, &saved_dir);
-    validate_train_options(o);
-    if (!o.data && !saved_dir.empty() && std::filesystem::is_directory(saved_dir)) {
-      o.data = saved_dir;
-      std::cerr << "logreg_cuda: using the data " << o.resume << " was trained on: " << saved_dir << " (no --data given)\n";
-    }
-    if (static_cast<std::int64_t>(resumed->epochs_done) >= o.epochs) {
-      throw UsageError("--resume " + o.resume + ": its run has " + std::to_string(resumed->epochs_done) +
-                       " epochs done and trains to --epochs " + std::to_string(o.epochs) +
-                       "; give --epochs N with N > " + std::to_string(resumed->epochs_done) + " to train further");
-    }
+    ResumedRun run = resume_run(o);
+    resumed = std::move(run.file);
+    early_stop_state = run.early_stop;
   }
 
   TrainConfig cfg = sgd_config(o);
@@ -362,14 +338,7 @@ void run_train(RunSettings o) {
     initial = init_model(dim, data.num_classes, cfg.head, cfg.seed);
   }
   const TrainSplit split = make_train_split(data, static_cast<std::uint32_t>(o.limit_train), o.val_split, cfg.seed);
-  if (o.val_split > 0.0 && !split.has_val()) {
-    if (o.early_stop > 0) {
-      throw UsageError("--early-stop needs validation rows, but --val-split " + json_text(o.val_split) + " of " +
-                       std::to_string(split.train_rows.size()) + " training rows rounds to 0 rows");
-    }
-    std::cerr << "logreg_cuda: warning: --val-split " << o.val_split << " of " << split.train_rows.size()
-              << " training rows rounds to 0 validation rows: no validation\n";
-  }
+  check_val_rows(o, split.train_rows.size(), split.val_images.count);
   if (ranks::size() > 1) check_same_rows_on_ranks(data, split, sample_pixels, share);
   // The snapshot --save writes on an interrupt: the state at the start of the first epoch to run.
   EpochSnapshot snapshot;
@@ -488,8 +457,7 @@ void run_train(RunSettings o) {
     throw Error(sig != 0 ? exit_code_of(sig) : ExitCode::kDevice, what);
   }
   if (outcome.early_stopped) {
-    std::printf("Early stop after epoch %d: the validation loss has not improved for %d epochs\n", outcome.last_epoch,
-                cfg.early_stop);
+    std::printf("%s\n", format_early_stop_line(outcome.last_epoch, cfg.early_stop).c_str());
   }
   const int epochs_done = outcome.last_epoch;  // cfg.first_epoch - 1 when no epoch ran
   if (!o.save.empty()) {

@@ -44,15 +44,8 @@ void refuse_unsupported_feature_options(const RunSettings& o) {
     throw UsageError("--residency stream" + why + "--device cuda keeps a feature file's rows on the device (only IDX "
                      "sets are streamed)");
   }
-  for (const char* flag : {"--resume", "--init", "--val-split", "--limit-train"}) {
-    if (o.is_given(flag)) throw UsageError(std::string(flag) + why + "not supported yet");
-  }
   if (is_full_batch(o.solver) && o.is_given("--metrics")) {
     throw UsageError("--metrics" + why + "records SGD epochs (--solver sgd); the full-batch solvers print their iterations");
-  }
-  if (parse_c_values(o.C).size() > 1 && o.cv == 0) {
-    throw UsageError("--C " + o.C + why + "the regularisation path needs --cv K (feature files take no --val-split "
-                     "yet), or give one C");
   }
 }
 
@@ -97,8 +90,12 @@ void check_same_rows_on_ranks(const FeatureData& d) {
 
 void print_feature_data_lines(const RunSettings& o, const FeatureRunData& in) {
   const FeatureData& d = in.d;
-  std::printf("Data: %s (%s), %zu training rows, %zu test rows, %zu classes (labels %s), %zu features (%s)\n",
-              d.train_path.c_str(), d.format.c_str(), d.train_x.rows, d.has_test ? d.test_x.rows : 0, d.classes.size(),
+  const auto file_rows = in.data_record["train_rows"].get<std::size_t>();
+  std::string rows = std::to_string(in.split.train_rows.size()) + " training rows";
+  if (d.train_x.rows < file_rows) rows += " (--limit-train: the first " + std::to_string(d.train_x.rows) + " of " + std::to_string(file_rows) + ")";
+  if (!in.split.val_rows.empty()) rows += ", " + std::to_string(in.split.val_rows.size()) + " validation rows";
+  std::printf("Data: %s (%s), %s, %zu test rows, %zu classes (labels %s), %zu features (%s)\n", d.train_path.c_str(),
+              d.format.c_str(), rows.c_str(), d.has_test ? d.test_x.rows : 0, d.classes.size(),
               class_labels_text(d.classes).c_str(), d.train_x.cols, in.data_record["dtype"].get<std::string>().c_str());
   if (o.standardize) {
     std::printf("  standardised: each feature %s by its standard deviation over the training rows (StandardScaler%s), "
@@ -108,9 +105,9 @@ void print_feature_data_lines(const RunSettings& o, const FeatureRunData& in) {
   if (!d.has_test) std::printf("  no test split: accuracy is reported on the training rows (give --test-data FILE)\n");
 }
 
-FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function<bool()>& stop_requested) {
+FeatureTrainOutcome run_train_features(RunSettings o, const std::function<bool()>& stop_requested) {
   refuse_unsupported_feature_options(o);
-  const std::string& path = *o.data;
+  const std::string path = *o.data;
   // 1. Outputs before any work; no output may be an input.
   if (!o.save.empty()) check_output_target("--save", o.save);
   const std::string metrics_settings = o.metrics.empty() ? std::string() : metrics_settings_path(o.metrics);
@@ -119,30 +116,45 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
     check_output_target("--metrics", o.metrics);
     if (!metrics_settings.empty()) check_output_target("--metrics (its settings file)", metrics_settings);
   }
-  check_distinct_files({{"--data file", path, false}, {"--test-data", o.test_data, false}, {"--save", o.save, true},
-                        {"--metrics", o.metrics, true}});
+  if (!o.init.empty()) require_regular_input(o.init, "--init");
+  // --resume: the saved run's settings, unless given; then the checks again on what was restored.
+  FeatureRunData in;
+  if (!o.resume.empty()) {
+    ResumedRun resumed = resume_run(o);
+    in.start = std::move(resumed.file);
+    in.early_stop = resumed.early_stop;
+  }
+  check_distinct_files({{"--data file", path, false}, {"--test-data", o.test_data, false}, {"--resume", o.resume, false},
+                        {"--init", o.init, false}, {"--save", o.save, true}, {"--metrics", o.metrics, true}},
+                       {{"--save", "--resume"}});  // the model is read whole, then replaced atomically
   std::optional<OutputLock> save_lock;
   if (!o.save.empty()) save_lock.emplace("--save", o.save);
 
-  // 2. The data (standardised with the training rows' scaler when asked) and the weights of the fit.
-  FeatureRunData in;
+  // 2. The data (its first --limit-train rows, standardised with their scaler when asked), the rows held out and the
+  // weights of the fit.
   in.d = load_cli_feature_data(path, o.test_data);
   FeatureData& d = in.d;
   if (ranks::size() > 1) check_same_rows_on_ranks(d);
   in.data_record = feature_data_record(d);
   in.uint8_input = !d.train_x.sparse && d.train_x.dtype == FeatureDtype::kUint8;
-  in.scaler = o.standardize ? fit_feature_scaler(d.train_x) : FeatureScaler{};
-  apply_feature_scaler(in.scaler, d.train_x, "the training rows' scaler");
-  if (d.has_test) apply_feature_scaler(in.scaler, d.test_x, "the training rows' scaler");
   if (!o.sample_weight.empty() && !d.train_w.empty()) {
     throw UsageError("--sample-weight " + o.sample_weight + ": " + path + " holds w_train too; either could be meant");
   }
   in.sample_weights =
       o.sample_weight.empty() ? d.train_w : read_sample_weights(o.sample_weight, d.train_x.rows, cli_idx_limits());
+  limit_and_split_rows(o, in);
+  in.scaler = o.standardize ? fit_feature_scaler(d.train_x) : FeatureScaler{};
+  apply_feature_scaler(in.scaler, d.train_x, "the training rows' scaler");
+  if (d.has_test) apply_feature_scaler(in.scaler, d.test_x, "the training rows' scaler");
   in.class_weights = class_weights_of(o.class_weight, d.classes, d.train_y);
+  copy_held_out_rows(in);
+  check_val_rows(o, in.split.train_rows.size(), in.split.val_rows.size());
+  if (!o.init.empty()) in.start = load_model_file(o.init);
+  if (in.start) check_start_model(o.resume.empty() ? "--init" : "--resume", o.resume.empty() ? o.init : o.resume, *in.start, o, in);
   if (!is_full_batch(o.solver)) return run_train_features_sgd(o, in, stop_requested);
 
-  // 3. The objective of the chosen CPU backend.
+  // 3. The objective of the chosen CPU backend over the rows fitted (without the held-out rows), and over all
+  // training rows for the refit after a --val-split path.
   const nlohmann::ordered_json& data_record = in.data_record;
   const bool uint8_input = in.uint8_input;
   const FeatureScaler& scaler = in.scaler;
@@ -161,17 +173,33 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
     request.cuda.residency = o.residency;
     device = make_cuda_feature_parts_maker(request, cli_idx_limits().max_bytes);
   }
-  FeatureObjective objective(d.train_x, d.train_y, o.loss, C, parts, team,
-                             fit_terms_of(sample_weights, class_weights, d.train_y, !o.no_intercept, path), device);
+  const bool held_out = !in.split.val_rows.empty();
+  FeatureMatrix fit_x;  // the rows fitted, when some are held out
+  std::vector<std::uint32_t> fit_y;
+  std::vector<double> fit_w;
+  if (held_out) {
+    fit_x = d.train_x.copy_rows(in.split.train_rows);
+    for (const std::uint32_t r : in.split.train_rows) fit_y.push_back(d.train_y[r]);
+    if (!sample_weights.empty()) {
+      for (const std::uint32_t r : in.split.train_rows) fit_w.push_back(sample_weights[r]);
+    }
+  }
+  auto make_objective = [&](const FeatureMatrix& x, const std::vector<std::uint32_t>& y, const std::vector<double>& w) {
+    return std::make_unique<FeatureObjective>(x, y, o.loss, C, parts, team,
+                                              fit_terms_of(w, class_weights, y, !o.no_intercept, path), device);
+  };
+  std::unique_ptr<FeatureObjective> objective =
+      held_out ? make_objective(fit_x, fit_y, fit_w) : make_objective(d.train_x, d.train_y, sample_weights);
   const std::string backend =
-      (cuda ? objective.device_name()
+      (cuda ? objective->device_name()
             : std::string(reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)")) +
       (ranks::size() > 1 ? " on each of " + std::to_string(ranks::size()) + " MPI ranks" : "");
   const std::vector<double> cs = c_values_of(o);
 
   RunFacts facts;
   facts.backend = backend;
-  facts.train_rows = d.train_x.rows;
+  facts.train_rows = in.split.train_rows.size();
+  facts.val_rows = static_cast<std::uint32_t>(in.split.val_rows.size());
   facts.data = data_record;
   nlohmann::ordered_json settings = settings_record(o, facts);
   if (!o.test_data.empty()) settings["test_data"] = o.test_data;
@@ -188,18 +216,20 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   std::printf("Optimizer: %s (full batch), C %s%s, tol %g, max-iter %d, %s accuracy every %d iterations\n",
               newton ? "Newton-CG (trust region)" : "L-BFGS (libLBFGS)", o.C.c_str(), penalty_text(settings).c_str(),
               o.tol, o.max_iter, d.has_test ? "test" : "training", o.eval_every);
+  if (in.start) std::printf("Initial weights from %s\n", o.init.c_str());
   std::fflush(stdout);
 
-  // 4. The fit, from zeros (scikit-learn's start).
+  // 4. The fit, from zeros (scikit-learn's start) or --init's weights.
   Model shape;
   shape.input_dim = static_cast<int>(D);
   shape.num_classes = C;
   shape.head = o.loss;
   shape.weights.assign(D * static_cast<std::size_t>(C), 0.0f);
   shape.bias.assign(static_cast<std::size_t>(C), 0.0f);
+  const Model first = start_model(o, in, shape);
   // Without an intercept the solver's parameters are the weights only; the model's bias stays 0.
   auto full_params = [&](const double* x) {
-    std::vector<double> full(x, x + objective.parameter_count());
+    std::vector<double> full(x, x + objective->parameter_count());
     full.resize(shape.weights.size() + shape.bias.size(), 0.0);
     return full;
   };
@@ -207,15 +237,40 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
   base.tol = o.tol;
   base.max_iter = o.max_iter;
   base.memory = o.lbfgs_memory;
-  base.dense_rows = cuda ? 0.0 : d.train_x.dense_rows();  // the corrections of lbfgs_memory's rule for each engine
   FeatureTrainOutcome outcome;
+  const auto stop_polled = [&]() {
+    if (stop_requested && stop_requested()) outcome.stopped = true;
+    return outcome.stopped;
+  };
+  // One fit of `obj` at C from x0, L-BFGS (OWL-QN with an L1 part) or Newton-CG; a stop request ends it.
+  auto fit_at = [&](FeatureObjective& obj, double C_value, std::vector<double> x0,
+                    const std::function<bool(const LbfgsIteration&)>& on_iteration) {
+    double l2 = 0.0;
+    LbfgsConfig config = penalised_config(base, C_value, obj.weight_total(), l1_ratio_of(o.penalty, o.l1_ratio),
+                                          shape.weights.size(), &l2);
+    config.dense_rows = cuda ? 0.0 : obj.dense_rows();  // lbfgs_memory: the GPU's keeps its fixed rule
+    const ObjectiveFunction f = [&](const double* x, double* g) { return obj(x, l2, g); };
+    LbfgsResult r;
+    if (newton) {
+      NewtonCgConfig newton_config;
+      newton_config.tol = o.tol;
+      newton_config.max_iter = o.max_iter;
+      r = minimize_newton_cg(
+          f, [&](const double* x, const double* v, double* hv) { obj.hessian_vector(x, l2, v, hv); }, std::move(x0),
+          newton_config, on_iteration, stop_polled);
+    } else {
+      r = minimize_lbfgs(f, std::move(x0), config, on_iteration);
+    }
+    if (outcome.stopped) r.stop = LbfgsStop::kStopRequested;
+    return r;
+  };
   const std::unique_ptr<Engine> inference = make_inference_engine();  // the accuracies and the report
   double c_value = cs.front();
-  std::vector<double> start = params_of(shape);
-  start.resize(objective.parameter_count());
+  std::vector<double> start = params_of(first);
+  start.resize(objective->parameter_count());
   if (o.cv > 0) {  // C chosen on folds; the refit starts from the folds' mean solution at it
     const CvResult cv =
-        cross_validate_features(o, d, cs, shape, {sample_weights, class_weights, parts, team, device}, stop_requested);
+        cross_validate_features(o, d, cs, first, {sample_weights, class_weights, parts, team, device}, stop_requested);
     if (cv.stopped) {
       outcome.stopped = outcome.stopped_in_cv = true;
       return outcome;
@@ -223,11 +278,27 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
     report_cross_validation(cv, d.train_x.rows, &settings);
     c_value = cs[cv.best];
     start = cv.refit_start;
+  } else if (cs.size() > 1) {  // C chosen on the held-out rows (the IDX path's rule); the refit on all training rows
+    ValidationPathFits fits;
+    fits.fit = [&](double C_value, std::vector<double> x0) {
+      return fit_at(*objective, C_value, std::move(x0), [&](const LbfgsIteration&) { return !stop_polled(); });
+    };
+    fits.val_accuracy = [&](const std::vector<double>& x) {
+      return evaluate_model(*inference, model_of(full_params(x.data()), shape), in.val_x, in.val_y).totals.accuracy_percent();
+    };
+    fits.on_point = print_path_point;
+    ValidationPath chosen = validation_path(cs, start, fits);
+    if (chosen.stopped) {
+      outcome.stopped = outcome.stopped_in_path = true;
+      outcome.done_text = std::to_string(chosen.stopped_fit.iterations) + " " + full_batch_title(o.solver) +
+                          " iterations of C " + features_number("%g", chosen.stopped_at_c);
+      return outcome;
+    }
+    report_validation_path(chosen.points, chosen.best_c, chosen.best_val_accuracy, d.train_x.rows, &settings);
+    c_value = chosen.best_c;
+    start = std::move(chosen.best_x);
+    objective = make_objective(d.train_x, d.train_y, sample_weights);
   }
-  double l2 = 0.0;
-  const LbfgsConfig config = penalised_config(base, c_value, objective.weight_total(), l1_ratio_of(o.penalty, o.l1_ratio),
-                                              shape.weights.size(), &l2);
-  const ObjectiveFunction f = [&](const double* x, double* g) { return objective(x, l2, g); };
   const std::function<bool(const LbfgsIteration&)> on_iteration = [&](const LbfgsIteration& it) {
     std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " +
                        features_number("%.10g", it.objective) + ". Gradient: " + features_number("%.3e", it.grad_max) +
@@ -238,23 +309,9 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
     }
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
-    if (stop_requested && stop_requested()) outcome.stopped = true;
-    return !outcome.stopped;
+    return !stop_polled();
   };
-  LbfgsResult fit;
-  if (newton) {
-    NewtonCgConfig newton_config;
-    newton_config.tol = o.tol;
-    newton_config.max_iter = o.max_iter;
-    fit = minimize_newton_cg(
-        f, [&](const double* x, const double* v, double* hv) { objective.hessian_vector(x, l2, v, hv); }, std::move(start),
-        newton_config, on_iteration, [&]() {
-          if (stop_requested && stop_requested()) outcome.stopped = true;
-          return outcome.stopped;
-        });
-  } else {
-    fit = minimize_lbfgs(f, std::move(start), config, on_iteration);
-  }
+  const LbfgsResult fit = fit_at(*objective, c_value, std::move(start), on_iteration);
   outcome.done_text = std::to_string(fit.iterations) + " " + full_batch_title(o.solver) + " iterations";
   outcome.saved_text = "the last iteration's weights";
   const Model model = model_of(full_params(fit.x.data()), shape);
@@ -288,6 +345,9 @@ FeatureTrainOutcome run_train_features(const RunSettings& o, const std::function
     settings["lbfgs_result"]["hessian_products"] = fit.hessian_products;
   } else {
     settings["lbfgs_result"]["memory"] = fit.memory;
+  }
+  if (held_out && cs.size() == 1) {
+    report_held_out(evaluate_model(*inference, model, in.val_x, in.val_y).totals, in.val_x.rows, &settings);
   }
   mf.settings_json = json_text(settings);
   if (!o.save.empty()) {

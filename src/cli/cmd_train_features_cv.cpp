@@ -60,7 +60,7 @@ CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, con
     FeatureFold& fold = *folds[static_cast<std::size_t>(k)];
     double l2 = 0.0;
     LbfgsConfig config = penalised_config(base, C, fold.objective->weight_total(), l1_ratio, shape.weights.size(), &l2);
-    config.dense_rows = terms.device ? 0.0 : fold.fit_x.dense_rows();  // on the GPU: lbfgs_memory's fixed rule
+    config.dense_rows = terms.device ? 0.0 : fold.objective->dense_rows();  // on the GPU: lbfgs_memory's fixed rule
     return minimize_lbfgs([&](const double* x, double* g) { return (*fold.objective)(x, l2, g); }, std::move(x0),
                           config, [&](const LbfgsIteration&) { return !(stop_requested && stop_requested()); });
   };

@@ -26,8 +26,8 @@ struct CvObjectiveTerms {
   const FeaturePartsMaker& device;  // set: each fold's objective on the CUDA device (its own rows uploaded)
 };
 
-// The path over `cs` on --cv stratified folds of d's training rows, each fit from `shape`'s parameters (zeros;
-// without the bias under --no-intercept) with --tol, --max-iter and the penalty of `o`. Prints nothing.
+// The path over `cs` on --cv stratified folds of d's training rows, each fold's first fit from `shape`'s parameters
+// (zeros or --init's weights; without the bias under --no-intercept) with --tol, --max-iter and the penalty of `o`. Prints nothing.
 CvResult cross_validate_features(const RunSettings& o, const FeatureData& d, const std::vector<double>& cs,
                                  const Model& shape, const CvObjectiveTerms& terms,
                                  const std::function<bool()>& stop_requested);

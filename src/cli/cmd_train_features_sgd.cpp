@@ -2,9 +2,9 @@
 // (uint8 rows without weights as an IDX image set on the pixel engines; every other matrix as dense float32 rows
 // on the feature engines, feature_sgd.hpp: reference, cpu or cuda as --device says; under mpirun, synchronous SGD
 // over ranks through the batches' feature objective, rank_sgd.hpp), the host loop of training.hpp with the test
-// split scored each epoch,
-// the epoch lines, --metrics, --save (the class labels and the scaler, as the full-batch path writes) and the
-// final confusion matrix. The data, its scaler and weights come prepared from cmd_train_features.cpp.
+// split scored each epoch, the epoch lines, --val-split's scores and --early-stop, --metrics, --save (the class
+// labels and the scaler, as the full-batch path writes), --init and --resume (the epochs after the saved ones) and
+// the final confusion matrix. The data, its scaler and weights come prepared from cmd_train_features.cpp.
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -40,12 +40,13 @@ struct FeatureSgdEngine {
 // engines of make_backend, every other matrix on make_feature_backend's. The factory's note goes to stderr; the
 // CUDA-only flags are refused when the engine is not on CUDA.
 void make_feature_sgd_engine(const RunSettings& o, const FeatureData& d, FeatureFitTerms terms, const Model& initial,
-                             FeatureSgdEngine* e) {
+                             const std::vector<float>& velocity, FeatureSgdEngine* e) {
   BackendRequest request;
   request.device = o.device;
   request.optimizer.momentum = static_cast<float>(o.momentum);
   request.optimizer.nesterov = o.nesterov;
   request.optimizer.weight_decay = static_cast<float>(o.weight_decay);
+  request.velocity = velocity;
   request.cuda = cuda_options_of(o);
   const FeatureMatrix& x = d.train_x;
   if (ranks::active()) {  // each batch's FeatureObjective, its fixed row parts shared out over the ranks
@@ -53,7 +54,7 @@ void make_feature_sgd_engine(const RunSettings& o, const FeatureData& d, Feature
     e->backend = make_rank_sync_sgd_backend(
         make_feature_batch_engine(x, d.train_y, initial.head, initial.num_classes, reference ? 1 : 8,
                                   reference ? nullptr : &cpu::shared_thread_team(), std::move(terms)),
-        initial, request.optimizer, {});
+        initial, request.optimizer, velocity);
     return;
   }
   MadeBackend made;
@@ -77,15 +78,27 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
   const std::size_t D = d.train_x.cols;
   const int C = static_cast<int>(d.classes.size());
   const FeatureFitTerms terms = fit_terms_of(in.sample_weights, in.class_weights, d.train_y, !o.no_intercept, d.train_path);
-  Model initial = init_model(static_cast<int>(D), C, o.loss, o.seed);
+  Model initial = start_model(o, in, init_model(static_cast<int>(D), C, o.loss, o.seed));
   if (o.no_intercept) std::fill(initial.bias.begin(), initial.bias.end(), 0.0f);
+  TrainConfig cfg = sgd_config(o);
+  cfg.early_stop = o.early_stop;
+  std::vector<float> velocity;
+  const bool resumed = in.start && !o.resume.empty();
+  if (resumed) {  // the epochs after the saved ones, with its momentum and early stopping's state
+    cfg.first_epoch = static_cast<int>(in.start->epochs_done) + 1;
+    if (o.momentum != 0.0) velocity = in.start->optimizer_state;
+    cfg.best_val_loss = in.early_stop.best_val_loss;
+    cfg.best_val_epoch = in.early_stop.best_val_epoch;
+  }
   FeatureSgdEngine engine;
-  make_feature_sgd_engine(o, d, terms, initial, &engine);
+  make_feature_sgd_engine(o, d, terms, initial, velocity, &engine);
   TrainerBackend& backend = *engine.backend;
 
   RunFacts facts;
   facts.backend = backend.name();
-  facts.train_rows = d.train_x.rows;
+  facts.first_epoch = cfg.first_epoch;
+  facts.train_rows = in.split.train_rows.size();
+  facts.val_rows = static_cast<std::uint32_t>(in.split.val_rows.size());
   facts.data = in.data_record;
   nlohmann::ordered_json settings = settings_record(o, facts);
   if (!o.test_data.empty()) settings["test_data"] = o.test_data;
@@ -101,19 +114,22 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
               o.batch_size, o.lr, lr_schedule_name(o.lr_schedule), o.momentum, o.weight_decay, o.epochs,
               static_cast<unsigned long long>(o.seed),
               terms.row_weights.empty() ? "" : "; each row's loss times its sample x class weight");
+  if (resumed) std::printf("Resuming %s after epoch %u\n", o.resume.c_str(), in.start->epochs_done);
+  if (in.start && !resumed) std::printf("Initial weights from %s\n", o.init.c_str());
   std::fflush(stdout);
 
+  const bool has_val = !in.split.val_rows.empty();
   std::unique_ptr<MetricsLog> metrics;
-  if (!o.metrics.empty()) metrics = std::make_unique<MetricsLog>(o.metrics, json_text(settings), false, -1);
+  if (!o.metrics.empty()) {
+    metrics = std::make_unique<MetricsLog>(o.metrics, json_text(settings), has_val, resumed ? cfg.first_epoch - 1 : -1);
+  }
 
   const std::unique_ptr<Engine> inference = make_inference_engine();
   TrainingRun run;
-  run.train_rows.resize(d.train_x.rows);
-  for (std::size_t i = 0; i < run.train_rows.size(); ++i) run.train_rows[i] = static_cast<std::uint32_t>(i);
+  run.train_rows = in.split.train_rows;
   run.num_classes = C;
   run.test = [&](TrainerBackend& b) { return evaluate_model(*inference, b.model(), eval_x, eval_y).totals; };
-
-  TrainConfig cfg = sgd_config(o);
+  if (has_val) run.val = [&](TrainerBackend& b) { return evaluate_model(*inference, b.model(), in.val_x, in.val_y).totals; };
 
   ModelFile mf;  // what --save writes: the model of the last complete epoch
   mf.model = backend.model();
@@ -123,8 +139,9 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
   mf.scaler = in.scaler;
   mf.pixel_scale = in.uint8_input ? kModelFilePixelScale : 1.0f;
   mf.seed = o.seed;
-  mf.settings_json = json_text(settings);
+  mf.settings_json = settings_json_with_early_stop(settings, in.early_stop);
   mf.optimizer_state = backend.optimizer_state();
+  mf.epochs_done = static_cast<std::uint32_t>(cfg.first_epoch - 1);
   std::string metrics_failure;
   TrainHooks hooks;
   hooks.on_epoch = [&](const EpochReport& r) {
@@ -133,6 +150,7 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
     mf.model = backend.model();
     mf.optimizer_state = backend.optimizer_state();
     mf.epochs_done = static_cast<std::uint32_t>(r.epoch);
+    mf.settings_json = settings_json_with_early_stop(settings, EarlyStopState{r.best_val_loss, r.best_val_epoch});
     if (metrics && metrics_failure.empty()) {
       try {
         metrics->append(r, r.lr);
@@ -145,6 +163,7 @@ FeatureTrainOutcome run_train_features_sgd(const RunSettings& o, FeatureRunData&
   hooks.chunks_per_epoch = chunks_per_epoch(backend.traits());
   hooks.stop_requested = [&] { return (stop_requested && stop_requested()) || !metrics_failure.empty(); };
   const TrainOutcome trained = run_training(backend, run, cfg, hooks);
+  if (trained.early_stopped) std::printf("%s\n", format_early_stop_line(trained.last_epoch, cfg.early_stop).c_str());
 
   FeatureTrainOutcome outcome;
   outcome.done_text = std::to_string(trained.last_epoch) + " complete epochs";

@@ -132,6 +132,37 @@ void report_cross_validation(const CvResult& cv, std::size_t refit_rows, nlohman
   std::fflush(stdout);
 }
 
+void print_path_point(const PathPoint& p) {
+  std::printf("C: %s. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s. Validation accuracy: %.2f\n",
+              c_text(p.C).c_str(), p.fit.iterations, p.fit.objective, p.fit.grad_max, p.fit.converged() ? "yes" : "no",
+              p.val_accuracy);
+  std::fflush(stdout);
+}
+
+void report_validation_path(const std::vector<PathPoint>& points, double best_c, double best_val_accuracy,
+                            std::size_t refit_rows, nlohmann::ordered_json* settings) {
+  nlohmann::ordered_json path = nlohmann::ordered_json::array();
+  for (const PathPoint& p : points) {
+    path.push_back({{"C", c_json(p.C)}, {"iterations", p.fit.iterations}, {"objective", p.fit.objective},
+                    {"converged", p.fit.converged()}, {"val_accuracy", p.val_accuracy}});
+  }
+  (*settings)["regularisation_path"] = path;
+  (*settings)["C_chosen"] = c_json(best_c);
+  (*settings)["fit_rows"] = refit_rows;
+  std::printf("Best C: %s (validation accuracy %.2f); refitting on all %zu training rows\n", c_text(best_c).c_str(),
+              best_val_accuracy, refit_rows);
+  std::fflush(stdout);
+}
+
+void report_held_out(const Totals& val, std::size_t rows, nlohmann::ordered_json* settings) {
+  // One C with --val-split: the held-out rows were not fitted, and their score is the point of holding them out.
+  std::printf("Validation: loss %.4f, accuracy %.2f on the %zu held-out rows (not fitted)\n", val.mean_loss(),
+              val.accuracy_percent(), rows);
+  (*settings)["lbfgs_result"]["val_loss"] = val.mean_loss();
+  (*settings)["lbfgs_result"]["val_accuracy"] = val.accuracy_percent();
+  (*settings)["lbfgs_result"]["val_rows"] = rows;
+}
+
 const char* full_batch_title(Solver s) { return s == Solver::kNewtonCg ? "Newton-CG" : "L-BFGS"; }
 
 LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
@@ -153,26 +184,11 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
 
   LbfgsRunHooks hooks;
   hooks.stop_requested = in.stop_requested;
-  hooks.on_path_point = [](const PathPoint& p) {
-    std::printf("C: %s. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s. Validation accuracy: %.2f\n",
-                c_text(p.C).c_str(), p.fit.iterations, p.fit.objective, p.fit.grad_max,
-                p.fit.converged() ? "yes" : "no", p.val_accuracy);
-    std::fflush(stdout);
-  };
+  hooks.on_path_point = print_path_point;
   std::unique_ptr<MetricsLog> metrics;
   hooks.on_final_fit = [&](const LbfgsRunResult& r) {
     if (r.has_cv) report_cross_validation(r.cv, r.fit_rows, &in.settings);
-    if (!r.path.empty()) {
-      nlohmann::ordered_json path = nlohmann::ordered_json::array();
-      for (const PathPoint& p : r.path) {
-        path.push_back({{"C", c_json(p.C)}, {"iterations", p.fit.iterations}, {"objective", p.fit.objective},
-                        {"converged", p.fit.converged()}, {"val_accuracy", p.val_accuracy}});
-      }
-      in.settings["regularisation_path"] = path;
-      std::printf("Best C: %s (validation accuracy %.2f); refitting on all %zu training rows\n", c_text(r.best_c).c_str(),
-                  r.best_val_accuracy, r.fit_rows);
-      std::fflush(stdout);
-    }
+    if (!r.path.empty()) report_validation_path(r.path, r.best_c, r.best_val_accuracy, r.fit_rows, &in.settings);
     in.settings["C_chosen"] = c_json(r.best_c);
     in.settings["fit_rows"] = r.fit_rows;
     if (!o.metrics.empty()) {
@@ -260,20 +276,14 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   in.settings["lbfgs_result"] = {{"iterations", result.iterations}, {"objective", result.objective},
                                  {"gradient", result.grad_max},     {"converged", result.converged()},
                                  {"reason", result.reason},         {"evaluations", result.evaluations},
-                                 {"seconds", result.seconds},       {"evaluation_seconds", result.evaluation_seconds},       {"test_accuracy", run.test.totals.accuracy_percent()}};
+                                 {"seconds", result.seconds},       {"evaluation_seconds", result.evaluation_seconds},
+                                 {"test_accuracy", run.test.totals.accuracy_percent()}};
   if (newton) {
     in.settings["lbfgs_result"]["hessian_products"] = result.hessian_products;
   } else {
     in.settings["lbfgs_result"]["memory"] = result.memory;
   }
-  if (run.has_val) {
-    // One C with --val-split: the held-out rows were not fitted, and their score is the point of holding them out.
-    std::printf("Validation: loss %.4f, accuracy %.2f on the %u held-out rows (not fitted)\n", run.val.totals.mean_loss(),
-                run.val.totals.accuracy_percent(), split.val_images.count);
-    in.settings["lbfgs_result"]["val_loss"] = run.val.totals.mean_loss();
-    in.settings["lbfgs_result"]["val_accuracy"] = run.val.totals.accuracy_percent();
-    in.settings["lbfgs_result"]["val_rows"] = split.val_images.count;
-  }
+  if (run.has_val) report_held_out(run.val.totals, split.val_images.count, &in.settings);
   if (!o.save.empty()) {
     save_lbfgs_model(o, in, run.model, in.settings);
     std::printf("Saved model to %s (%s, %d iterations)\n", o.save.c_str(), title, result.iterations);

@@ -15,6 +15,7 @@
 #include "logreg/cross_validation.hpp"
 #include "logreg/dataset.hpp"
 #include "logreg/engine.hpp"
+#include "logreg/lbfgs_run.hpp"
 #include "logreg/solver.hpp"
 #include "logreg/training.hpp"
 
@@ -57,6 +58,17 @@ std::string penalty_text(const nlohmann::ordered_json& settings);
 // folds, the chosen C marked), then "Best C: ...; refitting on all N training rows"; the same scores, per fold
 // too, in *settings as "cross_validation", and the chosen C as "C_chosen".
 void report_cross_validation(const CvResult& cv, std::size_t refit_rows, nlohmann::ordered_json* settings);
+
+// The regularisation path on validation rows, for IDX and feature runs alike: one line per C ("C: X. Iterations: N.
+// Objective: F. Gradient: G. Converged: yes. Validation accuracy: A"); then the path in *settings as
+// "regularisation_path" (with "C_chosen" and "fit_rows") and "Best C: X (validation accuracy A); refitting on all N training rows".
+void print_path_point(const PathPoint& p);
+void report_validation_path(const std::vector<PathPoint>& points, double best_c, double best_val_accuracy,
+                            std::size_t refit_rows, nlohmann::ordered_json* settings);
+
+// One C with --val-split: "Validation: loss L, accuracy A on the N held-out rows (not fitted)", and the same in
+// (*settings)["lbfgs_result"] (val_loss, val_accuracy, val_rows).
+void report_held_out(const Totals& val, std::size_t rows, nlohmann::ordered_json* settings);
 
 // The comma-separated values of --C: each "inf" or a number > 0. UsageError naming --C otherwise.
 std::vector<double> parse_c_values(const std::string& text);

@@ -407,7 +407,8 @@ const std::vector<Field>& fields() {
     {
       Field init = text_field("--init", "init", &RunSettings::init,
                               "Start from the weights of a safetensors nn.Linear state_dict (weight [C, D], bias [C] "
-                              "float32, e.g. saved from PyTorch) instead of a random initialisation");
+                              "float32, e.g. saved from PyTorch) instead of a random initialisation; with --data FILE, a model file "
+                              "saved by a feature-file run (its classes, features, intercept and scaler those of the run)");
       const auto bind = init.bind;
       init.bind = [bind](CLI::App* sub, RunSettings* o) { return bind(sub, o)->excludes("--resume"); };
       t.push_back(init);
@@ -663,6 +664,23 @@ EarlyStopState apply_resumed_settings(RunSettings& o, const ModelFile& mf, std::
   return state;
 }
 
+std::string settings_json_with_early_stop(nlohmann::ordered_json settings, const EarlyStopState& state) {
+  if (std::isfinite(state.best_val_loss)) {
+    settings["early_stop_state"] = {{"best_val_loss", state.best_val_loss}, {"best_val_epoch", state.best_val_epoch}};
+  }
+  return json_text(settings);
+}
+
+void check_val_rows(const RunSettings& o, std::size_t fitted_rows, std::size_t val_rows) {
+  if (o.val_split == 0.0 || val_rows > 0) return;
+  if (o.early_stop > 0) {
+    throw UsageError("--early-stop needs validation rows, but --val-split " + json_text(o.val_split) + " of " +
+                     std::to_string(fitted_rows) + " training rows rounds to 0 rows");
+  }
+  std::cerr << "logreg_cuda: warning: --val-split " << o.val_split << " of " << fitted_rows
+            << " training rows rounds to 0 validation rows: no validation\n";
+}
+
 TrainConfig sgd_config(const RunSettings& o) {
   TrainConfig cfg;
   cfg.head = o.loss;
@@ -674,6 +692,49 @@ TrainConfig sgd_config(const RunSettings& o) {
   cfg.lr_gamma = static_cast<float>(o.lr_gamma);
   cfg.seed = o.seed;
   return cfg;
+}
+
+ResumedRun resume_run(RunSettings& o) {
+  ResumedRun out;
+  out.file = load_model_file(o.resume);
+  const ModelFile& mf = out.file;
+  const bool feature_model = !mf.class_labels.empty();  // versions 2 and 3: trained on a feature file
+  const nlohmann::json saved = nlohmann::json::parse(mf.settings_json, nullptr, false);
+  Solver saved_solver = Solver::kSgd;
+  if (saved.is_object() && saved.contains("solver") && saved["solver"].is_string() &&
+      parse_solver(saved["solver"].get<std::string>(), &saved_solver) && is_full_batch(saved_solver)) {
+    const std::string start_sgd =
+        feature_model ? "train --data FILE --init " + o.resume
+                      : "export --model " + o.resume + " --out FILE.safetensors, then train --init FILE.safetensors";
+    throw UsageError("--resume " + o.resume + ": the model was fitted by --solver " + solver_name(saved_solver) +
+                     ", which leaves no SGD epochs or momentum to continue, and --resume continues SGD runs only. "
+                     "Refit it with --solver " + solver_name(saved_solver) + ", or start SGD from its weights: " + start_sgd);
+  }
+  if (feature_model != is_feature_file(o.data)) {
+    std::string trained_on;
+    if (saved.is_object() && saved.contains("data") && saved["data"].is_object() && saved["data"].contains("files") &&
+        saved["data"]["files"].is_array() && !saved["data"]["files"].empty() &&
+        saved["data"]["files"][0].is_object() && saved["data"]["files"][0].value("path", nlohmann::json()).is_string()) {
+      trained_on = " (" + saved["data"]["files"][0]["path"].get<std::string>() + ")";
+    }
+    throw UsageError(feature_model ? "--resume " + o.resume + ": the model was trained on a feature file" + trained_on +
+                                         " (it holds class labels); give that file as --data FILE"
+                                   : "--resume " + o.resume + ": the model was trained on IDX images (it holds no class "
+                                         "labels), not on a feature file like " + *o.data);
+  }
+  std::string saved_dir;
+  out.early_stop = apply_resumed_settings(o, mf, &saved_dir);
+  validate_train_options(o);
+  if (!o.data && !saved_dir.empty() && std::filesystem::is_directory(saved_dir)) {
+    o.data = saved_dir;
+    std::cerr << "logreg_cuda: using the data " << o.resume << " was trained on: " << saved_dir << " (no --data given)\n";
+  }
+  if (static_cast<std::int64_t>(mf.epochs_done) >= o.epochs) {
+    throw UsageError("--resume " + o.resume + ": its run has " + std::to_string(mf.epochs_done) +
+                     " epochs done and trains to --epochs " + std::to_string(o.epochs) +
+                     "; give --epochs N with N > " + std::to_string(mf.epochs_done) + " to train further");
+  }
+  return out;
 }
 
 }  // namespace logreg::cli

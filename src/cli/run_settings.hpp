@@ -97,6 +97,22 @@ nlohmann::ordered_json settings_record(const RunSettings& o, const RunFacts& fac
 // the epoch to start from are the caller's.
 TrainConfig sgd_config(const RunSettings& o);
 
+// --val-split F of `fitted_rows` training rows that rounds to no validation rows: UsageError with --early-stop
+// (nothing to stop on), else a warning on stderr (the run goes on without validation).
+void check_val_rows(const RunSettings& o, std::size_t fitted_rows, std::size_t val_rows);
+
+// --resume FILE, for IDX and feature runs alike: the model file read; UsageError when a full-batch solver fitted it
+// (it has no SGD epochs or momentum to continue; the message says how to start SGD from its weights: through a
+// safetensors export for IDX images, --init FILE for a feature file), when a feature file's model is resumed
+// without --data FILE or an IDX model with one, or when its epochs reach --epochs. Restores the saved run's
+// settings (apply_resumed_settings) and checks them again (validate_train_options); an IDX run without --data
+// takes the recorded data directory when it exists (saying so on stderr).
+struct ResumedRun {
+  ModelFile file;
+  EarlyStopState early_stop;
+};
+ResumedRun resume_run(RunSettings& o);
+
 // UsageError naming the option when a value is out of its range, checked on the value training uses:
 // the float32 that --lr, --momentum, --weight-decay and --lr-gamma become must not underflow to 0 or a
 // subnormal, overflow to infinity, or round out of the range (0.99999999999 is 1.0f for --momentum).
@@ -124,5 +140,9 @@ CudaOptions cuda_options_of(const RunSettings& o);
 // the setting). Returns the early-stopping state the run had, and `data_dir` the run's data directory (""
 // when none is recorded).
 EarlyStopState apply_resumed_settings(RunSettings& o, const ModelFile& mf, std::string* data_dir);
+
+// The settings record a saved SGD model holds: `settings` with early stopping's state ("early_stop_state": its best
+// validation loss and epoch, once it has one), which apply_resumed_settings reads back.
+std::string settings_json_with_early_stop(nlohmann::ordered_json settings, const EarlyStopState& state);
 
 }  // namespace logreg::cli

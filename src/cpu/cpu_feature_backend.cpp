@@ -18,7 +18,8 @@ namespace {
 
 class CpuFeatureBackend final : public TrainerBackend {
  public:
-  CpuFeatureBackend(const FeatureRows& rows, const Model& initial, const OptimizerConfig& optimizer)
+  CpuFeatureBackend(const FeatureRows& rows, const Model& initial, const OptimizerConfig& optimizer,
+                    const std::vector<float>& velocity)
       : rows_(rows), head_(initial.head), C_(initial.num_classes), D_(rows.dim), optimizer_(optimizer) {
     check_feature_rows_fit_model(initial, rows);
     if (C_ < 1 || C_ > kernels::kMaxClasses || initial.weights.size() != static_cast<std::size_t>(C_) * D_ ||
@@ -32,6 +33,13 @@ class CpuFeatureBackend final : public TrainerBackend {
     if (!rows.terms.intercept) std::fill(params_.begin() + static_cast<std::ptrdiff_t>(n_weights_), params_.end(), 0.0f);
     grads_.assign(params_.size(), 0.0f);
     if (optimizer_.momentum != 0.0f) velocity_.assign(params_.size(), 0.0f);
+    if (optimizer_.momentum != 0.0f && !velocity.empty()) {  // a resumed run's momentum
+      if (velocity.size() != params_.size()) {
+        throw DataError(rows.path, "optimizer state has " + std::to_string(velocity.size()) + " values, the model needs " +
+                                       std::to_string(params_.size()));
+      }
+      velocity_ = velocity;
+    }
   }
 
   std::string name() const override { return "cpu (float32 feature rows, one thread)"; }
@@ -140,8 +148,9 @@ class CpuFeatureBackend final : public TrainerBackend {
 }  // namespace
 
 std::unique_ptr<TrainerBackend> make_cpu_feature_backend(const FeatureRows& rows, const Model& initial,
-                                                         const OptimizerConfig& optimizer) {
-  return std::make_unique<CpuFeatureBackend>(rows, initial, optimizer);
+                                                         const OptimizerConfig& optimizer,
+                                                         const std::vector<float>& velocity) {
+  return std::make_unique<CpuFeatureBackend>(rows, initial, optimizer, velocity);
 }
 
 }  // namespace logreg

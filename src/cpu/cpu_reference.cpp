@@ -43,8 +43,9 @@ class CpuReferenceBackend final : public TrainerBackend {
     init_velocity();
   }
 
-  CpuReferenceBackend(const FeatureRows& rows, const Model& initial, const OptimizerConfig& optimizer)
-      : features_(&rows), labels_(&rows.labels), model_(initial), optimizer_(optimizer) {
+  CpuReferenceBackend(const FeatureRows& rows, const Model& initial, const OptimizerConfig& optimizer,
+                      const std::vector<float>& velocity)
+      : features_(&rows), labels_(&rows.labels), model_(initial), optimizer_(optimizer), velocity_(velocity) {
     check_feature_rows_fit_model(model_, rows);
     if (!rows.terms.intercept) std::fill(model_.bias.begin(), model_.bias.end(), 0.0f);
     init_velocity();
@@ -374,8 +375,9 @@ std::unique_ptr<TrainerBackend> make_cpu_reference_backend(const ImageSet& train
 }
 
 std::unique_ptr<TrainerBackend> make_reference_feature_backend(const FeatureRows& rows, const Model& initial,
-                                                               const OptimizerConfig& optimizer) {
-  return std::make_unique<CpuReferenceBackend>(rows, initial, optimizer);
+                                                               const OptimizerConfig& optimizer,
+                                                               const std::vector<float>& velocity) {
+  return std::make_unique<CpuReferenceBackend>(rows, initial, optimizer, velocity);
 }
 
 std::unique_ptr<FullBatchEngine> make_cpu_reference_full_batch_engine(const ImageSet& train_images,

@@ -110,18 +110,19 @@ MadeBackend make_feature_backend(const BackendRequest& request, const FeatureRow
   made.note = choice.note;
   switch (choice.device) {
     case Device::kReference:
-      made.backend = make_reference_feature_backend(rows, initial, request.optimizer);
+      made.backend = make_reference_feature_backend(rows, initial, request.optimizer, request.velocity);
       break;
     case Device::kCuda: {
       CudaOptions options = request.cuda;
       options.optimizer = request.optimizer;
+      options.velocity = request.velocity;
       made.backend = cuda.make_feature(rows, initial, options);
       made.note = "logreg_cuda: training on " + made.backend->name();
       break;
     }
     case Device::kCpu:
     case Device::kAuto:
-      made.backend = make_cpu_feature_backend(rows, initial, request.optimizer);
+      made.backend = make_cpu_feature_backend(rows, initial, request.optimizer, request.velocity);
       break;
   }
   return made;

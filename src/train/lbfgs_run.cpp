@@ -57,6 +57,32 @@ LbfgsConfig penalised_config(const LbfgsConfig& base, double C, double n, double
   return config;
 }
 
+ValidationPath validation_path(const std::vector<double>& cs, std::vector<double> x0, const ValidationPathFits& fits) {
+  ValidationPath out;
+  std::vector<double> x = std::move(x0);
+  for (const double C : cs) {
+    PathPoint point;
+    point.C = C;
+    point.fit = fits.fit(C, x);
+    x = point.fit.x;
+    if (point.fit.stop == LbfgsStop::kStopRequested) {
+      out.stopped = true;
+      out.stopped_at_c = C;
+      out.stopped_fit = std::move(point.fit);
+      return out;
+    }
+    point.val_accuracy = fits.val_accuracy(x);
+    if (fits.on_point) fits.on_point(point);
+    if (point.val_accuracy > out.best_val_accuracy) {
+      out.best_val_accuracy = point.val_accuracy;
+      out.best_c = C;
+      out.best_x = x;
+    }
+    out.points.push_back(std::move(point));
+  }
+  return out;
+}
+
 std::vector<double> params_of(const Model& m) {
   std::vector<double> x(m.weights.begin(), m.weights.end());
   x.insert(x.end(), m.bias.begin(), m.bias.end());
@@ -131,31 +157,30 @@ LbfgsRunResult run_lbfgs(FullBatchEngine& engine, const Dataset& data, const Tra
     x = out.cv.refit_start;
   } else if (config.cs.size() > 1) {
     if (!split.has_val()) throw UsageError("--C with several values needs validation rows (--val-split F > 0)");
-    out.best_val_accuracy = -1.0;
-    std::vector<double> best_x;
-    for (const double C : config.cs) {
-      PathPoint point;
-      point.C = C;
-      point.fit = fit(engine, rows, C, x, n_weights, config, stop_check, stop_polled);
-      x = point.fit.x;
-      if (out.stopped) {
-        out.stopped_in_path = true;
-        out.stopped_at_c = C;
-        out.fit = std::move(point.fit);
-        out.fit_rows = rows.size();
-        out.model = model_of(x, start);
-        return out;
-      }
-      point.val_accuracy = engine.accuracy_percent(model_of(x, start), split.val_images, split.val_labels);
-      if (hooks.on_path_point) hooks.on_path_point(point);
-      if (point.val_accuracy > out.best_val_accuracy) {
-        out.best_val_accuracy = point.val_accuracy;
-        out.best_c = C;
-        best_x = x;
-      }
-      out.path.push_back(std::move(point));
+    ValidationPathFits fits;
+    fits.fit = [&](double C, std::vector<double> x0) {
+      LbfgsResult r = fit(engine, rows, C, std::move(x0), n_weights, config, stop_check, stop_polled);
+      if (out.stopped) r.stop = LbfgsStop::kStopRequested;  // asked during the fit's last iteration too
+      return r;
+    };
+    fits.val_accuracy = [&](const std::vector<double>& xc) {
+      return engine.accuracy_percent(model_of(xc, start), split.val_images, split.val_labels);
+    };
+    fits.on_point = hooks.on_path_point;
+    ValidationPath path = validation_path(config.cs, x, fits);
+    if (path.stopped) {
+      out.stopped = true;
+      out.stopped_in_path = true;
+      out.stopped_at_c = path.stopped_at_c;
+      out.fit = std::move(path.stopped_fit);
+      out.fit_rows = rows.size();
+      out.model = model_of(out.fit.x, start);
+      return out;
     }
-    x = best_x;
+    out.path = std::move(path.points);
+    out.best_c = path.best_c;
+    out.best_val_accuracy = path.best_val_accuracy;
+    x = std::move(path.best_x);
     rows.resize(all_rows);
     std::iota(rows.begin(), rows.end(), 0u);
   }

@@ -24,6 +24,11 @@ std::string format_epoch_line(const EpochReport& r) {
   return buf;
 }
 
+std::string format_early_stop_line(int last_epoch, int patience) {
+  return "Early stop after epoch " + std::to_string(last_epoch) + ": the validation loss has not improved for " +
+         std::to_string(patience) + " epochs";
+}
+
 float lr_for_epoch(const TrainConfig& cfg, int epoch) {
   const double t = static_cast<double>(epoch - 1);
   switch (cfg.schedule) {
@@ -37,68 +42,77 @@ float lr_for_epoch(const TrainConfig& cfg, int epoch) {
   return cfg.lr;
 }
 
-namespace {
-
-// The class checks of load_dataset (at least 2 classes, each with training rows), on the rows a split fits:
-// --limit-train and --val-split can leave one class, or none of some. DataError naming the labels file, the
-// options that took the rows away and the classes missing.
-void check_fitted_classes(const Dataset& data, const TrainSplit& split, std::uint32_t limit, double val_fraction) {
-  const std::uint32_t all = data.train_images.count;
-  if (split.train_rows.size() == all) return;  // every row: load_dataset checked them
-  std::vector<std::size_t> per_class(static_cast<std::size_t>(data.num_classes), 0);
+void check_fitted_classes(const RowSplit& split, std::uint32_t count, std::uint32_t limit, double val_fraction,
+                          const FittedClasses& classes) {
+  if (split.train_rows.size() == count) return;  // every row: the loader checked them
+  std::vector<std::size_t> per_class(static_cast<std::size_t>(classes.num_classes), 0);
   for (const std::uint32_t r : split.train_rows) {
-    const std::size_t label = data.train_labels.labels[r];
+    const std::size_t label = classes.class_of(r);
     if (label < per_class.size()) ++per_class[label];  // a label out of range is the backends' to report
   }
   std::string missing;
-  int present = 0, n_missing = 0, only = -1;
+  int present = 0, n_missing = 0;
+  std::size_t only = 0;
   for (std::size_t c = 0; c < per_class.size(); ++c) {
     if (per_class[c] > 0) {
       ++present;
-      only = static_cast<int>(c);
+      only = c;
     } else if (++n_missing <= 10) {
-      missing += (missing.empty() ? "" : ", ") + std::to_string(c);
+      missing += (missing.empty() ? "" : ", ") + classes.class_name(c);
     }
   }
   if (n_missing == 0) return;
   if (n_missing > 10) missing += ", ...";
   std::string which;
-  if (limit > 0 && limit < all) which = "--limit-train " + std::to_string(limit);
-  if (split.has_val()) {
+  if (limit > 0 && limit < count) which = "--limit-train " + std::to_string(limit);
+  if (!split.val_rows.empty()) {
     char fraction[32];
     std::snprintf(fraction, sizeof fraction, "%g", val_fraction);
-    which += std::string(which.empty() ? "" : ", ") + "less " + std::to_string(split.val_images.count) +
+    which += std::string(which.empty() ? "" : ", ") + "less " + std::to_string(split.val_rows.size()) +
              " rows held out by --val-split " + fraction;
   }
   const std::string rows = "the " + std::to_string(split.train_rows.size()) + " training rows fitted (" + which + ")";
   if (present < 2) {
-    throw DataError(data.train_labels.path, rows + " are all of class " + std::to_string(only) +
-                                                ": a classifier needs rows of at least 2 classes; fit more rows");
+    throw DataError(classes.labels_path, rows + " are all of class " + classes.class_name(only) +
+                                             ": a classifier needs rows of at least 2 classes; fit more rows");
   }
-  throw DataError(data.train_labels.path,
+  throw DataError(classes.labels_path,
                   rows + " have no row of class " + missing + " (" + std::to_string(n_missing) + " of the data's " +
-                      std::to_string(data.num_classes) + " classes): a class without fitted rows cannot be learned; "
+                      std::to_string(classes.num_classes) + " classes): a class without fitted rows cannot be learned; "
                       "fit more rows");
 }
 
-TrainSplit split_rows(const Dataset& data, std::uint32_t limit, double val_fraction, std::uint64_t seed) {
-  const std::uint32_t n = limit > 0 && limit < data.train_images.count ? limit : data.train_images.count;
-  std::vector<std::uint32_t> rows(n);
-  for (std::uint32_t i = 0; i < n; ++i) rows[i] = i;
-  TrainSplit split;
+RowSplit split_training_rows(std::uint32_t count, std::uint32_t limit, double val_fraction, std::uint64_t seed) {
+  const std::uint32_t n = limit > 0 && limit < count ? limit : count;
+  RowSplit split;
+  split.train_rows.resize(n);
+  for (std::uint32_t i = 0; i < n; ++i) split.train_rows[i] = i;
   const auto n_val = static_cast<std::uint32_t>(std::llround(val_fraction * n));
-  if (n_val == 0) {
-    split.train_rows = std::move(rows);
-    return split;
-  }
+  if (n_val == 0) return split;
   if (n_val >= n) throw UsageError("--val-split leaves no training rows (" + std::to_string(n) + " rows in all)");
+  std::vector<std::uint32_t>& rows = split.train_rows;
   Rng rng(seed, 0xA11DA7Eull);  // a stream of its own: the split does not move when epochs change
   for (std::uint32_t i = n; i > 1; --i) std::swap(rows[i - 1], rows[static_cast<std::uint32_t>(rng.below(i))]);
-  std::vector<std::uint32_t> val(rows.end() - n_val, rows.end());
+  split.val_rows.assign(rows.end() - n_val, rows.end());
   rows.resize(n - n_val);
   std::sort(rows.begin(), rows.end());
-  std::sort(val.begin(), val.end());
-  split.train_rows = std::move(rows);
+  std::sort(split.val_rows.begin(), split.val_rows.end());
+  return split;
+}
+
+TrainSplit make_train_split(const Dataset& data, std::uint32_t limit, double val_fraction, std::uint64_t seed) {
+  RowSplit rows = split_training_rows(data.train_images.count, limit, val_fraction, seed);
+  FittedClasses classes;
+  classes.labels_path = data.train_labels.path;
+  classes.num_classes = data.num_classes;
+  classes.class_of = [&data](std::uint32_t r) { return static_cast<std::size_t>(data.train_labels.labels[r]); };
+  classes.class_name = [](std::size_t c) { return std::to_string(c); };
+  check_fitted_classes(rows, data.train_images.count, limit, val_fraction, classes);
+  TrainSplit split;
+  split.train_rows = std::move(rows.train_rows);
+  const std::vector<std::uint32_t>& val = rows.val_rows;
+  const auto n_val = static_cast<std::uint32_t>(val.size());
+  if (n_val == 0) return split;
   const std::size_t dim = data.train_images.dim();
   split.val_images.path = data.train_images.path + " (validation split)";
   split.val_images.rows = data.train_images.rows;
@@ -111,14 +125,6 @@ TrainSplit split_rows(const Dataset& data, std::uint32_t limit, double val_fract
     std::copy_n(data.train_images.image(val[k]), dim, split.val_images.pixels.data() + static_cast<std::size_t>(k) * dim);
     split.val_labels.labels[k] = data.train_labels.labels[val[k]];
   }
-  return split;
-}
-
-}  // namespace
-
-TrainSplit make_train_split(const Dataset& data, std::uint32_t limit, double val_fraction, std::uint64_t seed) {
-  TrainSplit split = split_rows(data, limit, val_fraction, seed);
-  check_fitted_classes(data, split, limit, val_fraction);
   return split;
 }
 

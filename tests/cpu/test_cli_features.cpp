@@ -196,10 +196,6 @@ TEST_F(FeatureCli, RefusalsAndBadData) {
   EXPECT_EQ(metrics.exit_code, 2);
   EXPECT_NE(metrics.err.find("--metrics with --data FILE (an .npz or svmlight file): records SGD epochs"),
             std::string::npos) << metrics.err;
-  const auto path = RunCli("train --solver lbfgs --C 1,2 --val-split 0.2 --data " + Npz());
-  EXPECT_EQ(path.exit_code, 2);
-  EXPECT_NE(path.err.find("--val-split with --data FILE (an .npz or svmlight file): not supported yet"), std::string::npos)
-      << path.err;
   const auto both = RunCli("train --solver lbfgs --data " + Npz() + " --test-data " + Npz());
   EXPECT_EQ(both.exit_code, 3);
   EXPECT_NE(both.err.find("holds x_test and y_test, and --test-data"), std::string::npos) << both.err;
