@@ -20,14 +20,21 @@ struct WeightedRow {
   int correct;
 };
 
-// loss_grad_row of row i with its weight: dz scaled by `scale` (1/B) without weights, by a_i / B with them.
+// loss_grad_row of row i with its weight: dz scaled by `scale` (1/B) without weights (kWeighted false: the
+// unweighted kernels compile to what they were before weights existed, no register spent on them), by a_i / B
+// with them.
+template <bool kWeighted>
 __device__ inline WeightedRow weighted_loss_grad_row(int i, LossHead head, int batch, int classes, float scale,
                                                      float* z, const float* bias, const std::uint8_t* labels,
                                                      const double* row_weights, float* dz) {
-  const double a = row_weights == nullptr ? 1.0 : row_weights[i];
-  const float s = row_weights == nullptr ? scale : weighted_row_scale(a, batch);
-  const RowOutcome r = loss_grad_row(i, head, z, bias, labels, classes, s, z, dz);
-  return WeightedRow{a * static_cast<double>(r.loss), r.correct};
+  if constexpr (kWeighted) {
+    const double a = row_weights[i];
+    const RowOutcome r = loss_grad_row(i, head, z, bias, labels, classes, weighted_row_scale(a, batch), z, dz);
+    return WeightedRow{a * static_cast<double>(r.loss), r.correct};
+  } else {
+    const RowOutcome r = loss_grad_row(i, head, z, bias, labels, classes, scale, z, dz);
+    return WeightedRow{static_cast<double>(r.loss), r.correct};
+  }
 }
 
 // Tree reduction of the block's per-thread loss and correct count, fixed pairing (bit-reproducible); the
@@ -46,6 +53,7 @@ __device__ inline void reduce_loss_and_correct(double* s_loss,  // (kLossThreads
 
 // One block of kLossThreads threads; thread t handles rows t, t + kLossThreads, ... There is no
 // `if (i >= n) return;`: every thread must reach the barriers, the row loop does the bounds check.
+template <bool kWeighted>
 __global__ void __launch_bounds__(kLossThreads) loss_grad_kernel(
     LossHead head,
     int batch,
@@ -54,7 +62,7 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_kernel(
     float* z,                                 // (B, C) in: X·Wᵀ, out: X·Wᵀ + b, row-major
     const float* __restrict__ bias,           // (C)
     const std::uint8_t* __restrict__ labels,  // (B)
-    const double* __restrict__ row_weights,   // (B) a_i, or nullptr (every row 1)
+    const double* __restrict__ row_weights,   // (B) a_i (kWeighted), else unused
     float* __restrict__ dz,                   // (B, C) row-major, or nullptr (evaluation)
     float* __restrict__ db,                   // (C), or nullptr (evaluation)
     DeviceTotals* __restrict__ totals) {      // (1) running sums
@@ -67,7 +75,7 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_kernel(
   double loss = 0.0;
   int correct = 0;
   for (int i = t; i < batch; i += kLossThreads) {
-    const WeightedRow r = weighted_loss_grad_row(i, head, batch, classes, scale, z, bias, labels, row_weights, dz);
+    const WeightedRow r = weighted_loss_grad_row<kWeighted>(i, head, batch, classes, scale, z, bias, labels, row_weights, dz);
     loss += r.loss;
     correct += r.correct;
   }
@@ -95,6 +103,7 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_kernel(
 // Block b handles rows [b * kLossThreads, min((b + 1) * kLossThreads, B)), one row per thread, and writes
 // its loss sum, correct count and per-class dz sums (the same two-stage fixed-order reduction as above)
 // to partials[b]. Every thread reaches every barrier: the row check is an if, not a return.
+template <bool kWeighted>
 __global__ void __launch_bounds__(kLossThreads) loss_grad_blocks_kernel(
     LossHead head,
     int batch,
@@ -103,7 +112,7 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_blocks_kernel(
     float* z,                                 // (B, C)
     const float* __restrict__ bias,           // (C)
     const std::uint8_t* __restrict__ labels,  // (B)
-    const double* __restrict__ row_weights,   // (B), or nullptr
+    const double* __restrict__ row_weights,   // (B) a_i (kWeighted), else unused
     float* __restrict__ dz,                   // (B, C), or nullptr
     LossPartials partials) {                  // (blocks) loss, correct; (blocks, C) db
   __shared__ double s_loss[kLossThreads];
@@ -116,7 +125,7 @@ __global__ void __launch_bounds__(kLossThreads) loss_grad_blocks_kernel(
   int correct = 0;
   if (t < rows) {
     const WeightedRow r =
-        weighted_loss_grad_row(first + t, head, batch, classes, scale, z, bias, labels, row_weights, dz);
+        weighted_loss_grad_row<kWeighted>(first + t, head, batch, classes, scale, z, bias, labels, row_weights, dz);
     loss = r.loss;
     correct = r.correct;
   }
@@ -172,12 +181,13 @@ void loss_grad(LossHead head, int batch, int classes, float scale, float* z, con
   if (batch <= 0) return;
   const int blocks = loss_blocks(batch);
   if (blocks == 1) {
-    launch_kernel("loss_grad_kernel", loss_grad_kernel, bounded(single_block_shape(kLossThreads), kLossThreads), stream,
+    launch_kernel("loss_grad_kernel", row_weights != nullptr ? loss_grad_kernel<true> : loss_grad_kernel<false>, bounded(single_block_shape(kLossThreads), kLossThreads), stream,
                   head, batch, classes, scale, z, bias, labels, row_weights, dz, db, totals);
     return;
   }
   const LaunchShape many{static_cast<unsigned>(blocks), static_cast<unsigned>(kLossThreads), 0, kLossThreads};
-  launch_kernel("loss_grad_blocks_kernel", loss_grad_blocks_kernel, many, stream, head, batch, classes, scale, z, bias,
+  launch_kernel("loss_grad_blocks_kernel",
+                row_weights != nullptr ? loss_grad_blocks_kernel<true> : loss_grad_blocks_kernel<false>, many, stream, head, batch, classes, scale, z, bias,
                 labels, row_weights, dz, partials);
   launch_kernel("loss_grad_combine_kernel", loss_grad_combine_kernel, bounded(single_block_shape(kLossThreads), kLossThreads),
                 stream, blocks, classes, partials, dz == nullptr ? nullptr : db, totals);
