@@ -1,6 +1,6 @@
 // What every CUDA engine (cuda_backend.cu's pixel engines, cuda_feature_backend.cu's feature-row engine) does
-// before it creates a member: select the device, check the model's shape, and say it is a GPU engine. No
-// buffers, no kernels here.
+// before it creates a member: select the device (select_device, cuda_probe.hpp), check the model's shape, and
+// say it is a GPU engine. No buffers, no kernels here.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cuda_check.hpp"
+#include "cuda_probe.hpp"  // select_device
 #include "kernels.hpp"
 #include "logreg/backend.hpp"
 #include "logreg/cuda_backend.hpp"
@@ -16,20 +17,6 @@
 #include "logreg/model.hpp"
 
 namespace logreg::cuda {
-
-// Sets the device before any other member is created; throws when CUDA is not usable.
-inline cudaDeviceProp select_device(const CudaOptions& options) {
-  const CudaProbe probe = probe_cuda();
-  if (!probe.usable) throw ResourceError("CUDA backend unavailable: " + probe.reason);
-  if (options.device < 0 || options.device >= probe.device_count) {
-    throw ResourceError("CUDA device " + std::to_string(options.device) + " does not exist (" +
-                        std::to_string(probe.device_count) + " found)");
-  }
-  CUDA_CHECK(cudaSetDevice(options.device));
-  cudaDeviceProp prop{};
-  CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
-  return prop;
-}
 
 // The model's shape, checked before any buffer is sized from it.
 inline const Model& checked_model(const Model& m) {

@@ -42,6 +42,35 @@ CudaOptions options_on_rank_device(CudaOptions options, const CudaProbe& probe) 
   return options;
 }
 
+// The options of an SGD CUDA engine: the rank's device, the update and the saved momentum.
+CudaOptions sgd_cuda_options(const BackendRequest& request, const CudaProbe& probe) {
+  CudaOptions options = options_on_rank_device(request.cuda, probe);
+  options.optimizer = request.optimizer;
+  options.velocity = request.velocity;
+  return options;
+}
+
+// The engine of the chosen device: reference(), on_cuda() or on_cpu() (cpu, and auto without a usable GPU), and
+// the note to print: the choice's, or on CUDA the engine's name.
+template <class Made, class Reference, class OnCuda, class OnCpu>
+std::unique_ptr<Made> engine_on(const DeviceChoice& choice, std::string* note, Reference reference, OnCuda on_cuda,
+                                OnCpu on_cpu) {
+  *note = choice.note;
+  switch (choice.device) {
+    case Device::kReference:
+      return reference();
+    case Device::kCuda: {
+      std::unique_ptr<Made> engine = on_cuda();
+      *note = "logreg_cuda: training on " + engine->name();
+      return engine;
+    }
+    case Device::kCpu:
+    case Device::kAuto:
+      break;
+  }
+  return on_cpu();
+}
+
 // The options of a full-batch CUDA engine: the rank's device and the parts this process computes.
 CudaOptions full_batch_cuda_options(const BackendRequest& request, const CudaProbe& probe) {
   CudaOptions options = options_on_rank_device(request.cuda, probe);
@@ -79,52 +108,24 @@ DeviceChoice resolve_device(Device requested, const CudaProbe& probe) {
 MadeBackend make_backend(const BackendRequest& request, const ImageSet& train_images, const LabelSet& train_labels,
                          const Model& initial, const CudaEntryPoints& cuda) {
   const ChosenDevice chosen = choose_device(request, cuda);
-  const DeviceChoice& choice = chosen.choice;
   MadeBackend made;
-  made.note = choice.note;
-  switch (choice.device) {
-    case Device::kReference:
-      made.backend = make_cpu_reference_backend(train_images, train_labels, initial, request.optimizer, request.velocity);
-      break;
-    case Device::kCuda: {
-      CudaOptions options = options_on_rank_device(request.cuda, chosen.probe);
-      options.optimizer = request.optimizer;
-      options.velocity = request.velocity;
-      made.backend = cuda.make(train_images, train_labels, initial, options);
-      made.note = "logreg_cuda: training on " + made.backend->name();
-      break;
-    }
-    case Device::kCpu:
-    case Device::kAuto:
-      made.backend = make_cpu_fast_backend(train_images, train_labels, initial, request.optimizer, request.velocity);
-      break;
-  }
+  made.backend = engine_on<TrainerBackend>(
+      chosen.choice, &made.note,
+      [&] { return make_cpu_reference_backend(train_images, train_labels, initial, request.optimizer, request.velocity); },
+      [&] { return cuda.make(train_images, train_labels, initial, sgd_cuda_options(request, chosen.probe)); },
+      [&] { return make_cpu_fast_backend(train_images, train_labels, initial, request.optimizer, request.velocity); });
   return made;
 }
 
 MadeBackend make_feature_backend(const BackendRequest& request, const FeatureRows& rows, const Model& initial,
                                  const CudaEntryPoints& cuda) {
   const ChosenDevice chosen = choose_device(request, cuda);
-  const DeviceChoice& choice = chosen.choice;
   MadeBackend made;
-  made.note = choice.note;
-  switch (choice.device) {
-    case Device::kReference:
-      made.backend = make_reference_feature_backend(rows, initial, request.optimizer, request.velocity);
-      break;
-    case Device::kCuda: {
-      CudaOptions options = request.cuda;
-      options.optimizer = request.optimizer;
-      options.velocity = request.velocity;
-      made.backend = cuda.make_feature(rows, initial, options);
-      made.note = "logreg_cuda: training on " + made.backend->name();
-      break;
-    }
-    case Device::kCpu:
-    case Device::kAuto:
-      made.backend = make_cpu_feature_backend(rows, initial, request.optimizer, request.velocity);
-      break;
-  }
+  made.backend = engine_on<TrainerBackend>(
+      chosen.choice, &made.note,
+      [&] { return make_reference_feature_backend(rows, initial, request.optimizer, request.velocity); },
+      [&] { return cuda.make_feature(rows, initial, sgd_cuda_options(request, chosen.probe)); },
+      [&] { return make_cpu_feature_backend(rows, initial, request.optimizer, request.velocity); });
   return made;
 }
 
@@ -132,23 +133,13 @@ MadeFullBatchEngine make_full_batch_engine(const BackendRequest& request, const 
                                            const LabelSet& train_labels, const Model& shape,
                                            const CudaEntryPoints& cuda) {
   const ChosenDevice chosen = choose_device(request, cuda);
-  const DeviceChoice& choice = chosen.choice;
   MadeFullBatchEngine made;
-  made.note = choice.note;
-  switch (choice.device) {
-    case Device::kReference:
-      made.engine = make_cpu_reference_full_batch_engine(train_images, train_labels, shape);
-      break;
-    case Device::kCuda: {
-      made.engine = cuda.make_full_batch(train_images, train_labels, shape, full_batch_cuda_options(request, chosen.probe));
-      made.note = "logreg_cuda: training on " + made.engine->name();
-      break;
-    }
-    case Device::kCpu:
-    case Device::kAuto:
-      made.engine = make_cpu_fast_full_batch_engine(train_images, train_labels, shape);
-      break;
-  }
+  made.engine = engine_on<FullBatchEngine>(
+      chosen.choice, &made.note, [&] { return make_cpu_reference_full_batch_engine(train_images, train_labels, shape); },
+      [&] {
+        return cuda.make_full_batch(train_images, train_labels, shape, full_batch_cuda_options(request, chosen.probe));
+      },
+      [&] { return make_cpu_fast_full_batch_engine(train_images, train_labels, shape); });
   return made;
 }
 
