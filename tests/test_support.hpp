@@ -20,6 +20,7 @@
 
 #include "logreg/cpu_fast.hpp"
 #include "logreg/dataset.hpp"
+#include "logreg/feature_data.hpp"
 #include "logreg/idx.hpp"
 #include "logreg/model.hpp"
 #include "logreg/rng.hpp"
@@ -156,6 +157,16 @@ inline ImageSet RandomImages(std::uint32_t count, std::uint32_t rows, std::uint3
   Rng rng(seed, 99);
   for (auto& p : s.pixels) p = static_cast<std::uint8_t>(rng.below(256));
   return s;
+}
+
+// The same images as a feature file's uint8 matrix (count, rows*cols).
+inline FeatureMatrix Uint8Matrix(const ImageSet& images) {
+  FeatureMatrix m;
+  m.rows = images.count;
+  m.cols = images.dim();
+  m.dtype = FeatureDtype::kUint8;
+  m.dense = images.pixels;
+  return m;
 }
 
 inline LabelSet RandomLabels(std::uint32_t count, int classes, std::uint64_t seed) {

@@ -1,11 +1,12 @@
-// The full-batch run, L-BFGS or trust-region Newton-CG (the solver is a choice of the config), on any
-// FullBatchEngine (engine.hpp): its objective (and, for Newton-CG, its Hessian-vector product) over rows of its
-// training set, and its logits for the scores: one
-// fit at one C, or the regularisation path (each C warm-started from the previous solution and scored on the
-// validation rows) and the best C refitted on all training rows, or the path cross-validated over K stratified
-// folds (cross_validation.hpp) and the chosen C refitted; the L1 and elastic-net penalties through the solver's
-// OWL-QN (penalised_config); the test accuracy every K iterations and the final evaluation. Like run_training (training.hpp) for SGD, it prints nothing: hooks report each step to
-// the caller, which formats lines, metrics records and saved files (src/cli/cmd_train_lbfgs.cpp).
+// The full-batch run, L-BFGS or trust-region Newton-CG (the solver is a choice of the config), written once for
+// every kind of rows: run_full_batch drives the objectives and scores of a FullBatchRows (IDX images on a
+// FullBatchEngine: run_lbfgs below; a feature file's FeatureObjective: feature_full_batch.hpp): one fit at one C,
+// or the regularisation path (each C warm-started from the previous solution and scored on the validation rows)
+// and the best C refitted on all training rows, or the path cross-validated over K stratified folds
+// (cross_validation.hpp) and the chosen C refitted; the L1 and elastic-net penalties through the solver's OWL-QN
+// (penalised_config); the test accuracy every K iterations and the final evaluation. Like run_training
+// (training.hpp) for SGD, it prints nothing: hooks report each step to the caller, which formats lines, metrics
+// records and saved files (src/cli/cmd_train_lbfgs.cpp, cmd_train_features.cpp).
 // Not here: the solver (solver.hpp), the objective's maths (maths/objective_math.hpp).
 #pragma once
 
@@ -101,8 +102,49 @@ struct LbfgsRunResult {
   EvaluationReport val;
 };
 
+// The objective over one set of rows, as a fit needs it.
+class FitObjective {
+ public:
+  virtual ~FitObjective() = default;
+  // f at params x and df/dx into grad (both of the run's parameter count); l2 from penalised_config.
+  virtual double value(const double* x, double l2, double* grad) = 0;
+  // hv = the Hessian of f at x times v (Newton-CG only; UsageError where the objective has none).
+  virtual void hessian_vector(const double* x, double l2, const double* v, double* hv) = 0;
+  virtual double weight_total() const = 0;  // the n of the penalty's strengths: the rows, or their weights' sum
+  virtual double dense_rows() const = 0;    // LbfgsConfig::dense_rows (0: lbfgs_memory's fixed rule, on a GPU)
+  virtual std::size_t rows() const = 0;     // the rows it sums
+};
+
+// The rows of one full-batch run, whatever they are: the objectives its fits minimise and the scores of its
+// parameter vectors (x: the solver's parameters, of the run's parameter count).
+class FullBatchRows {
+ public:
+  virtual ~FullBatchRows() = default;
+  virtual FitObjective& fitted() = 0;    // the training rows without the held-out (validation) rows
+  virtual FitObjective& all_rows() = 0;  // every training row: the refit after a validation path (fitted() is
+                                         // not used after it)
+  // The K stratified folds (stratified_folds) of the fitted rows, cut before fold() and fold_score() are used.
+  virtual void cut_folds(int K) = 0;
+  virtual FitObjective& fold(int k) = 0;  // fold k's fitted rows
+  virtual FoldScore fold_score(int k, const std::vector<double>& x) = 0;  // on fold k's held-out rows
+  virtual bool has_val() const = 0;       // there are held-out rows
+  virtual double val_accuracy(const std::vector<double>& x) = 0;   // percent, on the held-out rows
+  virtual double test_accuracy(const std::vector<double>& x) = 0;  // percent, on the test rows
+  virtual EvaluationReport test_report(const Model& m) = 0;
+  virtual EvaluationReport val_report(const Model& m) = 0;
+  virtual std::vector<double> params_of(const Model& m) const = 0;  // the solver's parameters of a model
+  virtual Model model_of(const std::vector<double>& x) const = 0;   // ... and back, as float32
+};
+
+// The run over `rows` from `start` (its parameters; scikit-learn starts from zeros): several C values need
+// held-out rows or cv_folds (UsageError otherwise); with cv_folds the folds cut the fitted rows and the refit
+// starts from the folds' mean solution at the chosen C. Newton-CG needs the objectives' Hessian-vector product.
+LbfgsRunResult run_full_batch(FullBatchRows& rows, const Model& start, const LbfgsRunConfig& config,
+                              const LbfgsRunHooks& hooks);
+
 // Fits from `start` (its shape and head; scikit-learn starts from zeros) on `engine`, whose training set the
-// rows index; the validation and test scores come from its logits (evaluate_model, accuracy_percent). Several C
+// rows index (run_full_batch over its rows); the validation and test scores come from its logits (evaluate_model,
+// accuracy_percent). Several C
 // values need validation rows or cv_folds (UsageError otherwise); with cv_folds the folds cut the training rows
 // (split.train_rows, by data.train_labels) and the refit starts from the folds' mean solution at the chosen C. `all_rows` is the number of training rows before the
 // split: the refit's rows. Newton-CG needs the engine's Hessian-vector product (its UsageError without one).

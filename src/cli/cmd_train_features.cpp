@@ -1,30 +1,28 @@
 // `train --data FILE` on a feature file (cmd_train_features.hpp): checks, the weights and intercept of the fit
-// (fit_weights.hpp), the fit's lines (the same as the IDX L-BFGS / Newton-CG run's), the final evaluation and
-// --save.
+// (fit_weights.hpp), the rows of the run handed to run_full_batch (FeatureFullBatch, feature_full_batch.hpp: the
+// fit, the C path or --cv, the evaluations), and its lines (the same as the IDX L-BFGS / Newton-CG run's), the
+// final report and --save. Not here: the run loop (src/train/lbfgs_run.cpp).
 #include "cmd_train_features.hpp"
 
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <memory>
+#include <utility>
 #include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
 
-#include "cmd_train_features_cv.hpp"
 #include "cmd_train_lbfgs.hpp"
 #include "commands.hpp"
 #include "logreg/backend_factory.hpp"
 #include "logreg/checked_files.hpp"
 #include "logreg/errors.hpp"
 #include "logreg/evaluation.hpp"
-#include "logreg/feature_model.hpp"
+#include "logreg/feature_full_batch.hpp"
 #include "logreg/feature_scaler.hpp"
 #include "logreg/fit_weights.hpp"
 #include "logreg/lbfgs_run.hpp"
 #include "logreg/metrics_log.hpp"
-#include "logreg/maths/objective_math.hpp"
 #include "logreg/model_file.hpp"
 #include "logreg/ranks.hpp"
 #include "logreg/thread_team.hpp"
@@ -153,62 +151,57 @@ FeatureTrainOutcome run_train_features(RunSettings o, const std::function<bool()
   if (in.start) check_start_model(o.resume.empty() ? "--init" : "--resume", o.resume.empty() ? o.init : o.resume, *in.start, o, in);
   if (!is_full_batch(o.solver)) return run_train_features_sgd(o, in, stop_requested);
 
-  // 3. The objective of the chosen CPU backend over the rows fitted (without the held-out rows), and over all
-  // training rows for the refit after a --val-split path.
-  const nlohmann::ordered_json& data_record = in.data_record;
-  const bool uint8_input = in.uint8_input;
+  // 3. The rows of the run: the objective of the chosen backend over the rows fitted (without the held-out rows),
+  // and later over all training rows for the refit after a --val-split path, or over each --cv fold's rows.
   const FeatureScaler& scaler = in.scaler;
-  const std::vector<double>& sample_weights = in.sample_weights;
-  const std::vector<double>& class_weights = in.class_weights;
   const std::size_t D = d.train_x.cols;
   const int C = static_cast<int>(d.classes.size());
   const bool reference = o.device == Device::kReference;
   const bool cuda = o.device == Device::kCuda;  // --device auto fits feature files on the CPU
-  const int parts = reference ? 1 : 8;
-  cpu::ThreadTeam* team = reference || cuda ? nullptr : &cpu::shared_thread_team();
-  FeaturePartsMaker device;  // empty: the parts on the host
-  if (cuda) {
+  Model shape;
+  shape.input_dim = static_cast<int>(D);
+  shape.num_classes = C;
+  shape.head = o.loss;
+  shape.weights.assign(D * static_cast<std::size_t>(C), 0.0f);
+  shape.bias.assign(static_cast<std::size_t>(C), 0.0f);
+  FeatureFullBatchInputs rows_in;
+  rows_in.train_x = &d.train_x;
+  rows_in.train_y = &d.train_y;
+  rows_in.sample_weights = &in.sample_weights;
+  rows_in.class_weights = &in.class_weights;
+  rows_in.fit_rows = in.split.train_rows;
+  rows_in.val_x = &in.val_x;
+  rows_in.val_y = &in.val_y;
+  rows_in.test_x = d.has_test ? &d.test_x : &d.train_x;  // no test split: the training rows
+  rows_in.test_y = d.has_test ? &d.test_y : &d.train_y;
+  rows_in.shape = shape;
+  rows_in.intercept = !o.no_intercept;
+  rows_in.source = path;
+  rows_in.parts = reference ? 1 : 8;
+  rows_in.team = reference || cuda ? nullptr : &cpu::shared_thread_team();
+  if (cuda) {  // else empty: the parts on the host
     BackendRequest request;
     request.device = Device::kCuda;
     request.cuda.residency = o.residency;
-    device = make_cuda_feature_parts_maker(request, cli_idx_limits().max_bytes);
+    rows_in.device = make_cuda_feature_parts_maker(request, cli_idx_limits().max_bytes);
   }
-  const bool held_out = !in.split.val_rows.empty();
-  FeatureMatrix fit_x;  // the rows fitted, when some are held out
-  std::vector<std::uint32_t> fit_y;
-  std::vector<double> fit_w;
-  if (held_out) {
-    fit_x = d.train_x.copy_rows(in.split.train_rows);
-    for (const std::uint32_t r : in.split.train_rows) fit_y.push_back(d.train_y[r]);
-    if (!sample_weights.empty()) {
-      for (const std::uint32_t r : in.split.train_rows) fit_w.push_back(sample_weights[r]);
-    }
-  }
-  auto make_objective = [&](const FeatureMatrix& x, const std::vector<std::uint32_t>& y, const std::vector<double>& w) {
-    return std::make_unique<FeatureObjective>(x, y, o.loss, C, parts, team,
-                                              fit_terms_of(w, class_weights, y, !o.no_intercept, path), device);
-  };
-  std::unique_ptr<FeatureObjective> objective =
-      held_out ? make_objective(fit_x, fit_y, fit_w) : make_objective(d.train_x, d.train_y, sample_weights);
+  FeatureFullBatch rows(std::move(rows_in));
   const std::string backend =
-      (cuda ? objective->device_name()
+      (cuda ? rows.device_name()
             : std::string(reference ? "cpu-reference (double, row order)" : "cpu (double, 8 row parts on the thread team)")) +
       (ranks::size() > 1 ? " on each of " + std::to_string(ranks::size()) + " MPI ranks" : "");
-  const std::vector<double> cs = c_values_of(o);
 
   RunFacts facts;
   facts.backend = backend;
   facts.train_rows = in.split.train_rows.size();
   facts.val_rows = static_cast<std::uint32_t>(in.split.val_rows.size());
-  facts.data = data_record;
+  facts.data = in.data_record;
   nlohmann::ordered_json settings = settings_record(o, facts);
   if (!o.test_data.empty()) settings["test_data"] = o.test_data;
   if (o.standardize) {
     settings["standardize"] = d.train_x.sparse ? "scale only (CSR rows are not centred)" : "mean and scale";
   }
 
-  const FeatureMatrix& eval_x = d.has_test ? d.test_x : d.train_x;
-  const std::vector<std::uint32_t>& eval_y = d.has_test ? d.test_y : d.train_y;
   const char* eval_name = d.has_test ? "Test" : "Training";
   print_feature_data_lines(o, in);
   std::printf("Model: Linear(%zu -> %d), loss %s; backend %s\n", D, C, loss_head_name(o.loss), backend.c_str());
@@ -219,110 +212,44 @@ FeatureTrainOutcome run_train_features(RunSettings o, const std::function<bool()
   if (in.start) std::printf("Initial weights from %s\n", o.init.c_str());
   std::fflush(stdout);
 
-  // 4. The fit, from zeros (scikit-learn's start) or --init's weights.
-  Model shape;
-  shape.input_dim = static_cast<int>(D);
-  shape.num_classes = C;
-  shape.head = o.loss;
-  shape.weights.assign(D * static_cast<std::size_t>(C), 0.0f);
-  shape.bias.assign(static_cast<std::size_t>(C), 0.0f);
-  const Model first = start_model(o, in, shape);
-  // Without an intercept the solver's parameters are the weights only; the model's bias stays 0.
-  auto full_params = [&](const double* x) {
-    std::vector<double> full(x, x + objective->parameter_count());
-    full.resize(shape.weights.size() + shape.bias.size(), 0.0);
-    return full;
+  // 4. The run (run_full_batch): from zeros (scikit-learn's start) or --init's weights, the C path or --cv first.
+  LbfgsRunHooks hooks;
+  hooks.stop_requested = stop_requested;
+  hooks.on_path_point = print_path_point;
+  hooks.on_final_fit = [&](const LbfgsRunResult& r) {
+    if (r.has_cv) report_cross_validation(r.cv, r.fit_rows, &settings);
+    if (!r.path.empty()) report_validation_path(r.path, r.best_c, r.best_val_accuracy, r.fit_rows, &settings);
   };
-  LbfgsConfig base;
-  base.tol = o.tol;
-  base.max_iter = o.max_iter;
-  base.memory = o.lbfgs_memory;
-  FeatureTrainOutcome outcome;
-  const auto stop_polled = [&]() {
-    if (stop_requested && stop_requested()) outcome.stopped = true;
-    return outcome.stopped;
-  };
-  // One fit of `obj` at C from x0, L-BFGS (OWL-QN with an L1 part) or Newton-CG; a stop request ends it.
-  auto fit_at = [&](FeatureObjective& obj, double C_value, std::vector<double> x0,
-                    const std::function<bool(const LbfgsIteration&)>& on_iteration) {
-    double l2 = 0.0;
-    LbfgsConfig config = penalised_config(base, C_value, obj.weight_total(), l1_ratio_of(o.penalty, o.l1_ratio),
-                                          shape.weights.size(), &l2);
-    config.dense_rows = cuda ? 0.0 : obj.dense_rows();  // lbfgs_memory: the GPU's keeps its fixed rule
-    const ObjectiveFunction f = [&](const double* x, double* g) { return obj(x, l2, g); };
-    LbfgsResult r;
-    if (newton) {
-      NewtonCgConfig newton_config;
-      newton_config.tol = o.tol;
-      newton_config.max_iter = o.max_iter;
-      r = minimize_newton_cg(
-          f, [&](const double* x, const double* v, double* hv) { obj.hessian_vector(x, l2, v, hv); }, std::move(x0),
-          newton_config, on_iteration, stop_polled);
-    } else {
-      r = minimize_lbfgs(f, std::move(x0), config, on_iteration);
-    }
-    if (outcome.stopped) r.stop = LbfgsStop::kStopRequested;
-    return r;
-  };
-  const std::unique_ptr<Engine> inference = make_inference_engine();  // the accuracies and the report
-  double c_value = cs.front();
-  std::vector<double> start = params_of(first);
-  start.resize(objective->parameter_count());
-  if (o.cv > 0) {  // C chosen on folds; the refit starts from the folds' mean solution at it
-    const CvResult cv =
-        cross_validate_features(o, d, cs, first, {sample_weights, class_weights, parts, team, device}, stop_requested);
-    if (cv.stopped) {
-      outcome.stopped = outcome.stopped_in_cv = true;
-      return outcome;
-    }
-    report_cross_validation(cv, d.train_x.rows, &settings);
-    c_value = cs[cv.best];
-    start = cv.refit_start;
-  } else if (cs.size() > 1) {  // C chosen on the held-out rows (the IDX path's rule); the refit on all training rows
-    ValidationPathFits fits;
-    fits.fit = [&](double C_value, std::vector<double> x0) {
-      return fit_at(*objective, C_value, std::move(x0), [&](const LbfgsIteration&) { return !stop_polled(); });
-    };
-    fits.val_accuracy = [&](const std::vector<double>& x) {
-      return evaluate_model(*inference, model_of(full_params(x.data()), shape), in.val_x, in.val_y).totals.accuracy_percent();
-    };
-    fits.on_point = print_path_point;
-    ValidationPath chosen = validation_path(cs, start, fits);
-    if (chosen.stopped) {
-      outcome.stopped = outcome.stopped_in_path = true;
-      outcome.done_text = std::to_string(chosen.stopped_fit.iterations) + " " + full_batch_title(o.solver) +
-                          " iterations of C " + features_number("%g", chosen.stopped_at_c);
-      return outcome;
-    }
-    report_validation_path(chosen.points, chosen.best_c, chosen.best_val_accuracy, d.train_x.rows, &settings);
-    c_value = chosen.best_c;
-    start = std::move(chosen.best_x);
-    objective = make_objective(d.train_x, d.train_y, sample_weights);
-  }
-  const std::function<bool(const LbfgsIteration&)> on_iteration = [&](const LbfgsIteration& it) {
-    std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " +
-                       features_number("%.10g", it.objective) + ". Gradient: " + features_number("%.3e", it.grad_max) +
-                       ". Step: " + features_number("%.4g", it.step) + ". Time: " + features_number("%.2f", it.seconds) + " s";
-    if (o.eval_every > 0 && it.iteration % o.eval_every == 0) {
-      const EvaluationReport r = evaluate_model(*inference, model_of(full_params(it.x), shape), eval_x, eval_y);
-      line += std::string(". ") + eval_name + " accuracy: " + features_number("%.2f", r.totals.accuracy_percent());
-    }
-    std::printf("%s\n", line.c_str());
+  hooks.on_iteration = [&](const LbfgsIteration& it, double accuracy) {
+    std::printf("%s\n", iteration_line(it, accuracy, eval_name).c_str());
     std::fflush(stdout);
-    return !stop_polled();
+    return true;
   };
-  const LbfgsResult fit = fit_at(*objective, c_value, std::move(start), on_iteration);
+  const LbfgsRunResult run = run_full_batch(rows, start_model(o, in, shape), full_batch_config(o), hooks);
+
+  FeatureTrainOutcome outcome;
+  if (run.stopped_in_path && run.has_cv) {  // no fold's fit is a model of the training set: nothing is saved
+    outcome.stopped = outcome.stopped_in_cv = true;
+    return outcome;
+  }
+  if (run.stopped_in_path) {
+    outcome.stopped = outcome.stopped_in_path = true;
+    outcome.done_text = std::to_string(run.fit.iterations) + " " + full_batch_title(o.solver) + " iterations of C " +
+                        features_number("%g", run.stopped_at_c);
+    return outcome;
+  }
+  const LbfgsResult& fit = run.fit;
+  outcome.stopped = run.stopped;
   outcome.done_text = std::to_string(fit.iterations) + " " + full_batch_title(o.solver) + " iterations";
   outcome.saved_text = "the last iteration's weights";
-  const Model model = model_of(full_params(fit.x.data()), shape);
 
   ModelFile mf;
-  mf.model = model;
+  mf.model = run.model;
   mf.rows = 1;
   mf.cols = static_cast<std::uint32_t>(D);
   mf.class_labels = d.classes;
   mf.scaler = scaler;
-  mf.pixel_scale = uint8_input ? kModelFilePixelScale : 1.0f;
+  mf.pixel_scale = in.uint8_input ? kModelFilePixelScale : 1.0f;
   mf.seed = o.seed;
   if (outcome.stopped) {
     settings["lbfgs_result"] = {{"stopped", true}, {"iterations", fit.iterations}};
@@ -332,7 +259,7 @@ FeatureTrainOutcome run_train_features(RunSettings o, const std::function<bool()
   }
 
   // 5. The verdict, the evaluation and the model.
-  const EvaluationReport report = evaluate_model(*inference, model, eval_x, eval_y);
+  const EvaluationReport& report = run.test;
   std::printf("Solver: %s. Iterations: %d. Objective: %.10g. Gradient: %.3e. Converged: %s (%s). Accuracy: %.2f.\n",
               solver_name(o.solver), fit.iterations, fit.objective, fit.grad_max, fit.converged() ? "yes" : "no", fit.reason.c_str(),
               report.totals.accuracy_percent());
@@ -346,9 +273,7 @@ FeatureTrainOutcome run_train_features(RunSettings o, const std::function<bool()
   } else {
     settings["lbfgs_result"]["memory"] = fit.memory;
   }
-  if (held_out && cs.size() == 1) {
-    report_held_out(evaluate_model(*inference, model, in.val_x, in.val_y).totals, in.val_x.rows, &settings);
-  }
+  if (run.has_val) report_held_out(run.val.totals, in.val_x.rows, &settings);
   mf.settings_json = json_text(settings);
   if (!o.save.empty()) {
     save_model_file(o.save, mf);

@@ -1,8 +1,8 @@
-// `train --data FILE` with an .npz or svmlight file: the full-batch L-BFGS fit of the feature matrix on a CPU
-// backend (reference: one pass in row order; cpu: 8 fixed row parts on the thread team), its output lines, the
-// evaluation and --save with the class labels; or SGD epochs (run_train_features_sgd); the rows --limit-train and
-// --val-split leave and the model --init or --resume starts from (cmd_train_features_rows.cpp). Called by cmd_train.cpp after the option checks; the IDX path
-// (backends, run_lbfgs) is not involved. Not here: the objective (feature_model.hpp), the readers.
+// `train --data FILE` with an .npz or svmlight file: the full-batch run of the feature matrix (run_full_batch over
+// its FeatureFullBatch, the same run loop as the IDX images': lbfgs_run.hpp), its output lines, the evaluation and
+// --save with the class labels; or SGD epochs (run_train_features_sgd); the rows --limit-train and --val-split
+// leave and the model --init or --resume starts from (cmd_train_features_rows.cpp). Called by cmd_train.cpp after
+// the option checks. Not here: the run loop (src/train/), the objective (feature_model.hpp), the readers.
 #pragma once
 
 #include <functional>

@@ -165,9 +165,7 @@ void report_held_out(const Totals& val, std::size_t rows, nlohmann::ordered_json
 
 const char* full_batch_title(Solver s) { return s == Solver::kNewtonCg ? "Newton-CG" : "L-BFGS"; }
 
-LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
-  const Dataset& data = *in.data;
-  const TrainSplit& split = *in.split;
+LbfgsRunConfig full_batch_config(const RunSettings& o) {
   LbfgsRunConfig config;
   config.cs = c_values_of(o);
   config.method = o.solver;
@@ -178,9 +176,24 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   config.solver.memory = o.lbfgs_memory;
   config.newton.tol = o.tol;
   config.newton.max_iter = o.max_iter;
+  config.eval_every = o.eval_every;
+  return config;
+}
+
+std::string iteration_line(const LbfgsIteration& it, double accuracy, const char* rows_name) {
+  std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " + format("%.10g", it.objective) +
+                     ". Gradient: " + format("%.3e", it.grad_max) + ". Step: " + format("%.4g", it.step) +
+                     ". Time: " + format("%.2f", it.seconds) + " s";
+  if (!std::isnan(accuracy)) line += std::string(". ") + rows_name + " accuracy: " + format("%.2f", accuracy);
+  return line;
+}
+
+LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
+  const Dataset& data = *in.data;
+  const TrainSplit& split = *in.split;
+  const LbfgsRunConfig config = full_batch_config(o);
   const bool newton = o.solver == Solver::kNewtonCg;
   const char* title = full_batch_title(o.solver);
-  config.eval_every = o.eval_every;
 
   LbfgsRunHooks hooks;
   hooks.stop_requested = in.stop_requested;
@@ -199,16 +212,13 @@ LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in) {
   // A metrics file that cannot be written (a full disk) stops the fit after that iteration; its model is saved.
   std::string metrics_failure;
   hooks.on_iteration = [&](const LbfgsIteration& it, double test_accuracy) {
-    std::string line = "Iteration: " + std::to_string(it.iteration) + ". Objective: " + format("%.10g", it.objective) +
-                       ". Gradient: " + format("%.3e", it.grad_max) + ". Step: " + format("%.4g", it.step) +
-                       ". Time: " + format("%.2f", it.seconds) + " s";
+    const std::string line = iteration_line(it, test_accuracy, "Test");
     nlohmann::ordered_json rec = {{"iteration", it.iteration}, {"objective", it.objective}, {"gradient", it.grad_max},
                                   {"step", it.step},           {"seconds", it.seconds},     {"evaluations", it.evaluations}};
     std::string csv = std::to_string(it.iteration) + "," + format("%.17g", it.objective) + "," +
                       format("%.6e", it.grad_max) + "," + format("%.6g", it.step) + "," + format("%.4f", it.seconds) +
                       "," + std::to_string(it.evaluations) + ",";
     if (!std::isnan(test_accuracy)) {
-      line += ". Test accuracy: " + format("%.2f", test_accuracy);
       rec["test_accuracy"] = test_accuracy;
       csv += format("%.4f", test_accuracy);
     }

@@ -47,6 +47,14 @@ const char* full_batch_title(Solver s);
 // per C with its validation accuracy, warm starts), then the best C refitted on all training rows.
 LbfgsRunOutcome run_lbfgs_training(const RunSettings& o, LbfgsRunInputs in);
 
+// The run's settings for run_lbfgs / run_full_batch (lbfgs_run.hpp), IDX images and feature files alike: the C
+// values, the solver and its tol, max-iter and memory, the penalty's L1 share, --cv and --eval-every.
+LbfgsRunConfig full_batch_config(const RunSettings& o);
+
+// One iteration's line: "Iteration: N. Objective: X. Gradient: G. Step: S. Time: T s", with
+// ". <rows_name> accuracy: A" when `accuracy` was measured (not NaN).
+std::string iteration_line(const LbfgsIteration& it, double accuracy, const char* rows_name);
+
 // The C values a run fits: {inf} for --penalty none, else parse_c_values(--C).
 std::vector<double> c_values_of(const RunSettings& o);
 

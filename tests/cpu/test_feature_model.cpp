@@ -19,15 +19,7 @@ namespace logreg {
 namespace {
 
 using test::RandomParams;
-
-FeatureMatrix Uint8Matrix(const ImageSet& images) {
-  FeatureMatrix m;
-  m.rows = images.count;
-  m.cols = images.dim();
-  m.dtype = FeatureDtype::kUint8;
-  m.dense = images.pixels;
-  return m;
-}
+using test::Uint8Matrix;
 
 // Dense float64 (rows, cols) with about a third zeros, and its CSR form.
 void RandomFloatMatrix(std::size_t rows, std::size_t cols, std::uint64_t seed, FeatureMatrix* dense, FeatureMatrix* csr) {
