@@ -1,7 +1,8 @@
 // The .npz reader (include/logreg/npz_reader.hpp): the zip's end record and central directory (zip64 where
 // numpy writes it), each member's local header checked against its central entry, stored or raw-deflate data
 // (libdeflate, into a buffer of exactly the declared size) with its CRC-32, then the .npy header parsed
-// strictly. Not here: what the arrays mean (feature_data.cpp).
+// strictly; and a row window of one member: its stored bytes of those rows only, or its deflate stream inflated
+// through zlib keeping only those rows. Not here: what the arrays mean (feature_data.cpp).
 #include "logreg/npz_reader.hpp"
 
 #include <libdeflate.h>
@@ -47,6 +48,14 @@ std::string shown(const std::string& s) {
 }
 
 std::string at(std::uint64_t offset) { return " at byte " + std::to_string(offset); }
+
+// The archive's bytes: a vector's, or a mapped file's (MappedFile).
+struct ZipBytes {
+  const std::uint8_t* p;
+  std::size_t n;
+  const std::uint8_t* data() const { return p; }
+  std::size_t size() const { return n; }
+};
 
 // ---- .npy header ------------------------------------------------------------------------------------
 
@@ -207,11 +216,16 @@ std::string NpyArray::descr() const {
   return std::string(itemsize == 1 ? "|" : "<") + kind + std::to_string(itemsize);
 }
 
-NpyArray parse_npy(const std::uint8_t* b, std::size_t n, const std::string& where) {
+namespace {
+
+// The header of an .npy member of n bytes, from its first `avail` of them (b): the array without its data, and
+// in *data_at where the data starts. Checks as parse_npy's, the data's size against n.
+NpyArray parse_npy_header(const std::uint8_t* b, std::size_t avail, std::uint64_t n, const std::string& where,
+                          std::size_t* data_at_out) {
   static const std::uint8_t kMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-  if (n < 10 || std::memcmp(b, kMagic, 6) != 0) {
+  if (avail < 10 || std::memcmp(b, kMagic, 6) != 0) {
     throw DataError(where, "bytes 0-5: expected the .npy magic \\x93NUMPY, found " +
-                               std::string(n < 6 ? "a shorter member" : "other bytes"));
+                               std::string(avail < 6 ? "a shorter member" : "other bytes"));
   }
   const std::uint8_t major = b[6], minor = b[7];
   if (major < 1 || major > 3 || minor != 0) {
@@ -223,7 +237,7 @@ NpyArray parse_npy(const std::uint8_t* b, std::size_t n, const std::string& wher
     header_len = le16(b + 8);
     header_at = 10;
   } else {
-    if (n < 12) throw DataError(where, ".npy header length at byte 8: expected 4 bytes, found the end of the member");
+    if (avail < 12) throw DataError(where, ".npy header length at byte 8: expected 4 bytes, found the end of the member");
     const std::uint32_t len = le32(b + 8);
     if (len > kMaxNpyHeader) {
       throw DataError(where, ".npy header length at byte 8: expected at most 65535, found " + std::to_string(len));
@@ -231,9 +245,9 @@ NpyArray parse_npy(const std::uint8_t* b, std::size_t n, const std::string& wher
     header_len = len;
     header_at = 12;
   }
-  if (header_len > n - header_at) {
+  if (header_len > avail - header_at) {
     throw DataError(where, ".npy header length at byte 8: " + std::to_string(header_len) + " bytes, but the member has " +
-                               std::to_string(n - header_at) + " after it");
+                               std::to_string(avail - header_at) + " after it");
   }
   const std::string header(reinterpret_cast<const char*>(b + header_at), header_len);
   if (header.empty() || header.back() != '\n') {
@@ -260,6 +274,15 @@ NpyArray parse_npy(const std::uint8_t* b, std::size_t n, const std::string& wher
     throw DataError(where, "data at byte " + std::to_string(data_at) + ": the header's shape and dtype '" + descr +
                                "' promise " + std::to_string(bytes) + " bytes, found " + std::to_string(n - data_at));
   }
+  *data_at_out = data_at;
+  return a;
+}
+
+}  // namespace
+
+NpyArray parse_npy(const std::uint8_t* b, std::size_t n, const std::string& where) {
+  std::size_t data_at = 0;
+  NpyArray a = parse_npy_header(b, n, n, where, &data_at);
   a.data.assign(b + data_at, b + n);
   return a;
 }
@@ -309,7 +332,7 @@ void apply_zip64_extra(const std::uint8_t* extra, std::size_t len, CentralEntry&
 
 // The central directory's offset and entry count, from the end record (and the zip64 end record when the end
 // record defers to it). Nothing may follow the end record but its comment.
-void find_central_directory(const std::vector<std::uint8_t>& z, const std::string& name, std::uint64_t* cd_offset,
+void find_central_directory(const ZipBytes& z, const std::string& name, std::uint64_t* cd_offset,
                             std::uint64_t* cd_size, std::uint64_t* entries) {
   const std::size_t n = z.size();
   if (n < kEndBytes) throw DataError(name, "not a zip archive: " + std::to_string(n) + " bytes, shorter than a zip end record");
@@ -353,7 +376,7 @@ void find_central_directory(const std::vector<std::uint8_t>& z, const std::strin
   }
 }
 
-std::vector<CentralEntry> read_central_directory(const std::vector<std::uint8_t>& z, const std::string& name) {
+std::vector<CentralEntry> read_central_directory(const ZipBytes& z, const std::string& name) {
   std::uint64_t cd_offset = 0, cd_size = 0, count = 0;
   find_central_directory(z, name, &cd_offset, &cd_size, &count);
   std::vector<CentralEntry> entries;
@@ -390,9 +413,8 @@ std::vector<CentralEntry> read_central_directory(const std::vector<std::uint8_t>
   return entries;
 }
 
-// The member's bytes, decoded and checked (local header, method, size, CRC-32).
-std::vector<std::uint8_t> member_bytes(const std::vector<std::uint8_t>& z, const CentralEntry& e, const std::string& name,
-                                       const IdxLimits& limits) {
+// Where the member's data starts, after the checks of its entry and local header (method, size, bounds, name).
+std::uint64_t member_data_at(const ZipBytes& z, const CentralEntry& e, const std::string& name, const IdxLimits& limits) {
   const std::string member = "zip member '" + shown(e.name) + "'";
   if (e.flags & 0x1) throw DataError(name, member + ": encrypted, which is not supported");
   if (e.method != 0 && e.method != 8) {
@@ -418,20 +440,28 @@ std::vector<std::uint8_t> member_bytes(const std::vector<std::uint8_t>& z, const
     throw DataError(name, member + " local header" + at(e.local_offset) +
                               ": its name or method differs from the central directory's");
   }
+  if (e.method == 0 && e.compressed != e.size) {
+    throw DataError(name, member + ": stored, but its sizes differ (" + std::to_string(e.compressed) + " and " +
+                              std::to_string(e.size) + ")");
+  }
+  // deflate expands at most 1032:1, so a size beyond that is a lie: refused before it is allocated.
+  if (e.method == 8 && e.size / 1032 > e.compressed) {
+    throw DataError(name, member + ": declares " + std::to_string(e.size) + " bytes from " +
+                              std::to_string(e.compressed) + " compressed, more than deflate can expand to");
+  }
+  return data_at;
+}
+
+// The member's bytes, decoded and checked (local header, method, size, CRC-32).
+std::vector<std::uint8_t> member_bytes(const ZipBytes& z, const CentralEntry& e, const std::string& name,
+                                       const IdxLimits& limits) {
+  const std::string member = "zip member '" + shown(e.name) + "'";
+  const std::uint64_t data_at = member_data_at(z, e, name, limits);
   const std::uint8_t* in = z.data() + data_at;
   std::vector<std::uint8_t> out;
   if (e.method == 0) {
-    if (e.compressed != e.size) {
-      throw DataError(name, member + ": stored, but its sizes differ (" + std::to_string(e.compressed) + " and " +
-                                std::to_string(e.size) + ")");
-    }
     out.assign(in, in + e.size);
   } else {
-    // deflate expands at most 1032:1, so a size beyond that is a lie: refused before it is allocated.
-    if (e.size / 1032 > e.compressed) {
-      throw DataError(name, member + ": declares " + std::to_string(e.size) + " bytes from " +
-                                std::to_string(e.compressed) + " compressed, more than deflate can expand to");
-    }
     std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)> d(libdeflate_alloc_decompressor(),
                                                                                     libdeflate_free_decompressor);
     if (d == nullptr) throw ResourceError(name + ": libdeflate_alloc_decompressor failed");
@@ -450,10 +480,110 @@ std::vector<std::uint8_t> member_bytes(const std::vector<std::uint8_t>& z, const
   return out;
 }
 
-}  // namespace
+// The most bytes of an .npy header: its 12 bytes of magic, version and length, and a header of kMaxNpyHeader.
+constexpr std::size_t kMaxNpyPrefix = 12 + kMaxNpyHeader;
 
-std::vector<NpyArray> parse_npz(const std::vector<std::uint8_t>& bytes, const std::string& name, const IdxLimits& limits) {
-  const std::vector<CentralEntry> entries = read_central_directory(bytes, name);
+// The rows window(shape[0]) of the member's array and nothing else of its data (NpyArray::first_row). Stored:
+// the bytes of those rows are all that is read (the member's CRC-32 is not checked, as that needs every byte);
+// deflated: the stream inflated through zlib in chunks, its CRC-32 checked, only those rows kept, the compressed
+// input dropped from memory behind the stream (file).
+NpyArray member_rows(const ZipBytes& z, const MappedFile& file, const CentralEntry& e, const std::string& name,
+                     const IdxLimits& limits, const NpzRows::Window& window) {
+  const std::string member = "zip member '" + shown(e.name) + "'";
+  const std::string where = name + ": member " + shown(e.name);
+  const std::uint64_t data_at = member_data_at(z, e, name, limits);
+  const std::uint8_t* in = z.data() + data_at;
+  const std::size_t prefix_bytes = static_cast<std::size_t>(std::min<std::uint64_t>(e.size, kMaxNpyPrefix));
+  NpyArray a;
+  std::uint64_t lo = 0, hi = 0;  // the member's bytes kept
+  auto parse_header = [&](const std::uint8_t* prefix) {
+    std::size_t npy_at = 0;
+    a = parse_npy_header(prefix, prefix_bytes, e.size, where, &npy_at);
+    const std::uint64_t rows = a.shape.empty() ? 1 : a.shape[0];
+    const std::uint64_t row_bytes = rows == 0 ? 0 : (e.size - npy_at) / rows;
+    const std::pair<std::uint64_t, std::uint64_t> kept = window(rows);
+    if (kept.first > kept.second || kept.second > rows) {
+      throw DataError(where, "rows " + std::to_string(kept.first) + " to " + std::to_string(kept.second) +
+                                 " asked of " + std::to_string(rows));
+    }
+    a.first_row = kept.first;
+    lo = npy_at + kept.first * row_bytes;
+    hi = npy_at + kept.second * row_bytes;
+    a.data.resize(static_cast<std::size_t>(hi - lo));
+  };
+  constexpr std::uint64_t kReleaseBytes = std::uint64_t{64} << 20;  // mapped input dropped behind every 64 MiB
+  const std::uint64_t in_at = static_cast<std::uint64_t>(in - z.data());
+  if (e.method == 0) {
+    parse_header(in);
+    for (std::uint64_t k = lo; k < hi; k += kReleaseBytes) {
+      const std::uint64_t end = std::min(hi, k + kReleaseBytes);
+      std::copy(in + k, in + end, a.data.begin() + static_cast<std::ptrdiff_t>(k - lo));
+      file.release(in_at + k, end - k);
+    }
+    return a;
+  }
+  z_stream s{};
+  if (inflateInit2(&s, -15) != Z_OK) throw ResourceError(name + ": inflateInit2 failed");
+  struct Ender {
+    z_stream* s;
+    ~Ender() { inflateEnd(s); }
+  } ender{&s};
+  std::vector<std::uint8_t> prefix, chunk(std::size_t{1} << 20);
+  prefix.reserve(prefix_bytes);
+  bool parsed = prefix_bytes == 0;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::uint64_t pos = 0, fed = 0, released = 0;
+  int r = Z_OK;
+  while (r != Z_STREAM_END) {
+    if (s.avail_in == 0 && fed < e.compressed) {
+      const std::uint64_t n = std::min<std::uint64_t>(e.compressed - fed, std::uint64_t{1} << 30);
+      s.next_in = const_cast<Bytef*>(in + fed);
+      s.avail_in = static_cast<uInt>(n);
+      fed += n;
+    }
+    s.next_out = chunk.data();
+    s.avail_out = static_cast<uInt>(chunk.size());
+    r = inflate(&s, Z_NO_FLUSH);
+    const std::uint64_t got = chunk.size() - s.avail_out;
+    if ((r != Z_OK && r != Z_STREAM_END) || (r == Z_OK && got == 0 && s.avail_in == 0 && fed == e.compressed) ||
+        got > e.size - pos) {
+      throw DataError(name, member + at(data_at) + ": the deflate stream is corrupt or does not decode to the declared " +
+                                std::to_string(e.size) + " bytes");
+    }
+    crc = crc32_z(crc, chunk.data(), static_cast<std::size_t>(got));
+    if (!parsed) {
+      const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(got, prefix_bytes - prefix.size()));
+      prefix.insert(prefix.end(), chunk.data(), chunk.data() + take);
+      if (prefix.size() == prefix_bytes) {
+        parse_header(prefix.data());
+        parsed = true;
+        for (std::uint64_t k = lo; k < std::min<std::uint64_t>(hi, prefix_bytes); ++k) a.data[k - lo] = prefix[k];
+      }
+    }
+    if (parsed) {
+      const std::uint64_t from = std::max({pos, lo, std::uint64_t{prefix_bytes}}), to = std::min(pos + got, hi);
+      if (from < to) std::copy(chunk.data() + (from - pos), chunk.data() + (to - pos), a.data.begin() + (from - lo));
+    }
+    pos += got;
+    const std::uint64_t consumed = fed - s.avail_in;
+    if (consumed - released >= kReleaseBytes) {
+      file.release(in_at + released, consumed - released);
+      released = consumed;
+    }
+  }
+  if (pos != e.size || !parsed) {
+    throw DataError(name, member + at(data_at) + ": the deflate stream is corrupt or does not decode to the declared " +
+                              std::to_string(e.size) + " bytes");
+  }
+  if (static_cast<std::uint32_t>(crc) != e.crc) throw DataError(name, member + ": CRC-32 mismatch (the data is damaged)");
+  return a;
+}
+
+// Every member of the archive z as parse_npz reads them; the members `rows` names read as member_rows (from
+// `file`, which z maps), when it has a window.
+std::vector<NpyArray> read_members(const ZipBytes& z, const std::string& name, const IdxLimits& limits,
+                                   const NpzRows& rows, const MappedFile* file) {
+  const std::vector<CentralEntry> entries = read_central_directory(z, name);
   // Members may share compressed bytes (a zip bomb), so the sum of what they declare is bounded as a whole.
   std::uint64_t total = 0;
   for (const CentralEntry& e : entries) {
@@ -467,15 +597,37 @@ std::vector<NpyArray> parse_npz(const std::vector<std::uint8_t>& bytes, const st
     if (e.name.size() < 5 || e.name.compare(e.name.size() - 4, 4, ".npy") != 0) {
       throw DataError(name, "zip member '" + shown(e.name) + "': expected only .npy members in an .npz");
     }
-    const std::vector<std::uint8_t> npy = member_bytes(bytes, e, name, limits);
-    NpyArray a = parse_npy(npy.data(), npy.size(), name + ": member " + shown(e.name));
+    const bool windowed = file != nullptr && rows.window &&
+                          std::find(rows.members.begin(), rows.members.end(), e.name) != rows.members.end();
+    NpyArray a;
+    if (windowed) {
+      a = member_rows(z, *file, e, name, limits, rows.window);
+    } else {
+      const std::vector<std::uint8_t> npy = member_bytes(z, e, name, limits);
+      a = parse_npy(npy.data(), npy.size(), name + ": member " + shown(e.name));
+    }
     a.member = e.name;
+    a.crc32 = e.crc;
     arrays.push_back(std::move(a));
   }
   return arrays;
 }
 
-std::vector<NpyArray> load_npz(const std::string& path, const IdxLimits& limits) {
+}  // namespace
+
+std::vector<NpyArray> parse_npz(const std::vector<std::uint8_t>& bytes, const std::string& name, const IdxLimits& limits) {
+  return read_members(ZipBytes{bytes.data(), bytes.size()}, name, limits, NpzRows{}, nullptr);
+}
+
+std::vector<NpyArray> load_npz(const std::string& path, const IdxLimits& limits, const NpzRows& rows) {
+  if (rows.window) {  // mapped: only the pages of what is kept stay in memory
+    const MappedFile file(path);
+    if (file.size() > limits.max_bytes) {
+      throw DataError(path, "the file is " + std::to_string(file.size()) + " bytes, over the limit of " +
+                                std::to_string(limits.max_bytes) + " bytes (raise it with --max-bytes)");
+    }
+    return read_members(ZipBytes{file.data(), static_cast<std::size_t>(file.size())}, path, limits, rows, &file);
+  }
   std::uint64_t file_bytes = 0;
   const std::uint64_t want = limits.max_bytes == UINT64_MAX ? UINT64_MAX : limits.max_bytes + 1;
   std::vector<std::uint8_t> bytes = read_file_prefix(path, want, &file_bytes);
