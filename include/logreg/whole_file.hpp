@@ -21,7 +21,8 @@ std::vector<std::uint8_t> read_file_prefix(const std::string& path, std::uint64_
 
 // A regular file mapped read-only (opened as read_whole_file opens it): its pages are read when first touched, so a
 // reader that keeps a part of a large file (a rank's rows of an .npz member) holds only that part. Move-only; the
-// mapping ends with the object. DataError naming `path` as read_whole_file's.
+// mapping ends with the object. DataError naming `path` as read_whole_file's. Unlike a read, a mapping cannot
+// report a file that another process truncates while it is in use: touching the lost pages raises SIGBUS.
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path);

@@ -4,12 +4,14 @@
 #include "cmd_train_features.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "cmd_train_features_cv.hpp"
@@ -77,7 +79,10 @@ FeatureRowWindow rank_rows_window(const RunSettings& o) {
       o.limit_train > 0 || o.standardize || c_values_of(o).size() > 1) {
     return {};
   }
-  return [](std::size_t n) { return ranks::rows_of(n, full_batch_parts(n)); };
+  return [](std::size_t n) {  // the parts are of at most 2^31 - 1 rows (the objective refuses more)
+    return n > static_cast<std::size_t>(INT32_MAX) ? std::pair<std::size_t, std::size_t>{0, n}
+                                                    : ranks::rows_of(n, full_batch_parts(n));
+  };
 }
 
 // The ranks compare a fingerprint of the training data (the shape, every label and sample weight, and of the
