@@ -6,8 +6,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "logreg/idx.hpp"
@@ -32,13 +34,22 @@ struct FeatureMatrix {
   std::vector<std::uint64_t> row_start;  // CSR: (rows + 1), row i holds entries [row_start[i], row_start[i+1])
   std::vector<std::uint32_t> col_index;  // CSR: (nnz) strictly increasing within a row, each < cols
   std::vector<double> values;            // CSR: (nnz)
+  // A dense matrix may hold a window of its rows (an MPI rank's rows: FeatureRowWindow): rows
+  // [first, first + loaded_rows()) of `rows`, `dense` starting at row `first`. Row indices stay global.
+  std::size_t first = 0;
+  std::uint32_t source_crc32 = 0;  // .npz: the zip's CRC-32 of the member it came from (every row); else 0
+
+  // The rows in memory: all `rows` unless a window was loaded.
+  std::size_t loaded_rows() const;
+  bool holds_all_rows() const { return first == 0 && loaded_rows() == rows; }
 
   std::size_t nonzeros() const { return sparse ? values.size() : rows * cols; }
   // The rows' stored values in dense rows of cols (rows for a dense matrix): what one pass over them costs.
   double dense_rows() const { return cols > 0 ? static_cast<double>(nonzeros()) / static_cast<double>(cols) : 0.0; }
-  // Row i as the model sees it, into x (cols): uint8 / 255, floats as stored, CSR zeros filled in.
+  // Row i (first <= i < first + loaded_rows()) as the model sees it, into x (cols): uint8 / 255, floats as
+  // stored, CSR zeros filled in.
   void row_to_double(std::size_t i, double* x) const;
-  // Rows `picked` (each < rows, in the order given, repeats allowed) as a matrix of their own: the same path,
+  // Rows `picked` (each held, in the order given, repeats allowed) as a matrix of their own: the same path,
   // dtype and layout, the values copied as stored (a --cv fold's rows, the rows --limit-train keeps, the rows
   // --val-split holds out, an SGD batch over MPI ranks).
   FeatureMatrix copy_rows(const std::vector<std::uint32_t>& picked) const;
@@ -77,12 +88,20 @@ inline constexpr std::size_t kFeatureMaxClasses = 256;
 // one of the training labels (index and value named).
 void map_labels(const RawLabels& train, const RawLabels* test, FeatureData& out);
 
+// The rows of the training features a caller keeps: window(rows) gives [first, last) of the file's rows (an
+// MPI rank's parts: cmd_train_features.cpp). Empty: every row.
+using FeatureRowWindow = std::function<std::pair<std::size_t, std::size_t>(std::size_t rows)>;
+
 // Reads `--data FILE` (and `--test-data FILE` when not empty): the format from the first file's bytes, every
 // size checked against limits.max_bytes before it is allocated. An .npz holds x_train/y_train (or
 // X_train/y_train), optionally x_test/y_test and w_train (sample weights, fit_weights.hpp's checks); svmlight holds one split, the test split comes from
 // test_path. The widths of the two splits must agree (svmlight: the wider one is used for both). DataError
 // naming the file, the field or byte offset, and what was expected.
-FeatureData load_feature_data(const std::string& path, const std::string& test_path, const IdxLimits& limits = {});
+// With a `window`, an .npz's x_train keeps only the window's rows (npz_reader.hpp's NpzRows); its labels, weights
+// and test split are read whole. svmlight files are read whole (their CSR objective sums every row's entries
+// column by column).
+FeatureData load_feature_data(const std::string& path, const std::string& test_path, const IdxLimits& limits = {},
+                              const FeatureRowWindow& window = {});
 
 // The rows of `path` for `eval`/`predict` on a model of width D and classes `classes`: the test split when the
 // file has one (an .npz's x_test), else its only split; labels mapped onto `classes` (DataError when a label

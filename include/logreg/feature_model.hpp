@@ -52,6 +52,8 @@ using FeaturePartsMaker = std::function<std::unique_ptr<FeaturePartSums>(
 // the fused pass of the fast CPU backend (cpu/full_batch_objective.hpp) in its fixed row parts on `team`,
 // bit-identical at any thread count. On both, under MPI ranks each rank runs its share of the parts and every
 // part's sums are exchanged (ranks.hpp, part_sums.hpp), so the result is also the same at any rank count.
+// x may hold a window of its rows (FeatureMatrix::first, an MPI rank's parts: dense rows, no device): row
+// indices, the parts and the sums stay those of all x.rows, and only the window's rows are read.
 // With a `device` maker (--device cuda) the parts' sums come from what it makes (parts and team are not used),
 // and are added here in part order, after the same exchange; no Hessian-vector product there (UsageError).
 class FeatureObjective {

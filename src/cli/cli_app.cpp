@@ -65,8 +65,9 @@ void add_test_data_option(CLI::App* sub, std::string* test_data) {
                   "x_test): a file of the same format as --data FILE");
 }
 
-FeatureData load_cli_feature_data(const std::string& path, const std::string& test_path) {
-  return load_feature_data(path, test_path, g_idx_limits);
+FeatureData load_cli_feature_data(const std::string& path, const std::string& test_path,
+                                  const FeatureRowWindow& window) {
+  return load_feature_data(path, test_path, g_idx_limits, window);
 }
 
 std::vector<std::int64_t> default_class_labels(const ModelFile& mf) {

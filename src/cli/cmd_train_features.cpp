@@ -4,12 +4,15 @@
 // final report and --save. Not here: the run loop (src/train/lbfgs_run.cpp).
 #include "cmd_train_features.hpp"
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <utility>
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "cmd_train_lbfgs.hpp"
@@ -23,6 +26,8 @@
 #include "logreg/fit_weights.hpp"
 #include "logreg/lbfgs_run.hpp"
 #include "logreg/metrics_log.hpp"
+#include "logreg/maths/objective_math.hpp"
+#include "logreg/maths/row_parts.hpp"
 #include "logreg/model_file.hpp"
 #include "logreg/ranks.hpp"
 #include "logreg/thread_team.hpp"
@@ -66,20 +71,42 @@ nlohmann::ordered_json feature_data_record(const FeatureData& d) {
   return r;
 }
 
-// Under MPI ranks every rank loads the whole file (an .npz member may be compressed, a svmlight file has no row
-// offsets) and fits its parts of the objective: the ranks compare a fingerprint of the training rows (their
-// shape, every label and 64 sample rows spread over them); DataError naming the first rank that differs.
-void check_same_rows_on_ranks(const FeatureData& d) {
+// Under MPI ranks, the plain full-batch fit on the CPU (no held-out rows, folds, --limit-train or scaler, whose
+// rows are picked or scaled over the whole file) has each rank keep only the training rows of its parts of the
+// objective (ranks::rows_of); empty otherwise, and every rank loads the whole file.
+FeatureRowWindow rank_rows_window(const RunSettings& o) {
+  if (ranks::size() == 1 || !is_full_batch(o.solver) || o.device == Device::kCuda || o.val_split > 0.0 || o.cv > 0 ||
+      o.limit_train > 0 || o.standardize || c_values_of(o).size() > 1) {
+    return {};
+  }
+  return [](std::size_t n) {  // the parts are of at most 2^31 - 1 rows (the objective refuses more)
+    return n > static_cast<std::size_t>(INT32_MAX) ? std::pair<std::size_t, std::size_t>{0, n}
+                                                    : ranks::rows_of(n, full_batch_parts(n));
+  };
+}
+
+// The ranks compare a fingerprint of the training data (the shape, every label and sample weight, and of the
+// features: 64 sample rows spread over them when every rank holds them all, else the file's size and the .npz
+// member's CRC-32, which covers every row); DataError naming the first rank that differs.
+void check_same_rows_on_ranks(const FeatureData& d, const std::vector<double>& sample_weights) {
   ranks::Fingerprint f;
   const FeatureMatrix& x = d.train_x;
   f.mix(x.rows);
   f.mix(x.cols);
+  f.mix(static_cast<std::uint64_t>(x.dtype));
   for (const std::uint32_t y : d.train_y) f.mix(y);
-  std::vector<double> row(x.cols);
-  constexpr std::size_t kSampleRows = 64;
-  for (std::size_t k = 0; k < kSampleRows && x.rows > 0; ++k) {
-    x.row_to_double((x.rows - 1) * k / (kSampleRows - 1), row.data());
-    f.mix(reinterpret_cast<const std::uint8_t*>(row.data()), row.size() * sizeof(double));
+  f.mix(reinterpret_cast<const std::uint8_t*>(sample_weights.data()), sample_weights.size() * sizeof(double));
+  if (x.holds_all_rows()) {
+    std::vector<double> row(x.cols);
+    constexpr std::size_t kSampleRows = 64;
+    for (std::size_t k = 0; k < kSampleRows && x.rows > 0; ++k) {
+      x.row_to_double((x.rows - 1) * k / (kSampleRows - 1), row.data());
+      f.mix(reinterpret_cast<const std::uint8_t*>(row.data()), row.size() * sizeof(double));
+    }
+  } else {
+    std::error_code ec;
+    f.mix(static_cast<std::uint64_t>(std::filesystem::file_size(d.train_path, ec)));
+    f.mix(x.source_crc32);
   }
   ranks::check_same(f.value, "training rows (their features and labels)");
 }
@@ -130,9 +157,10 @@ FeatureTrainOutcome run_train_features(RunSettings o, const std::function<bool()
 
   // 2. The data (its first --limit-train rows, standardised with their scaler when asked), the rows held out and the
   // weights of the fit.
-  in.d = load_cli_feature_data(path, o.test_data);
+  in.d = load_cli_feature_data(path, o.test_data, rank_rows_window(o));
+  // Without a test split the accuracies are of the training rows, which each rank then needs whole.
+  if (!in.d.has_test && !in.d.train_x.holds_all_rows()) in.d = load_cli_feature_data(path, o.test_data);
   FeatureData& d = in.d;
-  if (ranks::size() > 1) check_same_rows_on_ranks(d);
   in.data_record = feature_data_record(d);
   in.uint8_input = !d.train_x.sparse && d.train_x.dtype == FeatureDtype::kUint8;
   if (!o.sample_weight.empty() && !d.train_w.empty()) {
@@ -140,6 +168,7 @@ FeatureTrainOutcome run_train_features(RunSettings o, const std::function<bool()
   }
   in.sample_weights =
       o.sample_weight.empty() ? d.train_w : read_sample_weights(o.sample_weight, d.train_x.rows, cli_idx_limits());
+  if (ranks::size() > 1) check_same_rows_on_ranks(d, in.sample_weights);
   limit_and_split_rows(o, in);
   in.scaler = o.standardize ? fit_feature_scaler(d.train_x) : FeatureScaler{};
   apply_feature_scaler(in.scaler, d.train_x, "the training rows' scaler");

@@ -68,7 +68,8 @@ bool is_non_idx_file(const std::string& path);
 // Adds --test-data FILE (the test split of a feature file that holds one split) to a subcommand.
 void add_test_data_option(CLI::App* sub, std::string* test_data);
 // Loads --data FILE (and --test-data) within cli_idx_limits().
-FeatureData load_cli_feature_data(const std::string& path, const std::string& test_path);
+FeatureData load_cli_feature_data(const std::string& path, const std::string& test_path,
+                                  const FeatureRowWindow& window = {});
 // The labels of a model's classes: its class labels, or 0..C-1 for a model without them (version 1).
 std::vector<std::int64_t> default_class_labels(const ModelFile& mf);
 // The svmlight index base a model's settings record holds ("data": {"zero_based": ...}), when it has one.

@@ -125,6 +125,7 @@ FeatureObjective::FeatureObjective(const FeatureMatrix& x, const std::vector<std
   }
   if (terms_.weight_total <= 0.0) terms_.weight_total = static_cast<double>(x.rows);
   if (device) {
+    if (!x.holds_all_rows()) throw std::invalid_argument("FeatureObjective: a device takes every row of the matrix");
     device_ = device(x_, y_, head_, C_, terms_);
     return;
   }
@@ -138,27 +139,30 @@ FeatureObjective::FeatureObjective(const FeatureMatrix& x, const std::vector<std
   f.simd = cpu::resolve_simd(CpuSimd::kAuto);
   cpu::ObjectiveRows& r = f.rows;
   const std::size_t n = x.rows, D = x.cols;
+  // A window of dense rows (an MPI rank's parts): the rows outside it are never read (null).
+  const std::size_t first = x.first, last = x.first + x.loaded_rows();
   if (x.sparse) {
+    if (!x.holds_all_rows()) throw std::invalid_argument("FeatureObjective: CSR rows are summed column by column over all");
     r.layout = cpu::RowLayout::kCsr;
     r.csr_start = x.row_start.data();
     r.csr_index = x.col_index.data();
     r.csr_values = x.values.data();
   } else if (x.dtype == FeatureDtype::kUint8) {
     r.layout = cpu::RowLayout::kPixels;
-    f.pixels.resize(n);
-    for (std::size_t i = 0; i < n; ++i) f.pixels[i] = x.dense.data() + i * D;
+    f.pixels.assign(n, nullptr);
+    for (std::size_t i = first; i < last; ++i) f.pixels[i] = x.dense.data() + (i - first) * D;
     r.pixels = f.pixels.data();
   } else if (x.dtype == FeatureDtype::kFloat32) {
     r.layout = cpu::RowLayout::kFloat32;
-    f.f32.resize(n);
+    f.f32.assign(n, nullptr);
     const float* base = reinterpret_cast<const float*>(x.dense.data());
-    for (std::size_t i = 0; i < n; ++i) f.f32[i] = base + i * D;
+    for (std::size_t i = first; i < last; ++i) f.f32[i] = base + (i - first) * D;
     r.f32 = f.f32.data();
   } else {
     r.layout = cpu::RowLayout::kFloat64;
-    f.f64.resize(n);
+    f.f64.assign(n, nullptr);
     const double* base = reinterpret_cast<const double*>(x.dense.data());
-    for (std::size_t i = 0; i < n; ++i) f.f64[i] = base + i * D;
+    for (std::size_t i = first; i < last; ++i) f.f64[i] = base + (i - first) * D;
     r.f64 = f.f64.data();
   }
   f.labels.resize(n);

@@ -26,7 +26,14 @@ const char* feature_dtype_name(FeatureDtype t) {
   return "?";
 }
 
+std::size_t FeatureMatrix::loaded_rows() const {
+  if (sparse) return row_start.empty() ? 0 : row_start.size() - 1;
+  const std::size_t row_bytes = cols * (dtype == FeatureDtype::kUint8 ? 1 : dtype == FeatureDtype::kFloat32 ? 4 : 8);
+  return row_bytes == 0 ? 0 : dense.size() / row_bytes;
+}
+
 void FeatureMatrix::row_to_double(std::size_t i, double* x) const {
+  i -= first;
   if (sparse) {
     std::fill(x, x + cols, 0.0);
     for (std::uint64_t k = row_start[i]; k < row_start[i + 1]; ++k) x[col_index[k]] = values[k];
@@ -56,15 +63,16 @@ void FeatureMatrix::row_to_double(std::size_t i, double* x) const {
 FeatureMatrix FeatureMatrix::copy_rows(const std::vector<std::uint32_t>& picked) const {
   FeatureMatrix out;
   out.path = path;
+  out.source_crc32 = source_crc32;
   out.rows = picked.size();
   out.cols = cols;
   out.sparse = sparse;
   out.dtype = dtype;
   if (!sparse) {
-    const std::size_t row_bytes = rows == 0 ? 0 : dense.size() / rows;
+    const std::size_t held = loaded_rows(), row_bytes = held == 0 ? 0 : dense.size() / held;
     out.dense.resize(picked.size() * row_bytes);
     for (std::size_t i = 0; i < picked.size(); ++i) {
-      std::memcpy(out.dense.data() + i * row_bytes, dense.data() + picked[i] * row_bytes, row_bytes);
+      std::memcpy(out.dense.data() + i * row_bytes, dense.data() + (picked[i] - first) * row_bytes, row_bytes);
     }
     return out;
   }
@@ -161,9 +169,11 @@ FeatureMatrix dense_of(NpyArray&& a, const std::string& path) {
     throw DataError(where, "dtype: expected uint8, float32 or float64 features, found '" + a.descr() + "'");
   }
   m.dense = std::move(a.data);
+  m.first = static_cast<std::size_t>(a.first_row);
+  m.source_crc32 = a.crc32;
   if (m.dtype != FeatureDtype::kUint8) {
     std::vector<double> row(m.cols);
-    for (std::size_t i = 0; i < m.rows; ++i) {
+    for (std::size_t i = m.first; i < m.first + m.loaded_rows(); ++i) {
       m.row_to_double(i, row.data());
       for (std::size_t d = 0; d < m.cols; ++d) {
         if (!std::isfinite(row[d])) {
@@ -225,8 +235,17 @@ struct NpzSplits {
   bool has_test = false;
 };
 
-NpzSplits read_npz_splits(const std::string& path, const IdxLimits& limits, bool need_train) {
-  std::vector<NpyArray> arrays = load_npz(path, limits);
+NpzSplits read_npz_splits(const std::string& path, const IdxLimits& limits, bool need_train,
+                          const FeatureRowWindow& window = {}) {
+  NpzRows rows;
+  if (window) {
+    rows.members = {"x_train.npy", "X_train.npy"};
+    rows.window = [&](std::uint64_t n) {
+      const std::pair<std::size_t, std::size_t> kept = window(static_cast<std::size_t>(n));
+      return std::pair<std::uint64_t, std::uint64_t>{kept.first, kept.second};
+    };
+  }
+  std::vector<NpyArray> arrays = load_npz(path, limits, rows);
   NpzSplits s;
   NpyArray* xtr = find_array(arrays, path, {"x_train", "X_train"});
   NpyArray* ytr = find_array(arrays, path, {"y_train", "Y_train"});
@@ -260,12 +279,13 @@ NpzSplits read_npz_splits(const std::string& path, const IdxLimits& limits, bool
 
 }  // namespace
 
-FeatureData load_feature_data(const std::string& path, const std::string& test_path, const IdxLimits& limits) {
+FeatureData load_feature_data(const std::string& path, const std::string& test_path, const IdxLimits& limits,
+                              const FeatureRowWindow& window) {
   FeatureData d;
   d.train_path = path;
   if (feature_format_of(path) == FeatureFormat::kNpz) {
     d.format = "npz";
-    NpzSplits s = read_npz_splits(path, limits, true);
+    NpzSplits s = read_npz_splits(path, limits, true, window);
     if (s.has_test && !test_path.empty()) {
       throw DataError(path, "holds x_test and y_test, and --test-data " + test_path + " was given too; either could "
                             "be meant");

@@ -1,24 +1,23 @@
 // The .npz reader (include/logreg/npz_reader.hpp): the zip's end record and central directory (zip64 where
 // numpy writes it), each member's local header checked against its central entry, stored or raw-deflate data
 // (libdeflate, into a buffer of exactly the declared size) with its CRC-32, then the .npy header parsed
-// strictly. Not here: what the arrays mean (feature_data.cpp).
+// strictly (npy_header.cpp); and a row window of one member: its stored bytes of those rows only, or its deflate stream inflated
+// through zlib keeping only those rows. Not here: what the arrays mean (feature_data.cpp).
 #include "logreg/npz_reader.hpp"
 
 #include <libdeflate.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <memory>
 
 #include "logreg/errors.hpp"
 #include "logreg/whole_file.hpp"
+#include "npy_header.hpp"
 
 namespace logreg {
 namespace {
-
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the .npy data is used in place: a little-endian host");
 
 constexpr std::uint32_t kLocalHeaderSig = 0x04034b50u;
 constexpr std::uint32_t kCentralHeaderSig = 0x02014b50u;
@@ -29,242 +28,16 @@ constexpr std::size_t kEndBytes = 22;
 constexpr std::size_t kCentralBytes = 46;
 constexpr std::size_t kLocalBytes = 30;
 constexpr std::size_t kMaxMembers = 4096;
-constexpr std::size_t kMaxNpyHeader = 65535;  // numpy's own reader refuses longer headers unless told otherwise
-constexpr std::size_t kMaxDims = 32;          // numpy's NPY_MAXDIMS
-
-std::uint16_t le16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | p[1] << 8); }
-std::uint32_t le32(const std::uint8_t* p) {
-  return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
-         static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
-}
-std::uint64_t le64(const std::uint8_t* p) { return le32(p) | static_cast<std::uint64_t>(le32(p + 4)) << 32; }
-
-// A name as read from the file, short and printable, for messages.
-std::string shown(const std::string& s) {
-  std::string out;
-  for (const char c : s.substr(0, 64)) out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
-  return s.size() > 64 ? out + "..." : out;
-}
 
 std::string at(std::uint64_t offset) { return " at byte " + std::to_string(offset); }
 
-// ---- .npy header ------------------------------------------------------------------------------------
-
-// The header dict, e.g. {'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }, as numpy writes it:
-// exactly these three keys, single-quoted strings, Python booleans, a tuple of non-negative integers.
-class NpyHeaderParser {
- public:
-  NpyHeaderParser(const std::string& text, const std::string& where) : s_(text), where_(where) {}
-
-  void parse(std::string* descr, bool* fortran, std::vector<std::uint64_t>* shape) {
-    bool have_descr = false, have_fortran = false, have_shape = false;
-    skip();
-    expect('{');
-    for (;;) {
-      skip();
-      if (peek() == '}') break;
-      const std::string key = quoted();
-      skip();
-      expect(':');
-      skip();
-      if (key == "descr" && !have_descr) {
-        *descr = quoted();
-        have_descr = true;
-      } else if (key == "fortran_order" && !have_fortran) {
-        *fortran = boolean();
-        have_fortran = true;
-      } else if (key == "shape" && !have_shape) {
-        *shape = tuple();
-        have_shape = true;
-      } else {
-        fail("a key 'descr', 'fortran_order' or 'shape' (each once)", "'" + shown(key) + "'");
-      }
-      skip();
-      if (peek() == ',') {
-        ++i_;
-        continue;
-      }
-      skip();
-      if (peek() != '}') fail("',' or '}'", found());
-    }
-    expect('}');
-    skip();
-    if (i_ != s_.size()) fail("the end of the header after '}'", found());
-    if (!have_descr || !have_fortran || !have_shape) fail("the keys 'descr', 'fortran_order' and 'shape'", "fewer");
-  }
-
- private:
-  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
-  void skip() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n')) ++i_;
-  }
-  std::string found() const {
-    return i_ >= s_.size() ? "the end of the header" : "'" + shown(s_.substr(i_, 12)) + "'";
-  }
-  [[noreturn]] void fail(const std::string& expected, const std::string& got) const {
-    throw DataError(where_, ".npy header at character " + std::to_string(i_) + ": expected " + expected + ", found " + got);
-  }
-  void expect(char c) {
-    if (peek() != c) fail(std::string("'") + c + "'", found());
-    ++i_;
-  }
-  std::string quoted() {
-    if (peek() != '\'') fail("a quoted string", found());
-    const std::size_t end = s_.find('\'', i_ + 1);
-    if (end == std::string::npos) fail("a closing quote", "the end of the header");
-    std::string out = s_.substr(i_ + 1, end - i_ - 1);
-    i_ = end + 1;
-    return out;
-  }
-  bool boolean() {
-    if (s_.compare(i_, 4, "True") == 0) {
-      i_ += 4;
-      return true;
-    }
-    if (s_.compare(i_, 5, "False") == 0) {
-      i_ += 5;
-      return false;
-    }
-    fail("True or False", found());
-  }
-  std::uint64_t integer() {
-    if (!std::isdigit(static_cast<unsigned char>(peek()))) fail("a non-negative whole number", found());
-    std::uint64_t v = 0;
-    while (std::isdigit(static_cast<unsigned char>(peek()))) {
-      if (__builtin_mul_overflow(v, 10u, &v) || __builtin_add_overflow(v, static_cast<unsigned>(s_[i_] - '0'), &v)) {
-        fail("a dimension below 2^64", "a larger number");
-      }
-      ++i_;
-    }
-    if (peek() == 'L') ++i_;  // Python 2's long literal, which old numpy wrote
-    return v;
-  }
-  std::vector<std::uint64_t> tuple() {
-    expect('(');
-    std::vector<std::uint64_t> dims;
-    for (;;) {
-      skip();
-      if (peek() == ')') break;
-      if (dims.size() == kMaxDims) fail("at most 32 dimensions", "more");
-      dims.push_back(integer());
-      skip();
-      if (peek() == ',') {
-        ++i_;
-        continue;
-      }
-      if (peek() != ')') fail("',' or ')'", found());
-    }
-    expect(')');
-    return dims;
-  }
-
-  const std::string& s_;
-  const std::string& where_;
-  std::size_t i_ = 0;
+// The archive's bytes: a vector's, or a mapped file's (MappedFile).
+struct ZipBytes {
+  const std::uint8_t* p;
+  std::size_t n;
+  const std::uint8_t* data() const { return p; }
+  std::size_t size() const { return n; }
 };
-
-// kind and itemsize of a descr numpy writes for a plain numeric array; DataError for anything else, with the
-// reason for the common refusals (objects need pickle; big-endian data).
-void parse_descr(const std::string& descr, const std::string& where, char* kind, std::size_t* itemsize) {
-  if (descr.size() == 3 && (descr[0] == '<' || descr[0] == '|' || descr[0] == '=')) {
-    const char k = descr[1];
-    const char size = descr[2];
-    if ((k == 'u' || k == 'i') && (size == '1' || size == '2' || size == '4' || size == '8')) {
-      *kind = k;
-      *itemsize = static_cast<std::size_t>(size - '0');
-      if (*itemsize == 1 || descr[0] != '|') return;
-    }
-    if (k == 'f' && (size == '4' || size == '8') && descr[0] != '|') {
-      *kind = 'f';
-      *itemsize = static_cast<std::size_t>(size - '0');
-      return;
-    }
-    if (k == 'b' && size == '1') {
-      *kind = 'b';
-      *itemsize = 1;
-      return;
-    }
-  }
-  std::string why;
-  if (descr.find('O') != std::string::npos) {
-    why = " (an object array: reading it needs pickle, which is refused; save numeric arrays)";
-  } else if (!descr.empty() && descr[0] == '>') {
-    why = " (big-endian: save it with arr.astype(arr.dtype.newbyteorder('<')))";
-  }
-  throw DataError(where, ".npy header field 'descr': expected a little-endian integer, bool or float32/float64 dtype "
-                         "('|u1', '<i8', '<f4', '<f8', ...), found '" + shown(descr) + "'" + why);
-}
-
-}  // namespace
-
-std::uint64_t NpyArray::elements() const {
-  std::uint64_t n = 1;
-  for (const std::uint64_t d : shape) n *= d;  // checked for overflow when parsed
-  return n;
-}
-
-std::string NpyArray::descr() const {
-  return std::string(itemsize == 1 ? "|" : "<") + kind + std::to_string(itemsize);
-}
-
-NpyArray parse_npy(const std::uint8_t* b, std::size_t n, const std::string& where) {
-  static const std::uint8_t kMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
-  if (n < 10 || std::memcmp(b, kMagic, 6) != 0) {
-    throw DataError(where, "bytes 0-5: expected the .npy magic \\x93NUMPY, found " +
-                               std::string(n < 6 ? "a shorter member" : "other bytes"));
-  }
-  const std::uint8_t major = b[6], minor = b[7];
-  if (major < 1 || major > 3 || minor != 0) {
-    throw DataError(where, ".npy version at byte 6: expected 1.0, 2.0 or 3.0, found " + std::to_string(major) + "." +
-                               std::to_string(minor));
-  }
-  std::size_t header_len = 0, header_at = 0;
-  if (major == 1) {
-    header_len = le16(b + 8);
-    header_at = 10;
-  } else {
-    if (n < 12) throw DataError(where, ".npy header length at byte 8: expected 4 bytes, found the end of the member");
-    const std::uint32_t len = le32(b + 8);
-    if (len > kMaxNpyHeader) {
-      throw DataError(where, ".npy header length at byte 8: expected at most 65535, found " + std::to_string(len));
-    }
-    header_len = len;
-    header_at = 12;
-  }
-  if (header_len > n - header_at) {
-    throw DataError(where, ".npy header length at byte 8: " + std::to_string(header_len) + " bytes, but the member has " +
-                               std::to_string(n - header_at) + " after it");
-  }
-  const std::string header(reinterpret_cast<const char*>(b + header_at), header_len);
-  if (header.empty() || header.back() != '\n') {
-    throw DataError(where, ".npy header: expected it to end in a newline, found " +
-                               std::string(header.empty() ? "an empty header" : "another byte"));
-  }
-  std::string descr;
-  bool fortran = true;
-  NpyArray a;
-  NpyHeaderParser(header, where).parse(&descr, &fortran, &a.shape);
-  if (fortran) {
-    throw DataError(where, ".npy header field 'fortran_order': expected False (C order), found True; save "
-                           "np.ascontiguousarray(arr)");
-  }
-  parse_descr(descr, where, &a.kind, &a.itemsize);
-  std::uint64_t bytes = a.itemsize;
-  for (const std::uint64_t d : a.shape) {
-    if (__builtin_mul_overflow(bytes, d, &bytes)) {
-      throw DataError(where, ".npy header field 'shape': the array's size overflows 64 bits");
-    }
-  }
-  const std::size_t data_at = header_at + header_len;
-  if (bytes != n - data_at) {
-    throw DataError(where, "data at byte " + std::to_string(data_at) + ": the header's shape and dtype '" + descr +
-                               "' promise " + std::to_string(bytes) + " bytes, found " + std::to_string(n - data_at));
-  }
-  a.data.assign(b + data_at, b + n);
-  return a;
-}
-
-namespace {
 
 struct CentralEntry {
   std::string name;
@@ -309,7 +82,7 @@ void apply_zip64_extra(const std::uint8_t* extra, std::size_t len, CentralEntry&
 
 // The central directory's offset and entry count, from the end record (and the zip64 end record when the end
 // record defers to it). Nothing may follow the end record but its comment.
-void find_central_directory(const std::vector<std::uint8_t>& z, const std::string& name, std::uint64_t* cd_offset,
+void find_central_directory(const ZipBytes& z, const std::string& name, std::uint64_t* cd_offset,
                             std::uint64_t* cd_size, std::uint64_t* entries) {
   const std::size_t n = z.size();
   if (n < kEndBytes) throw DataError(name, "not a zip archive: " + std::to_string(n) + " bytes, shorter than a zip end record");
@@ -353,7 +126,7 @@ void find_central_directory(const std::vector<std::uint8_t>& z, const std::strin
   }
 }
 
-std::vector<CentralEntry> read_central_directory(const std::vector<std::uint8_t>& z, const std::string& name) {
+std::vector<CentralEntry> read_central_directory(const ZipBytes& z, const std::string& name) {
   std::uint64_t cd_offset = 0, cd_size = 0, count = 0;
   find_central_directory(z, name, &cd_offset, &cd_size, &count);
   std::vector<CentralEntry> entries;
@@ -390,9 +163,8 @@ std::vector<CentralEntry> read_central_directory(const std::vector<std::uint8_t>
   return entries;
 }
 
-// The member's bytes, decoded and checked (local header, method, size, CRC-32).
-std::vector<std::uint8_t> member_bytes(const std::vector<std::uint8_t>& z, const CentralEntry& e, const std::string& name,
-                                       const IdxLimits& limits) {
+// Where the member's data starts, after the checks of its entry and local header (method, size, bounds, name).
+std::uint64_t member_data_at(const ZipBytes& z, const CentralEntry& e, const std::string& name, const IdxLimits& limits) {
   const std::string member = "zip member '" + shown(e.name) + "'";
   if (e.flags & 0x1) throw DataError(name, member + ": encrypted, which is not supported");
   if (e.method != 0 && e.method != 8) {
@@ -418,20 +190,28 @@ std::vector<std::uint8_t> member_bytes(const std::vector<std::uint8_t>& z, const
     throw DataError(name, member + " local header" + at(e.local_offset) +
                               ": its name or method differs from the central directory's");
   }
+  if (e.method == 0 && e.compressed != e.size) {
+    throw DataError(name, member + ": stored, but its sizes differ (" + std::to_string(e.compressed) + " and " +
+                              std::to_string(e.size) + ")");
+  }
+  // deflate expands at most 1032:1, so a size beyond that is a lie: refused before it is allocated.
+  if (e.method == 8 && e.size / 1032 > e.compressed) {
+    throw DataError(name, member + ": declares " + std::to_string(e.size) + " bytes from " +
+                              std::to_string(e.compressed) + " compressed, more than deflate can expand to");
+  }
+  return data_at;
+}
+
+// The member's bytes, decoded and checked (local header, method, size, CRC-32).
+std::vector<std::uint8_t> member_bytes(const ZipBytes& z, const CentralEntry& e, const std::string& name,
+                                       const IdxLimits& limits) {
+  const std::string member = "zip member '" + shown(e.name) + "'";
+  const std::uint64_t data_at = member_data_at(z, e, name, limits);
   const std::uint8_t* in = z.data() + data_at;
   std::vector<std::uint8_t> out;
   if (e.method == 0) {
-    if (e.compressed != e.size) {
-      throw DataError(name, member + ": stored, but its sizes differ (" + std::to_string(e.compressed) + " and " +
-                                std::to_string(e.size) + ")");
-    }
     out.assign(in, in + e.size);
   } else {
-    // deflate expands at most 1032:1, so a size beyond that is a lie: refused before it is allocated.
-    if (e.size / 1032 > e.compressed) {
-      throw DataError(name, member + ": declares " + std::to_string(e.size) + " bytes from " +
-                                std::to_string(e.compressed) + " compressed, more than deflate can expand to");
-    }
     std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor*)> d(libdeflate_alloc_decompressor(),
                                                                                     libdeflate_free_decompressor);
     if (d == nullptr) throw ResourceError(name + ": libdeflate_alloc_decompressor failed");
@@ -450,10 +230,107 @@ std::vector<std::uint8_t> member_bytes(const std::vector<std::uint8_t>& z, const
   return out;
 }
 
-}  // namespace
+// The rows window(shape[0]) of the member's array and nothing else of its data (NpyArray::first_row). Stored:
+// the bytes of those rows are all that is read (the member's CRC-32 is not checked, as that needs every byte);
+// deflated: the stream inflated through zlib in chunks, its CRC-32 checked, only those rows kept, the compressed
+// input dropped from memory behind the stream (file).
+NpyArray member_rows(const ZipBytes& z, const MappedFile& file, const CentralEntry& e, const std::string& name,
+                     const IdxLimits& limits, const NpzRows::Window& window) {
+  const std::string member = "zip member '" + shown(e.name) + "'";
+  const std::string where = name + ": member " + shown(e.name);
+  const std::uint64_t data_at = member_data_at(z, e, name, limits);
+  const std::uint8_t* in = z.data() + data_at;
+  const std::size_t prefix_bytes = static_cast<std::size_t>(std::min<std::uint64_t>(e.size, kMaxNpyPrefix));
+  NpyArray a;
+  std::uint64_t lo = 0, hi = 0;  // the member's bytes kept
+  auto parse_header = [&](const std::uint8_t* prefix) {
+    std::size_t npy_at = 0;
+    a = parse_npy_header(prefix, prefix_bytes, e.size, where, &npy_at);
+    const std::uint64_t rows = a.shape.empty() ? 1 : a.shape[0];
+    const std::uint64_t row_bytes = rows == 0 ? 0 : (e.size - npy_at) / rows;
+    const std::pair<std::uint64_t, std::uint64_t> kept = window(rows);
+    if (kept.first > kept.second || kept.second > rows) {
+      throw DataError(where, "rows " + std::to_string(kept.first) + " to " + std::to_string(kept.second) +
+                                 " asked of " + std::to_string(rows));
+    }
+    a.first_row = kept.first;
+    lo = npy_at + kept.first * row_bytes;
+    hi = npy_at + kept.second * row_bytes;
+    a.data.resize(static_cast<std::size_t>(hi - lo));
+  };
+  constexpr std::uint64_t kReleaseBytes = std::uint64_t{64} << 20;  // mapped input dropped behind every 64 MiB
+  const std::uint64_t in_at = static_cast<std::uint64_t>(in - z.data());
+  if (e.method == 0) {
+    parse_header(in);
+    for (std::uint64_t k = lo; k < hi; k += kReleaseBytes) {
+      const std::uint64_t end = std::min(hi, k + kReleaseBytes);
+      std::copy(in + k, in + end, a.data.begin() + static_cast<std::ptrdiff_t>(k - lo));
+      file.release(in_at + k, end - k);
+    }
+    return a;
+  }
+  z_stream s{};
+  if (inflateInit2(&s, -15) != Z_OK) throw ResourceError(name + ": inflateInit2 failed");
+  struct Ender {
+    z_stream* s;
+    ~Ender() { inflateEnd(s); }
+  } ender{&s};
+  std::vector<std::uint8_t> prefix, chunk(std::size_t{1} << 20);
+  prefix.reserve(prefix_bytes);
+  bool parsed = prefix_bytes == 0;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  std::uint64_t pos = 0, fed = 0, released = 0;
+  int r = Z_OK;
+  while (r != Z_STREAM_END) {
+    if (s.avail_in == 0 && fed < e.compressed) {
+      const std::uint64_t n = std::min<std::uint64_t>(e.compressed - fed, std::uint64_t{1} << 30);
+      s.next_in = const_cast<Bytef*>(in + fed);
+      s.avail_in = static_cast<uInt>(n);
+      fed += n;
+    }
+    s.next_out = chunk.data();
+    s.avail_out = static_cast<uInt>(chunk.size());
+    r = inflate(&s, Z_NO_FLUSH);
+    const std::uint64_t got = chunk.size() - s.avail_out;
+    if ((r != Z_OK && r != Z_STREAM_END) || (r == Z_OK && got == 0 && s.avail_in == 0 && fed == e.compressed) ||
+        got > e.size - pos) {
+      throw DataError(name, member + at(data_at) + ": the deflate stream is corrupt or does not decode to the declared " +
+                                std::to_string(e.size) + " bytes");
+    }
+    crc = crc32_z(crc, chunk.data(), static_cast<std::size_t>(got));
+    if (!parsed) {
+      const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(got, prefix_bytes - prefix.size()));
+      prefix.insert(prefix.end(), chunk.data(), chunk.data() + take);
+      if (prefix.size() == prefix_bytes) {
+        parse_header(prefix.data());
+        parsed = true;
+        for (std::uint64_t k = lo; k < std::min<std::uint64_t>(hi, prefix_bytes); ++k) a.data[k - lo] = prefix[k];
+      }
+    }
+    if (parsed) {
+      const std::uint64_t from = std::max({pos, lo, std::uint64_t{prefix_bytes}}), to = std::min(pos + got, hi);
+      if (from < to) std::copy(chunk.data() + (from - pos), chunk.data() + (to - pos), a.data.begin() + (from - lo));
+    }
+    pos += got;
+    const std::uint64_t consumed = fed - s.avail_in;
+    if (consumed - released >= kReleaseBytes) {
+      file.release(in_at + released, consumed - released);
+      released = consumed;
+    }
+  }
+  if (pos != e.size || !parsed) {
+    throw DataError(name, member + at(data_at) + ": the deflate stream is corrupt or does not decode to the declared " +
+                              std::to_string(e.size) + " bytes");
+  }
+  if (static_cast<std::uint32_t>(crc) != e.crc) throw DataError(name, member + ": CRC-32 mismatch (the data is damaged)");
+  return a;
+}
 
-std::vector<NpyArray> parse_npz(const std::vector<std::uint8_t>& bytes, const std::string& name, const IdxLimits& limits) {
-  const std::vector<CentralEntry> entries = read_central_directory(bytes, name);
+// Every member of the archive z as parse_npz reads them; the members `rows` names read as member_rows (from
+// `file`, which z maps), when it has a window.
+std::vector<NpyArray> read_members(const ZipBytes& z, const std::string& name, const IdxLimits& limits,
+                                   const NpzRows& rows, const MappedFile* file) {
+  const std::vector<CentralEntry> entries = read_central_directory(z, name);
   // Members may share compressed bytes (a zip bomb), so the sum of what they declare is bounded as a whole.
   std::uint64_t total = 0;
   for (const CentralEntry& e : entries) {
@@ -467,15 +344,37 @@ std::vector<NpyArray> parse_npz(const std::vector<std::uint8_t>& bytes, const st
     if (e.name.size() < 5 || e.name.compare(e.name.size() - 4, 4, ".npy") != 0) {
       throw DataError(name, "zip member '" + shown(e.name) + "': expected only .npy members in an .npz");
     }
-    const std::vector<std::uint8_t> npy = member_bytes(bytes, e, name, limits);
-    NpyArray a = parse_npy(npy.data(), npy.size(), name + ": member " + shown(e.name));
+    const bool windowed = file != nullptr && rows.window &&
+                          std::find(rows.members.begin(), rows.members.end(), e.name) != rows.members.end();
+    NpyArray a;
+    if (windowed) {
+      a = member_rows(z, *file, e, name, limits, rows.window);
+    } else {
+      const std::vector<std::uint8_t> npy = member_bytes(z, e, name, limits);
+      a = parse_npy(npy.data(), npy.size(), name + ": member " + shown(e.name));
+    }
     a.member = e.name;
+    a.crc32 = e.crc;
     arrays.push_back(std::move(a));
   }
   return arrays;
 }
 
-std::vector<NpyArray> load_npz(const std::string& path, const IdxLimits& limits) {
+}  // namespace
+
+std::vector<NpyArray> parse_npz(const std::vector<std::uint8_t>& bytes, const std::string& name, const IdxLimits& limits) {
+  return read_members(ZipBytes{bytes.data(), bytes.size()}, name, limits, NpzRows{}, nullptr);
+}
+
+std::vector<NpyArray> load_npz(const std::string& path, const IdxLimits& limits, const NpzRows& rows) {
+  if (rows.window) {  // mapped: only the pages of what is kept stay in memory
+    const MappedFile file(path);
+    if (file.size() > limits.max_bytes) {
+      throw DataError(path, "the file is " + std::to_string(file.size()) + " bytes, over the limit of " +
+                                std::to_string(limits.max_bytes) + " bytes (raise it with --max-bytes)");
+    }
+    return read_members(ZipBytes{file.data(), static_cast<std::size_t>(file.size())}, path, limits, rows, &file);
+  }
   std::uint64_t file_bytes = 0;
   const std::uint64_t want = limits.max_bytes == UINT64_MAX ? UINT64_MAX : limits.max_bytes + 1;
   std::vector<std::uint8_t> bytes = read_file_prefix(path, want, &file_bytes);

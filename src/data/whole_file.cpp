@@ -1,8 +1,9 @@
-// Reading a regular file whole and the atomic writer (include/logreg/whole_file.hpp): mkstemp next to the
+// Reading a regular file whole or mapped, and the atomic writer (include/logreg/whole_file.hpp): mkstemp next to the
 // target, write, fsync, rename, then fsync of the directory.
 #include "logreg/whole_file.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +56,43 @@ std::vector<std::uint8_t> read_file_prefix(const std::string& path, std::uint64_
     got += static_cast<std::size_t>(n);
   }
   return bytes;
+}
+
+MappedFile::MappedFile(const std::string& path) {
+  const int fd = open_regular_for_reading(path, "");
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw DataError(path, std::string("cannot stat: ") + std::strerror(err));
+  }
+  size_ = static_cast<std::uint64_t>(st.st_size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, static_cast<std::size_t>(size_), PROT_READ, MAP_PRIVATE, fd, 0);
+    const int err = errno;
+    ::close(fd);
+    if (p == MAP_FAILED) throw DataError(path, std::string("cannot map: ") + std::strerror(err));
+    data_ = static_cast<const std::uint8_t*>(p);
+  } else {
+    ::close(fd);
+  }
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<std::uint8_t*>(data_), static_cast<std::size_t>(size_));
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept : data_(other.data_), size_(other.size_) {
+  other.data_ = nullptr;
+  other.size_ = 0;
+}
+
+void MappedFile::release(std::uint64_t offset, std::uint64_t n) const {
+  const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t begin = (offset + page - 1) / page * page, end = std::min(offset + n, size_) / page * page;
+  if (data_ != nullptr && begin < end) {
+    ::madvise(const_cast<std::uint8_t*>(data_) + begin, static_cast<std::size_t>(end - begin), MADV_DONTNEED);
+  }
 }
 
 void write_whole_file_atomically(const std::string& requested, const std::string& bytes) {

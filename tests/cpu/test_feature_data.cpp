@@ -1,10 +1,11 @@
 // The feature-file readers: .npz (stored and deflated members, the .npy header, labels mapped to sorted
-// classes) and svmlight text (0- and 1-based indices, qid, comments), and the messages malformed files get.
+// classes, a window of x_train's rows) and svmlight text (0- and 1-based indices, qid, comments), and the messages malformed files get.
 #include <gtest/gtest.h>
 
 #include <cstring>
 
 #include "feature_files.hpp"
+#include "logreg/errors.hpp"
 #include "logreg/feature_data.hpp"
 #include "logreg/npz_reader.hpp"
 #include "logreg/svmlight_reader.hpp"
@@ -75,6 +76,60 @@ TEST(Npz, CapitalXAndFloat32) {
   const FeatureData d = load_feature_data(dir.file("c.npz"), "");
   EXPECT_EQ(d.train_x.dtype, FeatureDtype::kFloat32);
   EXPECT_EQ(Row(d.train_x, 1), (std::vector<double>{2.5}));
+}
+
+// A window of x_train's rows (an MPI rank's): rows and labels stay the file's, only the window's values are held
+// and they are the full read's; from a stored member and from a deflated one whose stream spans many chunks.
+TEST(Npz, RowWindowKeepsOnlyItsRows) {
+  TempDir dir;
+  const std::size_t n = 1500, D = 600;
+  std::vector<float> x(n * D);
+  for (std::size_t k = 0; k < x.size(); ++k) x[k] = static_cast<float>((k * 2654435761u) % 1000) / 7.0f;
+  std::vector<std::int64_t> y(n);
+  for (std::size_t i = 0; i < n; ++i) y[i] = static_cast<std::int64_t>(i % 3);
+  const std::vector<float> xt(2 * D, 1.0f);
+  const std::vector<std::int64_t> yt = {0, 2};
+  for (const bool deflate : {false, true}) {
+    const std::string path = dir.file(deflate ? "w_deflated.npz" : "w_stored.npz");
+    WriteText(path, NpzBytes({{"x_train", "<f4", {n, D}, RawBytes(x)},
+                              {"y_train", "<i8", {n}, RawBytes(y)},
+                              {"x_test", "<f4", {2, D}, RawBytes(xt)},
+                              {"y_test", "<i8", {2}, RawBytes(yt)}},
+                             deflate));
+    const FeatureData all = load_feature_data(path, "");
+    std::size_t asked = 0;
+    const FeatureData part = load_feature_data(path, "", {}, [&](std::size_t rows) {
+      asked = rows;
+      return std::pair<std::size_t, std::size_t>{563, 1126};
+    });
+    EXPECT_EQ(asked, n);
+    EXPECT_EQ(part.train_x.rows, n);
+    EXPECT_EQ(part.train_x.first, 563u);
+    EXPECT_EQ(part.train_x.loaded_rows(), 563u);
+    EXPECT_FALSE(part.train_x.holds_all_rows());
+    EXPECT_TRUE(all.train_x.holds_all_rows());
+    EXPECT_EQ(part.train_x.dense.size(), 563u * D * 4);
+    EXPECT_EQ(part.train_y, all.train_y);
+    EXPECT_EQ(part.test_x.dense, all.test_x.dense);
+    EXPECT_EQ(part.train_x.source_crc32, all.train_x.source_crc32);
+    for (const std::size_t i : {std::size_t{563}, std::size_t{800}, std::size_t{1125}}) {
+      EXPECT_EQ(Row(part.train_x, i), Row(all.train_x, i)) << "row " << i;
+    }
+  }
+}
+
+TEST(Npz, RowWindowOfADeflatedMemberChecksItsCrc) {
+  TempDir dir;
+  const std::vector<double> x = {1, 2, 3, 4, 5, 6};
+  const std::vector<std::int64_t> y = {0, 1, 0};
+  std::string bytes = NpzBytes({{"x_train", "<f8", {3, 2}, RawBytes(x)}, {"y_train", "<i8", {3}, RawBytes(y)}}, true);
+  const std::size_t central = bytes.find(std::string("PK\x01\x02", 4));  // x_train's central entry
+  ASSERT_NE(central, std::string::npos);
+  bytes[central + 16] = static_cast<char>(bytes[central + 16] ^ 1);  // its CRC-32, as the reader takes it
+  WriteText(dir.file("crc.npz"), bytes);
+  const FeatureRowWindow window = [](std::size_t) { return std::pair<std::size_t, std::size_t>{1, 2}; };
+  EXPECT_TRUE(test::ThrowsWith<DataError>([&] { load_feature_data(dir.file("crc.npz"), "", {}, window); },
+                                          {"crc.npz", "x_train.npy", "CRC-32 mismatch"}));
 }
 
 // The bytes of a one-array .npy with this header text (padded by npy_bytes' rule is not used: exact text).

@@ -1,6 +1,6 @@
 // libFuzzer target for the .npz reader (include/logreg/npz_reader.hpp) and the feature loader above it. Each
-// input is parsed from memory (parse_npz) and as a file (load_feature_data, load_features_for_model) under a
-// 64 MiB limit, so a zip bomb is stopped before it is allocated. A success must describe exactly the arrays'
+// input is parsed from memory (parse_npz) and as a file (load_feature_data, load_features_for_model, and with a
+// window of x_train's middle third of rows, as an MPI rank reads it) under a 64 MiB limit, so a zip bomb is stopped before it is allocated. A success must describe exactly the arrays'
 // bytes; a rejection must be a DataError.
 #include <cstdint>
 #include <string>
@@ -43,6 +43,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const LabelledFeatures f = load_features_for_model(path, d.train_x.cols, d.classes, limits);
     if (f.x.cols != d.train_x.cols || f.y.size() != f.x.rows) invariant_failed("npz: eval rows disagree");
+  } catch (const DataError&) {
+  }
+  try {
+    const FeatureRowWindow third = [](std::size_t n) { return std::pair<std::size_t, std::size_t>{n / 3, 2 * n / 3}; };
+    const FeatureData d = load_feature_data(path, "", limits, third);
+    const FeatureMatrix& x = d.train_x;
+    if (d.format == "npz" && (x.first != x.rows / 3 || x.loaded_rows() != 2 * x.rows / 3 - x.rows / 3)) {
+      invariant_failed("npz: the window's rows are not the ones asked for");
+    }
   } catch (const DataError&) {
   }
   return 0;

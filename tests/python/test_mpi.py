@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`mpirun -np N logreg_cuda train --solver lbfgs|newton-cg` (include/logreg/ranks.hpp): the fitted weights are
 byte-identical to the single-process run for N = 1..4 (uneven shards) and 9 (a rank with no rows), from IDX files
-(raw ones read in shares: each rank its rows, within a memory limit one process exceeds) and from .npz and
+(raw ones read in shares: each rank its rows, within a memory limit one process exceeds) and from .npz (each rank
+reading only its rows of x_train, stored or deflated: a NaN in the last row is seen by the last rank alone) and
 svmlight files, on --device cpu, on --device reference (IDX files) and on --device cuda (CudaRanks: one device per
 rank, IDX and feature files; the emulated device in a LOGREG_CUDA=emulated build); SGD over ranks gives the same
 weights for N = 1..4 (synchronous, a global batch: on cpu, reference and cuda, and on .npz and svmlight files with
@@ -83,20 +84,38 @@ def write_svmlight(path, rows):
     return path
 
 
-def write_npz(path, rows):
-    """Fashion-MNIST's first rows as an .npz of uint8 x_train (rows, 784) and y_train, stored (not compressed):
-    the .npy format written by hand, so that the system python3 needs no NumPy."""
+def npy(shape, data, descr="|u1"):
+    """An .npy file of `data` (bytes, C order) written by hand, so that the system python3 needs no NumPy."""
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data
+
+
+def write_npz(path, rows, compressed=False, test_rows=0, weights=False, floats=False, change=None):
+    """Fashion-MNIST's first rows as an .npz of uint8 x_train (rows, 784) and y_train, stored (or deflated, as
+    np.savez_compressed writes it); with `floats` x as float32 pixel / 255, the next `test_rows` images as x_test and
+    y_test, `weights` a w_train of 1 to 3; `change` (row, value) sets that row's first feature."""
     import zipfile
 
-    def npy(shape, data):
-        header = "{'descr': '|u1', 'fortran_order': False, 'shape': %s, }" % (shape,)
-        header += " " * (63 - (10 + len(header)) % 64) + "\n"
-        return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data
+    img, lab = fashion_rows(rows + test_rows)
+    n = rows * 784
 
-    img, lab = fashion_rows(rows)
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("x_train.npy", npy((rows, 784), img))
-        z.writestr("y_train.npy", npy((rows,), lab))
+    def x_of(pixels, count):
+        if not floats:
+            return npy((count, 784), pixels)
+        values = [v / 255 for v in pixels]
+        if change is not None and count == rows:
+            values[change[0] * 784] = change[1]
+        return npy((count, 784), struct.pack(f"<{len(values)}f", *values), "<f4")
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED) as z:
+        z.writestr("x_train.npy", x_of(img[:n], rows))
+        z.writestr("y_train.npy", npy((rows,), lab[:rows]))
+        if test_rows:
+            z.writestr("x_test.npy", x_of(img[n:], test_rows))
+            z.writestr("y_test.npy", npy((test_rows,), lab[rows:]))
+        if weights:
+            z.writestr("w_train.npy", npy((rows,), struct.pack(f"<{rows}d", *(1 + i % 3 for i in range(rows))), "<f8"))
     return path
 
 
@@ -342,8 +361,9 @@ class Share(Base):
 
 
 class FeatureFiles(Base):
-    """.npz and svmlight files on --device cpu and reference: every rank loads the file, the objective's 8 parts
-    are shared."""
+    """.npz and svmlight files on --device cpu and reference: the objective's 8 parts are shared; for the plain
+    L-BFGS / Newton-CG fit of an .npz with a test split each rank keeps only its parts' rows of x_train, else every
+    rank loads the file."""
 
     def fit(self, data):
         return ["train", "--data", data, "--device", "cpu", "--solver", "lbfgs", "--max-iter", "15",
@@ -372,6 +392,44 @@ class FeatureFiles(Base):
         r = mpirun(4, args + ["--save", path])
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(weights(path, self.tmp), want, "4 ranks: the weights differ from one process")
+
+    def test_npz_rows_per_rank_same_weights(self):
+        # float32 rows, stored and deflated, with w_train: each rank reads its rows of x_train only.
+        for compressed in (False, True):
+            data = write_npz(os.path.join(self.tmp, f"set{compressed}.npz"), 701, compressed, test_rows=50,
+                             weights=True, floats=True)
+            want, _ = self.assert_same_weights_named(self.fit(data), (2, 3, 4), npz_weights)
+            self.assertIn("coef_.npy", want)
+        # uint8 rows on the reference, Newton-CG, a --sample-weight file instead of w_train.
+        data = write_npz(os.path.join(self.tmp, "pixels.npz"), 403, True, test_rows=30)
+        weight_file = os.path.join(self.tmp, "w.npy")
+        with open(weight_file, "wb") as f:
+            f.write(npy((403,), struct.pack("<403d", *(0.5 + i % 4 for i in range(403))), "<f8"))
+        args = ["train", "--data", data, "--device", "reference", "--solver", "newton-cg", "--max-iter", "4",
+                "--sample-weight", weight_file]
+        self.assert_same_weights_named(args, (2, 4), weights)
+
+    def test_rank_reads_only_its_rows(self):
+        # A NaN in the last row: only the rank whose parts hold it reads it (every rank would, loading the file).
+        for compressed in (False, True):
+            data = write_npz(os.path.join(self.tmp, f"nan{compressed}.npz"), 400, compressed, test_rows=20,
+                             floats=True, change=(399, float("nan")))
+            r = mpirun(4, self.fit(data), timeout=120)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("rank 3 of 4: " + data + ": x_train.npy: row 399, feature 0: expected a finite number",
+                          r.stderr)
+            for rank in range(3):
+                self.assertNotIn(f"rank {rank} of 4: {data}", r.stderr)
+
+    def test_other_rows_on_one_rank(self):
+        # Two files alike but for one value of the last row, which only the last rank holds: the member's CRC-32,
+        # part of every rank's fingerprint, tells them apart.
+        a = write_npz(os.path.join(self.tmp, "a.npz"), 300, test_rows=20, floats=True)
+        b = write_npz(os.path.join(self.tmp, "b.npz"), 300, test_rows=20, floats=True, change=(299, 0.5))
+        r = run([MPIRUN, "--oversubscribe", "-np", "1", EXE] + self.fit(a) + [":", "-np", "1", EXE] + self.fit(b),
+                timeout=120)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("rank 1 sees different training rows (their features and labels)", r.stderr)
 
     def assert_sgd_same_over_ranks(self, args, of, counts):
         """Synchronous SGD on a feature file: the weights of -np 1 at every rank count in `counts`."""
